@@ -1,0 +1,329 @@
+//! Typed settings, loaded from the environment once at start-up and validated there: an
+//! invalid value stops the process with one line naming the variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the service reads from its environment. `Debug` never shows a secret.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub bind_addr: SocketAddr,
+    pub log_format: LogFormat,
+    pub mono: MonoSettings,
+    pub eligibility: EligibilityDefaults,
+    /// `MONO_SYNC_INTERVAL_SECS`: unset = no scheduled sync.
+    pub sync_interval: Option<Duration>,
+    /// `MONO_DATA_RETENTION_DAYS`: unset = keep forever.
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MonoSettings {
+    pub base_url: Url,
+    pub secret_key: Option<SecretString>,
+    pub app_id: Option<String>,
+    pub webhook_secret: Option<SecretString>,
+    pub verify_signature: bool,
+    pub widget_base_url: Option<Url>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_retries: u32,
+}
+
+/// Defaults every environment starts from until its own settings are changed.
+#[derive(Debug, Clone)]
+pub struct EligibilityDefaults {
+    /// `MONO_BUSINESS_FLOOR`, in minor units (the variable is in major units).
+    pub floor_minor: i64,
+    pub reference_regex: Option<String>,
+    pub invoice_currency: String,
+}
+
+pub const DEFAULT_MONO_BASE_URL: &str = "https://api.withmono.com";
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads every variable through `lookup`; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let database_url = get("DATABASE_URL").ok_or_else(|| err("DATABASE_URL", "is required"))?;
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(err("DATABASE_URL", "must be a postgres:// or postgresql:// URL"));
+        }
+        let database_max_connections = parse_num(&get, "DATABASE_MAX_CONNECTIONS", 10u32)?;
+        if database_max_connections == 0 {
+            return Err(err("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        let bind_addr = match get("BIND_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(v) => v.parse().map_err(|_| {
+                err(
+                    "BIND_ADDR",
+                    format!("`{v}` is not an address such as 127.0.0.1:8080"),
+                )
+            })?,
+        };
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(err("LOG_FORMAT", format!("`{other}` is not `text` or `json`"))),
+        };
+
+        let base_url = match get("MONO_BASE_URL") {
+            None => Url::parse(DEFAULT_MONO_BASE_URL).expect("constant URL parses"),
+            Some(v) => parse_http_url("MONO_BASE_URL", &v)?,
+        };
+        let widget_base_url = get("MONO_WIDGET_BASE_URL")
+            .map(|v| parse_http_url("MONO_WIDGET_BASE_URL", &v))
+            .transpose()?;
+        let verify_signature = match get("MONO_VERIFY_SIGNATURE").as_deref() {
+            None => true,
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| err("MONO_VERIFY_SIGNATURE", format!("`{v}` is not true or false")))?,
+        };
+        let webhook_secret = get("MONO_WEBHOOK_SECRET").map(SecretString::from);
+        let mono = MonoSettings {
+            base_url,
+            secret_key: get("MONO_SECRET_KEY").map(SecretString::from),
+            app_id: get("MONO_APP_ID"),
+            webhook_secret,
+            verify_signature,
+            widget_base_url,
+            connect_timeout: Duration::from_millis(parse_num(&get, "MONO_CONNECT_TIMEOUT_MS", 5_000u64)?),
+            timeout: Duration::from_millis(parse_num(&get, "MONO_TIMEOUT_MS", 30_000u64)?),
+            max_retries: parse_num(&get, "MONO_MAX_RETRIES", 3u32)?,
+        };
+        if mono.timeout.is_zero() {
+            return Err(err("MONO_TIMEOUT_MS", "must be above 0"));
+        }
+        if mono.connect_timeout.is_zero() {
+            return Err(err("MONO_CONNECT_TIMEOUT_MS", "must be above 0"));
+        }
+
+        let floor_minor = match get("MONO_BUSINESS_FLOOR") {
+            None => 100_000,
+            Some(v) => parse_major_units(&v).ok_or_else(|| {
+                err(
+                    "MONO_BUSINESS_FLOOR",
+                    format!("`{v}` is not a non-negative amount in major units (e.g. 1000 or 1000.50)"),
+                )
+            })?,
+        };
+        let reference_regex = get("MONO_REFERENCE_REGEX");
+        if let Some(re) = &reference_regex {
+            regex::RegexBuilder::new(re)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map_err(|e| err("MONO_REFERENCE_REGEX", format!("does not compile: {e}")))?;
+        }
+        let invoice_currency = match get("MONO_INVOICE_CURRENCY") {
+            None => "NGN".to_string(),
+            Some(v) if v.len() == 3 && v.chars().all(|c| c.is_ascii_alphabetic()) => v.to_ascii_uppercase(),
+            Some(v) => {
+                return Err(err(
+                    "MONO_INVOICE_CURRENCY",
+                    format!("`{v}` is not a 3-letter currency code"),
+                ))
+            }
+        };
+
+        let sync_interval = match get("MONO_SYNC_INTERVAL_SECS") {
+            None => None,
+            Some(v) => match v.parse::<u64>() {
+                Ok(0) | Err(_) => {
+                    return Err(err(
+                        "MONO_SYNC_INTERVAL_SECS",
+                        format!("`{v}` is not a positive number of seconds"),
+                    ))
+                }
+                Ok(n) => Some(Duration::from_secs(n)),
+            },
+        };
+        let retention_days = match get("MONO_DATA_RETENTION_DAYS") {
+            None => None,
+            Some(v) => match v.parse::<u32>() {
+                Ok(0) | Err(_) => {
+                    return Err(err(
+                        "MONO_DATA_RETENTION_DAYS",
+                        format!("`{v}` is not a positive number of days"),
+                    ))
+                }
+                Ok(n) => Some(n),
+            },
+        };
+
+        Ok(Settings {
+            database_url: SecretString::from(database_url),
+            database_max_connections,
+            bind_addr,
+            log_format,
+            mono,
+            eligibility: EligibilityDefaults {
+                floor_minor,
+                reference_regex,
+                invoice_currency,
+            },
+            sync_interval,
+            retention_days,
+        })
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+}
+
+/// Compiled-size bound for every user-supplied regex, so no pattern makes matching slow.
+pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+fn parse_num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| err(var, format!("`{v}` is not a valid non-negative number"))),
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_http_url(var: &'static str, v: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(v).map_err(|e| err(var, format!("`{v}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(err(var, format!("`{v}` is not an absolute http(s) URL")));
+    }
+    Ok(url)
+}
+
+/// "1000" or "1000.5" or "1000.50" major units -> minor units; None when not a plain amount.
+pub fn parse_major_units(v: &str) -> Option<i64> {
+    let (whole, frac) = match v.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (v, ""),
+    };
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let frac: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse().ok()?
+    };
+    whole.checked_mul(100)?.checked_add(frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        map.entry("DATABASE_URL".into())
+            .or_insert_with(|| "postgres://u:hunter2@localhost/db".into());
+        Settings::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.eligibility.floor_minor, 100_000);
+        assert!(s.mono.verify_signature);
+        assert_eq!(s.mono.base_url.as_str(), "https://api.withmono.com/");
+        assert_eq!(s.sync_interval, None);
+        assert_eq!(s.retention_days, None);
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn each_invalid_value_names_its_variable() {
+        for (var, value) in [
+            ("MONO_BUSINESS_FLOOR", "ten"),
+            ("MONO_BUSINESS_FLOOR", "-5"),
+            ("MONO_REFERENCE_REGEX", "(unclosed"),
+            ("MONO_BASE_URL", "not a url"),
+            ("MONO_WIDGET_BASE_URL", "ftp://x"),
+            ("BIND_ADDR", "localhost"),
+            ("LOG_FORMAT", "xml"),
+            ("MONO_VERIFY_SIGNATURE", "maybe"),
+            ("MONO_SYNC_INTERVAL_SECS", "0"),
+            ("MONO_DATA_RETENTION_DAYS", "x"),
+            ("DATABASE_URL", "mysql://x"),
+        ] {
+            let e = load(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var, "{var}={value} gave {e}");
+            assert!(e.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn floor_takes_major_units() {
+        assert_eq!(parse_major_units("1000"), Some(100_000));
+        assert_eq!(parse_major_units("1000.5"), Some(100_050));
+        assert_eq!(parse_major_units("0.01"), Some(1));
+        assert_eq!(parse_major_units("1.234"), None);
+        assert_eq!(parse_major_units("1e3"), None);
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = load(&[
+            ("MONO_SECRET_KEY", "live_sk_abcdef"),
+            ("MONO_WEBHOOK_SECRET", "whsec_xyz"),
+        ])
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("live_sk_abcdef"));
+        assert!(!debug.contains("whsec_xyz"));
+        assert!(!debug.contains("hunter2"));
+    }
+}

@@ -1,0 +1,36 @@
+//! Storage: sqlx queries, one file per table group. Every query on tenant data takes the
+//! `Tenant` it runs for, so no caller can forget the organization and environment.
+
+pub mod tenancy;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A pool that connects lazily, so the service starts (and `/readyz` answers 503) even while
+/// the database is down, and recovers by itself when it returns.
+pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?.application_name("taxpoynt-mono");
+    Ok(pool_with(options, max_connections))
+}
+
+pub fn pool_with(options: PgConnectOptions, max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(3))
+        .idle_timeout(Duration::from_secs(300))
+        .test_before_acquire(true)
+        .connect_lazy_with(options)
+}
+
+/// Number of migrations embedded in this binary that the database has applied.
+pub async fn applied_migrations(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await?;
+    Ok(row)
+}

@@ -1,0 +1,221 @@
+//! The failure envelope: one `ApiError` for every way a request can fail, rendered as
+//! `{"status":"failed","message","timestamp","data":null,"error":{"code","fields"?},"traceId"}`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::PathRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::telemetry::current_trace_id;
+
+/// Field name -> what is wrong with it.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        fields: FieldErrors,
+    },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        /// Extra members of `error`, e.g. the data status of a `data_not_ready`.
+        extra: Map<String, Value>,
+    },
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("Mono answered with an error: {message}")]
+    MonoUpstream { status: Option<u16>, message: String },
+    #[error("Mono did not answer in time")]
+    MonoTimeout,
+    #[error("the database is unavailable")]
+    DatabaseUnavailable(#[source] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// A 400 naming one bad field.
+    pub fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        let field = field.into();
+        let problem = problem.into();
+        let mut fields = FieldErrors::new();
+        fields.insert(field.clone(), problem.clone());
+        ApiError::BadRequest {
+            code: "invalid_request",
+            message: format!("{field}: {problem}"),
+            fields,
+        }
+    }
+
+    /// A 400 naming every bad field at once.
+    pub fn fields(fields: FieldErrors) -> Self {
+        let message = fields
+            .iter()
+            .map(|(f, p)| format!("{f}: {p}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError::BadRequest {
+            code: "invalid_request",
+            message,
+            fields,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+            fields: FieldErrors::new(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError::NotFound(what.into())
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(err.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MonoUpstream { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::MonoTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::MonoUpstream { .. } => "mono_error",
+            ApiError::MonoTimeout => "mono_timeout",
+            ApiError::DatabaseUnavailable(_) => "database_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        if is_unavailable(&err) {
+            ApiError::DatabaseUnavailable(err)
+        } else {
+            ApiError::Internal(err.into())
+        }
+    }
+}
+
+/// Errors that mean "the database cannot be reached", as opposed to a bad query.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+    ) || matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let trace_id = current_trace_id();
+        match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(trace_id = %trace_id, error = ?cause, "request failed");
+            }
+            ApiError::DatabaseUnavailable(cause) => {
+                tracing::warn!(trace_id = %trace_id, error = %cause, "database unavailable");
+            }
+            _ => {}
+        }
+        let mut error = Map::new();
+        error.insert("code".into(), Value::from(self.code()));
+        match &self {
+            ApiError::BadRequest { fields, .. } if !fields.is_empty() => {
+                error.insert("fields".into(), json!(fields));
+            }
+            ApiError::Conflict { extra, .. } => {
+                error.extend(extra.clone());
+            }
+            ApiError::MonoUpstream {
+                status: Some(s),
+                message,
+            } => {
+                error.insert("monoStatus".into(), json!(s));
+                error.insert("monoMessage".into(), json!(message));
+            }
+            ApiError::MonoUpstream {
+                status: None,
+                message,
+            } => {
+                error.insert("monoMessage".into(), json!(message));
+            }
+            _ => {}
+        }
+        let message = match &self {
+            // Internal details stay in the log; the client gets the trace id to quote.
+            ApiError::Internal(_) => "internal error; quote the trace id when reporting it".to_string(),
+            other => other.to_string(),
+        };
+        let body = json!({
+            "status": "failed",
+            "message": message,
+            "timestamp": crate::http::envelope::now_rfc3339(),
+            "data": null,
+            "error": Value::Object(error),
+            "traceId": trace_id,
+        });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        // An id that cannot exist is simply not found; nothing about other tenants leaks.
+        ApiError::NotFound(format!("not found: {}", rejection.body_text()))
+    }
+}

@@ -1,0 +1,205 @@
+//! Extractors that fail in the contract's envelope, naming the offending field:
+//! `ApiJson` (body), `ApiQuery` (query string) and `ApiPath` (path parameters).
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldErrors};
+
+/// JSON body; malformed JSON, a wrong content type and a bad field all answer 400/415 in the
+/// envelope with the field's path (`customer.email`) named.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected a request with `content-type: application/json`".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge {
+                    limit: crate::startup::BODY_LIMIT,
+                }
+            } else {
+                ApiError::bad_request("invalid_body", rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Deserialize a JSON document, mapping errors to the envelope with the field's path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::bad_request(
+            "malformed_json",
+            "request body is empty; expected a JSON object",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        json_error(path, inner)
+    })?;
+    de.end().map_err(|e| json_error(".".into(), e))?;
+    Ok(value)
+}
+
+fn json_error(path: String, inner: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
+            "malformed_json",
+            format!("request body is not valid JSON: {inner}"),
+        ),
+        Category::Data => {
+            let problem = strip_position(&inner.to_string()).to_string();
+            let field = if path == "." || path.is_empty() {
+                field_in_message(&problem).unwrap_or_else(|| "body".to_string())
+            } else {
+                path
+            };
+            let mut fields = FieldErrors::new();
+            fields.insert(field.clone(), problem.clone());
+            ApiError::BadRequest {
+                code: "invalid_request",
+                message: format!("{field}: {problem}"),
+                fields,
+            }
+        }
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Query string, with unknown parameters ignored and bad ones named.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
+    }
+}
+
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let problem = err.into_inner().to_string();
+        let field = if path == "." || path.is_empty() {
+            field_in_message(&problem).unwrap_or_else(|| "query".to_string())
+        } else {
+            path
+        };
+        let mut fields = FieldErrors::new();
+        fields.insert(field.clone(), problem.clone());
+        ApiError::BadRequest {
+            code: "invalid_request",
+            message: format!("{field}: {problem}"),
+            fields,
+        }
+    })
+}
+
+fn form_urlencoded_parse(query: &str) -> url::form_urlencoded::Parse<'_> {
+    url::form_urlencoded::parse(query.as_bytes())
+}
+
+/// Path parameters; a malformed id is an unknown resource (404).
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+fn strip_position(text: &str) -> &str {
+    match text.rfind(" at line ") {
+        Some(i) => &text[..i],
+        None => text,
+    }
+}
+
+/// The first backquoted name in a serde message: "missing field `code`" -> `code`.
+fn field_in_message(text: &str) -> Option<String> {
+    let start = text.find('`')? + 1;
+    let len = text[start..].find('`')?;
+    let name = &text[start..start + len];
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Body {
+        #[allow(dead_code)]
+        account_id: String,
+        #[allow(dead_code)]
+        page_size: Option<u16>,
+    }
+
+    fn fields_of(err: ApiError) -> FieldErrors {
+        match err {
+            ApiError::BadRequest { fields, .. } => fields,
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_missing_field() {
+        let err = parse_json::<Body>(br#"{"pageSize": 3}"#).unwrap_err();
+        assert!(fields_of(err).contains_key("accountId"));
+    }
+
+    #[test]
+    fn names_the_mistyped_field() {
+        let err = parse_json::<Body>(br#"{"accountId": "a", "pageSize": "x"}"#).unwrap_err();
+        assert!(fields_of(err).contains_key("pageSize"));
+    }
+
+    #[test]
+    fn malformed_json_has_its_own_code() {
+        let err = parse_json::<Body>(br#"{"accountId": "#).unwrap_err();
+        assert_eq!(err.code(), "malformed_json");
+        let err = parse_json::<Body>(b"  ").unwrap_err();
+        assert_eq!(err.code(), "malformed_json");
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        #[derive(Debug, Deserialize)]
+        struct Q {
+            #[allow(dead_code)]
+            limit: Option<u8>,
+        }
+        let err = parse_query::<Q>("limit=abc").unwrap_err();
+        assert!(fields_of(err).contains_key("limit"));
+        assert!(parse_query::<Q>("limit=5&other=1").is_ok());
+    }
+}

@@ -1,0 +1,38 @@
+//! The HTTP surface: one module per endpoint group, each thin (extract, call a service,
+//! answer in the envelope). `router` assembles them with the fallbacks for unknown routes
+//! and wrong methods.
+
+pub mod envelope;
+pub mod extract;
+pub mod ops;
+pub mod org;
+
+use axum::http::{Method, Uri};
+use axum::routing::get;
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let si = Router::new()
+        .route("/si/org/environments", get(org::environments))
+        .layer(axum::middleware::from_fn(crate::auth::peek_environment));
+
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(si)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}

@@ -1,0 +1,55 @@
+//! `/si/org/*`: what a key can see of its own organization.
+
+use axum::extract::State;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::Tenant;
+use crate::error::ApiError;
+use crate::http::envelope::Envelope;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentView {
+    id: Uuid,
+    name: String,
+    current: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgEnvironments {
+    org_id: Uuid,
+    role: crate::auth::Role,
+    env_id: Uuid,
+    env: crate::auth::EnvName,
+    environments: Vec<EnvironmentView>,
+}
+
+/// `GET /si/org/environments`: the caller's organization, its environments and which one this
+/// call selected (so a dashboard can learn its `envId`s).
+pub async fn environments(
+    State(state): State<AppState>,
+    tenant: Tenant,
+) -> Result<Envelope<OrgEnvironments>, ApiError> {
+    let environments = crate::db::tenancy::list_environments(&state.db, tenant.org_id)
+        .await?
+        .into_iter()
+        .map(|(id, name)| EnvironmentView {
+            current: id == tenant.env_id,
+            id,
+            name,
+        })
+        .collect();
+    Ok(Envelope::ok(
+        "environments retrieved",
+        OrgEnvironments {
+            org_id: tenant.org_id,
+            role: tenant.role,
+            env_id: tenant.env_id,
+            env: tenant.env,
+            environments,
+        },
+    ))
+}

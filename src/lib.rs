@@ -1,0 +1,15 @@
+//! taxpoynt-mono: the Mono Connect bank-feed connector of the Taxpoynt SI platform.
+//!
+//! A library first, so tests start the real application: `startup::Application` builds the
+//! router over a PostgreSQL pool; `cli` drives it from the binary.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod services;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,4 @@
+//! Orchestration and transaction boundaries: each service owns an invariant and the
+//! database transaction that keeps it.
+
+pub mod tenants;

@@ -1,0 +1,90 @@
+//! Creating organizations and API keys (the `tenant` and `key` commands).
+
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::auth::{generate_api_key, Role};
+use crate::db::tenancy;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedTenant {
+    pub org_id: Uuid,
+    pub environments: Vec<CreatedEnvironment>,
+    pub api_key: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedEnvironment {
+    pub id: Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedKey {
+    pub key_id: Uuid,
+    pub api_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("name must be 1 to 200 characters")]
+    InvalidName,
+    #[error("no organization with id {0}")]
+    UnknownOrganization(Uuid),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// An organization, its `sandbox` and `production` environments and a first tenant key, in
+/// one transaction.
+pub async fn create_tenant(pool: &PgPool, name: &str) -> Result<CreatedTenant, TenantError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(TenantError::InvalidName);
+    }
+    let mut tx = pool.begin().await?;
+    let org = tenancy::create_organization(&mut tx, name).await?;
+    let key = generate_api_key();
+    tenancy::insert_api_key(
+        &mut *tx,
+        Uuid::now_v7(),
+        org.org_id,
+        &key.prefix,
+        &key.hash,
+        Role::Tenant,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(CreatedTenant {
+        org_id: org.org_id,
+        environments: org
+            .environments
+            .into_iter()
+            .map(|(id, env)| CreatedEnvironment {
+                id,
+                name: env.as_str().to_string(),
+            })
+            .collect(),
+        api_key: key.plaintext,
+    })
+}
+
+pub async fn create_key(pool: &PgPool, org_id: Uuid, role: Role) -> Result<CreatedKey, TenantError> {
+    if !tenancy::organization_exists(pool, org_id).await? {
+        return Err(TenantError::UnknownOrganization(org_id));
+    }
+    let key = generate_api_key();
+    let key_id = Uuid::now_v7();
+    tenancy::insert_api_key(pool, key_id, org_id, &key.prefix, &key.hash, role).await?;
+    Ok(CreatedKey {
+        key_id,
+        api_key: key.plaintext,
+    })
+}
+
+pub async fn revoke_key(pool: &PgPool, key_id: Uuid) -> Result<bool, TenantError> {
+    Ok(tenancy::revoke_api_key(pool, key_id).await?)
+}

@@ -1,0 +1,16 @@
+//! Shared application state handed to every handler and job.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub settings: Arc<Settings>,
+    /// Cancelled on shutdown; jobs and long requests watch it.
+    pub shutdown: CancellationToken,
+}

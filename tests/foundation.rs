@@ -1,0 +1,329 @@
+//! Foundation over HTTP against a real database: authentication, tenancy, environment
+//! selection, the failure envelope, limits, trace ids, readiness and the CLI.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use taxpoynt_mono::auth::Role;
+use taxpoynt_mono::services::tenants;
+
+#[sqlx::test]
+async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert!(resp.headers().contains_key("x-trace-id"));
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "successful");
+    let (status, body) = split(app.http.get(app.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["database"], "up");
+}
+
+#[sqlx::test]
+async fn a_request_without_a_key_is_401(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (status, body) = split(
+        app.http
+            .get(app.url("/si/org/environments"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(assert_failure(&body), "unauthorized");
+
+    let resp = app
+        .http
+        .get(app.url("/si/org/environments"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 401);
+    assert_eq!(assert_failure(&body), "unauthorized");
+}
+
+#[sqlx::test]
+async fn an_unknown_key_is_401(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let resp = app
+        .http
+        .get(app.url("/si/org/environments"))
+        .bearer_auth("tpm_notarealkeyatall")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 401);
+    assert_eq!(assert_failure(&body), "unauthorized");
+}
+
+#[sqlx::test]
+async fn a_revoked_key_is_401(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let key = tenants::create_key(&pool, app.tenant.org_id, Role::Tenant)
+        .await
+        .unwrap();
+    let call = |k: String| {
+        let req = app.http.get(app.url("/si/org/environments")).bearer_auth(k);
+        async move { split(req.send().await.unwrap()).await }
+    };
+    assert_eq!(call(key.api_key.clone()).await.0, 200);
+    assert!(tenants::revoke_key(&pool, key.key_id).await.unwrap());
+    let (status, body) = call(key.api_key.clone()).await;
+    assert_eq!(status, 401);
+    assert_eq!(assert_failure(&body), "unauthorized");
+    // The organization's other key is untouched.
+    assert_eq!(call(app.key().to_string()).await.0, 200);
+}
+
+#[sqlx::test]
+async fn another_organizations_environment_is_404(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let other = tenants::create_tenant(&pool, "Other Org").await.unwrap();
+    let other_env = other.environments[0].id;
+    let (status, body) = app.get(&format!("/si/org/environments?envId={other_env}")).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(assert_failure(&body), "not_found");
+    // And the other organization's key cannot see ours either.
+    let resp = app
+        .http
+        .get(app.url(&format!("/si/org/environments?envId={}", app.env_id("sandbox"))))
+        .bearer_auth(&other.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[sqlx::test]
+async fn the_environment_is_chosen_by_env_id_then_env_else_sandbox(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (status, body) = app.get("/si/org/environments").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["env"], "sandbox");
+    assert_eq!(body["data"]["envId"], app.env_id("sandbox"));
+    assert_eq!(body["data"]["environments"].as_array().unwrap().len(), 2);
+
+    let (_, body) = app.get("/si/org/environments?env=production").await;
+    assert_eq!(body["data"]["envId"], app.env_id("production"));
+
+    let prod = app.env_id("production");
+    let (_, body) = app
+        .get(&format!("/si/org/environments?envId={prod}&env=sandbox"))
+        .await;
+    assert_eq!(body["data"]["envId"], prod, "envId wins over env");
+
+    // From a JSON body.
+    let resp = app
+        .http
+        .get(app.url("/si/org/environments"))
+        .bearer_auth(app.key())
+        .json(&json!({"envId": prod}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["envId"], prod);
+
+    let (status, body) = app.get("/si/org/environments?env=staging").await;
+    assert_eq!(status, 400);
+    assert_eq!(assert_failure(&body), "invalid_request");
+    assert!(body["error"]["fields"]["env"].is_string(), "{body}");
+
+    let (status, body) = app.get("/si/org/environments?envId=not-a-uuid").await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["fields"]["envId"].is_string(), "{body}");
+}
+
+#[sqlx::test]
+async fn unknown_routes_and_wrong_methods_answer_in_the_envelope(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (status, body) = split(app.http.get(app.url("/si/mono/nowhere")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_eq!(assert_failure(&body), "not_found");
+
+    let (status, body) = split(app.http.delete(app.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(status, 405);
+    assert_eq!(assert_failure(&body), "method_not_allowed");
+}
+
+#[sqlx::test]
+async fn bodies_over_one_mebibyte_are_413(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let big = "x".repeat(1024 * 1024 + 10);
+    let resp = app
+        .http
+        .get(app.url("/si/org/environments"))
+        .bearer_auth(app.key())
+        .header("content-type", "application/json")
+        .body(format!("{{\"pad\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 413);
+    assert_eq!(assert_failure(&body), "payload_too_large");
+}
+
+#[sqlx::test]
+async fn the_request_id_is_echoed_as_the_trace_id(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let resp = app
+        .http
+        .get(app.url("/si/org/environments"))
+        .header("x-request-id", "req-12345")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-trace-id"], "req-12345");
+    let (_, body) = split(resp).await;
+    assert_eq!(body["traceId"], "req-12345");
+
+    let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let generated = resp.headers()["x-trace-id"].to_str().unwrap().to_string();
+    assert_eq!(generated.len(), 32);
+}
+
+#[sqlx::test]
+async fn metrics_count_requests_by_route_and_status(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.http.get(app.url("/healthz")).send().await.unwrap();
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/healthz\""), "{text}");
+    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("db_pool_connections"), "{text}");
+}
+
+#[sqlx::test]
+async fn readiness_follows_a_database_outage_and_recovers(pool_opts: PgPoolOptions, conn: PgConnectOptions) {
+    let target = format!("{}:{}", conn.get_host(), conn.get_port());
+    let proxy = TcpProxy::start(target).await;
+    let proxied = conn.clone().host("127.0.0.1").port(proxy.port);
+    let pool = taxpoynt_mono::db::pool_with(proxied, 4);
+    drop(pool_opts);
+    let app = spawn_app(pool).await;
+
+    let ready = || async {
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready().await, 200);
+
+    proxy.cut();
+    let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 503);
+    assert_eq!(assert_failure(&body), "database_unavailable");
+    // Liveness does not depend on the database.
+    assert_eq!(
+        app.http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+
+    proxy.restore();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = ready().await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status, 200,
+        "readiness returns by itself once the database is back"
+    );
+}
+
+#[sqlx::test]
+async fn the_cli_creates_a_tenant_and_a_key(_opts: PgPoolOptions, conn: PgConnectOptions) {
+    let url = database_url_for(&conn);
+    let bin = env!("CARGO_BIN_EXE_taxpoynt-mono");
+    let out = std::process::Command::new(bin)
+        .args(["tenant", "create", "--name", "CLI Org", "--json"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let org_id = created["orgId"].as_str().unwrap().to_string();
+    assert!(created["apiKey"].as_str().unwrap().starts_with("tpm_"));
+    let names: Vec<_> = created["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"sandbox".to_string()) && names.contains(&"production".to_string()));
+
+    let out = std::process::Command::new(bin)
+        .args(["key", "create", "--org", &org_id, "--admin", "--json"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(key["keyId"].is_string());
+
+    let pool = PgPool::connect(&url).await.unwrap();
+    let role: String = sqlx::query_scalar("SELECT role FROM api_keys WHERE id = $1::uuid")
+        .bind(key["keyId"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(role, "admin");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT key_hash FROM api_keys WHERE id = $1::uuid")
+        .bind(key["keyId"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_ne!(
+        stored,
+        key["apiKey"].as_str().unwrap().as_bytes(),
+        "only the hash is stored"
+    );
+
+    let out = std::process::Command::new(bin)
+        .args(["key", "create", "--org", "00000000-0000-0000-0000-000000000000"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn an_invalid_variable_stops_start_up_naming_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_taxpoynt-mono"))
+        .args(["serve"])
+        .env("DATABASE_URL", "postgres://x@127.0.0.1:1/x")
+        .env("MONO_BUSINESS_FLOOR", "lots")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("MONO_BUSINESS_FLOOR"), "{stderr}");
+}
