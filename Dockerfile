@@ -1,0 +1,25 @@
+# Build: SQLX_OFFLINE uses the committed .sqlx/ query data, so no database is needed.
+FROM rust:1.85-bookworm AS build
+WORKDIR /src
+ENV SQLX_OFFLINE=true
+COPY Cargo.toml Cargo.lock ./
+COPY .sqlx ./.sqlx
+COPY migrations ./migrations
+COPY src ./src
+COPY benches ./benches
+RUN cargo build --release --locked --bin taxpoynt-mono \
+ && strip target/release/taxpoynt-mono
+
+# Runtime: a slim Debian with CA certificates (TLS to Mono), running as an unprivileged user.
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home taxpoynt
+COPY --from=build /src/target/release/taxpoynt-mono /usr/local/bin/taxpoynt-mono
+USER taxpoynt
+ENV BIND_ADDR=0.0.0.0:8080 LOG_FORMAT=json
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
+ENTRYPOINT ["taxpoynt-mono"]
+CMD ["serve"]

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against a real PostgreSQL (see scripts/pg.sh for which one).
+# Each storage test gets a fresh database of its own (#[sqlx::test]).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/pg.sh
+ensure_postgres
+# Queries are checked against the committed .sqlx/ data, so no migrated database is needed to build.
+export SQLX_OFFLINE=true
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --all-targets --no-fail-fast "$@"
+  cargo test --doc --quiet
+else
+  cargo test --all-targets --no-fail-fast "$@"
+fi
