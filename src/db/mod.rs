@@ -1,6 +1,11 @@
 //! Storage: sqlx queries, one file per table group. Every query on tenant data takes the
 //! `Tenant` it runs for, so no caller can forget the organization and environment.
 
+pub mod accounts;
+pub mod environments;
+pub mod events;
+pub mod ledger;
+pub mod rules;
 pub mod tenancy;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -1,0 +1,364 @@
+//! Linked Mono accounts (with their sync cursor) and the refs issued by widget-link.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::auth::Tenant;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: String,
+    pub org_id: Uuid,
+    pub env_id: Uuid,
+    pub name: Option<String>,
+    pub account_number: Option<String>,
+    pub currency: Option<String>,
+    pub r#type: Option<String>,
+    pub balance: Option<i64>,
+    pub bvn_last4: Option<String>,
+    pub institution_name: Option<String>,
+    pub bank_code: Option<String>,
+    pub institution_type: Option<String>,
+    pub customer_id: Option<String>,
+    pub data_status: Option<String>,
+    pub auth_method: Option<String>,
+    pub reauth_required: bool,
+    pub link_ref: Option<String>,
+    pub linked_at: DateTime<Utc>,
+    pub unlinked_at: Option<DateTime<Utc>>,
+    pub details_fetched_at: Option<DateTime<Utc>>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub sync_cursor: Option<String>,
+    pub cursor_updated_at: Option<DateTime<Utc>>,
+}
+
+/// Account details as fetched from Mono, ready to store (BVN already cut to 4 digits).
+#[derive(Debug, Clone, Default)]
+pub struct AccountDetails {
+    pub name: Option<String>,
+    pub account_number: Option<String>,
+    pub currency: Option<String>,
+    pub r#type: Option<String>,
+    pub balance: Option<i64>,
+    pub bvn_last4: Option<String>,
+    pub institution_name: Option<String>,
+    pub bank_code: Option<String>,
+    pub institution_type: Option<String>,
+    pub customer_id: Option<String>,
+    pub data_status: Option<String>,
+    pub auth_method: Option<String>,
+}
+
+/// Who holds an account id, whatever the tenant.
+pub async fn owner(db: impl PgExecutor<'_>, account_id: &str) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
+    let row = sqlx::query!("SELECT org_id, env_id FROM mono_accounts WHERE id = $1", account_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| (r.org_id, r.env_id)))
+}
+
+/// Links (or relinks) an account to the tenant. Does nothing and returns false when another
+/// organization or environment holds it.
+pub async fn link(
+    db: impl PgExecutor<'_>,
+    tenant_org: Uuid,
+    tenant_env: Uuid,
+    account_id: &str,
+    link_ref: Option<&str>,
+    details: Option<&AccountDetails>,
+) -> Result<bool, sqlx::Error> {
+    let d = details.cloned().unwrap_or_default();
+    let fetched = details.is_some();
+    let done = sqlx::query!(
+        r#"
+        INSERT INTO mono_accounts AS a (
+            id, org_id, env_id, link_ref, name, account_number, currency, type, balance, bvn_last4,
+            institution_name, bank_code, institution_type, customer_id, data_status, auth_method,
+            details_fetched_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                CASE WHEN $17 THEN now() END)
+        ON CONFLICT (id) DO UPDATE SET
+            link_ref = COALESCE(EXCLUDED.link_ref, a.link_ref),
+            name = COALESCE(EXCLUDED.name, a.name),
+            account_number = COALESCE(EXCLUDED.account_number, a.account_number),
+            currency = COALESCE(EXCLUDED.currency, a.currency),
+            type = COALESCE(EXCLUDED.type, a.type),
+            balance = COALESCE(EXCLUDED.balance, a.balance),
+            bvn_last4 = COALESCE(EXCLUDED.bvn_last4, a.bvn_last4),
+            institution_name = COALESCE(EXCLUDED.institution_name, a.institution_name),
+            bank_code = COALESCE(EXCLUDED.bank_code, a.bank_code),
+            institution_type = COALESCE(EXCLUDED.institution_type, a.institution_type),
+            customer_id = COALESCE(EXCLUDED.customer_id, a.customer_id),
+            data_status = COALESCE(EXCLUDED.data_status, a.data_status),
+            auth_method = COALESCE(EXCLUDED.auth_method, a.auth_method),
+            details_fetched_at = COALESCE(EXCLUDED.details_fetched_at, a.details_fetched_at),
+            unlinked_at = NULL,
+            linked_at = CASE WHEN a.unlinked_at IS NOT NULL THEN now() ELSE a.linked_at END
+        WHERE a.org_id = EXCLUDED.org_id AND a.env_id = EXCLUDED.env_id
+        "#,
+        account_id,
+        tenant_org,
+        tenant_env,
+        link_ref,
+        d.name,
+        d.account_number,
+        d.currency,
+        d.r#type,
+        d.balance,
+        d.bvn_last4,
+        d.institution_name,
+        d.bank_code,
+        d.institution_type,
+        d.customer_id,
+        d.data_status,
+        d.auth_method,
+        fetched
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Refreshes stored details; `clear_reauth` ends a reauth-required state.
+pub async fn update_details(
+    db: impl PgExecutor<'_>,
+    account_id: &str,
+    d: &AccountDetails,
+    reauth_required: Option<bool>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        UPDATE mono_accounts SET
+            name = COALESCE($2, name),
+            account_number = COALESCE($3, account_number),
+            currency = COALESCE($4, currency),
+            type = COALESCE($5, type),
+            balance = COALESCE($6, balance),
+            bvn_last4 = COALESCE($7, bvn_last4),
+            institution_name = COALESCE($8, institution_name),
+            bank_code = COALESCE($9, bank_code),
+            institution_type = COALESCE($10, institution_type),
+            customer_id = COALESCE($11, customer_id),
+            data_status = COALESCE($12, data_status),
+            auth_method = COALESCE($13, auth_method),
+            reauth_required = COALESCE($14, reauth_required),
+            details_fetched_at = now()
+        WHERE id = $1
+        "#,
+        account_id,
+        d.name,
+        d.account_number,
+        d.currency,
+        d.r#type,
+        d.balance,
+        d.bvn_last4,
+        d.institution_name,
+        d.bank_code,
+        d.institution_type,
+        d.customer_id,
+        d.data_status,
+        d.auth_method,
+        reauth_required
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_reauth_required(db: impl PgExecutor<'_>, account_id: &str, required: bool) -> Result<(), sqlx::Error> {
+    sqlx::query!("UPDATE mono_accounts SET reauth_required = $2 WHERE id = $1", account_id, required)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn get(db: impl PgExecutor<'_>, tenant: &Tenant, account_id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query_as!(
+        AccountRow,
+        r#"SELECT id, org_id, env_id, name, account_number, currency, type AS "type", balance, bvn_last4,
+                  institution_name, bank_code, institution_type, customer_id, data_status, auth_method,
+                  reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at,
+                  sync_cursor, cursor_updated_at
+           FROM mono_accounts WHERE id = $1 AND org_id = $2 AND env_id = $3"#,
+        account_id,
+        tenant.org_id,
+        tenant.env_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Linked (not unlinked) accounts of an environment, oldest link first.
+pub async fn list_linked(db: impl PgExecutor<'_>, env_id: Uuid) -> Result<Vec<AccountRow>, sqlx::Error> {
+    sqlx::query_as!(
+        AccountRow,
+        r#"SELECT id, org_id, env_id, name, account_number, currency, type AS "type", balance, bvn_last4,
+                  institution_name, bank_code, institution_type, customer_id, data_status, auth_method,
+                  reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at,
+                  sync_cursor, cursor_updated_at
+           FROM mono_accounts WHERE env_id = $1 AND unlinked_at IS NULL ORDER BY linked_at, id"#,
+        env_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Every linked account of every environment (the scheduled sync).
+pub async fn all_linked(db: impl PgExecutor<'_>) -> Result<Vec<(String, Uuid, Uuid)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT id, org_id, env_id FROM mono_accounts
+         WHERE unlinked_at IS NULL AND data_status = 'AVAILABLE' ORDER BY last_synced_at NULLS FIRST, id"
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.org_id, r.env_id)).collect())
+}
+
+pub async fn mark_unlinked(db: impl PgExecutor<'_>, account_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE mono_accounts SET unlinked_at = COALESCE(unlinked_at, now()) WHERE id = $1",
+        account_id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Moves the sync cursor (inside the transaction that commits the page it follows).
+pub async fn save_cursor(db: impl PgExecutor<'_>, account_id: &str, cursor: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE mono_accounts SET sync_cursor = $2, cursor_updated_at = now(), last_synced_at = now() WHERE id = $1",
+        account_id,
+        cursor
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub struct NewLinkRef<'a> {
+    pub r#ref: &'a str,
+    pub scope: &'a str,
+    pub customer_id: Option<&'a str>,
+    pub customer_name: Option<&'a str>,
+    pub customer_email: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub redirect_url: &'a str,
+    pub mono_url: &'a str,
+}
+
+/// Records a widget-link ref; false when the ref is already taken.
+pub async fn insert_link_ref(db: impl PgExecutor<'_>, tenant: &Tenant, r: NewLinkRef<'_>) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"INSERT INTO mono_link_refs (ref, org_id, env_id, scope, customer_id, customer_name, customer_email,
+                                       account_id, redirect_url, mono_url)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (ref) DO NOTHING"#,
+        r.r#ref,
+        tenant.org_id,
+        tenant.env_id,
+        r.scope,
+        r.customer_id,
+        r.customer_name,
+        r.customer_email,
+        r.account_id,
+        r.redirect_url,
+        r.mono_url
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn ref_exists(db: impl PgExecutor<'_>, r#ref: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM mono_link_refs WHERE ref = $1)", r#ref)
+        .fetch_one(db)
+        .await?
+        .unwrap_or(false))
+}
+
+pub struct LinkRefRow {
+    pub org_id: Uuid,
+    pub env_id: Uuid,
+    pub scope: String,
+    pub account_id: Option<String>,
+}
+
+/// The ref's tenant and scope, whoever asks (webhooks carry no key).
+pub async fn find_link_ref(db: impl PgExecutor<'_>, r#ref: &str) -> Result<Option<LinkRefRow>, sqlx::Error> {
+    sqlx::query_as!(
+        LinkRefRow,
+        "SELECT org_id, env_id, scope, account_id FROM mono_link_refs WHERE ref = $1",
+        r#ref
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn complete_link_ref(db: impl PgExecutor<'_>, r#ref: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE mono_link_refs SET completed_at = COALESCE(completed_at, now()) WHERE ref = $1",
+        r#ref
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Counts of what a purge removed.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
+pub struct Purged {
+    pub invoices: i64,
+    pub dlq: i64,
+    pub events: i64,
+}
+
+/// Deletes an account's Mono invoices, DLQ records, eligibility and monitoring events and its
+/// ledger, inside the caller's transaction.
+pub async fn purge(tx: &mut sqlx::PgConnection, env_id: Uuid, account_id: &str) -> Result<Purged, sqlx::Error> {
+    let invoices = sqlx::query!(
+        "DELETE FROM invoices WHERE env_id = $1 AND account_id = $2 AND source = 'mono'",
+        env_id,
+        account_id
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let dlq = sqlx::query!("DELETE FROM dlq_records WHERE env_id = $1 AND account_id = $2", env_id, account_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let events = sqlx::query!(
+        "DELETE FROM eligibility_events WHERE env_id = $1 AND account_id = $2",
+        env_id,
+        account_id
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query!(
+        "DELETE FROM monitoring_events WHERE env_id = $1 AND account_id = $2",
+        env_id,
+        account_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM mono_transactions WHERE env_id = $1 AND account_id = $2",
+        env_id,
+        account_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE mono_accounts SET sync_cursor = NULL, cursor_updated_at = NULL WHERE id = $1",
+        account_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(Purged {
+        invoices: invoices as i64,
+        dlq: dlq as i64,
+        events: events as i64,
+    })
+}
