@@ -52,9 +52,12 @@ pub struct AccountDetails {
 
 /// Who holds an account id, whatever the tenant.
 pub async fn owner(db: impl PgExecutor<'_>, account_id: &str) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
-    let row = sqlx::query!("SELECT org_id, env_id FROM mono_accounts WHERE id = $1", account_id)
-        .fetch_optional(db)
-        .await?;
+    let row = sqlx::query!(
+        "SELECT org_id, env_id FROM mono_accounts WHERE id = $1",
+        account_id
+    )
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(|r| (r.org_id, r.env_id)))
 }
 
@@ -166,14 +169,26 @@ pub async fn update_details(
     Ok(())
 }
 
-pub async fn set_reauth_required(db: impl PgExecutor<'_>, account_id: &str, required: bool) -> Result<(), sqlx::Error> {
-    sqlx::query!("UPDATE mono_accounts SET reauth_required = $2 WHERE id = $1", account_id, required)
-        .execute(db)
-        .await?;
+pub async fn set_reauth_required(
+    db: impl PgExecutor<'_>,
+    account_id: &str,
+    required: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE mono_accounts SET reauth_required = $2 WHERE id = $1",
+        account_id,
+        required
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
-pub async fn get(db: impl PgExecutor<'_>, tenant: &Tenant, account_id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+) -> Result<Option<AccountRow>, sqlx::Error> {
     sqlx::query_as!(
         AccountRow,
         r#"SELECT id, org_id, env_id, name, account_number, currency, type AS "type", balance, bvn_last4,
@@ -249,7 +264,11 @@ pub struct NewLinkRef<'a> {
 }
 
 /// Records a widget-link ref; false when the ref is already taken.
-pub async fn insert_link_ref(db: impl PgExecutor<'_>, tenant: &Tenant, r: NewLinkRef<'_>) -> Result<bool, sqlx::Error> {
+pub async fn insert_link_ref(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    r: NewLinkRef<'_>,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"INSERT INTO mono_link_refs (ref, org_id, env_id, scope, customer_id, customer_name, customer_email,
                                        account_id, redirect_url, mono_url)
@@ -271,10 +290,13 @@ pub async fn insert_link_ref(db: impl PgExecutor<'_>, tenant: &Tenant, r: NewLin
 }
 
 pub async fn ref_exists(db: impl PgExecutor<'_>, r#ref: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM mono_link_refs WHERE ref = $1)", r#ref)
-        .fetch_one(db)
-        .await?
-        .unwrap_or(false))
+    Ok(sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM mono_link_refs WHERE ref = $1)",
+        r#ref
+    )
+    .fetch_one(db)
+    .await?
+    .unwrap_or(false))
 }
 
 pub struct LinkRefRow {
@@ -315,7 +337,11 @@ pub struct Purged {
 
 /// Deletes an account's Mono invoices, DLQ records, eligibility and monitoring events and its
 /// ledger, inside the caller's transaction.
-pub async fn purge(tx: &mut sqlx::PgConnection, env_id: Uuid, account_id: &str) -> Result<Purged, sqlx::Error> {
+pub async fn purge(
+    tx: &mut sqlx::PgConnection,
+    env_id: Uuid,
+    account_id: &str,
+) -> Result<Purged, sqlx::Error> {
     let invoices = sqlx::query!(
         "DELETE FROM invoices WHERE env_id = $1 AND account_id = $2 AND source = 'mono'",
         env_id,
@@ -324,10 +350,14 @@ pub async fn purge(tx: &mut sqlx::PgConnection, env_id: Uuid, account_id: &str) 
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let dlq = sqlx::query!("DELETE FROM dlq_records WHERE env_id = $1 AND account_id = $2", env_id, account_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let dlq = sqlx::query!(
+        "DELETE FROM dlq_records WHERE env_id = $1 AND account_id = $2",
+        env_id,
+        account_id
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     let events = sqlx::query!(
         "DELETE FROM eligibility_events WHERE env_id = $1 AND account_id = $2",
         env_id,

@@ -28,7 +28,11 @@ pub async fn settings(db: impl PgExecutor<'_>, env_id: Uuid) -> Result<EnvSettin
     .await
 }
 
-pub async fn save_settings(db: impl PgExecutor<'_>, env_id: Uuid, row: &EnvSettingsRow) -> Result<(), sqlx::Error> {
+pub async fn save_settings(
+    db: impl PgExecutor<'_>,
+    env_id: Uuid,
+    row: &EnvSettingsRow,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"
         UPDATE environments

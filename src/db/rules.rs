@@ -27,7 +27,11 @@ pub struct NewRule<'a> {
     pub note: Option<&'a str>,
 }
 
-pub async fn insert(db: impl PgExecutor<'_>, tenant: &Tenant, rule: NewRule<'_>) -> Result<RuleRow, sqlx::Error> {
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    rule: NewRule<'_>,
+) -> Result<RuleRow, sqlx::Error> {
     sqlx::query_as!(
         RuleRow,
         r#"

@@ -6,9 +6,11 @@ pub mod envelope;
 pub mod extract;
 pub mod ops;
 pub mod org;
+pub mod rules;
+pub mod settings;
 
 use axum::http::{Method, Uri};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -17,6 +19,12 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let si = Router::new()
         .route("/si/org/environments", get(org::environments))
+        .route(
+            "/si/mono/settings",
+            get(settings::get_settings).put(settings::put_settings),
+        )
+        .route("/si/mono/allow-deny", get(rules::list).post(rules::create))
+        .route("/si/mono/allow-deny/{id}", delete(rules::delete))
         .layer(axum::middleware::from_fn(crate::auth::peek_environment));
 
     Router::new()

@@ -1,4 +1,5 @@
 //! Orchestration and transaction boundaries: each service owns an invariant and the
 //! database transaction that keeps it.
 
+pub mod policy;
 pub mod tenants;

@@ -1,0 +1,328 @@
+//! Allow/deny rules and environment settings over HTTP, with the JSON error envelope.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use sqlx::PgPool;
+use taxpoynt_mono::services::tenants;
+
+async fn link_account(app: &TestApp, env: &str, account_id: &str) {
+    let env_id = app.env_id(env).parse().unwrap();
+    let linked =
+        taxpoynt_mono::db::accounts::link(&app.pool, app.tenant.org_id, env_id, account_id, None, None)
+            .await
+            .unwrap();
+    assert!(linked);
+}
+
+#[sqlx::test]
+async fn a_rule_is_created_listed_filtered_and_deleted(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    link_account(&app, "sandbox", "acc_main_0001").await;
+    let (status, body) = app
+        .post(
+            "/si/mono/allow-deny",
+            json!({"list": "deny", "pattern": "betking", "note": "betting"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let rule = &body["data"];
+    assert_eq!(rule["list"], "deny");
+    assert_eq!(rule["field"], "narration");
+    assert_eq!(rule["match"], "contains");
+    assert_eq!(rule["pattern"], "betking");
+    assert!(rule["accountId"].is_null());
+    assert_eq!(rule["note"], "betting");
+    assert!(rule["createdAt"].is_string());
+    let deny_id = rule["id"].as_str().unwrap().to_string();
+
+    let (status, body) = app
+        .post(
+            "/si/mono/allow-deny",
+            json!({"list": "allow", "pattern": "^ACME", "field": "counterparty", "match": "regex",
+                   "accountId": "acc_main_0001"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let (_, body) = app.get("/si/mono/allow-deny").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(body["meta"]["total"], 2);
+    let (_, body) = app.get("/si/mono/allow-deny?list=allow").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(body["data"][0]["match"], "regex");
+    let (_, body) = app.get("/si/mono/allow-deny?accountId=acc_main_0001").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+
+    // Rules live per environment.
+    let (_, body) = app.get("/si/mono/allow-deny?env=production").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 0);
+
+    let resp = app
+        .http
+        .delete(app.url(&format!("/si/mono/allow-deny/{deny_id}")))
+        .bearer_auth(app.key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = app
+        .http
+        .delete(app.url(&format!("/si/mono/allow-deny/{deny_id}")))
+        .bearer_auth(app.key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let (_, body) = app.get("/si/mono/allow-deny").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+}
+
+#[sqlx::test]
+async fn invalid_rules_are_400_naming_the_field(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let long = "x".repeat(201);
+    for (body, field) in [
+        (
+            json!({"list": "deny", "pattern": "(unclosed", "match": "regex"}),
+            "pattern",
+        ),
+        (json!({"list": "deny", "pattern": ""}), "pattern"),
+        (json!({"list": "deny", "pattern": "   "}), "pattern"),
+        (json!({"list": "deny", "pattern": long}), "pattern"),
+        (json!({"list": "maybe", "pattern": "x"}), "list"),
+        (json!({"pattern": "x"}), "list"),
+        (json!({"list": "deny"}), "pattern"),
+        (
+            json!({"list": "deny", "pattern": "x", "field": "amount"}),
+            "field",
+        ),
+        (json!({"list": "deny", "pattern": "x", "match": "fuzzy"}), "match"),
+        (json!({"list": "deny", "pattern": "x", "colour": "red"}), "colour"),
+        (
+            json!({"list": "deny", "pattern": "a{1000}{1000}", "match": "regex"}),
+            "pattern",
+        ),
+    ] {
+        let (status, resp) = app.post("/si/mono/allow-deny", body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {resp}");
+        assert_eq!(assert_failure(&resp), "invalid_request", "{resp}");
+        assert!(
+            resp["error"]["fields"][field].is_string(),
+            "{body} should name {field}: {resp}"
+        );
+    }
+    // Nothing was stored.
+    let (_, body) = app.get("/si/mono/allow-deny").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 0);
+}
+
+#[sqlx::test]
+async fn a_rule_for_an_account_not_linked_here_is_404(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    link_account(&app, "production", "acc_prod_0001").await;
+    let (status, body) = app
+        .post(
+            "/si/mono/allow-deny",
+            json!({"list": "allow", "pattern": "acme", "accountId": "acc_prod_0001"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = app
+        .post(
+            "/si/mono/allow-deny",
+            json!({"list": "allow", "pattern": "acme", "accountId": "acc_prod_0001", "env": "production"}),
+        )
+        .await;
+    assert_eq!(status, 201, "environment chosen from the JSON body");
+}
+
+#[sqlx::test]
+async fn rules_of_another_organization_are_invisible(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let (_, body) = app
+        .post("/si/mono/allow-deny", json!({"list": "deny", "pattern": "x"}))
+        .await;
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    let other = tenants::create_tenant(&pool, "Other").await.unwrap();
+    let resp = app
+        .http
+        .delete(app.url(&format!("/si/mono/allow-deny/{id}")))
+        .bearer_auth(&other.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = app
+        .http
+        .get(app.url("/si/mono/allow-deny"))
+        .bearer_auth(&other.api_key)
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = split(resp).await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 0);
+    let (_, body) = app.get("/si/mono/allow-deny").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "still there");
+}
+
+#[sqlx::test]
+async fn settings_default_to_the_configuration_and_can_be_changed(pool: PgPool) {
+    let settings = test_settings(&[
+        ("MONO_BUSINESS_FLOOR", "2500"),
+        ("MONO_REFERENCE_REGEX", "^INV-\\d+$"),
+    ]);
+    let app = spawn_app_with(pool, settings).await;
+    let (status, body) = app.get("/si/mono/settings").await;
+    assert_eq!(status, 200, "{body}");
+    let s = &body["data"];
+    assert_eq!(s["floor"], 2500);
+    assert_eq!(s["referenceRegex"], "^INV-\\d+$");
+    assert_eq!(s["invoiceCurrency"], "NGN");
+    assert!(s["businessKeywords"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("invoice")));
+    assert!(s["personalKeywords"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("pocket money")));
+    assert!(s["refundKeywords"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("chargeback")));
+    assert!(s["retentionDays"].is_null());
+    assert_eq!(s["overridden"], json!([]));
+
+    let resp = app
+        .http
+        .put(app.url("/si/mono/settings"))
+        .bearer_auth(app.key())
+        .json(
+            &json!({"floor": 500.5, "businessKeywords": ["fee", " retainer "], "invoiceCurrency": "ghc",
+                      "retentionDays": 90}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 200, "{body}");
+    let s = &body["data"];
+    assert_eq!(s["floor"], 500.5);
+    assert_eq!(s["businessKeywords"], json!(["fee", "retainer"]));
+    assert_eq!(s["invoiceCurrency"], "GHS");
+    assert_eq!(s["retentionDays"], 90);
+    assert_eq!(
+        s["referenceRegex"], "^INV-\\d+$",
+        "untouched fields keep their value"
+    );
+
+    // null returns a field to the default; production is separate.
+    let resp = app
+        .http
+        .put(app.url("/si/mono/settings"))
+        .bearer_auth(app.key())
+        .json(&json!({"floor": null}))
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = split(resp).await;
+    assert_eq!(body["data"]["floor"], 2500);
+    assert_eq!(body["data"]["invoiceCurrency"], "GHS");
+    let (_, body) = app.get("/si/mono/settings?env=production").await;
+    assert_eq!(body["data"]["invoiceCurrency"], "NGN");
+}
+
+#[sqlx::test]
+async fn invalid_settings_are_400_naming_the_field_and_change_nothing(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for (body, field) in [
+        (json!({"referenceRegex": "(INV"}), "referenceRegex"),
+        (json!({"floor": -1}), "floor"),
+        (json!({"floor": "ten"}), "floor"),
+        (json!({"floor": 10.123}), "floor"),
+        (json!({"invoiceCurrency": "NAIRA"}), "invoiceCurrency"),
+        (json!({"businessKeywords": [""]}), "businessKeywords"),
+        (json!({"personalKeywords": "gift"}), "personalKeywords"),
+        (json!({"retentionDays": 0}), "retentionDays"),
+        (json!({"threshold": 5}), "threshold"),
+    ] {
+        let resp = app
+            .http
+            .put(app.url("/si/mono/settings"))
+            .bearer_auth(app.key())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, resp) = split(resp).await;
+        assert_eq!(status, 400, "{body} -> {resp}");
+        assert!(
+            resp["error"]["fields"][field].is_string(),
+            "{body} should name {field}: {resp}"
+        );
+    }
+    let (_, body) = app.get("/si/mono/settings").await;
+    assert_eq!(body["data"]["overridden"], json!([]));
+}
+
+#[sqlx::test]
+async fn malformed_json_and_wrong_content_types_answer_in_the_envelope(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let resp = app
+        .http
+        .post(app.url("/si/mono/allow-deny"))
+        .bearer_auth(app.key())
+        .header("content-type", "application/json")
+        .body("{\"list\": \"deny\", ")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 400);
+    assert_eq!(assert_failure(&body), "malformed_json");
+
+    let resp = app
+        .http
+        .post(app.url("/si/mono/allow-deny"))
+        .bearer_auth(app.key())
+        .header("content-type", "text/plain")
+        .body("list=deny")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 415);
+    assert_eq!(assert_failure(&body), "unsupported_media_type");
+
+    let resp = app
+        .http
+        .post(app.url("/si/mono/allow-deny"))
+        .bearer_auth(app.key())
+        .json(&json!(["not", "an", "object"]))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 400);
+    assert_eq!(assert_failure(&body), "invalid_request");
+
+    let big = "x".repeat(1024 * 1024 + 1);
+    let (status, body) = app
+        .post("/si/mono/allow-deny", json!({"list": "deny", "pattern": big}))
+        .await;
+    assert_eq!(status, 413);
+    assert_eq!(assert_failure(&body), "payload_too_large");
+
+    let resp = app
+        .http
+        .put(app.url("/si/mono/allow-deny"))
+        .bearer_auth(app.key())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 405);
+    assert_eq!(assert_failure(&body), "method_not_allowed");
+}
