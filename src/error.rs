@@ -151,6 +151,28 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<crate::mono::MonoError> for ApiError {
+    fn from(err: crate::mono::MonoError) -> Self {
+        use crate::mono::MonoError;
+        match err {
+            MonoError::Timeout => ApiError::MonoTimeout,
+            MonoError::Api { status, message } => ApiError::MonoUpstream {
+                status: Some(status),
+                message,
+            },
+            MonoError::RateLimited { message, .. } => ApiError::MonoUpstream {
+                status: Some(429),
+                message,
+            },
+            other @ (MonoError::Transport(_) | MonoError::Decode { .. }) => ApiError::MonoUpstream {
+                status: None,
+                message: other.to_string(),
+            },
+            other @ MonoError::Config(_) => ApiError::internal(other),
+        }
+    }
+}
+
 /// Errors that mean "the database cannot be reached", as opposed to a bad query.
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     matches!(

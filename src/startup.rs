@@ -46,8 +46,10 @@ impl Application {
             .await
             .with_context(|| format!("binding BIND_ADDR {}", settings.bind_addr))?;
         let addr = listener.local_addr()?;
+        let mono = mono_client(&settings.mono)?;
         let state = AppState {
             db: pool,
+            mono,
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
         };
@@ -87,6 +89,23 @@ impl Application {
         tracing::info!("server stopped");
         Ok(())
     }
+}
+
+/// The Mono client from the settings. Without a secret key every call is refused by Mono
+/// (surfacing as a 502 naming Mono's message), so the service still starts and serves the rest.
+pub fn mono_client(settings: &crate::config::MonoSettings) -> anyhow::Result<crate::mono::MonoClient> {
+    use crate::mono::{MonoClient, MonoConfig};
+    let secret = settings.secret_key.clone().unwrap_or_else(|| {
+        tracing::warn!(
+            "MONO_SECRET_KEY is not set: calls to Mono will fail (use `serve --sandbox` to try the service)"
+        );
+        secrecy::SecretString::from(String::new())
+    });
+    let mut config = MonoConfig::new(settings.base_url.clone(), secret);
+    config.connect_timeout = settings.connect_timeout;
+    config.timeout = settings.timeout;
+    config.max_retries = settings.max_retries;
+    MonoClient::new(config).context("MONO_BASE_URL / MONO_SECRET_KEY")
 }
 
 /// The router with every layer the contract needs, outermost first: trace id, request span

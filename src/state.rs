@@ -6,11 +6,13 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::mono::MonoClient;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
+    pub mono: MonoClient,
     /// Cancelled on shutdown; jobs and long requests watch it.
     pub shutdown: CancellationToken,
 }

@@ -2,6 +2,7 @@
 //! answer in the envelope). `router` assembles them with the fallbacks for unknown routes
 //! and wrong methods.
 
+pub mod accounts;
 pub mod envelope;
 pub mod extract;
 pub mod ops;
@@ -10,7 +11,7 @@ pub mod rules;
 pub mod settings;
 
 use axum::http::{Method, Uri};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::error::ApiError;
@@ -19,6 +20,11 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let si = Router::new()
         .route("/si/org/environments", get(org::environments))
+        .route("/si/mono/widget-link", post(accounts::widget_link))
+        .route("/si/mono/exchange", post(accounts::exchange))
+        .route("/si/mono/accounts", get(accounts::list_accounts))
+        .route("/si/mono/accounts/{id}", get(accounts::get_account))
+        .route("/si/mono/accounts/{id}/unlink", post(accounts::unlink))
         .route(
             "/si/mono/settings",
             get(settings::get_settings).put(settings::put_settings),

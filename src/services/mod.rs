@@ -1,5 +1,6 @@
 //! Orchestration and transaction boundaries: each service owns an invariant and the
 //! database transaction that keeps it.
 
+pub mod link;
 pub mod policy;
 pub mod tenants;

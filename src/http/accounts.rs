@@ -1,0 +1,345 @@
+//! `/si/mono/widget-link`, `/si/mono/exchange`, `/si/mono/accounts*`: linking and reading
+//! bank accounts.
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::auth::Tenant;
+use crate::error::{ApiError, FieldErrors};
+use crate::http::envelope::{Envelope, PageMeta};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::mono::Scope;
+use crate::services::link::{self, AccountView, CustomerInput, Unlinked, WidgetLink, WidgetLinkInput};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WidgetLinkBody {
+    customer: Option<CustomerBody>,
+    redirect_url: Option<String>,
+    meta: Option<MetaBody>,
+    institution: Option<InstitutionBody>,
+    scope: Option<Scope>,
+    account: Option<String>,
+    #[serde(default, rename = "envId")]
+    _env_id: Option<Value>,
+    #[serde(default, rename = "env")]
+    _env: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerBody {
+    id: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    identity: Option<IdentityBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityBody {
+    #[serde(rename = "type")]
+    kind: String,
+    number: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MetaBody {
+    #[serde(rename = "ref")]
+    r#ref: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstitutionBody {
+    id: String,
+    auth_method: String,
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
+        && !domain.contains('@')
+}
+
+/// Checks every field at once, so one answer names them all.
+fn validate_widget_link(body: WidgetLinkBody) -> Result<WidgetLinkInput, ApiError> {
+    let mut errors = FieldErrors::new();
+    let scope = body.scope.unwrap_or(Scope::Auth);
+    let redirect_url = match non_empty(&body.redirect_url) {
+        None => {
+            errors.insert("redirectUrl".into(), "is required".into());
+            None
+        }
+        Some(raw) => match Url::parse(raw) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
+            _ => {
+                errors.insert(
+                    "redirectUrl".into(),
+                    "must be an absolute http or https URL".into(),
+                );
+                None
+            }
+        },
+    };
+    let customer = match body.customer {
+        None if scope == Scope::Auth => {
+            errors.insert("customer".into(), "is required: {name, email} or {id}".into());
+            None
+        }
+        None => None,
+        Some(c) => {
+            if let Some(id) = non_empty(&c.id) {
+                Some(CustomerInput::Existing { id: id.to_string() })
+            } else {
+                let name = non_empty(&c.name);
+                let email = non_empty(&c.email);
+                if name.is_none() {
+                    errors.insert(
+                        "customer.name".into(),
+                        "is required unless customer.id is given".into(),
+                    );
+                }
+                match email {
+                    None => {
+                        errors.insert(
+                            "customer.email".into(),
+                            "is required unless customer.id is given".into(),
+                        );
+                    }
+                    Some(e) if !valid_email(e) => {
+                        errors.insert("customer.email".into(), "is not an email address".into());
+                    }
+                    _ => {}
+                }
+                let identity = match c.identity {
+                    Some(i) if i.kind.trim().is_empty() || i.number.trim().is_empty() => {
+                        errors.insert("customer.identity".into(), "needs a type and a number".into());
+                        None
+                    }
+                    Some(i) => Some((i.kind.trim().to_string(), i.number.trim().to_string())),
+                    None => None,
+                };
+                match (name, email) {
+                    (Some(n), Some(e)) => Some(CustomerInput::New {
+                        name: n.to_string(),
+                        email: e.to_string(),
+                        identity,
+                    }),
+                    _ => None,
+                }
+            }
+        }
+    };
+    let r#ref = match body.meta.and_then(|m| m.r#ref) {
+        None => None,
+        Some(r) => {
+            let r = r.trim().to_string();
+            let len = r.chars().count();
+            if len < 10 {
+                errors.insert("meta.ref".into(), "must be at least 10 characters".into());
+            } else if len > 200 {
+                errors.insert("meta.ref".into(), "must be at most 200 characters".into());
+            } else if r.chars().any(|c| c.is_control()) {
+                errors.insert("meta.ref".into(), "must not contain control characters".into());
+            }
+            Some(r)
+        }
+    };
+    let institution = match body.institution {
+        Some(i) if i.id.trim().is_empty() || i.auth_method.trim().is_empty() => {
+            errors.insert("institution".into(), "needs an id and an auth_method".into());
+            None
+        }
+        Some(i) => Some((i.id.trim().to_string(), i.auth_method.trim().to_string())),
+        None => None,
+    };
+    let account = non_empty(&body.account).map(str::to_string);
+    if scope == Scope::Reauth && account.is_none() {
+        errors.insert("account".into(), "is required when scope is reauth".into());
+    }
+    match redirect_url {
+        Some(redirect_url) if errors.is_empty() => Ok(WidgetLinkInput {
+            scope,
+            customer,
+            redirect_url,
+            r#ref,
+            institution,
+            account,
+        }),
+        _ => Err(ApiError::fields(errors)),
+    }
+}
+
+pub async fn widget_link(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJson(body): ApiJson<WidgetLinkBody>,
+) -> Result<Envelope<WidgetLink>, ApiError> {
+    let input = validate_widget_link(body)?;
+    let link = link::widget_link(&state, &tenant, input).await?;
+    Ok(Envelope::ok("widget link created", link))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExchangeBody {
+    code: String,
+    #[serde(rename = "ref")]
+    r#ref: Option<String>,
+    #[serde(default, rename = "envId")]
+    _env_id: Option<Value>,
+    #[serde(default, rename = "env")]
+    _env: Option<Value>,
+}
+
+pub async fn exchange(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJson(body): ApiJson<ExchangeBody>,
+) -> Result<Envelope<AccountView>, ApiError> {
+    let code = body.code.trim();
+    if code.is_empty() {
+        return Err(ApiError::field("code", "must not be empty"));
+    }
+    if code.len() > 512 {
+        return Err(ApiError::field("code", "must be at most 512 characters"));
+    }
+    let r#ref = non_empty(&body.r#ref);
+    let account = link::exchange(&state, &tenant, code, r#ref).await?;
+    Ok(Envelope::ok("account linked", account))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountsQuery {
+    page: Option<u32>,
+    #[serde(default)]
+    linked_only: bool,
+}
+
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiQuery(q): ApiQuery<AccountsQuery>,
+) -> Result<Envelope<Value>, ApiError> {
+    if q.linked_only {
+        let accounts = link::list_linked(&state, &tenant).await?;
+        let total = accounts.len() as i64;
+        return Ok(Envelope::ok(
+            "linked accounts retrieved",
+            serde_json::to_value(accounts).map_err(ApiError::internal)?,
+        )
+        .with_meta(PageMeta {
+            total: Some(total),
+            pages: Some(1),
+            previous: None,
+            next: None,
+        }));
+    }
+    if !tenant.is_admin() {
+        return Err(ApiError::Forbidden(
+            "Mono's account list spans every customer of the Mono app; only an admin key may read it. \
+             Use linkedOnly=true for this environment's linked accounts"
+                .into(),
+        ));
+    }
+    let page = q.page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::field("page", "must be 1 or more"));
+    }
+    let (accounts, paging) = state.mono.list_accounts(Some(page)).await?;
+    let number = |url: &Option<String>| url.as_deref().and_then(page_of);
+    Ok(Envelope::ok(
+        "Mono accounts retrieved",
+        serde_json::to_value(accounts).map_err(ApiError::internal)?,
+    )
+    .with_meta(PageMeta {
+        total: Some(paging.total as i64),
+        pages: paging.pages.map(|p| p as i64),
+        previous: number(&paging.previous),
+        next: number(&paging.next),
+    }))
+}
+
+/// Mono's paging links are URLs (`…?page=3`); the service hands out the page number.
+fn page_of(link: &str) -> Option<String> {
+    if let Ok(n) = link.parse::<u64>() {
+        return Some(n.to_string());
+    }
+    let url = Url::parse(link)
+        .or_else(|_| Url::parse("http://x/").and_then(|b| b.join(link)))
+        .ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == "page")
+        .map(|(_, v)| v.into_owned())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountQuery {
+    #[serde(default)]
+    refresh: bool,
+}
+
+pub async fn get_account(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<AccountQuery>,
+) -> Result<Envelope<AccountView>, ApiError> {
+    let account = link::get_account(&state, &tenant, &id, q.refresh).await?;
+    Ok(Envelope::ok("account retrieved", account))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UnlinkQuery {
+    #[serde(default)]
+    purge: bool,
+}
+
+pub async fn unlink(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<UnlinkQuery>,
+) -> Result<Envelope<Unlinked>, ApiError> {
+    let done = link::unlink(&state, &tenant, &id, q.purge).await?;
+    Ok(Envelope::ok("account unlinked", done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_links_become_page_numbers() {
+        assert_eq!(
+            page_of("https://api.withmono.com/v2/accounts?page=3").as_deref(),
+            Some("3")
+        );
+        assert_eq!(page_of("/v2/accounts?page=2").as_deref(), Some("2"));
+        assert_eq!(page_of("4").as_deref(), Some("4"));
+        assert_eq!(page_of("https://x/v2/accounts"), None);
+    }
+
+    #[test]
+    fn emails_are_checked_loosely_but_sanely() {
+        assert!(valid_email("ada@acme.ng"));
+        assert!(!valid_email("ada"));
+        assert!(!valid_email("ada@acme"));
+        assert!(!valid_email("a da@acme.ng"));
+    }
+}

@@ -1,0 +1,497 @@
+//! Account linking: widget links (auth and reauth), code exchange, reading and refreshing
+//! accounts, and unlinking (with an optional purge in one transaction).
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::Serialize;
+use url::Url;
+use uuid::Uuid;
+
+use crate::auth::Tenant;
+use crate::db::accounts::{self as db, AccountRow, NewLinkRef, Purged};
+use crate::error::ApiError;
+use crate::mono::{
+    self, AuthInitiate, InitiateCustomer, InitiateMeta, InitiateRequest, MonoError, ReauthInitiate,
+};
+use crate::state::AppState;
+
+/// The account object of the contract: Mono's snake_case shape plus the service's own fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    pub id: String,
+    pub name: Option<String>,
+    pub account_number: Option<String>,
+    pub currency: Option<String>,
+    #[serde(rename = "type")]
+    pub account_type: Option<String>,
+    pub balance: Option<i64>,
+    /// Never more than the last 4 digits.
+    pub bvn: Option<String>,
+    pub institution: InstitutionView,
+    pub customer: CustomerView,
+    pub data_status: Option<String>,
+    pub auth_method: Option<String>,
+    #[serde(rename = "envId")]
+    pub env_id: Uuid,
+    #[serde(rename = "linkedAt")]
+    pub linked_at: DateTime<Utc>,
+    #[serde(rename = "unlinkedAt")]
+    pub unlinked_at: Option<DateTime<Utc>>,
+    #[serde(rename = "lastSyncedAt")]
+    pub last_synced_at: Option<DateTime<Utc>>,
+    #[serde(rename = "reauthRequired")]
+    pub reauth_required: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstitutionView {
+    pub name: Option<String>,
+    pub bank_code: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    pub id: Option<String>,
+}
+
+impl From<AccountRow> for AccountView {
+    fn from(a: AccountRow) -> Self {
+        AccountView {
+            id: a.id,
+            name: a.name,
+            account_number: a.account_number,
+            currency: a.currency,
+            account_type: a.r#type,
+            balance: a.balance,
+            bvn: a.bvn_last4,
+            institution: InstitutionView {
+                name: a.institution_name,
+                bank_code: a.bank_code,
+                kind: a.institution_type,
+            },
+            customer: CustomerView { id: a.customer_id },
+            data_status: a.data_status,
+            auth_method: a.auth_method,
+            env_id: a.env_id,
+            linked_at: a.linked_at,
+            unlinked_at: a.unlinked_at,
+            last_synced_at: a.last_synced_at,
+            reauth_required: a.reauth_required,
+        }
+    }
+}
+
+/// The last 4 digits of whatever Mono sent (full or masked); never more.
+pub fn bvn_last4(bvn: Option<&str>) -> Option<String> {
+    let digits: Vec<char> = bvn?.chars().filter(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return None;
+    }
+    Some(digits[digits.len().saturating_sub(4)..].iter().collect())
+}
+
+pub fn details_from_mono(d: &mono::AccountDetails) -> db::AccountDetails {
+    db::AccountDetails {
+        name: Some(d.account.name.clone()),
+        account_number: Some(d.account.account_number.clone()),
+        currency: Some(d.account.currency.clone()),
+        r#type: d.account.account_type.clone(),
+        balance: Some(d.account.balance),
+        bvn_last4: bvn_last4(d.account.bvn.as_deref()),
+        institution_name: Some(d.account.institution.name.clone()),
+        bank_code: d.account.institution.bank_code.clone(),
+        institution_type: d.account.institution.kind.clone(),
+        customer_id: d.customer.as_ref().map(|c| c.id.clone()),
+        data_status: Some(d.meta.data_status.as_str().to_string()),
+        auth_method: d.meta.auth_method.clone(),
+    }
+}
+
+// ----- widget-link -------------------------------------------------------------------------
+
+pub enum CustomerInput {
+    New {
+        name: String,
+        email: String,
+        identity: Option<(String, String)>,
+    },
+    Existing {
+        id: String,
+    },
+}
+
+pub struct WidgetLinkInput {
+    pub scope: mono::Scope,
+    pub customer: Option<CustomerInput>,
+    pub redirect_url: Url,
+    pub r#ref: Option<String>,
+    pub institution: Option<(String, String)>,
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetLink {
+    pub mono_url: String,
+    pub r#ref: String,
+    pub scope: mono::Scope,
+    pub customer: CustomerView,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A ref Mono will echo back: 24 random hex digits after a readable prefix.
+pub fn generate_ref() -> String {
+    let n: u128 = rand::thread_rng().gen();
+    format!("tpm_{:024x}", n & ((1u128 << 96) - 1))
+}
+
+pub async fn widget_link(
+    state: &AppState,
+    tenant: &Tenant,
+    input: WidgetLinkInput,
+) -> Result<WidgetLink, ApiError> {
+    let r#ref = match input.r#ref {
+        Some(r) => {
+            if db::ref_exists(&state.db, &r).await? {
+                return Err(ApiError::field("meta.ref", "is already used by another link"));
+            }
+            r
+        }
+        None => generate_ref(),
+    };
+    let request = match input.scope {
+        mono::Scope::Auth => {
+            let customer = match input.customer.as_ref() {
+                Some(CustomerInput::New {
+                    name,
+                    email,
+                    identity,
+                }) => InitiateCustomer::New {
+                    name: name.clone(),
+                    email: email.clone(),
+                    identity: identity.as_ref().map(|(kind, number)| mono::CustomerIdentity {
+                        kind: kind.clone(),
+                        number: number.clone(),
+                    }),
+                },
+                Some(CustomerInput::Existing { id }) => InitiateCustomer::Existing { id: id.clone() },
+                None => return Err(ApiError::field("customer", "is required")),
+            };
+            InitiateRequest::Auth(AuthInitiate {
+                customer,
+                meta: InitiateMeta {
+                    reference: Some(r#ref.clone()),
+                },
+                redirect_url: input.redirect_url.clone(),
+                institution: input
+                    .institution
+                    .as_ref()
+                    .map(|(id, auth_method)| mono::InitiateInstitution {
+                        id: id.clone(),
+                        auth_method: auth_method.clone(),
+                    }),
+            })
+        }
+        mono::Scope::Reauth => {
+            let account = input
+                .account
+                .as_deref()
+                .ok_or_else(|| ApiError::field("account", "is required when scope is reauth"))?;
+            let linked = db::get(&state.db, tenant, account)
+                .await?
+                .is_some_and(|a| a.unlinked_at.is_none());
+            if !linked {
+                return Err(ApiError::field(
+                    "account",
+                    "must be an account linked in this environment",
+                ));
+            }
+            InitiateRequest::Reauth(ReauthInitiate {
+                account: account.to_string(),
+                meta: InitiateMeta {
+                    reference: Some(r#ref.clone()),
+                },
+                redirect_url: Some(input.redirect_url.clone()),
+            })
+        }
+    };
+    let answer = state.mono.initiate(&request).await?;
+    let mono_url = rewrite_widget_url(answer.mono_url, state.settings.mono.widget_base_url.as_ref());
+    let (customer_id, customer_name, customer_email) = match &input.customer {
+        Some(CustomerInput::New { name, email, .. }) => {
+            (answer.customer.clone(), Some(name.clone()), Some(email.clone()))
+        }
+        Some(CustomerInput::Existing { id }) => (Some(id.clone()), None, None),
+        None => (answer.customer.clone(), None, None),
+    };
+    let inserted = db::insert_link_ref(
+        &state.db,
+        tenant,
+        NewLinkRef {
+            r#ref: &r#ref,
+            scope: match input.scope {
+                mono::Scope::Auth => "auth",
+                mono::Scope::Reauth => "reauth",
+            },
+            customer_id: customer_id.as_deref(),
+            customer_name: customer_name.as_deref(),
+            customer_email: customer_email.as_deref(),
+            account_id: input.account.as_deref(),
+            redirect_url: input.redirect_url.as_str(),
+            mono_url: mono_url.as_str(),
+        },
+    )
+    .await?;
+    if !inserted {
+        return Err(ApiError::field("meta.ref", "is already used by another link"));
+    }
+    Ok(WidgetLink {
+        mono_url: mono_url.to_string(),
+        r#ref,
+        scope: input.scope,
+        customer: CustomerView { id: customer_id },
+        created_at: answer.created_at.unwrap_or_else(Utc::now),
+    })
+}
+
+/// `MONO_WIDGET_BASE_URL` replaces the scheme, host and port; path and query stay.
+pub fn rewrite_widget_url(mut url: Url, base: Option<&Url>) -> Url {
+    if let Some(base) = base {
+        let _ = url.set_scheme(base.scheme());
+        let _ = url.set_host(base.host_str());
+        let _ = url.set_port(base.port());
+    }
+    url
+}
+
+// ----- exchange ----------------------------------------------------------------------------
+
+pub async fn exchange(
+    state: &AppState,
+    tenant: &Tenant,
+    code: &str,
+    r#ref: Option<&str>,
+) -> Result<AccountView, ApiError> {
+    let link_ref = match r#ref {
+        None => None,
+        Some(r) => {
+            let found = db::find_link_ref(&state.db, r).await?;
+            match found {
+                Some(row) if row.org_id == tenant.org_id && row.env_id == tenant.env_id => Some(row),
+                _ => return Err(ApiError::field("ref", "is not a ref issued to this environment")),
+            }
+        }
+    };
+    let account_id = state.mono.exchange_code(code).await.map_err(|e| match e {
+        MonoError::Api { status, message } if matches!(status, 400 | 404 | 409 | 410 | 422) => {
+            ApiError::BadRequest {
+                code: "invalid_code",
+                message: format!("Mono refused the code: {message}"),
+                fields: [("code".to_string(), message)].into_iter().collect(),
+            }
+        }
+        other => other.into(),
+    })?;
+    ensure_not_elsewhere(state, tenant, &account_id).await?;
+
+    // Details are best effort: a link Mono has made is never lost for want of them.
+    let details = match state.mono.account_details(&account_id, false).await {
+        Ok(d) => Some(details_from_mono(&d)),
+        Err(err) => {
+            tracing::warn!(account_id, error = %err, "account details unavailable after exchange; stored without them");
+            None
+        }
+    };
+    let mut tx = state.db.begin().await?;
+    if !db::link(
+        &mut *tx,
+        tenant.org_id,
+        tenant.env_id,
+        &account_id,
+        r#ref,
+        details.as_ref(),
+    )
+    .await?
+    {
+        return Err(linked_elsewhere());
+    }
+    // A completed Mono authorisation (first link or reauth) ends any reauth-required state.
+    db::set_reauth_required(&mut *tx, &account_id, false).await?;
+    if let (Some(r), Some(_)) = (r#ref, link_ref) {
+        db::complete_link_ref(&mut *tx, r).await?;
+    }
+    let row = db::get(&mut *tx, tenant, &account_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("linked account {account_id} not readable")))?;
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+fn linked_elsewhere() -> ApiError {
+    ApiError::conflict(
+        "account_linked_elsewhere",
+        "this bank account is linked to another organization or environment",
+    )
+}
+
+async fn ensure_not_elsewhere(state: &AppState, tenant: &Tenant, account_id: &str) -> Result<(), ApiError> {
+    match db::owner(&state.db, account_id).await? {
+        Some((org, env)) if org != tenant.org_id || env != tenant.env_id => Err(linked_elsewhere()),
+        _ => Ok(()),
+    }
+}
+
+// ----- accounts ----------------------------------------------------------------------------
+
+pub async fn get_account(
+    state: &AppState,
+    tenant: &Tenant,
+    account_id: &str,
+    refresh: bool,
+) -> Result<AccountView, ApiError> {
+    let row = db::get(&state.db, tenant, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
+    if !refresh {
+        return Ok(row.into());
+    }
+    if row.unlinked_at.is_some() {
+        return Err(ApiError::conflict(
+            "account_unlinked",
+            "the account is unlinked; it cannot be refreshed",
+        ));
+    }
+    let details = state.mono.account_details(account_id, true).await?;
+    let reauth = details.meta.reauth_required();
+    db::update_details(
+        &state.db,
+        account_id,
+        &details_from_mono(&details),
+        reauth.then_some(true),
+    )
+    .await?;
+    let row = db::get(&state.db, tenant, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
+    Ok(row.into())
+}
+
+pub async fn list_linked(state: &AppState, tenant: &Tenant) -> Result<Vec<AccountView>, ApiError> {
+    Ok(db::list_linked(&state.db, tenant.env_id)
+        .await?
+        .into_iter()
+        .map(AccountView::from)
+        .collect())
+}
+
+// ----- unlink ------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unlinked {
+    pub account_id: String,
+    pub unlinked: bool,
+    pub purged: Purged,
+}
+
+pub async fn unlink(
+    state: &AppState,
+    tenant: &Tenant,
+    account_id: &str,
+    purge: bool,
+) -> Result<Unlinked, ApiError> {
+    let row = db::get(&state.db, tenant, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
+    if row.unlinked_at.is_none() {
+        // Mono's 404 means already gone; anything else leaves the account linked here, so the
+        // caller can retry.
+        let outcome = state.mono.unlink(account_id).await?;
+        tracing::info!(account_id, ?outcome, "account unlinked at Mono");
+    }
+    let mut tx = state.db.begin().await?;
+    db::mark_unlinked(&mut *tx, account_id).await?;
+    let purged = if purge {
+        db::purge(&mut tx, tenant.env_id, account_id).await?
+    } else {
+        Purged::default()
+    };
+    tx.commit().await?;
+    Ok(Unlinked {
+        account_id: account_id.to_string(),
+        unlinked: true,
+        purged,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bvn_keeps_at_most_four_digits() {
+        assert_eq!(bvn_last4(Some("22212345678")).as_deref(), Some("5678"));
+        assert_eq!(bvn_last4(Some("*******4321")).as_deref(), Some("4321"));
+        assert_eq!(bvn_last4(Some("12")).as_deref(), Some("12"));
+        assert_eq!(bvn_last4(Some("")), None);
+        assert_eq!(bvn_last4(None), None);
+    }
+
+    #[test]
+    fn widget_base_url_replaces_scheme_and_host_only() {
+        let url = Url::parse("https://connect.mono.co/abc?x=1").unwrap();
+        let base = Url::parse("http://widget.local:9000").unwrap();
+        assert_eq!(
+            rewrite_widget_url(url, Some(&base)).as_str(),
+            "http://widget.local:9000/abc?x=1"
+        );
+    }
+
+    #[test]
+    fn generated_refs_are_unique_and_long_enough() {
+        let a = generate_ref();
+        assert!(a.len() >= 10);
+        assert_ne!(a, generate_ref());
+    }
+
+    #[test]
+    fn the_account_object_keeps_monos_snake_case() {
+        let now = Utc::now();
+        let view = AccountView {
+            id: "a".into(),
+            name: None,
+            account_number: Some("0123".into()),
+            currency: None,
+            account_type: None,
+            balance: None,
+            bvn: None,
+            institution: InstitutionView {
+                name: None,
+                bank_code: Some("058".into()),
+                kind: None,
+            },
+            customer: CustomerView { id: None },
+            data_status: Some("AVAILABLE".into()),
+            auth_method: None,
+            env_id: Uuid::nil(),
+            linked_at: now,
+            unlinked_at: None,
+            last_synced_at: None,
+            reauth_required: false,
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        for key in [
+            "account_number",
+            "data_status",
+            "envId",
+            "linkedAt",
+            "reauthRequired",
+            "type",
+        ] {
+            assert!(json.get(key).is_some(), "{key}");
+        }
+        assert_eq!(json["institution"]["bank_code"], "058");
+    }
+}
