@@ -66,6 +66,17 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// The tenant a background job acts for: no key, tenant rights, one environment.
+    pub fn system(org_id: Uuid, env_id: Uuid) -> Self {
+        Tenant {
+            org_id,
+            env_id,
+            env: EnvName::Sandbox,
+            role: Role::Tenant,
+            key_id: Uuid::nil(),
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }

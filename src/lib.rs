@@ -10,6 +10,7 @@ pub mod db;
 pub mod eligibility;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod mono;
 pub mod services;
 pub mod startup;

@@ -81,11 +81,17 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let token = self.state.shutdown.clone();
+        let mut jobs = tokio::task::JoinSet::new();
+        if let Some(interval) = self.state.settings.sync_interval {
+            jobs.spawn(crate::jobs::scheduled_sync::run(self.state.clone(), interval));
+        }
         tracing::info!(addr = %self.addr, "serving");
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await
             .context("serving HTTP")?;
+        // The server stopped because the token was cancelled; the jobs see it too.
+        while jobs.join_next().await.is_some() {}
         tracing::info!("server stopped");
         Ok(())
     }

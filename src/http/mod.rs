@@ -9,6 +9,7 @@ pub mod ops;
 pub mod org;
 pub mod rules;
 pub mod settings;
+pub mod sync;
 
 use axum::http::{Method, Uri};
 use axum::routing::{delete, get, post};
@@ -21,6 +22,10 @@ pub fn router(state: AppState) -> Router {
     let si = Router::new()
         .route("/si/org/environments", get(org::environments))
         .route("/si/mono/widget-link", post(accounts::widget_link))
+        .route("/si/mono/sync", post(sync::sync))
+        .route("/si/mono/sync-stored", post(sync::sync_stored))
+        .route("/si/mono/cursor", get(sync::cursor))
+        .route("/si/mono/events", get(sync::events))
         .route("/si/mono/exchange", post(accounts::exchange))
         .route("/si/mono/accounts", get(accounts::list_accounts))
         .route("/si/mono/accounts/{id}", get(accounts::get_account))

@@ -1,0 +1,4 @@
+//! Background work, stopped by the shared shutdown token. Every job is safe with several
+//! replicas running: the per-account sync lock decides who works on what.
+
+pub mod scheduled_sync;
