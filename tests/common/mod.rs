@@ -186,3 +186,69 @@ impl TcpProxy {
         self.up.store(true, Ordering::SeqCst);
     }
 }
+
+/// The app wired to a fresh Mono sandbox on loopback.
+pub struct SandboxApp {
+    pub app: TestApp,
+    pub sandbox: taxpoynt_mono::sandbox::SandboxHandle,
+}
+
+pub fn sandbox_config() -> taxpoynt_mono::sandbox::SandboxConfig {
+    taxpoynt_mono::sandbox::SandboxConfig {
+        customers: 3,
+        accounts_per_customer: 3,
+        transactions_per_account: 300,
+        ..Default::default()
+    }
+}
+
+pub async fn spawn_app_with_sandbox(pool: PgPool) -> SandboxApp {
+    spawn_app_with_sandbox_config(pool, sandbox_config(), &[]).await
+}
+
+pub async fn spawn_app_with_sandbox_config(
+    pool: PgPool,
+    config: taxpoynt_mono::sandbox::SandboxConfig,
+    extra: &[(&str, &str)],
+) -> SandboxApp {
+    let secret = config.secret_key.clone();
+    let sandbox = taxpoynt_mono::sandbox::Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("sandbox starts");
+    let base = sandbox.base_url.to_string();
+    let mut vars: Vec<(&str, &str)> = vec![
+        ("MONO_BASE_URL", base.as_str()),
+        ("MONO_SECRET_KEY", secret.as_str()),
+        ("MONO_TIMEOUT_MS", "3000"),
+        ("MONO_MAX_RETRIES", "2"),
+    ];
+    vars.extend_from_slice(extra);
+    let app = spawn_app_with(pool, test_settings(&vars)).await;
+    SandboxApp { app, sandbox }
+}
+
+impl SandboxApp {
+    pub fn control(&self, path: &str) -> String {
+        format!("{}{}", self.sandbox.base_url.as_str().trim_end_matches('/'), path)
+    }
+
+    pub async fn control_post(&self, path: &str, body: Value) -> Value {
+        let resp = self.app.http.post(self.control(path)).json(&body).send().await.unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "sandbox control {path}: {status} {body}");
+        body
+    }
+
+    /// A new sandbox account with `transactions` transactions, linked to the app's tenant
+    /// in `env` through the public exchange endpoint. Returns the account id.
+    pub async fn link_new_account(&self, transactions: usize) -> String {
+        let made = self
+            .control_post("/_sandbox/accounts", serde_json::json!({"transactions": transactions}))
+            .await;
+        let code = made["data"]["code"].as_str().expect("code").to_string();
+        let (status, body) = self.app.post("/si/mono/exchange", serde_json::json!({"code": code})).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["id"].as_str().unwrap().to_string()
+    }
+}

@@ -1,0 +1,433 @@
+//! Account linking over HTTP against a real database and the Mono sandbox (wiremock where a
+//! precise Mono failure is needed).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use taxpoynt_mono::services::tenants;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Opens the widget page like a browser and returns the `code` of its redirect.
+async fn follow_widget(app: &TestApp, mono_url: &str) -> (String, url::Url) {
+    let resp = app.http.get(mono_url).send().await.unwrap();
+    assert!(resp.status().is_redirection(), "widget page answered {}", resp.status());
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let url = url::Url::parse(&location).unwrap();
+    let code = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("redirect carries a code");
+    (code, url)
+}
+
+async fn widget_link(app: &TestApp, body: Value) -> Value {
+    let (status, body) = app.post("/si/mono/widget-link", body).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].clone()
+}
+
+#[sqlx::test]
+async fn the_whole_link_flow_from_widget_link_to_exchange(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let link = widget_link(
+        app,
+        json!({"customer": {"name": "Ada Obi", "email": "ada@acme.ng"},
+               "redirectUrl": "https://dashboard.example/mono/callback",
+               "meta": {"ref": "acme-link-0001"}}),
+    )
+    .await;
+    assert_eq!(link["ref"], "acme-link-0001");
+    assert_eq!(link["scope"], "auth");
+    assert!(link["createdAt"].is_string());
+    let mono_url = link["monoUrl"].as_str().unwrap();
+    assert!(mono_url.starts_with(s.sandbox.base_url.as_str()), "{mono_url}");
+
+    let (code, redirect) = follow_widget(app, mono_url).await;
+    assert_eq!(redirect.host_str(), Some("dashboard.example"));
+
+    let (status, body) = app
+        .post("/si/mono/exchange", json!({"code": code, "ref": "acme-link-0001"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let account = &body["data"];
+    let account_id = account["id"].as_str().unwrap().to_string();
+    assert_eq!(account["envId"], app.env_id("sandbox"));
+    assert_eq!(account["data_status"], "AVAILABLE");
+    assert!(account["account_number"].is_string());
+    assert!(account["institution"]["bank_code"].is_string());
+    assert_eq!(account["reauthRequired"], false);
+    let bvn = account["bvn"].as_str().unwrap_or("");
+    assert!(bvn.len() <= 4, "bvn keeps at most 4 digits: {bvn}");
+
+    // The ref is recorded against this organization and environment.
+    let (org, env, completed): (uuid::Uuid, uuid::Uuid, bool) = sqlx::query_as(
+        "SELECT org_id, env_id, completed_at IS NOT NULL FROM mono_link_refs WHERE ref = 'acme-link-0001'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(org, app.tenant.org_id);
+    assert_eq!(env.to_string(), app.env_id("sandbox"));
+    assert!(completed);
+
+    let (status, body) = app.get(&format!("/si/mono/accounts/{account_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["id"], account_id.as_str());
+
+    // A used code is refused by Mono: 400 invalid_code with Mono's message.
+    let (status, body) = app.post("/si/mono/exchange", json!({"code": code})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(assert_failure(&body), "invalid_code");
+}
+
+#[sqlx::test]
+async fn a_generated_ref_and_the_widget_base_url(pool: PgPool) {
+    let s = spawn_app_with_sandbox_config(
+        pool,
+        sandbox_config(),
+        &[("MONO_WIDGET_BASE_URL", "https://connect.taxpoynt.test")],
+    )
+    .await;
+    let link = widget_link(
+        &s.app,
+        json!({"customer": {"name": "Ada", "email": "ada@acme.ng"}, "redirectUrl": "http://localhost:3000/cb"}),
+    )
+    .await;
+    assert!(link["ref"].as_str().unwrap().len() >= 10);
+    assert!(
+        link["monoUrl"].as_str().unwrap().starts_with("https://connect.taxpoynt.test/"),
+        "{link}"
+    );
+}
+
+#[sqlx::test]
+async fn reauth_clears_the_reauth_required_state_and_exchange_is_idempotent(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool).await;
+    let app = &s.app;
+    let account_id = s.link_new_account(10).await;
+
+    // Mono says the customer must reauthorise.
+    s.control_post(
+        &format!("/_sandbox/accounts/{account_id}/status"),
+        json!({"sync_status": "REAUTHORISATION_REQUIRED"}),
+    )
+    .await;
+    let (status, body) = app.get(&format!("/si/mono/accounts/{account_id}?refresh=true")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["reauthRequired"], true);
+    let (_, body) = app.get(&format!("/si/mono/accounts/{account_id}")).await;
+    assert_eq!(body["data"]["reauthRequired"], true, "stays so until a reauth completes");
+
+    let link = widget_link(
+        app,
+        json!({"scope": "reauth", "account": account_id, "redirectUrl": "https://dashboard.example/cb"}),
+    )
+    .await;
+    assert_eq!(link["scope"], "reauth");
+    let (code, _) = follow_widget(app, link["monoUrl"].as_str().unwrap()).await;
+    let (status, body) = app
+        .post("/si/mono/exchange", json!({"code": code, "ref": link["ref"]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["id"], account_id.as_str(), "same account: idempotent");
+    assert_eq!(body["data"]["reauthRequired"], false);
+
+    let (_, body) = app.get("/si/mono/accounts?linkedOnly=true").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1, "still one account");
+}
+
+#[sqlx::test]
+async fn an_account_linked_to_another_organization_is_409(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let account_id = s.link_new_account(5).await;
+    let other = tenants::create_tenant(&pool, "Other Org").await.unwrap();
+
+    // The same bank account authorised again, this time reaching the other organization.
+    let client = taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap();
+    let started = client
+        .initiate(&taxpoynt_mono::mono::InitiateRequest::Reauth(taxpoynt_mono::mono::ReauthInitiate {
+            account: account_id.clone(),
+            meta: taxpoynt_mono::mono::InitiateMeta {
+                reference: Some("other-org-ref-1".into()),
+            },
+            redirect_url: Some("https://other.example/cb".parse().unwrap()),
+        }))
+        .await
+        .unwrap();
+    let (code, _) = follow_widget(&s.app, started.mono_url.as_str()).await;
+    let resp = s
+        .app
+        .http
+        .post(s.app.url("/si/mono/exchange"))
+        .bearer_auth(&other.api_key)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(assert_failure(&body), "account_linked_elsewhere");
+
+    // And the other organization cannot see it.
+    let resp = s
+        .app
+        .http
+        .get(s.app.url(&format!("/si/mono/accounts/{account_id}")))
+        .bearer_auth(&other.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[sqlx::test]
+async fn every_invalid_widget_link_field_is_400_naming_it(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool).await;
+    let app = &s.app;
+    let ok_customer = json!({"name": "Ada", "email": "ada@acme.ng"});
+    let cases = [
+        (json!({"customer": ok_customer, "redirectUrl": "not a url"}), "redirectUrl"),
+        (json!({"customer": ok_customer, "redirectUrl": "ftp://x.example/cb"}), "redirectUrl"),
+        (json!({"customer": ok_customer}), "redirectUrl"),
+        (json!({"redirectUrl": "https://x.example/cb"}), "customer"),
+        (json!({"customer": {"name": "Ada"}, "redirectUrl": "https://x.example/cb"}), "customer.email"),
+        (json!({"customer": {"name": "Ada", "email": "nope"}, "redirectUrl": "https://x.example/cb"}), "customer.email"),
+        (json!({"customer": {"email": "ada@acme.ng"}, "redirectUrl": "https://x.example/cb"}), "customer.name"),
+        (json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "meta": {"ref": "short"}}), "meta.ref"),
+        (json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "scope": "admin"}), "scope"),
+        (json!({"redirectUrl": "https://x.example/cb", "scope": "reauth"}), "account"),
+        (json!({"redirectUrl": "https://x.example/cb", "scope": "reauth", "account": "acc_unknown_1"}), "account"),
+        (json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "institution": {"id": "", "auth_method": "internet_banking"}}), "institution"),
+        (json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "colour": "red"}), "colour"),
+    ];
+    for (body, field) in cases {
+        let (status, resp) = app.post("/si/mono/widget-link", body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {resp}");
+        assert!(resp["error"]["fields"][field].is_string(), "{body} should name {field}: {resp}");
+    }
+    // A ref already used.
+    widget_link(
+        app,
+        json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "meta": {"ref": "taken-ref-0001"}}),
+    )
+    .await;
+    let (status, resp) = app
+        .post(
+            "/si/mono/widget-link",
+            json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "meta": {"ref": "taken-ref-0001"}}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(resp["error"]["fields"]["meta.ref"].is_string(), "{resp}");
+
+    for (body, field) in [
+        (json!({"code": ""}), "code"),
+        (json!({}), "code"),
+        (json!({"code": 42}), "code"),
+        (json!({"code": "abc", "ref": "not-a-ref-of-ours"}), "ref"),
+    ] {
+        let (status, resp) = app.post("/si/mono/exchange", body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {resp}");
+        assert!(resp["error"]["fields"][field].is_string(), "{body} should name {field}: {resp}");
+    }
+    let (status, resp) = app.post("/si/mono/exchange", json!({"code": "code_that_mono_never_issued"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(assert_failure(&resp), "invalid_code");
+}
+
+#[sqlx::test]
+async fn listing_accounts_linked_only_or_monos_list_for_admins(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let a = s.link_new_account(3).await;
+    let b = s.link_new_account(3).await;
+
+    let (status, body) = app.get("/si/mono/accounts?linkedOnly=true").await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<_> = body["data"].as_array().unwrap().iter().map(|a| a["id"].clone()).collect();
+    assert_eq!(ids, vec![json!(a), json!(b)]);
+    assert!(body["meta"]["next"].is_null());
+    assert_eq!(body["meta"]["total"], 2);
+
+    let (_, body) = app.get("/si/mono/accounts?linkedOnly=true&env=production").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 0);
+
+    let (status, body) = app.get("/si/mono/accounts").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(assert_failure(&body), "forbidden");
+    assert!(body["message"].as_str().unwrap().contains("linkedOnly=true"));
+
+    let admin = tenants::create_key(&pool, app.tenant.org_id, taxpoynt_mono::auth::Role::Admin)
+        .await
+        .unwrap();
+    let resp = app
+        .http
+        .get(app.url("/si/mono/accounts?page=1"))
+        .bearer_auth(&admin.api_key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body["data"].as_array().unwrap().is_empty());
+    assert!(body["meta"]["total"].as_i64().unwrap() >= 2);
+
+    let (status, body) = app.get("/si/mono/accounts?linkedOnly=maybe").await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["fields"]["linkedOnly"].is_string(), "{body}");
+}
+
+async fn seed_mono_rows(pool: &PgPool, app: &TestApp, account_id: &str) {
+    let env: uuid::Uuid = app.env_id("sandbox").parse().unwrap();
+    let org = app.tenant.org_id;
+    sqlx::query(
+        "INSERT INTO invoices (id, org_id, env_id, source, kind, account_id, transaction_id, amount, currency)
+         VALUES (gen_random_uuid(), $1, $2, 'mono', 'invoice', $3, 'tx1', 100, 'NGN')",
+    )
+    .bind(org)
+    .bind(env)
+    .bind(account_id)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO dlq_records (id, org_id, env_id, account_id, transaction_id, reason, transaction, source)
+         VALUES (gen_random_uuid(), $1, $2, $3, 'tx2', 'denylisted', '{}', 'sync')",
+    )
+    .bind(org)
+    .bind(env)
+    .bind(account_id)
+    .execute(pool)
+    .await
+    .unwrap();
+    for tx in ["tx1", "tx2"] {
+        sqlx::query(
+            "INSERT INTO eligibility_events (org_id, env_id, account_id, transaction_id, outcome, reason, amount,
+                                             currency, narration, source)
+             VALUES ($1, $2, $3, $4, 'draft', 'business_signal', 100, 'NGN', 'x', 'sync')",
+        )
+        .bind(org)
+        .bind(env)
+        .bind(account_id)
+        .bind(tx)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+#[sqlx::test]
+async fn unlink_with_and_without_purge_twice(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let keep = s.link_new_account(3).await;
+    let purge = s.link_new_account(3).await;
+    seed_mono_rows(&pool, app, &keep).await;
+    seed_mono_rows(&pool, app, &purge).await;
+
+    for _ in 0..2 {
+        let (status, body) = app.post(&format!("/si/mono/accounts/{keep}/unlink"), json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["unlinked"], true);
+        assert_eq!(body["data"]["purged"], json!({"invoices": 0, "dlq": 0, "events": 0}));
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1")
+        .bind(&keep)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "without purge the data stays");
+
+    let (status, body) = app.post(&format!("/si/mono/accounts/{purge}/unlink?purge=true"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["purged"], json!({"invoices": 1, "dlq": 1, "events": 2}));
+    let (status, body) = app.post(&format!("/si/mono/accounts/{purge}/unlink?purge=true"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["purged"], json!({"invoices": 0, "dlq": 0, "events": 0}));
+
+    let (_, body) = app.get(&format!("/si/mono/accounts/{keep}")).await;
+    assert!(body["data"]["unlinkedAt"].is_string());
+    let (_, body) = app.get("/si/mono/accounts?linkedOnly=true").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 0);
+
+    // Sync refuses an unlinked account.
+    let (status, body) = app.post("/si/mono/sync", json!({"accountId": keep})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(assert_failure(&body), "account_unlinked");
+
+    let (status, _) = app.post("/si/mono/accounts/acc_nobody_has/unlink", json!({})).await;
+    assert_eq!(status, 404);
+}
+
+#[sqlx::test]
+async fn mono_down_is_502_and_mono_slow_is_504(pool: PgPool) {
+    let mono = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/accounts/auth"))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_json(json!({"status": "failed", "message": "upstream exploded", "data": null})),
+        )
+        .mount(&mono)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/accounts/initiate"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
+        .mount(&mono)
+        .await;
+    let settings = test_settings(&[
+        ("MONO_BASE_URL", &mono.uri()),
+        ("MONO_SECRET_KEY", "test_sk"),
+        ("MONO_TIMEOUT_MS", "300"),
+        ("MONO_MAX_RETRIES", "0"),
+    ]);
+    let app = spawn_app_with(pool, settings).await;
+
+    let (status, body) = app.post("/si/mono/exchange", json!({"code": "abc"})).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(assert_failure(&body), "mono_error");
+    assert_eq!(body["error"]["monoStatus"], 500);
+    assert_eq!(body["error"]["monoMessage"], "upstream exploded");
+
+    let (status, body) = app
+        .post(
+            "/si/mono/widget-link",
+            json!({"customer": {"name": "Ada", "email": "ada@acme.ng"}, "redirectUrl": "https://x.example/cb"}),
+        )
+        .await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(assert_failure(&body), "mono_timeout");
+}
+
+#[sqlx::test]
+async fn details_failing_after_exchange_still_stores_the_link(pool: PgPool) {
+    let mono = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/accounts/auth"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "acc_wm_000001"})))
+        .mount(&mono)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/accounts/acc_wm_000001"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"status": "failed", "message": "busy", "data": null})))
+        .mount(&mono)
+        .await;
+    let settings = test_settings(&[
+        ("MONO_BASE_URL", &mono.uri()),
+        ("MONO_SECRET_KEY", "test_sk"),
+        ("MONO_MAX_RETRIES", "0"),
+    ]);
+    let app = spawn_app_with(pool, settings).await;
+    let (status, body) = app.post("/si/mono/exchange", json!({"code": "good"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["id"], "acc_wm_000001");
+    assert!(body["data"]["data_status"].is_null());
+    let (_, body) = app.get("/si/mono/accounts?linkedOnly=true").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+}

@@ -1,0 +1,361 @@
+//! Transaction sync over HTTP with a real database and the Mono sandbox.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+/// The fixture cases the sandbox can carry as they are: default settings, no rules, no tags.
+fn plain_fixture_cases() -> Vec<Value> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/eligibility/cases.json"
+    ))
+    .unwrap();
+    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    cases
+        .into_iter()
+        .filter(|c| {
+            c["settings"].as_object().is_none_or(|s| s.is_empty())
+                && c["rules"].as_array().is_none_or(|r| r.is_empty())
+                && c["transaction"]["tags"].is_null()
+        })
+        .collect()
+}
+
+/// A linked account holding exactly the plain fixture transactions.
+async fn fixture_account(s: &SandboxApp) -> (String, Vec<Value>) {
+    let made = s.control_post("/_sandbox/accounts", json!({"transactions": 0})).await;
+    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let (status, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
+    assert_eq!(status, 200, "{body}");
+    let account_id = body["data"]["id"].as_str().unwrap().to_string();
+    let cases = plain_fixture_cases();
+    let txs: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            let t = &c["transaction"];
+            let mut out = json!({"amount": t["amount"], "type": t["type"], "narration": t["narration"]});
+            for key in ["currency", "reference", "description", "counterparty"] {
+                if !t[key].is_null() {
+                    out[key] = t[key].clone();
+                }
+            }
+            out
+        })
+        .collect();
+    s.control_post(
+        &format!("/_sandbox/accounts/{account_id}/transactions"),
+        json!({"transactions": txs}),
+    )
+    .await;
+    (account_id, cases)
+}
+
+#[sqlx::test]
+async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let (account_id, cases) = fixture_account(&s).await;
+    let expected = |outcome: &str| cases.iter().filter(|c| c["expect"]["outcome"] == outcome).count() as u64;
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for c in &cases {
+        if c["expect"]["outcome"] != "draft" {
+            *by_reason.entry(c["expect"]["reason"].as_str().unwrap().to_string()).or_default() += 1;
+        }
+    }
+
+    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 7})).await;
+    assert_eq!(status, 200, "{body}");
+    let d = &body["data"];
+    assert_eq!(d["accountId"], account_id.as_str());
+    assert_eq!(d["fetched"], cases.len() as u64);
+    assert_eq!(d["drafted"], expected("draft"));
+    assert_eq!(d["dlq"], expected("dlq"));
+    assert_eq!(d["skipped"], cases.len() as u64 - expected("draft"));
+    assert_eq!(d["skippedByReason"], json!(by_reason));
+    assert_eq!(d["hasMore"], false);
+    assert!(d["cursor"].is_string());
+
+    let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1 AND status = 'DRAFT' AND source = 'mono'")
+        .bind(&account_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(drafts as u64, expected("draft"));
+    let dlq: i64 = sqlx::query_scalar("SELECT count(*) FROM dlq_records WHERE account_id = $1")
+        .bind(&account_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(dlq as u64, expected("dlq"));
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM eligibility_events WHERE account_id = $1")
+        .bind(&account_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(events as usize, cases.len(), "one event per decision");
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM monitoring_events WHERE account_id = $1 AND kind = 'invoice_failed' AND trace_id IS NOT NULL",
+    )
+    .bind(&account_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(failed as u64, expected("dlq"), "an invoice_failed event per DLQ record");
+
+    // A refund debit drafts a credit note; a credit an invoice.
+    let kinds: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, narration FROM invoices WHERE account_id = $1 ORDER BY narration")
+            .bind(&account_id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(kinds.iter().any(|(k, n)| k == "credit_note" && n.starts_with("REFUND")), "{kinds:?}");
+    // DLQ records keep the transaction as received.
+    let raw: Value = sqlx::query_scalar("SELECT transaction FROM dlq_records WHERE account_id = $1 LIMIT 1")
+        .bind(&account_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(raw["id"].is_string() && raw["narration"].is_string(), "{raw}");
+
+    // A second sync creates nothing.
+    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["drafted"], 0);
+    assert_eq!(body["data"]["dlq"], 0);
+    let drafts_after: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1")
+        .bind(&account_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(drafts_after, drafts);
+}
+
+async fn stored_state(pool: &PgPool, account_id: &str) -> (Vec<String>, Vec<String>, i64) {
+    let drafts: Vec<String> =
+        sqlx::query_scalar("SELECT transaction_id FROM invoices WHERE account_id = $1 ORDER BY transaction_id")
+            .bind(account_id)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let dlq: Vec<String> =
+        sqlx::query_scalar("SELECT transaction_id FROM dlq_records WHERE account_id = $1 ORDER BY transaction_id")
+            .bind(account_id)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let ledger: i64 = sqlx::query_scalar("SELECT count(*) FROM mono_transactions WHERE account_id = $1")
+        .bind(account_id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    (drafts, dlq, ledger)
+}
+
+#[sqlx::test]
+async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
+    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("MONO_MAX_RETRIES", "0")]).await;
+    let seed = 7;
+    let mk = |s: &SandboxApp| {
+        let body = json!({"transactions": 600, "seed": seed});
+        async move {
+            let made = s.control_post("/_sandbox/accounts", body).await;
+            let code = made["data"]["code"].as_str().unwrap().to_string();
+            let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
+            body["data"]["id"].as_str().unwrap().to_string()
+        }
+    };
+    let clean = mk(&s).await;
+    let broken = mk(&s).await;
+
+    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": clean, "pageSize": 50})).await;
+    assert_eq!(status, 200, "{body}");
+    let clean_cursor = body["data"]["cursor"].clone();
+
+    // Every third transactions call fails: each sync dies part way and the next resumes.
+    s.control_post("/_sandbox/faults", json!({"endpoint": "transactions", "error_rate": 0.3, "status": 500}))
+        .await;
+    let mut failures = 0;
+    let mut done = None;
+    for _ in 0..200 {
+        let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": broken, "pageSize": 50})).await;
+        if status == 200 && body["data"]["hasMore"] == false {
+            done = Some(body);
+            break;
+        }
+        assert!(status == 502 || status == 200, "{status} {body}");
+        failures += 1;
+    }
+    let done = done.expect("the sync completes eventually");
+    assert!(failures > 0, "the fault interrupted at least one sync");
+    assert_eq!(done["data"]["cursor"], clean_cursor);
+
+    let (cd, cq, cl) = stored_state(&pool, &clean).await;
+    let (bd, bq, bl) = stored_state(&pool, &broken).await;
+    assert_eq!(cl, 600);
+    assert_eq!((cd, cq, cl), (bd, bq, bl), "same drafts, DLQ records and ledger as one clean run");
+}
+
+#[sqlx::test]
+async fn a_second_concurrent_sync_of_one_account_is_409(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool).await;
+    let account_id = s.link_new_account(200).await;
+    s.control_post("/_sandbox/faults", json!({"endpoint": "transactions", "latency_ms": 400})).await;
+    let body = json!({"accountId": account_id, "pageSize": 50});
+    let (a, b) = tokio::join!(s.app.post("/si/mono/sync", body.clone()), async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        s.app.post("/si/mono/sync", body.clone()).await
+    });
+    let statuses = [a.0, b.0];
+    assert!(statuses.contains(&200), "{a:?} {b:?}");
+    assert!(statuses.contains(&409), "{a:?} {b:?}");
+    let conflict = if a.0 == 409 { &a.1 } else { &b.1 };
+    assert_eq!(assert_failure(conflict), "sync_in_progress");
+    // The lock is released afterwards.
+    let (status, _) = s.app.post("/si/mono/sync", body).await;
+    assert_eq!(status, 200);
+}
+
+#[sqlx::test]
+async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool).await;
+    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": "acc_nobody"})).await;
+    assert_eq!(status, 404, "{body}");
+
+    let made = s
+        .control_post("/_sandbox/accounts", json!({"transactions": 5, "data_status": "PROCESSING"}))
+        .await;
+    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
+    let account_id = body["data"]["id"].as_str().unwrap().to_string();
+    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(assert_failure(&body), "data_not_ready");
+    assert_eq!(body["error"]["dataStatus"], "PROCESSING");
+
+    for (body, field) in [
+        (json!({"accountId": account_id, "pageSize": 0}), "pageSize"),
+        (json!({"accountId": account_id, "pageSize": 501}), "pageSize"),
+        (json!({"accountId": account_id, "pageSize": "ten"}), "pageSize"),
+        (json!({"accountId": account_id, "cursor": "garbage"}), "cursor"),
+        (json!({}), "accountId"),
+    ] {
+        let (status, resp) = s.app.post("/si/mono/sync", body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {resp}");
+        assert!(resp["error"]["fields"][field].is_string(), "{body} should name {field}: {resp}");
+    }
+}
+
+#[sqlx::test]
+async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool).await;
+    let a = s.link_new_account(30).await;
+    let b = s.link_new_account(30).await;
+    let gone = s.link_new_account(30).await;
+    // Mono forgets one account (unlinked elsewhere): its transactions answer 404.
+    let client = taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap();
+    client.unlink(&gone).await.unwrap();
+
+    let (status, body) = s.app.post("/si/mono/sync-stored", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let d = &body["data"];
+    assert_eq!(d["accounts"], 3);
+    let results = d["results"].as_array().unwrap();
+    let row = |id: &str| results.iter().find(|r| r["accountId"] == id).unwrap().clone();
+    assert!(row(&a)["error"].is_null());
+    assert!(row(&b)["error"].is_null());
+    assert_eq!(row(&gone)["error"]["code"], "mono_error", "{body}");
+    let drafted: u64 = results.iter().map(|r| r["drafted"].as_u64().unwrap()).sum();
+    assert_eq!(d["drafted"], drafted);
+    assert_eq!(row(&a)["drafted"].as_u64().unwrap() + row(&a)["skipped"].as_u64().unwrap(), 30);
+}
+
+#[sqlx::test]
+async fn cursor_and_events_page_newest_first(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool).await;
+    let account_id = s.link_new_account(120).await;
+    let (_, body) = s.app.get(&format!("/si/mono/cursor?accountId={account_id}")).await;
+    assert!(body["data"]["cursor"].is_null(), "no cursor before the first sync");
+    let (status, sync) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    assert_eq!(status, 200, "{sync}");
+    let (status, body) = s.app.get(&format!("/si/mono/cursor?accountId={account_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["cursor"], sync["data"]["cursor"]);
+    assert!(body["data"]["updatedAt"].is_string());
+
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let q = match &before {
+            Some(b) => format!("/si/mono/events?accountId={account_id}&limit=50&before={b}"),
+            None => format!("/si/mono/events?accountId={account_id}&limit=50"),
+        };
+        let (status, body) = s.app.get(&q).await;
+        assert_eq!(status, 200, "{body}");
+        let page = body["data"].as_array().unwrap();
+        assert!(page.len() <= 50);
+        seen.extend(page.iter().map(|e| e["id"].as_i64().unwrap()));
+        match body["meta"]["next"].as_str() {
+            Some(n) => before = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 120, "every decision once");
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, no overlap");
+
+    let (_, body) = s.app.get("/si/mono/events?kind=invoice_failed&limit=200").await;
+    assert_eq!(body["data"].as_array().unwrap().len() as u64, sync["data"]["dlq"].as_u64().unwrap());
+    let (_, body) = s.app.get("/si/mono/events?outcome=dlq&limit=200").await;
+    assert!(body["data"].as_array().unwrap().iter().all(|e| e["outcome"] == "dlq"));
+
+    for (q, field) in [("limit=0", "limit"), ("limit=201", "limit"), ("kind=other", "kind"), ("before=x", "before")] {
+        let (status, body) = s.app.get(&format!("/si/mono/events?{q}")).await;
+        assert_eq!(status, 400, "{q}");
+        assert!(body["error"]["fields"][field].is_string(), "{body}");
+    }
+    let (status, _) = s.app.get("/si/mono/cursor").await;
+    assert_eq!(status, 400);
+    let (status, _) = s.app.get("/si/mono/cursor?accountId=acc_other").await;
+    assert_eq!(status, 404);
+}
+
+#[sqlx::test]
+async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let made = s.control_post("/_sandbox/accounts", json!({"transactions": 0})).await;
+    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
+    let account_id = body["data"]["id"].as_str().unwrap().to_string();
+    let add = |narration: &str| {
+        let path = format!("/_sandbox/accounts/{account_id}/transactions");
+        let body = json!({"transactions": [{"amount": 5_000_000, "type": "credit", "narration": narration}]});
+        let s = &s;
+        async move { s.control_post(&path, body).await }
+    };
+    add("BETKING payment").await;
+    let (_, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    assert_eq!(body["data"]["drafted"], 1, "{body}");
+
+    let (status, _) = s
+        .app
+        .post("/si/mono/allow-deny", json!({"list": "deny", "pattern": "betking"}))
+        .await;
+    assert_eq!(status, 201);
+    add("BETKING payment again").await;
+    let (_, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    assert_eq!(body["data"]["drafted"], 0, "{body}");
+    assert_eq!(body["data"]["dlq"], 1, "{body}");
+    assert_eq!(body["data"]["skippedByReason"]["denylisted"], 1, "{body}");
+
+    // The earlier draft stays a draft.
+    let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1")
+        .bind(&account_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(drafts, 1);
+}
