@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod mono;
+pub mod sandbox;
 pub mod services;
 pub mod startup;
 pub mod state;

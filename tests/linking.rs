@@ -15,7 +15,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// Opens the widget page like a browser and returns the `code` of its redirect.
 async fn follow_widget(app: &TestApp, mono_url: &str) -> (String, url::Url) {
     let resp = app.http.get(mono_url).send().await.unwrap();
-    assert!(resp.status().is_redirection(), "widget page answered {}", resp.status());
+    assert!(
+        resp.status().is_redirection(),
+        "widget page answered {}",
+        resp.status()
+    );
     let location = resp.headers()["location"].to_str().unwrap().to_string();
     let url = url::Url::parse(&location).unwrap();
     let code = url
@@ -53,7 +57,10 @@ async fn the_whole_link_flow_from_widget_link_to_exchange(pool: PgPool) {
     assert_eq!(redirect.host_str(), Some("dashboard.example"));
 
     let (status, body) = app
-        .post("/si/mono/exchange", json!({"code": code, "ref": "acme-link-0001"}))
+        .post(
+            "/si/mono/exchange",
+            json!({"code": code, "ref": "acme-link-0001"}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let account = &body["data"];
@@ -102,7 +109,10 @@ async fn a_generated_ref_and_the_widget_base_url(pool: PgPool) {
     .await;
     assert!(link["ref"].as_str().unwrap().len() >= 10);
     assert!(
-        link["monoUrl"].as_str().unwrap().starts_with("https://connect.taxpoynt.test/"),
+        link["monoUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://connect.taxpoynt.test/"),
         "{link}"
     );
 }
@@ -119,11 +129,16 @@ async fn reauth_clears_the_reauth_required_state_and_exchange_is_idempotent(pool
         json!({"sync_status": "REAUTHORISATION_REQUIRED"}),
     )
     .await;
-    let (status, body) = app.get(&format!("/si/mono/accounts/{account_id}?refresh=true")).await;
+    let (status, body) = app
+        .get(&format!("/si/mono/accounts/{account_id}?refresh=true"))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["reauthRequired"], true);
     let (_, body) = app.get(&format!("/si/mono/accounts/{account_id}")).await;
-    assert_eq!(body["data"]["reauthRequired"], true, "stays so until a reauth completes");
+    assert_eq!(
+        body["data"]["reauthRequired"], true,
+        "stays so until a reauth completes"
+    );
 
     let link = widget_link(
         app,
@@ -136,7 +151,11 @@ async fn reauth_clears_the_reauth_required_state_and_exchange_is_idempotent(pool
         .post("/si/mono/exchange", json!({"code": code, "ref": link["ref"]}))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["id"], account_id.as_str(), "same account: idempotent");
+    assert_eq!(
+        body["data"]["id"],
+        account_id.as_str(),
+        "same account: idempotent"
+    );
     assert_eq!(body["data"]["reauthRequired"], false);
 
     let (_, body) = app.get("/si/mono/accounts?linkedOnly=true").await;
@@ -152,13 +171,15 @@ async fn an_account_linked_to_another_organization_is_409(pool: PgPool) {
     // The same bank account authorised again, this time reaching the other organization.
     let client = taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap();
     let started = client
-        .initiate(&taxpoynt_mono::mono::InitiateRequest::Reauth(taxpoynt_mono::mono::ReauthInitiate {
-            account: account_id.clone(),
-            meta: taxpoynt_mono::mono::InitiateMeta {
-                reference: Some("other-org-ref-1".into()),
+        .initiate(&taxpoynt_mono::mono::InitiateRequest::Reauth(
+            taxpoynt_mono::mono::ReauthInitiate {
+                account: account_id.clone(),
+                meta: taxpoynt_mono::mono::InitiateMeta {
+                    reference: Some("other-org-ref-1".into()),
+                },
+                redirect_url: Some("https://other.example/cb".parse().unwrap()),
             },
-            redirect_url: Some("https://other.example/cb".parse().unwrap()),
-        }))
+        ))
         .await
         .unwrap();
     let (code, _) = follow_widget(&s.app, started.mono_url.as_str()).await;
@@ -193,24 +214,60 @@ async fn every_invalid_widget_link_field_is_400_naming_it(pool: PgPool) {
     let app = &s.app;
     let ok_customer = json!({"name": "Ada", "email": "ada@acme.ng"});
     let cases = [
-        (json!({"customer": ok_customer, "redirectUrl": "not a url"}), "redirectUrl"),
-        (json!({"customer": ok_customer, "redirectUrl": "ftp://x.example/cb"}), "redirectUrl"),
+        (
+            json!({"customer": ok_customer, "redirectUrl": "not a url"}),
+            "redirectUrl",
+        ),
+        (
+            json!({"customer": ok_customer, "redirectUrl": "ftp://x.example/cb"}),
+            "redirectUrl",
+        ),
         (json!({"customer": ok_customer}), "redirectUrl"),
         (json!({"redirectUrl": "https://x.example/cb"}), "customer"),
-        (json!({"customer": {"name": "Ada"}, "redirectUrl": "https://x.example/cb"}), "customer.email"),
-        (json!({"customer": {"name": "Ada", "email": "nope"}, "redirectUrl": "https://x.example/cb"}), "customer.email"),
-        (json!({"customer": {"email": "ada@acme.ng"}, "redirectUrl": "https://x.example/cb"}), "customer.name"),
-        (json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "meta": {"ref": "short"}}), "meta.ref"),
-        (json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "scope": "admin"}), "scope"),
-        (json!({"redirectUrl": "https://x.example/cb", "scope": "reauth"}), "account"),
-        (json!({"redirectUrl": "https://x.example/cb", "scope": "reauth", "account": "acc_unknown_1"}), "account"),
-        (json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "institution": {"id": "", "auth_method": "internet_banking"}}), "institution"),
-        (json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "colour": "red"}), "colour"),
+        (
+            json!({"customer": {"name": "Ada"}, "redirectUrl": "https://x.example/cb"}),
+            "customer.email",
+        ),
+        (
+            json!({"customer": {"name": "Ada", "email": "nope"}, "redirectUrl": "https://x.example/cb"}),
+            "customer.email",
+        ),
+        (
+            json!({"customer": {"email": "ada@acme.ng"}, "redirectUrl": "https://x.example/cb"}),
+            "customer.name",
+        ),
+        (
+            json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "meta": {"ref": "short"}}),
+            "meta.ref",
+        ),
+        (
+            json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "scope": "admin"}),
+            "scope",
+        ),
+        (
+            json!({"redirectUrl": "https://x.example/cb", "scope": "reauth"}),
+            "account",
+        ),
+        (
+            json!({"redirectUrl": "https://x.example/cb", "scope": "reauth", "account": "acc_unknown_1"}),
+            "account",
+        ),
+        (
+            json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "institution": {"id": "", "auth_method": "internet_banking"}}),
+            "institution",
+        ),
+        (
+            json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "colour": "red"}),
+            "colour",
+        ),
     ];
     for (body, field) in cases {
         let (status, resp) = app.post("/si/mono/widget-link", body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");
-        assert!(resp["error"]["fields"][field].is_string(), "{body} should name {field}: {resp}");
+        assert!(
+            resp["error"]["fields"][field].is_string(),
+            "{body} should name {field}: {resp}"
+        );
     }
     // A ref already used.
     widget_link(
@@ -235,9 +292,17 @@ async fn every_invalid_widget_link_field_is_400_naming_it(pool: PgPool) {
     ] {
         let (status, resp) = app.post("/si/mono/exchange", body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");
-        assert!(resp["error"]["fields"][field].is_string(), "{body} should name {field}: {resp}");
+        assert!(
+            resp["error"]["fields"][field].is_string(),
+            "{body} should name {field}: {resp}"
+        );
     }
-    let (status, resp) = app.post("/si/mono/exchange", json!({"code": "code_that_mono_never_issued"})).await;
+    let (status, resp) = app
+        .post(
+            "/si/mono/exchange",
+            json!({"code": "code_that_mono_never_issued"}),
+        )
+        .await;
     assert_eq!(status, 400);
     assert_eq!(assert_failure(&resp), "invalid_code");
 }
@@ -251,7 +316,12 @@ async fn listing_accounts_linked_only_or_monos_list_for_admins(pool: PgPool) {
 
     let (status, body) = app.get("/si/mono/accounts?linkedOnly=true").await;
     assert_eq!(status, 200, "{body}");
-    let ids: Vec<_> = body["data"].as_array().unwrap().iter().map(|a| a["id"].clone()).collect();
+    let ids: Vec<_> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
     assert_eq!(ids, vec![json!(a), json!(b)]);
     assert!(body["meta"]["next"].is_null());
     assert_eq!(body["meta"]["total"], 2);
@@ -333,10 +403,15 @@ async fn unlink_with_and_without_purge_twice(pool: PgPool) {
     seed_mono_rows(&pool, app, &purge).await;
 
     for _ in 0..2 {
-        let (status, body) = app.post(&format!("/si/mono/accounts/{keep}/unlink"), json!({})).await;
+        let (status, body) = app
+            .post(&format!("/si/mono/accounts/{keep}/unlink"), json!({}))
+            .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["data"]["unlinked"], true);
-        assert_eq!(body["data"]["purged"], json!({"invoices": 0, "dlq": 0, "events": 0}));
+        assert_eq!(
+            body["data"]["purged"],
+            json!({"invoices": 0, "dlq": 0, "events": 0})
+        );
     }
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1")
         .bind(&keep)
@@ -345,12 +420,22 @@ async fn unlink_with_and_without_purge_twice(pool: PgPool) {
         .unwrap();
     assert_eq!(kept, 1, "without purge the data stays");
 
-    let (status, body) = app.post(&format!("/si/mono/accounts/{purge}/unlink?purge=true"), json!({})).await;
+    let (status, body) = app
+        .post(&format!("/si/mono/accounts/{purge}/unlink?purge=true"), json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["purged"], json!({"invoices": 1, "dlq": 1, "events": 2}));
-    let (status, body) = app.post(&format!("/si/mono/accounts/{purge}/unlink?purge=true"), json!({})).await;
+    assert_eq!(
+        body["data"]["purged"],
+        json!({"invoices": 1, "dlq": 1, "events": 2})
+    );
+    let (status, body) = app
+        .post(&format!("/si/mono/accounts/{purge}/unlink?purge=true"), json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["purged"], json!({"invoices": 0, "dlq": 0, "events": 0}));
+    assert_eq!(
+        body["data"]["purged"],
+        json!({"invoices": 0, "dlq": 0, "events": 0})
+    );
 
     let (_, body) = app.get(&format!("/si/mono/accounts/{keep}")).await;
     assert!(body["data"]["unlinkedAt"].is_string());
@@ -362,7 +447,9 @@ async fn unlink_with_and_without_purge_twice(pool: PgPool) {
     assert_eq!(status, 409, "{body}");
     assert_eq!(assert_failure(&body), "account_unlinked");
 
-    let (status, _) = app.post("/si/mono/accounts/acc_nobody_has/unlink", json!({})).await;
+    let (status, _) = app
+        .post("/si/mono/accounts/acc_nobody_has/unlink", json!({}))
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -372,7 +459,8 @@ async fn mono_down_is_502_and_mono_slow_is_504(pool: PgPool) {
     Mock::given(method("POST"))
         .and(path("/v2/accounts/auth"))
         .respond_with(
-            ResponseTemplate::new(500).set_body_json(json!({"status": "failed", "message": "upstream exploded", "data": null})),
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"status": "failed", "message": "upstream exploded", "data": null})),
         )
         .mount(&mono)
         .await;
@@ -415,7 +503,10 @@ async fn details_failing_after_exchange_still_stores_the_link(pool: PgPool) {
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/accounts/acc_wm_000001"))
-        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"status": "failed", "message": "busy", "data": null})))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"status": "failed", "message": "busy", "data": null})),
+        )
         .mount(&mono)
         .await;
     let settings = test_settings(&[

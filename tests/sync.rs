@@ -28,7 +28,9 @@ fn plain_fixture_cases() -> Vec<Value> {
 
 /// A linked account holding exactly the plain fixture transactions.
 async fn fixture_account(s: &SandboxApp) -> (String, Vec<Value>) {
-    let made = s.control_post("/_sandbox/accounts", json!({"transactions": 0})).await;
+    let made = s
+        .control_post("/_sandbox/accounts", json!({"transactions": 0}))
+        .await;
     let code = made["data"]["code"].as_str().unwrap().to_string();
     let (status, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     assert_eq!(status, 200, "{body}");
@@ -63,11 +65,16 @@ async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
     for c in &cases {
         if c["expect"]["outcome"] != "draft" {
-            *by_reason.entry(c["expect"]["reason"].as_str().unwrap().to_string()).or_default() += 1;
+            *by_reason
+                .entry(c["expect"]["reason"].as_str().unwrap().to_string())
+                .or_default() += 1;
         }
     }
 
-    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 7})).await;
+    let (status, body) = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 7}))
+        .await;
     assert_eq!(status, 200, "{body}");
     let d = &body["data"];
     assert_eq!(d["accountId"], account_id.as_str());
@@ -79,11 +86,13 @@ async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
     assert_eq!(d["hasMore"], false);
     assert!(d["cursor"].is_string());
 
-    let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1 AND status = 'DRAFT' AND source = 'mono'")
-        .bind(&account_id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let drafts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM invoices WHERE account_id = $1 AND status = 'DRAFT' AND source = 'mono'",
+    )
+    .bind(&account_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(drafts as u64, expected("draft"));
     let dlq: i64 = sqlx::query_scalar("SELECT count(*) FROM dlq_records WHERE account_id = $1")
         .bind(&account_id)
@@ -104,7 +113,11 @@ async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(failed as u64, expected("dlq"), "an invoice_failed event per DLQ record");
+    assert_eq!(
+        failed as u64,
+        expected("dlq"),
+        "an invoice_failed event per DLQ record"
+    );
 
     // A refund debit drafts a credit note; a credit an invoice.
     let kinds: Vec<(String, String)> =
@@ -113,7 +126,12 @@ async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert!(kinds.iter().any(|(k, n)| k == "credit_note" && n.starts_with("REFUND")), "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .any(|(k, n)| k == "credit_note" && n.starts_with("REFUND")),
+        "{kinds:?}"
+    );
     // DLQ records keep the transaction as received.
     let raw: Value = sqlx::query_scalar("SELECT transaction FROM dlq_records WHERE account_id = $1 LIMIT 1")
         .bind(&account_id)
@@ -123,7 +141,10 @@ async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
     assert!(raw["id"].is_string() && raw["narration"].is_string(), "{raw}");
 
     // A second sync creates nothing.
-    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    let (status, body) = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account_id}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["drafted"], 0);
     assert_eq!(body["data"]["dlq"], 0);
@@ -135,54 +156,77 @@ async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
     assert_eq!(drafts_after, drafts);
 }
 
-async fn stored_state(pool: &PgPool, account_id: &str) -> (Vec<String>, Vec<String>, i64) {
-    let drafts: Vec<String> =
-        sqlx::query_scalar("SELECT transaction_id FROM invoices WHERE account_id = $1 ORDER BY transaction_id")
-            .bind(account_id)
-            .fetch_all(pool)
-            .await
-            .unwrap();
-    let dlq: Vec<String> =
-        sqlx::query_scalar("SELECT transaction_id FROM dlq_records WHERE account_id = $1 ORDER BY transaction_id")
-            .bind(account_id)
-            .fetch_all(pool)
-            .await
-            .unwrap();
-    let ledger: i64 = sqlx::query_scalar("SELECT count(*) FROM mono_transactions WHERE account_id = $1")
+/// What a sync left for an account, independent of its transaction ids (which the sandbox
+/// derives from the account id): every decision, drafts and DLQ records, sorted.
+async fn stored_state(pool: &PgPool, account_id: &str) -> (Vec<(String, String, i64, String)>, i64, i64) {
+    let decisions: Vec<(String, String, i64, String)> = sqlx::query_as(
+        "SELECT outcome, reason, amount, narration FROM eligibility_events WHERE account_id = $1
+         ORDER BY outcome, reason, amount, narration",
+    )
+    .bind(account_id)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1")
         .bind(account_id)
         .fetch_one(pool)
         .await
         .unwrap();
-    (drafts, dlq, ledger)
+    let dlq: i64 = sqlx::query_scalar("SELECT count(*) FROM dlq_records WHERE account_id = $1")
+        .bind(account_id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    (decisions, drafts, dlq)
+}
+
+/// A linked account of the customer with a history from `seed`; returns (account, customer).
+async fn account_with_seed(
+    s: &SandboxApp,
+    transactions: usize,
+    seed: u64,
+    customer: Option<&str>,
+) -> (String, String) {
+    let made = s
+        .control_post(
+            "/_sandbox/accounts",
+            json!({"transactions": transactions, "seed": seed, "customer_id": customer, "bank": "058"}),
+        )
+        .await;
+    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
+    (
+        body["data"]["id"].as_str().unwrap().to_string(),
+        made["data"]["customer_id"].as_str().unwrap().to_string(),
+    )
 }
 
 #[sqlx::test]
 async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
     let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("MONO_MAX_RETRIES", "0")]).await;
-    let seed = 7;
-    let mk = |s: &SandboxApp| {
-        let body = json!({"transactions": 600, "seed": seed});
-        async move {
-            let made = s.control_post("/_sandbox/accounts", body).await;
-            let code = made["data"]["code"].as_str().unwrap().to_string();
-            let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
-            body["data"]["id"].as_str().unwrap().to_string()
-        }
-    };
-    let clean = mk(&s).await;
-    let broken = mk(&s).await;
+    let (clean, customer) = account_with_seed(&s, 600, 7, None).await;
+    let (broken, _) = account_with_seed(&s, 600, 7, Some(&customer)).await;
 
-    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": clean, "pageSize": 50})).await;
+    let (status, body) = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": clean, "pageSize": 50}))
+        .await;
     assert_eq!(status, 200, "{body}");
     let clean_cursor = body["data"]["cursor"].clone();
 
-    // Every third transactions call fails: each sync dies part way and the next resumes.
-    s.control_post("/_sandbox/faults", json!({"endpoint": "transactions", "error_rate": 0.3, "status": 500}))
-        .await;
+    // A share of the transactions calls fail: each sync dies part way and the next resumes.
+    s.control_post(
+        "/_sandbox/faults",
+        json!({"endpoint": "transactions", "error_rate": 0.3, "status": 500}),
+    )
+    .await;
     let mut failures = 0;
     let mut done = None;
     for _ in 0..200 {
-        let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": broken, "pageSize": 50})).await;
+        let (status, body) = s
+            .app
+            .post("/si/mono/sync", json!({"accountId": broken, "pageSize": 50}))
+            .await;
         if status == 200 && body["data"]["hasMore"] == false {
             done = Some(body);
             break;
@@ -194,17 +238,38 @@ async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
     assert!(failures > 0, "the fault interrupted at least one sync");
     assert_eq!(done["data"]["cursor"], clean_cursor);
 
-    let (cd, cq, cl) = stored_state(&pool, &clean).await;
-    let (bd, bq, bl) = stored_state(&pool, &broken).await;
-    assert_eq!(cl, 600);
-    assert_eq!((cd, cq, cl), (bd, bq, bl), "same drafts, DLQ records and ledger as one clean run");
+    let clean_state = stored_state(&pool, &clean).await;
+    let broken_state = stored_state(&pool, &broken).await;
+    assert_eq!(clean_state.0.len(), 600);
+    assert_eq!(
+        broken_state.0.len(),
+        600,
+        "every transaction decided exactly once"
+    );
+    let differing: Vec<_> = clean_state
+        .0
+        .iter()
+        .zip(&broken_state.0)
+        .filter(|(a, b)| a != b)
+        .take(5)
+        .collect();
+    assert!(differing.is_empty(), "decisions differ: {differing:?}");
+    assert_eq!(
+        (clean_state.1, clean_state.2),
+        (broken_state.1, broken_state.2),
+        "same drafts and DLQ records as one clean run"
+    );
 }
 
 #[sqlx::test]
 async fn a_second_concurrent_sync_of_one_account_is_409(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool).await;
     let account_id = s.link_new_account(200).await;
-    s.control_post("/_sandbox/faults", json!({"endpoint": "transactions", "latency_ms": 400})).await;
+    s.control_post(
+        "/_sandbox/faults",
+        json!({"endpoint": "transactions", "latency_ms": 400}),
+    )
+    .await;
     let body = json!({"accountId": account_id, "pageSize": 50});
     let (a, b) = tokio::join!(s.app.post("/si/mono/sync", body.clone()), async {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
@@ -223,16 +288,25 @@ async fn a_second_concurrent_sync_of_one_account_is_409(pool: PgPool) {
 #[sqlx::test]
 async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool).await;
-    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": "acc_nobody"})).await;
+    let (status, body) = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": "acc_nobody"}))
+        .await;
     assert_eq!(status, 404, "{body}");
 
     let made = s
-        .control_post("/_sandbox/accounts", json!({"transactions": 5, "data_status": "PROCESSING"}))
+        .control_post(
+            "/_sandbox/accounts",
+            json!({"transactions": 5, "data_status": "PROCESSING"}),
+        )
         .await;
     let code = made["data"]["code"].as_str().unwrap().to_string();
     let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     let account_id = body["data"]["id"].as_str().unwrap().to_string();
-    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    let (status, body) = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account_id}))
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(assert_failure(&body), "data_not_ready");
     assert_eq!(body["error"]["dataStatus"], "PROCESSING");
@@ -246,7 +320,10 @@ async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
     ] {
         let (status, resp) = s.app.post("/si/mono/sync", body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");
-        assert!(resp["error"]["fields"][field].is_string(), "{body} should name {field}: {resp}");
+        assert!(
+            resp["error"]["fields"][field].is_string(),
+            "{body} should name {field}: {resp}"
+        );
     }
 }
 
@@ -271,18 +348,33 @@ async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool:
     assert_eq!(row(&gone)["error"]["code"], "mono_error", "{body}");
     let drafted: u64 = results.iter().map(|r| r["drafted"].as_u64().unwrap()).sum();
     assert_eq!(d["drafted"], drafted);
-    assert_eq!(row(&a)["drafted"].as_u64().unwrap() + row(&a)["skipped"].as_u64().unwrap(), 30);
+    assert_eq!(
+        row(&a)["drafted"].as_u64().unwrap() + row(&a)["skipped"].as_u64().unwrap(),
+        30
+    );
 }
 
 #[sqlx::test]
 async fn cursor_and_events_page_newest_first(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool).await;
     let account_id = s.link_new_account(120).await;
-    let (_, body) = s.app.get(&format!("/si/mono/cursor?accountId={account_id}")).await;
-    assert!(body["data"]["cursor"].is_null(), "no cursor before the first sync");
-    let (status, sync) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    let (_, body) = s
+        .app
+        .get(&format!("/si/mono/cursor?accountId={account_id}"))
+        .await;
+    assert!(
+        body["data"]["cursor"].is_null(),
+        "no cursor before the first sync"
+    );
+    let (status, sync) = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account_id}))
+        .await;
     assert_eq!(status, 200, "{sync}");
-    let (status, body) = s.app.get(&format!("/si/mono/cursor?accountId={account_id}")).await;
+    let (status, body) = s
+        .app
+        .get(&format!("/si/mono/cursor?accountId={account_id}"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["cursor"], sync["data"]["cursor"]);
     assert!(body["data"]["updatedAt"].is_string());
@@ -308,11 +400,23 @@ async fn cursor_and_events_page_newest_first(pool: PgPool) {
     assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, no overlap");
 
     let (_, body) = s.app.get("/si/mono/events?kind=invoice_failed&limit=200").await;
-    assert_eq!(body["data"].as_array().unwrap().len() as u64, sync["data"]["dlq"].as_u64().unwrap());
+    assert_eq!(
+        body["data"].as_array().unwrap().len() as u64,
+        sync["data"]["dlq"].as_u64().unwrap()
+    );
     let (_, body) = s.app.get("/si/mono/events?outcome=dlq&limit=200").await;
-    assert!(body["data"].as_array().unwrap().iter().all(|e| e["outcome"] == "dlq"));
+    assert!(body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["outcome"] == "dlq"));
 
-    for (q, field) in [("limit=0", "limit"), ("limit=201", "limit"), ("kind=other", "kind"), ("before=x", "before")] {
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("kind=other", "kind"),
+        ("before=x", "before"),
+    ] {
         let (status, body) = s.app.get(&format!("/si/mono/events?{q}")).await;
         assert_eq!(status, 400, "{q}");
         assert!(body["error"]["fields"][field].is_string(), "{body}");
@@ -326,7 +430,9 @@ async fn cursor_and_events_page_newest_first(pool: PgPool) {
 #[sqlx::test]
 async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool.clone()).await;
-    let made = s.control_post("/_sandbox/accounts", json!({"transactions": 0})).await;
+    let made = s
+        .control_post("/_sandbox/accounts", json!({"transactions": 0}))
+        .await;
     let code = made["data"]["code"].as_str().unwrap().to_string();
     let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     let account_id = body["data"]["id"].as_str().unwrap().to_string();
@@ -337,16 +443,25 @@ async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) 
         async move { s.control_post(&path, body).await }
     };
     add("BETKING payment").await;
-    let (_, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    let (_, body) = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account_id}))
+        .await;
     assert_eq!(body["data"]["drafted"], 1, "{body}");
 
     let (status, _) = s
         .app
-        .post("/si/mono/allow-deny", json!({"list": "deny", "pattern": "betking"}))
+        .post(
+            "/si/mono/allow-deny",
+            json!({"list": "deny", "pattern": "betking"}),
+        )
         .await;
     assert_eq!(status, 201);
     add("BETKING payment again").await;
-    let (_, body) = s.app.post("/si/mono/sync", json!({"accountId": account_id})).await;
+    let (_, body) = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account_id}))
+        .await;
     assert_eq!(body["data"]["drafted"], 0, "{body}");
     assert_eq!(body["data"]["dlq"], 1, "{body}");
     assert_eq!(body["data"]["skippedByReason"]["denylisted"], 1, "{body}");

@@ -100,8 +100,7 @@ enum Retry {
 }
 
 impl MonoClient {
-    pub fn new(config: MonoConfig) -> Result<Self, MonoError> {
-        let mut config = config;
+    pub fn new(mut config: MonoConfig) -> Result<Self, MonoError> {
         if !matches!(config.base_url.scheme(), "http" | "https") || config.base_url.cannot_be_a_base() {
             return Err(MonoError::Config(format!(
                 "base URL `{}` is not an http(s) URL",
@@ -565,5 +564,92 @@ fn missing_paging() -> MonoError {
     MonoError::Decode {
         path: "meta".into(),
         message: "the list has neither `meta` nor `paging`".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_with(next: Option<&str>, len: usize) -> TransactionPage {
+        let tx = MonoTransaction {
+            id: "t".into(),
+            narration: String::new(),
+            amount: 1,
+            kind: TransactionType::Credit,
+            balance: None,
+            date: chrono::DateTime::UNIX_EPOCH,
+            category: None,
+            currency: None,
+            reference: None,
+            description: None,
+            counterparty: None,
+        };
+        TransactionPage {
+            transactions: vec![tx; len],
+            paging: Paging {
+                total: 100,
+                page: None,
+                pages: None,
+                previous: None,
+                next: next.map(str::to_owned),
+            },
+        }
+    }
+
+    #[test]
+    fn following_page_reads_next_or_counts_on() {
+        let abs = "https://api.withmono.com/v2/accounts/a/transactions?page=5&limit=2";
+        assert_eq!(following_page(4, &page_with(Some(abs), 2)), Some(5));
+        assert_eq!(following_page(1, &page_with(Some("/v2/x?page=2"), 2)), Some(2));
+        // A `next` without a usable page, or pointing backwards, still moves forward.
+        assert_eq!(following_page(3, &page_with(Some("opaque-cursor"), 2)), Some(4));
+        assert_eq!(following_page(3, &page_with(Some("/x?page=1"), 2)), Some(4));
+        assert_eq!(following_page(3, &page_with(None, 2)), None);
+        // An empty page ends the walk even if `next` says otherwise.
+        assert_eq!(following_page(3, &page_with(Some(abs), 0)), None);
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_capped() {
+        let mut h = HeaderMap::new();
+        assert_eq!(parse_retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("86400"));
+        assert_eq!(parse_retry_after(&h), Some(MAX_RETRY_AFTER));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(parse_retry_after(&h), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("-3"));
+        assert_eq!(parse_retry_after(&h), None);
+    }
+
+    #[test]
+    fn backoff_is_jittered_under_a_doubling_ceiling() {
+        let mut cfg = MonoConfig::new(Url::parse("http://127.0.0.1/").unwrap(), SecretString::from("k"));
+        cfg.retry_base_delay = Duration::from_millis(100);
+        let client = MonoClient::new(cfg).unwrap();
+        for attempt in 1..=4u32 {
+            let ceiling = Duration::from_millis(100 * (1 << (attempt - 1)));
+            for _ in 0..50 {
+                assert!(client.backoff(attempt) <= ceiling);
+            }
+        }
+        assert!((0..200).all(|_| client.backoff(30) <= MAX_BACKOFF));
+    }
+
+    #[test]
+    fn failure_messages_prefer_monos_own() {
+        let body = br#"{"status":"failed","message":"Invalid account","data":null}"#;
+        assert_eq!(failure_message(StatusCode::BAD_REQUEST, body), "Invalid account");
+        assert_eq!(failure_message(StatusCode::BAD_GATEWAY, b""), "Bad Gateway");
+        let long = "x".repeat(500);
+        assert_eq!(
+            failure_message(StatusCode::BAD_GATEWAY, long.as_bytes()).len(),
+            200
+        );
     }
 }

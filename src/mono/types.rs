@@ -372,7 +372,7 @@ impl AccountMeta {
     pub fn reauth_required(&self) -> bool {
         self.sync_status
             .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("REAUTHORISATION_REQUIRED"))
+            .is_some_and(|s| s.eq_ignore_ascii_case(SYNC_STATUS_REAUTH_REQUIRED))
     }
 
     /// Whether transactions can be read: AVAILABLE, or PARTIAL with transactions retrieved.

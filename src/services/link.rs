@@ -285,13 +285,14 @@ pub async fn exchange(
         }
     };
     let account_id = state.mono.exchange_code(code).await.map_err(|e| match e {
-        MonoError::Api { status, message } if matches!(status, 400 | 404 | 409 | 410 | 422) => {
-            ApiError::BadRequest {
-                code: "invalid_code",
-                message: format!("Mono refused the code: {message}"),
-                fields: [("code".to_string(), message)].into_iter().collect(),
-            }
-        }
+        MonoError::Api {
+            status: 400 | 404 | 409 | 410 | 422,
+            message,
+        } => ApiError::BadRequest {
+            code: "invalid_code",
+            message: format!("Mono refused the code: {message}"),
+            fields: [("code".to_string(), message)].into_iter().collect(),
+        },
         other => other.into(),
     })?;
     ensure_not_elsewhere(state, tenant, &account_id).await?;

@@ -233,7 +233,14 @@ impl SandboxApp {
     }
 
     pub async fn control_post(&self, path: &str, body: Value) -> Value {
-        let resp = self.app.http.post(self.control(path)).json(&body).send().await.unwrap();
+        let resp = self
+            .app
+            .http
+            .post(self.control(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status();
         let body: Value = resp.json().await.unwrap();
         assert!(status.is_success(), "sandbox control {path}: {status} {body}");
@@ -244,10 +251,16 @@ impl SandboxApp {
     /// in `env` through the public exchange endpoint. Returns the account id.
     pub async fn link_new_account(&self, transactions: usize) -> String {
         let made = self
-            .control_post("/_sandbox/accounts", serde_json::json!({"transactions": transactions}))
+            .control_post(
+                "/_sandbox/accounts",
+                serde_json::json!({"transactions": transactions}),
+            )
             .await;
         let code = made["data"]["code"].as_str().expect("code").to_string();
-        let (status, body) = self.app.post("/si/mono/exchange", serde_json::json!({"code": code})).await;
+        let (status, body) = self
+            .app
+            .post("/si/mono/exchange", serde_json::json!({"code": code}))
+            .await;
         assert_eq!(status, 200, "{body}");
         body["data"]["id"].as_str().unwrap().to_string()
     }

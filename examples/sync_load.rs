@@ -1,0 +1,150 @@
+//! Load generator for the sync path: for each size, a fresh database, a sandbox account of that
+//! many transactions, and `POST /si/mono/sync` (pageSize 500) over loopback until done. Prints
+//! transactions per second end to end and the process's peak RSS during each sync.
+//!
+//! `cargo run --release --example sync_load -- [SIZE ...]` (default 10000 100000), with
+//! DATABASE_URL naming a server where databases may be created (scripts/pg.sh finds one:
+//! `bash scripts/bench-sync.sh`).
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+use taxpoynt_mono::config::Settings;
+use taxpoynt_mono::sandbox::{Sandbox, SandboxConfig};
+use taxpoynt_mono::services::tenants;
+use taxpoynt_mono::startup::Application;
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the peak-RSS mark so each size is measured on its own (Linux).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let sizes: Vec<usize> = {
+        let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+        if args.is_empty() {
+            vec![10_000, 100_000]
+        } else {
+            args
+        }
+    };
+    let master = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL must be set"))?;
+    let sandbox = Sandbox::start(
+        SandboxConfig {
+            customers: 1,
+            accounts_per_customer: 1,
+            transactions_per_account: 10,
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    println!("size\tpages\tseconds\ttx/s\tdrafted\tdlq\tpeak_rss_mib\trss_before_mib");
+    for size in sizes {
+        let db = format!("taxpoynt_bench_{}_{size}", std::process::id());
+        let mut admin = PgConnection::connect(&master).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+            .execute(&mut admin)
+            .await?;
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&mut admin)
+            .await?;
+        let mut url = url::Url::parse(&master)?;
+        url.set_path(&db);
+        let settings = Settings::from_lookup(|k| match k {
+            "DATABASE_URL" => Some(url.to_string()),
+            "BIND_ADDR" => Some("127.0.0.1:0".into()),
+            "MONO_BASE_URL" => Some(sandbox.base_url.to_string()),
+            "MONO_SECRET_KEY" => Some(sandbox.state.config().secret_key.clone()),
+            "RUST_LOG" => None,
+            _ => None,
+        })?;
+        let app = Application::build(settings).await?;
+        let pool = app.state().db.clone();
+        let base = format!("http://{}", app.addr());
+        let stop = app.shutdown_token();
+        let server = tokio::spawn(app.run_until_stopped());
+        let tenant = tenants::create_tenant(&pool, "Bench Org").await?;
+
+        let made: Value = http
+            .post(format!("{}_sandbox/accounts", sandbox.base_url))
+            .json(&json!({"transactions": size, "seed": 11}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let code = made["data"]["code"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no code: {made}"))?;
+        let linked: Value = http
+            .post(format!("{base}/si/mono/exchange"))
+            .bearer_auth(&tenant.api_key)
+            .json(&json!({"code": code}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let account_id = linked["data"]["id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("{linked}"))?
+            .to_string();
+
+        let rss_before = status_kib("VmRSS:");
+        reset_peak();
+        let started = Instant::now();
+        let (mut fetched, mut drafted, mut dlq, mut calls) = (0u64, 0u64, 0u64, 0u32);
+        loop {
+            let resp: Value = http
+                .post(format!("{base}/si/mono/sync"))
+                .bearer_auth(&tenant.api_key)
+                .json(&json!({"accountId": account_id, "pageSize": 500}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let d = &resp["data"];
+            anyhow::ensure!(d.is_object(), "sync failed: {resp}");
+            fetched += d["fetched"].as_u64().unwrap_or(0);
+            drafted += d["drafted"].as_u64().unwrap_or(0);
+            dlq += d["dlq"].as_u64().unwrap_or(0);
+            calls += 1;
+            if d["hasMore"] != true {
+                break;
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let peak = status_kib("VmHWM:");
+        anyhow::ensure!(
+            fetched as usize == size,
+            "fetched {fetched} of {size} in {calls} calls"
+        );
+        println!(
+            "{size}\t{}\t{secs:.2}\t{:.0}\t{drafted}\t{dlq}\t{:.1}\t{:.1}",
+            size.div_ceil(500),
+            fetched as f64 / secs,
+            peak as f64 / 1024.0,
+            rss_before as f64 / 1024.0
+        );
+        stop.cancel();
+        let _ = server.await;
+        pool.close().await;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+    }
+    Ok(())
+}
