@@ -35,6 +35,24 @@ pub enum Command {
         #[command(subcommand)]
         action: KeyCommand,
     },
+    /// Decide JSON Lines of `{transaction, settings?, rules?, accountId?}` from stdin, one
+    /// decision per line on stdout (the eligibility fixtures feed it as they are).
+    Classify,
+    /// Run the Mono v2 sandbox alone.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    /// Seed of the generated customers, accounts and transactions.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where to post webhooks (e.g. http://127.0.0.1:8080/si/mono/webhook).
+    #[arg(long)]
+    pub webhook_url: Option<url::Url>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -42,6 +60,9 @@ pub struct ServeArgs {
     /// Also start the built-in Mono sandbox and point the client at it.
     #[arg(long)]
     pub sandbox: bool,
+    /// Port of the built-in sandbox on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub sandbox_port: u16,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +140,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Classify => {
+            let defaults = crate::config::EligibilityDefaults::from_lookup(|k| std::env::var(k).ok())?;
+            let stats = crate::eligibility::classify(
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+                &defaults.settings(),
+            )?;
+            eprintln!(
+                "classify: {} lines, {} drafts, {} dlq, {} skipped, {} errors",
+                stats.lines, stats.drafts, stats.dlq, stats.skipped, stats.errors
+            );
+            Ok(())
+        }
+        Command::Sandbox(args) => {
+            crate::telemetry::init(crate::config::LogFormat::Text);
+            let config = sandbox_config(args.seed, args.webhook_url);
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+            println!(
+                "Mono sandbox on http://{addr}/ (mono-sec-key: {})",
+                config.secret_key
+            );
+            crate::sandbox::run(config, addr, crate::startup::shutdown_signal()).await?;
+            Ok(())
+        }
         Command::Key {
             action: KeyCommand::Revoke { id },
         } => {
@@ -152,10 +197,43 @@ async fn connect(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
     Ok(pool)
 }
 
+/// The sandbox's settings: its key is `MONO_SECRET_KEY` when set (so a client configured for
+/// it works), its webhooks signed with `MONO_WEBHOOK_SECRET`.
+fn sandbox_config(seed: u64, webhook_url: Option<url::Url>) -> crate::sandbox::SandboxConfig {
+    let mut config = crate::sandbox::SandboxConfig {
+        seed,
+        webhook_url,
+        webhook_secret: std::env::var("MONO_WEBHOOK_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        ..crate::sandbox::SandboxConfig::default()
+    };
+    if let Some(key) = std::env::var("MONO_SECRET_KEY").ok().filter(|s| !s.is_empty()) {
+        config.secret_key = key;
+    }
+    config
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = load_settings()?;
+    let mut settings = load_settings()?;
     crate::telemetry::init(settings.log_format);
-    let _ = args.sandbox;
+    // Kept alive for as long as the service runs.
+    let _sandbox = if args.sandbox {
+        let config = sandbox_config(42, None);
+        let secret = config.secret_key.clone();
+        let handle = crate::sandbox::Sandbox::start(
+            config,
+            std::net::SocketAddr::from(([127, 0, 0, 1], args.sandbox_port)),
+        )
+        .await
+        .context("starting the built-in Mono sandbox")?;
+        tracing::info!(url = %handle.base_url, "built-in Mono sandbox started; the Mono client points at it");
+        settings.mono.base_url = handle.base_url.clone();
+        settings.mono.secret_key = Some(secrecy::SecretString::from(secret));
+        Some(handle)
+    } else {
+        None
+    };
     let app = crate::startup::Application::build(settings).await?;
     let token = app.shutdown_token();
     tokio::spawn(async move {

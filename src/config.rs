@@ -64,6 +64,53 @@ pub struct EligibilityDefaults {
     pub invoice_currency: String,
 }
 
+impl EligibilityDefaults {
+    /// `MONO_BUSINESS_FLOOR`, `MONO_REFERENCE_REGEX` and `MONO_INVOICE_CURRENCY` alone (the
+    /// `classify` command needs no database).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let floor_minor = match get("MONO_BUSINESS_FLOOR") {
+            None => crate::eligibility::DEFAULT_FLOOR_MINOR,
+            Some(v) => crate::eligibility::floor_minor_from_major(&v)
+                .map_err(|e| err("MONO_BUSINESS_FLOOR", format!("`{v}`: {}", e.message)))?,
+        };
+        let reference_regex = get("MONO_REFERENCE_REGEX");
+        let invoice_currency = match get("MONO_INVOICE_CURRENCY") {
+            None => crate::eligibility::DEFAULT_INVOICE_CURRENCY.to_string(),
+            Some(v) => crate::eligibility::normalize_currency(&v),
+        };
+        let defaults = EligibilityDefaults {
+            floor_minor,
+            reference_regex,
+            invoice_currency,
+        };
+        // The engine's own validation: the same limits as settings changed over the API.
+        defaults.settings().validate().map_err(|e| {
+            let var = match e.field.as_str() {
+                "referenceRegex" => "MONO_REFERENCE_REGEX",
+                "invoiceCurrency" => "MONO_INVOICE_CURRENCY",
+                _ => "MONO_BUSINESS_FLOOR",
+            };
+            err(var, e.message)
+        })?;
+        Ok(defaults)
+    }
+
+    /// The engine's settings with these defaults over its built-in keyword lists.
+    pub fn settings(&self) -> crate::eligibility::Settings {
+        crate::eligibility::Settings {
+            floor_minor: self.floor_minor,
+            reference_regex: self.reference_regex.clone(),
+            invoice_currency: self.invoice_currency.clone(),
+            ..crate::eligibility::Settings::default()
+        }
+    }
+}
+
 pub const DEFAULT_MONO_BASE_URL: &str = "https://api.withmono.com";
 
 impl Settings {
@@ -133,32 +180,7 @@ impl Settings {
             return Err(err("MONO_CONNECT_TIMEOUT_MS", "must be above 0"));
         }
 
-        let floor_minor = match get("MONO_BUSINESS_FLOOR") {
-            None => 100_000,
-            Some(v) => parse_major_units(&v).ok_or_else(|| {
-                err(
-                    "MONO_BUSINESS_FLOOR",
-                    format!("`{v}` is not a non-negative amount in major units (e.g. 1000 or 1000.50)"),
-                )
-            })?,
-        };
-        let reference_regex = get("MONO_REFERENCE_REGEX");
-        if let Some(re) = &reference_regex {
-            regex::RegexBuilder::new(re)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| err("MONO_REFERENCE_REGEX", format!("does not compile: {e}")))?;
-        }
-        let invoice_currency = match get("MONO_INVOICE_CURRENCY") {
-            None => "NGN".to_string(),
-            Some(v) if v.len() == 3 && v.chars().all(|c| c.is_ascii_alphabetic()) => v.to_ascii_uppercase(),
-            Some(v) => {
-                return Err(err(
-                    "MONO_INVOICE_CURRENCY",
-                    format!("`{v}` is not a 3-letter currency code"),
-                ))
-            }
-        };
+        let eligibility = EligibilityDefaults::from_lookup(&lookup)?;
 
         let sync_interval = match get("MONO_SYNC_INTERVAL_SECS") {
             None => None,
@@ -191,11 +213,7 @@ impl Settings {
             bind_addr,
             log_format,
             mono,
-            eligibility: EligibilityDefaults {
-                floor_minor,
-                reference_regex,
-                invoice_currency,
-            },
+            eligibility,
             sync_interval,
             retention_days,
         })
@@ -205,9 +223,6 @@ impl Settings {
         self.database_url.expose_secret()
     }
 }
-
-/// Compiled-size bound for every user-supplied regex, so no pattern makes matching slow.
-pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
 fn parse_num<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
@@ -236,27 +251,6 @@ fn parse_http_url(var: &'static str, v: &str) -> Result<Url, ConfigError> {
         return Err(err(var, format!("`{v}` is not an absolute http(s) URL")));
     }
     Ok(url)
-}
-
-/// "1000" or "1000.5" or "1000.50" major units -> minor units; None when not a plain amount.
-pub fn parse_major_units(v: &str) -> Option<i64> {
-    let (whole, frac) = match v.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (v, ""),
-    };
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
-        return None;
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let whole: i64 = whole.parse().ok()?;
-    let frac: i64 = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<2}").parse().ok()?
-    };
-    whole.checked_mul(100)?.checked_add(frac)
 }
 
 #[cfg(test)]
@@ -297,6 +291,7 @@ mod tests {
             ("MONO_VERIFY_SIGNATURE", "maybe"),
             ("MONO_SYNC_INTERVAL_SECS", "0"),
             ("MONO_DATA_RETENTION_DAYS", "x"),
+            ("MONO_INVOICE_CURRENCY", "NAIRA"),
             ("DATABASE_URL", "mysql://x"),
         ] {
             let e = load(&[(var, value)]).unwrap_err();
@@ -307,11 +302,28 @@ mod tests {
 
     #[test]
     fn floor_takes_major_units() {
-        assert_eq!(parse_major_units("1000"), Some(100_000));
-        assert_eq!(parse_major_units("1000.5"), Some(100_050));
-        assert_eq!(parse_major_units("0.01"), Some(1));
-        assert_eq!(parse_major_units("1.234"), None);
-        assert_eq!(parse_major_units("1e3"), None);
+        assert_eq!(
+            load(&[("MONO_BUSINESS_FLOOR", "1000.5")])
+                .unwrap()
+                .eligibility
+                .floor_minor,
+            100_050
+        );
+        assert_eq!(
+            load(&[("MONO_BUSINESS_FLOOR", "0.01")])
+                .unwrap()
+                .eligibility
+                .floor_minor,
+            1
+        );
+        assert!(load(&[("MONO_BUSINESS_FLOOR", "1.234")]).is_err());
+        assert_eq!(
+            load(&[("MONO_INVOICE_CURRENCY", "ghc")])
+                .unwrap()
+                .eligibility
+                .invoice_currency,
+            "GHS"
+        );
     }
 
     #[test]

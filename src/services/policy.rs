@@ -13,12 +13,7 @@ use crate::error::ApiError;
 /// The settings every environment starts from: the configuration's variables over the
 /// engine's defaults.
 pub fn base_settings(config: &Config) -> Settings {
-    Settings {
-        floor_minor: config.eligibility.floor_minor,
-        reference_regex: config.eligibility.reference_regex.clone(),
-        invoice_currency: config.eligibility.invoice_currency.clone(),
-        ..Settings::default()
-    }
+    config.eligibility.settings()
 }
 
 /// The stored overrides applied to `base`. A stored empty regex means "no reference check"

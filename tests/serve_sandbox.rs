@@ -1,0 +1,129 @@
+//! The binary end to end: `serve --sandbox` links, reads and syncs an account through the
+//! public API with no Mono keys, and stops cleanly on SIGTERM.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{database_url_for, split};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+#[sqlx::test]
+async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions, conn: PgConnectOptions) {
+    let url = database_url_for(&conn);
+    let bin = env!("CARGO_BIN_EXE_taxpoynt-mono");
+    let port = free_port();
+    let mut service = Service(
+        Command::new(bin)
+            .args(["serve", "--sandbox"])
+            .env("DATABASE_URL", &url)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env_remove("MONO_SECRET_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                ready = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the service became ready");
+
+    let out = Command::new(bin)
+        .args(["tenant", "create", "--name", "E2E", "--json"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let tenant: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = tenant["apiKey"].as_str().unwrap().to_string();
+    let post = |path: &str, body: Value| {
+        let req = http.post(format!("{base}{path}")).bearer_auth(&key).json(&body);
+        async move { split(req.send().await.unwrap()).await }
+    };
+
+    let (status, link) = post(
+        "/si/mono/widget-link",
+        json!({"customer": {"name": "Ada Obi", "email": "ada@acme.ng"}, "redirectUrl": "https://dash.example/cb"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{link}");
+    let widget = http
+        .get(link["data"]["monoUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(widget.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+
+    let (status, account) = post("/si/mono/exchange", json!({"code": code})).await;
+    assert_eq!(status, 200, "{account}");
+    let id = account["data"]["id"].as_str().unwrap().to_string();
+    let resp = http
+        .get(format!("{base}/si/mono/accounts/{id}?refresh=true"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let (status, sync) = post("/si/mono/sync", json!({"accountId": id, "pageSize": 500})).await;
+    assert_eq!(status, 200, "{sync}");
+    assert!(sync["data"]["fetched"].as_u64().unwrap() > 0);
+    assert_eq!(
+        sync["data"]["skipped"].as_u64().unwrap(),
+        sync["data"]["fetched"].as_u64().unwrap() - sync["data"]["drafted"].as_u64().unwrap()
+    );
+
+    // SIGTERM: in-flight work finishes and the process exits successfully.
+    let pid = service.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = service.0.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = exited.expect("the service stops after SIGTERM");
+    assert!(status.success(), "{status:?}");
+}
