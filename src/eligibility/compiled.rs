@@ -1,10 +1,14 @@
 //! [`CompiledPolicy`]: settings and rules turned once into matchers that every transaction
-//! of a sync reuses. All keywords share one Aho-Corasick automaton (`keywords`); each rule
-//! field has one automaton for its `contains` rules, a sorted table for its
-//! `exact` rules and one `RegexSet` for its `regex` rules, with allow and deny rules mixed so
-//! one pass answers both lists. Rules are ordered by id (then content), and when several
-//! match, the first in that order is reported, so the decision never depends on the order
-//! rules were stored in.
+//! of a sync reuses. All keywords share one automaton (`keywords`). Each rule field has one
+//! Aho-Corasick automaton for all its `contains` rules, one sorted table for its `exact`
+//! rules and one `RegexSet` for its `regex` rules, whatever list or account the rules belong
+//! to: one pass answers every rule, and the few matchers stay hot in cache however many
+//! accounts a sync interleaves. A hit is then kept only when its rule applies to the
+//! transaction's account (environment-wide rules apply to every account). Rules are
+//! numbered in id order (then content), and when several match, the first in that order is
+//! reported, so the decision never depends on the order rules were stored in.
+
+use std::cmp::Ordering;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind as AcMatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
@@ -14,9 +18,9 @@ use super::policy::{
     build_regex, validate_rule, MatchKind, PolicyError, Rule, RuleField, RuleList, Settings,
     REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT,
 };
-use super::text::{case_folded, cmp_folded, lowercase_into};
+use super::text::lowercase_into;
 
-/// Rule position in id order; `NONE` when a pattern has no rule of that list.
+/// Rule position in id order; `NONE` when no rule of a list matched.
 type Ordinal = u32;
 const NONE: Ordinal = Ordinal::MAX;
 
@@ -30,12 +34,9 @@ pub struct CompiledPolicy {
     pub(crate) keywords: KeywordMatcher,
     /// Rule ids by ordinal.
     rule_ids: Vec<String>,
-    /// Environment-wide rules only: accounts without rules of their own, and transactions
-    /// without an account.
-    env_rules: ScopeRules,
-    /// Per account, sorted by account id: its own rules together with the environment-wide
-    /// ones. A binary search of a few ids beats hashing one on every decision.
-    account_rules: Vec<(String, ScopeRules)>,
+    pub(crate) narration: FieldRules,
+    pub(crate) counterparty: FieldRules,
+    pub(crate) reference: FieldRules,
 }
 
 impl CompiledPolicy {
@@ -65,34 +66,12 @@ impl CompiledPolicy {
                 &b.pattern,
             ))
         });
-        let rule_ids = ordered.iter().map(|rule| rule.id.clone()).collect();
-        let numbered: Vec<(Ordinal, &Rule)> = ordered
-            .into_iter()
-            .enumerate()
-            .map(|(ordinal, rule)| (ordinal as Ordinal, rule))
-            .collect();
-
-        let env_wide: Vec<(Ordinal, &Rule)> = numbered
-            .iter()
-            .copied()
-            .filter(|(_, rule)| rule.account_id.is_none())
-            .collect();
-        let env_rules = ScopeRules::build(&env_wide)?;
-        let mut accounts: Vec<&String> = numbered
-            .iter()
-            .filter_map(|(_, rule)| rule.account_id.as_ref())
-            .collect();
-        accounts.sort_unstable();
-        accounts.dedup();
-        let mut account_rules = Vec::with_capacity(accounts.len());
-        for account in accounts {
-            let scoped: Vec<(Ordinal, &Rule)> = numbered
-                .iter()
-                .copied()
-                .filter(|(_, r)| r.account_id.as_ref().is_none_or(|a| a == account))
-                .collect();
-            account_rules.push((account.clone(), ScopeRules::build(&scoped)?));
-        }
+        let of_field = |field: RuleField| -> Vec<(Ordinal, &Rule)> {
+            (0..)
+                .zip(ordered.iter().copied())
+                .filter(|(_, rule)| rule.field == field)
+                .collect()
+        };
 
         Ok(CompiledPolicy {
             floor_minor: settings.floor_minor,
@@ -100,9 +79,10 @@ impl CompiledPolicy {
             reference_regex,
             keywords: KeywordMatcher::build(settings),
             settings: settings.clone(),
-            rule_ids,
-            env_rules,
-            account_rules,
+            narration: FieldRules::build(&of_field(RuleField::Narration))?,
+            counterparty: FieldRules::build(&of_field(RuleField::Counterparty))?,
+            reference: FieldRules::build(&of_field(RuleField::Reference))?,
+            rule_ids: ordered.iter().map(|rule| rule.id.clone()).collect(),
         })
     }
 
@@ -116,24 +96,13 @@ impl CompiledPolicy {
         self.rule_ids.len()
     }
 
-    pub(crate) fn rules_for(&self, account_id: Option<&str>) -> &ScopeRules {
-        account_id
-            .and_then(|account| {
-                self.account_rules
-                    .binary_search_by(|(id, _)| id.as_str().cmp(account))
-                    .ok()
-            })
-            .and_then(|at| self.account_rules.get(at))
-            .map_or(&self.env_rules, |(_, rules)| rules)
-    }
-
     pub(crate) fn rule_id(&self, ordinal: Ordinal) -> Option<&str> {
         self.rule_ids.get(ordinal as usize).map(String::as_str)
     }
 }
 
 /// The first matching rule of each list, as ordinals.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RuleHits {
     pub deny: Ordinal,
     pub allow: Ordinal,
@@ -166,78 +135,69 @@ impl RuleHits {
     }
 }
 
-/// The rules that apply to one account (or to the environment), by field.
-#[derive(Debug, Default)]
-pub(crate) struct ScopeRules {
-    pub narration: FieldRules,
-    pub counterparty: FieldRules,
-    pub reference: FieldRules,
+/// A rule as a matcher sees it.
+#[derive(Debug, Clone)]
+struct RuleRef {
+    ordinal: Ordinal,
+    list: RuleList,
+    /// `None`: every account of the environment.
+    account: Option<Box<str>>,
 }
 
-impl ScopeRules {
-    fn build(rules: &[(Ordinal, &Rule)]) -> Result<ScopeRules, PolicyError> {
-        let of_field = |field: RuleField| -> Vec<(Ordinal, &Rule)> {
-            rules
-                .iter()
-                .copied()
-                .filter(|(_, rule)| rule.field == field)
-                .collect()
-        };
-        Ok(ScopeRules {
-            narration: FieldRules::build(&of_field(RuleField::Narration))?,
-            counterparty: FieldRules::build(&of_field(RuleField::Counterparty))?,
-            reference: FieldRules::build(&of_field(RuleField::Reference))?,
-        })
+impl RuleRef {
+    fn new(ordinal: Ordinal, rule: &Rule) -> RuleRef {
+        RuleRef {
+            ordinal,
+            list: rule.list,
+            account: rule.account_id.as_deref().map(Box::from),
+        }
+    }
+
+    fn applies_to(&self, account: Option<&str>) -> bool {
+        self.account.is_none() || self.account.as_deref() == account
     }
 }
 
-/// The rules of one field, by match kind.
-#[derive(Debug, Default)]
+/// The rules of one field, every list and account together, by match kind.
+#[derive(Debug)]
 pub(crate) struct FieldRules {
-    /// Lowercased patterns, ASCII-case-insensitive, over text folded by `case_folded`.
+    /// Lowercased patterns, ASCII-case-insensitive: ASCII text is searched as it stands,
+    /// other text lowercased first.
     contains: Option<AhoCorasick>,
-    contains_hits: Vec<RuleHits>,
-    /// Lowercased, trimmed patterns, sorted for binary search.
-    exact: Vec<(String, RuleHits)>,
+    /// Per `contains` pattern, the rules that have it.
+    contains_rules: Vec<Vec<RuleRef>>,
+    /// Lowercased, trimmed patterns with their rules, sorted by length then bytes: a text
+    /// whose length no pattern has is turned away after comparing lengths alone.
+    exact: Vec<(String, Vec<RuleRef>)>,
     regex: RegexRules,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 enum RegexRules {
-    #[default]
     Empty,
-    Set(RegexSet, Vec<(RuleList, Ordinal)>),
+    Set(RegexSet, Vec<RuleRef>),
     /// When the combined set would exceed its budget: each rule's own (validated) regex.
-    Each(Vec<(Regex, RuleList, Ordinal)>),
+    Each(Vec<(Regex, RuleRef)>),
 }
 
 impl FieldRules {
     fn build(rules: &[(Ordinal, &Rule)]) -> Result<FieldRules, PolicyError> {
-        let mut contains: Vec<(String, RuleHits)> = Vec::new();
-        let mut exact: Vec<(String, RuleHits)> = Vec::new();
-        let mut regexes: Vec<(&str, RuleList, Ordinal)> = Vec::new();
+        let mut contains: Vec<(String, Vec<RuleRef>)> = Vec::new();
+        let mut exact: Vec<(String, Vec<RuleRef>)> = Vec::new();
+        let mut regexes: Vec<(&str, RuleRef)> = Vec::new();
+        let mut buf = String::new();
         for &(ordinal, rule) in rules {
-            let merge = |table: &mut Vec<(String, RuleHits)>, pattern: String| match table
-                .iter_mut()
-                .find(|(p, _)| *p == pattern)
-            {
-                Some((_, hits)) => hits.add_one(rule.list, ordinal),
-                None => {
-                    let mut hits = RuleHits::NONE;
-                    hits.add_one(rule.list, ordinal);
-                    table.push((pattern, hits));
-                }
-            };
-            let mut buf = String::new();
+            let rule_ref = RuleRef::new(ordinal, rule);
             match rule.match_kind {
                 MatchKind::Contains => {
-                    merge(&mut contains, lowercase_into(&rule.pattern, &mut buf).to_owned())
+                    let pattern = lowercase_into(&rule.pattern, &mut buf);
+                    add_pattern(&mut contains, pattern, rule_ref);
                 }
-                MatchKind::Exact => merge(
-                    &mut exact,
-                    lowercase_into(rule.pattern.trim(), &mut buf).to_owned(),
-                ),
-                MatchKind::Regex => regexes.push((&rule.pattern, rule.list, ordinal)),
+                MatchKind::Exact => {
+                    let pattern = lowercase_into(rule.pattern.trim(), &mut buf);
+                    add_pattern(&mut exact, pattern, rule_ref);
+                }
+                MatchKind::Regex => regexes.push((&rule.pattern, rule_ref)),
             }
         }
 
@@ -253,21 +213,21 @@ impl FieldRules {
                 })?;
             Some(automaton)
         };
-        exact.sort_by(|a, b| a.0.cmp(&b.0));
+        exact.sort_by(|a, b| cmp_exact(&a.0, &b.0));
 
         let regex = if regexes.is_empty() {
             RegexRules::Empty
         } else {
-            let set = RegexSetBuilder::new(regexes.iter().map(|(p, _, _)| *p))
+            let set = RegexSetBuilder::new(regexes.iter().map(|(p, _)| *p))
                 .size_limit(REGEX_SIZE_LIMIT.saturating_mul(regexes.len()))
                 .dfa_size_limit(REGEX_DFA_SIZE_LIMIT.saturating_mul(regexes.len().min(8)))
                 .build();
             match set {
-                Ok(set) => RegexRules::Set(set, regexes.iter().map(|&(_, list, ord)| (list, ord)).collect()),
+                Ok(set) => RegexRules::Set(set, regexes.into_iter().map(|(_, r)| r).collect()),
                 Err(_) => RegexRules::Each(
                     regexes
-                        .iter()
-                        .map(|&(p, list, ord)| Ok((build_regex("pattern", p)?, list, ord)))
+                        .into_iter()
+                        .map(|(p, r)| Ok((build_regex("pattern", p)?, r)))
                         .collect::<Result<_, PolicyError>>()?,
                 ),
             }
@@ -275,88 +235,106 @@ impl FieldRules {
 
         Ok(FieldRules {
             contains: contains_automaton,
-            contains_hits: contains.into_iter().map(|(_, hits)| hits).collect(),
+            contains_rules: contains.into_iter().map(|(_, rules)| rules).collect(),
             exact,
             regex,
         })
     }
 
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.contains.is_none() && self.exact.is_empty() && matches!(self.regex, RegexRules::Empty)
     }
 
-    /// Whether contains or exact rules exist: they compare a case-folded text.
-    pub fn needs_folding(&self) -> bool {
-        self.contains.is_some() || !self.exact.is_empty()
+    /// The first deny and allow rule of `account` (or environment-wide) among those
+    /// matching any of `candidates`. `buf` receives the lowercase form of non-ASCII text.
+    pub fn matches_any<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = &'a str>,
+        account: Option<&str>,
+        buf: &mut String,
+    ) -> RuleHits {
+        let mut hits = RuleHits::NONE;
+        if !self.is_empty() {
+            for candidate in candidates {
+                self.matches(candidate, account, buf, &mut hits);
+            }
+        }
+        hits
     }
 
-    /// The first deny and allow rule matching `text`. `folded` is `text` as returned by
-    /// [`case_folded`] (the caller folds once for all fields' sake).
-    pub fn matches(&self, text: &str, folded: &str) -> RuleHits {
-        let mut hits = RuleHits::NONE;
-        if let Some(automaton) = &self.contains {
-            // Most texts match no rule: the prefiltered is_match answers that fast, and only
-            // a hit pays for the overlapping walk that finds every matching pattern.
-            if automaton.is_match(folded) {
-                for m in automaton.find_overlapping_iter(folded) {
-                    if let Some(found) = self.contains_hits.get(m.pattern().as_usize()) {
-                        hits.add(*found);
+    fn matches(&self, text: &str, account: Option<&str>, buf: &mut String, hits: &mut RuleHits) {
+        let mut add = |rules: &[RuleRef]| {
+            for rule in rules.iter().filter(|r| r.applies_to(account)) {
+                hits.add_one(rule.list, rule.ordinal);
+            }
+        };
+        if self.contains.is_some() || !self.exact.is_empty() {
+            // ASCII text as it stands: the comparisons below are ASCII-case-insensitive.
+            let folded = if text.is_ascii() {
+                text
+            } else {
+                lowercase_into(text, buf)
+            };
+            if let Some(automaton) = &self.contains {
+                // Most texts match no rule: is_match answers that, and only a hit pays for
+                // the overlapping walk that finds every matching pattern.
+                if automaton.is_match(folded) {
+                    for m in automaton.find_overlapping_iter(folded) {
+                        if let Some(rules) = self.contains_rules.get(m.pattern().as_usize()) {
+                            add(rules);
+                        }
+                    }
+                }
+            }
+            if !self.exact.is_empty() {
+                let trimmed = folded.trim();
+                if let Ok(at) = self
+                    .exact
+                    .binary_search_by(|(pattern, _)| cmp_exact(pattern, trimmed))
+                {
+                    if let Some((_, rules)) = self.exact.get(at) {
+                        add(rules);
                     }
                 }
             }
         }
-        if !self.exact.is_empty() {
-            let trimmed = folded.trim();
-            if let Ok(at) = self
-                .exact
-                .binary_search_by(|(pattern, _)| cmp_folded(pattern, trimmed))
-            {
-                hits.add(self.exact[at].1);
-            }
-        }
         match &self.regex {
             RegexRules::Empty => {}
-            RegexRules::Set(set, ordinals) => {
+            RegexRules::Set(set, rules) => {
                 if set.is_match(text) {
                     for index in set.matches(text).iter() {
-                        if let Some(&(list, ordinal)) = ordinals.get(index) {
-                            hits.add_one(list, ordinal);
+                        if let Some(rule) = rules.get(index) {
+                            add(std::slice::from_ref(rule));
                         }
                     }
                 }
             }
             RegexRules::Each(regexes) => {
-                for (regex, list, ordinal) in regexes {
+                for (regex, rule) in regexes {
                     if regex.is_match(text) {
-                        hits.add_one(*list, *ordinal);
+                        add(std::slice::from_ref(rule));
                     }
                 }
             }
         }
-        hits
     }
+}
 
-    /// [`FieldRules::matches`] over several candidate texts, folding each into `buf`.
-    pub fn matches_any<'a>(
-        &self,
-        candidates: impl IntoIterator<Item = &'a str>,
-        buf: &mut String,
-    ) -> RuleHits {
-        let mut hits = RuleHits::NONE;
-        if self.is_empty() {
-            return hits;
-        }
-        for candidate in candidates {
-            let found = if self.needs_folding() {
-                let folded = case_folded(candidate, buf);
-                self.matches(candidate, folded)
-            } else {
-                self.matches(candidate, candidate)
-            };
-            hits.add(found);
-        }
-        hits
+fn add_pattern(table: &mut Vec<(String, Vec<RuleRef>)>, pattern: &str, rule: RuleRef) {
+    match table.iter_mut().find(|(p, _)| p == pattern) {
+        Some((_, rules)) => rules.push(rule),
+        None => table.push((pattern.to_owned(), vec![rule])),
     }
+}
+
+/// Orders exact patterns by length, then bytes with ASCII letters compared lowercased; a
+/// lowercased pattern equals an ASCII text, or a lowercased one, exactly when this says
+/// `Equal`.
+fn cmp_exact(pattern: &str, text: &str) -> Ordering {
+    pattern.len().cmp(&text.len()).then_with(|| {
+        let text = text.bytes().map(|b| b.to_ascii_lowercase());
+        pattern.bytes().map(|b| b.to_ascii_lowercase()).cmp(text)
+    })
 }
 
 #[cfg(test)]
@@ -372,6 +350,10 @@ mod tests {
             match_kind,
             pattern: pattern.into(),
         }
+    }
+
+    fn narration(policy: &CompiledPolicy, account: Option<&str>, text: &str) -> RuleHits {
+        policy.narration.matches_any([text], account, &mut String::new())
     }
 
     #[test]
@@ -392,14 +374,13 @@ mod tests {
         reversed.reverse();
         for set in [rules, reversed] {
             let policy = CompiledPolicy::compile(&Settings::default(), &set).expect("compiles");
-            let field = &policy.rules_for(None).narration;
             let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
-            let hits = field.matches_any(["  Acme LTD "], &mut String::new());
+            let hits = narration(&policy, None, "  Acme LTD ");
             assert_eq!(id(hits.deny()), Some("a"));
             assert_eq!(id(hits.allow()), Some("c"));
-            let hits = field.matches_any(["ACME Ltd Ikeja"], &mut String::new());
+            let hits = narration(&policy, None, "ACME Ltd Ikeja");
             assert_eq!(id(hits.allow()), Some("d"));
-            let hits = field.matches_any(["Shoprite"], &mut String::new());
+            let hits = narration(&policy, None, "Shoprite");
             assert_eq!((hits.deny(), hits.allow()), (None, None));
         }
     }
@@ -411,10 +392,7 @@ mod tests {
         let global = rule("r8", RuleList::Allow, MatchKind::Contains, "bet");
         let policy = CompiledPolicy::compile(&Settings::default(), &[scoped, global]).expect("compiles");
         let on = |account| {
-            let hits = policy
-                .rules_for(account)
-                .narration
-                .matches_any(["BETKING"], &mut String::new());
+            let hits = narration(&policy, account, "BETKING");
             let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
             (id(hits.deny()), id(hits.allow()))
         };
@@ -430,13 +408,31 @@ mod tests {
             rule("u2", RuleList::Deny, MatchKind::Exact, "straße"),
         ];
         let policy = CompiledPolicy::compile(&Settings::default(), &rules).expect("compiles");
-        let field = &policy.rules_for(None).narration;
-        let mut buf = String::new();
-        let first = |text: &str, buf: &mut String| field.matches_any([text], buf).deny();
-        assert_eq!(first("frais école", &mut buf), Some(0));
-        assert_eq!(first(" STRASSE ", &mut buf), None);
-        assert_eq!(first(" STRAßE ", &mut buf), Some(1));
-        assert_eq!(first("strasse", &mut buf), None);
+        let first = |text: &str| narration(&policy, None, text).deny();
+        assert_eq!(first("frais école"), Some(0));
+        assert_eq!(first("FRAIS ÉCOLE"), Some(0));
+        assert_eq!(first(" STRASSE "), None);
+        assert_eq!(first(" STRAßE "), Some(1));
+        assert_eq!(first("strasse"), None);
+    }
+
+    #[test]
+    fn a_pattern_shared_by_rules_of_several_accounts() {
+        let mut a = rule("a", RuleList::Deny, MatchKind::Contains, "bet");
+        a.account_id = Some("acc_a".into());
+        let mut b = rule("b", RuleList::Allow, MatchKind::Contains, "BET");
+        b.account_id = Some("acc_b".into());
+        let mut c = rule("c", RuleList::Allow, MatchKind::Regex, "bet");
+        c.account_id = Some("acc_a".into());
+        let policy = CompiledPolicy::compile(&Settings::default(), &[a, b, c]).expect("compiles");
+        let on = |account| {
+            let hits = narration(&policy, account, "bet");
+            let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
+            (id(hits.deny()), id(hits.allow()))
+        };
+        assert_eq!(on(Some("acc_a")), (Some("a"), Some("c")));
+        assert_eq!(on(Some("acc_b")), (None, Some("b")));
+        assert_eq!(on(None), (None, None));
     }
 
     #[test]

@@ -6,18 +6,18 @@ use std::cell::RefCell;
 
 use regex::Regex;
 
-use super::compiled::{CompiledPolicy, RuleHits};
+use super::compiled::CompiledPolicy;
 use super::keywords::{BUSINESS, PERSONAL, REFUND};
 use super::model::{currency_matches, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType};
 use super::text::{narration_sender, reference_tokens};
 
 /// Buffers reused from one decision to the next on the same thread.
 struct Scratch {
-    /// Word normal form of a non-ASCII text (keyword matching).
-    normalized: String,
     /// Narration, description and tags joined by single spaces, when there is more than
-    /// the narration (keywords and narration rules).
+    /// the narration.
     joined: String,
+    /// Word normal form of a non-ASCII text (keywords).
+    normalized: String,
     /// Lowercased copy of a non-ASCII text (contains and exact rules).
     folded: String,
     /// Spelling indexes of the keywords that fired.
@@ -30,15 +30,15 @@ const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
 impl Scratch {
     const fn new() -> Scratch {
         Scratch {
-            normalized: String::new(),
             joined: String::new(),
+            normalized: String::new(),
             folded: String::new(),
             found: Vec::new(),
         }
     }
 
     fn shrink(&mut self) {
-        for buf in [&mut self.normalized, &mut self.joined, &mut self.folded] {
+        for buf in [&mut self.joined, &mut self.normalized, &mut self.folded] {
             if buf.capacity() > SCRATCH_KEEP_BYTES {
                 *buf = String::new();
             }
@@ -68,8 +68,8 @@ pub fn decide(tx: &Transaction, policy: &CompiledPolicy) -> Decision {
 
 fn decide_with(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch) -> Decision {
     let Scratch {
-        normalized,
         joined,
+        normalized,
         folded,
         found,
     } = scratch;
@@ -106,21 +106,14 @@ fn decide_with(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch)
         .map(str::trim)
         .filter(|number| !number.is_empty());
 
-    let rules = policy.rules_for(tx.account_id.as_deref());
-    let mut hits = RuleHits::NONE;
-    hits.add(rules.narration.matches_any([text], folded));
-    hits.add(
-        rules
-            .counterparty
-            .matches_any(counterparty_name.into_iter().chain(account_number), folded),
-    );
+    let account = tx.account_id.as_deref();
+    let mut hits = policy.narration.matches_any([text], account, folded);
+    let counterparty = counterparty_name.into_iter().chain(account_number);
+    hits.add(policy.counterparty.matches_any(counterparty, account, folded));
     // The reference field and, when the regex found one elsewhere, that reference too.
     let extracted = matched_reference.filter(|r| Some(*r) != own_reference);
-    hits.add(
-        rules
-            .reference
-            .matches_any(own_reference.into_iter().chain(extracted), folded),
-    );
+    let references = own_reference.into_iter().chain(extracted);
+    hits.add(policy.reference.matches_any(references, account, folded));
 
     let draft_kind = match tx.kind {
         TxType::Credit => DraftKind::Invoice,
@@ -167,9 +160,8 @@ fn decide_with(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch)
     } else if fired & BUSINESS == 0 && matched_reference.is_none() {
         // Step 7: a reference the regex matched is a business signal of its own.
         low_confidence(Detail::NoBusinessSignal)
-    } else if tx.amount >= policy.floor_minor {
-        (Outcome::Draft, Reason::BusinessSignal, None)
-    } else if counterparty_name.is_some() || account_number.is_some() {
+    } else if tx.amount >= policy.floor_minor || counterparty_name.is_some() || account_number.is_some() {
+        // Steps 8 and 9: at or above the floor, or below it with counterparty info.
         (Outcome::Draft, Reason::BusinessSignal, None)
     } else {
         low_confidence(Detail::BelowFloorNoCounterparty)

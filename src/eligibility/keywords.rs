@@ -1,17 +1,19 @@
 //! Keyword matching (spec "Text matching"): a keyword matches when a word of the text starts
 //! with it, case-insensitively; a keyword of several words matches those words in a row, the
-//! last by prefix. All keywords of the three lists share one Aho-Corasick automaton.
+//! last by prefix.
 //!
-//! How: the automaton holds the distinct FIRST words of the keywords (word normal form) and
-//! runs ASCII-case-insensitive, leftmost-longest, straight over ASCII text: no lowercased
-//! copy. A hit counts only at a word start; the keywords whose first word is a prefix of the
-//! hit are then checked word by word. Leftmost-longest loses nothing: patterns are single
-//! words, so a match never spans a separator and cannot hide one that starts a later word,
-//! and every pattern matching at the same start is a prefix of the longest. Text with any
-//! non-ASCII byte is first rewritten into the word normal form (`text::push_normalized`:
-//! lowercased words, single spaces) and scanned the same way, separators being spaces.
+//! All keywords of the three lists go, in word normal form ("pocket money"), into ONE
+//! Aho-Corasick automaton built for anchored search and ASCII case-insensitivity. Matching
+//! can only start at a word start, so instead of an unanchored pass over every byte, the
+//! automaton is walked from each word start until it dies (usually after a byte or two):
+//! a pattern is found exactly when it is a prefix of the text's word normal form from that
+//! word on, which is the spec's rule (whole earlier words, last word by prefix). ASCII text
+//! is walked as it stands, a run of separators fed as one space: no lowercased copy. Text
+//! with any non-ASCII byte is first rewritten into its word normal form
+//! (`text::push_normalized`) and walked the same way.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::{dfa, nfa::contiguous, Anchored, MatchKind, StartKind};
 
 use super::policy::Settings;
 use super::text::{normalize_phrase, push_normalized};
@@ -23,6 +25,10 @@ pub(crate) const REFUND: u8 = 4;
 
 const NO_SPELLING: u32 = u32::MAX;
 
+/// Past this many pattern bytes the dense DFA (fastest, but one row of transitions per
+/// state) gives way to the compact contiguous NFA, bounding memory for huge keyword lists.
+const DFA_MAX_PATTERN_BYTES: usize = 4096;
+
 /// What a scan found.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct KeywordHits {
@@ -32,19 +38,30 @@ pub(crate) struct KeywordHits {
 
 #[derive(Debug)]
 pub(crate) struct KeywordMatcher {
-    /// Distinct first words; `None` when every list is empty.
-    automaton: Option<AhoCorasick>,
-    /// Per automaton pattern: the keywords whose first word is a prefix of it.
-    candidates: Vec<Vec<u32>>,
+    /// Pattern `i` is `keywords[i]` in word normal form; `None` when every list is empty.
+    automaton: Option<KeywordAutomaton>,
     keywords: Vec<Keyword>,
     /// Reported spellings in report order: business, personal, refund, configured order.
     spellings: Vec<String>,
 }
 
 #[derive(Debug)]
+struct KeywordAutomaton {
+    kind: AutomatonKind,
+    /// Byte classes for each text form; words whose first byte starts no keyword are
+    /// skipped without walking.
+    ascii_classes: [u8; 256],
+    normal_classes: [u8; 256],
+}
+
+#[derive(Debug)]
+enum AutomatonKind {
+    Dfa(dfa::DFA),
+    Nfa(contiguous::NFA),
+}
+
+#[derive(Debug)]
 struct Keyword {
-    /// Word normal form, split into words.
-    words: Vec<String>,
     lists: u8,
     /// Per list, the index of its configured spelling in `spellings`.
     spelling: [u32; 3],
@@ -52,6 +69,7 @@ struct Keyword {
 
 impl KeywordMatcher {
     pub(crate) fn build(settings: &Settings) -> KeywordMatcher {
+        let mut phrases: Vec<String> = Vec::new();
         let mut keywords: Vec<Keyword> = Vec::new();
         let mut spellings: Vec<String> = Vec::new();
         let lists = [
@@ -63,15 +81,14 @@ impl KeywordMatcher {
             for configured in list.iter() {
                 let spelling = configured.trim();
                 let phrase = normalize_phrase(spelling);
-                let words: Vec<String> = phrase.split(' ').map(str::to_owned).collect();
                 if phrase.is_empty() {
                     continue; // validation refuses these; never match rather than misbehave
                 }
-                let at = match keywords.iter().position(|k| k.words == words) {
+                let at = match phrases.iter().position(|p| *p == phrase) {
                     Some(at) => at,
                     None => {
+                        phrases.push(phrase);
                         keywords.push(Keyword {
-                            words,
                             lists: 0,
                             spelling: [NO_SPELLING; 3],
                         });
@@ -90,78 +107,33 @@ impl KeywordMatcher {
                 }
             }
         }
-
-        let mut firsts: Vec<&str> = keywords.iter().map(|k| k.words[0].as_str()).collect();
-        firsts.sort_unstable();
-        firsts.dedup();
-        let candidates = firsts
-            .iter()
-            .map(|first| {
-                (0..keywords.len() as u32)
-                    .filter(|&k| first.starts_with(keywords[k as usize].words[0].as_str()))
-                    .collect()
-            })
-            .collect();
-        let automaton = if firsts.is_empty() {
-            None
-        } else {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .ascii_case_insensitive(true)
-                .build(&firsts)
-                .ok()
-        };
         KeywordMatcher {
-            automaton,
-            candidates,
+            automaton: build_automaton(&phrases),
             keywords,
             spellings,
         }
     }
 
     /// Scans `text` (narration, description and tags joined by single spaces). Spelling
-    /// indexes of the keywords that fired are appended to `found`; `buf` holds the word
+    /// indexes of the keywords that fired are appended to `found`; `buf` receives the word
     /// normal form when the text is not ASCII.
     pub(crate) fn scan(&self, text: &str, buf: &mut String, found: &mut Vec<u32>) -> KeywordHits {
+        let mut hits = KeywordHits::default();
+        let mut on_match = |pattern: usize| {
+            if let Some(keyword) = self.keywords.get(pattern) {
+                hits.lists |= keyword.lists;
+                found.extend(keyword.spelling.iter().copied().filter(|&s| s != NO_SPELLING));
+            }
+        };
         let Some(automaton) = &self.automaton else {
-            return KeywordHits::default();
+            return hits;
         };
         if text.is_ascii() {
-            self.scan_with(automaton, text.as_bytes(), |b| !b.is_ascii_alphanumeric(), found)
+            automaton.scan(text.as_bytes(), Form::Ascii, &mut on_match);
         } else {
             buf.clear();
             push_normalized(text, buf);
-            self.scan_with(automaton, buf.as_bytes(), |b| b == b' ', found)
-        }
-    }
-
-    /// `is_separator` tells word separators: any non-alphanumeric byte in ASCII text, the
-    /// single space in normal-form text (where no separator is anything but a space).
-    fn scan_with(
-        &self,
-        automaton: &AhoCorasick,
-        text: &[u8],
-        is_separator: impl Fn(u8) -> bool + Copy,
-        found: &mut Vec<u32>,
-    ) -> KeywordHits {
-        let mut hits = KeywordHits::default();
-        for m in automaton.find_iter(text) {
-            let start = m.start();
-            if start > 0 && !text.get(start - 1).copied().is_some_and(is_separator) {
-                continue;
-            }
-            let Some(candidates) = self.candidates.get(m.pattern().as_usize()) else {
-                continue;
-            };
-            for &k in candidates {
-                let Some(keyword) = self.keywords.get(k as usize) else {
-                    continue;
-                };
-                if words_match(text, start, &keyword.words, is_separator) {
-                    hits.lists |= keyword.lists;
-                    found.extend(keyword.spelling.iter().copied().filter(|&s| s != NO_SPELLING));
-                }
-            }
+            automaton.scan(buf.as_bytes(), Form::Normal, &mut on_match);
         }
         hits
     }
@@ -186,34 +158,157 @@ impl KeywordMatcher {
     }
 }
 
-/// Whether `words` (lowercase) match the text's words from byte `start` (a word start) on:
-/// all but the last whole, the last by prefix.
-fn words_match(text: &[u8], start: usize, words: &[String], is_separator: impl Fn(u8) -> bool) -> bool {
-    let mut at = start;
-    for (i, word) in words.iter().enumerate() {
-        let word = word.as_bytes();
-        let end = at + word.len();
-        match text.get(at..end) {
-            Some(piece) if piece.eq_ignore_ascii_case(word) => {}
-            _ => return false,
-        }
-        if i + 1 == words.len() {
-            return true;
-        }
-        // A word before the last must end here, and another word must follow.
-        match text.get(end) {
-            Some(&b) if is_separator(b) => {}
-            _ => return false,
-        }
-        at = end;
-        while text.get(at).copied().is_some_and(&is_separator) {
-            at += 1;
-        }
-        if at == text.len() {
-            return false;
+/// Byte classes of a scan: separators end words; a word byte may or may not start a keyword.
+const SEPARATOR: u8 = 0;
+const WORD: u8 = 1;
+const START: u8 = 2;
+
+/// Which text a scan walks.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    /// ASCII text as received: any non-alphanumeric byte separates.
+    Ascii,
+    /// Word normal form: only the single space separates (lowercasing can yield
+    /// non-letters inside a word).
+    Normal,
+}
+
+impl KeywordAutomaton {
+    fn scan(&self, text: &[u8], form: Form, on_match: &mut impl FnMut(usize)) {
+        let classes = match form {
+            Form::Ascii => &self.ascii_classes,
+            Form::Normal => &self.normal_classes,
+        };
+        match &self.kind {
+            AutomatonKind::Dfa(aut) => scan_words(aut, classes, text, on_match),
+            AutomatonKind::Nfa(aut) => scan_words(aut, classes, text, on_match),
         }
     }
-    false
+}
+
+/// Per byte: its class, given the bytes some keyword starts with (either case).
+fn byte_classes<A: Automaton>(aut: &A, form: Form) -> [u8; 256] {
+    let start = aut.start_state(Anchored::Yes).ok();
+    let mut classes = [SEPARATOR; 256];
+    for (byte, class) in (0..=u8::MAX).zip(classes.iter_mut()) {
+        let separates = match form {
+            Form::Ascii => !byte.is_ascii_alphanumeric(),
+            Form::Normal => byte == b' ',
+        };
+        let starts = start.is_some_and(|start| !aut.is_dead(aut.next_state(Anchored::Yes, start, byte)));
+        *class = match (separates, starts) {
+            (true, _) => SEPARATOR,
+            (false, true) => START,
+            (false, false) => WORD,
+        };
+    }
+    classes
+}
+
+fn build_automaton(phrases: &[String]) -> Option<KeywordAutomaton> {
+    if phrases.is_empty() {
+        return None;
+    }
+    let total: usize = phrases.iter().map(String::len).sum();
+    // Validated keywords cannot fail to build; if the library ever refused, match nothing
+    // rather than fail every decision.
+    let kind = if total <= DFA_MAX_PATTERN_BYTES {
+        dfa::DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Anchored)
+            .ascii_case_insensitive(true)
+            .build(phrases)
+            .map(AutomatonKind::Dfa)
+            .ok()?
+    } else {
+        contiguous::NFA::builder()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            .build(phrases)
+            .map(AutomatonKind::Nfa)
+            .ok()?
+    };
+    let (ascii_classes, normal_classes) = match &kind {
+        AutomatonKind::Dfa(aut) => (byte_classes(aut, Form::Ascii), byte_classes(aut, Form::Normal)),
+        AutomatonKind::Nfa(aut) => (byte_classes(aut, Form::Ascii), byte_classes(aut, Form::Normal)),
+    };
+    Some(KeywordAutomaton {
+        kind,
+        ascii_classes,
+        normal_classes,
+    })
+}
+
+/// Walks the anchored automaton from every word start of `text` whose first byte can start
+/// a keyword, calling `on_match` with each pattern that is a prefix of the text's word
+/// normal form from there.
+fn scan_words<A: Automaton>(aut: &A, classes: &[u8; 256], text: &[u8], on_match: &mut impl FnMut(usize)) {
+    let Ok(start) = aut.start_state(Anchored::Yes) else {
+        return;
+    };
+    let len = text.len();
+    let mut at = 0;
+    while at < len {
+        let class = classes[usize::from(text[at])];
+        if class == SEPARATOR {
+            at += 1;
+            continue;
+        }
+        if class == START {
+            walk(aut, start, classes, text, at, on_match);
+        }
+        at += 1;
+        while at < len && classes[usize::from(text[at])] != SEPARATOR {
+            at += 1;
+        }
+    }
+}
+
+fn walk<A: Automaton>(
+    aut: &A,
+    start: StateID,
+    classes: &[u8; 256],
+    text: &[u8],
+    from: usize,
+    on_match: &mut impl FnMut(usize),
+) {
+    let len = text.len();
+    let mut state = start;
+    // Bytes fed so far: the length of the word-normal-form prefix walked.
+    let mut depth = 0;
+    let mut at = from;
+    while at < len {
+        let byte = text[at];
+        if classes[usize::from(byte)] == SEPARATOR {
+            // A run of separators is one space in the normal form.
+            while at < len && classes[usize::from(text[at])] == SEPARATOR {
+                at += 1;
+            }
+            if at == len {
+                return; // trailing separators: no pattern ends in a space
+            }
+            state = aut.next_state(Anchored::Yes, state, b' ');
+        } else {
+            state = aut.next_state(Anchored::Yes, state, byte);
+            at += 1;
+        }
+        depth += 1;
+        if aut.is_special(state) {
+            if aut.is_dead(state) {
+                return;
+            }
+            if aut.is_match(state) {
+                for index in 0..aut.match_len(state) {
+                    let pattern = aut.match_pattern(state, index);
+                    // Match states also list patterns that are proper suffixes of the
+                    // path (unanchored bookkeeping); only whole-path ones start here.
+                    if aut.pattern_len(pattern) == depth {
+                        on_match(pattern.as_usize());
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +394,43 @@ mod tests {
             (BUSINESS | PERSONAL, vec!["school".into(), "school fees".into()])
         );
         assert_eq!(scan(&m, "schoolfees"), (BUSINESS, vec!["school".into()]));
+    }
+
+    #[test]
+    fn suffix_matches_do_not_count() {
+        // "xpayz" shares states with "pay"; walking "xpay" must not report "pay".
+        let m = matcher(&["xpayz", "pay"], &[], &[]);
+        assert_eq!(scan(&m, "xpay"), (0, Vec::new()));
+        assert_eq!(scan(&m, "xpay pay"), (BUSINESS, vec!["pay".into()]));
+        assert_eq!(scan(&m, "XPAYZED"), (BUSINESS, vec!["xpayz".into()]));
+    }
+
+    #[test]
+    fn huge_keyword_lists_use_the_compact_automaton() {
+        let many: Vec<String> = (0..150)
+            .map(|i| format!("keyword{i:03}{}", "x".repeat(40)))
+            .collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let m = matcher(&refs, &["pocket money"], &[]);
+        assert!(matches!(
+            m.automaton,
+            Some(KeywordAutomaton {
+                kind: AutomatonKind::Nfa(_),
+                ..
+            })
+        ));
+        assert_eq!(scan(&m, &format!("KEYWORD042{}S", "X".repeat(40))).0, BUSINESS);
+        assert_eq!(scan(&m, "keyword042").0, 0);
+        assert_eq!(scan(&m, "pocket/money").0, PERSONAL);
+        assert_eq!(scan(&m, "xkeyword042").0, 0);
+        let small = matcher(&["invoice"], &[], &[]);
+        assert!(matches!(
+            small.automaton,
+            Some(KeywordAutomaton {
+                kind: AutomatonKind::Dfa(_),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -3,8 +3,6 @@
 //! and the case-insensitive comparisons used by rules. Everything here borrows or writes
 //! into a buffer the caller owns, so the hot path allocates nothing.
 
-use std::cmp::Ordering;
-
 /// A word character: a Unicode letter or digit. A word is a maximal run of them.
 #[inline]
 pub fn is_word_char(c: char) -> bool {
@@ -134,9 +132,7 @@ fn strip_marker<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
 
 /// The free-form name after `TRF FROM` / `TRANSFER FROM` / `FRM`.
 fn free_name(text: &str) -> Option<&str> {
-    let mut end = text
-        .find(|c: char| matches!(c, '/' | ',' | ';' | '|'))
-        .unwrap_or(text.len());
+    let mut end = text.find(['/', ',', ';', '|']).unwrap_or(text.len());
     let mut offset = 0;
     for word in text[..end].split_whitespace() {
         // split_whitespace yields subslices of the text, so their offsets are exact.
@@ -164,23 +160,6 @@ pub fn lowercase_into<'b>(text: &str, buf: &'b mut String) -> &'b str {
         }
     }
     buf.as_str()
-}
-
-/// The text to run an ASCII-case-insensitive matcher of lowercased patterns over: ASCII text
-/// as it stands (no copy), anything else lowercased into `buf` first.
-pub fn case_folded<'a>(text: &'a str, buf: &'a mut String) -> &'a str {
-    if text.is_ascii() {
-        text
-    } else {
-        lowercase_into(text, buf)
-    }
-}
-
-/// Orders a lowercased pattern against a text folded by [`case_folded`], comparing the text
-/// as if ASCII-lowercased, so exact-match rules can be binary-searched without a copy.
-pub fn cmp_folded(pattern: &str, folded_text: &str) -> Ordering {
-    let text = folded_text.bytes().map(|b| b.to_ascii_lowercase());
-    pattern.bytes().cmp(text)
 }
 
 #[cfg(test)]
@@ -262,13 +241,10 @@ mod tests {
     }
 
     #[test]
-    fn folding_and_ordering() {
+    fn lowercasing() {
         let mut buf = String::new();
-        assert_eq!(case_folded("ACME Ltd", &mut buf), "ACME Ltd");
-        assert_eq!(case_folded("ÀCME Ltd", &mut buf), "àcme ltd");
-        assert_eq!(cmp_folded("acme ltd", "ACME LTD"), Ordering::Equal);
-        assert_eq!(cmp_folded("acme", "ACME LTD"), Ordering::Less);
-        assert_eq!(cmp_folded("zeta", "ACME"), Ordering::Greater);
+        assert_eq!(lowercase_into("ACME Ltd", &mut buf), "acme ltd");
+        assert_eq!(lowercase_into("ÀCME Ltd", &mut buf), "àcme ltd");
         // The Kelvin sign lowercases to an ASCII k.
         assert_eq!(lowercase_into("\u{212A}OBO", &mut buf), "kobo");
     }

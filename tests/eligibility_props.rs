@@ -1,0 +1,440 @@
+//! Properties of the decision table that must hold for every transaction and rule set, and
+//! differential checks of keyword and `contains` matching against naive implementations
+//! written straight from the spec's wording.
+
+use proptest::prelude::*;
+use taxpoynt_mono::eligibility::{
+    decide, CompiledPolicy, Counterparty, Decision, MatchKind, Outcome, Reason, Rule, RuleField, RuleList,
+    Settings, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
+};
+
+const WORDS: &[&str] = &[
+    "ACME",
+    "LTD",
+    "payment",
+    "Payments",
+    "invoice",
+    "gift",
+    "mum",
+    "school",
+    "fees",
+    "pocket",
+    "money",
+    "refund",
+    "REVERSAL",
+    "chargeback",
+    "POS",
+    "SHOPRITE",
+    "IKEJA",
+    "TRF",
+    "FROM",
+    "NIP",
+    "FCMB",
+    "INV-1042",
+    "INV-7",
+    "Olú",
+    "ÉCOLE",
+    "École",
+    "transfer",
+    "loan",
+    "prepayment",
+    "subscription",
+    "BETKING",
+    "1042",
+    "x",
+    "USSD",
+    "ПЛАТЁЖ",
+    "straße",
+    "STRASSE",
+    "İSTANBUL",
+];
+const SEPARATORS: &[&str] = &[" ", " ", "/", "-", ", ", "  ", "|", "\t"];
+const REGEXES: &[&str] = &[r"(?i)acme", r"^INV-\d+$", r"\d{3}", r"(?i)gift|loan", r".", r"^$"];
+
+fn word() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => proptest::sample::select(WORDS).prop_map(str::to_owned),
+        1 => "[a-zA-Z0-9]{1,8}",
+        1 => "\\PC{1,6}",
+    ]
+}
+
+fn text(max_words: usize) -> impl Strategy<Value = String> {
+    proptest::collection::vec((word(), proptest::sample::select(SEPARATORS)), 0..max_words).prop_map(
+        |parts| {
+            parts
+                .into_iter()
+                .map(|(word, sep)| format!("{word}{sep}"))
+                .collect()
+        },
+    )
+}
+
+fn transaction() -> impl Strategy<Value = Transaction> {
+    let counterparty = proptest::option::of(
+        (proptest::option::of(text(3)), proptest::option::of("[0-9]{0,10}")).prop_map(
+            |(name, account_number)| Counterparty {
+                name,
+                account_number,
+                bank: None,
+            },
+        ),
+    );
+    (
+        (
+            prop_oneof![Just(TxType::Credit), Just(TxType::Debit)],
+            0i64..10_000_000,
+            proptest::sample::select(&["NGN", "ngn", "NGN", "USD", "GHC"][..]),
+            proptest::option::of(prop_oneof![Just(None), Just(Some("acc_1")), Just(Some("acc_2"))]),
+        ),
+        (
+            text(8),
+            proptest::option::of(text(4)),
+            proptest::collection::vec(word(), 0..3),
+            proptest::option::of(prop_oneof![Just("INV-7".to_owned()), Just(String::new()), word()]),
+            counterparty,
+        ),
+    )
+        .prop_map(
+            |((kind, amount, currency, account), (narration, description, tags, reference, counterparty))| {
+                Transaction {
+                    id: "tx_prop".into(),
+                    account_id: account.flatten().map(str::to_owned),
+                    kind,
+                    amount,
+                    currency: currency.to_owned(),
+                    narration,
+                    description,
+                    tags,
+                    reference,
+                    category: None,
+                    counterparty,
+                    date: "2025-05-30T16:03:00.000Z".into(),
+                }
+            },
+        )
+}
+
+fn rule_with(list: impl Strategy<Value = RuleList>) -> impl Strategy<Value = Rule> {
+    (
+        0u8..10,
+        list,
+        prop_oneof![Just(None), Just(Some("acc_1")), Just(Some("acc_2"))],
+        prop_oneof![
+            2 => Just(RuleField::Narration),
+            1 => Just(RuleField::Counterparty),
+            1 => Just(RuleField::Reference),
+        ],
+        prop_oneof![
+            (Just(MatchKind::Contains), word()),
+            (Just(MatchKind::Exact), word()),
+            (
+                Just(MatchKind::Regex),
+                proptest::sample::select(REGEXES).prop_map(str::to_owned)
+            ),
+        ],
+    )
+        .prop_map(|(id, list, account, field, (match_kind, pattern))| Rule {
+            id: format!("r{id}"),
+            list,
+            account_id: account.map(str::to_owned),
+            field,
+            match_kind,
+            pattern,
+        })
+        .prop_filter("valid pattern", |rule| {
+            taxpoynt_mono::eligibility::validate_rule(rule).is_ok()
+        })
+}
+
+fn any_rule() -> impl Strategy<Value = Rule> {
+    rule_with(prop_oneof![Just(RuleList::Allow), Just(RuleList::Deny)])
+}
+
+fn rules() -> impl Strategy<Value = Vec<Rule>> {
+    proptest::collection::vec(any_rule(), 0..12)
+}
+
+fn settings() -> impl Strategy<Value = Settings> {
+    proptest::option::of(proptest::sample::select(
+        &[r"^INV-\d+$", r"(?i)^acme$", r"\d"][..],
+    ))
+    .prop_map(|regex| Settings {
+        reference_regex: regex.map(str::to_owned),
+        ..Settings::default()
+    })
+}
+
+fn run(settings: &Settings, rules: &[Rule], tx: &Transaction) -> Decision {
+    let policy = CompiledPolicy::compile(settings, rules).expect("generated policies are valid");
+    decide(tx, &policy)
+}
+
+fn is_refund_debit(tx: &Transaction) -> bool {
+    tx.kind == TxType::Debit
+        && words_of(tx)
+            .iter()
+            .any(|w| DEFAULT_REFUND_KEYWORDS.iter().any(|k| w.starts_with(k)))
+}
+
+/// Words of narration, description and tags, lowercased: the spec's definition, naively.
+fn words_of(tx: &Transaction) -> Vec<String> {
+    let joined = [Some(tx.narration.clone()), tx.description.clone()]
+        .into_iter()
+        .flatten()
+        .chain(tx.tags.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    naive_words(&joined)
+}
+
+fn naive_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(lower)
+        .collect()
+}
+
+/// The engine's case folding: `char::to_lowercase` char by char (no final-sigma rule).
+fn lower(text: &str) -> String {
+    text.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// The spec's keyword rule, naively: the keyword's words in a row, the last by prefix.
+fn naive_keyword_match(text_words: &[String], keyword: &str) -> bool {
+    let key = naive_words(keyword);
+    let Some((last, init)) = key.split_last() else {
+        return false;
+    };
+    text_words
+        .windows(key.len())
+        .any(|window| window[..init.len()] == *init && window[init.len()].starts_with(last.as_str()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn denylist_beats_allowlist(
+        tx in transaction(),
+        others in rules(),
+        settings in settings(),
+        pick in any::<proptest::sample::Index>(),
+    ) {
+        let words = naive_words(&tx.narration);
+        prop_assume!(!words.is_empty());
+        let pattern = words[pick.index(words.len())].clone();
+        let mut rules = others;
+        for (id, list) in [("zz-allow", RuleList::Allow), ("zz-deny", RuleList::Deny)] {
+            rules.push(Rule {
+                id: id.into(),
+                list,
+                account_id: None,
+                field: RuleField::Narration,
+                match_kind: MatchKind::Contains,
+                pattern: pattern.clone(),
+            });
+        }
+        let decision = run(&settings, &rules, &tx);
+        if tx.kind == TxType::Credit || is_refund_debit(&tx) {
+            prop_assert_eq!(decision.reason, Reason::Denylisted);
+            prop_assert_eq!(decision.outcome, Outcome::Dlq);
+            prop_assert!(decision.rule_id.is_some());
+        } else {
+            prop_assert_eq!(decision.reason, Reason::NotIncome);
+        }
+    }
+
+    #[test]
+    fn a_deny_twin_of_the_deciding_allow_rule_denies(
+        tx in transaction(),
+        rules in rules(),
+        settings in settings(),
+    ) {
+        let decision = run(&settings, &rules, &tx);
+        if decision.reason == Reason::Allowlisted {
+            let id = decision.rule_id.clone().unwrap_or_default();
+            let mut with_twins = rules.clone();
+            with_twins.extend(rules.iter().filter(|r| r.id == id).map(|r| Rule {
+                list: RuleList::Deny,
+                ..r.clone()
+            }));
+            prop_assert_eq!(run(&settings, &with_twins, &tx).reason, Reason::Denylisted);
+        }
+    }
+
+    #[test]
+    fn no_allowlist_lifts_a_currency_mismatch(
+        mut tx in transaction(),
+        rules in rules(),
+        currency in proptest::sample::select(&["USD", "EUR", "gbp", "GHS", ""][..]),
+    ) {
+        tx.currency = currency.to_owned();
+        let mut rules = rules;
+        rules.push(Rule {
+            id: "allow-all".into(),
+            list: RuleList::Allow,
+            account_id: None,
+            field: RuleField::Narration,
+            match_kind: MatchKind::Regex,
+            pattern: "(?s).*".into(),
+        });
+        let decision = run(&Settings::default(), &rules, &tx);
+        prop_assert_ne!(decision.outcome, Outcome::Draft);
+        prop_assert!(matches!(
+            decision.reason,
+            Reason::CurrencyMismatch | Reason::Denylisted | Reason::NotIncome
+        ), "{:?}", decision);
+    }
+
+    #[test]
+    fn no_allowlist_lifts_a_reference_mismatch(
+        mut tx in transaction(),
+        rules in rules(),
+    ) {
+        tx.currency = "NGN".into();
+        let settings = Settings {
+            reference_regex: Some(r"^NO-SUCH-REF-\d+$".into()),
+            ..Settings::default()
+        };
+        let mut rules = rules;
+        rules.push(Rule {
+            id: "allow-all".into(),
+            list: RuleList::Allow,
+            account_id: None,
+            field: RuleField::Narration,
+            match_kind: MatchKind::Regex,
+            pattern: "(?s).*".into(),
+        });
+        let decision = run(&settings, &rules, &tx);
+        prop_assert_ne!(decision.outcome, Outcome::Draft);
+        prop_assert!(matches!(
+            decision.reason,
+            Reason::ReferenceMismatch | Reason::Denylisted | Reason::NotIncome
+        ), "{:?}", decision);
+    }
+
+    #[test]
+    fn a_debit_without_a_refund_keyword_is_skipped(
+        mut tx in transaction(),
+        rules in rules(),
+        settings in settings(),
+    ) {
+        tx.kind = TxType::Debit;
+        prop_assume!(!is_refund_debit(&tx));
+        let decision = run(&settings, &rules, &tx);
+        prop_assert_eq!(decision.outcome, Outcome::Skipped);
+        prop_assert_eq!(decision.reason, Reason::NotIncome);
+        prop_assert_eq!(decision.kind, None);
+    }
+
+    #[test]
+    fn decisions_are_deterministic_and_ignore_rule_order(
+        (rules, shuffled) in rules().prop_flat_map(|rules| (Just(rules.clone()), Just(rules).prop_shuffle())),
+        tx in transaction(),
+        settings in settings(),
+    ) {
+        let first = run(&settings, &rules, &tx);
+        prop_assert_eq!(&first, &run(&settings, &rules, &tx));
+        prop_assert_eq!(&first, &run(&settings, &shuffled, &tx));
+        // Lists stored apart (deny first, then allow) decide the same too.
+        let (deny, allow): (Vec<Rule>, Vec<Rule>) =
+            rules.iter().cloned().partition(|r| r.list == RuleList::Deny);
+        let regrouped: Vec<Rule> = deny.into_iter().chain(allow).collect();
+        prop_assert_eq!(&first, &run(&settings, &regrouped, &tx));
+        // One compiled policy reused across transactions gives the same answer.
+        let policy = CompiledPolicy::compile(&settings, &rules).expect("valid");
+        let other = Transaction { narration: "NIP/GTB/JOHN/gift".into(), ..tx.clone() };
+        let _ = decide(&other, &policy);
+        prop_assert_eq!(&first, &decide(&tx, &policy));
+    }
+
+    #[test]
+    fn adding_an_allow_rule_never_turns_a_draft_into_dlq(
+        tx in transaction(),
+        rules in rules(),
+        extra in rule_with(Just(RuleList::Allow)),
+        settings in settings(),
+    ) {
+        let before = run(&settings, &rules, &tx);
+        let mut more = rules;
+        more.push(extra);
+        let after = run(&settings, &more, &tx);
+        if before.outcome == Outcome::Draft {
+            prop_assert_eq!(after.outcome, Outcome::Draft);
+        }
+        if before.outcome == Outcome::Skipped {
+            prop_assert_eq!(after.outcome, Outcome::Skipped);
+        }
+    }
+
+    #[test]
+    fn decisions_are_internally_consistent(
+        tx in transaction(),
+        rules in rules(),
+        settings in settings(),
+    ) {
+        let decision = run(&settings, &rules, &tx);
+        prop_assert_eq!(decision.kind.is_some(), decision.outcome == Outcome::Draft);
+        prop_assert_eq!(
+            decision.detail.is_some(),
+            decision.reason == Reason::PersonalOrLowConfidence
+        );
+        prop_assert_eq!(
+            decision.rule_id.is_some(),
+            matches!(decision.reason, Reason::Allowlisted | Reason::Denylisted)
+        );
+        if let Some(id) = &decision.rule_id {
+            prop_assert!(rules.iter().any(|r| &r.id == id));
+        }
+    }
+
+    #[test]
+    fn keyword_matching_agrees_with_the_spec_wording(
+        tx in transaction(),
+        keyword in prop_oneof![
+            word(),
+            (word(), word()).prop_map(|(a, b)| format!("{a} {b}")),
+            proptest::sample::select(&["pocket money", "school fees", "pay", "école", "i"][..])
+                .prop_map(str::to_owned),
+        ],
+    ) {
+        prop_assume!(!naive_words(&keyword).is_empty());
+        let settings = Settings {
+            business_keywords: vec![keyword.trim().to_owned()],
+            personal_keywords: Vec::new(),
+            refund_keywords: Vec::new(),
+            ..Settings::default()
+        };
+        let decision = run(&settings, &[], &tx);
+        let expected = naive_keyword_match(&words_of(&tx), &keyword);
+        prop_assert_eq!(!decision.keywords.is_empty(), expected, "{:?}", decision);
+    }
+
+    #[test]
+    fn contains_rules_agree_with_lowercased_substring(
+        mut tx in transaction(),
+        pattern in prop_oneof![word(), "\\PC{1,3}"],
+    ) {
+        prop_assume!(taxpoynt_mono::eligibility::validate_pattern(MatchKind::Contains, &pattern).is_ok());
+        tx.kind = TxType::Credit;
+        tx.currency = "NGN".into();
+        let rule = Rule {
+            id: "c".into(),
+            list: RuleList::Allow,
+            account_id: None,
+            field: RuleField::Narration,
+            match_kind: MatchKind::Contains,
+            pattern: pattern.clone(),
+        };
+        let joined = [Some(tx.narration.clone()), tx.description.clone()]
+            .into_iter()
+            .flatten()
+            .chain(tx.tags.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let expected = lower(&joined).contains(&lower(&pattern));
+        let decision = run(&Settings::default(), &[rule], &tx);
+        prop_assert_eq!(decision.reason == Reason::Allowlisted, expected);
+    }
+}

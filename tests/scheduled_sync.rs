@@ -1,0 +1,116 @@
+//! The scheduled sync: every linked account with available data, with several replicas at
+//! once, stopping on shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use sqlx::PgPool;
+use taxpoynt_mono::startup::Application;
+
+#[sqlx::test]
+async fn two_replicas_sync_every_account_once_and_stop_cleanly(pool: PgPool) {
+    let s = spawn_app_with_sandbox_config(
+        pool.clone(),
+        sandbox_config(),
+        &[("MONO_SYNC_INTERVAL_SECS", "1")],
+    )
+    .await;
+    let accounts = [
+        s.link_new_account(150).await,
+        s.link_new_account(150).await,
+        s.link_new_account(150).await,
+    ];
+    // A second replica on the same database and the same Mono.
+    let base = s.sandbox.base_url.to_string();
+    let secret = s.sandbox.state.config().secret_key.clone();
+    let replica = Application::build_with_pool(
+        test_settings(&[
+            ("MONO_BASE_URL", &base),
+            ("MONO_SECRET_KEY", &secret),
+            ("MONO_SYNC_INTERVAL_SECS", "1"),
+        ]),
+        pool.clone(),
+    )
+    .await
+    .unwrap();
+    let replica_stop = replica.shutdown_token();
+    let replica_task = tokio::spawn(replica.run_until_stopped());
+
+    let mut synced = 0;
+    for _ in 0..100 {
+        synced = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM mono_accounts WHERE sync_cursor IS NOT NULL AND id = ANY($1)",
+        )
+        .bind(&accounts[..])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if synced == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(synced, 3, "every account synced by the schedule");
+    // Let a few more rounds run on both replicas: nothing is decided twice.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let decided: i64 = sqlx::query_scalar("SELECT count(*) FROM mono_transactions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM eligibility_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(decided, 450);
+    assert_eq!(
+        events, 450,
+        "one event per transaction across every round and replica"
+    );
+
+    replica_stop.cancel();
+    s.app.shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), async {
+        replica_task.await.unwrap().unwrap();
+        s.app.server.await.unwrap().unwrap();
+    })
+    .await;
+    assert!(stopped.is_ok(), "server and jobs stop on shutdown");
+}
+
+#[sqlx::test]
+async fn concurrent_rounds_split_the_accounts_between_them(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    for _ in 0..4 {
+        s.link_new_account(300).await;
+    }
+    s.control_post(
+        "/_sandbox/faults",
+        serde_json::json!({"endpoint": "transactions", "latency_ms": 50}),
+    )
+    .await;
+    let state = taxpoynt_mono::startup::Application::build_with_pool(test_settings(&[]), pool.clone())
+        .await
+        .unwrap()
+        .state()
+        .clone();
+    let state = taxpoynt_mono::state::AppState {
+        mono: taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap(),
+        ..state
+    };
+    let (a, b) = tokio::join!(
+        taxpoynt_mono::jobs::scheduled_sync::run_once(&state),
+        taxpoynt_mono::jobs::scheduled_sync::run_once(&state)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.failed + b.failed, 0);
+    assert_eq!(a.synced + a.busy, 4);
+    assert_eq!(b.synced + b.busy, 4);
+    assert!(a.synced + b.synced >= 4, "{a:?} {b:?}");
+    let decided: i64 = sqlx::query_scalar("SELECT count(*) FROM mono_transactions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(decided, 1200);
+}
