@@ -474,3 +474,32 @@ async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) 
         .unwrap();
     assert_eq!(drafts, 1);
 }
+
+#[sqlx::test]
+async fn shutdown_lets_an_in_flight_sync_finish(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool).await;
+    let account_id = s.link_new_account(100).await;
+    s.control_post(
+        "/_sandbox/faults",
+        json!({"endpoint": "transactions", "latency_ms": 300}),
+    )
+    .await;
+    let request = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 50}));
+    let stop = async {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        s.app.shutdown.cancel();
+    };
+    let ((status, body), ()) = tokio::join!(request, stop);
+    assert_eq!(status, 200, "{body}");
+    // The sync stops at a page boundary, with what it stored committed and the rest resumable.
+    let fetched = body["data"]["fetched"].as_u64().unwrap();
+    assert!(fetched >= 50, "{body}");
+    assert_eq!(body["data"]["hasMore"], fetched < 100, "{body}");
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), s.app.server).await;
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "the server stopped after the request"
+    );
+}
