@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, FieldErrors};
+use crate::error::ApiError;
 
 /// JSON body; malformed JSON, a wrong content type and a bad field all answer 400/415 in the
 /// envelope with the field's path (`customer.email`) named.
@@ -67,18 +67,7 @@ fn json_error(path: String, inner: serde_json::Error) -> ApiError {
         ),
         Category::Data => {
             let problem = strip_position(&inner.to_string()).to_string();
-            let field = if path == "." || path.is_empty() {
-                field_in_message(&problem).unwrap_or_else(|| "body".to_string())
-            } else {
-                path
-            };
-            let mut fields = FieldErrors::new();
-            fields.insert(field.clone(), problem.clone());
-            ApiError::BadRequest {
-                code: "invalid_request",
-                message: format!("{field}: {problem}"),
-                fields,
-            }
+            ApiError::field(field_of(path, &problem, "body"), problem)
         }
     }
 }
@@ -111,18 +100,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let problem = err.into_inner().to_string();
-        let field = if path == "." || path.is_empty() {
-            field_in_message(&problem).unwrap_or_else(|| "query".to_string())
-        } else {
-            path
-        };
-        let mut fields = FieldErrors::new();
-        fields.insert(field.clone(), problem.clone());
-        ApiError::BadRequest {
-            code: "invalid_request",
-            message: format!("{field}: {problem}"),
-            fields,
-        }
+        ApiError::field(field_of(path, &problem, "query"), problem)
     })
 }
 
@@ -139,6 +117,16 @@ fn strip_position(text: &str) -> &str {
     match text.rfind(" at line ") {
         Some(i) => &text[..i],
         None => text,
+    }
+}
+
+/// The offending field: serde's path when it has one, else the name a message quotes
+/// ("missing field `code`"), else `fallback`.
+fn field_of(path: String, problem: &str, fallback: &str) -> String {
+    if path == "." || path.is_empty() {
+        field_in_message(problem).unwrap_or_else(|| fallback.to_string())
+    } else {
+        path
     }
 }
 
@@ -164,7 +152,7 @@ mod tests {
         page_size: Option<u16>,
     }
 
-    fn fields_of(err: ApiError) -> FieldErrors {
+    fn fields_of(err: ApiError) -> crate::error::FieldErrors {
         match err {
             ApiError::BadRequest { fields, .. } => fields,
             other => panic!("expected a 400, got {other:?}"),
