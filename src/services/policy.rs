@@ -1,7 +1,6 @@
 //! An environment's eligibility policy: its effective settings (configuration defaults with
 //! the environment's own overrides) and its rules, compiled once for a whole sync.
 
-use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::config::Settings as Config;
@@ -82,8 +81,4 @@ pub fn compile(config: &Config, row: &EnvSettingsRow, rules: &[RuleRow]) -> Resu
     // no longer compiles (e.g. a limit was lowered), which is ours to fix, not the client's.
     CompiledPolicy::compile(&settings, &rules)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("stored eligibility policy does not compile: {e}")))
-}
-
-pub async fn settings_row(db: impl PgExecutor<'_>, env_id: Uuid) -> Result<EnvSettingsRow, ApiError> {
-    Ok(crate::db::environments::settings(db, env_id).await?)
 }

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
@@ -16,7 +15,7 @@ use sqlx::{Connection, Postgres};
 use crate::auth::Tenant;
 use crate::db::accounts::AccountRow;
 use crate::db::ledger::{self, DecidedRow, PageContext};
-use crate::eligibility::{self, CompiledPolicy, Outcome, TxType};
+use crate::eligibility::{self, CompiledPolicy, TxType};
 use crate::error::ApiError;
 use crate::mono::{MonoTransaction, TransactionQuery, TransactionType};
 use crate::services::cursor::Cursor;
@@ -247,61 +246,35 @@ pub fn decide_one(
 ) -> DecidedRow {
     let tx = normalise(account_id, account_currency, t);
     let raw = serde_json::to_value(t).unwrap_or(serde_json::Value::Null);
-    if tx.amount == 0 {
-        // Nothing to invoice and nothing to review.
-        return row(&tx, t.date, "skipped", "zero_amount", None, None, None, raw, None);
-    }
-    let d = eligibility::decide(&tx, policy);
-    let outcome = match d.outcome {
-        Outcome::Draft => "draft",
-        Outcome::Dlq => "dlq",
-        Outcome::Skipped => "skipped",
-    };
-    DecidedRow {
-        reference: d.reference.clone().or_else(|| tx.reference.clone()),
-        counterparty: d.counterparty.clone(),
-        ..row(
-            &tx,
-            t.date,
-            outcome,
-            d.reason.as_str(),
-            d.detail.map(|x| x.as_str()),
-            d.kind.map(|k| k.as_str()),
-            d.rule_id.clone(),
-            raw,
-            None,
-        )
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    tx: &eligibility::Transaction,
-    date: DateTime<Utc>,
-    outcome: &'static str,
-    reason: &'static str,
-    detail: Option<&'static str>,
-    kind: Option<&'static str>,
-    rule_id: Option<String>,
-    raw: serde_json::Value,
-    counterparty: Option<String>,
-) -> DecidedRow {
-    DecidedRow {
+    let mut row = DecidedRow {
         transaction_id: tx.id.clone(),
-        outcome,
-        reason,
-        detail,
-        kind,
+        // Nothing to invoice and nothing to review.
+        outcome: "skipped",
+        reason: "zero_amount",
+        detail: None,
+        kind: None,
         amount: tx.amount,
         currency: tx.currency.clone(),
         narration: tx.narration.clone(),
         description: tx.description.clone(),
         reference: tx.reference.clone(),
-        counterparty,
-        date: Some(date),
-        rule_id,
+        counterparty: None,
+        date: Some(t.date),
+        rule_id: None,
         raw,
+    };
+    if tx.amount == 0 {
+        return row;
     }
+    let d = eligibility::decide(&tx, policy);
+    row.outcome = d.outcome.as_str();
+    row.reason = d.reason.as_str();
+    row.detail = d.detail.map(|x| x.as_str());
+    row.kind = d.kind.map(|k| k.as_str());
+    row.rule_id = d.rule_id;
+    row.reference = d.reference.or(row.reference);
+    row.counterparty = d.counterparty;
+    row
 }
 
 /// Mono's shape to the engine's: the account's currency when the transaction has none, and
