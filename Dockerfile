@@ -1,5 +1,5 @@
 # Build: SQLX_OFFLINE uses the committed .sqlx/ query data, so no database is needed.
-FROM rust:1.85-bookworm AS build
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 ENV SQLX_OFFLINE=true
 COPY Cargo.toml Cargo.lock ./
