@@ -352,6 +352,19 @@ async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool:
         row(&a)["drafted"].as_u64().unwrap() + row(&a)["skipped"].as_u64().unwrap(),
         30
     );
+
+    // The body is optional; a second run finds nothing new.
+    let resp = s
+        .app
+        .http
+        .post(s.app.url("/si/mono/sync-stored?env=sandbox"))
+        .bearer_auth(s.app.key())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["drafted"], 0);
 }
 
 #[sqlx::test]

@@ -27,17 +27,48 @@ where
                 "expected a request with `content-type: application/json`".into(),
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge {
-                    limit: crate::startup::BODY_LIMIT,
-                }
-            } else {
-                ApiError::bad_request("invalid_body", rejection.body_text())
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A JSON body that may be left out: an empty body is `T::default()` (e.g. `sync-stored`,
+/// whose body is only the optional environment).
+pub struct ApiJsonOrEmpty<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJsonOrEmpty<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers());
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(ApiJsonOrEmpty(T::default()));
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected a request with `content-type: application/json`".into(),
+            ));
+        }
+        parse_json(&bytes).map(ApiJsonOrEmpty)
+    }
+}
+
+/// The body as bytes, within the size limit (413 beyond it).
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: crate::startup::BODY_LIMIT,
+            }
+        } else {
+            ApiError::bad_request("invalid_body", rejection.body_text())
+        }
+    })
 }
 
 /// Deserialize a JSON document, mapping errors to the envelope with the field's path.

@@ -9,7 +9,7 @@ use crate::auth::Tenant;
 use crate::db::events::EventFilter;
 use crate::error::ApiError;
 use crate::http::envelope::{Envelope, PageMeta};
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery};
 use crate::services::cursor::Cursor;
 use crate::services::sync::{
     self, StoredOutcome, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
@@ -64,7 +64,7 @@ pub async fn sync(
     Ok(Envelope::ok("sync completed", outcome))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncStoredBody {
     page_size: Option<i64>,
@@ -77,7 +77,7 @@ pub struct SyncStoredBody {
 pub async fn sync_stored(
     State(state): State<AppState>,
     tenant: Tenant,
-    ApiJson(body): ApiJson<SyncStoredBody>,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<SyncStoredBody>,
 ) -> Result<Envelope<StoredOutcome>, ApiError> {
     let outcome = sync::sync_stored(&state, &tenant, page_size(body.page_size)?).await?;
     Ok(Envelope::ok("stored accounts synced", outcome))
