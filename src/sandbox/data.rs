@@ -405,7 +405,7 @@ pub struct CustomerProfile {
 pub fn seeded_customer(seed: u64, index: usize) -> CustomerProfile {
     let key = mix(seed, 0xc057_0000 + index as u64);
     let mut rng = SplitMix64::new(key);
-    let business = index % 2 == 0;
+    let business = index.is_multiple_of(2);
     let first = *rng.pick(FIRST_NAMES);
     let last = *rng.pick(LAST_NAMES);
     let name = if business {
