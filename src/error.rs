@@ -145,6 +145,11 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         if is_unavailable(&err) {
             ApiError::DatabaseUnavailable(err)
+        } else if is_data_exception(&err) {
+            // Class 22: a value the database cannot take (e.g. text it cannot encode). The
+            // extractors catch the known cases with the field named; this is the safety net.
+            tracing::warn!(error = %err, "a value was refused by the database");
+            ApiError::bad_request("invalid_request", "a value in the request cannot be stored")
         } else {
             ApiError::Internal(err.into())
         }
@@ -171,6 +176,10 @@ impl From<crate::mono::MonoError> for ApiError {
             other @ MonoError::Config(_) => ApiError::internal(other),
         }
     }
+}
+
+fn is_data_exception(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")))
 }
 
 /// Errors that mean "the database cannot be reached", as opposed to a bad query.

@@ -104,6 +104,8 @@ async fn invalid_rules_are_400_naming_the_field(pool: PgPool) {
             json!({"list": "deny", "pattern": "a{1000}{1000}", "match": "regex"}),
             "pattern",
         ),
+        (json!({"list": "deny", "pattern": "a\u{0}b"}), "pattern"),
+        (json!({"list": "deny", "pattern": "x", "note": "\u{0}"}), "note"),
     ] {
         let (status, resp) = app.post("/si/mono/allow-deny", body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");

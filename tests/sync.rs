@@ -429,6 +429,7 @@ async fn cursor_and_events_page_newest_first(pool: PgPool) {
         ("limit=201", "limit"),
         ("kind=other", "kind"),
         ("before=x", "before"),
+        ("reason=a%00b", "reason"),
     ] {
         let (status, body) = s.app.get(&format!("/si/mono/events?{q}")).await;
         assert_eq!(status, 400, "{q}");
@@ -456,11 +457,14 @@ async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) 
         async move { s.control_post(&path, body).await }
     };
     add("BETKING payment").await;
+    // Text PostgreSQL cannot hold (NUL) does not block the account's sync.
+    add("Loan\u{0} repayment").await;
     let (_, body) = s
         .app
         .post("/si/mono/sync", json!({"accountId": account_id}))
         .await;
     assert_eq!(body["data"]["drafted"], 1, "{body}");
+    assert_eq!(body["data"]["dlq"], 1, "{body}");
 
     let (status, _) = s
         .app

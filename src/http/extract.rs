@@ -79,6 +79,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "request body is empty; expected a JSON object",
         ));
     }
+    // PostgreSQL text cannot hold NUL; refuse it here, where the field can still be named.
+    if contains_escaped_nul(bytes) {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            if let Some(path) = nul_path(&value, String::new()) {
+                return Err(ApiError::field(path, "must not contain NUL characters"));
+            }
+        }
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -127,6 +135,12 @@ where
 }
 
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    if let Some((key, _)) = form_urlencoded_parse(query).find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(ApiError::field(
+            key.replace('\0', ""),
+            "must not contain NUL characters",
+        ));
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -139,15 +153,65 @@ fn form_urlencoded_parse(query: &str) -> url::form_urlencoded::Parse<'_> {
     url::form_urlencoded::parse(query.as_bytes())
 }
 
-/// Path parameters; a malformed id is an unknown resource (404).
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+/// Path parameters; a malformed id (or one no database could hold) is an unknown resource.
 pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if percent_decoded_has_nul(parts.uri.path()) {
+            return Err(ApiError::not_found("not found"));
+        }
+        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiPath(value))
+    }
+}
+
+fn percent_decoded_has_nul(path: &str) -> bool {
+    path.as_bytes().windows(3).any(|w| w == b"%00")
+}
 
 fn strip_position(text: &str) -> &str {
     match text.rfind(" at line ") {
         Some(i) => &text[..i],
         None => text,
+    }
+}
+
+/// JSON can only carry NUL as the escape `\u0000`.
+fn contains_escaped_nul(bytes: &[u8]) -> bool {
+    bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+}
+
+/// The path (`customer.name`, `tags[2]`) of the first string or key holding a NUL.
+fn nul_path(value: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { "body".into() } else { at }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join(&k.replace('\0', "")))
+            } else {
+                nul_path(v, join(k))
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -208,6 +272,24 @@ mod tests {
         assert_eq!(err.code(), "malformed_json");
         let err = parse_json::<Body>(b"  ").unwrap_err();
         assert_eq!(err.code(), "malformed_json");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_naming_the_field() {
+        #[derive(Debug, Deserialize)]
+        struct Nested {
+            #[allow(dead_code)]
+            customer: serde_json::Value,
+        }
+        let err = parse_json::<Nested>(br#"{"customer": {"names": ["ok", "a\u0000b"]}}"#).unwrap_err();
+        assert!(fields_of(err).contains_key("customer.names[1]"));
+        #[derive(Debug, Deserialize)]
+        struct Q {
+            #[allow(dead_code)]
+            reason: Option<String>,
+        }
+        let err = parse_query::<Q>("reason=a%00b").unwrap_err();
+        assert!(fields_of(err).contains_key("reason"));
     }
 
     #[test]

@@ -244,6 +244,13 @@ pub fn decide_one(
     account_currency: Option<&str>,
     t: &MonoTransaction,
 ) -> DecidedRow {
+    let cleaned;
+    let t = if has_nul(t) {
+        cleaned = without_nul(t);
+        &cleaned
+    } else {
+        t
+    };
     let tx = normalise(account_id, account_currency, t);
     let raw = serde_json::to_value(t).unwrap_or(serde_json::Value::Null);
     let mut row = DecidedRow {
@@ -275,6 +282,40 @@ pub fn decide_one(
     row.reference = d.reference.or(row.reference);
     row.counterparty = d.counterparty;
     row
+}
+
+fn has_nul(t: &MonoTransaction) -> bool {
+    let text = |s: &str| s.contains('\0');
+    let opt = |s: &Option<String>| s.as_deref().is_some_and(text);
+    text(&t.id)
+        || text(&t.narration)
+        || opt(&t.category)
+        || opt(&t.currency)
+        || opt(&t.reference)
+        || opt(&t.description)
+        || t.counterparty
+            .as_ref()
+            .is_some_and(|c| opt(&c.name) || opt(&c.account_number) || opt(&c.bank))
+}
+
+/// PostgreSQL text and jsonb cannot hold NUL: a transaction carrying one is stored without it
+/// rather than blocking the account's sync forever.
+fn without_nul(t: &MonoTransaction) -> MonoTransaction {
+    let clean = |s: &str| s.replace('\0', "");
+    let opt = |s: &Option<String>| s.as_deref().map(clean);
+    let mut t = t.clone();
+    t.id = clean(&t.id);
+    t.narration = clean(&t.narration);
+    t.category = opt(&t.category);
+    t.currency = opt(&t.currency);
+    t.reference = opt(&t.reference);
+    t.description = opt(&t.description);
+    if let Some(c) = t.counterparty.as_mut() {
+        c.name = opt(&c.name);
+        c.account_number = opt(&c.account_number);
+        c.bank = opt(&c.bank);
+    }
+    t
 }
 
 /// Mono's shape to the engine's: the account's currency when the transaction has none, and
