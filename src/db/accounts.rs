@@ -336,59 +336,36 @@ pub struct Purged {
 }
 
 /// Deletes an account's Mono invoices, DLQ records, eligibility and monitoring events and its
-/// ledger, inside the caller's transaction.
+/// ledger, and forgets its cursor, in one statement inside the caller's transaction.
 pub async fn purge(
     tx: &mut sqlx::PgConnection,
     env_id: Uuid,
     account_id: &str,
 ) -> Result<Purged, sqlx::Error> {
-    let invoices = sqlx::query!(
-        "DELETE FROM invoices WHERE env_id = $1 AND account_id = $2 AND source = 'mono'",
+    let row = sqlx::query!(
+        r#"
+        WITH invoices AS (
+            DELETE FROM invoices WHERE env_id = $1 AND account_id = $2 AND source = 'mono' RETURNING 1
+        ),
+        dlq AS (DELETE FROM dlq_records WHERE env_id = $1 AND account_id = $2 RETURNING 1),
+        events AS (DELETE FROM eligibility_events WHERE env_id = $1 AND account_id = $2 RETURNING 1),
+        monitoring AS (DELETE FROM monitoring_events WHERE env_id = $1 AND account_id = $2 RETURNING 1),
+        ledger AS (DELETE FROM mono_transactions WHERE env_id = $1 AND account_id = $2 RETURNING 1),
+        cursor AS (
+            UPDATE mono_accounts SET sync_cursor = NULL, cursor_updated_at = NULL WHERE id = $2 RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM invoices) AS "invoices!",
+               (SELECT count(*) FROM dlq) AS "dlq!",
+               (SELECT count(*) FROM events) AS "events!"
+        "#,
         env_id,
         account_id
     )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let dlq = sqlx::query!(
-        "DELETE FROM dlq_records WHERE env_id = $1 AND account_id = $2",
-        env_id,
-        account_id
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let events = sqlx::query!(
-        "DELETE FROM eligibility_events WHERE env_id = $1 AND account_id = $2",
-        env_id,
-        account_id
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    sqlx::query!(
-        "DELETE FROM monitoring_events WHERE env_id = $1 AND account_id = $2",
-        env_id,
-        account_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "DELETE FROM mono_transactions WHERE env_id = $1 AND account_id = $2",
-        env_id,
-        account_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "UPDATE mono_accounts SET sync_cursor = NULL, cursor_updated_at = NULL WHERE id = $1",
-        account_id
-    )
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(Purged {
-        invoices: invoices as i64,
-        dlq: dlq as i64,
-        events: events as i64,
+        invoices: row.invoices,
+        dlq: row.dlq,
+        events: row.events,
     })
 }
