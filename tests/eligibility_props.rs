@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 use taxpoynt_mono::eligibility::{
-    decide, CompiledPolicy, Counterparty, Decision, MatchKind, Outcome, Reason, Rule, RuleField, RuleList,
-    Settings, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
+    decide, CompiledPolicy, Counterparty, Decision, MatchKind, Outcome, Reason, Rule, RuleField,
+    RuleList, Settings, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
 };
 
 const WORDS: &[&str] = &[
@@ -49,7 +49,14 @@ const WORDS: &[&str] = &[
     "İSTANBUL",
 ];
 const SEPARATORS: &[&str] = &[" ", " ", "/", "-", ", ", "  ", "|", "\t"];
-const REGEXES: &[&str] = &[r"(?i)acme", r"^INV-\d+$", r"\d{3}", r"(?i)gift|loan", r".", r"^$"];
+const REGEXES: &[&str] = &[
+    r"(?i)acme",
+    r"^INV-\d+$",
+    r"\d{3}",
+    r"(?i)gift|loan",
+    r".",
+    r"^$",
+];
 
 fn word() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -60,43 +67,55 @@ fn word() -> impl Strategy<Value = String> {
 }
 
 fn text(max_words: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec((word(), proptest::sample::select(SEPARATORS)), 0..max_words).prop_map(
-        |parts| {
+    proptest::collection::vec((word(), proptest::sample::select(SEPARATORS)), 0..max_words)
+        .prop_map(|parts| {
             parts
                 .into_iter()
                 .map(|(word, sep)| format!("{word}{sep}"))
                 .collect()
-        },
-    )
+        })
 }
 
 fn transaction() -> impl Strategy<Value = Transaction> {
     let counterparty = proptest::option::of(
-        (proptest::option::of(text(3)), proptest::option::of("[0-9]{0,10}")).prop_map(
-            |(name, account_number)| Counterparty {
+        (
+            proptest::option::of(text(3)),
+            proptest::option::of("[0-9]{0,10}"),
+        )
+            .prop_map(|(name, account_number)| Counterparty {
                 name,
                 account_number,
                 bank: None,
-            },
-        ),
+            }),
     );
     (
         (
             prop_oneof![Just(TxType::Credit), Just(TxType::Debit)],
             0i64..10_000_000,
             proptest::sample::select(&["NGN", "ngn", "NGN", "USD", "GHC"][..]),
-            proptest::option::of(prop_oneof![Just(None), Just(Some("acc_1")), Just(Some("acc_2"))]),
+            proptest::option::of(prop_oneof![
+                Just(None),
+                Just(Some("acc_1")),
+                Just(Some("acc_2"))
+            ]),
         ),
         (
             text(8),
             proptest::option::of(text(4)),
             proptest::collection::vec(word(), 0..3),
-            proptest::option::of(prop_oneof![Just("INV-7".to_owned()), Just(String::new()), word()]),
+            proptest::option::of(prop_oneof![
+                Just("INV-7".to_owned()),
+                Just(String::new()),
+                word()
+            ]),
             counterparty,
         ),
     )
         .prop_map(
-            |((kind, amount, currency, account), (narration, description, tags, reference, counterparty))| {
+            |(
+                (kind, amount, currency, account),
+                (narration, description, tags, reference, counterparty),
+            )| {
                 Transaction {
                     id: "tx_prop".into(),
                     account_id: account.flatten().map(str::to_owned),
@@ -206,9 +225,9 @@ fn naive_keyword_match(text_words: &[String], keyword: &str) -> bool {
     let Some((last, init)) = key.split_last() else {
         return false;
     };
-    text_words
-        .windows(key.len())
-        .any(|window| window[..init.len()] == *init && window[init.len()].starts_with(last.as_str()))
+    text_words.windows(key.len()).any(|window| {
+        window[..init.len()] == *init && window[init.len()].starts_with(last.as_str())
+    })
 }
 
 proptest! {
@@ -436,5 +455,209 @@ proptest! {
         let expected = lower(&joined).contains(&lower(&pattern));
         let decision = run(&Settings::default(), &[rule], &tx);
         prop_assert_eq!(decision.reason == Reason::Allowlisted, expected);
+    }
+}
+
+/// Regexes of every shape the engine treats apart: with a required literal, anchored at
+/// the start or the end, without any literal, beyond the subset it reads, case-folding.
+const RULE_REGEXES: &[&str] = &[
+    r"(?i)acme",
+    r"^INV-\d+$",
+    r"(?i)^nip/",
+    r"(?i)ltd$",
+    r"(?i)\bpay\w*",
+    r"INV-\d",
+    r"(?i)school\s+fees",
+    r"(?i)straße",
+    r"(?i)\bécole",
+    r"(?i)ÉCOLE",
+    r"^\d{2,}$",
+    r"[a-z]+ment\b",
+    r"(?i)p(ay)ment",
+    r"\d{3}",
+    r"(?i)gift|loan",
+    r".",
+    r"^$",
+    r"(?i)x",
+    r"10",
+];
+
+/// Substrings of the generator's words, so that `contains` rules hit often.
+fn fragment() -> impl Strategy<Value = String> {
+    (proptest::sample::select(WORDS), 0usize..6, 1usize..5).prop_map(|(word, from, len)| {
+        let chars: Vec<char> = word.chars().collect();
+        let from = from.min(chars.len().saturating_sub(1));
+        chars[from..(from + len).min(chars.len())].iter().collect()
+    })
+}
+
+fn rich_rule() -> impl Strategy<Value = Rule> {
+    (
+        0u8..20,
+        prop_oneof![Just(RuleList::Allow), Just(RuleList::Deny)],
+        prop_oneof![Just(None), Just(Some("acc_1")), Just(Some("acc_2"))],
+        prop_oneof![
+            2 => Just(RuleField::Narration),
+            1 => Just(RuleField::Counterparty),
+            1 => Just(RuleField::Reference),
+        ],
+        prop_oneof![
+            2 => (Just(MatchKind::Contains), prop_oneof![fragment(), word()]),
+            1 => (Just(MatchKind::Exact), prop_oneof![word(), text(2)]),
+            2 => (
+                Just(MatchKind::Regex),
+                proptest::sample::select(RULE_REGEXES).prop_map(str::to_owned)
+            ),
+        ],
+    )
+        .prop_map(|(id, list, account, field, (match_kind, pattern))| Rule {
+            id: format!("r{id:02}"),
+            list,
+            account_id: account.map(str::to_owned),
+            field,
+            match_kind,
+            pattern,
+        })
+        .prop_filter("valid pattern", |rule| {
+            taxpoynt_mono::eligibility::validate_rule(rule).is_ok()
+        })
+}
+
+/// Whether `rule` matches one of `texts`, from the spec's wording.
+fn naive_rule_match(rule: &Rule, texts: &[String]) -> bool {
+    texts.iter().any(|text| match rule.match_kind {
+        MatchKind::Contains => lower(text).contains(&lower(&rule.pattern)),
+        MatchKind::Exact => lower(text).trim() == lower(rule.pattern.trim()),
+        MatchKind::Regex => regex::Regex::new(&rule.pattern)
+            .map(|re| re.is_match(text))
+            .unwrap_or(false),
+    })
+}
+
+/// The id of the first rule of `list` (by id) that applies to the transaction's account
+/// and matches its field, naively.
+fn naive_first_rule(
+    rules: &[Rule],
+    list: RuleList,
+    tx: &Transaction,
+    decision: &Decision,
+    settings: &Settings,
+) -> Option<String> {
+    let joined = [Some(tx.narration.clone()), tx.description.clone()]
+        .into_iter()
+        .flatten()
+        .chain(tx.tags.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let counterparty: Vec<String> = decision
+        .counterparty
+        .iter()
+        .cloned()
+        .chain(
+            tx.counterparty
+                .as_ref()
+                .and_then(|c| c.account_number.as_deref())
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty()),
+        )
+        .collect();
+    let own_reference = tx
+        .reference
+        .as_deref()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    let extracted = decision
+        .reference
+        .clone()
+        .filter(|_| settings.reference_regex.is_some())
+        .filter(|r| Some(r) != own_reference.as_ref());
+    let references: Vec<String> = own_reference.into_iter().chain(extracted).collect();
+    rules
+        .iter()
+        .filter(|r| r.list == list)
+        .filter(|r| r.account_id.is_none() || r.account_id == tx.account_id)
+        .filter(|r| {
+            let texts = match r.field {
+                RuleField::Narration => std::slice::from_ref(&joined),
+                RuleField::Counterparty => &counterparty[..],
+                RuleField::Reference => &references[..],
+            };
+            naive_rule_match(r, texts)
+        })
+        .map(|r| r.id.clone())
+        .min()
+}
+
+fn keyword() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => word(),
+        2 => "(pa|PA|Pa)[a-zé]{0,3}",
+        1 => "[a-cé]",
+        1 => (word(), word()).prop_map(|(a, b)| format!("{a} {b}")),
+        1 => proptest::sample::select(
+            &["school fees", "subscriptions", "settlementsettlement", "pocket  money", "ПЛАТЁЖ"][..]
+        )
+        .prop_map(str::to_owned),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn rule_decisions_agree_with_rules_tried_one_by_one(
+        mut tx in transaction(),
+        rules in proptest::collection::vec(rich_rule(), 0..30),
+        settings in settings(),
+    ) {
+        // Rules come into play from step 2: debits without a refund keyword stop before.
+        tx.kind = TxType::Credit;
+        let decision = run(&settings, &rules, &tx);
+        let deny = naive_first_rule(&rules, RuleList::Deny, &tx, &decision, &settings);
+        let allow = naive_first_rule(&rules, RuleList::Allow, &tx, &decision, &settings);
+        match decision.reason {
+            Reason::Denylisted => prop_assert_eq!(&decision.rule_id, &deny, "{:?}", decision),
+            _ => prop_assert_eq!(deny, None, "{:?}", decision),
+        }
+        match decision.reason {
+            Reason::Denylisted | Reason::CurrencyMismatch | Reason::ReferenceMismatch => {}
+            Reason::Allowlisted => prop_assert_eq!(&decision.rule_id, &allow, "{:?}", decision),
+            _ => prop_assert_eq!(allow, None, "{:?}", decision),
+        }
+    }
+
+    #[test]
+    fn keyword_lists_agree_with_the_spec_wording(
+        tx in transaction(),
+        keywords in proptest::collection::vec(keyword(), 1..24),
+    ) {
+        let keywords: Vec<String> = keywords
+            .into_iter()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !naive_words(k).is_empty())
+            .collect();
+        prop_assume!(!keywords.is_empty());
+        let settings = Settings {
+            business_keywords: keywords.clone(),
+            personal_keywords: Vec::new(),
+            refund_keywords: Vec::new(),
+            ..Settings::default()
+        };
+        let words = words_of(&tx);
+        // The first spelling of each normal form reports it, in configured order.
+        let mut seen = Vec::new();
+        let mut expected: Vec<String> = Vec::new();
+        for keyword in &keywords {
+            let form = naive_words(keyword).join(" ");
+            if seen.contains(&form) {
+                continue;
+            }
+            seen.push(form);
+            if naive_keyword_match(&words, keyword) && !expected.contains(keyword) {
+                expected.push(keyword.clone());
+            }
+        }
+        let decision = run(&settings, &[], &tx);
+        prop_assert_eq!(decision.keywords, expected);
     }
 }

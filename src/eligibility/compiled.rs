@@ -1,24 +1,25 @@
 //! [`CompiledPolicy`]: settings and rules turned once into matchers that every transaction
 //! of a sync reuses. All keywords share one automaton (`keywords`). Each rule field has one
-//! Aho-Corasick automaton for all its `contains` rules, one sorted table for its `exact`
-//! rules and one `RegexSet` for its `regex` rules, whatever list or account the rules belong
-//! to: one pass answers every rule, and the few matchers stay hot in cache however many
-//! accounts a sync interleaves. A hit is then kept only when its rule applies to the
-//! transaction's account (environment-wide rules apply to every account). Rules are
-//! numbered in id order (then content), and when several match, the first in that order is
-//! reported, so the decision never depends on the order rules were stored in.
+//! literal search (`literals`) for all its `contains` patterns and for the literals its
+//! regexes require, one sorted table for its `exact` rules, and its regexes: those with a
+//! required literal run only on text where that literal occurs, the others together in one
+//! `RegexSet`. This holds whatever list or account the rules belong to: one pass answers
+//! every rule, and the few matchers stay hot in cache however many accounts a sync
+//! interleaves. A hit is then kept only when its rule applies to the transaction's account
+//! (environment-wide rules apply to every account). Rules are numbered in id order (then
+//! content), and when several match, the first in that order is reported, so the decision
+//! never depends on the order rules were stored in; a regex that could not come first is
+//! not run at all.
 
-use std::cmp::Ordering;
-
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind as AcMatchKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use super::keywords::KeywordMatcher;
+use super::literals::{required_literals, LiteralSet, RegexLiterals};
 use super::policy::{
     build_regex, validate_rule, MatchKind, PolicyError, Rule, RuleField, RuleList, Settings,
     REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT,
 };
-use super::text::lowercase_into;
+use super::text::{is_ascii, lowercase_into, trim};
 
 /// Rule position in id order; `NONE` when no rule of a list matched.
 type Ordinal = u32;
@@ -31,6 +32,8 @@ pub struct CompiledPolicy {
     pub(crate) floor_minor: i64,
     pub(crate) invoice_currency: String,
     pub(crate) reference_regex: Option<Regex>,
+    /// What a candidate must hold for `reference_regex` to match it, when known.
+    pub(crate) reference_literals: RegexLiterals,
     pub(crate) keywords: KeywordMatcher,
     /// Rule ids by ordinal.
     rule_ids: Vec<String>,
@@ -57,14 +60,22 @@ impl CompiledPolicy {
 
         let mut ordered: Vec<&Rule> = rules.iter().collect();
         ordered.sort_by(|a, b| {
-            (&a.id, a.list, &a.account_id, a.field, a.match_kind, &a.pattern).cmp(&(
-                &b.id,
-                b.list,
-                &b.account_id,
-                b.field,
-                b.match_kind,
-                &b.pattern,
-            ))
+            (
+                &a.id,
+                a.list,
+                &a.account_id,
+                a.field,
+                a.match_kind,
+                &a.pattern,
+            )
+                .cmp(&(
+                    &b.id,
+                    b.list,
+                    &b.account_id,
+                    b.field,
+                    b.match_kind,
+                    &b.pattern,
+                ))
         });
         let of_field = |field: RuleField| -> Vec<(Ordinal, &Rule)> {
             (0..)
@@ -76,6 +87,11 @@ impl CompiledPolicy {
         Ok(CompiledPolicy {
             floor_minor: settings.floor_minor,
             invoice_currency: super::normalize_currency(&settings.invoice_currency),
+            reference_literals: settings
+                .reference_regex
+                .as_deref()
+                .and_then(required_literals)
+                .unwrap_or_default(),
             reference_regex,
             keywords: KeywordMatcher::build(settings),
             settings: settings.clone(),
@@ -156,76 +172,152 @@ impl RuleRef {
     fn applies_to(&self, account: Option<&str>) -> bool {
         self.account.is_none() || self.account.as_deref() == account
     }
+
+    /// Whether a match of this rule could change `hits`: it applies to the account and
+    /// comes before the first rule of its list found so far.
+    fn would_improve(&self, account: Option<&str>, hits: &RuleHits) -> bool {
+        let best = match self.list {
+            RuleList::Deny => hits.deny,
+            RuleList::Allow => hits.allow,
+        };
+        self.ordinal < best && self.applies_to(account)
+    }
+}
+
+/// Buffers a field match reuses from one call to the next.
+#[derive(Debug, Default)]
+pub(crate) struct MatchScratch {
+    /// Lowercase form of non-ASCII text (contains and exact rules).
+    folded: String,
+    /// Literal numbers found in the current text.
+    found: Vec<u32>,
+}
+
+impl MatchScratch {
+    pub(crate) const fn new() -> MatchScratch {
+        MatchScratch {
+            folded: String::new(),
+            found: Vec::new(),
+        }
+    }
+
+    /// Gives back buffers grown past `keep` bytes by one huge text.
+    pub(crate) fn shrink(&mut self, keep: usize) {
+        if self.folded.capacity() > keep {
+            self.folded = String::new();
+        }
+        if self.found.capacity() > keep {
+            self.found = Vec::new();
+        }
+    }
 }
 
 /// The rules of one field, every list and account together, by match kind.
 #[derive(Debug)]
 pub(crate) struct FieldRules {
-    /// Lowercased patterns, ASCII-case-insensitive: ASCII text is searched as it stands,
-    /// other text lowercased first.
-    contains: Option<AhoCorasick>,
-    /// Per `contains` pattern, the rules that have it.
-    contains_rules: Vec<Vec<RuleRef>>,
-    /// Lowercased, trimmed patterns with their rules, sorted by length then bytes: a text
-    /// whose length no pattern has is turned away after comparing lengths alone.
+    /// The lowercased `contains` patterns and the literals the regexes require, in one
+    /// search (`literals`): ASCII text is searched as it stands, other text lowercased
+    /// first.
+    literals: Option<LiteralSet>,
+    /// Per literal: the `contains` rules it is the pattern of, and the regexes
+    /// (`filtered`) it is the required literal of.
+    literal_uses: Vec<LiteralUse>,
+    /// Lowercased, trimmed patterns with their rules, sorted by length: a text whose
+    /// length no pattern has is turned away after comparing lengths alone, and the few
+    /// patterns of its length are compared ASCII-case-insensitively.
     exact: Vec<(String, Vec<RuleRef>)>,
-    regex: RegexRules,
+    /// Regexes with required literals, each with the rules that have it. On ASCII text a
+    /// regex runs only when its longest literal occurs and its anchored ones (what the
+    /// text starts or ends with) are there; on other text it always runs.
+    filtered: Vec<Filtered>,
+    /// Regexes without literals: they run on every text.
+    always: RegexRules,
+}
+
+#[derive(Debug)]
+struct Filtered {
+    regex: Regex,
+    rules: Vec<RuleRef>,
+    literals: RegexLiterals,
+}
+
+#[derive(Debug, Default)]
+struct LiteralUse {
+    contains: Vec<RuleRef>,
+    regexes: Vec<u32>,
 }
 
 #[derive(Debug)]
 enum RegexRules {
     Empty,
-    Set(RegexSet, Vec<RuleRef>),
+    /// The set, its rules by pattern, and the first ordinal of each list among them.
+    Set(RegexSet, Vec<RuleRef>, RuleHits),
     /// When the combined set would exceed its budget: each rule's own (validated) regex.
     Each(Vec<(Regex, RuleRef)>),
 }
 
 impl FieldRules {
     fn build(rules: &[(Ordinal, &Rule)]) -> Result<FieldRules, PolicyError> {
-        let mut contains: Vec<(String, Vec<RuleRef>)> = Vec::new();
+        let mut literals: Vec<(String, LiteralUse)> = Vec::new();
         let mut exact: Vec<(String, Vec<RuleRef>)> = Vec::new();
-        let mut regexes: Vec<(&str, RuleRef)> = Vec::new();
+        let mut filtered: Vec<(&str, RegexLiterals, Vec<RuleRef>)> = Vec::new();
+        let mut always: Vec<(&str, RuleRef)> = Vec::new();
         let mut buf = String::new();
         for &(ordinal, rule) in rules {
             let rule_ref = RuleRef::new(ordinal, rule);
             match rule.match_kind {
                 MatchKind::Contains => {
                     let pattern = lowercase_into(&rule.pattern, &mut buf);
-                    add_pattern(&mut contains, pattern, rule_ref);
+                    literal_use(&mut literals, pattern).contains.push(rule_ref);
                 }
                 MatchKind::Exact => {
                     let pattern = lowercase_into(rule.pattern.trim(), &mut buf);
-                    add_pattern(&mut exact, pattern, rule_ref);
+                    match exact.iter_mut().find(|(p, _)| p == pattern) {
+                        Some((_, rules)) => rules.push(rule_ref),
+                        None => exact.push((pattern.to_owned(), vec![rule_ref])),
+                    }
                 }
-                MatchKind::Regex => regexes.push((&rule.pattern, rule_ref)),
+                MatchKind::Regex => match required_literals(&rule.pattern) {
+                    // The longest literal is at least as long as the anchored ones.
+                    Some(found) if !found.longest.is_empty() => {
+                        let at = match filtered.iter().position(|(p, ..)| *p == rule.pattern) {
+                            Some(at) => at,
+                            None => {
+                                let at = filtered.len();
+                                literal_use(&mut literals, &found.longest)
+                                    .regexes
+                                    .push(at as u32);
+                                filtered.push((&rule.pattern, found, Vec::new()));
+                                at
+                            }
+                        };
+                        if let Some((.., rules)) = filtered.get_mut(at) {
+                            rules.push(rule_ref);
+                        }
+                    }
+                    _ => always.push((&rule.pattern, rule_ref)),
+                },
             }
         }
+        exact.sort_by(|a, b| (a.0.len(), &a.0).cmp(&(b.0.len(), &b.0)));
 
-        let contains_automaton = if contains.is_empty() {
-            None
-        } else {
-            let automaton = AhoCorasickBuilder::new()
-                .match_kind(AcMatchKind::Standard)
-                .ascii_case_insensitive(true)
-                .build(contains.iter().map(|(p, _)| p.as_str()))
-                .map_err(|err| {
-                    PolicyError::new("pattern", format!("contains rules do not compile: {err}"))
-                })?;
-            Some(automaton)
-        };
-        exact.sort_by(|a, b| cmp_exact(&a.0, &b.0));
-
-        let regex = if regexes.is_empty() {
+        let always = if always.is_empty() {
             RegexRules::Empty
         } else {
-            let set = RegexSetBuilder::new(regexes.iter().map(|(p, _)| *p))
-                .size_limit(REGEX_SIZE_LIMIT.saturating_mul(regexes.len()))
-                .dfa_size_limit(REGEX_DFA_SIZE_LIMIT.saturating_mul(regexes.len().min(8)))
+            let set = RegexSetBuilder::new(always.iter().map(|(p, _)| *p))
+                .size_limit(REGEX_SIZE_LIMIT.saturating_mul(always.len()))
+                .dfa_size_limit(REGEX_DFA_SIZE_LIMIT.saturating_mul(always.len().min(8)))
                 .build();
             match set {
-                Ok(set) => RegexRules::Set(set, regexes.into_iter().map(|(_, r)| r).collect()),
+                Ok(set) => {
+                    let mut first = RuleHits::NONE;
+                    for (_, rule) in &always {
+                        first.add_one(rule.list, rule.ordinal);
+                    }
+                    RegexRules::Set(set, always.into_iter().map(|(_, r)| r).collect(), first)
+                }
                 Err(_) => RegexRules::Each(
-                    regexes
+                    always
                         .into_iter()
                         .map(|(p, r)| Ok((build_regex("pattern", p)?, r)))
                         .collect::<Result<_, PolicyError>>()?,
@@ -234,85 +326,143 @@ impl FieldRules {
         };
 
         Ok(FieldRules {
-            contains: contains_automaton,
-            contains_rules: contains.into_iter().map(|(_, rules)| rules).collect(),
+            literals: (!literals.is_empty())
+                .then(|| LiteralSet::new(literals.iter().map(|(p, _)| p.as_bytes()))),
+            literal_uses: literals.into_iter().map(|(_, uses)| uses).collect(),
             exact,
-            regex,
+            filtered: filtered
+                .into_iter()
+                .map(|(pattern, literals, rules)| {
+                    Ok(Filtered {
+                        regex: build_regex("pattern", pattern)?,
+                        rules,
+                        literals,
+                    })
+                })
+                .collect::<Result<_, PolicyError>>()?,
+            always,
         })
     }
 
     fn is_empty(&self) -> bool {
-        self.contains.is_none() && self.exact.is_empty() && matches!(self.regex, RegexRules::Empty)
+        self.literals.is_none()
+            && self.exact.is_empty()
+            && self.filtered.is_empty()
+            && matches!(self.always, RegexRules::Empty)
     }
 
     /// The first deny and allow rule of `account` (or environment-wide) among those
-    /// matching any of `candidates`. `buf` receives the lowercase form of non-ASCII text.
+    /// matching any of `candidates`.
     pub fn matches_any<'a>(
         &self,
         candidates: impl IntoIterator<Item = &'a str>,
         account: Option<&str>,
-        buf: &mut String,
+        scratch: &mut MatchScratch,
     ) -> RuleHits {
         let mut hits = RuleHits::NONE;
         if !self.is_empty() {
             for candidate in candidates {
-                self.matches(candidate, account, buf, &mut hits);
+                self.matches(candidate, account, scratch, &mut hits);
             }
         }
         hits
     }
 
-    fn matches(&self, text: &str, account: Option<&str>, buf: &mut String, hits: &mut RuleHits) {
-        let mut add = |rules: &[RuleRef]| {
+    fn matches(
+        &self,
+        text: &str,
+        account: Option<&str>,
+        scratch: &mut MatchScratch,
+        hits: &mut RuleHits,
+    ) {
+        let MatchScratch { folded, found } = scratch;
+        let add = |rules: &[RuleRef], hits: &mut RuleHits| {
             for rule in rules.iter().filter(|r| r.applies_to(account)) {
                 hits.add_one(rule.list, rule.ordinal);
             }
         };
-        if self.contains.is_some() || !self.exact.is_empty() {
+        let ascii = is_ascii(text);
+        found.clear();
+        if self.literals.is_some() || !self.exact.is_empty() {
             // ASCII text as it stands: the comparisons below are ASCII-case-insensitive.
-            let folded = if text.is_ascii() {
+            let folded = if ascii {
                 text
             } else {
-                lowercase_into(text, buf)
+                lowercase_into(text, folded)
             };
-            if let Some(automaton) = &self.contains {
-                // Most texts match no rule: is_match answers that, and only a hit pays for
-                // the overlapping walk that finds every matching pattern.
-                if automaton.is_match(folded) {
-                    for m in automaton.find_overlapping_iter(folded) {
-                        if let Some(rules) = self.contains_rules.get(m.pattern().as_usize()) {
-                            add(rules);
-                        }
+            if let Some(literals) = &self.literals {
+                literals.for_each_match(folded.as_bytes(), |number| found.push(number as u32));
+                for &number in found.iter() {
+                    if let Some(uses) = self.literal_uses.get(number as usize) {
+                        add(&uses.contains, hits);
                     }
                 }
             }
             if !self.exact.is_empty() {
-                let trimmed = folded.trim();
-                if let Ok(at) = self
-                    .exact
-                    .binary_search_by(|(pattern, _)| cmp_exact(pattern, trimmed))
-                {
-                    if let Some((_, rules)) = self.exact.get(at) {
-                        add(rules);
+                let trimmed = trim(folded);
+                let from = self.exact.partition_point(|(p, _)| p.len() < trimmed.len());
+                for (pattern, rules) in self.exact.get(from..).unwrap_or_default() {
+                    if pattern.len() != trimmed.len() {
+                        break;
+                    }
+                    // A lowercased pattern equals an ASCII text, or a lowercased one,
+                    // exactly when they are equal ASCII-case-insensitively.
+                    if pattern.eq_ignore_ascii_case(trimmed) {
+                        add(rules, hits);
                     }
                 }
             }
         }
-        match &self.regex {
+        // Regexes last: the rules found so far spare those that could not come first.
+        let run = |filtered: &Filtered, hits: &mut RuleHits, check_anchors: bool| {
+            if (!check_anchors || filtered.literals.anchors_hold(text.as_bytes()))
+                && filtered
+                    .rules
+                    .iter()
+                    .any(|r| r.would_improve(account, hits))
+                && filtered.regex.is_match(text)
+            {
+                add(&filtered.rules, hits);
+            }
+        };
+        if ascii {
+            // A regex whose required literals are not there cannot match ASCII text.
+            if !found.is_empty() {
+                found.sort_unstable();
+                found.dedup();
+                for &number in found.iter() {
+                    let regexes = self
+                        .literal_uses
+                        .get(number as usize)
+                        .map_or(&[][..], |uses| &uses.regexes);
+                    for &index in regexes {
+                        if let Some(filtered) = self.filtered.get(index as usize) {
+                            run(filtered, hits, true);
+                        }
+                    }
+                }
+            }
+        } else {
+            for filtered in &self.filtered {
+                run(filtered, hits, false);
+            }
+        }
+        match &self.always {
             RegexRules::Empty => {}
-            RegexRules::Set(set, rules) => {
-                if set.is_match(text) {
+            RegexRules::Set(set, rules, first) => {
+                let could_improve = first.deny < hits.deny || first.allow < hits.allow;
+                if could_improve && set.is_match(text) {
                     for index in set.matches(text).iter() {
                         if let Some(rule) = rules.get(index) {
-                            add(std::slice::from_ref(rule));
+                            add(std::slice::from_ref(rule), hits);
                         }
                     }
                 }
             }
             RegexRules::Each(regexes) => {
                 for (regex, rule) in regexes {
-                    if regex.is_match(text) {
-                        add(std::slice::from_ref(rule));
+                    if rule.would_improve(account, hits) && regex.is_match(text) {
+                        add(std::slice::from_ref(rule), hits);
                     }
                 }
             }
@@ -320,21 +470,16 @@ impl FieldRules {
     }
 }
 
-fn add_pattern(table: &mut Vec<(String, Vec<RuleRef>)>, pattern: &str, rule: RuleRef) {
-    match table.iter_mut().find(|(p, _)| p == pattern) {
-        Some((_, rules)) => rules.push(rule),
-        None => table.push((pattern.to_owned(), vec![rule])),
-    }
-}
-
-/// Orders exact patterns by length, then bytes with ASCII letters compared lowercased; a
-/// lowercased pattern equals an ASCII text, or a lowercased one, exactly when this says
-/// `Equal`.
-fn cmp_exact(pattern: &str, text: &str) -> Ordering {
-    pattern.len().cmp(&text.len()).then_with(|| {
-        let text = text.bytes().map(|b| b.to_ascii_lowercase());
-        pattern.bytes().map(|b| b.to_ascii_lowercase()).cmp(text)
-    })
+/// The uses of `literal`, added empty when new.
+fn literal_use<'t>(table: &'t mut Vec<(String, LiteralUse)>, literal: &str) -> &'t mut LiteralUse {
+    let at = match table.iter().position(|(p, _)| p == literal) {
+        Some(at) => at,
+        None => {
+            table.push((literal.to_owned(), LiteralUse::default()));
+            table.len() - 1
+        }
+    };
+    &mut table[at].1
 }
 
 #[cfg(test)]
@@ -353,7 +498,9 @@ mod tests {
     }
 
     fn narration(policy: &CompiledPolicy, account: Option<&str>, text: &str) -> RuleHits {
-        policy.narration.matches_any([text], account, &mut String::new())
+        policy
+            .narration
+            .matches_any([text], account, &mut MatchScratch::new())
     }
 
     #[test]
@@ -390,7 +537,8 @@ mod tests {
         let mut scoped = rule("r7", RuleList::Deny, MatchKind::Contains, "betking");
         scoped.account_id = Some("acc_2".into());
         let global = rule("r8", RuleList::Allow, MatchKind::Contains, "bet");
-        let policy = CompiledPolicy::compile(&Settings::default(), &[scoped, global]).expect("compiles");
+        let policy =
+            CompiledPolicy::compile(&Settings::default(), &[scoped, global]).expect("compiles");
         let on = |account| {
             let hits = narration(&policy, account, "BETKING");
             let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
@@ -444,5 +592,189 @@ mod tests {
         .expect_err("refused");
         assert_eq!(err.field, "pattern");
         assert!(err.message.contains("bad"), "{}", err.message);
+    }
+
+    fn scoped(mut rule: Rule, account: &str) -> Rule {
+        rule.account_id = Some(account.into());
+        rule
+    }
+
+    /// The first matching rule of each list, naively: every rule tried on its own.
+    fn naive(
+        rules: &[Rule],
+        account: Option<&str>,
+        text: &str,
+    ) -> (Option<String>, Option<String>) {
+        let lower = |t: &str| t.chars().flat_map(char::to_lowercase).collect::<String>();
+        let first = |list: RuleList| {
+            rules
+                .iter()
+                .filter(|r| r.list == list)
+                .filter(|r| r.account_id.is_none() || r.account_id.as_deref() == account)
+                .filter(|r| match r.match_kind {
+                    MatchKind::Contains => lower(text).contains(&lower(&r.pattern)),
+                    MatchKind::Exact => lower(text).trim() == lower(r.pattern.trim()),
+                    MatchKind::Regex => regex::Regex::new(&r.pattern)
+                        .map(|re| re.is_match(text))
+                        .unwrap_or(false),
+                })
+                .map(|r| r.id.clone())
+                .min()
+        };
+        (first(RuleList::Deny), first(RuleList::Allow))
+    }
+
+    #[test]
+    fn regexes_run_only_where_their_literals_are_and_agree_with_running_them_all() {
+        let rules = vec![
+            rule("r01", RuleList::Deny, MatchKind::Regex, r"(?i)\bbet\w*"),
+            scoped(
+                rule("r02", RuleList::Deny, MatchKind::Regex, r"^99\d{3}$"),
+                "acc_1",
+            ),
+            rule("r03", RuleList::Allow, MatchKind::Regex, r"(?i)\bplc$"),
+            rule(
+                "r04",
+                RuleList::Allow,
+                MatchKind::Regex,
+                r"^NIP/[A-Z]+/[A-Z ]+ LTD/",
+            ),
+            rule("r05", RuleList::Allow, MatchKind::Regex, r"(?i)kobo"),
+            rule("r06", RuleList::Deny, MatchKind::Regex, r"\d{3}"),
+            rule("r07", RuleList::Allow, MatchKind::Regex, r"(?i)gift|loan"),
+            scoped(
+                rule("r08", RuleList::Allow, MatchKind::Regex, r"(?i)straße"),
+                "acc_2",
+            ),
+            rule("r09", RuleList::Allow, MatchKind::Contains, "ltd"),
+            rule("r10", RuleList::Deny, MatchKind::Exact, "bet"),
+        ];
+        let policy = CompiledPolicy::compile(&Settings::default(), &rules).expect("compiles");
+        let texts = [
+            "BETKING deposit",
+            "alphabet",
+            "Bet",
+            "99123",
+            "x99123",
+            "DANGOTE CEMENT PLC",
+            "plc ltd",
+            "NIP/GTB/ACME LTD/INV-1",
+            "nip/gtb/acme ltd/",
+            "\u{212A}OBO payment",
+            "KOBO",
+            "ko bo",
+            "gift from mum",
+            "LOAN",
+            "STRASSE",
+            "Straße 12",
+            "ÉCOLE bet",
+            "",
+            "   ",
+        ];
+        for account in [None, Some("acc_1"), Some("acc_2")] {
+            for text in texts {
+                let hits = narration(&policy, account, text);
+                let id = |ordinal: Option<Ordinal>| {
+                    ordinal.and_then(|o| policy.rule_id(o)).map(str::to_owned)
+                };
+                assert_eq!(
+                    (id(hits.deny()), id(hits.allow())),
+                    naive(&rules, account, text),
+                    "{text:?} on {account:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_rule_by_id_wins_among_many_hits_of_every_kind() {
+        let rules = vec![
+            rule("d5", RuleList::Deny, MatchKind::Contains, "acme"),
+            scoped(
+                rule("d1", RuleList::Deny, MatchKind::Regex, r"(?i)acme\s+ltd"),
+                "acc_1",
+            ),
+            rule("d3", RuleList::Deny, MatchKind::Exact, "ACME LTD"),
+            rule("d4", RuleList::Deny, MatchKind::Regex, r"ACME"),
+            scoped(
+                rule("d2", RuleList::Deny, MatchKind::Contains, "ltd"),
+                "acc_2",
+            ),
+            rule("a9", RuleList::Allow, MatchKind::Contains, "me l"),
+            rule("a2", RuleList::Allow, MatchKind::Regex, r"^acme"),
+            scoped(
+                rule("a1", RuleList::Allow, MatchKind::Exact, "acme ltd"),
+                "acc_2",
+            ),
+            rule("a3", RuleList::Allow, MatchKind::Regex, r"."),
+        ];
+        let policy = CompiledPolicy::compile(&Settings::default(), &rules).expect("compiles");
+        let on = |account, text| {
+            let hits = narration(&policy, account, text);
+            let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
+            (id(hits.deny()), id(hits.allow()))
+        };
+        assert_eq!(on(Some("acc_1"), "ACME LTD"), (Some("d1"), Some("a3")));
+        assert_eq!(on(Some("acc_2"), "ACME LTD"), (Some("d2"), Some("a1")));
+        assert_eq!(on(None, "ACME LTD"), (Some("d3"), Some("a3")));
+        assert_eq!(on(None, "acme ltd"), (Some("d3"), Some("a2")));
+        assert_eq!(on(None, "x acme"), (Some("d5"), Some("a3")));
+        assert_eq!(on(Some("acc_2"), "ltd"), (Some("d2"), Some("a3")));
+        assert_eq!(on(None, ""), (None, None));
+        for account in [None, Some("acc_1"), Some("acc_2")] {
+            for text in [
+                "ACME LTD",
+                "acme ltd",
+                " Acme  Ltd ",
+                "x acme",
+                "ltd",
+                "ÀCME LTD",
+                "",
+            ] {
+                let hits = narration(&policy, account, text);
+                let id = |ordinal: Option<Ordinal>| {
+                    ordinal.and_then(|o| policy.rule_id(o)).map(str::to_owned)
+                };
+                assert_eq!(
+                    (id(hits.deny()), id(hits.allow())),
+                    naive(&rules, account, text),
+                    "{text:?} on {account:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn contains_falls_back_to_unicode_lowercase_for_non_ascii_text() {
+        let rules = vec![
+            rule("k", RuleList::Deny, MatchKind::Contains, "\u{212A}obo"),
+            rule("i", RuleList::Deny, MatchKind::Contains, "i\u{307}stan"),
+            rule("e", RuleList::Allow, MatchKind::Contains, "école"),
+            rule("x", RuleList::Allow, MatchKind::Contains, "é"),
+            rule("y", RuleList::Allow, MatchKind::Contains, "p"),
+        ];
+        let policy = CompiledPolicy::compile(&Settings::default(), &rules).expect("compiles");
+        for text in [
+            "KOBO",
+            "\u{212A}OBO",
+            "İSTANBUL",
+            "istanbul",
+            "ÉCOLE",
+            "frais d'École",
+            "ECOLE",
+            "Pé",
+            "P",
+            "",
+        ] {
+            let hits = narration(&policy, None, text);
+            let id = |ordinal: Option<Ordinal>| {
+                ordinal.and_then(|o| policy.rule_id(o)).map(str::to_owned)
+            };
+            assert_eq!(
+                (id(hits.deny()), id(hits.allow())),
+                naive(&rules, None, text),
+                "{text:?}"
+            );
+        }
     }
 }

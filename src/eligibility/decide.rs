@@ -6,10 +6,13 @@ use std::cell::RefCell;
 
 use regex::Regex;
 
-use super::compiled::CompiledPolicy;
+use super::compiled::{CompiledPolicy, MatchScratch};
 use super::keywords::{BUSINESS, PERSONAL, REFUND};
-use super::model::{currency_matches, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType};
-use super::text::{narration_sender, reference_tokens};
+use super::literals::RegexLiterals;
+use super::model::{
+    currency_matches, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType,
+};
+use super::text::{narration_sender, reference_tokens, trim};
 
 /// Buffers reused from one decision to the next on the same thread.
 struct Scratch {
@@ -18,8 +21,8 @@ struct Scratch {
     joined: String,
     /// Word normal form of a non-ASCII text (keywords).
     normalized: String,
-    /// Lowercased copy of a non-ASCII text (contains and exact rules).
-    folded: String,
+    /// Rule matching buffers.
+    rules: MatchScratch,
     /// Spelling indexes of the keywords that fired.
     found: Vec<u32>,
 }
@@ -32,13 +35,14 @@ impl Scratch {
         Scratch {
             joined: String::new(),
             normalized: String::new(),
-            folded: String::new(),
+            rules: MatchScratch::new(),
             found: Vec::new(),
         }
     }
 
     fn shrink(&mut self) {
-        for buf in [&mut self.joined, &mut self.normalized, &mut self.folded] {
+        self.rules.shrink(SCRATCH_KEEP_BYTES);
+        for buf in [&mut self.joined, &mut self.normalized] {
             if buf.capacity() > SCRATCH_KEEP_BYTES {
                 *buf = String::new();
             }
@@ -55,128 +59,152 @@ thread_local! {
 
 /// Decides what becomes of `tx` under `policy`. Pure and deterministic.
 pub fn decide(tx: &Transaction, policy: &CompiledPolicy) -> Decision {
+    // Filled in place: a decision is large, and moving it out of the closure below would
+    // copy it twice.
+    let mut decision = Decision::new(Outcome::Skipped, Reason::NotIncome);
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => {
-            let decision = decide_with(tx, policy, &mut scratch);
+            decide_into(tx, policy, &mut scratch, &mut decision);
             scratch.shrink();
-            decision
         }
         // Unreachable in practice (decide never re-enters itself); stay correct anyway.
-        Err(_) => decide_with(tx, policy, &mut Scratch::new()),
-    })
+        Err(_) => decide_into(tx, policy, &mut Scratch::new(), &mut decision),
+    });
+    decision
 }
 
-fn decide_with(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch) -> Decision {
+/// Writes the decision into `decision`, which holds `Decision::new` (no evidence).
+fn decide_into(
+    tx: &Transaction,
+    policy: &CompiledPolicy,
+    scratch: &mut Scratch,
+    decision: &mut Decision,
+) {
     let Scratch {
         joined,
         normalized,
-        folded,
+        rules,
         found,
     } = scratch;
 
     let text = joined_text(tx, joined);
     found.clear();
     let fired = policy.keywords.scan(text, normalized, found).lists;
-    let keywords = policy.keywords.spellings_of(found);
+    decision.keywords = policy.keywords.spellings_of(found);
 
     // Step 1.
     let refund = fired & REFUND != 0;
     if tx.kind == TxType::Debit && !refund {
-        let mut decision = Decision::new(Outcome::Skipped, Reason::NotIncome);
-        decision.keywords = keywords;
-        return decision;
+        decision.outcome = Outcome::Skipped;
+        decision.reason = Reason::NotIncome;
+        return;
     }
 
-    let own_reference = tx.reference.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let own_reference = tx.reference.as_deref().map(trim).filter(|r| !r.is_empty());
     let matched_reference = policy
         .reference_regex
         .as_ref()
-        .and_then(|regex| find_reference(own_reference, tx, regex));
+        .and_then(|regex| find_reference(own_reference, tx, regex, &policy.reference_literals));
     let counterparty_name = tx
         .counterparty
         .as_ref()
         .and_then(|c| c.name.as_deref())
-        .map(str::trim)
+        .map(trim)
         .filter(|name| !name.is_empty())
         .or_else(|| narration_sender(&tx.narration));
     let account_number = tx
         .counterparty
         .as_ref()
         .and_then(|c| c.account_number.as_deref())
-        .map(str::trim)
+        .map(trim)
         .filter(|number| !number.is_empty());
 
     let account = tx.account_id.as_deref();
-    let mut hits = policy.narration.matches_any([text], account, folded);
+    let mut hits = policy.narration.matches_any([text], account, rules);
     let counterparty = counterparty_name.into_iter().chain(account_number);
-    hits.add(policy.counterparty.matches_any(counterparty, account, folded));
+    hits.add(
+        policy
+            .counterparty
+            .matches_any(counterparty, account, rules),
+    );
     // The reference field and, when the regex found one elsewhere, that reference too.
     let extracted = matched_reference.filter(|r| Some(*r) != own_reference);
     let references = own_reference.into_iter().chain(extracted);
-    hits.add(policy.reference.matches_any(references, account, folded));
+    hits.add(policy.reference.matches_any(references, account, rules));
 
-    let draft_kind = match tx.kind {
-        TxType::Credit => DraftKind::Invoice,
-        TxType::Debit => DraftKind::CreditNote,
-    };
     let reported_reference = if policy.reference_regex.is_some() {
         matched_reference
     } else {
         own_reference
     };
-    let decided = |outcome: Outcome, reason: Reason, detail: Option<Detail>| Decision {
-        outcome,
-        reason,
-        detail,
-        reference: reported_reference.map(str::to_owned),
-        kind: (outcome == Outcome::Draft).then_some(draft_kind),
-        rule_id: None,
-        keywords,
-        counterparty: counterparty_name.map(str::to_owned),
-    };
+    decision.reference = reported_reference.map(str::to_owned);
+    decision.counterparty = counterparty_name.map(str::to_owned);
 
-    // Step 2: the denylist beats everything after it, the allowlist included.
-    if let Some(ordinal) = hits.deny() {
-        let mut decision = decided(Outcome::Dlq, Reason::Denylisted, None);
-        decision.rule_id = policy.rule_id(ordinal).map(str::to_owned);
-        return decision;
-    }
-    // Steps 3 and 4: hard checks no allowlist lifts.
-    if !currency_matches(&tx.currency, &policy.invoice_currency) {
-        return decided(Outcome::Dlq, Reason::CurrencyMismatch, None);
-    }
-    if policy.reference_regex.is_some() && matched_reference.is_none() {
-        return decided(Outcome::Dlq, Reason::ReferenceMismatch, None);
-    }
-    // Step 5: the allowlist lifts the keyword, floor and counterparty heuristics.
-    if let Some(ordinal) = hits.allow() {
-        let mut decision = decided(Outcome::Draft, Reason::Allowlisted, None);
-        decision.rule_id = policy.rule_id(ordinal).map(str::to_owned);
-        return decision;
-    }
-    let low_confidence = |detail| (Outcome::Dlq, Reason::PersonalOrLowConfidence, Some(detail));
-    let (outcome, reason, detail) = if fired & PERSONAL != 0 {
+    let (outcome, reason, detail, rule) = if let Some(ordinal) = hits.deny() {
+        // Step 2: the denylist beats everything after it, the allowlist included.
+        (Outcome::Dlq, Reason::Denylisted, None, Some(ordinal))
+    } else if !currency_matches(&tx.currency, &policy.invoice_currency) {
+        // Steps 3 and 4: hard checks no allowlist lifts.
+        (Outcome::Dlq, Reason::CurrencyMismatch, None, None)
+    } else if policy.reference_regex.is_some() && matched_reference.is_none() {
+        (Outcome::Dlq, Reason::ReferenceMismatch, None, None)
+    } else if let Some(ordinal) = hits.allow() {
+        // Step 5: the allowlist lifts the keyword, floor and counterparty heuristics.
+        (Outcome::Draft, Reason::Allowlisted, None, Some(ordinal))
+    } else if fired & PERSONAL != 0 {
+        // Step 6.
         low_confidence(Detail::PersonalKeyword)
     } else if fired & BUSINESS == 0 && matched_reference.is_none() {
         // Step 7: a reference the regex matched is a business signal of its own.
         low_confidence(Detail::NoBusinessSignal)
-    } else if tx.amount >= policy.floor_minor || counterparty_name.is_some() || account_number.is_some() {
+    } else if tx.amount >= policy.floor_minor
+        || counterparty_name.is_some()
+        || account_number.is_some()
+    {
         // Steps 8 and 9: at or above the floor, or below it with counterparty info.
-        (Outcome::Draft, Reason::BusinessSignal, None)
+        (Outcome::Draft, Reason::BusinessSignal, None, None)
     } else {
+        // Step 10.
         low_confidence(Detail::BelowFloorNoCounterparty)
     };
-    decided(outcome, reason, detail)
+    decision.outcome = outcome;
+    decision.reason = reason;
+    decision.detail = detail;
+    decision.rule_id = rule.and_then(|ordinal| policy.rule_id(ordinal).map(str::to_owned));
+    decision.kind = (outcome == Outcome::Draft).then_some(match tx.kind {
+        TxType::Credit => DraftKind::Invoice,
+        TxType::Debit => DraftKind::CreditNote,
+    });
+}
+
+fn low_confidence(detail: Detail) -> (Outcome, Reason, Option<Detail>, Option<u32>) {
+    (
+        Outcome::Dlq,
+        Reason::PersonalOrLowConfidence,
+        Some(detail),
+        None,
+    )
 }
 
 /// The first reference candidate the regex matches: the reference field, then the tokens
 /// of narration, then of description.
-fn find_reference<'a>(own_reference: Option<&'a str>, tx: &'a Transaction, regex: &Regex) -> Option<&'a str> {
+/// Candidates without the regex's required literals are passed over without running it.
+fn find_reference<'a>(
+    own_reference: Option<&'a str>,
+    tx: &'a Transaction,
+    regex: &Regex,
+    literals: &RegexLiterals,
+) -> Option<&'a str> {
     own_reference
         .into_iter()
         .chain(reference_tokens(&tx.narration))
-        .chain(tx.description.as_deref().into_iter().flat_map(reference_tokens))
-        .find(|candidate| regex.is_match(candidate))
+        .chain(
+            tx.description
+                .as_deref()
+                .into_iter()
+                .flat_map(reference_tokens),
+        )
+        .find(|candidate| literals.may_match(candidate) && regex.is_match(candidate))
 }
 
 /// Narration, description and tags joined by single spaces; borrowed when there is only
@@ -216,7 +244,13 @@ mod tests {
         }
     }
 
-    fn rule(id: &str, list: RuleList, field: RuleField, match_kind: MatchKind, pattern: &str) -> Rule {
+    fn rule(
+        id: &str,
+        list: RuleList,
+        field: RuleField,
+        match_kind: MatchKind,
+        pattern: &str,
+    ) -> Rule {
         Rule {
             id: id.into(),
             list,
@@ -234,8 +268,14 @@ mod tests {
     #[test]
     fn evidence_is_reported() {
         let p = policy(Settings::default(), &[]);
-        let d = decide(&tx(TxType::Credit, 50_000, "NIP/FCMB/ACME LTD/invoice 88"), &p);
-        assert_eq!((d.outcome, d.reason), (Outcome::Draft, Reason::BusinessSignal));
+        let d = decide(
+            &tx(TxType::Credit, 50_000, "NIP/FCMB/ACME LTD/invoice 88"),
+            &p,
+        );
+        assert_eq!(
+            (d.outcome, d.reason),
+            (Outcome::Draft, Reason::BusinessSignal)
+        );
         assert_eq!(d.kind, Some(DraftKind::Invoice));
         assert_eq!(d.keywords, ["invoice"]);
         assert_eq!(d.counterparty.as_deref(), Some("ACME LTD"));
@@ -252,8 +292,14 @@ mod tests {
     #[test]
     fn refund_debit_drafts_a_credit_note() {
         let p = policy(Settings::default(), &[]);
-        let d = decide(&tx(TxType::Debit, 500_000, "REFUND of invoice overpayment"), &p);
-        assert_eq!((d.outcome, d.kind), (Outcome::Draft, Some(DraftKind::CreditNote)));
+        let d = decide(
+            &tx(TxType::Debit, 500_000, "REFUND of invoice overpayment"),
+            &p,
+        );
+        assert_eq!(
+            (d.outcome, d.kind),
+            (Outcome::Draft, Some(DraftKind::CreditNote))
+        );
         assert_eq!(d.keywords, ["invoice", "refund"]);
     }
 
@@ -261,7 +307,10 @@ mod tests {
     fn account_number_alone_is_counterparty_info() {
         let p = policy(Settings::default(), &[]);
         let mut t = tx(TxType::Credit, 10, "invoice 5");
-        assert_eq!(decide(&t, &p).detail, Some(Detail::BelowFloorNoCounterparty));
+        assert_eq!(
+            decide(&t, &p).detail,
+            Some(Detail::BelowFloorNoCounterparty)
+        );
         t.counterparty = Some(Counterparty {
             account_number: Some("0123456789".into()),
             ..Counterparty::default()
@@ -273,7 +322,10 @@ mod tests {
             account_number: Some(" ".into()),
             bank: Some("GTB".into()),
         });
-        assert_eq!(decide(&t, &p).detail, Some(Detail::BelowFloorNoCounterparty));
+        assert_eq!(
+            decide(&t, &p).detail,
+            Some(Detail::BelowFloorNoCounterparty)
+        );
     }
 
     #[test]
@@ -315,7 +367,10 @@ mod tests {
         assert_eq!(d.reference.as_deref(), Some("INV-3"));
         // An extracted reference counts for reference rules.
         let d = decide(&tx(TxType::Credit, 10, "NIP/GTB/Acme Ltd/INV-666"), &p);
-        assert_eq!((d.reason, d.rule_id.as_deref()), (Reason::Denylisted, Some("x1")));
+        assert_eq!(
+            (d.reason, d.rule_id.as_deref()),
+            (Reason::Denylisted, Some("x1"))
+        );
         // Account numbers count for counterparty rules.
         let mut t = tx(TxType::Credit, 10, "invoice INV-1");
         t.counterparty = Some(Counterparty {
@@ -323,7 +378,10 @@ mod tests {
             ..Counterparty::default()
         });
         let d = decide(&t, &p);
-        assert_eq!((d.reason, d.rule_id.as_deref()), (Reason::Denylisted, Some("n1")));
+        assert_eq!(
+            (d.reason, d.rule_id.as_deref()),
+            (Reason::Denylisted, Some("n1"))
+        );
     }
 
     #[test]

@@ -2,21 +2,27 @@
 //! with it, case-insensitively; a keyword of several words matches those words in a row, the
 //! last by prefix.
 //!
-//! All keywords of the three lists go, in word normal form ("pocket money"), into ONE
-//! Aho-Corasick automaton built for anchored search and ASCII case-insensitivity. Matching
-//! can only start at a word start, so instead of an unanchored pass over every byte, the
-//! automaton is walked from each word start until it dies (usually after a byte or two):
-//! a pattern is found exactly when it is a prefix of the text's word normal form from that
-//! word on, which is the spec's rule (whole earlier words, last word by prefix). ASCII text
-//! is walked as it stands, a run of separators fed as one space: no lowercased copy. Text
-//! with any non-ASCII byte is first rewritten into its word normal form
-//! (`text::push_normalized`) and walked the same way.
+//! Matching can only start at a word start, so the text is never passed over byte by byte
+//! with an automaton: a pattern is found exactly when it is a prefix of the text's word
+//! normal form from a word on, which is the spec's rule (whole earlier words, last word by
+//! prefix). All keywords of the three lists, in word normal form ("pocket money"), are
+//! indexed by their first two bytes ([`Openings`]): a word whose first two bytes open no
+//! keyword (most words) is passed over after one bit test, and one that does is compared
+//! with the few keywords that open so, a one-word keyword of up to 16 bytes as one or two
+//! masked 8-byte words. When many keywords share an opening, the word walks ONE
+//! Aho-Corasick automaton built for anchored search and ASCII case-insensitivity instead,
+//! until it dies. ASCII text is read as it stands, its word starts found 8 bytes at a time
+//! (`text::ascii_word_starts`) and a run of separators taken as one space: no lowercased
+//! copy. Text with any non-ASCII byte is first rewritten into its word normal form
+//! (`text::push_normalized`) and read the same way.
+
+use std::ops::ControlFlow;
 
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{dfa, nfa::contiguous, Anchored, MatchKind, StartKind};
 
 use super::policy::Settings;
-use super::text::{normalize_phrase, push_normalized};
+use super::text::{ascii_word_starts, is_ascii, normalize_phrase, push_normalized};
 
 /// Bits of [`KeywordHits::lists`].
 pub(crate) const BUSINESS: u8 = 1;
@@ -48,10 +54,10 @@ pub(crate) struct KeywordMatcher {
 #[derive(Debug)]
 struct KeywordAutomaton {
     kind: AutomatonKind,
-    /// Byte classes for each text form; words whose first byte starts no keyword are
-    /// skipped without walking.
-    ascii_classes: [u8; 256],
-    normal_classes: [u8; 256],
+    /// Each text form's bytes as the normal form has them.
+    ascii_map: ByteMap,
+    normal_map: ByteMap,
+    openings: Openings,
 }
 
 #[derive(Debug)]
@@ -99,10 +105,13 @@ impl KeywordMatcher {
                 if keyword.lists & bit == 0 {
                     keyword.lists |= bit;
                     // One report per distinct spelling, even across lists.
-                    let index = spellings.iter().position(|s| s == spelling).unwrap_or_else(|| {
-                        spellings.push(spelling.to_owned());
-                        spellings.len() - 1
-                    });
+                    let index = spellings
+                        .iter()
+                        .position(|s| s == spelling)
+                        .unwrap_or_else(|| {
+                            spellings.push(spelling.to_owned());
+                            spellings.len() - 1
+                        });
                     keyword.spelling[slot] = index as u32;
                 }
             }
@@ -122,13 +131,19 @@ impl KeywordMatcher {
         let mut on_match = |pattern: usize| {
             if let Some(keyword) = self.keywords.get(pattern) {
                 hits.lists |= keyword.lists;
-                found.extend(keyword.spelling.iter().copied().filter(|&s| s != NO_SPELLING));
+                found.extend(
+                    keyword
+                        .spelling
+                        .iter()
+                        .copied()
+                        .filter(|&s| s != NO_SPELLING),
+                );
             }
         };
         let Some(automaton) = &self.automaton else {
             return hits;
         };
-        if text.is_ascii() {
+        if is_ascii(text) {
             automaton.scan(text.as_bytes(), Form::Ascii, &mut on_match);
         } else {
             buf.clear();
@@ -158,11 +173,6 @@ impl KeywordMatcher {
     }
 }
 
-/// Byte classes of a scan: separators end words; a word byte may or may not start a keyword.
-const SEPARATOR: u8 = 0;
-const WORD: u8 = 1;
-const START: u8 = 2;
-
 /// Which text a scan walks.
 #[derive(Debug, Clone, Copy)]
 enum Form {
@@ -173,36 +183,282 @@ enum Form {
     Normal,
 }
 
-impl KeywordAutomaton {
-    fn scan(&self, text: &[u8], form: Form, on_match: &mut impl FnMut(usize)) {
-        let classes = match form {
-            Form::Ascii => &self.ascii_classes,
-            Form::Normal => &self.normal_classes,
-        };
-        match &self.kind {
-            AutomatonKind::Dfa(aut) => scan_words(aut, classes, text, on_match),
-            AutomatonKind::Nfa(aut) => scan_words(aut, classes, text, on_match),
-        }
-    }
-}
+/// A byte as the word normal form has it: ASCII-lowercased, or a space for a separator.
+type ByteMap = [u8; 256];
 
-/// Per byte: its class, given the bytes some keyword starts with (either case).
-fn byte_classes<A: Automaton>(aut: &A, form: Form) -> [u8; 256] {
-    let start = aut.start_state(Anchored::Yes).ok();
-    let mut classes = [SEPARATOR; 256];
-    for (byte, class) in (0..=u8::MAX).zip(classes.iter_mut()) {
+fn byte_map(form: Form) -> ByteMap {
+    let mut map = [b' '; 256];
+    for (byte, mapped) in (0..=u8::MAX).zip(map.iter_mut()) {
         let separates = match form {
             Form::Ascii => !byte.is_ascii_alphanumeric(),
             Form::Normal => byte == b' ',
         };
-        let starts = start.is_some_and(|start| !aut.is_dead(aut.next_state(Anchored::Yes, start, byte)));
-        *class = match (separates, starts) {
-            (true, _) => SEPARATOR,
-            (false, true) => START,
-            (false, false) => WORD,
-        };
+        if !separates {
+            *mapped = byte.to_ascii_lowercase();
+        }
     }
-    classes
+    map
+}
+
+const OPENING_WORDS: usize = (1 << 16) / 64;
+
+/// Past this many keywords sharing their first two bytes, a word that opens with them
+/// walks the automaton rather than comparing each keyword in turn.
+const MAX_COMPARED: usize = 8;
+
+/// The keywords by their first two bytes in normal form (a one-byte keyword under every
+/// second byte): a word whose first two bytes open no keyword is passed over at the cost
+/// of one bit test, and one that does is compared with the few keywords that open so.
+#[derive(Debug)]
+struct Openings {
+    /// Bit `a << 8 | b`: some keyword opens with `a b`.
+    bits: Box<[u64; OPENING_WORDS]>,
+    /// Per word of `bits`, how many bits the words before it have set.
+    ranks: Box<[u32; OPENING_WORDS]>,
+    /// Per opening, in order, where its keywords start in `compared` (one more entry at
+    /// the end); an opening shared by more than [`MAX_COMPARED`] keywords has none there
+    /// and is in `walked`.
+    groups: Vec<u32>,
+    compared: Vec<Compared>,
+    /// Per opening: whether its words walk the automaton.
+    walked: Vec<bool>,
+}
+
+/// A keyword compared directly with the text.
+#[derive(Debug)]
+struct Compared {
+    pattern: u32,
+    /// The keyword in normal form.
+    phrase: Box<[u8]>,
+    /// For a one-word keyword of at most 16 bytes, its bytes as two little-endian words
+    /// (zero past the end), `0xff` per keyword byte, and `0x20` per ASCII letter: or-ed
+    /// into the text, that makes either case of the letter equal the lowercase one.
+    packed: Option<Packed>,
+}
+
+#[derive(Debug)]
+struct Packed {
+    words: [u64; 2],
+    masks: [u64; 2],
+    cases: [u64; 2],
+}
+
+impl Packed {
+    fn new(phrase: &[u8]) -> Option<Packed> {
+        if phrase.len() > 16 || phrase.contains(&b' ') {
+            return None;
+        }
+        let mut bytes = [[0u8; 8]; 2];
+        let mut masks = [[0u8; 8]; 2];
+        let mut cases = [[0u8; 8]; 2];
+        for (i, &byte) in phrase.iter().enumerate() {
+            let (word, at) = (i / 8, i % 8);
+            bytes[word][at] = byte;
+            masks[word][at] = 0xff;
+            if byte.is_ascii_lowercase() {
+                cases[word][at] = 0x20;
+            }
+        }
+        Some(Packed {
+            words: bytes.map(u64::from_le_bytes),
+            masks: masks.map(u64::from_le_bytes),
+            cases: cases.map(u64::from_le_bytes),
+        })
+    }
+
+    /// Whether the keyword is at `at` in `text`, when 8 or 16 bytes are left there to
+    /// compare as words; `None` when fewer are.
+    #[inline]
+    fn matches(&self, text: &[u8], at: usize) -> Option<bool> {
+        let word = |i: usize| {
+            let window = text.get(at + 8 * i..at + 8 * i + 8)?;
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(window);
+            Some((u64::from_le_bytes(bytes) | self.cases[i]) & self.masks[i] == self.words[i])
+        };
+        let first = word(0)?;
+        if self.masks[1] == 0 || !first {
+            return Some(first);
+        }
+        word(1)
+    }
+}
+
+impl Openings {
+    fn build(phrases: &[String]) -> Openings {
+        let mut keyed: Vec<(usize, u32)> = Vec::new();
+        for (number, phrase) in (0u32..).zip(phrases) {
+            match *phrase.as_bytes() {
+                [a] => keyed.extend((0..256).map(|b| (usize::from(a) << 8 | b, number))),
+                [a, b, ..] => keyed.push((usize::from(a) << 8 | usize::from(b), number)),
+                [] => {}
+            }
+        }
+        keyed.sort_unstable();
+        let mut bits = Box::new([0u64; OPENING_WORDS]);
+        let mut groups = Vec::new();
+        let mut compared = Vec::new();
+        let mut walked = Vec::new();
+        for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+            let key = run[0].0;
+            bits[key >> 6] |= 1 << (key & 63);
+            groups.push(compared.len() as u32);
+            let walk = run.len() > MAX_COMPARED;
+            walked.push(walk);
+            if !walk {
+                for &(_, number) in run {
+                    let phrase = phrases
+                        .get(number as usize)
+                        .map_or(&[][..], |p| p.as_bytes());
+                    compared.push(Compared {
+                        pattern: number,
+                        phrase: phrase.into(),
+                        packed: Packed::new(phrase),
+                    });
+                }
+            }
+        }
+        groups.push(compared.len() as u32);
+        let mut ranks = Box::new([0u32; OPENING_WORDS]);
+        let mut below = 0;
+        for (rank, word) in ranks.iter_mut().zip(bits.iter()) {
+            *rank = below;
+            below += word.count_ones();
+        }
+        Openings {
+            bits,
+            ranks,
+            groups,
+            compared,
+            walked,
+        }
+    }
+
+    /// The opening number of `a b`, when some keyword opens so.
+    #[inline]
+    fn find(&self, a: u8, b: u8) -> Option<usize> {
+        let key = usize::from(a) << 8 | usize::from(b);
+        let word = self.bits[key >> 6];
+        let bit = key & 63;
+        if word & (1 << bit) == 0 {
+            return None;
+        }
+        Some(self.ranks[key >> 6] as usize + (word & ((1 << bit) - 1)).count_ones() as usize)
+    }
+}
+
+impl KeywordAutomaton {
+    fn scan(&self, text: &[u8], form: Form, on_match: &mut impl FnMut(usize)) {
+        match &self.kind {
+            AutomatonKind::Dfa(aut) => self.scan_with(aut, text, form, on_match),
+            AutomatonKind::Nfa(aut) => self.scan_with(aut, text, form, on_match),
+        }
+    }
+
+    fn scan_with<A: Automaton>(
+        &self,
+        aut: &A,
+        text: &[u8],
+        form: Form,
+        on_match: &mut impl FnMut(usize),
+    ) {
+        let Ok(start) = aut.start_state(Anchored::Yes) else {
+            return;
+        };
+        let map = match form {
+            Form::Ascii => &self.ascii_map,
+            Form::Normal => &self.normal_map,
+        };
+        let mut word_at = |at: usize| self.word_at(aut, start, map, text, at, on_match);
+        match form {
+            Form::Ascii => {
+                ascii_word_starts(text, |at| {
+                    word_at(at);
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+            Form::Normal => {
+                let mut after_space = true;
+                for (at, &byte) in text.iter().enumerate() {
+                    if after_space && byte != b' ' {
+                        word_at(at);
+                    }
+                    after_space = byte == b' ';
+                }
+            }
+        }
+    }
+}
+
+impl KeywordAutomaton {
+    /// Reports the keywords found at the word start `at`.
+    #[inline(always)]
+    fn word_at<A: Automaton>(
+        &self,
+        aut: &A,
+        start: StateID,
+        map: &ByteMap,
+        text: &[u8],
+        at: usize,
+        on_match: &mut impl FnMut(usize),
+    ) {
+        let (Some(&a), b) = (text.get(at), text.get(at + 1).copied()) else {
+            return;
+        };
+        // Past the end, a space: only a one-byte keyword can match there.
+        let b = b.map_or(b' ', |b| map[usize::from(b)]);
+        let Some(opening) = self.openings.find(map[usize::from(a)], b) else {
+            return;
+        };
+        if self.openings.walked.get(opening).copied().unwrap_or(true) {
+            walk(aut, start, map, text, at, on_match);
+            return;
+        }
+        let (Some(&from), Some(&to)) = (
+            self.openings.groups.get(opening),
+            self.openings.groups.get(opening + 1),
+        ) else {
+            return;
+        };
+        for keyword in self
+            .openings
+            .compared
+            .get(from as usize..to as usize)
+            .unwrap_or_default()
+        {
+            let found = match keyword.packed.as_ref().and_then(|p| p.matches(text, at)) {
+                Some(found) => found,
+                None => phrase_at(map, text, at, &keyword.phrase),
+            };
+            if found {
+                on_match(keyword.pattern as usize);
+            }
+        }
+    }
+}
+
+/// Whether `phrase` (normal form) is a prefix of the normal form of `text` from `at`.
+fn phrase_at(map: &ByteMap, text: &[u8], at: usize, phrase: &[u8]) -> bool {
+    let mut i = at;
+    for &expected in phrase {
+        if expected == b' ' {
+            // One space of the phrase is a run of separators in the text, followed by
+            // more text.
+            let run = i;
+            while text.get(i).is_some_and(|&b| map[usize::from(b)] == b' ') {
+                i += 1;
+            }
+            if i == run || i == text.len() {
+                return false;
+            }
+        } else {
+            if text.get(i).map(|&b| map[usize::from(b)]) != Some(expected) {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    true
 }
 
 fn build_automaton(phrases: &[String]) -> Option<KeywordAutomaton> {
@@ -228,46 +484,20 @@ fn build_automaton(phrases: &[String]) -> Option<KeywordAutomaton> {
             .map(AutomatonKind::Nfa)
             .ok()?
     };
-    let (ascii_classes, normal_classes) = match &kind {
-        AutomatonKind::Dfa(aut) => (byte_classes(aut, Form::Ascii), byte_classes(aut, Form::Normal)),
-        AutomatonKind::Nfa(aut) => (byte_classes(aut, Form::Ascii), byte_classes(aut, Form::Normal)),
-    };
     Some(KeywordAutomaton {
         kind,
-        ascii_classes,
-        normal_classes,
+        ascii_map: byte_map(Form::Ascii),
+        normal_map: byte_map(Form::Normal),
+        openings: Openings::build(phrases),
     })
 }
 
-/// Walks the anchored automaton from every word start of `text` whose first byte can start
-/// a keyword, calling `on_match` with each pattern that is a prefix of the text's word
-/// normal form from there.
-fn scan_words<A: Automaton>(aut: &A, classes: &[u8; 256], text: &[u8], on_match: &mut impl FnMut(usize)) {
-    let Ok(start) = aut.start_state(Anchored::Yes) else {
-        return;
-    };
-    let len = text.len();
-    let mut at = 0;
-    while at < len {
-        let class = classes[usize::from(text[at])];
-        if class == SEPARATOR {
-            at += 1;
-            continue;
-        }
-        if class == START {
-            walk(aut, start, classes, text, at, on_match);
-        }
-        at += 1;
-        while at < len && classes[usize::from(text[at])] != SEPARATOR {
-            at += 1;
-        }
-    }
-}
-
+/// Walks the anchored automaton from the word start `from`, calling `on_match` with each
+/// pattern that is a prefix of the text's word normal form from there.
 fn walk<A: Automaton>(
     aut: &A,
     start: StateID,
-    classes: &[u8; 256],
+    map: &ByteMap,
     text: &[u8],
     from: usize,
     on_match: &mut impl FnMut(usize),
@@ -278,20 +508,19 @@ fn walk<A: Automaton>(
     let mut depth = 0;
     let mut at = from;
     while at < len {
-        let byte = text[at];
-        if classes[usize::from(byte)] == SEPARATOR {
+        let byte = map[usize::from(text[at])];
+        if byte == b' ' {
             // A run of separators is one space in the normal form.
-            while at < len && classes[usize::from(text[at])] == SEPARATOR {
+            while at < len && map[usize::from(text[at])] == b' ' {
                 at += 1;
             }
             if at == len {
                 return; // trailing separators: no pattern ends in a space
             }
-            state = aut.next_state(Anchored::Yes, state, b' ');
         } else {
-            state = aut.next_state(Anchored::Yes, state, byte);
             at += 1;
         }
+        state = aut.next_state(Anchored::Yes, state, byte);
         depth += 1;
         if aut.is_special(state) {
             if aut.is_dead(state) {
@@ -334,7 +563,10 @@ mod tests {
     #[test]
     fn keywords_match_word_prefixes_only() {
         let m = KeywordMatcher::build(&Settings::default());
-        assert_eq!(scan(&m, "PAYMENTS received"), (BUSINESS, vec!["payment".into()]));
+        assert_eq!(
+            scan(&m, "PAYMENTS received"),
+            (BUSINESS, vec!["payment".into()])
+        );
         assert_eq!(scan(&m, "prepayment for goods").0, 0);
         assert_eq!(scan(&m, "POCKET MONEY for June").0, PERSONAL);
         assert_eq!(scan(&m, "pocket/money").0, PERSONAL);
@@ -391,7 +623,10 @@ mod tests {
         );
         assert_eq!(
             scan(&m, "SCHOOL FEES"),
-            (BUSINESS | PERSONAL, vec!["school".into(), "school fees".into()])
+            (
+                BUSINESS | PERSONAL,
+                vec!["school".into(), "school fees".into()]
+            )
         );
         assert_eq!(scan(&m, "schoolfees"), (BUSINESS, vec!["school".into()]));
     }
@@ -419,7 +654,10 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(scan(&m, &format!("KEYWORD042{}S", "X".repeat(40))).0, BUSINESS);
+        assert_eq!(
+            scan(&m, &format!("KEYWORD042{}S", "X".repeat(40))).0,
+            BUSINESS
+        );
         assert_eq!(scan(&m, "keyword042").0, 0);
         assert_eq!(scan(&m, "pocket/money").0, PERSONAL);
         assert_eq!(scan(&m, "xkeyword042").0, 0);
@@ -437,5 +675,70 @@ mod tests {
     fn empty_lists_match_nothing() {
         let m = matcher(&[], &[], &[]);
         assert_eq!(scan(&m, "invoice payment"), (0, Vec::new()));
+    }
+
+    #[test]
+    fn compared_keywords_near_the_end_of_the_text_and_of_every_length() {
+        let keywords = [
+            "pay",
+            "payment12",
+            "subscriptions123",
+            "settlementsettlement",
+            "x",
+        ];
+        let m = matcher(&keywords, &[], &[]);
+        let found = |text: &str| scan(&m, text).1;
+        // Fewer than 8 or 16 bytes left after the word start, or plenty.
+        assert_eq!(found("pay"), ["pay"]);
+        assert_eq!(found("zz PAY"), ["pay"]);
+        assert_eq!(found("PAYMENT12"), ["pay", "payment12"]);
+        assert_eq!(found("PAYMENT12 and more text"), ["pay", "payment12"]);
+        assert_eq!(found("PAYMENT1"), ["pay"]);
+        assert_eq!(found("payment1-2"), ["pay"]);
+        assert_eq!(found("SUBSCRIPTIONS1234"), ["subscriptions123"]);
+        assert_eq!(found("a SUBSCRIPTIONS123"), ["subscriptions123"]);
+        assert_eq!(found("subscriptions12"), Vec::<String>::new());
+        assert_eq!(found("subscriptions12 3 and more"), Vec::<String>::new());
+        assert_eq!(found("SettlementSettlements!"), ["settlementsettlement"]);
+        assert_eq!(found("settlementsettlemen"), Vec::<String>::new());
+        assert_eq!(found("X"), ["x"]);
+        assert_eq!(found("yx x1"), ["x"]);
+        // Non-ASCII text goes through the normal form, with the same answers.
+        assert_eq!(found("é PAYMENT12"), ["pay", "payment12"]);
+        assert_eq!(found("é SUBSCRIPTIONS1234 x"), ["subscriptions123", "x"]);
+        assert_eq!(found("éx"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn crowded_openings_walk_the_automaton() {
+        // More keywords than are compared one by one open with "pa".
+        let many: Vec<String> = (0..12).map(|i| format!("pa{}", "y".repeat(i))).collect();
+        let mut refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        refs.push("pocket money");
+        let m = matcher(&refs, &[], &[]);
+        assert!(matches!(
+            m.automaton,
+            Some(KeywordAutomaton {
+                kind: AutomatonKind::Dfa(_),
+                ..
+            })
+        ));
+        assert_eq!(scan(&m, "PAYYY").1, ["pa", "pay", "payy", "payyy"]);
+        assert_eq!(scan(&m, "x PA").1, ["pa"]);
+        assert_eq!(scan(&m, "pocket / money").1, ["pocket money"]);
+        assert_eq!(scan(&m, "papa").1, ["pa"]);
+        assert_eq!(scan(&m, "apa").1, Vec::<String>::new());
+    }
+
+    #[test]
+    fn one_letter_and_several_word_keywords_open_every_way() {
+        let m = matcher(&["a", "a b", "ab"], &["b"], &[]);
+        assert_eq!(scan(&m, "A").1, ["a"]);
+        assert_eq!(scan(&m, "x a").1, ["a"]);
+        assert_eq!(scan(&m, "a-b").1, ["a", "a b", "b"]);
+        assert_eq!(scan(&m, "ab").1, ["a", "ab"]);
+        assert_eq!(scan(&m, "a ").1, ["a"]);
+        assert_eq!(scan(&m, "a b").1, ["a", "a b", "b"]);
+        assert_eq!(scan(&m, "ba").1, ["b"]);
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! - `text`: words, keyword normal form, reference candidates, sender forms.
 //! - `policy`: settings, rules and their validation ([`PolicyError`]).
-//! - `keywords`: the one automaton all keyword lists share.
+//! - `keywords`: the one index (and automaton) all keyword lists share.
+//! - `literals`: the literal search of rule patterns, and the literals regexes require.
 //! - `compiled`: the matchers built from a policy.
 //! - `decide`: the decision table.
 //! - `classify`: the engine over JSON Lines for the `classify` command.
@@ -18,6 +19,7 @@ mod classify;
 mod compiled;
 mod decide;
 mod keywords;
+mod literals;
 mod model;
 mod policy;
 mod text;
@@ -26,12 +28,14 @@ pub use classify::{classify, ClassifyStats};
 pub use compiled::CompiledPolicy;
 pub use decide::decide;
 pub use model::{
-    normalize_currency, Counterparty, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType,
+    normalize_currency, Counterparty, Decision, Detail, DraftKind, Outcome, Reason, Transaction,
+    TxType,
 };
 pub use policy::{
-    floor_minor_from_major, validate_keywords, validate_pattern, validate_rule, MatchKind, PolicyError, Rule,
-    RuleField, RuleList, Settings, SettingsOverrides, DEFAULT_BUSINESS_KEYWORDS, DEFAULT_FLOOR_MINOR,
-    DEFAULT_INVOICE_CURRENCY, DEFAULT_PERSONAL_KEYWORDS, DEFAULT_REFUND_KEYWORDS, MAX_KEYWORDS,
-    MAX_PATTERN_CHARS, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT,
+    floor_minor_from_major, validate_keywords, validate_pattern, validate_rule, MatchKind,
+    PolicyError, Rule, RuleField, RuleList, Settings, SettingsOverrides, DEFAULT_BUSINESS_KEYWORDS,
+    DEFAULT_FLOOR_MINOR, DEFAULT_INVOICE_CURRENCY, DEFAULT_PERSONAL_KEYWORDS,
+    DEFAULT_REFUND_KEYWORDS, MAX_KEYWORDS, MAX_PATTERN_CHARS, REGEX_DFA_SIZE_LIMIT,
+    REGEX_SIZE_LIMIT,
 };
 pub use text::{narration_sender, reference_tokens};

@@ -196,6 +196,9 @@ pub fn normalize_currency(code: &str) -> String {
 /// `normalize_currency(raw) == invoice` without allocating for ASCII codes; `invoice` is
 /// already normalised (upper-case ASCII).
 pub(crate) fn currency_matches(raw: &str, invoice: &str) -> bool {
+    if raw == invoice {
+        return true;
+    }
     let raw = raw.trim();
     if !raw.is_ascii() {
         // to_uppercase can turn non-ASCII letters into ASCII ones (ſ -> S): take the slow path.
@@ -228,7 +231,10 @@ mod tests {
         assert!(!currency_matches("USD", "NGN"));
         assert!(currency_matches("ngn", "NGN"));
         // U+017F upper-cases to S: the slow path agrees with normalize_currency.
-        assert_eq!(currency_matches("ghſ", "GHS"), normalize_currency("ghſ") == "GHS");
+        assert_eq!(
+            currency_matches("ghſ", "GHS"),
+            normalize_currency("ghſ") == "GHS"
+        );
     }
 
     #[test]

@@ -3,10 +3,102 @@
 //! and the case-insensitive comparisons used by rules. Everything here borrows or writes
 //! into a buffer the caller owns, so the hot path allocates nothing.
 
+use std::ops::ControlFlow;
+
 /// A word character: a Unicode letter or digit. A word is a maximal run of them.
 #[inline]
 pub fn is_word_char(c: char) -> bool {
     c.is_alphanumeric()
+}
+
+/// `str::trim`, without decoding chars when both ends are ASCII and not whitespace, as
+/// they usually are.
+#[inline]
+pub(crate) fn trim(text: &str) -> &str {
+    let plain = |b: u8| b.is_ascii() && !(b as char).is_whitespace();
+    match text.as_bytes() {
+        [first, .., last] if plain(*first) && plain(*last) => text,
+        [only] if plain(*only) => text,
+        _ => text.trim(),
+    }
+}
+
+/// Whether `text` is ASCII: `str::is_ascii` with fewer branches on the short texts bank
+/// transactions have (8 bytes at a time, the last 8 overlapping).
+#[inline]
+pub(crate) fn is_ascii(text: &str) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let bytes = text.as_bytes();
+    let word = |chunk: &[u8]| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        u64::from_le_bytes(word)
+    };
+    if bytes.len() < 8 {
+        return bytes.iter().fold(0, |acc, &b| acc | b) < 0x80;
+    }
+    let chunks = bytes.chunks_exact(8);
+    let last = word(&bytes[bytes.len() - 8..]);
+    chunks.fold(last, |acc, chunk| acc | word(chunk)) & HIGH == 0
+}
+
+/// Calls `at_word` with the start of every word of an ASCII text, in order, until it
+/// breaks (for other text: every maximal run of ASCII letters and digits). Words are found
+/// 64 bytes at a time as bit masks of alphanumeric bytes, computed 8 bytes per step with
+/// word arithmetic: no branch per byte or per word.
+#[inline(always)]
+pub(crate) fn ascii_word_starts<B>(
+    text: &[u8],
+    mut at_word: impl FnMut(usize) -> ControlFlow<B>,
+) -> Option<B> {
+    // Whether the byte before the chunk is alphanumeric.
+    let mut carry = 0u64;
+    for (chunk_number, chunk) in text.chunks(64).enumerate() {
+        let mut alnum = 0u64;
+        let steps = chunk.chunks_exact(8);
+        let rest = steps.remainder();
+        let full = steps.len() * 8;
+        for (step, bytes) in steps.enumerate() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(bytes);
+            alnum |= ascii_alnum_bits(u64::from_le_bytes(word)) << (step * 8);
+        }
+        if !rest.is_empty() {
+            let word = rest
+                .iter()
+                .rev()
+                .fold(0u64, |word, &byte| word << 8 | u64::from(byte));
+            alnum |= ascii_alnum_bits(word) << full;
+        }
+        let mut starts = alnum & !(alnum << 1 | carry);
+        carry = alnum >> 63;
+        while starts != 0 {
+            let bit = starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            if let ControlFlow::Break(found) = at_word(chunk_number * 64 + bit) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// Bit `i` set when byte `i` (little-endian) of `word` is an ASCII letter or digit.
+#[inline(always)]
+fn ascii_alnum_bits(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Per byte, high bit set when the byte's low seven bits are at least `low`: no carry
+    // crosses into the next byte.
+    let low7 = word & !HIGH;
+    let at_least = |bytes: u64, low: u8| (bytes + (0x80 - u64::from(low)) * ONES) & HIGH;
+    let lower = low7 | (0x20 * ONES);
+    let letter = at_least(lower, b'a') & !at_least(lower, b'z' + 1);
+    let digit = at_least(low7, b'0') & !at_least(low7, b'9' + 1);
+    // Bytes with the high bit set are not ASCII.
+    let alnum = (letter | digit) & !word;
+    // Gathers the eight high bits into the low byte.
+    (alnum >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
 }
 
 /// Appends the word normal form of `text` to `out`: every word lowercased, words separated
@@ -64,8 +156,45 @@ pub fn normalize_phrase(phrase: &str) -> String {
 /// Splits narration or description into reference candidates: tokens separated by
 /// whitespace and `/ , ; |`, empty tokens dropped.
 pub fn reference_tokens(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| c.is_whitespace() || matches!(c, '/' | ',' | ';' | '|'))
-        .filter(|token| !token.is_empty())
+    let ascii = is_ascii(text);
+    let bytewise = ascii.then_some(AsciiTokens { text, at: 0 });
+    let general = (!ascii).then(|| {
+        text.split(|c: char| c.is_whitespace() || matches!(c, '/' | ',' | ';' | '|'))
+            .filter(|token| !token.is_empty())
+    });
+    bytewise
+        .into_iter()
+        .flatten()
+        .chain(general.into_iter().flatten())
+}
+
+/// [`reference_tokens`] of an ASCII text, byte by byte.
+struct AsciiTokens<'t> {
+    text: &'t str,
+    at: usize,
+}
+
+impl<'t> Iterator for AsciiTokens<'t> {
+    type Item = &'t str;
+
+    fn next(&mut self) -> Option<&'t str> {
+        // `char::is_whitespace` on ASCII, and the spec's separators.
+        let separates = |b: &u8| {
+            matches!(
+                b,
+                b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ' | b'/' | b',' | b';' | b'|'
+            )
+        };
+        let bytes = self.text.as_bytes();
+        let start = self.at + bytes.get(self.at..)?.iter().position(|b| !separates(b))?;
+        let end = bytes
+            .get(start..)?
+            .iter()
+            .position(separates)
+            .map_or(bytes.len(), |len| start + len);
+        self.at = end;
+        self.text.get(start..end)
+    }
 }
 
 /// The sender named by a narration in one of the spec's forms, case-insensitively:
@@ -76,34 +205,49 @@ pub fn reference_tokens(text: &str) -> impl Iterator<Item = &str> {
 /// ("TRF FROM JOHN DOE TO ACME") or the end, trimmed; an empty name does not count.
 /// The first marker that yields a name wins.
 pub fn narration_sender(narration: &str) -> Option<&str> {
-    let bytes = narration.as_bytes();
-    for start in 0..bytes.len() {
-        let b = bytes[start].to_ascii_lowercase();
-        if !matches!(b, b'n' | b't' | b'f') || !boundary_before(narration, start) {
-            continue;
+    if is_ascii(narration) {
+        // Only word starts can hold a marker.
+        let bytes = narration.as_bytes();
+        return ascii_word_starts(bytes, |start| {
+            // Most words start with no marker letter: answered here, without a call.
+            let marker = bytes.get(start).map(u8::to_ascii_lowercase);
+            match marker.and_then(|m| matches!(m, b'n' | b't' | b'f').then_some(m)) {
+                Some(_) => sender_at(narration, start)
+                    .map_or(ControlFlow::Continue(()), ControlFlow::Break),
+                None => ControlFlow::Continue(()),
+            }
+        });
+    }
+    // Whether the char before the current one is a word char.
+    let mut after_word = false;
+    for (start, c) in narration.char_indices() {
+        if !after_word {
+            if let Some(name) = sender_at(narration, start) {
+                return Some(name);
+            }
         }
-        // `start` holds an ASCII byte, so it is a char boundary.
-        let rest = &narration[start..];
-        let name = match b {
-            b'n' => nip_sender(rest),
-            b't' => strip_marker(rest, "trf")
-                .or_else(|| strip_marker(rest, "transfer"))
-                .and_then(|after| strip_marker(after, "from"))
-                .and_then(free_name),
-            _ => strip_marker(rest, "frm").and_then(free_name),
-        };
-        if name.is_some() {
-            return name;
-        }
+        after_word = is_word_char(c);
     }
     None
 }
 
-/// Whether the char before byte `at` is not a word char (or there is none).
-fn boundary_before(text: &str, at: usize) -> bool {
-    text.get(..at)
-        .and_then(|head| head.chars().next_back())
-        .is_none_or(|c| !is_word_char(c))
+/// The sender named by a marker at byte `start` of `narration`, a word start.
+#[inline]
+fn sender_at(narration: &str, start: usize) -> Option<&str> {
+    let marker = narration.as_bytes().get(start)?.to_ascii_lowercase();
+    if !matches!(marker, b'n' | b't' | b'f') {
+        return None;
+    }
+    // `start` holds an ASCII byte, so it is a char boundary.
+    let rest = narration.get(start..)?;
+    match marker {
+        b'n' => nip_sender(rest),
+        b't' => strip_marker(rest, "trf")
+            .or_else(|| strip_marker(rest, "transfer"))
+            .and_then(|after| strip_marker(after, "from"))
+            .and_then(free_name),
+        _ => strip_marker(rest, "frm").and_then(free_name),
+    }
 }
 
 /// `NIP/<bank>/<name>[/...]` at the start of `rest`.
@@ -132,19 +276,59 @@ fn strip_marker<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
 
 /// The free-form name after `TRF FROM` / `TRANSFER FROM` / `FRM`.
 fn free_name(text: &str) -> Option<&str> {
-    let mut end = text.find(['/', ',', ';', '|']).unwrap_or(text.len());
+    let end = if is_ascii(text) {
+        ascii_name_end(text.as_bytes())
+    } else {
+        name_end(text)
+    };
+    let name = text.get(..end)?.trim();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Where the free-form name at the start of `text` ends.
+fn name_end(text: &str) -> usize {
+    let end = text.find(['/', ',', ';', '|']).unwrap_or(text.len());
     let mut offset = 0;
     for word in text[..end].split_whitespace() {
         // split_whitespace yields subslices of the text, so their offsets are exact.
         let at = word.as_ptr() as usize - text.as_ptr() as usize;
         if offset > 0 && word.eq_ignore_ascii_case("to") {
-            end = at;
-            break;
+            return at;
         }
         offset = at + word.len();
     }
-    let name = text[..end].trim();
-    (!name.is_empty()).then_some(name)
+    end
+}
+
+/// [`name_end`] for ASCII text, byte by byte.
+fn ascii_name_end(bytes: &[u8]) -> usize {
+    // `char::is_whitespace` on ASCII.
+    let space = |b: u8| matches!(b, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ');
+    let end = bytes
+        .iter()
+        .position(|b| matches!(b, b'/' | b',' | b';' | b'|'))
+        .unwrap_or(bytes.len());
+    let mut at = 0;
+    let mut first = true;
+    while at < end {
+        if bytes.get(at).copied().is_some_and(space) {
+            at += 1;
+            continue;
+        }
+        let word = at;
+        while at < end && !bytes.get(at).copied().is_some_and(space) {
+            at += 1;
+        }
+        if !first
+            && bytes
+                .get(word..at)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"to"))
+        {
+            return word;
+        }
+        first = false;
+    }
+    end
 }
 
 /// Writes the Unicode lowercase form of `text` into `buf` and returns it. Case-insensitive
@@ -172,7 +356,10 @@ mod tests {
 
     #[test]
     fn words_are_runs_of_letters_or_digits() {
-        assert_eq!(norm("NIP/FCMB/ACME LTD/INV-1042"), "nip fcmb acme ltd inv 1042");
+        assert_eq!(
+            norm("NIP/FCMB/ACME LTD/INV-1042"),
+            "nip fcmb acme ltd inv 1042"
+        );
         assert_eq!(norm("  --  "), "");
         assert_eq!(norm("pocket  MONEY\tfor/june"), "pocket money for june");
     }
@@ -196,17 +383,43 @@ mod tests {
 
     #[test]
     fn reference_tokens_split_on_spec_separators() {
-        let tokens: Vec<_> = reference_tokens("NIP/ZENITH/ACME LTD/INV-1042, part;two|x\tINV-7").collect();
+        let tokens: Vec<_> =
+            reference_tokens("NIP/ZENITH/ACME LTD/INV-1042, part;two|x\tINV-7").collect();
         assert_eq!(
             tokens,
             ["NIP", "ZENITH", "ACME", "LTD", "INV-1042", "part", "two", "x", "INV-7"]
         );
         assert_eq!(reference_tokens(" // ,, ").count(), 0);
+        assert_eq!(reference_tokens("").count(), 0);
+        // The ASCII path and the general one agree.
+        for text in [
+            "a",
+            " a",
+            "a ",
+            "a\x0Bb\x0Cc\rd",
+            "x|y;z,w/v",
+            "INV-7  INV-8 ",
+        ] {
+            let general: Vec<&str> = text
+                .split(|c: char| c.is_whitespace() || matches!(c, '/' | ',' | ';' | '|'))
+                .filter(|t| !t.is_empty())
+                .collect();
+            assert_eq!(
+                reference_tokens(text).collect::<Vec<_>>(),
+                general,
+                "{text:?}"
+            );
+        }
+        let tokens: Vec<_> = reference_tokens("Réf\u{a0}INV-9/é").collect();
+        assert_eq!(tokens, ["Réf", "INV-9", "é"]);
     }
 
     #[test]
     fn sender_forms() {
-        assert_eq!(narration_sender("NIP/FCMB/ACME LTD/INV-1042"), Some("ACME LTD"));
+        assert_eq!(
+            narration_sender("NIP/FCMB/ACME LTD/INV-1042"),
+            Some("ACME LTD")
+        );
         assert_eq!(narration_sender("nip/gtb/John Doe"), Some("John Doe"));
         assert_eq!(
             narration_sender("TRF FROM BOLA YUSUFF subscription"),
@@ -220,7 +433,10 @@ mod tests {
             narration_sender("TRF FROM JOHN DOE TO ACME LTD"),
             Some("JOHN DOE")
         );
-        assert_eq!(narration_sender("FRM OLU ADE payment"), Some("OLU ADE payment"));
+        assert_eq!(
+            narration_sender("FRM OLU ADE payment"),
+            Some("OLU ADE payment")
+        );
         assert_eq!(narration_sender("frm tolu"), Some("tolu"));
     }
 
@@ -238,6 +454,40 @@ mod tests {
         assert_eq!(narration_sender(""), None);
         // A later marker still counts when an earlier one names nobody.
         assert_eq!(narration_sender("FRM / TRF FROM ADA"), Some("ADA"));
+    }
+
+    #[test]
+    fn trimming() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            " a b ",
+            "ab",
+            "\u{a0}a",
+            "a\u{2003}",
+            "\x0Bx\x0B",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_texts() {
+        for text in ["", "a", "abcdefg", "abcdefgh", "abcdefghi", &"x".repeat(70)] {
+            assert!(is_ascii(text), "{text}");
+        }
+        for text in [
+            "é",
+            "abcdefé",
+            "abcdefghé",
+            "éabcdefghijklmnop",
+            "abcdefghijklmnéop",
+        ] {
+            assert!(!is_ascii(text), "{text}");
+        }
     }
 
     #[test]
