@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 use aho_corasick::AhoCorasick;
 use criterion::{Criterion, Throughput};
 use taxpoynt_mono::eligibility::{
-    decide, CompiledPolicy, Counterparty, MatchKind, Rule, RuleField, RuleList, Settings,
-    Transaction, TxType, DEFAULT_BUSINESS_KEYWORDS, DEFAULT_PERSONAL_KEYWORDS,
-    DEFAULT_REFUND_KEYWORDS,
+    decide, CompiledPolicy, Counterparty, MatchKind, Rule, RuleField, RuleList, Settings, Transaction,
+    TxType, DEFAULT_BUSINESS_KEYWORDS, DEFAULT_PERSONAL_KEYWORDS, DEFAULT_REFUND_KEYWORDS,
 };
 
 const CASES: &str = concat!(
@@ -47,9 +46,7 @@ impl Lcg {
     }
 }
 
-const BANKS: &[&str] = &[
-    "FCMB", "GTB", "ZENITH", "ACCESS", "UBA", "FBN", "STANBIC", "WEMA",
-];
+const BANKS: &[&str] = &["FCMB", "GTB", "ZENITH", "ACCESS", "UBA", "FBN", "STANBIC", "WEMA"];
 const NAMES: &[&str] = &[
     "BOLA YUSUFF",
     "ACME LTD",
@@ -63,14 +60,7 @@ const NAMES: &[&str] = &[
     "EMEKA GLOBAL ENTERPRISES",
     "FATIMA BELLO",
 ];
-const STORES: &[&str] = &[
-    "SHOPRITE",
-    "SPAR",
-    "JUMIA",
-    "CHICKEN REPUBLIC",
-    "TOTAL",
-    "MTN",
-];
+const STORES: &[&str] = &["SHOPRITE", "SPAR", "JUMIA", "CHICKEN REPUBLIC", "TOTAL", "MTN"];
 const CITIES: &[&str] = &["IKEJA", "LEKKI", "ABUJA", "PH", "IBADAN", "KANO"];
 
 fn generated(rng: &mut Lcg, n: usize) -> Transaction {
@@ -82,10 +72,7 @@ fn generated(rng: &mut Lcg, n: usize) -> Transaction {
             format!("NIP/{}/{name}/INV-{number}", rng.pick(BANKS)),
         ),
         1 => (TxType::Credit, format!("TRF FROM {name}")),
-        2 => (
-            TxType::Credit,
-            format!("TRF FROM {name} subscription {number}"),
-        ),
+        2 => (TxType::Credit, format!("TRF FROM {name} subscription {number}")),
         3 => (
             TxType::Debit,
             format!("POS purchase {} {}", rng.pick(STORES), rng.pick(CITIES)),
@@ -93,14 +80,8 @@ fn generated(rng: &mut Lcg, n: usize) -> Transaction {
         4 => (TxType::Credit, "gift from mum".to_owned()),
         5 => (TxType::Credit, format!("school fees {name}")),
         6 => (TxType::Debit, format!("USSD transfer {number}")),
-        7 => (
-            TxType::Credit,
-            format!("Payment for INV-{number} from {name}"),
-        ),
-        8 => (
-            TxType::Credit,
-            format!("MOBILE TRANSFER FROM {name}/contract"),
-        ),
+        7 => (TxType::Credit, format!("Payment for INV-{number} from {name}")),
+        8 => (TxType::Credit, format!("MOBILE TRANSFER FROM {name}/contract")),
         9 => (
             TxType::Credit,
             format!("FRM {name} settlement Q{}", 1 + rng.below(4)),
@@ -176,13 +157,7 @@ fn rules() -> Vec<Rule> {
         (Deny, Narration, Contains, "crypto", Some("acc_1")),
         (Deny, Narration, Contains, "forex", Some("acc_2")),
         (Deny, Narration, Exact, "transfer", None),
-        (
-            Deny,
-            Narration,
-            Exact,
-            "airtime purchase mtn",
-            Some("acc_3"),
-        ),
+        (Deny, Narration, Exact, "airtime purchase mtn", Some("acc_3")),
         (Deny, Narration, Regex, r"(?i)\bbet\w*\b", None),
         (Deny, Narration, Regex, r"(?i)atm\s+wd", None),
         (Deny, Narration, Regex, r"(?i)\bwithdrawal\b", Some("acc_4")),
@@ -207,13 +182,7 @@ fn rules() -> Vec<Rule> {
         (Allow, Narration, Exact, "consulting fee", Some("acc_1")),
         (Allow, Narration, Regex, r"^NIP/[A-Z]+/[A-Z ]+ LTD/", None),
         (Allow, Narration, Regex, r"(?i)\bPO-\d{4,}\b", None),
-        (
-            Allow,
-            Narration,
-            Regex,
-            r"(?i)^settlement\s+\d+",
-            Some("acc_9"),
-        ),
+        (Allow, Narration, Regex, r"(?i)^settlement\s+\d+", Some("acc_9")),
         (Allow, Cp, Exact, "ACME LTD", None),
         (Allow, Cp, Exact, "DANGOTE CEMENT PLC", None),
         (Allow, Cp, Contains, "ventures", None),
@@ -283,8 +252,7 @@ fn fixture() -> Fixture {
         texts: txs.iter().map(joined).collect(),
         keywords_only: CompiledPolicy::compile(&settings, &[]).expect("bench policy compiles"),
         plain: CompiledPolicy::compile(&settings, &rules).expect("bench policy compiles"),
-        with_reference: CompiledPolicy::compile(&reference_settings, &rules)
-            .expect("bench policy compiles"),
+        with_reference: CompiledPolicy::compile(&reference_settings, &rules).expect("bench policy compiles"),
         scanner: bare_scanner(),
         txs,
     }
@@ -340,9 +308,7 @@ fn benches(c: &mut Criterion, f: &Fixture) {
     group.bench_function("decide_no_rules", |b| {
         b.iter(|| decide_all(&f.txs, &f.keywords_only))
     });
-    group.bench_function("bare_keyword_scan", |b| {
-        b.iter(|| scan_txs(&f.txs, &f.scanner))
-    });
+    group.bench_function("bare_keyword_scan", |b| b.iter(|| scan_txs(&f.txs, &f.scanner)));
     group.bench_function("bare_keyword_scan_prejoined", |b| {
         b.iter(|| scan_all(&f.texts, &f.scanner))
     });

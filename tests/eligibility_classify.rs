@@ -35,10 +35,7 @@ fn mismatches(case: &Value, line: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     for key in ["outcome", "reason", "detail", "reference"] {
         if expect[key] != line[key] {
-            problems.push(format!(
-                "{key}: expected {}, got {}",
-                expect[key], line[key]
-            ));
+            problems.push(format!("{key}: expected {}, got {}", expect[key], line[key]));
         }
     }
     for key in [
@@ -75,11 +72,7 @@ fn classify_reproduces_every_fixture_decision() {
             (!problems.is_empty()).then(|| format!("{}: {}", case["name"], problems.join("; ")))
         })
         .collect();
-    assert!(
-        failures.is_empty(),
-        "failing cases:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
     assert_eq!(stats.lines, cases.len() as u64);
     assert_eq!(stats.errors, 0);
     assert_eq!(stats.drafts + stats.dlq + stats.skipped, cases.len() as u64);
@@ -132,8 +125,7 @@ fn a_malformed_line_yields_an_error_line_and_the_run_goes_on() {
 fn invalid_rules_and_settings_are_error_lines_naming_the_field() {
     let case = &cases()[0];
     let mut bad_rule = case.clone();
-    bad_rule["rules"] =
-        serde_json::json!([{"id": "r1", "list": "deny", "match": "regex", "pattern": "(("}]);
+    bad_rule["rules"] = serde_json::json!([{"id": "r1", "list": "deny", "match": "regex", "pattern": "(("}]);
     let mut bad_list = case.clone();
     bad_list["rules"] = serde_json::json!([{"id": "r1", "list": "block", "pattern": "x"}]);
     let mut bad_floor = case.clone();

@@ -140,10 +140,7 @@ fn decisions_serialise_in_the_classify_shape() {
         .into_iter()
         .find(|case| case.name == "reference from narration token")
         .expect("case present");
-    let settings = case
-        .settings
-        .apply(&Settings::default())
-        .expect("valid settings");
+    let settings = case.settings.apply(&Settings::default()).expect("valid settings");
     let policy = CompiledPolicy::compile(&settings, &case.rules).expect("valid policy");
     let json = serde_json::to_value(decide(&case.transaction, &policy)).expect("serialisable");
     assert_eq!(

@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 use taxpoynt_mono::eligibility::{
-    decide, CompiledPolicy, Counterparty, Decision, MatchKind, Outcome, Reason, Rule, RuleField,
-    RuleList, Settings, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
+    decide, CompiledPolicy, Counterparty, Decision, MatchKind, Outcome, Reason, Rule, RuleField, RuleList,
+    Settings, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
 };
 
 const WORDS: &[&str] = &[
@@ -49,14 +49,7 @@ const WORDS: &[&str] = &[
     "İSTANBUL",
 ];
 const SEPARATORS: &[&str] = &[" ", " ", "/", "-", ", ", "  ", "|", "\t"];
-const REGEXES: &[&str] = &[
-    r"(?i)acme",
-    r"^INV-\d+$",
-    r"\d{3}",
-    r"(?i)gift|loan",
-    r".",
-    r"^$",
-];
+const REGEXES: &[&str] = &[r"(?i)acme", r"^INV-\d+$", r"\d{3}", r"(?i)gift|loan", r".", r"^$"];
 
 fn word() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -67,55 +60,43 @@ fn word() -> impl Strategy<Value = String> {
 }
 
 fn text(max_words: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec((word(), proptest::sample::select(SEPARATORS)), 0..max_words)
-        .prop_map(|parts| {
+    proptest::collection::vec((word(), proptest::sample::select(SEPARATORS)), 0..max_words).prop_map(
+        |parts| {
             parts
                 .into_iter()
                 .map(|(word, sep)| format!("{word}{sep}"))
                 .collect()
-        })
+        },
+    )
 }
 
 fn transaction() -> impl Strategy<Value = Transaction> {
     let counterparty = proptest::option::of(
-        (
-            proptest::option::of(text(3)),
-            proptest::option::of("[0-9]{0,10}"),
-        )
-            .prop_map(|(name, account_number)| Counterparty {
+        (proptest::option::of(text(3)), proptest::option::of("[0-9]{0,10}")).prop_map(
+            |(name, account_number)| Counterparty {
                 name,
                 account_number,
                 bank: None,
-            }),
+            },
+        ),
     );
     (
         (
             prop_oneof![Just(TxType::Credit), Just(TxType::Debit)],
             0i64..10_000_000,
             proptest::sample::select(&["NGN", "ngn", "NGN", "USD", "GHC"][..]),
-            proptest::option::of(prop_oneof![
-                Just(None),
-                Just(Some("acc_1")),
-                Just(Some("acc_2"))
-            ]),
+            proptest::option::of(prop_oneof![Just(None), Just(Some("acc_1")), Just(Some("acc_2"))]),
         ),
         (
             text(8),
             proptest::option::of(text(4)),
             proptest::collection::vec(word(), 0..3),
-            proptest::option::of(prop_oneof![
-                Just("INV-7".to_owned()),
-                Just(String::new()),
-                word()
-            ]),
+            proptest::option::of(prop_oneof![Just("INV-7".to_owned()), Just(String::new()), word()]),
             counterparty,
         ),
     )
         .prop_map(
-            |(
-                (kind, amount, currency, account),
-                (narration, description, tags, reference, counterparty),
-            )| {
+            |((kind, amount, currency, account), (narration, description, tags, reference, counterparty))| {
                 Transaction {
                     id: "tx_prop".into(),
                     account_id: account.flatten().map(str::to_owned),
@@ -225,9 +206,9 @@ fn naive_keyword_match(text_words: &[String], keyword: &str) -> bool {
     let Some((last, init)) = key.split_last() else {
         return false;
     };
-    text_words.windows(key.len()).any(|window| {
-        window[..init.len()] == *init && window[init.len()].starts_with(last.as_str())
-    })
+    text_words
+        .windows(key.len())
+        .any(|window| window[..init.len()] == *init && window[init.len()].starts_with(last.as_str()))
 }
 
 proptest! {

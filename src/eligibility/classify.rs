@@ -95,8 +95,7 @@ fn classify_line(
     cache: &mut Option<Cached>,
     stats: &mut ClassifyStats,
 ) -> Result<super::Decision, String> {
-    let mut line: Value =
-        serde_json::from_slice(raw).map_err(|err| format!("not a JSON object: {err}"))?;
+    let mut line: Value = serde_json::from_slice(raw).map_err(|err| format!("not a JSON object: {err}"))?;
     let Some(object) = line.as_object_mut() else {
         return Err("not a JSON object".to_owned());
     };
@@ -195,8 +194,7 @@ mod tests {
 
     fn run(input: &str) -> (Vec<Value>, ClassifyStats) {
         let mut out = Vec::new();
-        let stats =
-            classify(input.as_bytes(), &mut out, &Settings::default()).expect("no io error");
+        let stats = classify(input.as_bytes(), &mut out, &Settings::default()).expect("no io error");
         let lines = String::from_utf8(out)
             .expect("utf-8 output")
             .lines()
@@ -257,10 +255,7 @@ mod tests {
             "\n",
         );
         let (lines, _) = run(input);
-        let errors: Vec<&str> = lines
-            .iter()
-            .map(|l| l["error"].as_str().unwrap_or(""))
-            .collect();
+        let errors: Vec<&str> = lines.iter().map(|l| l["error"].as_str().unwrap_or("")).collect();
         assert!(
             errors[0].starts_with("transaction.amount: invalid type"),
             "{}",
@@ -280,7 +275,9 @@ mod tests {
 
     #[test]
     fn one_rule_set_compiles_once() {
-        let line = format!("{{\"transaction\":{TX},\"rules\":[{{\"id\":\"r\",\"list\":\"allow\",\"pattern\":\"bet\"}}]}}\n");
+        let line = format!(
+            "{{\"transaction\":{TX},\"rules\":[{{\"id\":\"r\",\"list\":\"allow\",\"pattern\":\"bet\"}}]}}\n"
+        );
         let (lines, stats) = run(&line.repeat(50));
         assert_eq!(lines.len(), 50);
         assert!(lines.iter().all(|l| l["reason"] == "allowlisted"));

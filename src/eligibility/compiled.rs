@@ -60,22 +60,14 @@ impl CompiledPolicy {
 
         let mut ordered: Vec<&Rule> = rules.iter().collect();
         ordered.sort_by(|a, b| {
-            (
-                &a.id,
-                a.list,
-                &a.account_id,
-                a.field,
-                a.match_kind,
-                &a.pattern,
-            )
-                .cmp(&(
-                    &b.id,
-                    b.list,
-                    &b.account_id,
-                    b.field,
-                    b.match_kind,
-                    &b.pattern,
-                ))
+            (&a.id, a.list, &a.account_id, a.field, a.match_kind, &a.pattern).cmp(&(
+                &b.id,
+                b.list,
+                &b.account_id,
+                b.field,
+                b.match_kind,
+                &b.pattern,
+            ))
         });
         let of_field = |field: RuleField| -> Vec<(Ordinal, &Rule)> {
             (0..)
@@ -284,9 +276,7 @@ impl FieldRules {
                             Some(at) => at,
                             None => {
                                 let at = filtered.len();
-                                literal_use(&mut literals, &found.longest)
-                                    .regexes
-                                    .push(at as u32);
+                                literal_use(&mut literals, &found.longest).regexes.push(at as u32);
                                 filtered.push((&rule.pattern, found, Vec::new()));
                                 at
                             }
@@ -368,13 +358,7 @@ impl FieldRules {
         hits
     }
 
-    fn matches(
-        &self,
-        text: &str,
-        account: Option<&str>,
-        scratch: &mut MatchScratch,
-        hits: &mut RuleHits,
-    ) {
+    fn matches(&self, text: &str, account: Option<&str>, scratch: &mut MatchScratch, hits: &mut RuleHits) {
         let MatchScratch { folded, found } = scratch;
         let add = |rules: &[RuleRef], hits: &mut RuleHits| {
             for rule in rules.iter().filter(|r| r.applies_to(account)) {
@@ -385,11 +369,7 @@ impl FieldRules {
         found.clear();
         if self.literals.is_some() || !self.exact.is_empty() {
             // ASCII text as it stands: the comparisons below are ASCII-case-insensitive.
-            let folded = if ascii {
-                text
-            } else {
-                lowercase_into(text, folded)
-            };
+            let folded = if ascii { text } else { lowercase_into(text, folded) };
             if let Some(literals) = &self.literals {
                 literals.for_each_match(folded.as_bytes(), |number| found.push(number as u32));
                 for &number in found.iter() {
@@ -416,10 +396,7 @@ impl FieldRules {
         // Regexes last: the rules found so far spare those that could not come first.
         let run = |filtered: &Filtered, hits: &mut RuleHits, check_anchors: bool| {
             if (!check_anchors || filtered.literals.anchors_hold(text.as_bytes()))
-                && filtered
-                    .rules
-                    .iter()
-                    .any(|r| r.would_improve(account, hits))
+                && filtered.rules.iter().any(|r| r.would_improve(account, hits))
                 && filtered.regex.is_match(text)
             {
                 add(&filtered.rules, hits);
@@ -537,8 +514,7 @@ mod tests {
         let mut scoped = rule("r7", RuleList::Deny, MatchKind::Contains, "betking");
         scoped.account_id = Some("acc_2".into());
         let global = rule("r8", RuleList::Allow, MatchKind::Contains, "bet");
-        let policy =
-            CompiledPolicy::compile(&Settings::default(), &[scoped, global]).expect("compiles");
+        let policy = CompiledPolicy::compile(&Settings::default(), &[scoped, global]).expect("compiles");
         let on = |account| {
             let hits = narration(&policy, account, "BETKING");
             let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
@@ -600,11 +576,7 @@ mod tests {
     }
 
     /// The first matching rule of each list, naively: every rule tried on its own.
-    fn naive(
-        rules: &[Rule],
-        account: Option<&str>,
-        text: &str,
-    ) -> (Option<String>, Option<String>) {
+    fn naive(rules: &[Rule], account: Option<&str>, text: &str) -> (Option<String>, Option<String>) {
         let lower = |t: &str| t.chars().flat_map(char::to_lowercase).collect::<String>();
         let first = |list: RuleList| {
             rules
@@ -674,9 +646,8 @@ mod tests {
         for account in [None, Some("acc_1"), Some("acc_2")] {
             for text in texts {
                 let hits = narration(&policy, account, text);
-                let id = |ordinal: Option<Ordinal>| {
-                    ordinal.and_then(|o| policy.rule_id(o)).map(str::to_owned)
-                };
+                let id =
+                    |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o)).map(str::to_owned);
                 assert_eq!(
                     (id(hits.deny()), id(hits.allow())),
                     naive(&rules, account, text),
@@ -696,16 +667,10 @@ mod tests {
             ),
             rule("d3", RuleList::Deny, MatchKind::Exact, "ACME LTD"),
             rule("d4", RuleList::Deny, MatchKind::Regex, r"ACME"),
-            scoped(
-                rule("d2", RuleList::Deny, MatchKind::Contains, "ltd"),
-                "acc_2",
-            ),
+            scoped(rule("d2", RuleList::Deny, MatchKind::Contains, "ltd"), "acc_2"),
             rule("a9", RuleList::Allow, MatchKind::Contains, "me l"),
             rule("a2", RuleList::Allow, MatchKind::Regex, r"^acme"),
-            scoped(
-                rule("a1", RuleList::Allow, MatchKind::Exact, "acme ltd"),
-                "acc_2",
-            ),
+            scoped(rule("a1", RuleList::Allow, MatchKind::Exact, "acme ltd"), "acc_2"),
             rule("a3", RuleList::Allow, MatchKind::Regex, r"."),
         ];
         let policy = CompiledPolicy::compile(&Settings::default(), &rules).expect("compiles");
@@ -732,9 +697,8 @@ mod tests {
                 "",
             ] {
                 let hits = narration(&policy, account, text);
-                let id = |ordinal: Option<Ordinal>| {
-                    ordinal.and_then(|o| policy.rule_id(o)).map(str::to_owned)
-                };
+                let id =
+                    |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o)).map(str::to_owned);
                 assert_eq!(
                     (id(hits.deny()), id(hits.allow())),
                     naive(&rules, account, text),
@@ -767,9 +731,7 @@ mod tests {
             "",
         ] {
             let hits = narration(&policy, None, text);
-            let id = |ordinal: Option<Ordinal>| {
-                ordinal.and_then(|o| policy.rule_id(o)).map(str::to_owned)
-            };
+            let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o)).map(str::to_owned);
             assert_eq!(
                 (id(hits.deny()), id(hits.allow())),
                 naive(&rules, None, text),

@@ -9,9 +9,7 @@ use regex::Regex;
 use super::compiled::{CompiledPolicy, MatchScratch};
 use super::keywords::{BUSINESS, PERSONAL, REFUND};
 use super::literals::RegexLiterals;
-use super::model::{
-    currency_matches, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType,
-};
+use super::model::{currency_matches, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType};
 use super::text::{narration_sender, reference_tokens, trim};
 
 /// Buffers reused from one decision to the next on the same thread.
@@ -74,12 +72,7 @@ pub fn decide(tx: &Transaction, policy: &CompiledPolicy) -> Decision {
 }
 
 /// Writes the decision into `decision`, which holds `Decision::new` (no evidence).
-fn decide_into(
-    tx: &Transaction,
-    policy: &CompiledPolicy,
-    scratch: &mut Scratch,
-    decision: &mut Decision,
-) {
+fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch, decision: &mut Decision) {
     let Scratch {
         joined,
         normalized,
@@ -122,11 +115,7 @@ fn decide_into(
     let account = tx.account_id.as_deref();
     let mut hits = policy.narration.matches_any([text], account, rules);
     let counterparty = counterparty_name.into_iter().chain(account_number);
-    hits.add(
-        policy
-            .counterparty
-            .matches_any(counterparty, account, rules),
-    );
+    hits.add(policy.counterparty.matches_any(counterparty, account, rules));
     // The reference field and, when the regex found one elsewhere, that reference too.
     let extracted = matched_reference.filter(|r| Some(*r) != own_reference);
     let references = own_reference.into_iter().chain(extracted);
@@ -157,10 +146,7 @@ fn decide_into(
     } else if fired & BUSINESS == 0 && matched_reference.is_none() {
         // Step 7: a reference the regex matched is a business signal of its own.
         low_confidence(Detail::NoBusinessSignal)
-    } else if tx.amount >= policy.floor_minor
-        || counterparty_name.is_some()
-        || account_number.is_some()
-    {
+    } else if tx.amount >= policy.floor_minor || counterparty_name.is_some() || account_number.is_some() {
         // Steps 8 and 9: at or above the floor, or below it with counterparty info.
         (Outcome::Draft, Reason::BusinessSignal, None, None)
     } else {
@@ -178,12 +164,7 @@ fn decide_into(
 }
 
 fn low_confidence(detail: Detail) -> (Outcome, Reason, Option<Detail>, Option<u32>) {
-    (
-        Outcome::Dlq,
-        Reason::PersonalOrLowConfidence,
-        Some(detail),
-        None,
-    )
+    (Outcome::Dlq, Reason::PersonalOrLowConfidence, Some(detail), None)
 }
 
 /// The first reference candidate the regex matches: the reference field, then the tokens
@@ -198,12 +179,7 @@ fn find_reference<'a>(
     own_reference
         .into_iter()
         .chain(reference_tokens(&tx.narration))
-        .chain(
-            tx.description
-                .as_deref()
-                .into_iter()
-                .flat_map(reference_tokens),
-        )
+        .chain(tx.description.as_deref().into_iter().flat_map(reference_tokens))
         .find(|candidate| literals.may_match(candidate) && regex.is_match(candidate))
 }
 
@@ -244,13 +220,7 @@ mod tests {
         }
     }
 
-    fn rule(
-        id: &str,
-        list: RuleList,
-        field: RuleField,
-        match_kind: MatchKind,
-        pattern: &str,
-    ) -> Rule {
+    fn rule(id: &str, list: RuleList, field: RuleField, match_kind: MatchKind, pattern: &str) -> Rule {
         Rule {
             id: id.into(),
             list,
@@ -268,14 +238,8 @@ mod tests {
     #[test]
     fn evidence_is_reported() {
         let p = policy(Settings::default(), &[]);
-        let d = decide(
-            &tx(TxType::Credit, 50_000, "NIP/FCMB/ACME LTD/invoice 88"),
-            &p,
-        );
-        assert_eq!(
-            (d.outcome, d.reason),
-            (Outcome::Draft, Reason::BusinessSignal)
-        );
+        let d = decide(&tx(TxType::Credit, 50_000, "NIP/FCMB/ACME LTD/invoice 88"), &p);
+        assert_eq!((d.outcome, d.reason), (Outcome::Draft, Reason::BusinessSignal));
         assert_eq!(d.kind, Some(DraftKind::Invoice));
         assert_eq!(d.keywords, ["invoice"]);
         assert_eq!(d.counterparty.as_deref(), Some("ACME LTD"));
@@ -292,14 +256,8 @@ mod tests {
     #[test]
     fn refund_debit_drafts_a_credit_note() {
         let p = policy(Settings::default(), &[]);
-        let d = decide(
-            &tx(TxType::Debit, 500_000, "REFUND of invoice overpayment"),
-            &p,
-        );
-        assert_eq!(
-            (d.outcome, d.kind),
-            (Outcome::Draft, Some(DraftKind::CreditNote))
-        );
+        let d = decide(&tx(TxType::Debit, 500_000, "REFUND of invoice overpayment"), &p);
+        assert_eq!((d.outcome, d.kind), (Outcome::Draft, Some(DraftKind::CreditNote)));
         assert_eq!(d.keywords, ["invoice", "refund"]);
     }
 
@@ -307,10 +265,7 @@ mod tests {
     fn account_number_alone_is_counterparty_info() {
         let p = policy(Settings::default(), &[]);
         let mut t = tx(TxType::Credit, 10, "invoice 5");
-        assert_eq!(
-            decide(&t, &p).detail,
-            Some(Detail::BelowFloorNoCounterparty)
-        );
+        assert_eq!(decide(&t, &p).detail, Some(Detail::BelowFloorNoCounterparty));
         t.counterparty = Some(Counterparty {
             account_number: Some("0123456789".into()),
             ..Counterparty::default()
@@ -322,10 +277,7 @@ mod tests {
             account_number: Some(" ".into()),
             bank: Some("GTB".into()),
         });
-        assert_eq!(
-            decide(&t, &p).detail,
-            Some(Detail::BelowFloorNoCounterparty)
-        );
+        assert_eq!(decide(&t, &p).detail, Some(Detail::BelowFloorNoCounterparty));
     }
 
     #[test]
@@ -367,10 +319,7 @@ mod tests {
         assert_eq!(d.reference.as_deref(), Some("INV-3"));
         // An extracted reference counts for reference rules.
         let d = decide(&tx(TxType::Credit, 10, "NIP/GTB/Acme Ltd/INV-666"), &p);
-        assert_eq!(
-            (d.reason, d.rule_id.as_deref()),
-            (Reason::Denylisted, Some("x1"))
-        );
+        assert_eq!((d.reason, d.rule_id.as_deref()), (Reason::Denylisted, Some("x1")));
         // Account numbers count for counterparty rules.
         let mut t = tx(TxType::Credit, 10, "invoice INV-1");
         t.counterparty = Some(Counterparty {
@@ -378,10 +327,7 @@ mod tests {
             ..Counterparty::default()
         });
         let d = decide(&t, &p);
-        assert_eq!(
-            (d.reason, d.rule_id.as_deref()),
-            (Reason::Denylisted, Some("n1"))
-        );
+        assert_eq!((d.reason, d.rule_id.as_deref()), (Reason::Denylisted, Some("n1")));
     }
 
     #[test]

@@ -105,13 +105,10 @@ impl KeywordMatcher {
                 if keyword.lists & bit == 0 {
                     keyword.lists |= bit;
                     // One report per distinct spelling, even across lists.
-                    let index = spellings
-                        .iter()
-                        .position(|s| s == spelling)
-                        .unwrap_or_else(|| {
-                            spellings.push(spelling.to_owned());
-                            spellings.len() - 1
-                        });
+                    let index = spellings.iter().position(|s| s == spelling).unwrap_or_else(|| {
+                        spellings.push(spelling.to_owned());
+                        spellings.len() - 1
+                    });
                     keyword.spelling[slot] = index as u32;
                 }
             }
@@ -131,13 +128,7 @@ impl KeywordMatcher {
         let mut on_match = |pattern: usize| {
             if let Some(keyword) = self.keywords.get(pattern) {
                 hits.lists |= keyword.lists;
-                found.extend(
-                    keyword
-                        .spelling
-                        .iter()
-                        .copied()
-                        .filter(|&s| s != NO_SPELLING),
-                );
+                found.extend(keyword.spelling.iter().copied().filter(|&s| s != NO_SPELLING));
             }
         };
         let Some(automaton) = &self.automaton else {
@@ -307,9 +298,7 @@ impl Openings {
             walked.push(walk);
             if !walk {
                 for &(_, number) in run {
-                    let phrase = phrases
-                        .get(number as usize)
-                        .map_or(&[][..], |p| p.as_bytes());
+                    let phrase = phrases.get(number as usize).map_or(&[][..], |p| p.as_bytes());
                     compared.push(Compared {
                         pattern: number,
                         phrase: phrase.into(),
@@ -355,13 +344,7 @@ impl KeywordAutomaton {
         }
     }
 
-    fn scan_with<A: Automaton>(
-        &self,
-        aut: &A,
-        text: &[u8],
-        form: Form,
-        on_match: &mut impl FnMut(usize),
-    ) {
+    fn scan_with<A: Automaton>(&self, aut: &A, text: &[u8], form: Form, on_match: &mut impl FnMut(usize)) {
         let Ok(start) = aut.start_state(Anchored::Yes) else {
             return;
         };
@@ -563,10 +546,7 @@ mod tests {
     #[test]
     fn keywords_match_word_prefixes_only() {
         let m = KeywordMatcher::build(&Settings::default());
-        assert_eq!(
-            scan(&m, "PAYMENTS received"),
-            (BUSINESS, vec!["payment".into()])
-        );
+        assert_eq!(scan(&m, "PAYMENTS received"), (BUSINESS, vec!["payment".into()]));
         assert_eq!(scan(&m, "prepayment for goods").0, 0);
         assert_eq!(scan(&m, "POCKET MONEY for June").0, PERSONAL);
         assert_eq!(scan(&m, "pocket/money").0, PERSONAL);
@@ -623,10 +603,7 @@ mod tests {
         );
         assert_eq!(
             scan(&m, "SCHOOL FEES"),
-            (
-                BUSINESS | PERSONAL,
-                vec!["school".into(), "school fees".into()]
-            )
+            (BUSINESS | PERSONAL, vec!["school".into(), "school fees".into()])
         );
         assert_eq!(scan(&m, "schoolfees"), (BUSINESS, vec!["school".into()]));
     }
@@ -654,10 +631,7 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(
-            scan(&m, &format!("KEYWORD042{}S", "X".repeat(40))).0,
-            BUSINESS
-        );
+        assert_eq!(scan(&m, &format!("KEYWORD042{}S", "X".repeat(40))).0, BUSINESS);
         assert_eq!(scan(&m, "keyword042").0, 0);
         assert_eq!(scan(&m, "pocket/money").0, PERSONAL);
         assert_eq!(scan(&m, "xkeyword042").0, 0);

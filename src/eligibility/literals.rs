@@ -224,15 +224,10 @@ impl LiteralSet {
         let word = self.table[index >> 6];
         let below = (word & ((1 << (index & 63)) - 1)).count_ones() as usize;
         let group = self.ranks[index >> 6] as usize + below;
-        let (Some(&start), Some(&end)) = (self.groups.get(group), self.groups.get(group + 1))
-        else {
+        let (Some(&start), Some(&end)) = (self.groups.get(group), self.groups.get(group + 1)) else {
             return;
         };
-        for anchor in self
-            .anchors
-            .get(start as usize..end as usize)
-            .unwrap_or_default()
-        {
+        for anchor in self.anchors.get(start as usize..end as usize).unwrap_or_default() {
             let Some(begin) = (at + 1).checked_sub(anchor.shift as usize) else {
                 continue;
             };
@@ -275,12 +270,12 @@ fn quadgram_commonness(quadgram: &[u8]) -> u32 {
 /// A penalty for a pair of folded bytes frequent in English or in narrations.
 fn pair_penalty(a: u8, b: u8) -> u32 {
     const FREQUENT: &[&[u8; 2]] = &[
-        b"th", b"he", b"in", b"er", b"an", b"re", b"on", b"at", b"en", b"nd", b"ti", b"es", b"or",
-        b"te", b"of", b"ed", b"is", b"it", b"al", b"ar", b"st", b"to", b"nt", b"ng", b"se", b"ha",
-        b"as", b"ou", b"io", b"le", b"ve", b"co", b"me", b"de", b"hi", b"ri", b"ro", b"ic", b"ne",
-        b"ea", b"ra", b"ce", b"li", b"ch", b"ll", b"be", b"ma", b"si", b"om", b"ur", b"nv", b"pp",
-        b"ap", b"tr", b"rf", b"ni", b"ip", b"po", b"os", b"pa", b"ay", b"ym", b"fr", b"ef", b"mo",
-        b"ob", b"us", b"ss", b"sd", b"nk", b"ba",
+        b"th", b"he", b"in", b"er", b"an", b"re", b"on", b"at", b"en", b"nd", b"ti", b"es", b"or", b"te",
+        b"of", b"ed", b"is", b"it", b"al", b"ar", b"st", b"to", b"nt", b"ng", b"se", b"ha", b"as", b"ou",
+        b"io", b"le", b"ve", b"co", b"me", b"de", b"hi", b"ri", b"ro", b"ic", b"ne", b"ea", b"ra", b"ce",
+        b"li", b"ch", b"ll", b"be", b"ma", b"si", b"om", b"ur", b"nv", b"pp", b"ap", b"tr", b"rf", b"ni",
+        b"ip", b"po", b"os", b"pa", b"ay", b"ym", b"fr", b"ef", b"mo", b"ob", b"us", b"ss", b"sd", b"nk",
+        b"ba",
     ];
     if a.is_ascii_digit() && b.is_ascii_digit() {
         40
@@ -535,11 +530,7 @@ mod tests {
 
     #[test]
     fn literals_of_simple_regexes() {
-        let lit = |p: &str| {
-            required_literals(p)
-                .map(|l| l.longest)
-                .filter(|l| !l.is_empty())
-        };
+        let lit = |p: &str| required_literals(p).map(|l| l.longest).filter(|l| !l.is_empty());
         assert_eq!(lit(r"(?i)\bbet\w*\b").as_deref(), Some("bet"));
         assert_eq!(lit(r"(?i)atm\s+wd").as_deref(), Some("atm"));
         assert_eq!(lit(r"^NIP/[A-Z]+/[A-Z ]+ LTD/").as_deref(), Some(" ltd/"));

@@ -28,14 +28,12 @@ pub use classify::{classify, ClassifyStats};
 pub use compiled::CompiledPolicy;
 pub use decide::decide;
 pub use model::{
-    normalize_currency, Counterparty, Decision, Detail, DraftKind, Outcome, Reason, Transaction,
-    TxType,
+    normalize_currency, Counterparty, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType,
 };
 pub use policy::{
-    floor_minor_from_major, validate_keywords, validate_pattern, validate_rule, MatchKind,
-    PolicyError, Rule, RuleField, RuleList, Settings, SettingsOverrides, DEFAULT_BUSINESS_KEYWORDS,
-    DEFAULT_FLOOR_MINOR, DEFAULT_INVOICE_CURRENCY, DEFAULT_PERSONAL_KEYWORDS,
-    DEFAULT_REFUND_KEYWORDS, MAX_KEYWORDS, MAX_PATTERN_CHARS, REGEX_DFA_SIZE_LIMIT,
-    REGEX_SIZE_LIMIT,
+    floor_minor_from_major, validate_keywords, validate_pattern, validate_rule, MatchKind, PolicyError, Rule,
+    RuleField, RuleList, Settings, SettingsOverrides, DEFAULT_BUSINESS_KEYWORDS, DEFAULT_FLOOR_MINOR,
+    DEFAULT_INVOICE_CURRENCY, DEFAULT_PERSONAL_KEYWORDS, DEFAULT_REFUND_KEYWORDS, MAX_KEYWORDS,
+    MAX_PATTERN_CHARS, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT,
 };
 pub use text::{narration_sender, reference_tokens};

@@ -19,13 +19,8 @@ pub const REGEX_DFA_SIZE_LIMIT: usize = 1024 * 1024;
 
 pub const DEFAULT_FLOOR_MINOR: i64 = 1000 * 100;
 pub const DEFAULT_INVOICE_CURRENCY: &str = "NGN";
-pub const DEFAULT_BUSINESS_KEYWORDS: &[&str] = &[
-    "invoice",
-    "payment",
-    "contract",
-    "subscription",
-    "settlement",
-];
+pub const DEFAULT_BUSINESS_KEYWORDS: &[&str] =
+    &["invoice", "payment", "contract", "subscription", "settlement"];
 pub const DEFAULT_PERSONAL_KEYWORDS: &[&str] = &[
     "family",
     "gift",
@@ -184,10 +179,7 @@ pub fn floor_minor_from_major(text: &str) -> Result<i64, PolicyError> {
     };
     let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (int_part.is_empty() && frac_part.is_empty())
-        || !all_digits(int_part)
-        || !all_digits(frac_part)
-    {
+    if (int_part.is_empty() && frac_part.is_empty()) || !all_digits(int_part) || !all_digits(frac_part) {
         return Err(invalid());
     }
     // value = digits * 10^scale, in minor units (hence the +2).
@@ -294,9 +286,7 @@ pub enum RuleList {
 }
 
 /// What a rule looks at.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleField {
     /// Narration, description and tags joined by single spaces.
@@ -309,9 +299,7 @@ pub enum RuleField {
     Reference,
 }
 
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MatchKind {
     /// Case-insensitive substring.
@@ -442,10 +430,7 @@ mod tests {
         assert_eq!(settings.invoice_currency, "NGN");
         assert_eq!(settings.reference_regex, None);
         assert_eq!(settings.business_keywords.len(), 5);
-        assert!(settings
-            .personal_keywords
-            .iter()
-            .any(|k| k == "school fees"));
+        assert!(settings.personal_keywords.iter().any(|k| k == "school fees"));
         assert_eq!(
             settings.refund_keywords,
             ["refund", "reversal", "reversed", "chargeback"]
@@ -494,9 +479,7 @@ mod tests {
             .apply(&settings)
             .expect("valid");
         assert_eq!(cleared.reference_regex, None);
-        let decimal = overrides(r#"{"floor": 999.99}"#)
-            .apply(&base)
-            .expect("valid");
+        let decimal = overrides(r#"{"floor": 999.99}"#).apply(&base).expect("valid");
         assert_eq!(decimal.floor_minor, 99_999);
     }
 
@@ -530,8 +513,8 @@ mod tests {
         let many: Vec<String> = (0..201).map(|i| format!("k{i}")).collect();
         let json = serde_json::json!({ "businessKeywords": many }).to_string();
         assert_eq!(field_of(&json), Err("businessKeywords".into()));
-        let unknown = serde_json::from_str::<SettingsOverrides>(r#"{"flor": 1}"#)
-            .expect_err("unknown field refused");
+        let unknown =
+            serde_json::from_str::<SettingsOverrides>(r#"{"flor": 1}"#).expect_err("unknown field refused");
         assert!(unknown.to_string().contains("flor"), "{unknown}");
     }
 

@@ -212,8 +212,7 @@ pub fn narration_sender(narration: &str) -> Option<&str> {
             // Most words start with no marker letter: answered here, without a call.
             let marker = bytes.get(start).map(u8::to_ascii_lowercase);
             match marker.and_then(|m| matches!(m, b'n' | b't' | b'f').then_some(m)) {
-                Some(_) => sender_at(narration, start)
-                    .map_or(ControlFlow::Continue(()), ControlFlow::Break),
+                Some(_) => sender_at(narration, start).map_or(ControlFlow::Continue(()), ControlFlow::Break),
                 None => ControlFlow::Continue(()),
             }
         });
@@ -319,11 +318,7 @@ fn ascii_name_end(bytes: &[u8]) -> usize {
         while at < end && !bytes.get(at).copied().is_some_and(space) {
             at += 1;
         }
-        if !first
-            && bytes
-                .get(word..at)
-                .is_some_and(|w| w.eq_ignore_ascii_case(b"to"))
-        {
+        if !first && bytes.get(word..at).is_some_and(|w| w.eq_ignore_ascii_case(b"to")) {
             return word;
         }
         first = false;
@@ -356,10 +351,7 @@ mod tests {
 
     #[test]
     fn words_are_runs_of_letters_or_digits() {
-        assert_eq!(
-            norm("NIP/FCMB/ACME LTD/INV-1042"),
-            "nip fcmb acme ltd inv 1042"
-        );
+        assert_eq!(norm("NIP/FCMB/ACME LTD/INV-1042"), "nip fcmb acme ltd inv 1042");
         assert_eq!(norm("  --  "), "");
         assert_eq!(norm("pocket  MONEY\tfor/june"), "pocket money for june");
     }
@@ -383,8 +375,7 @@ mod tests {
 
     #[test]
     fn reference_tokens_split_on_spec_separators() {
-        let tokens: Vec<_> =
-            reference_tokens("NIP/ZENITH/ACME LTD/INV-1042, part;two|x\tINV-7").collect();
+        let tokens: Vec<_> = reference_tokens("NIP/ZENITH/ACME LTD/INV-1042, part;two|x\tINV-7").collect();
         assert_eq!(
             tokens,
             ["NIP", "ZENITH", "ACME", "LTD", "INV-1042", "part", "two", "x", "INV-7"]
@@ -392,23 +383,12 @@ mod tests {
         assert_eq!(reference_tokens(" // ,, ").count(), 0);
         assert_eq!(reference_tokens("").count(), 0);
         // The ASCII path and the general one agree.
-        for text in [
-            "a",
-            " a",
-            "a ",
-            "a\x0Bb\x0Cc\rd",
-            "x|y;z,w/v",
-            "INV-7  INV-8 ",
-        ] {
+        for text in ["a", " a", "a ", "a\x0Bb\x0Cc\rd", "x|y;z,w/v", "INV-7  INV-8 "] {
             let general: Vec<&str> = text
                 .split(|c: char| c.is_whitespace() || matches!(c, '/' | ',' | ';' | '|'))
                 .filter(|t| !t.is_empty())
                 .collect();
-            assert_eq!(
-                reference_tokens(text).collect::<Vec<_>>(),
-                general,
-                "{text:?}"
-            );
+            assert_eq!(reference_tokens(text).collect::<Vec<_>>(), general, "{text:?}");
         }
         let tokens: Vec<_> = reference_tokens("Réf\u{a0}INV-9/é").collect();
         assert_eq!(tokens, ["Réf", "INV-9", "é"]);
@@ -416,10 +396,7 @@ mod tests {
 
     #[test]
     fn sender_forms() {
-        assert_eq!(
-            narration_sender("NIP/FCMB/ACME LTD/INV-1042"),
-            Some("ACME LTD")
-        );
+        assert_eq!(narration_sender("NIP/FCMB/ACME LTD/INV-1042"), Some("ACME LTD"));
         assert_eq!(narration_sender("nip/gtb/John Doe"), Some("John Doe"));
         assert_eq!(
             narration_sender("TRF FROM BOLA YUSUFF subscription"),
@@ -433,10 +410,7 @@ mod tests {
             narration_sender("TRF FROM JOHN DOE TO ACME LTD"),
             Some("JOHN DOE")
         );
-        assert_eq!(
-            narration_sender("FRM OLU ADE payment"),
-            Some("OLU ADE payment")
-        );
+        assert_eq!(narration_sender("FRM OLU ADE payment"), Some("OLU ADE payment"));
         assert_eq!(narration_sender("frm tolu"), Some("tolu"));
     }
 
