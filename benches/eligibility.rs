@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use aho_corasick::AhoCorasick;
 use criterion::{Criterion, Throughput};
 use taxpoynt_mono::eligibility::{
-    decide, CompiledPolicy, Counterparty, MatchKind, Rule, RuleField, RuleList, Settings, Transaction,
-    TxType, DEFAULT_BUSINESS_KEYWORDS, DEFAULT_PERSONAL_KEYWORDS, DEFAULT_REFUND_KEYWORDS,
+    decide, CompiledPolicy, Counterparty, EligibilitySettings, MatchKind, Rule, RuleField, RuleList,
+    Transaction, TxType, DEFAULT_BUSINESS_KEYWORDS, DEFAULT_PERSONAL_KEYWORDS, DEFAULT_REFUND_KEYWORDS,
 };
 
 const CASES: &str = concat!(
@@ -243,10 +243,10 @@ fn fixture() -> Fixture {
     let txs = transactions();
     let rules = rules();
     assert_eq!(rules.len(), 50);
-    let settings = Settings::default();
-    let reference_settings = Settings {
+    let settings = EligibilitySettings::default();
+    let reference_settings = EligibilitySettings {
         reference_regex: Some(r"^INV-\d+$".to_owned()),
-        ..Settings::default()
+        ..EligibilitySettings::default()
     };
     Fixture {
         texts: txs.iter().map(joined).collect(),

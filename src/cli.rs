@@ -4,9 +4,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 
-use crate::auth::Role;
 use crate::config::Settings;
 use crate::services::tenants;
+use crate::tenancy::Role;
 
 #[derive(Debug, Parser)]
 #[command(

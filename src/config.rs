@@ -101,12 +101,12 @@ impl EligibilityDefaults {
     }
 
     /// The engine's settings with these defaults over its built-in keyword lists.
-    pub fn settings(&self) -> crate::eligibility::Settings {
-        crate::eligibility::Settings {
+    pub fn settings(&self) -> crate::eligibility::EligibilitySettings {
+        crate::eligibility::EligibilitySettings {
             floor_minor: self.floor_minor,
             reference_regex: self.reference_regex.clone(),
             invoice_currency: self.invoice_currency.clone(),
-            ..crate::eligibility::Settings::default()
+            ..crate::eligibility::EligibilitySettings::default()
         }
     }
 }

@@ -235,7 +235,7 @@ impl IntoResponse for ApiError {
         let body = json!({
             "status": "failed",
             "message": message,
-            "timestamp": crate::http::envelope::now_rfc3339(),
+            "timestamp": crate::time::now_rfc3339(),
             "data": null,
             "error": Value::Object(error),
             "traceId": trace_id,

@@ -3,7 +3,6 @@
 //! A library first, so tests start the real application: `startup::Application` builds the
 //! router over a PostgreSQL pool; `cli` drives it from the binary.
 
-pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -17,3 +16,5 @@ pub mod services;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tenancy;
+pub mod time;

@@ -16,9 +16,6 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Request bodies above this many bytes are refused with 413.
-pub const BODY_LIMIT: usize = 1024 * 1024;
-
 pub struct Application {
     addr: SocketAddr,
     listener: TcpListener,
@@ -118,7 +115,7 @@ pub fn mono_client(settings: &crate::config::MonoSettings) -> anyhow::Result<cra
 /// and metrics; panics as a 500 envelope; the body limit.
 pub fn app_router(state: AppState) -> Router {
     crate::http::router(state)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(crate::http::extract::BODY_LIMIT))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
                 use axum::response::IntoResponse;

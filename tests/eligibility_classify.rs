@@ -3,7 +3,7 @@
 //! line number while the run goes on.
 
 use serde_json::Value;
-use taxpoynt_mono::eligibility::{classify, Settings};
+use taxpoynt_mono::eligibility::{classify, EligibilitySettings};
 
 const CASES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -20,7 +20,7 @@ fn cases() -> Vec<Value> {
 
 fn run(input: &str) -> (Vec<Value>, taxpoynt_mono::eligibility::ClassifyStats) {
     let mut out = Vec::new();
-    let stats = classify(input.as_bytes(), &mut out, &Settings::default()).expect("no I/O error");
+    let stats = classify(input.as_bytes(), &mut out, &EligibilitySettings::default()).expect("no I/O error");
     let text = String::from_utf8(out).expect("output is UTF-8");
     let lines = text
         .lines()

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use taxpoynt_mono::eligibility::{
-    decide, CompiledPolicy, Detail, DraftKind, Outcome, Reason, Rule, Settings, SettingsOverrides,
+    decide, CompiledPolicy, Detail, DraftKind, EligibilitySettings, Outcome, Reason, Rule, SettingsOverrides,
     Transaction, TxType,
 };
 
@@ -40,7 +40,7 @@ fn load_cases() -> Vec<Case> {
 
 /// Every way `case` is not decided as expected; empty when it passes.
 fn check(case: &Case) -> Vec<String> {
-    let settings = match case.settings.apply(&Settings::default()) {
+    let settings = match case.settings.apply(&EligibilitySettings::default()) {
         Ok(settings) => settings,
         Err(err) => return vec![format!("settings refused: {err}")],
     };
@@ -140,7 +140,10 @@ fn decisions_serialise_in_the_classify_shape() {
         .into_iter()
         .find(|case| case.name == "reference from narration token")
         .expect("case present");
-    let settings = case.settings.apply(&Settings::default()).expect("valid settings");
+    let settings = case
+        .settings
+        .apply(&EligibilitySettings::default())
+        .expect("valid settings");
     let policy = CompiledPolicy::compile(&settings, &case.rules).expect("valid policy");
     let json = serde_json::to_value(decide(&case.transaction, &policy)).expect("serialisable");
     assert_eq!(

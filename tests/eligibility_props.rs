@@ -4,8 +4,8 @@
 
 use proptest::prelude::*;
 use taxpoynt_mono::eligibility::{
-    decide, CompiledPolicy, Counterparty, Decision, MatchKind, Outcome, Reason, Rule, RuleField, RuleList,
-    Settings, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
+    decide, CompiledPolicy, Counterparty, Decision, EligibilitySettings, MatchKind, Outcome, Reason, Rule,
+    RuleField, RuleList, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
 };
 
 const WORDS: &[&str] = &[
@@ -155,17 +155,17 @@ fn rules() -> impl Strategy<Value = Vec<Rule>> {
     proptest::collection::vec(any_rule(), 0..12)
 }
 
-fn settings() -> impl Strategy<Value = Settings> {
+fn settings() -> impl Strategy<Value = EligibilitySettings> {
     proptest::option::of(proptest::sample::select(
         &[r"^INV-\d+$", r"(?i)^acme$", r"\d"][..],
     ))
-    .prop_map(|regex| Settings {
+    .prop_map(|regex| EligibilitySettings {
         reference_regex: regex.map(str::to_owned),
-        ..Settings::default()
+        ..EligibilitySettings::default()
     })
 }
 
-fn run(settings: &Settings, rules: &[Rule], tx: &Transaction) -> Decision {
+fn run(settings: &EligibilitySettings, rules: &[Rule], tx: &Transaction) -> Decision {
     let policy = CompiledPolicy::compile(settings, rules).expect("generated policies are valid");
     decide(tx, &policy)
 }
@@ -279,7 +279,7 @@ proptest! {
             match_kind: MatchKind::Regex,
             pattern: "(?s).*".into(),
         });
-        let decision = run(&Settings::default(), &rules, &tx);
+        let decision = run(&EligibilitySettings::default(), &rules, &tx);
         prop_assert_ne!(decision.outcome, Outcome::Draft);
         prop_assert!(matches!(
             decision.reason,
@@ -293,9 +293,9 @@ proptest! {
         rules in rules(),
     ) {
         tx.currency = "NGN".into();
-        let settings = Settings {
+        let settings = EligibilitySettings {
             reference_regex: Some(r"^NO-SUCH-REF-\d+$".into()),
-            ..Settings::default()
+            ..EligibilitySettings::default()
         };
         let mut rules = rules;
         rules.push(Rule {
@@ -400,11 +400,11 @@ proptest! {
         ],
     ) {
         prop_assume!(!naive_words(&keyword).is_empty());
-        let settings = Settings {
+        let settings = EligibilitySettings {
             business_keywords: vec![keyword.trim().to_owned()],
             personal_keywords: Vec::new(),
             refund_keywords: Vec::new(),
-            ..Settings::default()
+            ..EligibilitySettings::default()
         };
         let decision = run(&settings, &[], &tx);
         let expected = naive_keyword_match(&words_of(&tx), &keyword);
@@ -434,7 +434,7 @@ proptest! {
             .collect::<Vec<_>>()
             .join(" ");
         let expected = lower(&joined).contains(&lower(&pattern));
-        let decision = run(&Settings::default(), &[rule], &tx);
+        let decision = run(&EligibilitySettings::default(), &[rule], &tx);
         prop_assert_eq!(decision.reason == Reason::Allowlisted, expected);
     }
 }
@@ -522,7 +522,7 @@ fn naive_first_rule(
     list: RuleList,
     tx: &Transaction,
     decision: &Decision,
-    settings: &Settings,
+    settings: &EligibilitySettings,
 ) -> Option<String> {
     let joined = [Some(tx.narration.clone()), tx.description.clone()]
         .into_iter()
@@ -618,11 +618,11 @@ proptest! {
             .filter(|k| !naive_words(k).is_empty())
             .collect();
         prop_assume!(!keywords.is_empty());
-        let settings = Settings {
+        let settings = EligibilitySettings {
             business_keywords: keywords.clone(),
             personal_keywords: Vec::new(),
             refund_keywords: Vec::new(),
-            ..Settings::default()
+            ..EligibilitySettings::default()
         };
         let words = words_of(&tx);
         // The first spelling of each normal form reports it, in configured order.

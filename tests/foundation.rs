@@ -7,8 +7,8 @@ use common::*;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use taxpoynt_mono::auth::Role;
 use taxpoynt_mono::services::tenants;
+use taxpoynt_mono::tenancy::Role;
 
 #[sqlx::test]
 async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {

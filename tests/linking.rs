@@ -334,7 +334,7 @@ async fn listing_accounts_linked_only_or_monos_list_for_admins(pool: PgPool) {
     assert_eq!(assert_failure(&body), "forbidden");
     assert!(body["message"].as_str().unwrap().contains("linkedOnly=true"));
 
-    let admin = tenants::create_key(&pool, app.tenant.org_id, taxpoynt_mono::auth::Role::Admin)
+    let admin = tenants::create_key(&pool, app.tenant.org_id, taxpoynt_mono::tenancy::Role::Admin)
         .await
         .unwrap();
     let resp = app

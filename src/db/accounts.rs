@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::auth::Tenant;
+use crate::tenancy::{EnvName, Tenant};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -35,7 +35,7 @@ pub struct AccountRow {
 
 /// Account details as fetched from Mono, ready to store (BVN already cut to 4 digits).
 #[derive(Debug, Clone, Default)]
-pub struct AccountDetails {
+pub struct DetailsUpdate {
     pub name: Option<String>,
     pub account_number: Option<String>,
     pub currency: Option<String>,
@@ -69,7 +69,7 @@ pub async fn link(
     tenant_env: Uuid,
     account_id: &str,
     link_ref: Option<&str>,
-    details: Option<&AccountDetails>,
+    details: Option<&DetailsUpdate>,
 ) -> Result<bool, sqlx::Error> {
     let d = details.cloned().unwrap_or_default();
     let fetched = details.is_some();
@@ -127,7 +127,7 @@ pub async fn link(
 pub async fn update_details(
     db: impl PgExecutor<'_>,
     account_id: &str,
-    d: &AccountDetails,
+    d: &DetailsUpdate,
     reauth_required: Option<bool>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
@@ -205,29 +205,39 @@ pub async fn get(
 }
 
 /// Linked (not unlinked) accounts of an environment, oldest link first.
-pub async fn list_linked(db: impl PgExecutor<'_>, env_id: Uuid) -> Result<Vec<AccountRow>, sqlx::Error> {
+pub async fn list_linked(db: impl PgExecutor<'_>, tenant: &Tenant) -> Result<Vec<AccountRow>, sqlx::Error> {
     sqlx::query_as!(
         AccountRow,
         r#"SELECT id, org_id, env_id, name, account_number, currency, type AS "type", balance, bvn_last4,
                   institution_name, bank_code, institution_type, customer_id, data_status, auth_method,
                   reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at,
                   sync_cursor, cursor_updated_at
-           FROM mono_accounts WHERE env_id = $1 AND unlinked_at IS NULL ORDER BY linked_at, id"#,
-        env_id
+           FROM mono_accounts WHERE env_id = $1 AND org_id = $2 AND unlinked_at IS NULL ORDER BY linked_at, id"#,
+        tenant.env_id,
+        tenant.org_id
     )
     .fetch_all(db)
     .await
 }
 
 /// Every linked account of every environment (the scheduled sync).
-pub async fn all_linked(db: impl PgExecutor<'_>) -> Result<Vec<(String, Uuid, Uuid)>, sqlx::Error> {
+/// Each with the tenant it belongs to, least recently synced first.
+pub async fn all_linked(db: impl PgExecutor<'_>) -> Result<Vec<(String, Tenant)>, sqlx::Error> {
     let rows = sqlx::query!(
-        "SELECT id, org_id, env_id FROM mono_accounts
-         WHERE unlinked_at IS NULL AND data_status = 'AVAILABLE' ORDER BY last_synced_at NULLS FIRST, id"
+        "SELECT a.id, a.org_id, a.env_id, e.name AS env_name
+         FROM mono_accounts a JOIN environments e ON e.id = a.env_id
+         WHERE a.unlinked_at IS NULL AND a.data_status = 'AVAILABLE'
+         ORDER BY a.last_synced_at NULLS FIRST, a.id"
     )
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.org_id, r.env_id)).collect())
+    rows.into_iter()
+        .map(|r| {
+            let env = EnvName::parse(&r.env_name)
+                .ok_or_else(|| super::unknown_value("environments.name", &r.env_name))?;
+            Ok((r.id, Tenant::system(r.org_id, r.env_id, env)))
+        })
+        .collect()
 }
 
 pub async fn mark_unlinked(db: impl PgExecutor<'_>, account_id: &str) -> Result<(), sqlx::Error> {

@@ -1,53 +1,64 @@
-//! An environment's own eligibility settings (NULL columns follow the configuration).
+//! An environment's own eligibility settings: each column is NULL while the environment
+//! follows the configuration.
 
 use sqlx::PgExecutor;
-use uuid::Uuid;
+
+use crate::eligibility::Overrides;
+use crate::tenancy::Tenant;
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct EnvSettingsRow {
-    pub invoice_currency: Option<String>,
-    pub floor_minor: Option<i64>,
-    pub reference_regex: Option<String>,
+pub struct EnvSettings {
+    pub overrides: Overrides,
     pub retention_days: Option<i32>,
-    pub business_keywords: Option<Vec<String>>,
-    pub personal_keywords: Option<Vec<String>>,
-    pub refund_keywords: Option<Vec<String>>,
 }
 
-pub async fn settings(db: impl PgExecutor<'_>, env_id: Uuid) -> Result<EnvSettingsRow, sqlx::Error> {
-    sqlx::query_as!(
-        EnvSettingsRow,
+pub async fn settings(db: impl PgExecutor<'_>, tenant: &Tenant) -> Result<EnvSettings, sqlx::Error> {
+    let r = sqlx::query!(
         r#"
         SELECT invoice_currency, floor_minor, reference_regex, retention_days,
                business_keywords, personal_keywords, refund_keywords
-        FROM environments WHERE id = $1
+        FROM environments WHERE id = $1 AND org_id = $2
         "#,
-        env_id
+        tenant.env_id,
+        tenant.org_id
     )
     .fetch_one(db)
-    .await
+    .await?;
+    Ok(EnvSettings {
+        overrides: Overrides {
+            floor_minor: r.floor_minor,
+            reference_regex: r.reference_regex,
+            invoice_currency: r.invoice_currency,
+            business_keywords: r.business_keywords,
+            personal_keywords: r.personal_keywords,
+            refund_keywords: r.refund_keywords,
+        },
+        retention_days: r.retention_days,
+    })
 }
 
 pub async fn save_settings(
     db: impl PgExecutor<'_>,
-    env_id: Uuid,
-    row: &EnvSettingsRow,
+    tenant: &Tenant,
+    row: &EnvSettings,
 ) -> Result<(), sqlx::Error> {
+    let o = &row.overrides;
     sqlx::query!(
         r#"
         UPDATE environments
-        SET invoice_currency = $2, floor_minor = $3, reference_regex = $4, retention_days = $5,
-            business_keywords = $6, personal_keywords = $7, refund_keywords = $8, updated_at = now()
-        WHERE id = $1
+        SET invoice_currency = $3, floor_minor = $4, reference_regex = $5, retention_days = $6,
+            business_keywords = $7, personal_keywords = $8, refund_keywords = $9, updated_at = now()
+        WHERE id = $1 AND org_id = $2
         "#,
-        env_id,
-        row.invoice_currency,
-        row.floor_minor,
-        row.reference_regex,
+        tenant.env_id,
+        tenant.org_id,
+        o.invoice_currency,
+        o.floor_minor,
+        o.reference_regex,
         row.retention_days,
-        row.business_keywords.as_deref(),
-        row.personal_keywords.as_deref(),
-        row.refund_keywords.as_deref()
+        o.business_keywords.as_deref(),
+        o.personal_keywords.as_deref(),
+        o.refund_keywords.as_deref()
     )
     .execute(db)
     .await?;

@@ -32,6 +32,12 @@ pub fn pool_with(options: PgConnectOptions, max_connections: u32) -> PgPool {
         .connect_lazy_with(options)
 }
 
+/// A stored value outside its column's vocabulary: the schema's CHECK constraints make this
+/// a bug or a hand edit, never client input, so it fails loudly as a decode error.
+pub(crate) fn unknown_value(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("{column}: unknown value `{value}`").into())
+}
+
 /// Number of migrations embedded in this binary that the database has applied.
 pub async fn applied_migrations(pool: &PgPool) -> Result<i64, sqlx::Error> {
     let row = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE success")

@@ -4,8 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::auth::Tenant;
+use crate::eligibility::{MatchKind, PolicyError, Rule, RuleField, RuleList};
+use crate::tenancy::Tenant;
 
+/// A rule as stored; its vocabulary columns are parsed by [`TryFrom`] into the engine's rule.
 #[derive(Debug, Clone)]
 pub struct RuleRow {
     pub id: Uuid,
@@ -18,10 +20,25 @@ pub struct RuleRow {
     pub created_at: DateTime<Utc>,
 }
 
+impl TryFrom<RuleRow> for Rule {
+    type Error = PolicyError;
+
+    fn try_from(row: RuleRow) -> Result<Self, PolicyError> {
+        Ok(Rule {
+            id: row.id.to_string(),
+            list: row.list.parse()?,
+            account_id: row.account_id,
+            field: row.field.parse()?,
+            match_kind: row.match_kind.parse()?,
+            pattern: row.pattern,
+        })
+    }
+}
+
 pub struct NewRule<'a> {
-    pub list: &'a str,
-    pub field: &'a str,
-    pub match_kind: &'a str,
+    pub list: RuleList,
+    pub field: RuleField,
+    pub match_kind: MatchKind,
     pub pattern: &'a str,
     pub account_id: Option<&'a str>,
     pub note: Option<&'a str>,
@@ -42,9 +59,9 @@ pub async fn insert(
         Uuid::now_v7(),
         tenant.org_id,
         tenant.env_id,
-        rule.list,
-        rule.field,
-        rule.match_kind,
+        rule.list.as_str(),
+        rule.field.as_str(),
+        rule.match_kind.as_str(),
         rule.pattern,
         rule.account_id,
         rule.note
@@ -57,7 +74,7 @@ pub async fn insert(
 pub async fn list(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
-    list: Option<&str>,
+    list: Option<RuleList>,
     account_id: Option<&str>,
 ) -> Result<Vec<RuleRow>, sqlx::Error> {
     sqlx::query_as!(
@@ -72,25 +89,16 @@ pub async fn list(
         "#,
         tenant.env_id,
         tenant.org_id,
-        list,
+        list.map(RuleList::as_str),
         account_id
     )
     .fetch_all(db)
     .await
 }
 
-/// Every rule of an environment (all accounts), for compiling its policy.
-pub async fn all_for_env(db: impl PgExecutor<'_>, env_id: Uuid) -> Result<Vec<RuleRow>, sqlx::Error> {
-    sqlx::query_as!(
-        RuleRow,
-        r#"
-        SELECT id, list, field, match_kind, pattern, account_id, note, created_at
-        FROM eligibility_rules WHERE env_id = $1 ORDER BY created_at, id
-        "#,
-        env_id
-    )
-    .fetch_all(db)
-    .await
+/// Every rule of the environment (all accounts), for compiling its policy.
+pub async fn all_for_env(db: impl PgExecutor<'_>, tenant: &Tenant) -> Result<Vec<RuleRow>, sqlx::Error> {
+    list(db, tenant, None, None).await
 }
 
 pub async fn delete(db: impl PgExecutor<'_>, tenant: &Tenant, id: Uuid) -> Result<bool, sqlx::Error> {

@@ -3,7 +3,9 @@
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::auth::{EnvName, Role};
+use crate::tenancy::{EnvName, Role};
+
+use super::unknown_value;
 
 pub struct NewOrganization {
     pub org_id: Uuid,
@@ -85,9 +87,9 @@ pub async fn revoke_api_key(db: &PgPool, key_id: Uuid) -> Result<bool, sqlx::Err
 pub struct KeyResolution {
     pub key_id: Uuid,
     pub org_id: Uuid,
-    pub role: String,
+    pub role: Role,
     /// None when the organization has no such environment.
-    pub env: Option<(Uuid, String)>,
+    pub env: Option<(Uuid, EnvName)>,
 }
 
 /// One round trip: the live key by hash, joined with the environment chosen by id, else by name.
@@ -113,23 +115,37 @@ pub async fn resolve_key(
     )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| KeyResolution {
-        key_id: r.key_id,
-        org_id: r.org_id,
-        role: r.role,
-        env: r.env_id.zip(r.env_name),
-    }))
+    row.map(|r| {
+        Ok(KeyResolution {
+            key_id: r.key_id,
+            org_id: r.org_id,
+            role: Role::parse(&r.role).ok_or_else(|| unknown_value("api_keys.role", &r.role))?,
+            env: match (r.env_id, r.env_name) {
+                (Some(id), Some(name)) => Some((
+                    id,
+                    EnvName::parse(&name).ok_or_else(|| unknown_value("environments.name", &name))?,
+                )),
+                _ => None,
+            },
+        })
+    })
+    .transpose()
 }
 
 pub async fn list_environments(
     db: impl PgExecutor<'_>,
     org_id: Uuid,
-) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+) -> Result<Vec<(Uuid, EnvName)>, sqlx::Error> {
     let rows = sqlx::query!(
         "SELECT id, name FROM environments WHERE org_id = $1 ORDER BY name DESC",
         org_id
     )
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+    rows.into_iter()
+        .map(|r| {
+            let name = EnvName::parse(&r.name).ok_or_else(|| unknown_value("environments.name", &r.name))?;
+            Ok((r.id, name))
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::compiled::CompiledPolicy;
 use super::decide::decide;
 use super::model::{Outcome, Transaction};
-use super::policy::{Rule, Settings, SettingsOverrides};
+use super::policy::{EligibilitySettings, Rule, SettingsOverrides};
 
 /// Counts of one classify run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -48,7 +48,7 @@ struct Cached {
 pub fn classify<R: BufRead, W: Write>(
     mut input: R,
     output: W,
-    base: &Settings,
+    base: &EligibilitySettings,
 ) -> std::io::Result<ClassifyStats> {
     let mut output = BufWriter::new(output);
     let mut stats = ClassifyStats::default();
@@ -91,7 +91,7 @@ pub fn classify<R: BufRead, W: Write>(
 
 fn classify_line(
     raw: &[u8],
-    base: &Settings,
+    base: &EligibilitySettings,
     cache: &mut Option<Cached>,
     stats: &mut ClassifyStats,
 ) -> Result<super::Decision, String> {
@@ -135,7 +135,7 @@ fn classify_line(
 fn compile(
     settings: Option<&Value>,
     rules: Option<&Value>,
-    base: &Settings,
+    base: &EligibilitySettings,
 ) -> Result<CompiledPolicy, String> {
     let settings = match settings {
         None => base.clone(),
@@ -194,7 +194,8 @@ mod tests {
 
     fn run(input: &str) -> (Vec<Value>, ClassifyStats) {
         let mut out = Vec::new();
-        let stats = classify(input.as_bytes(), &mut out, &Settings::default()).expect("no io error");
+        let stats =
+            classify(input.as_bytes(), &mut out, &EligibilitySettings::default()).expect("no io error");
         let lines = String::from_utf8(out)
             .expect("utf-8 output")
             .lines()
@@ -289,7 +290,7 @@ mod tests {
         let mut input = b"{\"transaction\": \"\xff\"}\n".to_vec();
         input.extend_from_slice(format!("{{\"transaction\":{TX}}}\n").as_bytes());
         let mut out = Vec::new();
-        let stats = classify(&input[..], &mut out, &Settings::default()).expect("no io error");
+        let stats = classify(&input[..], &mut out, &EligibilitySettings::default()).expect("no io error");
         assert_eq!(stats.errors, 1);
         assert_eq!(stats.drafts, 1);
     }

@@ -16,7 +16,7 @@ use regex::{Regex, RegexSet, RegexSetBuilder};
 use super::keywords::KeywordMatcher;
 use super::literals::{required_literals, LiteralSet, RegexLiterals};
 use super::policy::{
-    build_regex, validate_rule, MatchKind, PolicyError, Rule, RuleField, RuleList, Settings,
+    build_regex, validate_rule, EligibilitySettings, MatchKind, PolicyError, Rule, RuleField, RuleList,
     REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT,
 };
 use super::text::{is_ascii, lowercase_into, trim};
@@ -25,10 +25,10 @@ use super::text::{is_ascii, lowercase_into, trim};
 type Ordinal = u32;
 const NONE: Ordinal = Ordinal::MAX;
 
-/// Settings and rules compiled for fast, repeated decisions. Cheap to share (`Send + Sync`).
+/// EligibilitySettings and rules compiled for fast, repeated decisions. Cheap to share (`Send + Sync`).
 #[derive(Debug)]
 pub struct CompiledPolicy {
-    settings: Settings,
+    settings: EligibilitySettings,
     pub(crate) floor_minor: i64,
     pub(crate) invoice_currency: String,
     pub(crate) reference_regex: Option<Regex>,
@@ -44,7 +44,7 @@ pub struct CompiledPolicy {
 
 impl CompiledPolicy {
     /// Validates `settings` and every rule, then builds the matchers.
-    pub fn compile(settings: &Settings, rules: &[Rule]) -> Result<CompiledPolicy, PolicyError> {
+    pub fn compile(settings: &EligibilitySettings, rules: &[Rule]) -> Result<CompiledPolicy, PolicyError> {
         settings.validate()?;
         for rule in rules {
             validate_rule(rule).map_err(|err| PolicyError {
@@ -95,7 +95,7 @@ impl CompiledPolicy {
     }
 
     /// The settings this policy was compiled from.
-    pub fn settings(&self) -> &Settings {
+    pub fn settings(&self) -> &EligibilitySettings {
         &self.settings
     }
 
@@ -497,7 +497,7 @@ mod tests {
         let mut reversed = rules.clone();
         reversed.reverse();
         for set in [rules, reversed] {
-            let policy = CompiledPolicy::compile(&Settings::default(), &set).expect("compiles");
+            let policy = CompiledPolicy::compile(&EligibilitySettings::default(), &set).expect("compiles");
             let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
             let hits = narration(&policy, None, "  Acme LTD ");
             assert_eq!(id(hits.deny()), Some("a"));
@@ -514,7 +514,8 @@ mod tests {
         let mut scoped = rule("r7", RuleList::Deny, MatchKind::Contains, "betking");
         scoped.account_id = Some("acc_2".into());
         let global = rule("r8", RuleList::Allow, MatchKind::Contains, "bet");
-        let policy = CompiledPolicy::compile(&Settings::default(), &[scoped, global]).expect("compiles");
+        let policy =
+            CompiledPolicy::compile(&EligibilitySettings::default(), &[scoped, global]).expect("compiles");
         let on = |account| {
             let hits = narration(&policy, account, "BETKING");
             let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
@@ -531,7 +532,7 @@ mod tests {
             rule("u1", RuleList::Deny, MatchKind::Contains, "ÉCOLE"),
             rule("u2", RuleList::Deny, MatchKind::Exact, "straße"),
         ];
-        let policy = CompiledPolicy::compile(&Settings::default(), &rules).expect("compiles");
+        let policy = CompiledPolicy::compile(&EligibilitySettings::default(), &rules).expect("compiles");
         let first = |text: &str| narration(&policy, None, text).deny();
         assert_eq!(first("frais école"), Some(0));
         assert_eq!(first("FRAIS ÉCOLE"), Some(0));
@@ -548,7 +549,7 @@ mod tests {
         b.account_id = Some("acc_b".into());
         let mut c = rule("c", RuleList::Allow, MatchKind::Regex, "bet");
         c.account_id = Some("acc_a".into());
-        let policy = CompiledPolicy::compile(&Settings::default(), &[a, b, c]).expect("compiles");
+        let policy = CompiledPolicy::compile(&EligibilitySettings::default(), &[a, b, c]).expect("compiles");
         let on = |account| {
             let hits = narration(&policy, account, "bet");
             let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
@@ -562,7 +563,7 @@ mod tests {
     #[test]
     fn invalid_rules_are_refused_with_their_id() {
         let err = CompiledPolicy::compile(
-            &Settings::default(),
+            &EligibilitySettings::default(),
             &[rule("bad", RuleList::Deny, MatchKind::Regex, "(")],
         )
         .expect_err("refused");
@@ -621,7 +622,7 @@ mod tests {
             rule("r09", RuleList::Allow, MatchKind::Contains, "ltd"),
             rule("r10", RuleList::Deny, MatchKind::Exact, "bet"),
         ];
-        let policy = CompiledPolicy::compile(&Settings::default(), &rules).expect("compiles");
+        let policy = CompiledPolicy::compile(&EligibilitySettings::default(), &rules).expect("compiles");
         let texts = [
             "BETKING deposit",
             "alphabet",
@@ -679,7 +680,7 @@ mod tests {
             scoped(rule("a1", RuleList::Allow, MatchKind::Exact, "acme ltd"), "acc_2"),
             rule("a3", RuleList::Allow, MatchKind::Regex, r"."),
         ];
-        let policy = CompiledPolicy::compile(&Settings::default(), &rules).expect("compiles");
+        let policy = CompiledPolicy::compile(&EligibilitySettings::default(), &rules).expect("compiles");
         let on = |account, text| {
             let hits = narration(&policy, account, text);
             let id = |ordinal: Option<Ordinal>| ordinal.and_then(|o| policy.rule_id(o));
@@ -716,7 +717,7 @@ mod tests {
             rule("x", RuleList::Allow, MatchKind::Contains, "é"),
             rule("y", RuleList::Allow, MatchKind::Contains, "p"),
         ];
-        let policy = CompiledPolicy::compile(&Settings::default(), &rules).expect("compiles");
+        let policy = CompiledPolicy::compile(&EligibilitySettings::default(), &rules).expect("compiles");
         for text in [
             "KOBO",
             "\u{212A}OBO",

@@ -201,7 +201,7 @@ fn joined_text<'a>(tx: &'a Transaction, buf: &'a mut String) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eligibility::{Counterparty, MatchKind, Rule, RuleField, RuleList, Settings};
+    use crate::eligibility::{Counterparty, EligibilitySettings, MatchKind, Rule, RuleField, RuleList};
 
     fn tx(kind: TxType, amount: i64, narration: &str) -> Transaction {
         Transaction {
@@ -231,13 +231,13 @@ mod tests {
         }
     }
 
-    fn policy(settings: Settings, rules: &[Rule]) -> CompiledPolicy {
+    fn policy(settings: EligibilitySettings, rules: &[Rule]) -> CompiledPolicy {
         CompiledPolicy::compile(&settings, rules).expect("valid policy")
     }
 
     #[test]
     fn evidence_is_reported() {
-        let p = policy(Settings::default(), &[]);
+        let p = policy(EligibilitySettings::default(), &[]);
         let d = decide(&tx(TxType::Credit, 50_000, "NIP/FCMB/ACME LTD/invoice 88"), &p);
         assert_eq!((d.outcome, d.reason), (Outcome::Draft, Reason::BusinessSignal));
         assert_eq!(d.kind, Some(DraftKind::Invoice));
@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn refund_debit_drafts_a_credit_note() {
-        let p = policy(Settings::default(), &[]);
+        let p = policy(EligibilitySettings::default(), &[]);
         let d = decide(&tx(TxType::Debit, 500_000, "REFUND of invoice overpayment"), &p);
         assert_eq!((d.outcome, d.kind), (Outcome::Draft, Some(DraftKind::CreditNote)));
         assert_eq!(d.keywords, ["invoice", "refund"]);
@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn account_number_alone_is_counterparty_info() {
-        let p = policy(Settings::default(), &[]);
+        let p = policy(EligibilitySettings::default(), &[]);
         let mut t = tx(TxType::Credit, 10, "invoice 5");
         assert_eq!(decide(&t, &p).detail, Some(Detail::BelowFloorNoCounterparty));
         t.counterparty = Some(Counterparty {
@@ -282,9 +282,9 @@ mod tests {
 
     #[test]
     fn counterparty_and_reference_rules() {
-        let settings = Settings {
+        let settings = EligibilitySettings {
             reference_regex: Some(r"^INV-\d+$".into()),
-            ..Settings::default()
+            ..EligibilitySettings::default()
         };
         let rules = [
             rule(
@@ -348,7 +348,7 @@ mod tests {
                 "acme ltd vip",
             ),
         ];
-        let p = policy(Settings::default(), &rules);
+        let p = policy(EligibilitySettings::default(), &rules);
         let mut t = tx(TxType::Credit, 10, "ACME");
         t.description = Some("LTD".into());
         t.tags = vec!["vip".into()];
@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn without_a_regex_the_reference_field_is_reported_but_not_a_signal() {
-        let p = policy(Settings::default(), &[]);
+        let p = policy(EligibilitySettings::default(), &[]);
         let mut t = tx(TxType::Credit, 5_000_000, "ACME LTD");
         t.reference = Some(" INV-9 ".into());
         let d = decide(&t, &p);
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn the_floor_is_inclusive_and_negative_amounts_are_below_it() {
-        let p = policy(Settings::default(), &[]);
+        let p = policy(EligibilitySettings::default(), &[]);
         assert_eq!(
             decide(&tx(TxType::Credit, 100_000, "invoice"), &p).outcome,
             Outcome::Draft

@@ -21,7 +21,7 @@ use std::ops::ControlFlow;
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{dfa, nfa::contiguous, Anchored, MatchKind, StartKind};
 
-use super::policy::Settings;
+use super::policy::EligibilitySettings;
 use super::text::{ascii_word_starts, is_ascii, normalize_phrase, push_normalized};
 
 /// Bits of [`KeywordHits::lists`].
@@ -74,7 +74,7 @@ struct Keyword {
 }
 
 impl KeywordMatcher {
-    pub(crate) fn build(settings: &Settings) -> KeywordMatcher {
+    pub(crate) fn build(settings: &EligibilitySettings) -> KeywordMatcher {
         let mut phrases: Vec<String> = Vec::new();
         let mut keywords: Vec<Keyword> = Vec::new();
         let mut spellings: Vec<String> = Vec::new();
@@ -529,11 +529,11 @@ mod tests {
 
     fn matcher(business: &[&str], personal: &[&str], refund: &[&str]) -> KeywordMatcher {
         let owned = |list: &[&str]| list.iter().map(|k| (*k).to_owned()).collect();
-        KeywordMatcher::build(&Settings {
+        KeywordMatcher::build(&EligibilitySettings {
             business_keywords: owned(business),
             personal_keywords: owned(personal),
             refund_keywords: owned(refund),
-            ..Settings::default()
+            ..EligibilitySettings::default()
         })
     }
 
@@ -545,7 +545,7 @@ mod tests {
 
     #[test]
     fn keywords_match_word_prefixes_only() {
-        let m = KeywordMatcher::build(&Settings::default());
+        let m = KeywordMatcher::build(&EligibilitySettings::default());
         assert_eq!(scan(&m, "PAYMENTS received"), (BUSINESS, vec!["payment".into()]));
         assert_eq!(scan(&m, "prepayment for goods").0, 0);
         assert_eq!(scan(&m, "POCKET MONEY for June").0, PERSONAL);
@@ -581,7 +581,7 @@ mod tests {
 
     #[test]
     fn non_ascii_separators_and_letters() {
-        let m = KeywordMatcher::build(&Settings::default());
+        let m = KeywordMatcher::build(&EligibilitySettings::default());
         // A non-ASCII letter glued to the front makes it another word.
         assert_eq!(scan(&m, "ÉPAYMENT").0, 0);
         // A non-ASCII separator separates.

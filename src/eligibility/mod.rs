@@ -3,7 +3,7 @@
 //! I/O, no async, no database or HTTP types, and nothing imported from the rest of the crate,
 //! so services call it and tests drive it directly.
 //!
-//! Use: [`SettingsOverrides::apply`] the environment's overrides to [`Settings`], compile them
+//! Use: [`SettingsOverrides::apply`] the environment's overrides to [`EligibilitySettings`], compile them
 //! with the rules once ([`CompiledPolicy::compile`]), then [`decide`] every transaction of the
 //! sync against that policy.
 //!
@@ -31,9 +31,9 @@ pub use model::{
     normalize_currency, Counterparty, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType,
 };
 pub use policy::{
-    floor_minor_from_major, validate_keywords, validate_pattern, validate_rule, MatchKind, PolicyError, Rule,
-    RuleField, RuleList, Settings, SettingsOverrides, DEFAULT_BUSINESS_KEYWORDS, DEFAULT_FLOOR_MINOR,
-    DEFAULT_INVOICE_CURRENCY, DEFAULT_PERSONAL_KEYWORDS, DEFAULT_REFUND_KEYWORDS, MAX_KEYWORDS,
-    MAX_PATTERN_CHARS, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT,
+    floor_minor_from_major, validate_keywords, validate_pattern, validate_rule, EligibilitySettings,
+    MatchKind, Overrides, PolicyError, Rule, RuleField, RuleList, SettingsOverrides,
+    DEFAULT_BUSINESS_KEYWORDS, DEFAULT_FLOOR_MINOR, DEFAULT_INVOICE_CURRENCY, DEFAULT_PERSONAL_KEYWORDS,
+    DEFAULT_REFUND_KEYWORDS, MAX_KEYWORDS, MAX_PATTERN_CHARS, REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT,
 };
 pub use text::{narration_sender, reference_tokens};

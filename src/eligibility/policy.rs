@@ -1,4 +1,4 @@
-//! The policy an environment configures: [`Settings`] (defaults, overrides and their
+//! The policy an environment configures: [`EligibilitySettings`] (defaults, overrides and their
 //! validation) and allow/deny [`Rule`]s. Every refusal is a [`PolicyError`] naming the field
 //! by its API JSON name, so the HTTP layer can answer 400 without translating.
 
@@ -57,7 +57,7 @@ impl PolicyError {
 
 /// An environment's eligibility settings, resolved (defaults with overrides applied).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Settings {
+pub struct EligibilitySettings {
     /// The business floor in MINOR units (`floor * 100`).
     pub floor_minor: i64,
     pub reference_regex: Option<String>,
@@ -67,10 +67,10 @@ pub struct Settings {
     pub refund_keywords: Vec<String>,
 }
 
-impl Default for Settings {
+impl Default for EligibilitySettings {
     fn default() -> Self {
         let owned = |list: &[&str]| list.iter().map(|k| (*k).to_owned()).collect();
-        Settings {
+        EligibilitySettings {
             floor_minor: DEFAULT_FLOOR_MINOR,
             reference_regex: None,
             invoice_currency: DEFAULT_INVOICE_CURRENCY.to_owned(),
@@ -81,7 +81,7 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
+impl EligibilitySettings {
     /// Checks every field; [`CompiledPolicy::compile`](super::CompiledPolicy::compile) calls
     /// it too, because the fields are public.
     pub fn validate(&self) -> Result<(), PolicyError> {
@@ -121,31 +121,68 @@ pub struct SettingsOverrides {
 }
 
 impl SettingsOverrides {
-    /// `base` with these overrides applied, validated. Keywords are stored trimmed and the
-    /// currency normalised.
-    pub fn apply(&self, base: &Settings) -> Result<Settings, PolicyError> {
+    /// These overrides in the engine's terms: the floor in minor units, the currency
+    /// normalised, keywords trimmed. Not yet validated against a base.
+    pub fn normalize(&self) -> Result<Overrides, PolicyError> {
+        let trimmed = |list: &Vec<String>| list.iter().map(|k| k.trim().to_owned()).collect();
+        Ok(Overrides {
+            floor_minor: self
+                .floor
+                .as_ref()
+                .map(|f| floor_minor_from_major(&f.to_string()))
+                .transpose()?,
+            reference_regex: self.reference_regex.clone(),
+            invoice_currency: self.invoice_currency.as_deref().map(super::normalize_currency),
+            business_keywords: self.business_keywords.as_ref().map(trimmed),
+            personal_keywords: self.personal_keywords.as_ref().map(trimmed),
+            refund_keywords: self.refund_keywords.as_ref().map(trimmed),
+        })
+    }
+
+    /// `base` with these overrides applied, validated.
+    pub fn apply(&self, base: &EligibilitySettings) -> Result<EligibilitySettings, PolicyError> {
+        let settings = self.normalize()?.apply(base);
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// Normalised overrides, as an environment stores them: each `Some` replaces the base value.
+/// The one place settings are merged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub floor_minor: Option<i64>,
+    /// An empty pattern switches off a base regex.
+    pub reference_regex: Option<String>,
+    pub invoice_currency: Option<String>,
+    pub business_keywords: Option<Vec<String>>,
+    pub personal_keywords: Option<Vec<String>>,
+    pub refund_keywords: Option<Vec<String>>,
+}
+
+impl Overrides {
+    /// `base` with these overrides applied (not validated: see [`EligibilitySettings::validate`]).
+    pub fn apply(&self, base: &EligibilitySettings) -> EligibilitySettings {
         let mut settings = base.clone();
-        if let Some(floor) = &self.floor {
-            settings.floor_minor = floor_minor_from_major(&floor.to_string())?;
+        if let Some(v) = self.floor_minor {
+            settings.floor_minor = v;
         }
         if let Some(pattern) = &self.reference_regex {
             settings.reference_regex = (!pattern.is_empty()).then(|| pattern.clone());
         }
-        if let Some(currency) = &self.invoice_currency {
-            settings.invoice_currency = super::normalize_currency(currency);
+        if let Some(v) = &self.invoice_currency {
+            settings.invoice_currency = v.clone();
         }
-        let trimmed = |list: &Vec<String>| list.iter().map(|k| k.trim().to_owned()).collect();
-        if let Some(list) = &self.business_keywords {
-            settings.business_keywords = trimmed(list);
+        if let Some(v) = &self.business_keywords {
+            settings.business_keywords = v.clone();
         }
-        if let Some(list) = &self.personal_keywords {
-            settings.personal_keywords = trimmed(list);
+        if let Some(v) = &self.personal_keywords {
+            settings.personal_keywords = v.clone();
         }
-        if let Some(list) = &self.refund_keywords {
-            settings.refund_keywords = trimmed(list);
+        if let Some(v) = &self.refund_keywords {
+            settings.refund_keywords = v.clone();
         }
-        settings.validate()?;
-        Ok(settings)
+        settings
     }
 }
 
@@ -425,7 +462,7 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_spec() {
-        let settings = Settings::default();
+        let settings = EligibilitySettings::default();
         assert_eq!(settings.floor_minor, 100_000);
         assert_eq!(settings.invoice_currency, "NGN");
         assert_eq!(settings.reference_regex, None);
@@ -462,7 +499,7 @@ mod tests {
 
     #[test]
     fn overrides_apply_and_replace_lists() {
-        let base = Settings::default();
+        let base = EligibilitySettings::default();
         let settings = overrides(
             r#"{"floor": 50000, "invoiceCurrency": "ghc", "businessKeywords": [" fee "],
                 "referenceRegex": "^INV-\\d+$"}"#,
@@ -485,7 +522,7 @@ mod tests {
 
     #[test]
     fn overrides_refuse_bad_fields_by_name() {
-        let base = Settings::default();
+        let base = EligibilitySettings::default();
         let field_of = |json: &str| overrides(json).apply(&base).map_err(|e| e.field);
         assert_eq!(field_of(r#"{"floor": -5}"#), Err("floor".into()));
         assert_eq!(field_of(r#"{"floor": 10.125}"#), Err("floor".into()));
@@ -547,7 +584,7 @@ mod tests {
         assert_eq!(err.field, "pattern");
         assert!(err.message.contains("too large"), "{}", err.message);
         let err = overrides(&serde_json::json!({ "referenceRegex": bomb }).to_string())
-            .apply(&Settings::default())
+            .apply(&EligibilitySettings::default())
             .expect_err("too big");
         assert_eq!(err.field, "referenceRegex");
     }

@@ -6,13 +6,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::auth::Tenant;
 use crate::error::{ApiError, FieldErrors};
 use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::mono::Scope;
 use crate::services::link::{self, AccountView, CustomerInput, Unlinked, WidgetLink, WidgetLinkInput};
 use crate::state::AppState;
+use crate::tenancy::Tenant;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -261,7 +261,7 @@ pub async fn list_accounts(
     if page == 0 {
         return Err(ApiError::field("page", "must be 1 or more"));
     }
-    let (accounts, paging) = state.mono.list_accounts(Some(page)).await?;
+    let (accounts, paging) = link::list_upstream(&state, page).await?;
     let number = |url: &Option<String>| url.as_deref().and_then(page_of);
     Ok(Envelope::ok(
         "Mono accounts retrieved",

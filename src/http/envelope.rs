@@ -5,9 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use crate::time::now_rfc3339;
 
 /// Paging of a list: `total` items in `pages` pages; `previous`/`next` are opaque cursors or
 /// page numbers as strings, null at the ends.

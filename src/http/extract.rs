@@ -10,6 +10,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// Request bodies above this many bytes are refused with 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
 /// JSON body; malformed JSON, a wrong content type and a bad field all answer 400/415 in the
 /// envelope with the field's path (`customer.email`) named.
 pub struct ApiJson<T>(pub T);
@@ -62,9 +65,7 @@ where
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge {
-                limit: crate::startup::BODY_LIMIT,
-            }
+            ApiError::PayloadTooLarge { limit: BODY_LIMIT }
         } else {
             ApiError::bad_request("invalid_body", rejection.body_text())
         }
@@ -111,7 +112,7 @@ fn json_error(path: String, inner: serde_json::Error) -> ApiError {
     }
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };

@@ -10,6 +10,7 @@ pub mod org;
 pub mod rules;
 pub mod settings;
 pub mod sync;
+pub mod tenant;
 
 use axum::http::{Method, Uri};
 use axum::routing::{delete, get, post};
@@ -36,7 +37,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/si/mono/allow-deny", get(rules::list).post(rules::create))
         .route("/si/mono/allow-deny/{id}", delete(rules::delete))
-        .layer(axum::middleware::from_fn(crate::auth::peek_environment));
+        .layer(axum::middleware::from_fn(crate::http::tenant::peek_environment));
 
     Router::new()
         .route("/healthz", get(ops::healthz))

@@ -4,16 +4,16 @@ use axum::extract::State;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::Tenant;
 use crate::error::ApiError;
 use crate::http::envelope::Envelope;
 use crate::state::AppState;
+use crate::tenancy::{EnvName, Role, Tenant};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentView {
     id: Uuid,
-    name: String,
+    name: EnvName,
     current: bool,
 }
 
@@ -21,9 +21,9 @@ pub struct EnvironmentView {
 #[serde(rename_all = "camelCase")]
 pub struct OrgEnvironments {
     org_id: Uuid,
-    role: crate::auth::Role,
+    role: Role,
     env_id: Uuid,
-    env: crate::auth::EnvName,
+    env: EnvName,
     environments: Vec<EnvironmentView>,
 }
 
@@ -33,7 +33,7 @@ pub async fn environments(
     State(state): State<AppState>,
     tenant: Tenant,
 ) -> Result<Envelope<OrgEnvironments>, ApiError> {
-    let environments = crate::db::tenancy::list_environments(&state.db, tenant.org_id)
+    let environments = crate::services::tenants::environments(&state.db, &tenant)
         .await?
         .into_iter()
         .map(|(id, name)| EnvironmentView {

@@ -1,20 +1,19 @@
 //! `/si/mono/sync`, `/si/mono/sync-stored`, `/si/mono/cursor`, `/si/mono/events`.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::auth::Tenant;
-use crate::db::events::EventFilter;
 use crate::error::ApiError;
 use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery};
 use crate::services::cursor::Cursor;
+use crate::services::events::{self, EventsQuery};
 use crate::services::sync::{
-    self, StoredOutcome, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    self, CursorView, StoredOutcome, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
 use crate::state::AppState;
+use crate::tenancy::Tenant;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -89,14 +88,6 @@ pub struct CursorQuery {
     account_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CursorView {
-    account_id: String,
-    cursor: Option<String>,
-    updated_at: Option<DateTime<Utc>>,
-}
-
 pub async fn cursor(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -106,28 +97,8 @@ pub async fn cursor(
         .account_id
         .filter(|a| !a.trim().is_empty())
         .ok_or_else(|| ApiError::field("accountId", "is required"))?;
-    let account = crate::db::accounts::get(&state.db, &tenant, &account_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
-    Ok(Envelope::ok(
-        "cursor retrieved",
-        CursorView {
-            account_id: account.id,
-            cursor: account.sync_cursor,
-            updated_at: account.cursor_updated_at,
-        },
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventsQuery {
-    account_id: Option<String>,
-    outcome: Option<String>,
-    reason: Option<String>,
-    kind: Option<String>,
-    limit: Option<i64>,
-    before: Option<String>,
+    let view = sync::cursor_of(&state, &tenant, &account_id).await?;
+    Ok(Envelope::ok("cursor retrieved", view))
 }
 
 pub async fn events(
@@ -135,60 +106,11 @@ pub async fn events(
     tenant: Tenant,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Envelope<Value>, ApiError> {
-    let limit = match q.limit {
-        None => 50,
-        Some(n) if (1..=200).contains(&n) => n,
-        Some(_) => return Err(ApiError::field("limit", "must be between 1 and 200")),
-    };
-    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
-        None => None,
-        Some(b) => Some(
-            b.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::field("before", "is not a cursor from meta.next"))?,
-        ),
-    };
-    if let Some(o) = q.outcome.as_deref() {
-        if !matches!(o, "draft" | "dlq" | "skipped") {
-            return Err(ApiError::field("outcome", "must be draft, dlq or skipped"));
-        }
-    }
-    let filter = EventFilter {
-        account_id: q.account_id.filter(|a| !a.is_empty()),
-        outcome: q.outcome,
-        reason: q.reason.filter(|r| !r.is_empty()),
-        before,
-        limit,
-    };
-    let (data, next) = match q.kind.as_deref().unwrap_or("eligibility") {
-        "eligibility" => {
-            let mut rows = crate::db::events::eligibility(&state.db, &tenant, &filter).await?;
-            let next = page_end(&mut rows, limit, |e| e.id);
-            (serde_json::to_value(rows).map_err(ApiError::internal)?, next)
-        }
-        "invoice_failed" => {
-            let mut rows =
-                crate::db::events::monitoring(&state.db, &tenant, "invoice_failed", &filter).await?;
-            let next = page_end(&mut rows, limit, |e| e.id);
-            (serde_json::to_value(rows).map_err(ApiError::internal)?, next)
-        }
-        _ => return Err(ApiError::field("kind", "must be eligibility or invoice_failed")),
-    };
+    let (data, next) = events::list(&state, &tenant, q).await?;
     Ok(Envelope::ok("events retrieved", data).with_meta(PageMeta {
         total: None,
         pages: None,
         previous: None,
         next,
     }))
-}
-
-/// Trims the look-ahead row; the last kept id is the next page's `before`.
-fn page_end<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> Option<String> {
-    if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| id(r).to_string())
-    } else {
-        None
-    }
 }

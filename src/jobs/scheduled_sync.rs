@@ -4,18 +4,9 @@
 
 use std::time::Duration;
 
-use crate::auth::Tenant;
 use crate::error::ApiError;
-use crate::services::sync::{self, SyncRequest, DEFAULT_PAGE_SIZE};
+use crate::services::sync::{self, Round};
 use crate::state::AppState;
-
-/// Counts of one round.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Round {
-    pub synced: usize,
-    pub busy: usize,
-    pub failed: usize,
-}
 
 pub async fn run(state: AppState, interval: Duration) {
     let token = state.shutdown.clone();
@@ -42,30 +33,7 @@ pub async fn run(state: AppState, interval: Duration) {
     tracing::info!("scheduled sync stopped");
 }
 
-/// One round over every eligible account, one account at a time.
+/// One round now (tests and the loop above).
 pub async fn run_once(state: &AppState) -> Result<Round, ApiError> {
-    let mut round = Round::default();
-    for (account_id, org_id, env_id) in crate::db::accounts::all_linked(&state.db).await? {
-        if state.shutdown.is_cancelled() {
-            break;
-        }
-        let tenant = Tenant::system(org_id, env_id);
-        let req = SyncRequest {
-            account_id: account_id.clone(),
-            cursor: None,
-            page_size: DEFAULT_PAGE_SIZE,
-        };
-        match sync::sync_account(state, &tenant, req).await {
-            Ok(_) => round.synced += 1,
-            Err(ApiError::Conflict {
-                code: "sync_in_progress",
-                ..
-            }) => round.busy += 1,
-            Err(e) => {
-                round.failed += 1;
-                tracing::warn!(account_id, error = %e, "scheduled sync of an account failed");
-            }
-        }
-    }
-    Ok(round)
+    sync::scheduled_round(state).await
 }

@@ -528,7 +528,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MonoError> {
 }
 
 /// A 2xx envelope; a 2xx that still says `"status":"failed"` is Mono's failure.
-fn decode_envelope<T: DeserializeOwned>(bytes: &[u8]) -> Result<Envelope<T>, MonoError> {
+fn decode_envelope<T: DeserializeOwned>(bytes: &[u8]) -> Result<MonoEnvelope<T>, MonoError> {
     #[derive(serde::Deserialize)]
     struct Probe {
         status: Option<String>,

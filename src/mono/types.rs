@@ -22,7 +22,7 @@ pub const STATUS_FAILED: &str = "failed";
 
 /// Mono's success envelope `{status, message, timestamp, data, meta?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Envelope<T> {
+pub struct MonoEnvelope<T> {
     pub status: String,
     #[serde(default, deserialize_with = "nullable_string")]
     pub message: String,
@@ -34,10 +34,10 @@ pub struct Envelope<T> {
     pub meta: Option<Paging>,
 }
 
-impl<T> Envelope<T> {
+impl<T> MonoEnvelope<T> {
     /// A canonical successful envelope, as the sandbox answers.
     pub fn successful(message: impl Into<String>, data: T) -> Self {
-        Envelope {
+        MonoEnvelope {
             status: STATUS_SUCCESSFUL.to_owned(),
             message: message.into(),
             timestamp: Some(mono_timestamp(Utc::now())),

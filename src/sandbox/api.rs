@@ -17,7 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use subtle::ConstantTimeEq;
 use url::Url;
 
-use super::data::{hash_str, hex_id, Ledger};
+use super::data::{hash_str, hex_id, History};
 use super::reply::{base_url, escape_html, join, ok, ok_paged, page, parse_json, parse_value, Failure};
 use super::state::{institution_type, AccountRecord, SandboxState, Session, World};
 use crate::mono::client::HEADER_SEC_KEY;
@@ -586,7 +586,7 @@ fn start_of(date: NaiveDate) -> DateTime<Utc> {
 
 /// Newest-first page `page` (1-based) of `limit` over an account's history, and the total.
 pub fn transaction_page(
-    ledger: &Ledger,
+    ledger: &History,
     extras: &[MonoTransaction],
     filter: &TransactionFilter,
     page: usize,

@@ -784,7 +784,7 @@ fn narration(kind: Kind, variant: u64, rng: &mut SplitMix64, currency: &str, dat
 
 /// One account's transaction history, generated on demand (see the module docs).
 #[derive(Debug, Clone)]
-pub struct Ledger {
+pub struct History {
     /// Root of transaction ids: derived from the account id, so ids are unique per account.
     id_key: u64,
     seed: u64,
@@ -808,7 +808,7 @@ struct Draw {
     rng: SplitMix64,
 }
 
-impl Ledger {
+impl History {
     /// A history of `count` transactions spread over the `days` before `end`.
     pub fn new(
         account_id: &str,
@@ -821,7 +821,7 @@ impl Ledger {
     ) -> Self {
         let span_ms = i64::from(days.max(1)) * 86_400_000;
         let step_ms = (span_ms / count.max(1) as i64).max(1);
-        let mut ledger = Ledger {
+        let mut ledger = History {
             id_key: hash_str(account_id),
             seed,
             count,
@@ -1046,9 +1046,9 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn ledger(count: usize) -> Ledger {
+    fn ledger(count: usize) -> History {
         let end = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
-        Ledger::new("acc_test", 7, count, end, 365, "NGN", true)
+        History::new("acc_test", 7, count, end, 365, "NGN", true)
     }
 
     #[test]
@@ -1087,8 +1087,8 @@ mod tests {
     #[test]
     fn narrations_look_nigerian_and_mix_business_and_personal() {
         let end = Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap();
-        let biz = Ledger::new("b", 1, 2_000, end, 365, "NGN", true);
-        let personal = Ledger::new("p", 2, 2_000, end, 365, "NGN", false);
+        let biz = History::new("b", 1, 2_000, end, 365, "NGN", true);
+        let personal = History::new("p", 2, 2_000, end, 365, "NGN", false);
         let text: Vec<String> = (0..2_000)
             .map(|i| biz.narration(i))
             .chain((0..2_000).map(|i| personal.narration(i)))

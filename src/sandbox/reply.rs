@@ -10,7 +10,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::state::SandboxState;
-use crate::mono::types::{Envelope, FailureEnvelope, Paging};
+use crate::mono::types::{FailureEnvelope, MonoEnvelope, Paging};
 
 /// A failed answer: Mono's `{"status":"failed","message":…,"data":null}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,17 +56,17 @@ impl IntoResponse for Failure {
 
 /// A 200 with Mono's success envelope.
 pub fn ok<T: Serialize>(message: &str, data: T) -> Response {
-    Json(Envelope::successful(message, data)).into_response()
+    Json(MonoEnvelope::successful(message, data)).into_response()
 }
 
 /// A 200 with Mono's success envelope and paging.
 pub fn ok_paged<T: Serialize>(message: &str, data: T, meta: Paging) -> Response {
-    Json(Envelope::successful(message, data).with_meta(meta)).into_response()
+    Json(MonoEnvelope::successful(message, data).with_meta(meta)).into_response()
 }
 
 /// A 201 with the success envelope (control calls that create something).
 pub fn created<T: Serialize>(message: &str, data: T) -> Response {
-    (StatusCode::CREATED, Json(Envelope::successful(message, data))).into_response()
+    (StatusCode::CREATED, Json(MonoEnvelope::successful(message, data))).into_response()
 }
 
 /// Parses a JSON body; the failure names the bad field's path.

@@ -16,7 +16,7 @@ use url::Url;
 
 use super::data::{
     bank_account_spec, customer_from_details, hex_id, mix, seeded_customer, BankAccountSpec, CustomerProfile,
-    Ledger,
+    History,
 };
 use super::faults::FaultBook;
 use super::webhooks::{WebhookTarget, Webhooks};
@@ -46,7 +46,7 @@ pub struct AccountRecord {
     pub customer: usize,
     pub bank_account: usize,
     pub spec: BankAccountSpec,
-    pub ledger: Arc<Ledger>,
+    pub ledger: Arc<History>,
     /// Transactions added through `/_sandbox`, oldest first, all newer than the ledger's.
     pub extras: Arc<Vec<MonoTransaction>>,
     pub balance: i64,
@@ -299,8 +299,8 @@ impl SandboxState {
         transactions: usize,
         seed: Option<u64>,
         now: DateTime<Utc>,
-    ) -> Ledger {
-        Ledger::new(
+    ) -> History {
+        History::new(
             id,
             seed.unwrap_or(spec.tx_seed),
             transactions,
@@ -319,7 +319,7 @@ impl SandboxState {
         id: String,
         customer: usize,
         j: usize,
-        ledger: Ledger,
+        ledger: History,
         now: DateTime<Utc>,
         reference: Option<String>,
         redirect_url: Option<Url>,

@@ -7,13 +7,13 @@ use serde::Serialize;
 use url::Url;
 use uuid::Uuid;
 
-use crate::auth::Tenant;
 use crate::db::accounts::{self as db, AccountRow, NewLinkRef, Purged};
 use crate::error::ApiError;
 use crate::mono::{
     self, AuthInitiate, InitiateCustomer, InitiateMeta, InitiateRequest, MonoError, ReauthInitiate,
 };
 use crate::state::AppState;
+use crate::tenancy::Tenant;
 
 /// The account object of the contract: Mono's snake_case shape plus the service's own fields.
 #[derive(Debug, Clone, Serialize)]
@@ -92,8 +92,8 @@ pub fn bvn_last4(bvn: Option<&str>) -> Option<String> {
     Some(digits[digits.len().saturating_sub(4)..].iter().collect())
 }
 
-pub fn details_from_mono(d: &mono::AccountDetails) -> db::AccountDetails {
-    db::AccountDetails {
+pub fn details_from_mono(d: &mono::AccountDetails) -> db::DetailsUpdate {
+    db::DetailsUpdate {
         name: Some(d.account.name.clone()),
         account_number: Some(d.account.account_number.clone()),
         currency: Some(d.account.currency.clone()),
@@ -364,7 +364,18 @@ pub async fn get_account(
             "the account is unlinked; it cannot be refreshed",
         ));
     }
-    let details = state.mono.account_details(account_id, true).await?;
+    Ok(refresh_from_mono(state, tenant, account_id, true).await?.into())
+}
+
+/// Fetches the account's details from Mono (`realtime`: ask Mono for a live pull), stores
+/// them, and answers the stored row as it now is.
+pub async fn refresh_from_mono(
+    state: &AppState,
+    tenant: &Tenant,
+    account_id: &str,
+    realtime: bool,
+) -> Result<AccountRow, ApiError> {
+    let details = state.mono.account_details(account_id, realtime).await?;
     let reauth = details.meta.reauth_required();
     db::update_details(
         &state.db,
@@ -373,18 +384,25 @@ pub async fn get_account(
         reauth.then_some(true),
     )
     .await?;
-    let row = db::get(&state.db, tenant, account_id)
+    db::get(&state.db, tenant, account_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
-    Ok(row.into())
+        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))
 }
 
 pub async fn list_linked(state: &AppState, tenant: &Tenant) -> Result<Vec<AccountView>, ApiError> {
-    Ok(db::list_linked(&state.db, tenant.env_id)
+    Ok(db::list_linked(&state.db, tenant)
         .await?
         .into_iter()
         .map(AccountView::from)
         .collect())
+}
+
+/// Mono's own account list, one page (every customer of the Mono app: callers check the role).
+pub async fn list_upstream(
+    state: &AppState,
+    page: u32,
+) -> Result<(Vec<mono::AccountSummary>, mono::Paging), ApiError> {
+    Ok(state.mono.list_accounts(Some(page)).await?)
 }
 
 // ----- unlink ------------------------------------------------------------------------------

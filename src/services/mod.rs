@@ -2,7 +2,10 @@
 //! database transaction that keeps it.
 
 pub mod cursor;
+pub mod events;
 pub mod link;
-pub mod policy;
+pub mod ops;
+pub mod rules;
+pub mod settings;
 pub mod sync;
 pub mod tenants;

@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Postgres};
 
-use crate::auth::Tenant;
 use crate::db::accounts::AccountRow;
 use crate::db::ledger::{self, DecidedRow, PageContext};
 use crate::eligibility::{self, CompiledPolicy, TxType};
@@ -20,6 +19,7 @@ use crate::error::ApiError;
 use crate::mono::{MonoTransaction, TransactionQuery, TransactionType};
 use crate::services::cursor::Cursor;
 use crate::state::AppState;
+use crate::tenancy::Tenant;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -37,6 +37,26 @@ pub struct SyncOutcome {
     pub skipped_by_reason: BTreeMap<String, u64>,
     pub cursor: Option<String>,
     pub has_more: bool,
+}
+
+/// Where an account's next sync resumes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CursorView {
+    account_id: String,
+    cursor: Option<String>,
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn cursor_of(state: &AppState, tenant: &Tenant, account_id: &str) -> Result<CursorView, ApiError> {
+    let account = crate::db::accounts::get(&state.db, tenant, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
+    Ok(CursorView {
+        account_id: account.id,
+        cursor: account.sync_cursor,
+        updated_at: account.cursor_updated_at,
+    })
 }
 
 pub struct SyncRequest {
@@ -91,18 +111,7 @@ async fn ensure_ready(
     account: AccountRow,
 ) -> Result<AccountRow, ApiError> {
     let account = if account.data_status.is_none() {
-        let details = state.mono.account_details(&account.id, false).await?;
-        let reauth = details.meta.reauth_required();
-        crate::db::accounts::update_details(
-            &state.db,
-            &account.id,
-            &crate::services::link::details_from_mono(&details),
-            reauth.then_some(true),
-        )
-        .await?;
-        crate::db::accounts::get(&state.db, tenant, &account.id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("account {} not found", account.id)))?
+        crate::services::link::refresh_from_mono(state, tenant, &account.id, false).await?
     } else {
         account
     };
@@ -134,7 +143,7 @@ async fn run_locked(
     req: SyncRequest,
     conn: &mut PoolConnection<Postgres>,
 ) -> Result<SyncOutcome, ApiError> {
-    let policy = crate::services::policy::load_policy(&state.db, &state.settings, tenant.env_id).await?;
+    let policy = crate::services::settings::load_policy(&state.db, &state.settings, tenant).await?;
     let trace_id = crate::telemetry::current_trace_id();
     let mut cursor = match req.cursor {
         Some(c) => c,
@@ -406,7 +415,7 @@ pub async fn sync_stored(
     page_size: u32,
 ) -> Result<StoredOutcome, ApiError> {
     use futures::StreamExt;
-    let accounts = crate::db::accounts::list_linked(&state.db, tenant.env_id).await?;
+    let accounts = crate::db::accounts::list_linked(&state.db, tenant).await?;
     let results: Vec<StoredResult> = futures::stream::iter(accounts.into_iter().map(|a| {
         let req = SyncRequest {
             account_id: a.id.clone(),
@@ -442,4 +451,40 @@ pub async fn sync_stored(
         skipped: results.iter().map(|r| r.skipped).sum(),
         results,
     })
+}
+
+/// Counts of one scheduled round.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub synced: usize,
+    pub busy: usize,
+    pub failed: usize,
+}
+
+/// One scheduled round over every linked account with available data, one account at a
+/// time; an account another replica (or an API call) is syncing counts as busy.
+pub async fn scheduled_round(state: &AppState) -> Result<Round, ApiError> {
+    let mut round = Round::default();
+    for (account_id, tenant) in crate::db::accounts::all_linked(&state.db).await? {
+        if state.shutdown.is_cancelled() {
+            break;
+        }
+        let req = SyncRequest {
+            account_id: account_id.clone(),
+            cursor: None,
+            page_size: DEFAULT_PAGE_SIZE,
+        };
+        match sync_account(state, &tenant, req).await {
+            Ok(_) => round.synced += 1,
+            Err(ApiError::Conflict {
+                code: "sync_in_progress",
+                ..
+            }) => round.busy += 1,
+            Err(e) => {
+                round.failed += 1;
+                tracing::warn!(account_id, error = %e, "scheduled sync of an account failed");
+            }
+        }
+    }
+    Ok(round)
 }

@@ -4,8 +4,9 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{generate_api_key, Role};
 use crate::db::tenancy;
+use crate::error::ApiError;
+use crate::tenancy::{generate_api_key, hash_api_key, EnvName, Role, Tenant};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,4 +88,32 @@ pub async fn create_key(pool: &PgPool, org_id: Uuid, role: Role) -> Result<Creat
 
 pub async fn revoke_key(pool: &PgPool, key_id: Uuid) -> Result<bool, TenantError> {
     Ok(tenancy::revoke_api_key(pool, key_id).await?)
+}
+
+/// The tenant a bearer key acts for in the environment asked for (by id, else by name):
+/// 401 for an unknown or revoked key, 404 for an environment the organization does not have.
+pub async fn resolve_key(
+    db: &PgPool,
+    key: &str,
+    env_id: Option<Uuid>,
+    env_name: EnvName,
+) -> Result<Tenant, ApiError> {
+    let resolved = tenancy::resolve_key(db, &hash_api_key(key), env_id, env_name)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
+    let (env_id, env) = resolved
+        .env
+        .ok_or_else(|| ApiError::not_found("environment not found"))?;
+    Ok(Tenant {
+        org_id: resolved.org_id,
+        env_id,
+        env,
+        role: resolved.role,
+        key_id: resolved.key_id,
+    })
+}
+
+/// The caller's organization's environments, `(id, name)`.
+pub async fn environments(db: &PgPool, tenant: &Tenant) -> Result<Vec<(Uuid, EnvName)>, ApiError> {
+    Ok(tenancy::list_environments(db, tenant.org_id).await?)
 }

@@ -1,0 +1,113 @@
+//! Allow/deny rules of an environment: created validated, listed, deleted.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::accounts;
+use crate::db::rules::{self, NewRule, RuleRow};
+use crate::eligibility::{validate_pattern, MatchKind, RuleField, RuleList};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tenancy::Tenant;
+
+const MAX_NOTE_CHARS: usize = 500;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleView {
+    id: Uuid,
+    list: String,
+    field: String,
+    #[serde(rename = "match")]
+    match_kind: String,
+    pattern: String,
+    account_id: Option<String>,
+    note: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<RuleRow> for RuleView {
+    fn from(r: RuleRow) -> Self {
+        RuleView {
+            id: r.id,
+            list: r.list,
+            field: r.field,
+            match_kind: r.match_kind,
+            pattern: r.pattern,
+            account_id: r.account_id,
+            note: r.note,
+            created_at: r.created_at,
+        }
+    }
+}
+
+pub struct RuleInput {
+    pub list: RuleList,
+    pub pattern: String,
+    pub field: RuleField,
+    pub match_kind: MatchKind,
+    pub account_id: Option<String>,
+    pub note: Option<String>,
+}
+
+pub async fn create(state: &AppState, tenant: &Tenant, input: RuleInput) -> Result<RuleView, ApiError> {
+    validate_pattern(input.match_kind, &input.pattern).map_err(|e| ApiError::field(e.field, e.message))?;
+    if input
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
+    {
+        return Err(ApiError::field(
+            "note",
+            format!("at most {MAX_NOTE_CHARS} characters"),
+        ));
+    }
+    let account_id = input
+        .account_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty());
+    if let Some(account_id) = account_id {
+        let linked = accounts::get(&state.db, tenant, account_id)
+            .await?
+            .is_some_and(|a| a.unlinked_at.is_none());
+        if !linked {
+            return Err(ApiError::not_found(format!(
+                "account {account_id} is not linked in this environment"
+            )));
+        }
+    }
+    let row = rules::insert(
+        &state.db,
+        tenant,
+        NewRule {
+            list: input.list,
+            field: input.field,
+            match_kind: input.match_kind,
+            pattern: &input.pattern,
+            account_id,
+            note: input.note.as_deref(),
+        },
+    )
+    .await?;
+    Ok(row.into())
+}
+
+pub async fn list(
+    state: &AppState,
+    tenant: &Tenant,
+    list: Option<RuleList>,
+    account_id: Option<&str>,
+) -> Result<Vec<RuleView>, ApiError> {
+    let rows = rules::list(&state.db, tenant, list, account_id).await?;
+    Ok(rows.into_iter().map(RuleView::from).collect())
+}
+
+/// 404 when the environment has no such rule.
+pub async fn delete(state: &AppState, tenant: &Tenant, id: Uuid) -> Result<(), ApiError> {
+    if !rules::delete(&state.db, tenant, id).await? {
+        return Err(ApiError::not_found(format!("rule {id} not found")));
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! An environment's eligibility settings and policy: read the settings resolved, change them
+//! with a patch (absent field: unchanged; `null`: back to the configuration's default; a
+//! value: set), and load the compiled policy (settings + rules) a sync decides with.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::db::environments::{self, EnvSettings};
+use crate::db::rules;
+use crate::eligibility::{CompiledPolicy, EligibilitySettings, Overrides, Rule, SettingsOverrides};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tenancy::{EnvName, Tenant};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    env_id: Uuid,
+    env: EnvName,
+    /// Major units of the invoice currency.
+    floor: Value,
+    reference_regex: Option<String>,
+    invoice_currency: String,
+    business_keywords: Vec<String>,
+    personal_keywords: Vec<String>,
+    refund_keywords: Vec<String>,
+    retention_days: Option<i64>,
+    /// The fields this environment sets itself; the others follow the configuration.
+    overridden: Vec<&'static str>,
+}
+
+/// A settings change as `PUT /si/mono/settings` takes it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsPatch {
+    #[serde(default, deserialize_with = "present")]
+    floor: Option<Option<serde_json::Number>>,
+    #[serde(default, deserialize_with = "present")]
+    reference_regex: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    invoice_currency: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    business_keywords: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    personal_keywords: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    refund_keywords: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    retention_days: Option<Option<i64>>,
+    /// Environment selectors, read by the `Tenant` extractor.
+    #[serde(default, rename = "envId")]
+    _env_id: Option<Value>,
+    #[serde(default, rename = "env")]
+    _env: Option<Value>,
+}
+
+/// Distinguishes `"field": null` (Some(None)) from an absent field (None).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub async fn get(state: &AppState, tenant: &Tenant) -> Result<SettingsView, ApiError> {
+    let row = environments::settings(&state.db, tenant).await?;
+    Ok(view(state, tenant, &row))
+}
+
+/// Applies `patch` to the stored overrides, validates the result and saves it, in one
+/// transaction so concurrent changes of other fields are not lost.
+pub async fn update(
+    state: &AppState,
+    tenant: &Tenant,
+    patch: SettingsPatch,
+) -> Result<SettingsView, ApiError> {
+    // The values given, normalised the one way the engine normalises overrides.
+    let given = SettingsOverrides {
+        floor: patch.floor.clone().flatten(),
+        reference_regex: patch
+            .reference_regex
+            .clone()
+            .flatten()
+            .map(|r| r.trim().to_string()),
+        invoice_currency: patch
+            .invoice_currency
+            .clone()
+            .flatten()
+            .map(|c| c.trim().to_string()),
+        business_keywords: patch.business_keywords.clone().flatten(),
+        personal_keywords: patch.personal_keywords.clone().flatten(),
+        refund_keywords: patch.refund_keywords.clone().flatten(),
+    }
+    .normalize()
+    .map_err(|e| ApiError::field(e.field, e.message))?;
+    if let Some(Some(days)) = patch.retention_days {
+        if !(1..=36_500).contains(&days) {
+            return Err(ApiError::field(
+                "retentionDays",
+                "must be between 1 and 36500 days, or null",
+            ));
+        }
+    }
+
+    let mut tx = state.db.begin().await?;
+    let mut row = environments::settings(&mut *tx, tenant).await?;
+    let o = &mut row.overrides;
+    if patch.floor.is_some() {
+        o.floor_minor = given.floor_minor;
+    }
+    if patch.reference_regex.is_some() {
+        o.reference_regex = given.reference_regex;
+    }
+    if patch.invoice_currency.is_some() {
+        o.invoice_currency = given.invoice_currency;
+    }
+    if patch.business_keywords.is_some() {
+        o.business_keywords = given.business_keywords;
+    }
+    if patch.personal_keywords.is_some() {
+        o.personal_keywords = given.personal_keywords;
+    }
+    if patch.refund_keywords.is_some() {
+        o.refund_keywords = given.refund_keywords;
+    }
+    if let Some(days) = patch.retention_days {
+        row.retention_days = days.map(|d| d as i32);
+    }
+    effective_settings(&state.settings, &row.overrides)
+        .validate()
+        .map_err(|e| ApiError::field(e.field, e.message))?;
+    environments::save_settings(&mut *tx, tenant, &row).await?;
+    tx.commit().await?;
+    Ok(view(state, tenant, &row))
+}
+
+fn view(state: &AppState, tenant: &Tenant, row: &EnvSettings) -> SettingsView {
+    let o = &row.overrides;
+    let s = effective_settings(&state.settings, o);
+    let overridden = [
+        ("floor", o.floor_minor.is_some()),
+        ("referenceRegex", o.reference_regex.is_some()),
+        ("invoiceCurrency", o.invoice_currency.is_some()),
+        ("businessKeywords", o.business_keywords.is_some()),
+        ("personalKeywords", o.personal_keywords.is_some()),
+        ("refundKeywords", o.refund_keywords.is_some()),
+        ("retentionDays", row.retention_days.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    SettingsView {
+        env_id: tenant.env_id,
+        env: tenant.env,
+        floor: major_units(s.floor_minor),
+        reference_regex: s.reference_regex,
+        invoice_currency: s.invoice_currency,
+        business_keywords: s.business_keywords,
+        personal_keywords: s.personal_keywords,
+        refund_keywords: s.refund_keywords,
+        retention_days: row
+            .retention_days
+            .map(i64::from)
+            .or(state.settings.retention_days.map(i64::from)),
+        overridden,
+    }
+}
+
+/// 100000 -> 1000, 100050 -> 1000.5.
+fn major_units(minor: i64) -> Value {
+    if minor % 100 == 0 {
+        Value::from(minor / 100)
+    } else {
+        serde_json::Number::from_f64(minor as f64 / 100.0)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// The settings an environment decides with: the configuration's defaults under its overrides.
+pub fn effective_settings(config: &Settings, overrides: &Overrides) -> EligibilitySettings {
+    overrides.apply(&config.eligibility.settings())
+}
+
+/// Loads and compiles the environment's policy: two queries, one compile.
+pub async fn load_policy(
+    db: &sqlx::PgPool,
+    config: &Settings,
+    tenant: &Tenant,
+) -> Result<CompiledPolicy, ApiError> {
+    let row = environments::settings(db, tenant).await?;
+    let rules = rules::all_for_env(db, tenant).await?;
+    let settings = effective_settings(config, &row.overrides);
+    let rules = rules
+        .into_iter()
+        .map(Rule::try_from)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("a stored rule does not parse: {e}")))?;
+    // Everything stored was validated on the way in; a failure here means the stored policy
+    // no longer compiles (e.g. a limit was lowered), which is ours to fix, not the client's.
+    CompiledPolicy::compile(&settings, &rules)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored eligibility policy does not compile: {e}")))
+}
