@@ -120,7 +120,7 @@ fn generated(rng: &mut Lcg, n: usize) -> Transaction {
             account_number: Some(format!("01{number}5678")),
             bank: Some(rng.pick(BANKS).to_owned()),
         }),
-        date: "2025-05-30T16:03:00.000Z".to_owned(),
+        date: Some("2025-05-30T16:03:00.000Z".to_owned()),
     }
 }
 

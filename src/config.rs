@@ -40,6 +40,11 @@ pub struct Settings {
     pub sync_interval: Option<Duration>,
     /// `MONO_DATA_RETENTION_DAYS`: unset = keep forever.
     pub retention_days: Option<u32>,
+    /// `MONO_SYNC_CONCURRENCY`: syncs one replica runs at once (default 8).
+    pub sync_concurrency: u32,
+    /// `MONO_SYNC_BUDGET_SECS`: one sync call stops at a page boundary after this long and
+    /// answers `hasMore: true` (default 120).
+    pub sync_time_budget: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +212,15 @@ impl Settings {
             },
         };
 
+        let sync_concurrency = parse_num(&get, "MONO_SYNC_CONCURRENCY", 8u32)?;
+        if !(1..=1024).contains(&sync_concurrency) {
+            return Err(err("MONO_SYNC_CONCURRENCY", "must be between 1 and 1024"));
+        }
+        let sync_time_budget = Duration::from_secs(parse_num(&get, "MONO_SYNC_BUDGET_SECS", 120u64)?);
+        if sync_time_budget.is_zero() {
+            return Err(err("MONO_SYNC_BUDGET_SECS", "must be above 0"));
+        }
+
         Ok(Settings {
             database_url: SecretString::from(database_url),
             database_max_connections,
@@ -216,6 +230,8 @@ impl Settings {
             eligibility,
             sync_interval,
             retention_days,
+            sync_concurrency,
+            sync_time_budget,
         })
     }
 

@@ -47,6 +47,7 @@ impl Application {
         let state = AppState {
             db: pool,
             mono,
+            sync_slots: Arc::new(tokio::sync::Semaphore::new(settings.sync_concurrency as usize)),
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
         };

@@ -15,4 +15,7 @@ pub struct AppState {
     pub mono: MonoClient,
     /// Cancelled on shutdown; jobs and long requests watch it.
     pub shutdown: CancellationToken,
+    /// Syncs this replica runs at once (`MONO_SYNC_CONCURRENCY`): each holds a database
+    /// connection of its own for its lock, so this also bounds those connections.
+    pub sync_slots: Arc<tokio::sync::Semaphore>,
 }

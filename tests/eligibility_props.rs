@@ -109,7 +109,7 @@ fn transaction() -> impl Strategy<Value = Transaction> {
                     reference,
                     category: None,
                     counterparty,
-                    date: "2025-05-30T16:03:00.000Z".into(),
+                    date: Some("2025-05-30T16:03:00.000Z".into()),
                 }
             },
         )

@@ -250,16 +250,26 @@ pub async fn mark_unlinked(db: impl PgExecutor<'_>, account_id: &str) -> Result<
     Ok(())
 }
 
-/// Moves the sync cursor (inside the transaction that commits the page it follows).
-pub async fn save_cursor(db: impl PgExecutor<'_>, account_id: &str, cursor: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE mono_accounts SET sync_cursor = $2, cursor_updated_at = now(), last_synced_at = now() WHERE id = $1",
+/// Moves the sync cursor of a still linked account (inside the transaction that commits the
+/// page it follows); false when the account was unlinked meanwhile. The row lock it takes
+/// orders the page against a concurrent unlink: whichever commits second sees the other.
+pub async fn save_cursor(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+    cursor: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE mono_accounts SET sync_cursor = $4, cursor_updated_at = now(), last_synced_at = now()
+         WHERE id = $1 AND env_id = $2 AND org_id = $3 AND unlinked_at IS NULL",
         account_id,
+        tenant.env_id,
+        tenant.org_id,
         cursor
     )
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub struct NewLinkRef<'a> {
@@ -345,7 +355,7 @@ pub struct Purged {
     pub events: i64,
 }
 
-/// Deletes an account's Mono invoices, DLQ records, eligibility and monitoring events and its
+/// Deletes an account's Mono invoices (never a SIGNED one), DLQ records, eligibility and monitoring events and its
 /// ledger, and forgets its cursor, in one statement inside the caller's transaction.
 pub async fn purge(
     tx: &mut sqlx::PgConnection,
@@ -355,7 +365,8 @@ pub async fn purge(
     let row = sqlx::query!(
         r#"
         WITH invoices AS (
-            DELETE FROM invoices WHERE env_id = $1 AND account_id = $2 AND source = 'mono' RETURNING 1
+            DELETE FROM invoices
+            WHERE env_id = $1 AND account_id = $2 AND source = 'mono' AND status <> 'SIGNED' RETURNING 1
         ),
         dlq AS (DELETE FROM dlq_records WHERE env_id = $1 AND account_id = $2 RETURNING 1),
         events AS (DELETE FROM eligibility_events WHERE env_id = $1 AND account_id = $2 RETURNING 1),

@@ -2,17 +2,41 @@
 //! DLQ records and `invoice_failed` monitoring events, in ONE statement per page (UNNEST).
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
-/// One decided transaction, ready to store.
-#[derive(Debug, Clone)]
+use crate::domain::RecordReason;
+use crate::eligibility::{Detail, DraftKind, Outcome};
+
+/// A page of decided transactions in column form, as the statement binds them: each
+/// transaction is moved into these columns once, straight from its decision.
+#[derive(Debug, Default)]
+pub struct PageRows {
+    pub transaction_id: Vec<String>,
+    pub outcome: Vec<Outcome>,
+    pub reason: Vec<RecordReason>,
+    pub detail: Vec<Option<Detail>>,
+    /// `invoice` or `credit_note` for drafts.
+    pub kind: Vec<Option<DraftKind>>,
+    pub amount: Vec<i64>,
+    pub currency: Vec<String>,
+    pub narration: Vec<String>,
+    pub description: Vec<Option<String>>,
+    pub reference: Vec<Option<String>>,
+    pub counterparty: Vec<Option<String>>,
+    pub date: Vec<Option<DateTime<Utc>>>,
+    pub rule_id: Vec<Option<String>>,
+    /// The transaction as Mono sent it; kept for DLQ rows only.
+    pub raw: Vec<Option<Box<RawValue>>>,
+}
+
+/// One decided transaction, handed to [`PageRows::push`].
 pub struct DecidedRow {
     pub transaction_id: String,
-    pub outcome: &'static str,
-    pub reason: &'static str,
-    pub detail: Option<&'static str>,
-    /// `invoice` or `credit_note` for drafts.
-    pub kind: Option<&'static str>,
+    pub outcome: Outcome,
+    pub reason: RecordReason,
+    pub detail: Option<Detail>,
+    pub kind: Option<DraftKind>,
     pub amount: i64,
     pub currency: String,
     pub narration: String,
@@ -21,8 +45,53 @@ pub struct DecidedRow {
     pub counterparty: Option<String>,
     pub date: Option<DateTime<Utc>>,
     pub rule_id: Option<String>,
-    /// The transaction as received, kept on DLQ records.
-    pub raw: serde_json::Value,
+    pub raw: Box<RawValue>,
+}
+
+impl PageRows {
+    pub fn with_capacity(n: usize) -> Self {
+        PageRows {
+            transaction_id: Vec::with_capacity(n),
+            outcome: Vec::with_capacity(n),
+            reason: Vec::with_capacity(n),
+            detail: Vec::with_capacity(n),
+            kind: Vec::with_capacity(n),
+            amount: Vec::with_capacity(n),
+            currency: Vec::with_capacity(n),
+            narration: Vec::with_capacity(n),
+            description: Vec::with_capacity(n),
+            reference: Vec::with_capacity(n),
+            counterparty: Vec::with_capacity(n),
+            date: Vec::with_capacity(n),
+            rule_id: Vec::with_capacity(n),
+            raw: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.transaction_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.transaction_id.is_empty()
+    }
+
+    pub fn push(&mut self, row: DecidedRow) {
+        self.raw.push((row.outcome == Outcome::Dlq).then_some(row.raw));
+        self.transaction_id.push(row.transaction_id);
+        self.outcome.push(row.outcome);
+        self.reason.push(row.reason);
+        self.detail.push(row.detail);
+        self.kind.push(row.kind);
+        self.amount.push(row.amount);
+        self.currency.push(row.currency);
+        self.narration.push(row.narration);
+        self.description.push(row.description);
+        self.reference.push(row.reference);
+        self.counterparty.push(row.counterparty);
+        self.date.push(row.date);
+        self.rule_id.push(row.rule_id);
+    }
 }
 
 pub struct PageContext<'a> {
@@ -38,48 +107,22 @@ pub struct PageContext<'a> {
 pub async fn write_page(
     tx: &mut sqlx::PgConnection,
     ctx: &PageContext<'_>,
-    rows: &[DecidedRow],
+    rows: &PageRows,
 ) -> Result<Vec<String>, sqlx::Error> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let n = rows.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut outcomes = Vec::with_capacity(n);
-    let mut reasons = Vec::with_capacity(n);
-    let mut details: Vec<Option<String>> = Vec::with_capacity(n);
-    let mut kinds: Vec<Option<String>> = Vec::with_capacity(n);
-    let mut amounts = Vec::with_capacity(n);
-    let mut currencies = Vec::with_capacity(n);
-    let mut narrations = Vec::with_capacity(n);
-    let mut descriptions = Vec::with_capacity(n);
-    let mut references = Vec::with_capacity(n);
-    let mut counterparties = Vec::with_capacity(n);
-    let mut dates: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(n);
-    let mut rule_ids = Vec::with_capacity(n);
-    let mut raws = Vec::with_capacity(n);
-    for r in rows {
-        ids.push(r.transaction_id.clone());
-        outcomes.push(r.outcome.to_string());
-        reasons.push(r.reason.to_string());
-        details.push(r.detail.map(str::to_string));
-        kinds.push(r.kind.map(str::to_string));
-        amounts.push(r.amount);
-        currencies.push(r.currency.clone());
-        narrations.push(r.narration.clone());
-        descriptions.push(r.description.clone());
-        references.push(r.reference.clone());
-        counterparties.push(r.counterparty.clone());
-        dates.push(r.date);
-        rule_ids.push(r.rule_id.clone());
-        raws.push(r.raw.clone());
-    }
+    let outcomes: Vec<&str> = rows.outcome.iter().map(|o| o.as_str()).collect();
+    let reasons: Vec<&str> = rows.reason.iter().map(|r| r.as_str()).collect();
+    let details: Vec<Option<&str>> = rows.detail.iter().map(|d| d.map(|d| d.as_str())).collect();
+    let kinds: Vec<Option<&str>> = rows.kind.iter().map(|k| k.map(|k| k.as_str())).collect();
+    let raws: Vec<Option<&str>> = rows.raw.iter().map(|r| r.as_deref().map(RawValue::get)).collect();
     let new_ids = sqlx::query_scalar!(
         r#"
         WITH input AS (
             SELECT * FROM UNNEST(
                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[],
-                $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::jsonb[]
+                $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::text[]
             ) AS t(transaction_id, outcome, reason, detail, kind, amount, currency,
                    narration, description, reference, counterparty, tx_date, rule_id, raw)
         ),
@@ -110,7 +153,7 @@ pub async fn write_page(
         dead AS (
             INSERT INTO dlq_records (id, org_id, env_id, account_id, transaction_id, reason, detail, transaction,
                                      source, trace_id)
-            SELECT gen_random_uuid(), $1, $2, $3, transaction_id, reason, detail, raw, $4, $5
+            SELECT gen_random_uuid(), $1, $2, $3, transaction_id, reason, detail, raw::jsonb, $4, $5
             FROM fresh_input WHERE outcome = 'dlq'
             ON CONFLICT ON CONSTRAINT dlq_records_transaction_key DO NOTHING
         ),
@@ -126,20 +169,20 @@ pub async fn write_page(
         ctx.account_id,
         ctx.source,
         ctx.trace_id,
-        &ids,
-        &outcomes,
-        &reasons,
-        &details as &[Option<String>],
-        &kinds as &[Option<String>],
-        &amounts,
-        &currencies,
-        &narrations,
-        &descriptions as &[Option<String>],
-        &references as &[Option<String>],
-        &counterparties as &[Option<String>],
-        &dates as &[Option<DateTime<Utc>>],
-        &rule_ids as &[Option<String>],
-        &raws
+        &rows.transaction_id,
+        &outcomes as &[&str],
+        &reasons as &[&str],
+        &details as &[Option<&str>],
+        &kinds as &[Option<&str>],
+        &rows.amount,
+        &rows.currency,
+        &rows.narration,
+        &rows.description as &[Option<String>],
+        &rows.reference as &[Option<String>],
+        &rows.counterparty as &[Option<String>],
+        &rows.date as &[Option<DateTime<Utc>>],
+        &rows.rule_id as &[Option<String>],
+        &raws as &[Option<&str>]
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod environments;
 pub mod events;
 pub mod ledger;
+pub mod locks;
 pub mod rules;
 pub mod tenancy;
 

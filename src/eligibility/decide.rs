@@ -216,7 +216,7 @@ mod tests {
             reference: None,
             category: None,
             counterparty: None,
-            date: "2025-05-30T16:03:00Z".into(),
+            date: Some("2025-05-30T16:03:00Z".into()),
         }
     }
 

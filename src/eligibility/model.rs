@@ -36,8 +36,9 @@ pub struct Transaction {
     pub category: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterparty: Option<Counterparty>,
-    /// RFC 3339, kept as received: the engine never reads it.
-    pub date: String,
+    /// RFC 3339, kept as received when the input has it: the engine never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

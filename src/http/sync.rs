@@ -4,6 +4,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::domain::MonoAccountId;
 use crate::error::ApiError;
 use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery};
@@ -43,10 +44,7 @@ pub async fn sync(
     tenant: Tenant,
     ApiJson(body): ApiJson<SyncBody>,
 ) -> Result<Envelope<SyncOutcome>, ApiError> {
-    let account_id = body.account_id.trim().to_string();
-    if account_id.is_empty() {
-        return Err(ApiError::field("accountId", "must not be empty"));
-    }
+    let account_id = MonoAccountId::parse(&body.account_id).map_err(|e| ApiError::field("accountId", e))?;
     let cursor = match body.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(

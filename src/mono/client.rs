@@ -124,6 +124,8 @@ impl MonoClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .user_agent(concat!("taxpoynt-mono/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry `mono-sec-key` to whatever host Mono's answer names.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| MonoError::Config(format!("could not build the HTTP client: {e}")))?;
         Ok(MonoClient {
@@ -232,6 +234,31 @@ impl MonoClient {
         account_id: &str,
         query: &TransactionQuery,
     ) -> Result<TransactionPage, MonoError> {
+        let page = self.transactions_raw(account_id, query).await?;
+        let transactions = page
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                item.decoded.map_err(|m| MonoError::Decode {
+                    path: format!("data[{i}].{}", m.path),
+                    message: m.message,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(TransactionPage {
+            transactions,
+            paging: page.paging,
+        })
+    }
+
+    /// The same page item by item: an item that does not decode is kept raw with its error
+    /// (the sync sends it to the DLQ and moves on); only the envelope must decode.
+    pub async fn transactions_raw(
+        &self,
+        account_id: &str,
+        query: &TransactionQuery,
+    ) -> Result<RawTransactionPage, MonoError> {
         let mut url = self.url(&["v2", "accounts", account_id, "transactions"]);
         {
             let mut pairs = url.query_pairs_mut();
@@ -242,10 +269,10 @@ impl MonoClient {
         let (_, bytes) = self
             .execute("transactions", Method::GET, url, None, None, Retry::Safe)
             .await?;
-        let env = decode_envelope::<Vec<MonoTransaction>>(&bytes)?;
+        let env = decode_envelope::<Vec<Box<serde_json::value::RawValue>>>(&bytes)?;
         let paging = env.meta.ok_or_else(missing_paging)?;
-        Ok(TransactionPage {
-            transactions: env.data,
+        Ok(RawTransactionPage {
+            items: env.data.into_iter().map(RawTransaction::decode).collect(),
             paging,
         })
     }

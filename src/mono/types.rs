@@ -547,6 +547,88 @@ pub struct TransactionPage {
     pub paging: Paging,
 }
 
+/// A page of transactions item by item as Mono sent them: one item that does not decode does
+/// not spoil the others.
+#[derive(Debug)]
+pub struct RawTransactionPage {
+    pub items: Vec<RawTransaction>,
+    pub paging: Paging,
+}
+
+/// One transaction as Mono sent it, and what it decoded to.
+#[derive(Debug)]
+pub struct RawTransaction {
+    /// The item's JSON, NUL characters removed (PostgreSQL text and jsonb cannot hold them).
+    pub raw: Box<serde_json::value::RawValue>,
+    pub decoded: Result<MonoTransaction, MalformedTransaction>,
+}
+
+/// Why an item did not decode; its id when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedTransaction {
+    pub id: Option<String>,
+    /// The path of the first bad field inside the item (`amount`, `counterparty.name`).
+    pub path: String,
+    /// serde's account of the problem (may quote the value: keep it out of logs).
+    pub message: String,
+}
+
+impl RawTransaction {
+    /// Decodes one item, stripping NUL characters from every string first.
+    pub fn decode(raw: Box<serde_json::value::RawValue>) -> Self {
+        let raw = if raw.get().contains("\\u0000") {
+            match serde_json::from_str::<serde_json::Value>(raw.get()) {
+                Ok(mut value) => {
+                    strip_nul(&mut value);
+                    serde_json::value::to_raw_value(&value).unwrap_or(raw)
+                }
+                Err(_) => raw,
+            }
+        } else {
+            raw
+        };
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        let decoded = serde_path_to_error::deserialize::<_, MonoTransaction>(&mut de).map_err(|e| {
+            MalformedTransaction {
+                id: item_id(raw.get()),
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+            }
+        });
+        RawTransaction { raw, decoded }
+    }
+}
+
+/// `id` (or `_id`) of an item that did not decode, when it is a non-empty string or number.
+fn item_id(raw: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let id = value.get("id").or_else(|| value.get("_id"))?;
+    match id {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn strip_nul(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', ""),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                let cleaned = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (k.replace('\0', ""), v))
+                    .collect();
+                *map = cleaned;
+            }
+            map.values_mut().for_each(strip_nul);
+        }
+        _ => {}
+    }
+}
+
 /// What `unlink` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnlinkOutcome {

@@ -1,30 +1,36 @@
 //! Transaction sync: pulls an account's transactions from Mono page by page, decides each
 //! with the environment's compiled policy, and stores every page together with the advanced
 //! cursor in one transaction, so a sync killed at any moment resumes with nothing lost and
-//! nothing drafted twice. One sync per account at a time across every replica, held by a
-//! PostgreSQL advisory lock on the connection that does the writing.
+//! nothing drafted twice, whatever page size the next call uses (see `cursor`).
+//!
+//! One sync per account at a time across every replica: a PostgreSQL advisory lock held by a
+//! connection of the sync's own, outside the pool (`db::locks`), which also writes the pages.
+//! So a sync holds no pooled connection while it waits on Mono, and its lock dies with it.
+//! A replica runs at most `MONO_SYNC_CONCURRENCY` syncs at once; more wait their turn.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use chrono::{NaiveDate, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use sqlx::pool::PoolConnection;
-use sqlx::{Connection, Postgres};
+use sqlx::{Connection, PgConnection};
 
-use crate::db::accounts::AccountRow;
-use crate::db::ledger::{self, DecidedRow, PageContext};
-use crate::eligibility::{self, CompiledPolicy, TxType};
+use crate::db::accounts::{self, AccountRow};
+use crate::db::ledger::{self, DecidedRow, PageContext, PageRows};
+use crate::db::locks;
+use crate::domain::{MonoAccountId, RecordReason};
+use crate::eligibility::{self, CompiledPolicy, Outcome, TxType};
 use crate::error::ApiError;
-use crate::mono::{MonoTransaction, TransactionQuery, TransactionType};
-use crate::services::cursor::Cursor;
+use crate::mono::{MonoTransaction, RawTransaction, RawTransactionPage, TransactionQuery, TransactionType};
+use crate::services::cursor::{Cursor, PageRequest};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 500;
-/// A single call stops after this long and answers `hasMore: true`; the next call resumes.
-pub const TIME_BUDGET: Duration = Duration::from_secs(120);
+/// An empty page while Mono says there is more is asked for again this many times before the
+/// sync stops and answers `hasMore: true` (never taken as the end of the history).
+const EMPTY_PAGE_RETRIES: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -49,7 +55,7 @@ pub struct CursorView {
 }
 
 pub async fn cursor_of(state: &AppState, tenant: &Tenant, account_id: &str) -> Result<CursorView, ApiError> {
-    let account = crate::db::accounts::get(&state.db, tenant, account_id)
+    let account = accounts::get(&state.db, tenant, account_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
     Ok(CursorView {
@@ -60,7 +66,7 @@ pub async fn cursor_of(state: &AppState, tenant: &Tenant, account_id: &str) -> R
 }
 
 pub struct SyncRequest {
-    pub account_id: String,
+    pub account_id: MonoAccountId,
     pub cursor: Option<Cursor>,
     pub page_size: u32,
 }
@@ -70,37 +76,37 @@ pub async fn sync_account(
     tenant: &Tenant,
     req: SyncRequest,
 ) -> Result<SyncOutcome, ApiError> {
-    let account = crate::db::accounts::get(&state.db, tenant, &req.account_id)
+    let account_id = req.account_id.as_str();
+    let account = accounts::get(&state.db, tenant, account_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("account {} not found", req.account_id)))?;
+        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
     if account.unlinked_at.is_some() {
-        return Err(ApiError::conflict(
-            "account_unlinked",
-            "the account is unlinked; it is no longer synced",
-        ));
+        return Err(unlinked());
     }
     let account = ensure_ready(state, tenant, account).await?;
 
-    let mut conn = state.db.acquire().await?;
-    let key = lock_key(&account.id);
-    let locked: bool = sqlx::query_scalar!("SELECT pg_try_advisory_lock($1) AS \"locked!\"", key)
-        .fetch_one(&mut *conn)
-        .await?;
-    if !locked {
+    let _slot = state
+        .sync_slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("sync slots closed")))?;
+    let mut conn = locks::dedicated_connection(&state.db).await?;
+    if !locks::try_lock_account(&mut conn, &account.id).await? {
         return Err(ApiError::conflict(
             "sync_in_progress",
             "a sync of this account is already running",
         ));
     }
     let result = run_locked(state, tenant, &account, req, &mut conn).await;
-    let unlocked = sqlx::query_scalar!("SELECT pg_advisory_unlock($1) AS \"unlocked!\"", key)
-        .fetch_one(&mut *conn)
-        .await;
-    if !matches!(unlocked, Ok(true)) {
-        // The lock lives as long as the session: closing it is the sure way to release it.
-        let _ = conn.detach().close().await;
-    }
+    locks::release(conn).await;
     result
+}
+
+fn unlinked() -> ApiError {
+    ApiError::conflict(
+        "account_unlinked",
+        "the account is unlinked; it is no longer synced",
+    )
 }
 
 /// The account as stored, with its data status fetched from Mono first when it was never
@@ -130,10 +136,27 @@ async fn ensure_ready(
     }
 }
 
-/// A 64-bit advisory-lock key per account, in a namespace of its own.
-fn lock_key(account_id: &str) -> i64 {
-    let digest = Sha256::digest(format!("taxpoynt-mono/sync/{account_id}").as_bytes());
-    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+/// A page as fetched, with where it sits in the window.
+struct Fetched {
+    at: PageRequest,
+    page: RawTransactionPage,
+}
+
+async fn fetch(
+    state: &AppState,
+    account_id: &str,
+    cursor: &Cursor,
+    page_size: u32,
+) -> Result<Fetched, ApiError> {
+    let at = cursor.page_request(page_size);
+    let query = TransactionQuery {
+        start: cursor.start,
+        limit: Some(at.limit),
+        page: Some(at.page),
+        ..TransactionQuery::default()
+    };
+    let page = state.mono.transactions_raw(account_id, &query).await?;
+    Ok(Fetched { at, page })
 }
 
 async fn run_locked(
@@ -141,7 +164,7 @@ async fn run_locked(
     tenant: &Tenant,
     account: &AccountRow,
     req: SyncRequest,
-    conn: &mut PoolConnection<Postgres>,
+    conn: &mut PgConnection,
 ) -> Result<SyncOutcome, ApiError> {
     let policy = crate::services::settings::load_policy(&state.db, &state.settings, tenant).await?;
     let trace_id = crate::telemetry::current_trace_id();
@@ -160,48 +183,84 @@ async fn run_locked(
         source: "sync",
         trace_id: &trace_id,
     };
-    let account_currency = account.currency.clone();
+    let account_currency = account.currency.as_deref();
     let mut out = SyncOutcome {
         account_id: account.id.clone(),
         ..SyncOutcome::default()
     };
     let started = Instant::now();
-    let query_for = |c: &Cursor| TransactionQuery {
-        start: c.start,
-        limit: Some(req.page_size),
-        page: Some(c.page),
-        ..TransactionQuery::default()
-    };
+    let out_of_time =
+        || started.elapsed() >= state.settings.sync_time_budget || state.shutdown.is_cancelled();
+    let mut empty_retries = 0;
     // The next page is fetched while the current one is written: at most two pages in memory.
-    let mut pending = Some(state.mono.transactions(&account.id, &query_for(&cursor)).await?);
-    while let Some(page) = pending.take() {
-        let newest = page.transactions.iter().map(|t| t.date.date_naive()).max();
-        let has_next = page.paging.next.is_some() && !page.transactions.is_empty();
-        let next_cursor = if has_next {
-            cursor.next_page(newest)
-        } else {
-            cursor.pass_done(newest)
-        };
-        let rows = decide_page(
-            &policy,
-            &account.id,
-            account_currency.as_deref(),
-            &page.transactions,
-            &mut out,
-        );
-        let out_of_time = started.elapsed() >= TIME_BUDGET || state.shutdown.is_cancelled();
-        let write = write_page(conn, &ctx, &rows, &next_cursor);
-        if has_next && !out_of_time {
-            let next_query = query_for(&next_cursor);
-            let fetch = state.mono.transactions(&account.id, &next_query);
-            let (written, fetched) = tokio::join!(write, fetch);
-            count_written(&rows, &written?, &mut out);
-            pending = Some(fetched?);
-        } else {
-            count_written(&rows, &write.await?, &mut out);
+    let mut pending = Some(fetch(state, &account.id, &cursor, req.page_size).await?);
+    while let Some(Fetched { at, page }) = pending.take() {
+        let walked_to = at.page_start + page.items.len() as u64;
+        // Mono's `next`, or a total above what the walk has reached: the window holds more.
+        let more = page.paging.next.is_some() || page.paging.total > walked_to;
+        if page.items.len() <= at.skip {
+            if !more {
+                cursor = cursor.pass_done(None, today());
+                save_cursor_only(conn, tenant, &account.id, &cursor).await?;
+                break;
+            }
+            // Mono says there is more but sent nothing new: ask again, then report it.
+            if empty_retries < EMPTY_PAGE_RETRIES && !out_of_time() {
+                empty_retries += 1;
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(empty_retries))).await;
+                pending = Some(fetch(state, &account.id, &cursor, req.page_size).await?);
+                continue;
+            }
+            metrics::counter!("sync_empty_pages_total").increment(1);
+            tracing::warn!(
+                account_id = %account.id,
+                page = at.page,
+                total = page.paging.total,
+                "Mono answered an empty page while it reports more transactions; the sync stops here and resumes next time"
+            );
+            out.has_more = true;
+            break;
         }
+        empty_retries = 0;
+        let mut newest: Option<NaiveDate> = None;
+        let mut rows = PageRows::with_capacity(page.items.len() - at.skip);
+        let mut seen = HashSet::with_capacity(page.items.len() - at.skip);
+        for item in page.items.into_iter().skip(at.skip) {
+            out.fetched += 1;
+            if let Ok(t) = &item.decoded {
+                let day = t.date.date_naive();
+                newest = Some(newest.map_or(day, |n| n.max(day)));
+            }
+            match decide_item(&policy, &account.id, account_currency, item) {
+                Some(row) if seen.insert(row.transaction_id.clone()) => rows.push(row),
+                Some(_) => count(&mut out, RecordReason::Duplicate),
+                None => count(&mut out, RecordReason::MalformedTransaction),
+            }
+        }
+        let next_cursor = if more {
+            cursor.advance(walked_to, newest, today())
+        } else {
+            cursor.pass_done(newest, today())
+        };
+        let write = write_page(conn, tenant, &ctx, &rows, &next_cursor);
+        let fresh = if more && !out_of_time() {
+            let (written, fetched) =
+                tokio::join!(write, fetch(state, &account.id, &next_cursor, req.page_size));
+            let fresh = written?;
+            if fresh.is_some() {
+                pending = Some(fetched?);
+            }
+            fresh
+        } else {
+            write.await?
+        };
+        let Some(fresh) = fresh else {
+            // Unlinked while the sync ran: the page was not written and nothing more will be.
+            return Err(unlinked());
+        };
+        count_written(&rows, &fresh, &mut out);
         cursor = next_cursor;
-        out.has_more = has_next && pending.is_none();
+        out.has_more = more && pending.is_none();
     }
     out.skipped = out.fetched - out.drafted;
     out.cursor = Some(cursor.encode());
@@ -211,132 +270,136 @@ async fn run_locked(
     Ok(out)
 }
 
-/// One page's rows and the cursor after it, committed together.
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// One page's rows and the cursor after it, committed together; None (nothing written) when
+/// the account was unlinked meanwhile.
 async fn write_page(
-    conn: &mut PoolConnection<Postgres>,
+    conn: &mut PgConnection,
+    tenant: &Tenant,
     ctx: &PageContext<'_>,
-    rows: &[DecidedRow],
+    rows: &PageRows,
     next: &Cursor,
-) -> Result<HashSet<String>, ApiError> {
+) -> Result<Option<HashSet<String>>, ApiError> {
     let mut tx = conn.begin().await?;
-    let fresh = ledger::write_page(&mut tx, ctx, rows).await?;
-    crate::db::accounts::save_cursor(&mut *tx, ctx.account_id, &next.encode()).await?;
-    tx.commit().await?;
-    Ok(fresh.into_iter().collect())
-}
-
-/// Decides every transaction of a page; repeats within the page count as duplicates at once.
-fn decide_page(
-    policy: &CompiledPolicy,
-    account_id: &str,
-    account_currency: Option<&str>,
-    page: &[MonoTransaction],
-    out: &mut SyncOutcome,
-) -> Vec<DecidedRow> {
-    let mut seen = HashSet::with_capacity(page.len());
-    let mut rows = Vec::with_capacity(page.len());
-    for t in page {
-        out.fetched += 1;
-        if !seen.insert(t.id.as_str()) {
-            *out.skipped_by_reason.entry("duplicate".into()).or_default() += 1;
-            continue;
-        }
-        rows.push(decide_one(policy, account_id, account_currency, t));
+    // The cursor first: its row lock orders this page against a concurrent unlink.
+    if !accounts::save_cursor(&mut *tx, tenant, ctx.account_id, &next.encode()).await? {
+        tx.rollback().await?;
+        return Ok(None);
     }
-    rows
+    let fresh = ledger::write_page(&mut tx, ctx, rows).await?;
+    tx.commit().await?;
+    Ok(Some(fresh.into_iter().collect()))
 }
 
-/// Normalises a Mono transaction and runs the engine on it.
-pub fn decide_one(
+/// The end of a pass with nothing left to write: only the cursor moves.
+async fn save_cursor_only(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    account_id: &str,
+    cursor: &Cursor,
+) -> Result<(), ApiError> {
+    if !accounts::save_cursor(&mut *conn, tenant, account_id, &cursor.encode()).await? {
+        return Err(unlinked());
+    }
+    Ok(())
+}
+
+/// Decides one item of a page: the engine for a well-formed one, the DLQ for one that does not
+/// decode but has an id; None (logged and counted) for one without even an id.
+pub fn decide_item(
     policy: &CompiledPolicy,
     account_id: &str,
     account_currency: Option<&str>,
-    t: &MonoTransaction,
-) -> DecidedRow {
-    let cleaned;
-    let t = if has_nul(t) {
-        cleaned = without_nul(t);
-        &cleaned
-    } else {
-        t
+    item: RawTransaction,
+) -> Option<DecidedRow> {
+    let RawTransaction { raw, decoded } = item;
+    let t = match decoded {
+        Ok(t) => t,
+        Err(malformed) => {
+            metrics::counter!("sync_malformed_transactions_total").increment(1);
+            tracing::warn!(account_id, field = %malformed.path, "Mono sent a transaction that does not decode");
+            return Some(DecidedRow {
+                transaction_id: malformed.id?,
+                outcome: Outcome::Dlq,
+                reason: RecordReason::MalformedTransaction,
+                detail: None,
+                kind: None,
+                amount: 0,
+                currency: account_currency.unwrap_or_default().to_owned(),
+                narration: String::new(),
+                description: None,
+                reference: None,
+                counterparty: None,
+                date: None,
+                rule_id: None,
+                raw,
+            });
+        }
     };
-    let tx = normalise(account_id, account_currency, t);
-    let raw = serde_json::to_value(t).unwrap_or(serde_json::Value::Null);
-    let mut row = DecidedRow {
-        transaction_id: tx.id.clone(),
-        // Nothing to invoice and nothing to review.
-        outcome: "skipped",
-        reason: "zero_amount",
+    let date = t.date;
+    let tx = into_engine(account_id, account_currency, t);
+    if tx.amount == 0 {
+        return Some(DecidedRow {
+            outcome: Outcome::Skipped,
+            reason: RecordReason::ZeroAmount,
+            detail: None,
+            kind: None,
+            rule_id: None,
+            counterparty: None,
+            ..row_of(tx, date, raw)
+        });
+    }
+    let d = eligibility::decide(&tx, policy);
+    let reference = d.reference.or(tx.reference.clone());
+    Some(DecidedRow {
+        outcome: d.outcome,
+        reason: d.reason.into(),
+        detail: d.detail,
+        kind: d.kind,
+        rule_id: d.rule_id,
+        counterparty: d.counterparty,
+        reference,
+        ..row_of(tx, date, raw)
+    })
+}
+
+/// The transaction's own columns, moved out of it.
+fn row_of(
+    tx: eligibility::Transaction,
+    date: chrono::DateTime<Utc>,
+    raw: Box<serde_json::value::RawValue>,
+) -> DecidedRow {
+    DecidedRow {
+        transaction_id: tx.id,
+        outcome: Outcome::Skipped,
+        reason: RecordReason::ZeroAmount,
         detail: None,
         kind: None,
         amount: tx.amount,
-        currency: tx.currency.clone(),
-        narration: tx.narration.clone(),
-        description: tx.description.clone(),
-        reference: tx.reference.clone(),
+        currency: tx.currency,
+        narration: tx.narration,
+        description: tx.description,
+        reference: tx.reference,
         counterparty: None,
-        date: Some(t.date),
+        date: Some(date),
         rule_id: None,
         raw,
-    };
-    if tx.amount == 0 {
-        return row;
     }
-    let d = eligibility::decide(&tx, policy);
-    row.outcome = d.outcome.as_str();
-    row.reason = d.reason.as_str();
-    row.detail = d.detail.map(|x| x.as_str());
-    row.kind = d.kind.map(|k| k.as_str());
-    row.rule_id = d.rule_id;
-    row.reference = d.reference.or(row.reference);
-    row.counterparty = d.counterparty;
-    row
 }
 
-fn has_nul(t: &MonoTransaction) -> bool {
-    let text = |s: &str| s.contains('\0');
-    let opt = |s: &Option<String>| s.as_deref().is_some_and(text);
-    text(&t.id)
-        || text(&t.narration)
-        || opt(&t.category)
-        || opt(&t.currency)
-        || opt(&t.reference)
-        || opt(&t.description)
-        || t.counterparty
-            .as_ref()
-            .is_some_and(|c| opt(&c.name) || opt(&c.account_number) || opt(&c.bank))
-}
-
-/// PostgreSQL text and jsonb cannot hold NUL: a transaction carrying one is stored without it
-/// rather than blocking the account's sync forever.
-fn without_nul(t: &MonoTransaction) -> MonoTransaction {
-    let clean = |s: &str| s.replace('\0', "");
-    let opt = |s: &Option<String>| s.as_deref().map(clean);
-    let mut t = t.clone();
-    t.id = clean(&t.id);
-    t.narration = clean(&t.narration);
-    t.category = opt(&t.category);
-    t.currency = opt(&t.currency);
-    t.reference = opt(&t.reference);
-    t.description = opt(&t.description);
-    if let Some(c) = t.counterparty.as_mut() {
-        c.name = opt(&c.name);
-        c.account_number = opt(&c.account_number);
-        c.bank = opt(&c.bank);
-    }
-    t
-}
-
-/// Mono's shape to the engine's: the account's currency when the transaction has none, and
-/// amounts as magnitudes (the type says the direction).
-pub fn normalise(
+/// Mono's shape to the engine's, moving every field: the account's currency when the
+/// transaction has none, and amounts as magnitudes (the type says the direction).
+pub fn into_engine(
     account_id: &str,
     account_currency: Option<&str>,
-    t: &MonoTransaction,
+    t: MonoTransaction,
 ) -> eligibility::Transaction {
     eligibility::Transaction {
-        id: t.id.clone(),
-        account_id: Some(account_id.to_string()),
+        id: t.id,
+        account_id: Some(account_id.to_owned()),
         kind: match t.kind {
             TransactionType::Credit => TxType::Credit,
             TransactionType::Debit => TxType::Debit,
@@ -344,36 +407,41 @@ pub fn normalise(
         amount: t.amount.saturating_abs(),
         currency: t
             .currency
-            .clone()
-            .or_else(|| account_currency.map(str::to_string))
+            .or_else(|| account_currency.map(str::to_owned))
             .unwrap_or_default(),
-        narration: t.narration.clone(),
-        description: t.description.clone(),
+        narration: t.narration,
+        description: t.description,
         tags: Vec::new(),
-        reference: t.reference.clone(),
-        category: t.category.clone(),
-        counterparty: t.counterparty.as_ref().map(|c| eligibility::Counterparty {
-            name: c.name.clone(),
-            account_number: c.account_number.clone(),
-            bank: c.bank.clone(),
+        reference: t.reference,
+        category: t.category,
+        counterparty: t.counterparty.map(|c| eligibility::Counterparty {
+            name: c.name,
+            account_number: c.account_number,
+            bank: c.bank,
         }),
-        date: t.date.to_rfc3339(),
+        date: None,
     }
 }
 
-fn count_written(rows: &[DecidedRow], fresh: &HashSet<String>, out: &mut SyncOutcome) {
-    for r in rows {
-        if !fresh.contains(&r.transaction_id) {
-            *out.skipped_by_reason.entry("duplicate".into()).or_default() += 1;
+fn count(out: &mut SyncOutcome, reason: RecordReason) {
+    *out.skipped_by_reason
+        .entry(reason.as_str().to_owned())
+        .or_default() += 1;
+}
+
+fn count_written(rows: &PageRows, fresh: &HashSet<String>, out: &mut SyncOutcome) {
+    for i in 0..rows.len() {
+        if !fresh.contains(&rows.transaction_id[i]) {
+            count(out, RecordReason::Duplicate);
             continue;
         }
-        match r.outcome {
-            "draft" => out.drafted += 1,
-            other => {
-                if other == "dlq" {
+        match rows.outcome[i] {
+            Outcome::Draft => out.drafted += 1,
+            outcome => {
+                if outcome == Outcome::Dlq {
                     out.dlq += 1;
                 }
-                *out.skipped_by_reason.entry(r.reason.to_string()).or_default() += 1;
+                count(out, rows.reason[i]);
             }
         }
     }
@@ -418,7 +486,7 @@ pub async fn sync_stored(
     let accounts = crate::db::accounts::list_linked(&state.db, tenant).await?;
     let results: Vec<StoredResult> = futures::stream::iter(accounts.into_iter().map(|a| {
         let req = SyncRequest {
-            account_id: a.id.clone(),
+            account_id: MonoAccountId::from_stored(a.id.clone()),
             cursor: None,
             page_size,
         };
@@ -470,7 +538,7 @@ pub async fn scheduled_round(state: &AppState) -> Result<Round, ApiError> {
             break;
         }
         let req = SyncRequest {
-            account_id: account_id.clone(),
+            account_id: MonoAccountId::from_stored(account_id.clone()),
             cursor: None,
             page_size: DEFAULT_PAGE_SIZE,
         };
