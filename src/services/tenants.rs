@@ -8,7 +8,7 @@ use crate::db::tenancy;
 use crate::error::ApiError;
 use crate::tenancy::{generate_api_key, hash_api_key, EnvName, Role, Tenant};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedTenant {
     pub org_id: Uuid,
@@ -16,7 +16,7 @@ pub struct CreatedTenant {
     pub api_key: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CreatedEnvironment {
     pub id: Uuid,
     pub name: String,

@@ -45,10 +45,15 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
-    taxpoynt_mono::telemetry::init(settings.log_format);
     let tenant = tenants::create_tenant(&pool, "Acme Test Org")
         .await
         .expect("tenant created");
+    spawn_app_on(pool, settings, tenant).await
+}
+
+/// Another application (a second replica) on the same database, for an existing tenant.
+pub async fn spawn_app_on(pool: PgPool, settings: Settings, tenant: CreatedTenant) -> TestApp {
+    taxpoynt_mono::telemetry::init(settings.log_format);
     let app = Application::build_with_pool(settings, pool.clone())
         .await
         .expect("app builds");
@@ -108,6 +113,22 @@ impl TestApp {
             .await
             .unwrap();
         split(resp).await
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; panics naming `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: std::time::Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
