@@ -40,6 +40,12 @@ pub enum Command {
     Classify,
     /// Run the Mono v2 sandbox alone.
     Sandbox(SandboxArgs),
+    /// Run the retention purge once and print, per environment, the rows it deletes.
+    Purge {
+        /// Count what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +106,33 @@ pub enum KeyCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args).await,
+        Command::Purge { dry_run } => {
+            let settings = load_settings()?;
+            let pool = connect(&settings).await?;
+            let stop = tokio_util::sync::CancellationToken::new();
+            let report = crate::services::retention::purge(&pool, settings.retention_days, &stop, dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            let mut total = 0;
+            for env in &report {
+                let rows: Vec<String> = env.rows.iter().map(|(k, n)| format!("{k}={n}")).collect();
+                total += env.rows.values().sum::<u64>();
+                println!(
+                    "org {} env {} ({}, {} days): {verb} {}",
+                    env.org_id,
+                    env.env_id,
+                    env.env,
+                    env.retention_days,
+                    rows.join(" ")
+                );
+            }
+            println!(
+                "{} environment(s) with a retention; {verb} {total} row(s) in all",
+                report.len()
+            );
+            Ok(())
+        }
         Command::Migrate => {
             let settings = load_settings()?;
             crate::telemetry::init(settings.log_format);

@@ -83,6 +83,7 @@ impl Application {
         if let Some(interval) = self.state.settings.sync_interval {
             jobs.spawn(crate::jobs::scheduled_sync::run(self.state.clone(), interval));
         }
+        jobs.spawn(crate::jobs::retention::run(self.state.clone()));
         tracing::info!(addr = %self.addr, "serving");
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { token.cancelled().await })

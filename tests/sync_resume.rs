@@ -77,14 +77,12 @@ async fn sync(s: &SandboxApp, account_id: &str, page_size: u32) -> (u16, Value) 
 /// Syncs until a call answers `hasMore: false`, cycling through `page_sizes`; answers the
 /// number of calls that stopped early (interrupted) and the last answer.
 async fn sync_to_the_end(s: &SandboxApp, account_id: &str, page_sizes: &[u32]) -> (usize, Value) {
-    let mut interrupted = 0;
-    for i in 0..400 {
-        let (status, body) = sync(s, account_id, page_sizes[i % page_sizes.len()]).await;
+    for interrupted in 0..400 {
+        let (status, body) = sync(s, account_id, page_sizes[interrupted % page_sizes.len()]).await;
         if status == 200 && body["data"]["hasMore"] == false {
             return (interrupted, body);
         }
         assert!(status == 200 || status == 502, "{status} {body}");
-        interrupted += 1;
     }
     panic!("the sync never finished");
 }

@@ -390,3 +390,19 @@ pub async fn purge(
         events: row.events,
     })
 }
+
+/// Every account of the environment (linked or not) with its currency: what a decision of a
+/// stored transaction needs when the transaction names none.
+pub async fn currencies(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+) -> Result<std::collections::HashMap<String, Option<String>>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT id, currency FROM mono_accounts WHERE env_id = $1 AND org_id = $2",
+        tenant.env_id,
+        tenant.org_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.currency)).collect())
+}

@@ -26,9 +26,17 @@ pub struct PageRows {
     pub counterparty: Vec<Option<String>>,
     pub date: Vec<Option<DateTime<Utc>>>,
     pub rule_id: Vec<Option<String>>,
-    /// The transaction as Mono sent it; kept for DLQ rows only.
-    pub raw: Vec<Option<Box<RawValue>>>,
+    /// The keywords that fired, joined by [`KEYWORD_SEPARATOR`] (one text per row binds as a
+    /// plain array, where an array of arrays could not be ragged).
+    pub keywords: Vec<String>,
+    /// The transaction as Mono sent it: kept in the ledger (rule preview, replay) and on DLQ
+    /// records.
+    pub raw: Vec<Box<RawValue>>,
 }
+
+/// Joins a row's keywords for [`PageRows::keywords`]; a keyword never holds this character
+/// (the unit separator) in practice, and a split one would only read oddly.
+pub const KEYWORD_SEPARATOR: char = '\u{1f}';
 
 /// One decided transaction, handed to [`PageRows::push`].
 pub struct DecidedRow {
@@ -45,6 +53,7 @@ pub struct DecidedRow {
     pub counterparty: Option<String>,
     pub date: Option<DateTime<Utc>>,
     pub rule_id: Option<String>,
+    pub keywords: Vec<String>,
     pub raw: Box<RawValue>,
 }
 
@@ -64,6 +73,7 @@ impl PageRows {
             counterparty: Vec::with_capacity(n),
             date: Vec::with_capacity(n),
             rule_id: Vec::with_capacity(n),
+            keywords: Vec::with_capacity(n),
             raw: Vec::with_capacity(n),
         }
     }
@@ -77,7 +87,15 @@ impl PageRows {
     }
 
     pub fn push(&mut self, row: DecidedRow) {
-        self.raw.push((row.outcome == Outcome::Dlq).then_some(row.raw));
+        self.raw.push(row.raw);
+        let mut joined = String::new();
+        for (i, k) in row.keywords.iter().enumerate() {
+            if i > 0 {
+                joined.push(KEYWORD_SEPARATOR);
+            }
+            joined.push_str(k);
+        }
+        self.keywords.push(joined);
         self.transaction_id.push(row.transaction_id);
         self.outcome.push(row.outcome);
         self.reason.push(row.reason);
@@ -100,6 +118,8 @@ pub struct PageContext<'a> {
     pub account_id: &'a str,
     pub source: &'a str,
     pub trace_id: &'a str,
+    /// The version of the policy that decided the page (`services::settings::policy_version`).
+    pub policy_version: &'a str,
 }
 
 /// Stores the rows whose transaction id the ledger has not seen; returns the ids that were new.
@@ -116,19 +136,20 @@ pub async fn write_page(
     let reasons: Vec<&str> = rows.reason.iter().map(|r| r.as_str()).collect();
     let details: Vec<Option<&str>> = rows.detail.iter().map(|d| d.map(|d| d.as_str())).collect();
     let kinds: Vec<Option<&str>> = rows.kind.iter().map(|k| k.map(|k| k.as_str())).collect();
-    let raws: Vec<Option<&str>> = rows.raw.iter().map(|r| r.as_deref().map(RawValue::get)).collect();
+    let raws: Vec<&str> = rows.raw.iter().map(|r| r.get()).collect();
     let new_ids = sqlx::query_scalar!(
         r#"
         WITH input AS (
             SELECT * FROM UNNEST(
                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[],
-                $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::text[]
+                $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::text[],
+                $20::text[]
             ) AS t(transaction_id, outcome, reason, detail, kind, amount, currency,
-                   narration, description, reference, counterparty, tx_date, rule_id, raw)
+                   narration, description, reference, counterparty, tx_date, rule_id, raw, keywords)
         ),
         fresh AS (
-            INSERT INTO mono_transactions (env_id, account_id, transaction_id, outcome, reason)
-            SELECT $2, $3, transaction_id, outcome, reason FROM input
+            INSERT INTO mono_transactions (env_id, account_id, transaction_id, outcome, reason, transaction, tx_date)
+            SELECT $2, $3, transaction_id, outcome, reason, raw::jsonb, tx_date FROM input
             ON CONFLICT ON CONSTRAINT mono_transactions_pkey DO NOTHING
             RETURNING transaction_id
         ),
@@ -152,8 +173,10 @@ pub async fn write_page(
         ),
         dead AS (
             INSERT INTO dlq_records (id, org_id, env_id, account_id, transaction_id, reason, detail, transaction,
-                                     source, trace_id)
-            SELECT gen_random_uuid(), $1, $2, $3, transaction_id, reason, detail, raw::jsonb, $4, $5
+                                     source, trace_id, amount, currency, narration, reference, rule_id,
+                                     keywords, policy_version)
+            SELECT gen_random_uuid(), $1, $2, $3, transaction_id, reason, detail, raw::jsonb, $4, $5, amount,
+                   currency, narration, reference, rule_id, string_to_array(keywords, chr(31)), $21
             FROM fresh_input WHERE outcome = 'dlq'
             ON CONFLICT ON CONSTRAINT dlq_records_transaction_key DO NOTHING
         ),
@@ -182,9 +205,102 @@ pub async fn write_page(
         &rows.counterparty as &[Option<String>],
         &rows.date as &[Option<DateTime<Utc>>],
         &rows.rule_id as &[Option<String>],
-        &raws as &[Option<&str>]
+        &raws as &[&str],
+        &rows.keywords,
+        ctx.policy_version
     )
     .fetch_all(&mut *tx)
     .await?;
     Ok(new_ids)
+}
+
+/// A transaction decided again (DLQ replay): the ledger row takes the new decision, an
+/// eligibility event records it, and a draft is created when it now passes (idempotent on the
+/// transaction). Answers the draft's id (new or existing) when the outcome is `draft`.
+pub async fn record_redecision(
+    tx: &mut sqlx::PgConnection,
+    ctx: &PageContext<'_>,
+    row: &DecidedRow,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let invoice_id = sqlx::query_scalar!(
+        r#"
+        WITH ledger AS (
+            UPDATE mono_transactions SET outcome = $7, reason = $8
+            WHERE env_id = $2 AND account_id = $3 AND transaction_id = $6
+        ),
+        event AS (
+            INSERT INTO eligibility_events (org_id, env_id, account_id, transaction_id, outcome, reason, detail,
+                                            amount, currency, narration, reference, source, trace_id)
+            VALUES ($1, $2, $3, $6, $7, $8, $9, $11, $12, $13, $15, $4, $5)
+        ),
+        draft AS (
+            INSERT INTO invoices (id, org_id, env_id, source, kind, account_id, transaction_id, amount, currency,
+                                  reference, counterparty, narration, description, transaction_date, reason,
+                                  rule_id, trace_id)
+            SELECT gen_random_uuid(), $1, $2, 'mono', $10, $3, $6, $11, $12, $15, $16, $13, $14, $17, $8, $18, $5
+            WHERE $7 = 'draft'
+            ON CONFLICT ON CONSTRAINT invoices_mono_transaction_key DO NOTHING
+            RETURNING id
+        )
+        SELECT CASE WHEN $7 = 'draft' THEN COALESCE(
+            (SELECT id FROM draft),
+            (SELECT id FROM invoices WHERE env_id = $2 AND account_id = $3 AND transaction_id = $6)
+        ) END AS "invoice_id?"
+        "#,
+        ctx.org_id,
+        ctx.env_id,
+        ctx.account_id,
+        ctx.source,
+        ctx.trace_id,
+        row.transaction_id,
+        row.outcome.as_str(),
+        row.reason.as_str(),
+        row.detail.map(|d| d.as_str()),
+        row.kind.map(|k| k.as_str()),
+        row.amount,
+        row.currency,
+        row.narration,
+        row.description,
+        row.reference,
+        row.counterparty,
+        row.date,
+        row.rule_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(invoice_id)
+}
+
+/// One stored transaction for the rule preview: its account and Mono's JSON (None for rows
+/// written before the ledger kept it).
+pub struct StoredTransaction {
+    pub account_id: String,
+    pub raw: Option<String>,
+}
+
+/// The environment's stored transactions as a stream (never all in memory), optionally of one
+/// account and within transaction dates `[from, to)`.
+pub fn stored_transactions<'a>(
+    db: &'a sqlx::PgPool,
+    tenant: &'a crate::tenancy::Tenant,
+    account_id: Option<&'a str>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> futures::stream::BoxStream<'a, Result<StoredTransaction, sqlx::Error>> {
+    sqlx::query_as!(
+        StoredTransaction,
+        r#"
+        SELECT account_id, transaction::text AS raw
+        FROM mono_transactions
+        WHERE env_id = $1
+          AND ($2::text IS NULL OR account_id = $2)
+          AND ($3::timestamptz IS NULL OR tx_date >= $3)
+          AND ($4::timestamptz IS NULL OR tx_date < $4)
+        "#,
+        tenant.env_id,
+        account_id,
+        from,
+        to
+    )
+    .fetch(db)
 }

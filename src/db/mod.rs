@@ -2,10 +2,12 @@
 //! `Tenant` it runs for, so no caller can forget the organization and environment.
 
 pub mod accounts;
+pub mod dlq;
 pub mod environments;
 pub mod events;
 pub mod ledger;
 pub mod locks;
+pub mod retention;
 pub mod rules;
 pub mod tenancy;
 

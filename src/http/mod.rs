@@ -3,6 +3,7 @@
 //! and wrong methods.
 
 pub mod accounts;
+pub mod dlq;
 pub mod envelope;
 pub mod extract;
 pub mod ops;
@@ -37,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/si/mono/allow-deny", get(rules::list).post(rules::create))
         .route("/si/mono/allow-deny/{id}", delete(rules::delete))
+        .route("/si/mono/allow-deny/preview", post(dlq::preview))
+        .route("/si/mono/dlq", get(dlq::list))
+        .route("/si/mono/dlq/{id}/replay", post(dlq::replay))
+        .route("/si/mono/dlq/{id}/resolve", post(dlq::resolve))
         .layer(axum::middleware::from_fn(crate::http::tenant::peek_environment));
 
     Router::new()

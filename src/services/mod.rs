@@ -2,9 +2,12 @@
 //! database transaction that keeps it.
 
 pub mod cursor;
+pub mod dlq;
 pub mod events;
 pub mod link;
 pub mod ops;
+pub mod preview;
+pub mod retention;
 pub mod rules;
 pub mod settings;
 pub mod sync;

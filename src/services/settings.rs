@@ -73,7 +73,31 @@ pub async fn update(
     tenant: &Tenant,
     patch: SettingsPatch,
 ) -> Result<SettingsView, ApiError> {
-    // The values given, normalised the one way the engine normalises overrides.
+    let mut tx = state.db.begin().await?;
+    let mut row = environments::settings(&mut *tx, tenant).await?;
+    row.overrides = apply_patch(&row.overrides, &patch)?;
+    if let Some(Some(days)) = patch.retention_days {
+        if !(1..=36_500).contains(&days) {
+            return Err(ApiError::field(
+                "retentionDays",
+                "must be between 1 and 36500 days, or null",
+            ));
+        }
+    }
+    if let Some(days) = patch.retention_days {
+        row.retention_days = days.map(|d| d as i32);
+    }
+    effective_settings(&state.settings, &row.overrides)
+        .validate()
+        .map_err(|e| ApiError::field(e.field, e.message))?;
+    environments::save_settings(&mut *tx, tenant, &row).await?;
+    tx.commit().await?;
+    Ok(view(state, tenant, &row))
+}
+
+/// `current` with the patch's settings fields applied (normalised the one way the engine
+/// normalises overrides); 400 naming a field whose value is not valid on its own.
+pub fn apply_patch(current: &Overrides, patch: &SettingsPatch) -> Result<Overrides, ApiError> {
     let given = SettingsOverrides {
         floor: patch.floor.clone().flatten(),
         reference_regex: patch
@@ -92,18 +116,7 @@ pub async fn update(
     }
     .normalize()
     .map_err(|e| ApiError::field(e.field, e.message))?;
-    if let Some(Some(days)) = patch.retention_days {
-        if !(1..=36_500).contains(&days) {
-            return Err(ApiError::field(
-                "retentionDays",
-                "must be between 1 and 36500 days, or null",
-            ));
-        }
-    }
-
-    let mut tx = state.db.begin().await?;
-    let mut row = environments::settings(&mut *tx, tenant).await?;
-    let o = &mut row.overrides;
+    let mut o = current.clone();
     if patch.floor.is_some() {
         o.floor_minor = given.floor_minor;
     }
@@ -122,15 +135,7 @@ pub async fn update(
     if patch.refund_keywords.is_some() {
         o.refund_keywords = given.refund_keywords;
     }
-    if let Some(days) = patch.retention_days {
-        row.retention_days = days.map(|d| d as i32);
-    }
-    effective_settings(&state.settings, &row.overrides)
-        .validate()
-        .map_err(|e| ApiError::field(e.field, e.message))?;
-    environments::save_settings(&mut *tx, tenant, &row).await?;
-    tx.commit().await?;
-    Ok(view(state, tenant, &row))
+    Ok(o)
 }
 
 fn view(state: &AppState, tenant: &Tenant, row: &EnvSettings) -> SettingsView {
@@ -181,12 +186,20 @@ pub fn effective_settings(config: &Settings, overrides: &Overrides) -> Eligibili
     overrides.apply(&config.eligibility.settings())
 }
 
+/// An environment's compiled policy and the version that names it.
+pub struct LoadedPolicy {
+    pub compiled: CompiledPolicy,
+    /// A hash of the effective settings and the rules in force: a reviewer can tell which
+    /// policy decided a DLQ record, and whether today's differs.
+    pub version: String,
+}
+
 /// Loads and compiles the environment's policy: two queries, one compile.
 pub async fn load_policy(
     db: &sqlx::PgPool,
     config: &Settings,
     tenant: &Tenant,
-) -> Result<CompiledPolicy, ApiError> {
+) -> Result<LoadedPolicy, ApiError> {
     let row = environments::settings(db, tenant).await?;
     let rules = rules::all_for_env(db, tenant).await?;
     let settings = effective_settings(config, &row.overrides);
@@ -195,8 +208,27 @@ pub async fn load_policy(
         .map(Rule::try_from)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::internal(anyhow::anyhow!("a stored rule does not parse: {e}")))?;
+    compile(&settings, &rules)
+}
+
+/// Compiles a policy and names its version.
+pub fn compile(settings: &EligibilitySettings, rules: &[Rule]) -> Result<LoadedPolicy, ApiError> {
     // Everything stored was validated on the way in; a failure here means the stored policy
     // no longer compiles (e.g. a limit was lowered), which is ours to fix, not the client's.
-    CompiledPolicy::compile(&settings, &rules)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored eligibility policy does not compile: {e}")))
+    let compiled = CompiledPolicy::compile(settings, rules).map_err(|e| {
+        ApiError::internal(anyhow::anyhow!("stored eligibility policy does not compile: {e}"))
+    })?;
+    Ok(LoadedPolicy {
+        compiled,
+        version: policy_version(settings, rules),
+    })
+}
+
+/// The first 16 hex digits of SHA-256 over the settings and the rules (ordered by id).
+pub fn policy_version(settings: &EligibilitySettings, rules: &[Rule]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&Rule> = rules.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let text = serde_json::to_vec(&(settings, sorted)).unwrap_or_default();
+    hex::encode(&Sha256::digest(&text)[..8])
 }

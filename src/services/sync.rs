@@ -182,6 +182,7 @@ async fn run_locked(
         account_id: &account.id,
         source: "sync",
         trace_id: &trace_id,
+        policy_version: &policy.version,
     };
     let account_currency = account.currency.as_deref();
     let mut out = SyncOutcome {
@@ -231,7 +232,7 @@ async fn run_locked(
                 let day = t.date.date_naive();
                 newest = Some(newest.map_or(day, |n| n.max(day)));
             }
-            match decide_item(&policy, &account.id, account_currency, item) {
+            match decide_item(&policy.compiled, &account.id, account_currency, item) {
                 Some(row) if seen.insert(row.transaction_id.clone()) => rows.push(row),
                 Some(_) => count(&mut out, RecordReason::Duplicate),
                 None => count(&mut out, RecordReason::MalformedTransaction),
@@ -335,6 +336,7 @@ pub fn decide_item(
                 counterparty: None,
                 date: None,
                 rule_id: None,
+                keywords: Vec::new(),
                 raw,
             });
         }
@@ -361,6 +363,7 @@ pub fn decide_item(
         kind: d.kind,
         rule_id: d.rule_id,
         counterparty: d.counterparty,
+        keywords: d.keywords,
         reference,
         ..row_of(tx, date, raw)
     })
@@ -386,6 +389,7 @@ fn row_of(
         counterparty: None,
         date: Some(date),
         rule_id: None,
+        keywords: Vec::new(),
         raw,
     }
 }

@@ -1,0 +1,181 @@
+//! Retention: what is older than an environment's cutoff, counted or deleted in small batches
+//! (each batch its own short statement, so no long lock is held). Signed invoices are kept,
+//! and ledger rows are kept (they are the exactly-once key): only their stored bodies go.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// An environment and the retention that applies to it.
+pub struct EnvRetention {
+    pub env_id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    /// The environment's own `retentionDays`, if set.
+    pub retention_days: Option<i32>,
+}
+
+pub async fn environments(db: &PgPool) -> Result<Vec<EnvRetention>, sqlx::Error> {
+    sqlx::query_as!(
+        EnvRetention,
+        "SELECT id AS env_id, org_id, name, retention_days FROM environments ORDER BY org_id, name"
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// What retention removes, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Mono-derived invoices never signed.
+    Invoices,
+    DlqRecords,
+    EligibilityEvents,
+    MonitoringEvents,
+    /// Transactions as Mono sent them, kept in the ledger.
+    TransactionBodies,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Invoices,
+        Kind::DlqRecords,
+        Kind::EligibilityEvents,
+        Kind::MonitoringEvents,
+        Kind::TransactionBodies,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Invoices => "invoices",
+            Kind::DlqRecords => "dlqRecords",
+            Kind::EligibilityEvents => "eligibilityEvents",
+            Kind::MonitoringEvents => "monitoringEvents",
+            Kind::TransactionBodies => "transactionBodies",
+        }
+    }
+}
+
+/// How many rows of `kind` are older than `cutoff` in the environment.
+pub async fn count(db: &PgPool, kind: Kind, env_id: Uuid, cutoff: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+    let n = match kind {
+        Kind::Invoices => {
+            sqlx::query_scalar!(
+                "SELECT count(*) FROM invoices WHERE env_id = $1 AND source = 'mono' AND status <> 'SIGNED' AND created_at < $2",
+                env_id,
+                cutoff
+            )
+            .fetch_one(db)
+            .await?
+        }
+        Kind::DlqRecords => {
+            sqlx::query_scalar!(
+                "SELECT count(*) FROM dlq_records WHERE env_id = $1 AND created_at < $2",
+                env_id,
+                cutoff
+            )
+            .fetch_one(db)
+            .await?
+        }
+        Kind::EligibilityEvents => {
+            sqlx::query_scalar!(
+                "SELECT count(*) FROM eligibility_events WHERE env_id = $1 AND created_at < $2",
+                env_id,
+                cutoff
+            )
+            .fetch_one(db)
+            .await?
+        }
+        Kind::MonitoringEvents => {
+            sqlx::query_scalar!(
+                "SELECT count(*) FROM monitoring_events WHERE env_id = $1 AND created_at < $2",
+                env_id,
+                cutoff
+            )
+            .fetch_one(db)
+            .await?
+        }
+        Kind::TransactionBodies => {
+            sqlx::query_scalar!(
+                "SELECT count(*) FROM mono_transactions WHERE env_id = $1 AND created_at < $2 AND transaction IS NOT NULL",
+                env_id,
+                cutoff
+            )
+            .fetch_one(db)
+            .await?
+        }
+    };
+    Ok(n.unwrap_or(0))
+}
+
+/// Deletes (or, for bodies, clears) at most `batch` rows of `kind` older than `cutoff`;
+/// answers how many. Callers repeat until a batch comes back short.
+pub async fn delete_batch(
+    db: &PgPool,
+    kind: Kind,
+    env_id: Uuid,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = match kind {
+        Kind::Invoices => {
+            sqlx::query!(
+                "DELETE FROM invoices WHERE id IN (
+                     SELECT id FROM invoices
+                     WHERE env_id = $1 AND source = 'mono' AND status <> 'SIGNED' AND created_at < $2 LIMIT $3)",
+                env_id,
+                cutoff,
+                batch
+            )
+            .execute(db)
+            .await?
+        }
+        Kind::DlqRecords => {
+            sqlx::query!(
+                "DELETE FROM dlq_records WHERE id IN (
+                     SELECT id FROM dlq_records WHERE env_id = $1 AND created_at < $2 LIMIT $3)",
+                env_id,
+                cutoff,
+                batch
+            )
+            .execute(db)
+            .await?
+        }
+        Kind::EligibilityEvents => {
+            sqlx::query!(
+                "DELETE FROM eligibility_events WHERE id IN (
+                     SELECT id FROM eligibility_events WHERE env_id = $1 AND created_at < $2 LIMIT $3)",
+                env_id,
+                cutoff,
+                batch
+            )
+            .execute(db)
+            .await?
+        }
+        Kind::MonitoringEvents => {
+            sqlx::query!(
+                "DELETE FROM monitoring_events WHERE id IN (
+                     SELECT id FROM monitoring_events WHERE env_id = $1 AND created_at < $2 LIMIT $3)",
+                env_id,
+                cutoff,
+                batch
+            )
+            .execute(db)
+            .await?
+        }
+        Kind::TransactionBodies => {
+            sqlx::query!(
+                "UPDATE mono_transactions SET transaction = NULL
+                 WHERE (env_id, account_id, transaction_id) IN (
+                     SELECT env_id, account_id, transaction_id FROM mono_transactions
+                     WHERE env_id = $1 AND created_at < $2 AND transaction IS NOT NULL LIMIT $3)",
+                env_id,
+                cutoff,
+                batch
+            )
+            .execute(db)
+            .await?
+        }
+    };
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,470 @@
+//! DLQ review (list, replay, resolve), rule preview and retention, over HTTP with a real
+//! database and the sandbox.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use taxpoynt_mono::eligibility::{self, CompiledPolicy, EligibilitySettings, Outcome, Rule};
+use taxpoynt_mono::mono::MonoTransaction;
+
+/// An app with one synced account of `n` generated transactions; answers the account id.
+async fn synced(s: &SandboxApp, n: usize) -> String {
+    let account = s.link_new_account(n).await;
+    let (status, body) = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account, "pageSize": 500}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["data"]["dlq"].as_u64().unwrap() > 0,
+        "the history has DLQ records: {body}"
+    );
+    account
+}
+
+async fn open_records(s: &SandboxApp, query: &str) -> Vec<Value> {
+    let (status, body) = s.app.get(&format!("/si/mono/dlq?limit=200{query}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].as_array().unwrap().clone()
+}
+
+fn personal(records: &[Value]) -> Value {
+    records
+        .iter()
+        .find(|r| r["reason"] == "personal_or_low_confidence")
+        .expect("a personal record")
+        .clone()
+}
+
+#[sqlx::test]
+async fn records_carry_the_transaction_and_the_decision_and_page_newest_first(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let account = synced(&s, 300).await;
+    let all = open_records(&s, "").await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM dlq_records")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(all.len() as i64, stored.min(200));
+    let r = &all[0];
+    assert_eq!(r["accountId"], account.as_str());
+    assert_eq!(r["status"], "open");
+    assert_eq!(r["source"], "sync");
+    assert!(r["transaction"]["id"].is_string(), "{r}");
+    assert_eq!(r["transaction"]["id"], r["transactionId"]);
+    assert!(
+        r["amount"].is_i64() && r["currency"].is_string() && r["narration"].is_string(),
+        "{r}"
+    );
+    let version = r["decision"]["policyVersion"].as_str().unwrap();
+    assert_eq!(version.len(), 16);
+    assert!(r["decision"]["keywords"].is_array());
+    assert!(r["traceId"].is_string());
+
+    // Paging: two records at a time walk the same records in the same order.
+    let mut walked = Vec::new();
+    let mut before = String::new();
+    loop {
+        let (status, body) = s.app.get(&format!("/si/mono/dlq?limit=2{before}")).await;
+        assert_eq!(status, 200, "{body}");
+        walked.extend(body["data"].as_array().unwrap().iter().map(|r| r["id"].clone()));
+        match body["meta"]["next"].as_str() {
+            Some(next) => before = format!("&before={next}"),
+            None => break,
+        }
+        if walked.len() >= 10 {
+            break;
+        }
+    }
+    let first: Vec<Value> = all.iter().take(walked.len()).map(|r| r["id"].clone()).collect();
+    assert_eq!(walked, first);
+
+    // Filters.
+    let personal_only = open_records(&s, "&reason=personal_or_low_confidence").await;
+    assert!(!personal_only.is_empty());
+    assert!(personal_only
+        .iter()
+        .all(|r| r["reason"] == "personal_or_low_confidence"));
+    assert!(open_records(&s, "&accountId=acc_nobody").await.is_empty());
+    assert!(open_records(&s, "&status=resolved").await.is_empty());
+    assert!(open_records(&s, "&to=2000-01-01").await.is_empty());
+    let (status, body) = s.app.get("/si/mono/dlq?status=maybe").await;
+    assert_eq!(
+        (status, assert_failure(&body)),
+        (400, "invalid_request".to_string())
+    );
+    assert!(body["error"]["fields"]["status"].is_string());
+    let (status, body) = s.app.get("/si/mono/dlq?from=yesterday").await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["fields"]["from"].is_string());
+}
+
+#[sqlx::test]
+async fn replay_after_an_allow_rule_drafts_once_and_resolves(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let account = synced(&s, 300).await;
+    let record = personal(&open_records(&s, "").await);
+    let id = record["id"].as_str().unwrap();
+
+    // Nothing changed: the record stays open with the same reason.
+    let (status, body) = s.app.post(&format!("/si/mono/dlq/{id}/replay"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["outcome"], "dlq");
+    assert_eq!(body["data"]["reason"], record["reason"]);
+    assert!(body["data"]["invoiceId"].is_null());
+    assert!(open_records(&s, "").await.iter().any(|r| r["id"] == id));
+
+    let narration = record["narration"].as_str().unwrap();
+    let (status, body) = s
+        .app
+        .post(
+            "/si/mono/allow-deny",
+            json!({"list": "allow", "pattern": narration, "match": "exact", "accountId": account}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = s.app.post(&format!("/si/mono/dlq/{id}/replay"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["outcome"], "draft");
+    assert_eq!(body["data"]["reason"], "allowlisted");
+    let invoice_id = body["data"]["invoiceId"].as_str().unwrap().to_string();
+
+    // Twice: the same answer, one invoice.
+    let (status, again) = s.app.post(&format!("/si/mono/dlq/{id}/replay"), json!({})).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["data"]["invoiceId"], invoice_id.as_str());
+    let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE transaction_id = $1")
+        .bind(record["transactionId"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(drafts, 1);
+
+    let resolved = open_records(&s, "&status=resolved").await;
+    let r = resolved.iter().find(|r| r["id"] == id).expect("resolved");
+    assert_eq!(r["resolution"], "replayed");
+    assert_eq!(r["invoiceId"], invoice_id.as_str());
+    assert!(r["resolvedAt"].is_string());
+    let (outcome, reason): (String, String) =
+        sqlx::query_as("SELECT outcome, reason FROM mono_transactions WHERE transaction_id = $1")
+            .bind(record["transactionId"].as_str().unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((outcome.as_str(), reason.as_str()), ("draft", "allowlisted"));
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM eligibility_events WHERE transaction_id = $1 AND source = 'replay'",
+    )
+    .bind(record["transactionId"].as_str().unwrap())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(events, 2, "each replay that decided is recorded");
+}
+
+#[sqlx::test]
+async fn resolve_closes_a_record_once(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    synced(&s, 200).await;
+    let records = open_records(&s, "").await;
+    let id = records[0]["id"].as_str().unwrap();
+    let (status, body) = s
+        .app
+        .post(
+            &format!("/si/mono/dlq/{id}/resolve"),
+            json!({"resolution": "archived"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["fields"]["resolution"].is_string());
+    let (status, body) = s
+        .app
+        .post(
+            &format!("/si/mono/dlq/{id}/resolve"),
+            json!({"resolution": "invoiced_manually", "note": "paid by cheque, invoiced by hand"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "resolved");
+    assert_eq!(body["data"]["resolution"], "invoiced_manually");
+    assert_eq!(body["data"]["note"], "paid by cheque, invoiced by hand");
+    let (status, body) = s
+        .app
+        .post(
+            &format!("/si/mono/dlq/{id}/resolve"),
+            json!({"resolution": "dismissed"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(assert_failure(&body), "already_resolved");
+    let (status, body) = s.app.post(&format!("/si/mono/dlq/{id}/replay"), json!({})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(!open_records(&s, "").await.iter().any(|r| r["id"] == id));
+}
+
+#[sqlx::test]
+async fn another_organizations_records_are_not_found(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    synced(&s, 200).await;
+    let id = open_records(&s, "").await[0]["id"].as_str().unwrap().to_string();
+    let other = taxpoynt_mono::services::tenants::create_tenant(&pool, "Other Org")
+        .await
+        .unwrap();
+    let as_other = |path: String, body: Value| {
+        let req = s
+            .app
+            .http
+            .post(s.app.url(&path))
+            .bearer_auth(&other.api_key)
+            .json(&body);
+        async move { split(req.send().await.unwrap()).await }
+    };
+    let (status, _) = as_other(format!("/si/mono/dlq/{id}/replay"), json!({})).await;
+    assert_eq!(status, 404);
+    let (status, _) = as_other(
+        format!("/si/mono/dlq/{id}/resolve"),
+        json!({"resolution": "dismissed"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let resp = s
+        .app
+        .http
+        .get(s.app.url("/si/mono/dlq"))
+        .bearer_auth(&other.api_key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"], json!([]));
+    let (status, _) = s.app.post("/si/mono/dlq/not-a-uuid/replay", json!({})).await;
+    assert_eq!(status, 404);
+}
+
+/// Decides every stored transaction of the ledger under two policies with the engine itself.
+async fn decide_directly(pool: &PgPool, before: &CompiledPolicy, after: &CompiledPolicy) -> (u64, [u64; 3]) {
+    let rows: Vec<(String, Value)> = sqlx::query_as("SELECT account_id, transaction FROM mono_transactions")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let mut changed = [0u64; 3];
+    for (account, raw) in &rows {
+        let t: MonoTransaction = serde_json::from_value(raw.clone()).unwrap();
+        let tx = taxpoynt_mono::services::sync::into_engine(account, Some("NGN"), t);
+        if tx.amount == 0 {
+            continue;
+        }
+        let (b, a) = (eligibility::decide(&tx, before), eligibility::decide(&tx, after));
+        if b.outcome != a.outcome {
+            changed[match a.outcome {
+                Outcome::Draft => 0,
+                Outcome::Dlq => 1,
+                Outcome::Skipped => 2,
+            }] += 1;
+        }
+    }
+    (rows.len() as u64, changed)
+}
+
+#[sqlx::test]
+async fn preview_counts_what_a_rule_or_a_settings_change_would_do_and_writes_nothing(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    synced(&s, 400).await;
+    let snapshot = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT (SELECT count(*) FROM invoices) + (SELECT count(*) FROM dlq_records) * 1000
+                  + (SELECT count(*) FROM eligibility_rules) * 1000000",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let before_state = snapshot(pool.clone()).await;
+    let today = CompiledPolicy::compile(&EligibilitySettings::default(), &[]).unwrap();
+
+    // A deny rule on a word the business narrations carry.
+    let (status, body) = s
+        .app
+        .post(
+            "/si/mono/allow-deny/preview",
+            json!({"list": "deny", "pattern": "payment"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let deny = Rule {
+        id: "proposed".into(),
+        list: eligibility::RuleList::Deny,
+        account_id: None,
+        field: Default::default(),
+        match_kind: Default::default(),
+        pattern: "payment".into(),
+    };
+    let proposed = CompiledPolicy::compile(&EligibilitySettings::default(), &[deny]).unwrap();
+    let (decided, changed) = decide_directly(&pool, &today, &proposed).await;
+    let d = &body["data"];
+    assert_eq!(d["decided"], decided);
+    assert_eq!(d["skippedWithoutTransaction"], 0);
+    assert_eq!(
+        d["changed"],
+        json!({"toDraft": changed[0], "toDlq": changed[1], "toSkipped": changed[2]})
+    );
+    assert!(changed[1] > 0, "the deny rule moves drafts to the DLQ");
+    let samples = d["samples"].as_array().unwrap();
+    assert_eq!(samples.len() as u64, changed[1].min(20));
+    assert!(samples
+        .iter()
+        .all(|x| x["before"]["outcome"] == "draft" && x["after"]["reason"] == "denylisted"));
+
+    // A floor change.
+    let (status, body) = s
+        .app
+        .post("/si/mono/allow-deny/preview", json!({"settings": {"floor": 50}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let lower = EligibilitySettings {
+        floor_minor: 5_000,
+        ..EligibilitySettings::default()
+    };
+    let proposed = CompiledPolicy::compile(&lower, &[]).unwrap();
+    let (_, changed) = decide_directly(&pool, &today, &proposed).await;
+    assert_eq!(
+        body["data"]["changed"],
+        json!({"toDraft": changed[0], "toDlq": changed[1], "toSkipped": changed[2]})
+    );
+
+    // Rows written before the ledger kept bodies are counted, not decided.
+    sqlx::query("UPDATE mono_transactions SET transaction = NULL WHERE transaction_id IN (SELECT transaction_id FROM mono_transactions LIMIT 5)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, body) = s
+        .app
+        .post("/si/mono/allow-deny/preview", json!({"settings": {"floor": 50}}))
+        .await;
+    assert_eq!(body["data"]["skippedWithoutTransaction"], 5);
+    assert_eq!(body["data"]["decided"], decided - 5);
+
+    // Bad input names the field.
+    let (status, body) = s
+        .app
+        .post(
+            "/si/mono/allow-deny/preview",
+            json!({"list": "deny", "pattern": "(", "match": "regex"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["fields"]["pattern"].is_string(), "{body}");
+    let (status, body) = s
+        .app
+        .post(
+            "/si/mono/allow-deny/preview",
+            json!({"settings": {"floor": "lots"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = s.app.post("/si/mono/allow-deny/preview", json!({})).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["fields"]["list"].is_string());
+
+    assert_eq!(
+        snapshot(pool.clone()).await,
+        before_state,
+        "the preview wrote nothing"
+    );
+}
+
+#[sqlx::test]
+async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    synced(&s, 300).await;
+    // Age half of everything by 40 days; sign one old invoice.
+    for table in [
+        "invoices",
+        "dlq_records",
+        "eligibility_events",
+        "monitoring_events",
+        "mono_transactions",
+    ] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET created_at = now() - interval '40 days'
+             WHERE transaction_id IN (SELECT transaction_id FROM mono_transactions ORDER BY transaction_id LIMIT 150)"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "UPDATE invoices SET status = 'SIGNED' WHERE id = (SELECT id FROM invoices WHERE created_at < now() - interval '30 days' LIMIT 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    let old_unsigned = count(
+        "SELECT count(*) FROM invoices WHERE created_at < now() - interval '30 days' AND status <> 'SIGNED'",
+    )
+    .await;
+    let old_dlq =
+        count("SELECT count(*) FROM dlq_records WHERE created_at < now() - interval '30 days'").await;
+    let invoices = count("SELECT count(*) FROM invoices").await;
+    let dlq = count("SELECT count(*) FROM dlq_records").await;
+    let ledger = count("SELECT count(*) FROM mono_transactions").await;
+    assert!(old_unsigned > 0 && old_dlq > 0);
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let dry = taxpoynt_mono::services::retention::purge(&pool, Some(30), &stop, true)
+        .await
+        .unwrap();
+    let sandbox_env = dry.iter().find(|e| e.env == "sandbox").unwrap();
+    assert_eq!(sandbox_env.rows["invoices"], old_unsigned as u64);
+    assert_eq!(sandbox_env.rows["dlqRecords"], old_dlq as u64);
+    assert_eq!(sandbox_env.rows["transactionBodies"], 150);
+    assert_eq!(
+        count("SELECT count(*) FROM invoices").await,
+        invoices,
+        "a dry run deletes nothing"
+    );
+
+    let done = taxpoynt_mono::services::retention::purge(&pool, Some(30), &stop, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        done.iter().find(|e| e.env == "sandbox").unwrap().rows,
+        sandbox_env.rows
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM invoices").await,
+        invoices - old_unsigned
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM invoices WHERE status = 'SIGNED'").await,
+        1,
+        "signed invoices stay"
+    );
+    assert_eq!(count("SELECT count(*) FROM dlq_records").await, dlq - old_dlq);
+    assert_eq!(
+        count("SELECT count(*) FROM mono_transactions").await,
+        ledger,
+        "ledger rows stay"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM mono_transactions WHERE transaction IS NULL").await,
+        150
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM eligibility_events WHERE created_at < now() - interval '30 days'").await,
+        0
+    );
+
+    // An environment's own retention beats the default; none at all keeps everything.
+    let again = taxpoynt_mono::services::retention::purge(&pool, None, &stop, true)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "no retention configured: nothing considered");
+}
