@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let si = Router::new()
         .route("/si/org/environments", get(org::environments))
+        .route("/si/org/profile", get(org::get_profile).put(org::put_profile))
         .route("/si/mono/widget-link", post(accounts::widget_link))
         .route("/si/mono/sync", post(sync::sync))
         .route("/si/mono/sync-stored", post(sync::sync_stored))

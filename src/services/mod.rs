@@ -5,6 +5,7 @@ pub mod cursor;
 pub mod events;
 pub mod link;
 pub mod ops;
+pub mod profile;
 pub mod rules;
 pub mod settings;
 pub mod sync;
