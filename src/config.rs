@@ -40,6 +40,9 @@ pub struct Settings {
     pub sync_interval: Option<Duration>,
     /// `MONO_DATA_RETENTION_DAYS`: unset = keep forever.
     pub retention_days: Option<u32>,
+    /// `SIGNING_KEY`: the Ed25519 seed invoices are signed with, base64 (checked at load).
+    /// Unset = a key generated once and kept in the database.
+    pub signing_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +210,11 @@ impl Settings {
             },
         };
 
+        let signing_key = get("SIGNING_KEY").map(SecretString::from);
+        if let Some(key) = &signing_key {
+            crate::signing::decode_seed(key.expose_secret()).map_err(|m| err("SIGNING_KEY", m))?;
+        }
+
         Ok(Settings {
             database_url: SecretString::from(database_url),
             database_max_connections,
@@ -216,11 +224,19 @@ impl Settings {
             eligibility,
             sync_interval,
             retention_days,
+            signing_key,
         })
     }
 
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
+    }
+
+    /// The seed of `SIGNING_KEY`, when it is set (validated when the settings were loaded).
+    pub fn signing_seed(&self) -> Option<crate::signing::Seed> {
+        self.signing_key
+            .as_ref()
+            .and_then(|k| crate::signing::decode_seed(k.expose_secret()).ok())
     }
 }
 
@@ -276,6 +292,7 @@ mod tests {
         assert_eq!(s.sync_interval, None);
         assert_eq!(s.retention_days, None);
         assert_eq!(s.log_format, LogFormat::Text);
+        assert!(s.signing_key.is_none());
     }
 
     #[test]
@@ -293,6 +310,8 @@ mod tests {
             ("MONO_DATA_RETENTION_DAYS", "x"),
             ("MONO_INVOICE_CURRENCY", "NAIRA"),
             ("DATABASE_URL", "mysql://x"),
+            ("SIGNING_KEY", "not-base64!"),
+            ("SIGNING_KEY", "AAAA"),
         ] {
             let e = load(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{var}={value} gave {e}");
@@ -331,9 +350,12 @@ mod tests {
         let s = load(&[
             ("MONO_SECRET_KEY", "live_sk_abcdef"),
             ("MONO_WEBHOOK_SECRET", "whsec_xyz"),
+            ("SIGNING_KEY", "c2lnbmluZy1zZWVkLXRoaXJ0eS10d28tYnl0ZXMhISE="),
         ])
         .unwrap();
+        assert_eq!(s.signing_seed().unwrap(), *b"signing-seed-thirty-two-bytes!!!");
         let debug = format!("{s:?}");
+        assert!(!debug.contains("c2lnbmluZy1zZWVk"));
         assert!(!debug.contains("live_sk_abcdef"));
         assert!(!debug.contains("whsec_xyz"));
         assert!(!debug.contains("hunter2"));

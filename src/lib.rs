@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod mono;
 pub mod sandbox;
 pub mod services;
+pub mod signing;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -6,6 +6,7 @@ pub mod environments;
 pub mod events;
 pub mod ledger;
 pub mod rules;
+pub mod signing_keys;
 pub mod tenancy;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

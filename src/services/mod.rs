@@ -8,5 +8,6 @@ pub mod ops;
 pub mod profile;
 pub mod rules;
 pub mod settings;
+pub mod signing;
 pub mod sync;
 pub mod tenants;
