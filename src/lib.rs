@@ -9,6 +9,7 @@ pub mod db;
 pub mod eligibility;
 pub mod error;
 pub mod http;
+pub mod invoice;
 pub mod jobs;
 pub mod mono;
 pub mod sandbox;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod environments;
 pub mod events;
+pub mod invoices;
 pub mod ledger;
 pub mod rules;
 pub mod signing_keys;

@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod events;
+pub mod invoices;
 pub mod link;
 pub mod ops;
 pub mod profile;
