@@ -375,15 +375,26 @@ async fn a_signed_invoice_never_changes_but_its_payment_status(pool: PgPool) {
 #[sqlx::test]
 async fn validate_names_every_problem_at_once(pool: PgPool) {
     let app = spawn_app(pool).await;
-    // No TIN yet, no buyer, a currency that is not ISO 4217, a credit note crediting nothing.
+    // No TIN yet, a currency that is not ISO 4217, and a credit note whose credited invoice
+    // is purged after confirmation.
+    let credited = seed(&app, |_| {}).await;
     let id = seed(&app, |d| {
         d.kind = InvoiceKind::CreditNote;
-        d.counterparty = None;
         d.currency = "naira".into();
     })
     .await;
-    let (status, body) = transition(&app, &id, "confirm").await;
+    let (status, body) = app
+        .post(
+            &format!("/si/invoices/{id}/confirm"),
+            json!({"creditedInvoiceId": credited}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
+    sqlx::query("DELETE FROM invoices WHERE id = $1::uuid")
+        .bind(&credited)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let (status, body) = transition(&app, &id, "validate").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(assert_failure(&body), "invalid_invoice");
@@ -396,7 +407,7 @@ async fn validate_names_every_problem_at_once(pool: PgPool) {
     fields.sort();
     assert_eq!(
         fields,
-        ["buyer.name", "creditedInvoiceId", "currency", "supplier.tin"],
+        ["creditedInvoiceId", "currency", "supplier.tin"],
         "{body}"
     );
     let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
@@ -408,11 +419,24 @@ async fn validate_names_every_problem_at_once(pool: PgPool) {
     let (status, body) = transition(&app, &id, "sign").await;
     assert_eq!(status, 409, "{body}");
 
-    // The profile problem fixed, the invoice ones remain.
+    // The profile problem fixed, the invoice's own remain.
     put_profile(&app, json!({"tin": TIN})).await;
     let (_, body) = transition(&app, &id, "validate").await;
     assert!(body["error"]["fields"]["supplier.tin"].is_null(), "{body}");
-    assert!(body["error"]["fields"]["buyer.name"].is_string(), "{body}");
+    assert!(body["error"]["fields"]["currency"].is_string(), "{body}");
+
+    // The TIN checked at sign time, too: cleared between validate and sign.
+    let ok = seed(&app, |_| {}).await;
+    transition(&app, &ok, "confirm").await;
+    let (status, body) = transition(&app, &ok, "validate").await;
+    assert_eq!(status, 200, "{body}");
+    put_profile(&app, json!({"tin": null})).await;
+    let (status, body) = transition(&app, &ok, "sign").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["fields"]["supplier.tin"].is_string(), "{body}");
+    put_profile(&app, json!({"tin": TIN})).await;
+    let (status, body) = transition(&app, &ok, "sign").await;
+    assert_eq!(status, 200, "{body}");
 
     // A credit note confirmed with everything it needs validates and signs.
     let credited = seed(&app, |_| {}).await;

@@ -260,7 +260,8 @@ pub struct ConfirmBody {
     _env: Option<Value>,
 }
 
-/// DRAFT → CONFIRMED, applying the corrections.
+/// DRAFT → CONFIRMED, applying the corrections. The confirmed invoice must name a buyer and,
+/// for a credit note, the invoice it credits (400 naming `buyerName`/`creditedInvoiceId`).
 pub async fn confirm(
     state: &AppState,
     tenant: &Tenant,
@@ -334,6 +335,24 @@ async fn corrections(
                 );
             }
         }
+    }
+    // What only a confirmation can supply must be there once it is confirmed: nothing can
+    // change a CONFIRMED invoice, so without them it could never be validated.
+    let buyer = c.buyer_name.as_deref().or(invoice.buyer_name.as_deref());
+    if buyer.is_none_or(|b| b.trim().is_empty()) && !bad.contains_key("buyerName") {
+        bad.insert(
+            "buyerName".into(),
+            "the draft names no buyer: give a buyerName".into(),
+        );
+    }
+    if invoice.kind == InvoiceKind::CreditNote
+        && c.credited_invoice_id.or(invoice.credited_invoice_id).is_none()
+        && !bad.contains_key("creditedInvoiceId")
+    {
+        bad.insert(
+            "creditedInvoiceId".into(),
+            "a credit note must name the invoice it credits".into(),
+        );
     }
     if bad.is_empty() {
         Ok(c)
