@@ -77,7 +77,11 @@ pub enum TenantCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// Print `{orgId, environments: [{id, name}], apiKey}`.
+        /// The organization's tax id (digits and `-`, 8 to 20 characters); needed to sign
+        /// invoices, and can be set later with `PUT /si/org/profile`.
+        #[arg(long)]
+        tin: Option<String>,
+        /// Print `{orgId, serviceId, environments: [{id, name}], apiKey}`.
         #[arg(long)]
         json: bool,
     },
@@ -144,14 +148,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenant {
-            action: TenantCommand::Create { name, json },
+            action: TenantCommand::Create { name, tin, json },
         } => {
             let pool = connect(&load_settings()?).await?;
-            let created = tenants::create_tenant(&pool, &name).await?;
+            let created = tenants::create_tenant_with_tin(&pool, &name, tin.as_deref()).await?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {
                 println!("organization  {}", created.org_id);
+                println!("service id    {}", created.service_id);
                 for env in &created.environments {
                     println!("environment   {} ({})", env.id, env.name);
                 }

@@ -45,6 +45,9 @@ pub struct Settings {
     /// `MONO_SYNC_BUDGET_SECS`: one sync call stops at a page boundary after this long and
     /// answers `hasMore: true` (default 120).
     pub sync_time_budget: Duration,
+    /// `SIGNING_KEY`: the Ed25519 seed invoices are signed with, base64 (checked at load).
+    /// Unset = a key generated once and kept in the database.
+    pub signing_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +223,10 @@ impl Settings {
         if sync_time_budget.is_zero() {
             return Err(err("MONO_SYNC_BUDGET_SECS", "must be above 0"));
         }
+        let signing_key = get("SIGNING_KEY").map(SecretString::from);
+        if let Some(key) = &signing_key {
+            crate::signing::decode_seed(key.expose_secret()).map_err(|m| err("SIGNING_KEY", m))?;
+        }
 
         Ok(Settings {
             database_url: SecretString::from(database_url),
@@ -232,11 +239,19 @@ impl Settings {
             retention_days,
             sync_concurrency,
             sync_time_budget,
+            signing_key,
         })
     }
 
     pub fn database_url(&self) -> &str {
         self.database_url.expose_secret()
+    }
+
+    /// The seed of `SIGNING_KEY`, when it is set (validated when the settings were loaded).
+    pub fn signing_seed(&self) -> Option<crate::signing::Seed> {
+        self.signing_key
+            .as_ref()
+            .and_then(|k| crate::signing::decode_seed(k.expose_secret()).ok())
     }
 }
 
@@ -292,6 +307,7 @@ mod tests {
         assert_eq!(s.sync_interval, None);
         assert_eq!(s.retention_days, None);
         assert_eq!(s.log_format, LogFormat::Text);
+        assert!(s.signing_key.is_none());
     }
 
     #[test]
@@ -309,6 +325,8 @@ mod tests {
             ("MONO_DATA_RETENTION_DAYS", "x"),
             ("MONO_INVOICE_CURRENCY", "NAIRA"),
             ("DATABASE_URL", "mysql://x"),
+            ("SIGNING_KEY", "not-base64!"),
+            ("SIGNING_KEY", "AAAA"),
         ] {
             let e = load(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{var}={value} gave {e}");
@@ -347,9 +365,12 @@ mod tests {
         let s = load(&[
             ("MONO_SECRET_KEY", "live_sk_abcdef"),
             ("MONO_WEBHOOK_SECRET", "whsec_xyz"),
+            ("SIGNING_KEY", "c2lnbmluZy1zZWVkLXRoaXJ0eS10d28tYnl0ZXMhISE="),
         ])
         .unwrap();
+        assert_eq!(s.signing_seed().unwrap(), *b"signing-seed-thirty-two-bytes!!!");
         let debug = format!("{s:?}");
+        assert!(!debug.contains("c2lnbmluZy1zZWVk"));
         assert!(!debug.contains("live_sk_abcdef"));
         assert!(!debug.contains("whsec_xyz"));
         assert!(!debug.contains("hunter2"));

@@ -80,6 +80,27 @@ impl ApiError {
         }
     }
 
+    /// 400 `invalid_invoice`: everything that keeps an invoice from being a valid e-invoice.
+    pub fn invalid_invoice(fields: FieldErrors) -> Self {
+        let list = fields.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+        ApiError::BadRequest {
+            code: "invalid_invoice",
+            message: format!("the invoice is not valid: {list}"),
+            fields,
+        }
+    }
+
+    /// 409 `invalid_transition`, naming the state the invoice is in (`error.status`).
+    pub fn invalid_transition(action: &str, current: &str) -> Self {
+        let mut extra = Map::new();
+        extra.insert("status".into(), Value::from(current));
+        ApiError::Conflict {
+            code: "invalid_transition",
+            message: format!("cannot {action} an invoice that is {current}"),
+            extra,
+        }
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code,

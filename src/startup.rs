@@ -36,6 +36,7 @@ impl Application {
     }
 
     /// Binds with an existing pool (tests hand in a per-test database); no migrations run.
+    /// Loads the signing key, so the database must be reachable unless `SIGNING_KEY` is set.
     pub async fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         // Install the metrics recorder before the first request is counted.
         let _ = crate::telemetry::metrics_handle();
@@ -44,10 +45,12 @@ impl Application {
             .with_context(|| format!("binding BIND_ADDR {}", settings.bind_addr))?;
         let addr = listener.local_addr()?;
         let mono = mono_client(&settings.mono)?;
+        let signer = crate::services::signing::load(&settings, &pool).await?;
         let state = AppState {
             db: pool,
             mono,
             sync_slots: Arc::new(tokio::sync::Semaphore::new(settings.sync_concurrency as usize)),
+            signer: Arc::new(signer),
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
         };

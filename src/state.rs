@@ -7,12 +7,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::mono::MonoClient;
+use crate::signing::Signer;
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
     pub mono: MonoClient,
+    /// The key invoices are signed with (`SIGNING_KEY`, else kept in the database).
+    pub signer: Arc<Signer>,
     /// Cancelled on shutdown; jobs and long requests watch it.
     pub shutdown: CancellationToken,
     /// Syncs this replica runs at once (`MONO_SYNC_CONCURRENCY`): each holds a database

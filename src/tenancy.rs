@@ -82,6 +82,51 @@ impl Tenant {
     }
 }
 
+/// A tax identification number as FIRS issues it: digits and `-`, 8 to 20 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tin(String);
+
+impl Tin {
+    pub const RULE: &'static str = "must be 8 to 20 characters, digits and `-` only";
+
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let tin = raw.trim();
+        let shape = (8..=20).contains(&tin.len()) && tin.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+        // At least one digit: a TIN of dashes alone identifies nobody.
+        if shape && tin.bytes().any(|b| b.is_ascii_digit()) {
+            Ok(Tin(tin.to_string()))
+        } else {
+            Err(Self::RULE)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The service id an organization signs with (part of every IRN): exactly 8 ASCII letters
+/// or digits. Generated at creation by the database, changeable through the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceId(String);
+
+impl ServiceId {
+    pub const RULE: &'static str = "must be exactly 8 letters or digits";
+
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let id = raw.trim();
+        if id.len() == 8 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            Ok(ServiceId(id.to_string()))
+        } else {
+            Err(Self::RULE)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A freshly generated key: shown once, stored only as its hash.
 pub struct GeneratedKey {
     pub plaintext: String,
@@ -123,5 +168,23 @@ mod tests {
         assert!(a.plaintext.starts_with(&a.prefix));
         assert_eq!(a.hash, hash_api_key(&a.plaintext));
         assert_eq!(a.hash.len(), 32);
+    }
+
+    #[test]
+    fn tin_and_service_id_shapes() {
+        assert_eq!(Tin::parse(" 12345678-0001 ").unwrap().as_str(), "12345678-0001");
+        for bad in [
+            "1234567",
+            "123456789012345678901",
+            "1234567a",
+            "--------",
+            "1234 5678",
+        ] {
+            assert!(Tin::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(ServiceId::parse("AB12cd34").unwrap().as_str(), "AB12cd34");
+        for bad in ["AB12cd3", "AB12cd345", "AB12-d34", "ÄB12cd34"] {
+            assert!(ServiceId::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -165,9 +165,10 @@ pub async fn write_page(
         drafts AS (
             INSERT INTO invoices (id, org_id, env_id, source, kind, account_id, transaction_id, amount, currency,
                                   reference, counterparty, narration, description, transaction_date, reason,
-                                  rule_id, trace_id)
+                                  rule_id, trace_id, keywords)
             SELECT gen_random_uuid(), $1, $2, 'mono', kind, $3, transaction_id, amount, currency, reference,
-                   counterparty, narration, description, tx_date, reason, rule_id, $5
+                   counterparty, narration, description, tx_date, reason, rule_id, $5,
+                   string_to_array(keywords, chr(31))
             FROM fresh_input WHERE outcome = 'draft'
             ON CONFLICT ON CONSTRAINT invoices_mono_transaction_key DO NOTHING
         ),
@@ -236,8 +237,8 @@ pub async fn record_redecision(
         draft AS (
             INSERT INTO invoices (id, org_id, env_id, source, kind, account_id, transaction_id, amount, currency,
                                   reference, counterparty, narration, description, transaction_date, reason,
-                                  rule_id, trace_id)
-            SELECT gen_random_uuid(), $1, $2, 'mono', $10, $3, $6, $11, $12, $15, $16, $13, $14, $17, $8, $18, $5
+                                  rule_id, trace_id, keywords)
+            SELECT gen_random_uuid(), $1, $2, 'mono', $10, $3, $6, $11, $12, $15, $16, $13, $14, $17, $8, $18, $5, $19
             WHERE $7 = 'draft'
             ON CONFLICT ON CONSTRAINT invoices_mono_transaction_key DO NOTHING
             RETURNING id
@@ -264,7 +265,8 @@ pub async fn record_redecision(
         row.reference,
         row.counterparty,
         row.date,
-        row.rule_id
+        row.rule_id,
+        &row.keywords
     )
     .fetch_one(&mut *tx)
     .await?;

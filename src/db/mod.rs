@@ -5,10 +5,12 @@ pub mod accounts;
 pub mod dlq;
 pub mod environments;
 pub mod events;
+pub mod invoices;
 pub mod ledger;
 pub mod locks;
 pub mod retention;
 pub mod rules;
+pub mod signing_keys;
 pub mod tenancy;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

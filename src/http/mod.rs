@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod dlq;
 pub mod envelope;
 pub mod extract;
+pub mod invoices;
 pub mod ops;
 pub mod org;
 pub mod rules;
@@ -23,6 +24,14 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let si = Router::new()
         .route("/si/org/environments", get(org::environments))
+        .route("/si/org/profile", get(org::get_profile).put(org::put_profile))
+        .route("/si/invoices", get(invoices::list))
+        .route("/si/invoices/signing-key", get(invoices::signing_key))
+        .route("/si/invoices/{id}", get(invoices::get))
+        .route("/si/invoices/{id}/confirm", post(invoices::confirm))
+        .route("/si/invoices/{id}/discard", post(invoices::discard))
+        .route("/si/invoices/{id}/validate", post(invoices::validate))
+        .route("/si/invoices/{id}/sign", post(invoices::sign))
         .route("/si/mono/widget-link", post(accounts::widget_link))
         .route("/si/mono/sync", post(sync::sync))
         .route("/si/mono/sync-stored", post(sync::sync_stored))

@@ -1,4 +1,5 @@
-//! `/si/org/*`: what a key can see of its own organization.
+//! `/si/org/*`: what a key can see of its own organization, and its profile (the supplier
+//! its invoices name).
 
 use axum::extract::State;
 use serde::Serialize;
@@ -6,6 +7,8 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::http::envelope::Envelope;
+use crate::http::extract::ApiJson;
+use crate::services::profile::{self, ProfilePatch, ProfileView};
 use crate::state::AppState;
 use crate::tenancy::{EnvName, Role, Tenant};
 
@@ -51,5 +54,26 @@ pub async fn environments(
             env: tenant.env,
             environments,
         },
+    ))
+}
+
+pub async fn get_profile(
+    State(state): State<AppState>,
+    tenant: Tenant,
+) -> Result<Envelope<ProfileView>, ApiError> {
+    Ok(Envelope::ok(
+        "profile retrieved",
+        profile::get(&state, &tenant).await?,
+    ))
+}
+
+pub async fn put_profile(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJson(patch): ApiJson<ProfilePatch>,
+) -> Result<Envelope<ProfileView>, ApiError> {
+    Ok(Envelope::ok(
+        "profile saved",
+        profile::update(&state, &tenant, patch).await?,
     ))
 }

@@ -4,11 +4,14 @@
 pub mod cursor;
 pub mod dlq;
 pub mod events;
+pub mod invoices;
 pub mod link;
 pub mod ops;
 pub mod preview;
+pub mod profile;
 pub mod retention;
 pub mod rules;
 pub mod settings;
+pub mod signing;
 pub mod sync;
 pub mod tenants;

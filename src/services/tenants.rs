@@ -6,12 +6,14 @@ use uuid::Uuid;
 
 use crate::db::tenancy;
 use crate::error::ApiError;
-use crate::tenancy::{generate_api_key, hash_api_key, EnvName, Role, Tenant};
+use crate::tenancy::{generate_api_key, hash_api_key, EnvName, Role, Tenant, Tin};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedTenant {
     pub org_id: Uuid,
+    /// Part of every IRN; generated here, changeable through `PUT /si/org/profile`.
+    pub service_id: String,
     pub environments: Vec<CreatedEnvironment>,
     pub api_key: String,
 }
@@ -33,6 +35,8 @@ pub struct CreatedKey {
 pub enum TenantError {
     #[error("name must be 1 to 200 characters")]
     InvalidName,
+    #[error("tin {0}")]
+    InvalidTin(&'static str),
     #[error("no organization with id {0}")]
     UnknownOrganization(Uuid),
     #[error(transparent)]
@@ -42,12 +46,22 @@ pub enum TenantError {
 /// An organization, its `sandbox` and `production` environments and a first tenant key, in
 /// one transaction.
 pub async fn create_tenant(pool: &PgPool, name: &str) -> Result<CreatedTenant, TenantError> {
+    create_tenant_with_tin(pool, name, None).await
+}
+
+/// As [`create_tenant`], with the organization's TIN (`tenant create --tin`).
+pub async fn create_tenant_with_tin(
+    pool: &PgPool,
+    name: &str,
+    tin: Option<&str>,
+) -> Result<CreatedTenant, TenantError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(TenantError::InvalidName);
     }
+    let tin = tin.map(Tin::parse).transpose().map_err(TenantError::InvalidTin)?;
     let mut tx = pool.begin().await?;
-    let org = tenancy::create_organization(&mut tx, name).await?;
+    let org = tenancy::create_organization(&mut tx, name, tin.as_ref().map(Tin::as_str)).await?;
     let key = generate_api_key();
     tenancy::insert_api_key(
         &mut *tx,
@@ -61,6 +75,7 @@ pub async fn create_tenant(pool: &PgPool, name: &str) -> Result<CreatedTenant, T
     tx.commit().await?;
     Ok(CreatedTenant {
         org_id: org.org_id,
+        service_id: org.service_id,
         environments: org
             .environments
             .into_iter()

@@ -1,0 +1,862 @@
+//! Invoice review, validation and signing over HTTP with a real database: the state machine,
+//! concurrent transitions, validation naming every problem, the organization profile, and
+//! signatures verified with nothing but the published key and the invoice as the API shows it.
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chrono::{TimeZone, Utc};
+use common::*;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use taxpoynt_mono::db::invoices::{insert_draft, NewDraft};
+use taxpoynt_mono::invoice::InvoiceKind;
+use taxpoynt_mono::tenancy::{EnvName, Tenant};
+
+const TIN: &str = "12345678-0001";
+
+// ---- helpers -------------------------------------------------------------------------------
+
+/// A draft as a sync would store it; `edit` changes what a test needs.
+async fn seed(app: &TestApp, edit: impl FnOnce(&mut NewDraft)) -> String {
+    let env_id = app.env_id("sandbox").parse().unwrap();
+    let tenant = Tenant::system(app.tenant.org_id, env_id, EnvName::Sandbox);
+    let n: u32 = rand_suffix();
+    let mut draft = NewDraft {
+        source: "mono",
+        kind: InvoiceKind::Invoice,
+        account_id: Some("acc_seeded".into()),
+        transaction_id: Some(format!("txn_{n}")),
+        amount: 250_000,
+        currency: "NGN".into(),
+        reference: Some("PO-2291".into()),
+        counterparty: Some("Bola Stores Ltd".into()),
+        narration: Some("TRF FROM BOLA STORES LTD PO-2291".into()),
+        description: None,
+        transaction_date: Some(Utc.with_ymd_and_hms(2026, 3, 9, 14, 30, 0).unwrap()),
+        reason: Some("business_keyword".into()),
+        rule_id: None,
+        keywords: vec!["ltd".into()],
+    };
+    edit(&mut draft);
+    let invoice = insert_draft(&app.pool, &tenant, &draft)
+        .await
+        .expect("draft stored");
+    invoice.id.to_string()
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(1);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+/// Any method with any key (another organization's, say).
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.http.request(method, app.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    split(req.send().await.unwrap()).await
+}
+
+async fn put_profile(app: &TestApp, body: Value) -> (u16, Value) {
+    call(
+        app,
+        reqwest::Method::PUT,
+        "/si/org/profile",
+        app.key(),
+        Some(body),
+    )
+    .await
+}
+
+async fn transition(app: &TestApp, id: &str, action: &str) -> (u16, Value) {
+    app.post(&format!("/si/invoices/{id}/{action}"), json!({})).await
+}
+
+/// Confirmed, validated and signed; returns the signed invoice as the API answered.
+async fn signed_invoice(app: &TestApp) -> Value {
+    let (status, body) = put_profile(app, json!({"tin": TIN})).await;
+    assert_eq!(status, 200, "{body}");
+    let id = seed(app, |_| {}).await;
+    for action in ["confirm", "validate", "sign"] {
+        let (status, body) = transition(app, &id, action).await;
+        assert_eq!(status, 200, "{action}: {body}");
+    }
+    app.get(&format!("/si/invoices/{id}")).await.1["data"].clone()
+}
+
+/// RFC 8785 written independently of the service: keys sorted by UTF-16 code units, no
+/// whitespace; strings as JSON.stringify writes them (which is serde_json's escaping).
+fn jcs(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            let members: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", serde_json::to_string(k).unwrap(), jcs(&map[*k])))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(jcs).collect::<Vec<_>>().join(",")),
+        Value::Number(n) => {
+            assert!(
+                n.is_i64() || n.is_u64(),
+                "the signed payload holds integers only: {n}"
+            );
+            n.to_string()
+        }
+        other => serde_json::to_string(other).unwrap(),
+    }
+}
+
+/// Verifies with only the published key document and the invoice JSON.
+fn verifies(key: &Value, invoice: &Value) -> bool {
+    let raw: [u8; 32] = BASE64
+        .decode(key["publicKey"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let public = VerifyingKey::from_bytes(&raw).unwrap();
+    let sig = Signature::from_slice(
+        &BASE64
+            .decode(invoice["signature"]["value"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    public
+        .verify(jcs(&invoice["signedPayload"]).as_bytes(), &sig)
+        .is_ok()
+}
+
+// ---- the state machine ---------------------------------------------------------------------
+
+#[sqlx::test]
+async fn a_reviewed_invoice_is_signed_and_verifies_with_the_published_key(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (_, profile) = app.get("/si/org/profile").await;
+    let service_id = profile["data"]["serviceId"].as_str().unwrap().to_string();
+
+    let (status, body) = put_profile(&app, json!({"tin": TIN, "address": "12 Marina, Lagos"})).await;
+    assert_eq!(status, 200, "{body}");
+    let id = seed(&app, |_| {}).await;
+
+    let (status, draft) = app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(status, 200, "{draft}");
+    let d = &draft["data"];
+    assert_eq!(d["status"], "DRAFT");
+    assert_eq!(d["kind"], "invoice");
+    assert_eq!(d["source"], "mono");
+    assert_eq!(d["issueDate"], "2026-03-09");
+    assert_eq!(d["buyer"]["name"], "Bola Stores Ltd");
+    assert_eq!(d["paymentStatus"], "none");
+    assert_eq!(
+        d["decision"],
+        json!({"reason": "business_keyword", "ruleId": null, "keywords": ["ltd"]})
+    );
+    assert!(d["irn"].is_null() && d["signature"].is_null());
+    let number = d["invoiceNumber"].as_str().unwrap();
+    assert!(
+        number.starts_with("INV") && number.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{number}"
+    );
+
+    let (status, body) = app
+        .post(
+            &format!("/si/invoices/{id}/confirm"),
+            json!({"buyerName": "Bola Stores Limited", "description": "Shelving units", "dueDate": "2026-04-08"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "CONFIRMED");
+    assert_eq!(body["data"]["buyer"]["name"], "Bola Stores Limited");
+    assert_eq!(body["data"]["dueDate"], "2026-04-08");
+    assert_eq!(body["data"]["reference"], "PO-2291", "uncorrected fields stay");
+
+    let (status, body) = transition(&app, &id, "validate").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "VALIDATED");
+
+    let (status, body) = transition(&app, &id, "sign").await;
+    assert_eq!(status, 200, "{body}");
+    let signed = &body["data"];
+    assert_eq!(signed["status"], "SIGNED");
+    assert!(signed["signedAt"].is_string());
+    let irn = signed["irn"].as_str().unwrap();
+    assert_eq!(irn, format!("{number}-{service_id}-20260309"));
+    assert_eq!(
+        signed["signedPayload"],
+        json!({
+            "irn": irn,
+            "invoiceNumber": number,
+            "issueDate": "2026-03-09",
+            "currency": "NGN",
+            "amount": 250000,
+            "kind": "invoice",
+            "supplier": {"name": "Acme Test Org", "tin": TIN, "serviceId": service_id},
+            "buyer": {"name": "Bola Stores Limited"},
+            "reference": "PO-2291",
+            "description": "Shelving units",
+            "transactionId": d["transactionId"],
+        })
+    );
+
+    // The key as published is all a verifier needs.
+    let (status, key) = app.get("/si/invoices/signing-key").await;
+    assert_eq!(status, 200, "{key}");
+    let key = &key["data"];
+    assert_eq!(key["alg"], "Ed25519");
+    let raw = BASE64.decode(key["publicKey"].as_str().unwrap()).unwrap();
+    assert_eq!(raw.len(), 32);
+    assert_eq!(
+        key["keyId"].as_str().unwrap(),
+        &hex::encode(Sha256::digest(&raw))[..16]
+    );
+    assert_eq!(signed["signature"]["alg"], "Ed25519");
+    assert_eq!(signed["signature"]["keyId"], key["keyId"]);
+    assert!(verifies(key, signed));
+    // As GET shows it, too.
+    let (_, again) = app.get(&format!("/si/invoices/{id}")).await;
+    assert!(verifies(key, &again["data"]));
+}
+
+#[sqlx::test]
+async fn changing_any_signed_field_breaks_the_signature(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let invoice = signed_invoice(&app).await;
+    let key = app.get("/si/invoices/signing-key").await.1["data"].clone();
+    assert!(verifies(&key, &invoice));
+    let payload = invoice["signedPayload"].as_object().unwrap();
+    let mut paths: Vec<Vec<&str>> = Vec::new();
+    for (k, v) in payload {
+        match v.as_object() {
+            Some(inner) => paths.extend(inner.keys().map(|ik| vec![k.as_str(), ik.as_str()])),
+            None => paths.push(vec![k.as_str()]),
+        }
+    }
+    assert_eq!(paths.len(), 13, "{paths:?}");
+    for path in paths {
+        let mut forged = invoice.clone();
+        let mut slot = &mut forged["signedPayload"];
+        for p in &path {
+            slot = &mut slot[*p];
+        }
+        *slot = match &*slot {
+            Value::Number(n) => json!(n.as_i64().unwrap() + 1),
+            Value::String(s) => json!(format!("{s}X")),
+            _ => json!("X"),
+        };
+        assert!(!verifies(&key, &forged), "changing {path:?} still verified");
+    }
+    // Adding a member breaks it as well.
+    let mut forged = invoice.clone();
+    forged["signedPayload"]["note"] = json!("extra");
+    assert!(!verifies(&key, &forged));
+}
+
+#[sqlx::test]
+async fn each_refused_transition_names_the_current_state(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    put_profile(&app, json!({"tin": TIN})).await;
+    let all = ["confirm", "discard", "validate", "sign"];
+    // (how to reach the state, the state, the transitions it allows)
+    let cases: [(&[&str], &str, &[&str]); 5] = [
+        (&[], "DRAFT", &["confirm", "discard"]),
+        (&["confirm"], "CONFIRMED", &["validate"]),
+        (&["confirm", "validate"], "VALIDATED", &["sign"]),
+        (&["confirm", "validate", "sign"], "SIGNED", &[]),
+        (&["discard"], "DISCARDED", &[]),
+    ];
+    for (path, state, allowed) in cases {
+        for action in all {
+            let id = seed(&app, |_| {}).await;
+            for step in path {
+                let (status, body) = transition(&app, &id, step).await;
+                assert_eq!(status, 200, "{step}: {body}");
+            }
+            let (status, body) = transition(&app, &id, action).await;
+            if allowed.contains(&action) {
+                assert_eq!(status, 200, "{action} from {state}: {body}");
+            } else {
+                assert_eq!(status, 409, "{action} from {state}: {body}");
+                assert_eq!(assert_failure(&body), "invalid_transition");
+                assert_eq!(body["error"]["status"], state, "{body}");
+                assert!(body["message"].as_str().unwrap().contains(state), "{body}");
+                // Nothing moved.
+                let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
+                assert_eq!(now["data"]["status"], state);
+            }
+        }
+    }
+    // An id that does not exist is 404, whatever the transition.
+    let (status, body) = transition(&app, &uuid::Uuid::now_v7().to_string(), "confirm").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = transition(&app, "not-a-uuid", "sign").await;
+    assert_eq!(status, 404);
+}
+
+#[sqlx::test]
+async fn of_two_concurrent_transitions_exactly_one_wins(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    put_profile(&app, json!({"tin": TIN})).await;
+    for _ in 0..5 {
+        let id = seed(&app, |_| {}).await;
+        let path = format!("/si/invoices/{id}/confirm");
+        let (a, b) = tokio::join!(
+            app.post(&path, json!({"buyerName": "First"})),
+            app.post(&path, json!({"buyerName": "Second"}))
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+        let (winner, loser) = if a.0 == 200 { (a.1, b.1) } else { (b.1, a.1) };
+        assert_eq!(loser["error"]["code"], "invalid_transition");
+        assert_eq!(loser["error"]["status"], "CONFIRMED");
+        // The stored corrections are the winner's, not a mix.
+        let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
+        assert_eq!(now["data"]["buyer"]["name"], winner["data"]["buyer"]["name"]);
+
+        // Confirm racing discard: one of them.
+        let id = seed(&app, |_| {}).await;
+        let (a, b) = tokio::join!(transition(&app, &id, "confirm"), transition(&app, &id, "discard"));
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    }
+    // Two signs: one signature.
+    let id = seed(&app, |_| {}).await;
+    transition(&app, &id, "confirm").await;
+    transition(&app, &id, "validate").await;
+    let (a, b) = tokio::join!(transition(&app, &id, "sign"), transition(&app, &id, "sign"));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+}
+
+#[sqlx::test]
+async fn a_signed_invoice_never_changes_but_its_payment_status(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let invoice = signed_invoice(&app).await;
+    let id: uuid::Uuid = invoice["id"].as_str().unwrap().parse().unwrap();
+    // Another writer trying to change it is stopped by the database.
+    let err = sqlx::query("UPDATE invoices SET amount = amount + 1 WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("signed"), "{err}");
+    sqlx::query("UPDATE invoices SET payment_status = 'settled', updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(now["data"]["paymentStatus"], "settled");
+    assert_eq!(now["data"]["signedPayload"], invoice["signedPayload"]);
+    assert_eq!(now["data"]["signature"], invoice["signature"]);
+    let key = app.get("/si/invoices/signing-key").await.1["data"].clone();
+    assert!(verifies(&key, &now["data"]));
+}
+
+// ---- validation ----------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn validate_names_every_problem_at_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    // No TIN yet, a currency that is not ISO 4217, and a credit note whose credited invoice
+    // is purged after confirmation.
+    let credited = seed(&app, |_| {}).await;
+    let id = seed(&app, |d| {
+        d.kind = InvoiceKind::CreditNote;
+        d.currency = "naira".into();
+    })
+    .await;
+    let (status, body) = app
+        .post(
+            &format!("/si/invoices/{id}/confirm"),
+            json!({"creditedInvoiceId": credited}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    sqlx::query("DELETE FROM invoices WHERE id = $1::uuid")
+        .bind(&credited)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = transition(&app, &id, "validate").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(assert_failure(&body), "invalid_invoice");
+    let mut fields: Vec<&str> = body["error"]["fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["creditedInvoiceId", "currency", "supplier.tin"],
+        "{body}"
+    );
+    let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(
+        now["data"]["status"], "CONFIRMED",
+        "a failed validation moves nothing"
+    );
+    // Sign is refused by state, not by content.
+    let (status, body) = transition(&app, &id, "sign").await;
+    assert_eq!(status, 409, "{body}");
+
+    // The profile problem fixed, the invoice's own remain.
+    put_profile(&app, json!({"tin": TIN})).await;
+    let (_, body) = transition(&app, &id, "validate").await;
+    assert!(body["error"]["fields"]["supplier.tin"].is_null(), "{body}");
+    assert!(body["error"]["fields"]["currency"].is_string(), "{body}");
+
+    // The TIN checked at sign time, too: cleared between validate and sign.
+    let ok = seed(&app, |_| {}).await;
+    transition(&app, &ok, "confirm").await;
+    let (status, body) = transition(&app, &ok, "validate").await;
+    assert_eq!(status, 200, "{body}");
+    put_profile(&app, json!({"tin": null})).await;
+    let (status, body) = transition(&app, &ok, "sign").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["fields"]["supplier.tin"].is_string(), "{body}");
+    put_profile(&app, json!({"tin": TIN})).await;
+    let (status, body) = transition(&app, &ok, "sign").await;
+    assert_eq!(status, 200, "{body}");
+
+    // A credit note confirmed with everything it needs validates and signs.
+    let credited = seed(&app, |_| {}).await;
+    let note = seed(&app, |d| {
+        d.kind = InvoiceKind::CreditNote;
+        d.counterparty = None;
+    })
+    .await;
+    let (status, body) = app
+        .post(
+            &format!("/si/invoices/{note}/confirm"),
+            json!({"buyerName": "Bola Stores Ltd", "creditedInvoiceId": credited}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["creditedInvoiceId"], credited.as_str());
+    for action in ["validate", "sign"] {
+        let (status, body) = transition(&app, &note, action).await;
+        assert_eq!(status, 200, "{action}: {body}");
+    }
+}
+
+#[sqlx::test]
+async fn confirm_names_every_bad_correction(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let id = seed(&app, |_| {}).await;
+    let (status, body) = app
+        .post(
+            &format!("/si/invoices/{id}/confirm"),
+            json!({"buyerName": "  ", "dueDate": "2026-02-30", "creditedInvoiceId": id, "reference": "x".repeat(201)}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(assert_failure(&body), "invalid_request");
+    let fields = body["error"]["fields"].as_object().unwrap();
+    for f in ["buyerName", "dueDate", "creditedInvoiceId", "reference"] {
+        assert!(fields.contains_key(f), "{f} not named: {body}");
+    }
+    // A due date before the issue date, an unknown field.
+    let (status, body) = app
+        .post(
+            &format!("/si/invoices/{id}/confirm"),
+            json!({"dueDate": "2026-03-01"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["fields"]["dueDate"].is_string());
+    let (status, body) = app
+        .post(&format!("/si/invoices/{id}/confirm"), json!({"buyer": "x"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    // A credit note may not credit another credit note, a discarded or an unknown invoice.
+    let note = seed(&app, |d| d.kind = InvoiceKind::CreditNote).await;
+    let other_note = seed(&app, |d| d.kind = InvoiceKind::CreditNote).await;
+    let discarded = seed(&app, |_| {}).await;
+    transition(&app, &discarded, "discard").await;
+    for target in [
+        other_note,
+        discarded,
+        uuid::Uuid::now_v7().to_string(),
+        "nope".into(),
+    ] {
+        let (status, body) = app
+            .post(
+                &format!("/si/invoices/{note}/confirm"),
+                json!({"creditedInvoiceId": target}),
+            )
+            .await;
+        assert_eq!(status, 400, "{target}: {body}");
+        assert!(body["error"]["fields"]["creditedInvoiceId"].is_string(), "{body}");
+    }
+    let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(
+        now["data"]["status"], "DRAFT",
+        "a refused confirmation moves nothing"
+    );
+}
+
+// ---- the organization profile --------------------------------------------------------------
+
+#[sqlx::test]
+async fn the_profile_checks_tin_and_service_id(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (status, body) = app.get("/si/org/profile").await;
+    assert_eq!(status, 200, "{body}");
+    let p = &body["data"];
+    assert_eq!(p["name"], "Acme Test Org");
+    assert!(p["tin"].is_null());
+    let service_id = p["serviceId"].as_str().unwrap();
+    assert!(
+        service_id.len() == 8 && service_id.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{p}"
+    );
+
+    for (body, bad) in [
+        (json!({"tin": "1234567"}), vec!["tin"]),
+        (json!({"tin": "12345678901234567890X"}), vec!["tin"]),
+        (json!({"tin": "1234-ABCD"}), vec!["tin"]),
+        (json!({"serviceId": "ABC1234"}), vec!["serviceId"]),
+        (json!({"serviceId": "ABC-1234"}), vec!["serviceId"]),
+        (
+            json!({"serviceId": null, "name": "", "email": "nope", "tin": "x"}),
+            vec!["email", "name", "serviceId", "tin"],
+        ),
+    ] {
+        let (status, resp) = put_profile(&app, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {resp}");
+        let mut named: Vec<&str> = resp["error"]["fields"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        named.sort();
+        assert_eq!(named, bad, "{body}: {resp}");
+    }
+    let (_, unchanged) = app.get("/si/org/profile").await;
+    assert_eq!(
+        unchanged["data"]["serviceId"], service_id,
+        "a refused change saves nothing"
+    );
+
+    let (status, body) = put_profile(
+        &app,
+        json!({"name": "Acme Nigeria Ltd", "tin": "98765432-0001", "serviceId": "ACME2026", "email": "billing@acme.ng"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, p) = app.get("/si/org/profile").await;
+    assert_eq!(p["data"]["name"], "Acme Nigeria Ltd");
+    assert_eq!(p["data"]["tin"], "98765432-0001");
+    assert_eq!(p["data"]["serviceId"], "ACME2026");
+    assert_eq!(p["data"]["email"], "billing@acme.ng");
+    assert!(p["data"]["address"].is_null());
+
+    // The IRN and the supplier follow the profile.
+    let invoice = signed_invoice(&app).await;
+    assert!(
+        invoice["irn"].as_str().unwrap().ends_with("-ACME2026-20260309"),
+        "{invoice}"
+    );
+    assert_eq!(
+        invoice["signedPayload"]["supplier"],
+        json!({"name": "Acme Nigeria Ltd", "tin": TIN, "serviceId": "ACME2026"})
+    );
+}
+
+#[sqlx::test]
+async fn tenant_create_takes_a_tin(_opts: PgPoolOptions, conn: PgConnectOptions) {
+    let url = database_url_for(&conn);
+    let bin = env!("CARGO_BIN_EXE_taxpoynt-mono");
+    let out = std::process::Command::new(bin)
+        .args([
+            "tenant",
+            "create",
+            "--name",
+            "Tin Org",
+            "--tin",
+            "12345678-0001",
+            "--json",
+        ])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let service_id = created["serviceId"].as_str().unwrap();
+    assert_eq!(service_id.len(), 8);
+    let pool = PgPool::connect(&url).await.unwrap();
+    let (tin, stored): (Option<String>, String) =
+        sqlx::query_as("SELECT tin, service_id FROM organizations WHERE id = $1::uuid")
+            .bind(created["orgId"].as_str().unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tin.as_deref(), Some("12345678-0001"));
+    assert_eq!(stored, service_id);
+
+    let out = std::process::Command::new(bin)
+        .args(["tenant", "create", "--name", "Bad Tin", "--tin", "12ab"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tin"));
+}
+
+// ---- the key -------------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn a_second_application_on_the_same_database_signs_with_the_same_key(pool: PgPool) {
+    let first = spawn_app(pool.clone()).await;
+    let invoice = signed_invoice(&first).await;
+    let second = spawn_app(pool.clone()).await;
+    let key1 = first.get("/si/invoices/signing-key").await.1["data"].clone();
+    let key2 = second.get("/si/invoices/signing-key").await.1["data"].clone();
+    assert_eq!(key1, key2);
+    assert!(verifies(&key2, &invoice));
+    // And what the second one signs, the first one's key verifies.
+    let other = signed_invoice(&second).await;
+    assert!(verifies(&key1, &other));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM signing_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+}
+
+#[sqlx::test]
+async fn signing_key_from_the_configuration(pool: PgPool) {
+    let seed = [42u8; 32];
+    let settings = test_settings(&[("SIGNING_KEY", &BASE64.encode(seed))]);
+    let app = spawn_app_with(pool, settings).await;
+    let key = app.get("/si/invoices/signing-key").await.1["data"].clone();
+    let expected = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    assert_eq!(key["publicKey"], BASE64.encode(expected.as_bytes()));
+    let invoice = signed_invoice(&app).await;
+    assert!(verifies(&key, &invoice));
+    // The key does not leave a request without a bearer key.
+    let resp = app
+        .http
+        .get(app.url("/si/invoices/signing-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+// ---- the list ------------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn the_list_filters_and_pages_newest_first(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let march = |day| Some(Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).unwrap());
+    let mut ids = Vec::new();
+    for day in 1..=9 {
+        ids.push(
+            seed(&app, |d| {
+                d.transaction_date = march(day);
+                d.account_id = Some(if day % 3 == 0 { "acc_b" } else { "acc_a" }.into());
+                if day % 4 == 0 {
+                    d.kind = InvoiceKind::CreditNote;
+                }
+            })
+            .await,
+        );
+    }
+    transition(&app, &ids[0], "discard").await;
+    transition(&app, &ids[1], "confirm").await;
+    sqlx::query("UPDATE invoices SET payment_status = 'settled' WHERE id = $1::uuid")
+        .bind(&ids[2])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let listed = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app.get(&format!("/si/invoices{q}")).await;
+            assert_eq!(status, 200, "{q}: {body}");
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(listed("").await, newest_first);
+    assert_eq!(listed("?status=DISCARDED").await, [ids[0].clone()]);
+    assert_eq!(listed("?status=confirmed").await, [ids[1].clone()]);
+    assert_eq!(listed("?paymentStatus=settled").await, [ids[2].clone()]);
+    assert_eq!(
+        listed("?kind=credit_note").await,
+        [ids[7].clone(), ids[3].clone()]
+    );
+    assert_eq!(
+        listed("?accountId=acc_b").await,
+        [ids[8].clone(), ids[5].clone(), ids[2].clone()]
+    );
+    assert_eq!(
+        listed("?from=2026-03-03&to=2026-03-05").await,
+        [ids[4].clone(), ids[3].clone(), ids[2].clone()]
+    );
+    assert_eq!(
+        listed("?status=DRAFT&accountId=acc_a&kind=invoice&to=2026-03-05").await,
+        [ids[4].clone()]
+    );
+
+    // Pages of 4: every invoice once, in order, and the last page says so.
+    let mut seen = Vec::new();
+    let mut path = "/si/invoices?limit=4".to_string();
+    loop {
+        let (status, body) = app.get(&path).await;
+        assert_eq!(status, 200, "{body}");
+        let page = body["data"].as_array().unwrap();
+        assert!(page.len() <= 4);
+        seen.extend(page.iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        match body["meta"]["next"].as_str() {
+            Some(next) => path = format!("/si/invoices?limit=4&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, newest_first);
+
+    // Bad filters are named, all of them.
+    let (status, body) = app
+        .get("/si/invoices?status=PAID&kind=receipt&paymentStatus=late&from=03-03-2026&limit=500&before=x")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let mut named: Vec<&str> = body["error"]["fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        ["before", "from", "kind", "limit", "paymentStatus", "status"]
+    );
+}
+
+#[sqlx::test]
+async fn another_organizations_invoice_is_not_found(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let id = seed(&app, |_| {}).await;
+    let other = taxpoynt_mono::services::tenants::create_tenant(&pool, "Other Org")
+        .await
+        .unwrap();
+    let key = other.api_key.as_str();
+    let (status, body) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/si/invoices/{id}"),
+        key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(assert_failure(&body), "not_found");
+    for action in ["confirm", "discard", "validate", "sign"] {
+        let path = format!("/si/invoices/{id}/{action}");
+        let (status, body) = call(&app, reqwest::Method::POST, &path, key, Some(json!({}))).await;
+        assert_eq!(status, 404, "{action}: {body}");
+    }
+    let (_, list) = call(&app, reqwest::Method::GET, "/si/invoices", key, None).await;
+    assert_eq!(list["data"], json!([]));
+    // The other environment of the same organization does not see it either.
+    let production = app.env_id("production");
+    let (status, _) = app.get(&format!("/si/invoices/{id}?envId={production}")).await;
+    assert_eq!(status, 404);
+    let (_, mine) = app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(mine["data"]["status"], "DRAFT");
+}
+
+// ---- numbering -----------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn every_insert_path_numbers_invoices_per_organization(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let account = s.link_new_account(120).await;
+    let (status, body) = app.post("/si/mono/sync", json!({"accountId": account})).await;
+    assert_eq!(status, 200, "{body}");
+    let drafted = body["data"]["drafted"].as_u64().unwrap();
+    assert!(drafted > 0, "{body}");
+    // A second path (a manual draft) continues the same sequence.
+    seed(app, |_| {}).await;
+
+    let (_, list) = app.get("/si/invoices?limit=200").await;
+    let invoices = list["data"].as_array().unwrap();
+    assert_eq!(invoices.len() as u64, drafted + 1);
+    let mut numbers: Vec<String> = invoices
+        .iter()
+        .map(|i| i["invoiceNumber"].as_str().unwrap().to_string())
+        .collect();
+    numbers.sort();
+    let expected: Vec<String> = (1..=drafted + 1).map(|n| format!("INV{n:06}")).collect();
+    assert_eq!(numbers, expected);
+    for i in invoices
+        .iter()
+        .filter(|i| i["source"] == "mono" && i["accountId"] == account.as_str())
+    {
+        assert_eq!(i["status"], "DRAFT");
+        assert!(i["decision"]["reason"].is_string(), "{i}");
+        assert!(i["decision"]["keywords"].is_array(), "{i}");
+        let date = i["issueDate"].as_str().unwrap();
+        assert_eq!(date.len(), 10, "{i}");
+    }
+
+    // Another organization counts from one.
+    let other = taxpoynt_mono::services::tenants::create_tenant(&pool, "Second Org")
+        .await
+        .unwrap();
+    let env = other
+        .environments
+        .iter()
+        .find(|e| e.name == "sandbox")
+        .unwrap()
+        .id;
+    let tenant = Tenant::system(other.org_id, env, EnvName::Sandbox);
+    let draft = NewDraft {
+        source: "manual",
+        kind: InvoiceKind::Invoice,
+        account_id: None,
+        transaction_id: None,
+        amount: 1,
+        currency: "NGN".into(),
+        reference: None,
+        counterparty: None,
+        narration: None,
+        description: None,
+        transaction_date: None,
+        reason: None,
+        rule_id: None,
+        keywords: vec![],
+    };
+    let first = insert_draft(&pool, &tenant, &draft).await.unwrap();
+    assert_eq!(first.invoice_number, "INV000001");
+    assert_eq!(first.issue_date, Utc::now().date_naive());
+}
