@@ -397,7 +397,9 @@ async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
         .unwrap();
     }
     sqlx::query(
-        "UPDATE invoices SET status = 'SIGNED' WHERE id = (SELECT id FROM invoices WHERE created_at < now() - interval '30 days' LIMIT 1)",
+        "UPDATE invoices SET status = 'SIGNED', irn = 'INV1-TEST0001-20260101', signed_at = now(),
+                signed_payload = '{}', signature = '{}'
+         WHERE id = (SELECT id FROM invoices WHERE created_at < now() - interval '30 days' LIMIT 1)",
     )
     .execute(&pool)
     .await
