@@ -53,6 +53,8 @@ pub async fn create(
 pub struct ListQuery {
     list: Option<RuleList>,
     account_id: Option<String>,
+    limit: Option<i64>,
+    after: Option<String>,
 }
 
 pub async fn list(
@@ -60,13 +62,20 @@ pub async fn list(
     tenant: Tenant,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Envelope<Vec<RuleView>>, ApiError> {
-    let rules = rules::list(&state, &tenant, q.list, q.account_id.as_deref()).await?;
-    let total = rules.len() as i64;
-    Ok(Envelope::ok("rules retrieved", rules).with_meta(PageMeta {
-        total: Some(total),
-        pages: Some(1),
+    let page = rules::list(
+        &state,
+        &tenant,
+        q.list,
+        q.account_id.as_deref(),
+        q.after.as_deref(),
+        q.limit,
+    )
+    .await?;
+    Ok(Envelope::ok("rules retrieved", page.rules).with_meta(PageMeta {
+        total: Some(page.total),
+        pages: None,
         previous: None,
-        next: None,
+        next: page.next,
     }))
 }
 

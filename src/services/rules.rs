@@ -12,6 +12,8 @@ use crate::state::AppState;
 use crate::tenancy::Tenant;
 
 const MAX_NOTE_CHARS: usize = 500;
+/// Rules one environment may hold: bounds what one tenant's policy costs to compile and run.
+pub const MAX_RULES: i64 = 500;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,8 +80,9 @@ pub async fn create(state: &AppState, tenant: &Tenant, input: RuleInput) -> Resu
             )));
         }
     }
+    let mut tx = state.db.begin().await?;
     let row = rules::insert(
-        &state.db,
+        &mut tx,
         tenant,
         NewRule {
             list: input.list,
@@ -89,19 +92,64 @@ pub async fn create(state: &AppState, tenant: &Tenant, input: RuleInput) -> Resu
             account_id,
             note: input.note.as_deref(),
         },
+        MAX_RULES,
     )
-    .await?;
+    .await?
+    .ok_or_else(|| {
+        ApiError::conflict(
+            "limit_reached",
+            format!("this environment has {MAX_RULES} rules, the most it may hold; delete one first"),
+        )
+    })?;
+    tx.commit().await?;
     Ok(row.into())
 }
 
+/// A page of rules, oldest first.
+pub struct RulePage {
+    pub rules: Vec<RuleView>,
+    /// Rules matching the filters in all.
+    pub total: i64,
+    /// The `after` of the next page.
+    pub next: Option<String>,
+}
+
+/// One page of rules, oldest first.
 pub async fn list(
     state: &AppState,
     tenant: &Tenant,
     list: Option<RuleList>,
     account_id: Option<&str>,
-) -> Result<Vec<RuleView>, ApiError> {
-    let rows = rules::list(&state.db, tenant, list, account_id).await?;
-    Ok(rows.into_iter().map(RuleView::from).collect())
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> Result<RulePage, ApiError> {
+    let limit = match limit {
+        None => 100,
+        Some(n) if (1..=MAX_RULES).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::field(
+                "limit",
+                format!("must be between 1 and {MAX_RULES}"),
+            ))
+        }
+    };
+    let after = after
+        .filter(|a| !a.is_empty())
+        .map(|a| Uuid::parse_str(a).map_err(|_| ApiError::field("after", "is not a cursor from meta.next")))
+        .transpose()?;
+    let mut rows = rules::list(&state.db, tenant, list, account_id, after, limit + 1).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let total = rules::count(&state.db, tenant, list, account_id).await?;
+    Ok(RulePage {
+        rules: rows.into_iter().map(RuleView::from).collect(),
+        total,
+        next,
+    })
 }
 
 /// 404 when the environment has no such rule.
