@@ -1,13 +1,14 @@
 //! The scheduled sync: every linked account with available data, with several replicas at
 //! once, stopping on shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use sqlx::PgPool;
-use taxpoynt_mono::startup::Application;
+
+use crate::helpers::{
+    client, install_fault, sandbox_config, scheduled_sync, spawn_app_with_sandbox,
+    spawn_app_with_sandbox_config, test_settings, AppState, Application,
+};
 
 #[sqlx::test]
 async fn two_replicas_sync_every_account_once_and_stop_cleanly(pool: PgPool) {
@@ -85,24 +86,21 @@ async fn concurrent_rounds_split_the_accounts_between_them(pool: PgPool) {
     for _ in 0..4 {
         s.link_new_account(300).await;
     }
-    s.control_post(
-        "/_sandbox/faults",
+    install_fault(
+        &s.sandbox,
         serde_json::json!({"endpoint": "transactions", "latency_ms": 50}),
     )
     .await;
-    let state = taxpoynt_mono::startup::Application::build_with_pool(test_settings(&[]), pool.clone())
+    let state = Application::build_with_pool(test_settings(&[]), pool.clone())
         .await
         .unwrap()
         .state()
         .clone();
-    let state = taxpoynt_mono::state::AppState {
-        mono: taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap(),
+    let state = AppState {
+        mono: client(&s.sandbox),
         ..state
     };
-    let (a, b) = tokio::join!(
-        taxpoynt_mono::jobs::scheduled_sync::run_once(&state),
-        taxpoynt_mono::jobs::scheduled_sync::run_once(&state)
-    );
+    let (a, b) = tokio::join!(scheduled_sync::run_once(&state), scheduled_sync::run_once(&state));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.failed + b.failed, 0);
     assert_eq!(a.synced + a.busy, 4);

@@ -1,18 +1,15 @@
 //! Allow/deny rules and environment settings over HTTP, with the JSON error envelope.
 
-mod common;
-
-use common::*;
 use serde_json::json;
 use sqlx::PgPool;
-use taxpoynt_mono::services::tenants;
+
+use crate::helpers::{assert_failure, db, spawn_app, spawn_app_with, split, tenants, test_settings, TestApp};
 
 async fn link_account(app: &TestApp, env: &str, account_id: &str) {
     let env_id = app.env_id(env).parse().unwrap();
-    let linked =
-        taxpoynt_mono::db::accounts::link(&app.pool, app.tenant.org_id, env_id, account_id, None, None)
-            .await
-            .unwrap();
+    let linked = db::accounts::link(&app.pool, app.tenant.org_id, env_id, account_id, None, None)
+        .await
+        .unwrap();
     assert!(linked);
 }
 

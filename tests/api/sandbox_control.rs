@@ -1,23 +1,21 @@
 //! The sandbox over raw HTTP: authentication, failure envelopes for bad input, paging links,
 //! the control endpoints, determinism by seed, and the in-process and standalone ways to run.
 
-#[path = "sandbox_common/mod.rs"]
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use taxpoynt_mono::mono::*;
-use taxpoynt_mono::sandbox::{self, SandboxConfig, SandboxState};
 use tower::ServiceExt;
 
+use crate::helpers::mono::*;
+use crate::helpers::sandbox::{self, SandboxConfig, SandboxHandle, SandboxState};
+use crate::helpers::{client, client_config, control, create_account, install_fault, start_sandbox};
+
 async fn raw(
-    sandbox: &taxpoynt_mono::sandbox::SandboxHandle,
+    sandbox: &SandboxHandle,
     method: Method,
     path: &str,
     key: Option<&str>,
@@ -51,7 +49,7 @@ const KEY: &str = "test_sk_sandbox";
 
 #[tokio::test]
 async fn the_secret_key_is_required_on_v2() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts", None, None).await;
     assert_eq!(status, 401);
     assert_failed(&body, "mono-sec-key");
@@ -80,7 +78,7 @@ async fn the_secret_key_is_required_on_v2() {
 
 #[tokio::test]
 async fn bad_input_gets_failure_envelopes_naming_the_field() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let k = Some(KEY);
     let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts/nope", k, None).await;
     assert_eq!(status, 404);
@@ -163,7 +161,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
 
 #[tokio::test]
 async fn paging_links_and_unpaginated_lists() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let k = Some(KEY);
     let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts?page=2&limit=3", k, None).await;
     assert_eq!(status, 200);
@@ -228,7 +226,7 @@ async fn paging_links_and_unpaginated_lists() {
 
 #[tokio::test]
 async fn added_transactions_come_first_newest_first() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let created = create_account(&sandbox, json!({"transactions": 50, "currency": "ghs"})).await;
     assert_eq!(created["currency"], "GHS");
     let id = created["id"].as_str().unwrap().to_owned();
@@ -343,7 +341,7 @@ async fn added_transactions_come_first_newest_first() {
 
 #[tokio::test]
 async fn control_account_creation_validates_its_options() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let (_, customers) = control(&sandbox, Method::GET, "/_sandbox/customers", None).await;
     let customer_id = customers["data"][1]["id"].as_str().unwrap();
     let created = create_account(
@@ -392,7 +390,7 @@ async fn control_account_creation_validates_its_options() {
 #[tokio::test]
 async fn data_is_deterministic_per_seed() {
     async fn snapshot(seed: u64) -> (Vec<String>, Vec<(String, i64, String)>) {
-        let sandbox = start(SandboxConfig {
+        let sandbox = start_sandbox(SandboxConfig {
             seed,
             ..Default::default()
         })

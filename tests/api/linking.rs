@@ -1,16 +1,18 @@
 //! Account linking over HTTP against a real database and the Mono sandbox (wiremock where a
 //! precise Mono failure is needed).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use taxpoynt_mono::services::tenants;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::mono::{InitiateMeta, InitiateRequest, ReauthInitiate};
+use crate::helpers::{
+    assert_failure, client, control_post, sandbox_config, spawn_app_with, spawn_app_with_sandbox,
+    spawn_app_with_sandbox_config, split, tenants, test_settings, Role, TestApp,
+};
 
 /// Opens the widget page like a browser and returns the `code` of its redirect.
 async fn follow_widget(app: &TestApp, mono_url: &str) -> (String, url::Url) {
@@ -124,7 +126,8 @@ async fn reauth_clears_the_reauth_required_state_and_exchange_is_idempotent(pool
     let account_id = s.link_new_account(10).await;
 
     // Mono says the customer must reauthorise.
-    s.control_post(
+    control_post(
+        &s.sandbox,
         &format!("/_sandbox/accounts/{account_id}/status"),
         json!({"sync_status": "REAUTHORISATION_REQUIRED"}),
     )
@@ -169,17 +172,14 @@ async fn an_account_linked_to_another_organization_is_409(pool: PgPool) {
     let other = tenants::create_tenant(&pool, "Other Org").await.unwrap();
 
     // The same bank account authorised again, this time reaching the other organization.
-    let client = taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap();
-    let started = client
-        .initiate(&taxpoynt_mono::mono::InitiateRequest::Reauth(
-            taxpoynt_mono::mono::ReauthInitiate {
-                account: account_id.clone(),
-                meta: taxpoynt_mono::mono::InitiateMeta {
-                    reference: Some("other-org-ref-1".into()),
-                },
-                redirect_url: Some("https://other.example/cb".parse().unwrap()),
+    let started = client(&s.sandbox)
+        .initiate(&InitiateRequest::Reauth(ReauthInitiate {
+            account: account_id.clone(),
+            meta: InitiateMeta {
+                reference: Some("other-org-ref-1".into()),
             },
-        ))
+            redirect_url: Some("https://other.example/cb".parse().unwrap()),
+        }))
         .await
         .unwrap();
     let (code, _) = follow_widget(&s.app, started.mono_url.as_str()).await;
@@ -334,7 +334,7 @@ async fn listing_accounts_linked_only_or_monos_list_for_admins(pool: PgPool) {
     assert_eq!(assert_failure(&body), "forbidden");
     assert!(body["message"].as_str().unwrap().contains("linkedOnly=true"));
 
-    let admin = tenants::create_key(&pool, app.tenant.org_id, taxpoynt_mono::auth::Role::Admin)
+    let admin = tenants::create_key(&pool, app.tenant.org_id, Role::Admin)
         .await
         .unwrap();
     let resp = app

@@ -2,20 +2,20 @@
 //! details), code expiry through the sandbox clock, reauth, and signed webhook deliveries
 //! verified with `mono::signature`.
 
-#[path = "sandbox_common/mod.rs"]
-mod common;
-
 use std::time::Duration;
 
 use chrono::Utc;
-use common::*;
 use reqwest::Method;
 use serde_json::json;
-use taxpoynt_mono::mono::signature::{self, PresentedAuth, WebhookAuthMethod};
-use taxpoynt_mono::mono::*;
-use taxpoynt_mono::sandbox::webhooks::DeliveryOutcome;
-use taxpoynt_mono::sandbox::SandboxConfig;
 use url::Url;
+
+use crate::helpers::mono::signature::{self, PresentedAuth, WebhookAuthMethod};
+use crate::helpers::mono::*;
+use crate::helpers::sandbox::webhooks::DeliveryOutcome;
+use crate::helpers::sandbox::SandboxConfig;
+use crate::helpers::{
+    client, control, create_account, settled_deliveries, start_sandbox, Received, Receiver,
+};
 
 const WEBHOOK_SECRET: &str = "whsec_sandbox_test";
 
@@ -96,7 +96,7 @@ fn verify(received: &Received) -> WebhookAuthMethod {
 #[tokio::test]
 async fn link_flow_exchange_details_and_signed_webhooks() {
     let receiver = Receiver::start().await;
-    let sandbox = start(SandboxConfig {
+    let sandbox = start_sandbox(SandboxConfig {
         webhook_url: Some(receiver.url.clone()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         ..Default::default()
@@ -178,7 +178,7 @@ async fn link_flow_exchange_details_and_signed_webhooks() {
 
 #[tokio::test]
 async fn a_new_link_of_the_same_bank_account_gets_a_new_id() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let (_, customers) = control(&sandbox, Method::GET, "/_sandbox/customers", None).await;
     let customer = &customers["data"][0];
@@ -230,7 +230,7 @@ async fn a_new_link_of_the_same_bank_account_gets_a_new_id() {
 
 #[tokio::test]
 async fn codes_expire_with_the_sandbox_clock() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let created = create_account(&sandbox, json!({"transactions": 10})).await;
     let code = created["code"].as_str().unwrap().to_owned();
@@ -274,7 +274,7 @@ async fn codes_expire_with_the_sandbox_clock() {
 #[tokio::test]
 async fn reauth_keeps_the_account_id() {
     let receiver = Receiver::start().await;
-    let sandbox = start(SandboxConfig {
+    let sandbox = start_sandbox(SandboxConfig {
         webhook_url: Some(receiver.url.clone()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         ..Default::default()
@@ -337,7 +337,7 @@ async fn reauth_keeps_the_account_id() {
 #[tokio::test]
 async fn processing_accounts_list_nothing_until_available() {
     let receiver = Receiver::start().await;
-    let sandbox = start(SandboxConfig {
+    let sandbox = start_sandbox(SandboxConfig {
         webhook_url: Some(receiver.url.clone()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         processing_delay: Duration::from_millis(1_500),
@@ -366,7 +366,7 @@ async fn processing_accounts_list_nothing_until_available() {
 async fn transaction_events_and_failed_deliveries() {
     // The receiver fails twice; the sandbox retries and the third attempt lands.
     let receiver = Receiver::scripted(vec![500, 503]).await;
-    let sandbox = start(SandboxConfig {
+    let sandbox = start_sandbox(SandboxConfig {
         webhook_url: Some(receiver.url.clone()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         ..Default::default()

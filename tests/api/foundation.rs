@@ -1,14 +1,11 @@
 //! Foundation over HTTP against a real database: authentication, tenancy, environment
 //! selection, the failure envelope, limits, trace ids, readiness and the CLI.
 
-mod common;
-
-use common::*;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use taxpoynt_mono::auth::Role;
-use taxpoynt_mono::services::tenants;
+
+use crate::helpers::{assert_failure, database_url_for, db, spawn_app, split, tenants, Role, TcpProxy};
 
 #[sqlx::test]
 async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
@@ -216,7 +213,7 @@ async fn readiness_follows_a_database_outage_and_recovers(pool_opts: PgPoolOptio
     let target = format!("{}:{}", conn.get_host(), conn.get_port());
     let proxy = TcpProxy::start(target).await;
     let proxied = conn.clone().host("127.0.0.1").port(proxy.port);
-    let pool = taxpoynt_mono::db::pool_with(proxied, 4);
+    let pool = db::pool_with(proxied, 4);
     drop(pool_opts);
     let app = spawn_app(pool).await;
 

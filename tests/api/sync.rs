@@ -1,22 +1,18 @@
 //! Transaction sync over HTTP with a real database and the Mono sandbox.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+use crate::helpers::{
+    assert_failure, client, control_post, create_account, eligibility_cases, install_fault, sandbox_config,
+    spawn_app_with_sandbox, spawn_app_with_sandbox_config, split, SandboxApp,
+};
+
 /// The fixture cases the sandbox can carry as they are: default settings, no rules, no tags.
 fn plain_fixture_cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/eligibility/cases.json"
-    ))
-    .unwrap();
-    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
-    cases
+    eligibility_cases()
         .into_iter()
         .filter(|c| {
             c["settings"].as_object().is_none_or(|s| s.is_empty())
@@ -28,10 +24,8 @@ fn plain_fixture_cases() -> Vec<Value> {
 
 /// A linked account holding exactly the plain fixture transactions.
 async fn fixture_account(s: &SandboxApp) -> (String, Vec<Value>) {
-    let made = s
-        .control_post("/_sandbox/accounts", json!({"transactions": 0}))
-        .await;
-    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let made = create_account(&s.sandbox, json!({"transactions": 0})).await;
+    let code = made["code"].as_str().unwrap().to_string();
     let (status, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     assert_eq!(status, 200, "{body}");
     let account_id = body["data"]["id"].as_str().unwrap().to_string();
@@ -49,7 +43,8 @@ async fn fixture_account(s: &SandboxApp) -> (String, Vec<Value>) {
             out
         })
         .collect();
-    s.control_post(
+    control_post(
+        &s.sandbox,
         &format!("/_sandbox/accounts/{account_id}/transactions"),
         json!({"transactions": txs}),
     )
@@ -187,17 +182,16 @@ async fn account_with_seed(
     seed: u64,
     customer: Option<&str>,
 ) -> (String, String) {
-    let made = s
-        .control_post(
-            "/_sandbox/accounts",
-            json!({"transactions": transactions, "seed": seed, "customer_id": customer, "bank": "058"}),
-        )
-        .await;
-    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let made = create_account(
+        &s.sandbox,
+        json!({"transactions": transactions, "seed": seed, "customer_id": customer, "bank": "058"}),
+    )
+    .await;
+    let code = made["code"].as_str().unwrap().to_string();
     let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     (
         body["data"]["id"].as_str().unwrap().to_string(),
-        made["data"]["customer_id"].as_str().unwrap().to_string(),
+        made["customer_id"].as_str().unwrap().to_string(),
     )
 }
 
@@ -215,8 +209,8 @@ async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
     let clean_cursor = body["data"]["cursor"].clone();
 
     // A share of the transactions calls fail: each sync dies part way and the next resumes.
-    s.control_post(
-        "/_sandbox/faults",
+    install_fault(
+        &s.sandbox,
         json!({"endpoint": "transactions", "error_rate": 0.3, "status": 500}),
     )
     .await;
@@ -265,11 +259,7 @@ async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
 async fn a_second_concurrent_sync_of_one_account_is_409(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool).await;
     let account_id = s.link_new_account(200).await;
-    s.control_post(
-        "/_sandbox/faults",
-        json!({"endpoint": "transactions", "latency_ms": 400}),
-    )
-    .await;
+    install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 400})).await;
     let body = json!({"accountId": account_id, "pageSize": 50});
     let (a, b) = tokio::join!(s.app.post("/si/mono/sync", body.clone()), async {
         tokio::time::sleep(std::time::Duration::from_millis(150)).await;
@@ -294,13 +284,12 @@ async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
         .await;
     assert_eq!(status, 404, "{body}");
 
-    let made = s
-        .control_post(
-            "/_sandbox/accounts",
-            json!({"transactions": 5, "data_status": "PROCESSING"}),
-        )
-        .await;
-    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let made = create_account(
+        &s.sandbox,
+        json!({"transactions": 5, "data_status": "PROCESSING"}),
+    )
+    .await;
+    let code = made["code"].as_str().unwrap().to_string();
     let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     let account_id = body["data"]["id"].as_str().unwrap().to_string();
     let (status, body) = s
@@ -334,8 +323,7 @@ async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool:
     let b = s.link_new_account(30).await;
     let gone = s.link_new_account(30).await;
     // Mono forgets one account (unlinked elsewhere): its transactions answer 404.
-    let client = taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap();
-    client.unlink(&gone).await.unwrap();
+    client(&s.sandbox).unlink(&gone).await.unwrap();
 
     let (status, body) = s.app.post("/si/mono/sync-stored", json!({})).await;
     assert_eq!(status, 200, "{body}");
@@ -444,17 +432,15 @@ async fn cursor_and_events_page_newest_first(pool: PgPool) {
 #[sqlx::test]
 async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool.clone()).await;
-    let made = s
-        .control_post("/_sandbox/accounts", json!({"transactions": 0}))
-        .await;
-    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let made = create_account(&s.sandbox, json!({"transactions": 0})).await;
+    let code = made["code"].as_str().unwrap().to_string();
     let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     let account_id = body["data"]["id"].as_str().unwrap().to_string();
     let add = |narration: &str| {
         let path = format!("/_sandbox/accounts/{account_id}/transactions");
         let body = json!({"transactions": [{"amount": 5_000_000, "type": "credit", "narration": narration}]});
         let s = &s;
-        async move { s.control_post(&path, body).await }
+        async move { control_post(&s.sandbox, &path, body).await }
     };
     add("BETKING payment").await;
     // Text PostgreSQL cannot hold (NUL) does not block the account's sync.
@@ -496,11 +482,7 @@ async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) 
 async fn shutdown_lets_an_in_flight_sync_finish(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool).await;
     let account_id = s.link_new_account(100).await;
-    s.control_post(
-        "/_sandbox/faults",
-        json!({"endpoint": "transactions", "latency_ms": 300}),
-    )
-    .await;
+    install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 300})).await;
     let request = s
         .app
         .post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 50}));

@@ -1,14 +1,13 @@
 //! The binary end to end: `serve --sandbox` links, reads and syncs an account through the
 //! public API with no Mono keys, and stops cleanly on SIGTERM.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{database_url_for, split};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::helpers::{database_url_for, split};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

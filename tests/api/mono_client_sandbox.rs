@@ -1,20 +1,18 @@
 //! The Mono client against the sandbox over real HTTP: every call, every injected fault, and
 //! long histories walked page by page.
 
-#[path = "sandbox_common/mod.rs"]
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as ChronoDuration, Utc};
-use common::*;
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::json;
-use taxpoynt_mono::mono::*;
-use taxpoynt_mono::sandbox::SandboxConfig;
 use url::Url;
+
+use crate::helpers::mono::*;
+use crate::helpers::sandbox::SandboxConfig;
+use crate::helpers::{client, client_config, control, create_account, install_fault, start_sandbox};
 
 fn auth_request(email: &str) -> InitiateRequest {
     InitiateRequest::Auth(AuthInitiate {
@@ -33,7 +31,7 @@ fn auth_request(email: &str) -> InitiateRequest {
 
 #[tokio::test]
 async fn every_call_answers_in_monos_shapes() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
 
     // The seeded world: 5 customers x 2 pre-linked accounts, every currency represented.
@@ -114,7 +112,7 @@ async fn every_call_answers_in_monos_shapes() {
 
 #[tokio::test]
 async fn transaction_filters_are_applied() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let (accounts, _) = c.list_accounts(None).await.unwrap();
     let id = &accounts[0].id;
@@ -182,7 +180,7 @@ async fn transaction_filters_are_applied() {
 
 #[tokio::test]
 async fn streaming_walks_a_long_history_one_page_at_a_time() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let created = create_account(&sandbox, json!({"transactions": 12_345, "seed": 7})).await;
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["transactions"], 12_345);
@@ -226,7 +224,7 @@ async fn streaming_walks_a_long_history_one_page_at_a_time() {
 
 #[tokio::test]
 async fn a_hundred_thousand_transactions_are_cheap_to_create_and_page() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let started = Instant::now();
     let created = create_account(&sandbox, json!({"transactions": 100_000})).await;
     let created_in = started.elapsed();
@@ -267,7 +265,7 @@ async fn a_hundred_thousand_transactions_are_cheap_to_create_and_page() {
 
 #[tokio::test]
 async fn transactions_are_empty_until_data_is_available() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let created = create_account(
         &sandbox,
         json!({"transactions": 300, "data_status": "PROCESSING"}),
@@ -301,7 +299,7 @@ async fn transactions_are_empty_until_data_is_available() {
 
 #[tokio::test]
 async fn latency_beyond_the_timeout_is_a_timeout() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     install_fault(&sandbox, json!({"endpoint": "details", "latency_ms": 1_500})).await;
     let mut cfg = client_config(&sandbox);
     cfg.timeout = Duration::from_millis(300);
@@ -325,7 +323,7 @@ async fn latency_beyond_the_timeout_is_a_timeout() {
 
 #[tokio::test]
 async fn server_errors_then_recovery_through_retries() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let (accounts, _) = c.list_accounts(None).await.unwrap();
     let rule = install_fault(
@@ -359,7 +357,7 @@ async fn server_errors_then_recovery_through_retries() {
 
 #[tokio::test]
 async fn rate_limits_honour_retry_after() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let (accounts, _) = c.list_accounts(None).await.unwrap();
     install_fault(
@@ -389,7 +387,7 @@ async fn rate_limits_honour_retry_after() {
 
 #[tokio::test]
 async fn a_hang_is_a_timeout_and_clearing_faults_recovers() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let mut cfg = client_config(&sandbox);
     cfg.timeout = Duration::from_millis(300);
     cfg.max_retries = 0;
@@ -406,7 +404,7 @@ async fn a_hang_is_a_timeout_and_clearing_faults_recovers() {
 
 #[tokio::test]
 async fn initiate_and_auth_faults_are_not_retried() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     install_fault(
         &sandbox,
@@ -433,7 +431,7 @@ async fn initiate_and_auth_faults_are_not_retried() {
 #[tokio::test]
 async fn error_rates_are_deterministic_per_seed() {
     async fn pattern(seed: u64) -> Vec<bool> {
-        let sandbox = start(SandboxConfig {
+        let sandbox = start_sandbox(SandboxConfig {
             seed,
             ..Default::default()
         })

@@ -7,10 +7,11 @@ use chrono::NaiveDate;
 use futures::TryStreamExt;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use taxpoynt_mono::mono::*;
 use url::Url;
 use wiremock::matchers::{body_json, header, header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::helpers::mono::*;
 
 const SECRET: &str = "test_sk_wiremock_0123456789";
 

@@ -1,0 +1,449 @@
+//! The test harness: the real application on a loopback port over a per-test database, the
+//! Mono sandbox on a loopback port, the HTTP calls tests make, and a small webhook receiver.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+// Every path into the crate the tests use is named here and nowhere else, so when a crate
+// path moves only this block changes.
+pub use taxpoynt_mono::auth::Role;
+use taxpoynt_mono::config::Settings;
+pub use taxpoynt_mono::jobs::scheduled_sync;
+pub use taxpoynt_mono::services::tenants;
+use taxpoynt_mono::services::tenants::CreatedTenant;
+pub use taxpoynt_mono::startup::Application;
+pub use taxpoynt_mono::state::AppState;
+pub use taxpoynt_mono::{db, eligibility, mono, sandbox};
+
+use mono::{MonoClient, MonoConfig};
+use sandbox::webhooks::{DeliveryOutcome, DeliveryRecord};
+use sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+
+// ----------------------------------------------------------------------------- fixtures
+
+/// The eligibility fixture vectors, a byte copy of the shared ones (CI compares the two).
+pub const ELIGIBILITY_CASES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/eligibility/cases.json"
+);
+
+/// The eligibility fixture cases as JSON values.
+pub fn eligibility_cases() -> Vec<Value> {
+    let text = std::fs::read_to_string(ELIGIBILITY_CASES).expect("fixture file readable");
+    match serde_json::from_str(&text).expect("fixture file parses") {
+        Value::Array(cases) => cases,
+        other => panic!("fixture file is not an array: {other}"),
+    }
+}
+
+// ----------------------------------------------------------------------------- the app
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+    pub tenant: CreatedTenant,
+    pub shutdown: CancellationToken,
+    pub server: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Settings for tests: loopback port 0 and whatever `extra` variables say.
+pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
+    let mut vars: Vec<(String, String)> = vec![
+        ("DATABASE_URL".into(), "postgres://unused@127.0.0.1/unused".into()),
+        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
+        ("MONO_WEBHOOK_SECRET".into(), "test-webhook-secret".into()),
+    ];
+    for (k, v) in extra {
+        vars.retain(|(name, _)| name != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+    Settings::from_lookup(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        .expect("test settings are valid")
+}
+
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, test_settings(&[])).await
+}
+
+/// The application with `settings`, serving in the background, and a tenant of its own.
+pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
+    taxpoynt_mono::telemetry::init(settings.log_format);
+    let tenant = tenants::create_tenant(&pool, "Acme Test Org")
+        .await
+        .expect("tenant created");
+    let app = Application::build_with_pool(settings, pool.clone())
+        .await
+        .expect("app builds");
+    let addr = app.addr();
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base: format!("http://{addr}"),
+        pool,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        tenant,
+        shutdown,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn key(&self) -> &str {
+        &self.tenant.api_key
+    }
+
+    pub fn env_id(&self, name: &str) -> String {
+        self.tenant
+            .environments
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.id.to_string())
+            .expect("environment exists")
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(self.key())
+            .send()
+            .await
+            .unwrap();
+        split(resp).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(self.key())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        split(resp).await
+    }
+}
+
+pub async fn split(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"));
+    (status, body)
+}
+
+/// Asserts the failure envelope and returns its `error.code`.
+pub fn assert_failure(body: &Value) -> String {
+    assert_eq!(body["status"], "failed", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(body["timestamp"].as_str().is_some(), "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    assert!(body["traceId"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    body["error"]["code"].as_str().expect("error.code").to_string()
+}
+
+/// The URL of the per-test database, for running the binary against it.
+pub fn database_url_for(options: &PgConnectOptions) -> String {
+    let master = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
+    let mut url = url::Url::parse(&master).expect("DATABASE_URL parses");
+    url.set_path(options.get_database().expect("test database has a name"));
+    url.to_string()
+}
+
+/// A TCP forwarder in front of PostgreSQL that a test can cut (an outage) and restore.
+pub struct TcpProxy {
+    pub port: u16,
+    up: Arc<AtomicBool>,
+    generation: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: String) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let (tx, _) = tokio::sync::watch::channel(0u64);
+        let generation = Arc::new(tx);
+        let (up2, gen2) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    break;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let mut cut = gen2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        TcpProxy { port, up, generation }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+// ----------------------------------------------------------------------------- the sandbox
+
+/// Starts a Mono sandbox on a free loopback port: the one way tests start it.
+pub async fn start_sandbox(config: SandboxConfig) -> SandboxHandle {
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    Sandbox::start(config, loopback).await.expect("sandbox starts")
+}
+
+/// A client with short timeouts and quick retries, so fault tests stay fast.
+pub fn client_config(sandbox: &SandboxHandle) -> MonoConfig {
+    let mut cfg = sandbox.client_config();
+    cfg.connect_timeout = Duration::from_secs(2);
+    cfg.timeout = Duration::from_secs(10);
+    cfg.max_retries = 3;
+    cfg.retry_base_delay = Duration::from_millis(20);
+    cfg
+}
+
+pub fn client(sandbox: &SandboxHandle) -> MonoClient {
+    MonoClient::new(client_config(sandbox)).unwrap()
+}
+
+/// A control call; answers the status and the JSON body.
+pub async fn control(
+    sandbox: &SandboxHandle,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let url = sandbox.base_url.join(path.trim_start_matches('/')).unwrap();
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// A control `POST` that must succeed; answers the `data` of its answer.
+pub async fn control_post(sandbox: &SandboxHandle, path: &str, body: Value) -> Value {
+    let (status, body) = control(sandbox, reqwest::Method::POST, path, Some(body)).await;
+    assert!(status.is_success(), "sandbox control {path}: {status} {body}");
+    body["data"].clone()
+}
+
+/// Creates an account through the control API; answers its `data`.
+pub async fn create_account(sandbox: &SandboxHandle, body: Value) -> Value {
+    let (status, body) = control(sandbox, reqwest::Method::POST, "/_sandbox/accounts", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"].clone()
+}
+
+pub async fn install_fault(sandbox: &SandboxHandle, fault: Value) -> Value {
+    let (status, body) = control(sandbox, reqwest::Method::POST, "/_sandbox/faults", Some(fault)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"].clone()
+}
+
+/// The sandbox's delivery log once nothing in it is pending (waits up to 10 s).
+pub async fn settled_deliveries(sandbox: &SandboxHandle) -> Vec<DeliveryRecord> {
+    for _ in 0..200 {
+        let log = sandbox.state.webhooks().deliveries();
+        if log.iter().all(|d| d.outcome != DeliveryOutcome::Pending) {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("webhook deliveries still pending");
+}
+
+// ----------------------------------------------------------------------------- app + sandbox
+
+/// The app wired to a fresh Mono sandbox on loopback.
+pub struct SandboxApp {
+    pub app: TestApp,
+    pub sandbox: SandboxHandle,
+}
+
+pub fn sandbox_config() -> SandboxConfig {
+    SandboxConfig {
+        customers: 3,
+        accounts_per_customer: 3,
+        transactions_per_account: 300,
+        ..Default::default()
+    }
+}
+
+pub async fn spawn_app_with_sandbox(pool: PgPool) -> SandboxApp {
+    spawn_app_with_sandbox_config(pool, sandbox_config(), &[]).await
+}
+
+pub async fn spawn_app_with_sandbox_config(
+    pool: PgPool,
+    config: SandboxConfig,
+    extra: &[(&str, &str)],
+) -> SandboxApp {
+    let secret = config.secret_key.clone();
+    let sandbox = start_sandbox(config).await;
+    let base = sandbox.base_url.to_string();
+    let mut vars: Vec<(&str, &str)> = vec![
+        ("MONO_BASE_URL", base.as_str()),
+        ("MONO_SECRET_KEY", secret.as_str()),
+        ("MONO_TIMEOUT_MS", "3000"),
+        ("MONO_MAX_RETRIES", "2"),
+    ];
+    vars.extend_from_slice(extra);
+    let app = spawn_app_with(pool, test_settings(&vars)).await;
+    SandboxApp { app, sandbox }
+}
+
+impl SandboxApp {
+    /// A new sandbox account with `transactions` transactions, linked to the app's tenant
+    /// through the public exchange endpoint. Returns the account id.
+    pub async fn link_new_account(&self, transactions: usize) -> String {
+        let made = create_account(&self.sandbox, serde_json::json!({"transactions": transactions})).await;
+        let code = made["code"].as_str().expect("code").to_string();
+        let (status, body) = self
+            .app
+            .post("/si/mono/exchange", serde_json::json!({"code": code}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+// ----------------------------------------------------------------------------- webhooks
+
+/// One delivery as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+    }
+}
+
+#[derive(Clone, Default)]
+struct ReceiverState {
+    received: Arc<Mutex<Vec<Received>>>,
+    /// Statuses to answer, in order, before answering 200.
+    script: Arc<Mutex<Vec<u16>>>,
+}
+
+/// A webhook receiver on port 0.
+pub struct Receiver {
+    pub url: Url,
+    state: ReceiverState,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::scripted(Vec::new()).await
+    }
+
+    /// Answers `statuses` in turn, then 200 forever.
+    pub async fn scripted(statuses: Vec<u16>) -> Self {
+        let state = ReceiverState {
+            received: Arc::default(),
+            script: Arc::new(Mutex::new(statuses)),
+        };
+        let app = Router::new()
+            .route("/si/mono/webhook", post(receive))
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            url: Url::parse(&format!("http://{addr}/si/mono/webhook")).unwrap(),
+            state,
+            _task: task,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) until at least `n` deliveries arrived; answers them.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} webhook deliveries, got {}", self.received().len());
+    }
+
+    /// Waits for a delivery of `event`.
+    pub async fn wait_for_event(&self, event: &str) -> Received {
+        for _ in 0..200 {
+            if let Some(r) = self.received().into_iter().find(|r| r.json()["event"] == event) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no `{event}` delivery arrived");
+    }
+}
+
+async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    state.received.lock().unwrap().push(Received { headers, body });
+    let mut script = state.script.lock().unwrap();
+    if script.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::from_u16(script.remove(0)).unwrap()
+    }
+}
