@@ -1,21 +1,22 @@
 //! Foundation over HTTP against a real database: authentication, tenancy, environment
 //! selection, the failure envelope, limits, trace ids, readiness and the CLI.
 
+use reqwest::Method;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::helpers::{assert_failure, database_url_for, db, spawn_app, split, tenants, Role, TcpProxy};
+use crate::helpers::{assert_failure, database_url_for, db, spawn_app, tenants, Role, TcpProxy};
 
 #[sqlx::test]
 async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
-    assert!(resp.headers().contains_key("x-trace-id"));
-    let (status, body) = split(resp).await;
+    let resp = app.raw(Method::GET, "/healthz", &[], "").await;
+    assert!(resp.headers.contains_key("x-trace-id"));
+    let (status, body) = (resp.status, resp.json());
     assert_eq!(status, 200);
     assert_eq!(body["status"], "successful");
-    let (status, body) = split(app.http.get(app.url("/readyz")).send().await.unwrap()).await;
+    let (status, body) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["database"], "up");
 }
@@ -23,25 +24,19 @@ async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
 #[sqlx::test]
 async fn a_request_without_a_key_is_401(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (status, body) = split(
-        app.http
-            .get(app.url("/si/org/environments"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = app.call(Method::GET, "/si/org/environments", None, None).await;
     assert_eq!(status, 401);
     assert_eq!(assert_failure(&body), "unauthorized");
 
     let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .header("authorization", "Basic abc")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .raw(
+            Method::GET,
+            "/si/org/environments",
+            &[("authorization", "Basic abc")],
+            "",
+        )
+        .await;
+    let (status, body) = (resp.status, resp.json());
     assert_eq!(status, 401);
     assert_eq!(assert_failure(&body), "unauthorized");
 }
@@ -49,14 +44,14 @@ async fn a_request_without_a_key_is_401(pool: PgPool) {
 #[sqlx::test]
 async fn an_unknown_key_is_401(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .bearer_auth("tpm_notarealkeyatall")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/si/org/environments",
+            Some("tpm_notarealkeyatall"),
+            None,
+        )
+        .await;
     assert_eq!(status, 401);
     assert_eq!(assert_failure(&body), "unauthorized");
 }
@@ -67,17 +62,14 @@ async fn a_revoked_key_is_401(pool: PgPool) {
     let key = tenants::create_key(&pool, app.tenant.org_id, Role::Tenant)
         .await
         .unwrap();
-    let call = |k: String| {
-        let req = app.http.get(app.url("/si/org/environments")).bearer_auth(k);
-        async move { split(req.send().await.unwrap()).await }
-    };
-    assert_eq!(call(key.api_key.clone()).await.0, 200);
+    let path = "/si/org/environments";
+    assert_eq!(app.call(Method::GET, path, Some(&key.api_key), None).await.0, 200);
     assert!(tenants::revoke_key(&pool, key.key_id).await.unwrap());
-    let (status, body) = call(key.api_key.clone()).await;
+    let (status, body) = app.call(Method::GET, path, Some(&key.api_key), None).await;
     assert_eq!(status, 401);
     assert_eq!(assert_failure(&body), "unauthorized");
     // The organization's other key is untouched.
-    assert_eq!(call(app.key().to_string()).await.0, 200);
+    assert_eq!(app.call(Method::GET, path, Some(app.key()), None).await.0, 200);
 }
 
 #[sqlx::test]
@@ -89,14 +81,15 @@ async fn another_organizations_environment_is_404(pool: PgPool) {
     assert_eq!(status, 404, "{body}");
     assert_eq!(assert_failure(&body), "not_found");
     // And the other organization's key cannot see ours either.
-    let resp = app
-        .http
-        .get(app.url(&format!("/si/org/environments?envId={}", app.env_id("sandbox"))))
-        .bearer_auth(&other.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/si/org/environments?envId={}", app.env_id("sandbox")),
+            Some(&other.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
 }
 
 #[sqlx::test]
@@ -118,15 +111,14 @@ async fn the_environment_is_chosen_by_env_id_then_env_else_sandbox(pool: PgPool)
     assert_eq!(body["data"]["envId"], prod, "envId wins over env");
 
     // From a JSON body.
-    let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .bearer_auth(app.key())
-        .json(&json!({"envId": prod}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/si/org/environments",
+            Some(app.key()),
+            Some(&json!({"envId": prod})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["envId"], prod);
 
@@ -143,11 +135,11 @@ async fn the_environment_is_chosen_by_env_id_then_env_else_sandbox(pool: PgPool)
 #[sqlx::test]
 async fn unknown_routes_and_wrong_methods_answer_in_the_envelope(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (status, body) = split(app.http.get(app.url("/si/mono/nowhere")).send().await.unwrap()).await;
+    let (status, body) = app.call(Method::GET, "/si/mono/nowhere", None, None).await;
     assert_eq!(status, 404);
     assert_eq!(assert_failure(&body), "not_found");
 
-    let (status, body) = split(app.http.delete(app.url("/healthz")).send().await.unwrap()).await;
+    let (status, body) = app.call(Method::DELETE, "/healthz", None, None).await;
     assert_eq!(status, 405);
     assert_eq!(assert_failure(&body), "method_not_allowed");
 }
@@ -157,15 +149,17 @@ async fn bodies_over_one_mebibyte_are_413(pool: PgPool) {
     let app = spawn_app(pool).await;
     let big = "x".repeat(1024 * 1024 + 10);
     let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .bearer_auth(app.key())
-        .header("content-type", "application/json")
-        .body(format!("{{\"pad\":\"{big}\"}}"))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .raw(
+            Method::GET,
+            "/si/org/environments",
+            &[
+                ("authorization", &app.bearer()),
+                ("content-type", "application/json"),
+            ],
+            format!("{{\"pad\":\"{big}\"}}"),
+        )
+        .await;
+    let (status, body) = (resp.status, resp.json());
     assert_eq!(status, 413);
     assert_eq!(assert_failure(&body), "payload_too_large");
 }
@@ -174,34 +168,26 @@ async fn bodies_over_one_mebibyte_are_413(pool: PgPool) {
 async fn the_request_id_is_echoed_as_the_trace_id(pool: PgPool) {
     let app = spawn_app(pool).await;
     let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .header("x-request-id", "req-12345")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["x-trace-id"], "req-12345");
-    let (_, body) = split(resp).await;
-    assert_eq!(body["traceId"], "req-12345");
+        .raw(
+            Method::GET,
+            "/si/org/environments",
+            &[("x-request-id", "req-12345")],
+            "",
+        )
+        .await;
+    assert_eq!(resp.headers["x-trace-id"], "req-12345");
+    assert_eq!(resp.json()["traceId"], "req-12345");
 
-    let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
-    let generated = resp.headers()["x-trace-id"].to_str().unwrap().to_string();
+    let resp = app.raw(Method::GET, "/healthz", &[], "").await;
+    let generated = resp.header("x-trace-id").unwrap();
     assert_eq!(generated.len(), 32);
 }
 
 #[sqlx::test]
 async fn metrics_count_requests_by_route_and_status(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.http.get(app.url("/healthz")).send().await.unwrap();
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    app.raw(Method::GET, "/healthz", &[], "").await;
+    let text = app.raw(Method::GET, "/metrics", &[], "").await.text();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("route=\"/healthz\""), "{text}");
     assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
@@ -217,27 +203,15 @@ async fn readiness_follows_a_database_outage_and_recovers(pool_opts: PgPoolOptio
     drop(pool_opts);
     let app = spawn_app(pool).await;
 
-    let ready = || async {
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    };
+    let ready = || async { app.raw(Method::GET, "/readyz", &[], "").await.status };
     assert_eq!(ready().await, 200);
 
     proxy.cut();
-    let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(status, 503);
     assert_eq!(assert_failure(&body), "database_unavailable");
     // Liveness does not depend on the database.
-    assert_eq!(
-        app.http.get(app.url("/healthz")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(app.raw(Method::GET, "/healthz", &[], "").await.status, 200);
 
     proxy.restore();
     let mut status = 0;

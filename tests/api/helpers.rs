@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use reqwest::Method;
 use serde_json::Value;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
@@ -51,12 +52,140 @@ pub fn eligibility_cases() -> Vec<Value> {
     }
 }
 
+// ----------------------------------------------------------------------------- HTTP
+
+/// What came back: status, headers and the body's bytes as they were.
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Bytes,
+}
+
+impl RawResponse {
+    /// The body as JSON; panics showing it when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("body is not JSON: {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("header is text"))
+    }
+}
+
+/// A client that never follows redirects (tests look at them) and adds no headers of its own
+/// beyond what HTTP needs.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn send(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> reqwest::Result<RawResponse> {
+    let mut request = http.request(method, url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    // An empty body is no body: no `content-length: 0` on a GET.
+    if !body.is_empty() {
+        request = request.body(body);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Sends `method url` with exactly `headers` and `body` (nothing else is added and no
+/// redirect followed); answers status, headers and body bytes. Panics when nothing answers.
+pub async fn raw(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Vec<u8>>,
+) -> RawResponse {
+    try_raw(method, url, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
+/// [`raw`], answering the transport error (nothing listening yet, say) instead of panicking.
+pub async fn try_raw(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Vec<u8>>,
+) -> reqwest::Result<RawResponse> {
+    send(&no_redirects(), method, url, headers, body.into()).await
+}
+
+/// `method url` as `key` (none: anonymous) with a JSON `body`; answers the status and the
+/// JSON body.
+pub async fn call(method: Method, url: &str, key: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    let (headers, bytes) = json_request(key, body);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = raw(method, url, &headers, bytes).await;
+    (resp.status, resp.json())
+}
+
+/// Headers and bytes of a JSON API request: the bearer `key` and the JSON `body`, if any.
+fn json_request(key: Option<&str>, body: Option<&Value>) -> (Vec<(&'static str, String)>, Vec<u8>) {
+    let mut headers = Vec::new();
+    if let Some(key) = key {
+        headers.push(("authorization", format!("Bearer {key}")));
+    }
+    let bytes = match body {
+        Some(body) => {
+            headers.push(("content-type", "application/json".to_owned()));
+            serde_json::to_vec(body).unwrap()
+        }
+        None => Vec::new(),
+    };
+    (headers, bytes)
+}
+
+/// Opens the widget page at `mono_url` as a browser would; answers where it redirects to.
+pub async fn open_widget(mono_url: &str) -> Url {
+    let resp = raw(Method::GET, mono_url, &[], "").await;
+    assert_eq!(resp.status, 302, "widget page answered {}", resp.status);
+    assert!(
+        resp.text().contains("Continue to the app"),
+        "HTML fallback: {}",
+        resp.text()
+    );
+    Url::parse(resp.header("location").expect("a redirect has a Location")).unwrap()
+}
+
+/// The value of `key` in the query of `url`.
+pub fn query_value(url: &Url, key: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
 // ----------------------------------------------------------------------------- the app
 
 pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
-    pub http: reqwest::Client,
+    http: reqwest::Client,
     pub tenant: CreatedTenant,
     pub shutdown: CancellationToken,
     pub server: JoinHandle<anyhow::Result<()>>,
@@ -96,10 +225,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
     TestApp {
         base: format!("http://{addr}"),
         pool,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        http: no_redirects(),
         tenant,
         shutdown,
         server,
@@ -124,35 +250,54 @@ impl TestApp {
             .expect("environment exists")
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(self.key())
-            .send()
+    /// The `authorization` value of the tenant's key.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.key())
+    }
+
+    /// `method path` with exactly `headers` and `body`; see [`raw`].
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> RawResponse {
+        send(&self.http, method, &self.url(path), headers, body.into())
             .await
-            .unwrap();
-        split(resp).await
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// `method path` as `key` (none: anonymous) with a JSON `body`; answers the status and
+    /// the JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let (headers, bytes) = json_request(key, body);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let resp = self.raw(method, path, &headers, bytes).await;
+        (resp.status, resp.json())
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(Method::GET, path, Some(self.key()), None).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(self.key())
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        split(resp).await
+        self.call(Method::POST, path, Some(self.key()), Some(&body)).await
     }
-}
 
-pub async fn split(resp: reqwest::Response) -> (u16, Value) {
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"));
-    (status, body)
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(Method::PUT, path, Some(self.key()), Some(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(Method::DELETE, path, Some(self.key()), None).await
+    }
 }
 
 /// Asserts the failure envelope and returns its `error.code`.
@@ -246,41 +391,45 @@ pub fn client(sandbox: &SandboxHandle) -> MonoClient {
     MonoClient::new(client_config(sandbox)).unwrap()
 }
 
+/// The URL of `path` on `sandbox`.
+pub fn sandbox_url(sandbox: &SandboxHandle, path: &str) -> String {
+    sandbox
+        .base_url
+        .join(path.trim_start_matches('/'))
+        .unwrap()
+        .to_string()
+}
+
 /// A control call; answers the status and the JSON body.
 pub async fn control(
     sandbox: &SandboxHandle,
-    method: reqwest::Method,
+    method: Method,
     path: &str,
     body: Option<Value>,
-) -> (StatusCode, Value) {
-    let url = sandbox.base_url.join(path.trim_start_matches('/')).unwrap();
-    let mut request = reqwest::Client::new().request(method, url);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-    (status, body)
+) -> (u16, Value) {
+    call(method, &sandbox_url(sandbox, path), None, body.as_ref()).await
 }
 
 /// A control `POST` that must succeed; answers the `data` of its answer.
 pub async fn control_post(sandbox: &SandboxHandle, path: &str, body: Value) -> Value {
-    let (status, body) = control(sandbox, reqwest::Method::POST, path, Some(body)).await;
-    assert!(status.is_success(), "sandbox control {path}: {status} {body}");
+    let (status, body) = control(sandbox, Method::POST, path, Some(body)).await;
+    assert!(
+        (200..300).contains(&status),
+        "sandbox control {path}: {status} {body}"
+    );
     body["data"].clone()
 }
 
 /// Creates an account through the control API; answers its `data`.
 pub async fn create_account(sandbox: &SandboxHandle, body: Value) -> Value {
-    let (status, body) = control(sandbox, reqwest::Method::POST, "/_sandbox/accounts", Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = control(sandbox, Method::POST, "/_sandbox/accounts", Some(body)).await;
+    assert_eq!(status, 201, "{body}");
     body["data"].clone()
 }
 
 pub async fn install_fault(sandbox: &SandboxHandle, fault: Value) -> Value {
-    let (status, body) = control(sandbox, reqwest::Method::POST, "/_sandbox/faults", Some(fault)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = control(sandbox, Method::POST, "/_sandbox/faults", Some(fault)).await;
+    assert_eq!(status, 201, "{body}");
     body["data"].clone()
 }
 

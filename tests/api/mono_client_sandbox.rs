@@ -12,7 +12,9 @@ use url::Url;
 
 use crate::helpers::mono::*;
 use crate::helpers::sandbox::SandboxConfig;
-use crate::helpers::{client, client_config, control, create_account, install_fault, start_sandbox};
+use crate::helpers::{
+    client, client_config, control, create_account, install_fault, open_widget, query_value, start_sandbox,
+};
 
 fn auth_request(email: &str) -> InitiateRequest {
     InitiateRequest::Auth(AuthInitiate {
@@ -87,19 +89,8 @@ async fn every_call_answers_in_monos_shapes() {
     let init = c.initiate(&auth_request("ada.obi@example.com")).await.unwrap();
     assert_eq!(init.scope, Scope::Auth);
     assert!(init.mono_url.as_str().starts_with(sandbox.base_url.as_str()));
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = no_redirects.get(init.mono_url.clone()).send().await.unwrap();
-    assert_eq!(response.status(), 302);
-    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let location = open_widget(init.mono_url.as_str()).await;
+    let code = query_value(&location, "code").unwrap();
     let id = c.exchange_code(&code).await.unwrap();
     assert_eq!(c.account_details(&id, false).await.unwrap().account.id, id);
     assert_eq!(c.unlink(&id).await.unwrap(), UnlinkOutcome::Unlinked);

@@ -12,30 +12,33 @@ use tower::ServiceExt;
 
 use crate::helpers::mono::*;
 use crate::helpers::sandbox::{self, SandboxConfig, SandboxHandle, SandboxState};
-use crate::helpers::{client, client_config, control, create_account, install_fault, start_sandbox};
+use crate::helpers::{
+    client, client_config, control, create_account, install_fault, raw, sandbox_url, start_sandbox, try_raw,
+};
 
-async fn raw(
+/// `method path` on the sandbox with the `mono-sec-key` and the JSON text `body` given.
+async fn request(
     sandbox: &SandboxHandle,
     method: Method,
     path: &str,
     key: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(
-        method,
-        sandbox.base_url.join(path.trim_start_matches('/')).unwrap(),
-    );
+    let mut headers = Vec::new();
     if let Some(key) = key {
-        request = request.header("mono-sec-key", key);
+        headers.push(("mono-sec-key", key));
     }
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_owned());
+    if body.is_some() {
+        headers.push(("content-type", "application/json"));
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let response = raw(
+        method,
+        &sandbox_url(sandbox, path),
+        &headers,
+        body.unwrap_or_default(),
+    )
+    .await;
+    (response.status, response.json())
 }
 
 fn assert_failed(body: &Value, needle: &str) {
@@ -50,12 +53,12 @@ const KEY: &str = "test_sk_sandbox";
 #[tokio::test]
 async fn the_secret_key_is_required_on_v2() {
     let sandbox = start_sandbox(SandboxConfig::default()).await;
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts", None, None).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/accounts", None, None).await;
     assert_eq!(status, 401);
     assert_failed(&body, "mono-sec-key");
-    let (status, _) = raw(&sandbox, Method::GET, "/v2/accounts", Some("wrong"), None).await;
+    let (status, _) = request(&sandbox, Method::GET, "/v2/accounts", Some("wrong"), None).await;
     assert_eq!(status, 401);
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts", Some(KEY), None).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/accounts", Some(KEY), None).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "successful");
     // The client sees Mono's own message.
@@ -80,13 +83,13 @@ async fn the_secret_key_is_required_on_v2() {
 async fn bad_input_gets_failure_envelopes_naming_the_field() {
     let sandbox = start_sandbox(SandboxConfig::default()).await;
     let k = Some(KEY);
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts/nope", k, None).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/accounts/nope", k, None).await;
     assert_eq!(status, 404);
     assert_failed(&body, "nope");
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/nothing/here", k, None).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/nothing/here", k, None).await;
     assert_eq!(status, 404);
     assert_failed(&body, "No such endpoint");
-    let (status, body) = raw(&sandbox, Method::DELETE, "/v2/accounts", k, None).await;
+    let (status, body) = request(&sandbox, Method::DELETE, "/v2/accounts", k, None).await;
     assert_eq!(status, 405);
     assert_failed(&body, "Method not allowed");
 
@@ -112,7 +115,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
         ),
     ];
     for (body_text, needle) in cases {
-        let (status, body) = raw(
+        let (status, body) = request(
             &sandbox,
             Method::POST,
             "/v2/accounts/initiate",
@@ -123,7 +126,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
         assert!(status == 400 || status == 404, "{body_text}: {status}");
         assert_failed(&body, needle);
     }
-    let (status, body) = raw(
+    let (status, body) = request(
         &sandbox,
         Method::POST,
         "/v2/accounts/auth",
@@ -134,7 +137,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
     assert_eq!(status, 400);
     assert_failed(&body, "`code`");
 
-    let (_, accounts) = raw(&sandbox, Method::GET, "/v2/accounts", k, None).await;
+    let (_, accounts) = request(&sandbox, Method::GET, "/v2/accounts", k, None).await;
     let id = accounts["data"][0]["id"].as_str().unwrap().to_owned();
     for (query, needle) in [
         ("start=2024-01-31", "`start`"),
@@ -145,7 +148,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
         ("page=-1", "`page`"),
         ("paginate=maybe", "`paginate`"),
     ] {
-        let (status, body) = raw(
+        let (status, body) = request(
             &sandbox,
             Method::GET,
             &format!("/v2/accounts/{id}/transactions?{query}"),
@@ -163,7 +166,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
 async fn paging_links_and_unpaginated_lists() {
     let sandbox = start_sandbox(SandboxConfig::default()).await;
     let k = Some(KEY);
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts?page=2&limit=3", k, None).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/accounts?page=2&limit=3", k, None).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"].as_array().unwrap().len(), 3);
     assert_eq!(body["meta"]["total"], 10);
@@ -176,7 +179,7 @@ async fn paging_links_and_unpaginated_lists() {
     assert!(body["meta"]["previous"].as_str().unwrap().ends_with("page=1"));
 
     let id = body["data"][0]["id"].as_str().unwrap().to_owned();
-    let (_, body) = raw(
+    let (_, body) = request(
         &sandbox,
         Method::GET,
         &format!("/v2/accounts/{id}/transactions?type=debit&limit=5&page=2"),
@@ -188,18 +191,10 @@ async fn paging_links_and_unpaginated_lists() {
     assert!(next.contains("type=debit") && next.contains("limit=5") && next.ends_with("page=3"));
     assert!(body["meta"]["previous"].as_str().unwrap().ends_with("page=1"));
     // Following `next` as given works too.
-    let follow = reqwest::Client::new()
-        .get(next)
-        .header("mono-sec-key", KEY)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let follow = raw(Method::GET, next, &[("mono-sec-key", KEY)], "").await.json();
     assert_eq!(follow["meta"]["page"], 3);
 
-    let (_, all) = raw(
+    let (_, all) = request(
         &sandbox,
         Method::GET,
         &format!("/v2/accounts/{id}/transactions?paginate=false"),
@@ -211,7 +206,7 @@ async fn paging_links_and_unpaginated_lists() {
     assert!(all["meta"]["next"].is_null());
 
     // A page past the end is empty, with a way back.
-    let (_, past) = raw(
+    let (_, past) = request(
         &sandbox,
         Method::GET,
         &format!("/v2/accounts/{id}/transactions?limit=500&page=9"),
@@ -457,14 +452,9 @@ async fn the_router_runs_in_process_and_run_serves_until_shutdown() {
     let url = format!("http://{addr}/v2/accounts");
     let mut answered = false;
     for _ in 0..50 {
-        if let Ok(r) = reqwest::Client::new()
-            .get(&url)
-            .header("mono-sec-key", KEY)
-            .send()
-            .await
-        {
-            assert_eq!(r.status(), 200);
-            let body: Value = r.json().await.unwrap();
+        if let Ok(r) = try_raw(Method::GET, &url, &[("mono-sec-key", KEY)], "").await {
+            assert_eq!(r.status, 200);
+            let body = r.json();
             assert!(body["meta"]["total"].as_u64().unwrap() > 0);
             answered = true;
             break;

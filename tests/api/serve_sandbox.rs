@@ -4,10 +4,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::helpers::{database_url_for, split};
+use crate::helpers::{call, database_url_for, open_widget, query_value, try_raw};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -41,15 +42,11 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
             .spawn()
             .unwrap(),
     );
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let mut ready = false;
     for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
+        if let Ok(r) = try_raw(Method::GET, &format!("{base}/readyz"), &[], "").await {
+            if r.status == 200 {
                 ready = true;
                 break;
             }
@@ -66,8 +63,9 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
     let tenant: Value = serde_json::from_slice(&out.stdout).unwrap();
     let key = tenant["apiKey"].as_str().unwrap().to_string();
     let post = |path: &str, body: Value| {
-        let req = http.post(format!("{base}{path}")).bearer_auth(&key).json(&body);
-        async move { split(req.send().await.unwrap()).await }
+        let url = format!("{base}{path}");
+        let key = key.clone();
+        async move { call(Method::POST, &url, Some(&key), Some(&body)).await }
     };
 
     let (status, link) = post(
@@ -76,29 +74,20 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
     )
     .await;
     assert_eq!(status, 200, "{link}");
-    let widget = http
-        .get(link["data"]["monoUrl"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(widget.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let location = open_widget(link["data"]["monoUrl"].as_str().unwrap()).await;
+    let code = query_value(&location, "code").unwrap();
 
     let (status, account) = post("/si/mono/exchange", json!({"code": code})).await;
     assert_eq!(status, 200, "{account}");
     let id = account["data"]["id"].as_str().unwrap().to_string();
-    let resp = http
-        .get(format!("{base}/si/mono/accounts/{id}?refresh=true"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let (status, _) = call(
+        Method::GET,
+        &format!("{base}/si/mono/accounts/{id}?refresh=true"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
 
     let (status, sync) = post("/si/mono/sync", json!({"accountId": id, "pageSize": 500})).await;
     assert_eq!(status, 200, "{sync}");

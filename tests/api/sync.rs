@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{
     assert_failure, client, control_post, create_account, eligibility_cases, install_fault, sandbox_config,
-    spawn_app_with_sandbox, spawn_app_with_sandbox_config, split, SandboxApp,
+    spawn_app_with_sandbox, spawn_app_with_sandbox_config, SandboxApp,
 };
 
 /// The fixture cases the sandbox can carry as they are: default settings, no rules, no tags.
@@ -342,15 +343,15 @@ async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool:
     );
 
     // The body is optional; a second run finds nothing new.
-    let resp = s
+    let (status, body) = s
         .app
-        .http
-        .post(s.app.url("/si/mono/sync-stored?env=sandbox"))
-        .bearer_auth(s.app.key())
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .call(
+            Method::POST,
+            "/si/mono/sync-stored?env=sandbox",
+            Some(s.app.key()),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["drafted"], 0);
 }
