@@ -1,12 +1,14 @@
 //! Foundation over HTTP against a real database: authentication, tenancy, environment
 //! selection, the failure envelope, limits, trace ids, readiness and the CLI.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::helpers::{assert_failure, database_url_for, db, spawn_app, tenants, Role, TcpProxy};
+use crate::helpers::{assert_failure, database_url_for, db, spawn_app, tenants, wait_until, Role, TcpProxy};
 
 #[sqlx::test]
 async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
@@ -214,18 +216,12 @@ async fn readiness_follows_a_database_outage_and_recovers(pool_opts: PgPoolOptio
     assert_eq!(app.raw(Method::GET, "/healthz", &[], "").await.status, 200);
 
     proxy.restore();
-    let mut status = 0;
-    for _ in 0..50 {
-        status = ready().await;
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        status, 200,
-        "readiness returns by itself once the database is back"
-    );
+    wait_until(
+        "readiness to return by itself once the database is back",
+        Duration::from_secs(10),
+        move || async move { ready().await == 200 },
+    )
+    .await;
 }
 
 #[sqlx::test]

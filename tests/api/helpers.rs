@@ -1,6 +1,7 @@
 //! The test harness: the real application on a loopback port over a per-test database, the
 //! Mono sandbox on a loopback port, the HTTP calls tests make, and a small webhook receiver.
 
+use std::future::{ready, Future};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,46 @@ pub fn eligibility_cases() -> Vec<Value> {
         Value::Array(cases) => cases,
         other => panic!("fixture file is not an array: {other}"),
     }
+}
+
+// ----------------------------------------------------------------------------- waiting
+
+/// How often a wait looks again.
+const POLL_EVERY: Duration = Duration::from_millis(20);
+
+/// Polls `probe` every 20 ms until it answers `Some`, and answers that; panics naming `what`
+/// when `timeout` passes first.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let polling = async {
+        loop {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    };
+    match tokio::time::timeout(timeout, polling).await {
+        Ok(value) => value,
+        Err(_) => panic!("waited {timeout:?} for {what}"),
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; panics naming `what` when `timeout` passes
+/// first.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_for(what, timeout, || {
+        let holds = condition();
+        async move { holds.await.then_some(()) }
+    })
+    .await
 }
 
 // ----------------------------------------------------------------------------- HTTP
@@ -433,16 +474,26 @@ pub async fn install_fault(sandbox: &SandboxHandle, fault: Value) -> Value {
     body["data"].clone()
 }
 
+/// How many requests the fault `rule` (as `install_fault` answered it) has applied to: a
+/// rule with no effect counts the requests to its endpoint.
+pub fn fault_applied(sandbox: &SandboxHandle, rule: &Value) -> u64 {
+    let id = rule["id"].as_u64().expect("a fault rule has an id");
+    let rules = sandbox.state.faults().list();
+    rules
+        .iter()
+        .find(|r| r.id == id)
+        .expect("the rule is installed")
+        .applied
+}
+
 /// The sandbox's delivery log once nothing in it is pending (waits up to 10 s).
 pub async fn settled_deliveries(sandbox: &SandboxHandle) -> Vec<DeliveryRecord> {
-    for _ in 0..200 {
+    wait_for("webhook deliveries to settle", Duration::from_secs(10), || {
         let log = sandbox.state.webhooks().deliveries();
-        if log.iter().all(|d| d.outcome != DeliveryOutcome::Pending) {
-            return log;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("webhook deliveries still pending");
+        let settled = log.iter().all(|d| d.outcome != DeliveryOutcome::Pending);
+        ready(settled.then_some(log))
+    })
+    .await
 }
 
 // ----------------------------------------------------------------------------- app + sandbox
@@ -565,25 +616,21 @@ impl Receiver {
 
     /// Waits (up to 10 s) until at least `n` deliveries arrived; answers them.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
-        for _ in 0..200 {
+        let what = format!("{n} webhook deliveries");
+        wait_for(&what, Duration::from_secs(10), || {
             let got = self.received();
-            if got.len() >= n {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("expected {n} webhook deliveries, got {}", self.received().len());
+            ready((got.len() >= n).then_some(got))
+        })
+        .await
     }
 
-    /// Waits for a delivery of `event`.
+    /// Waits (up to 10 s) for a delivery of `event`.
     pub async fn wait_for_event(&self, event: &str) -> Received {
-        for _ in 0..200 {
-            if let Some(r) = self.received().into_iter().find(|r| r.json()["event"] == event) {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no `{event}` delivery arrived");
+        let what = format!("a `{event}` delivery");
+        wait_for(&what, Duration::from_secs(10), || {
+            ready(self.received().into_iter().find(|r| r.json()["event"] == event))
+        })
+        .await
     }
 }
 

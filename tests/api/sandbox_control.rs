@@ -14,6 +14,7 @@ use crate::helpers::mono::*;
 use crate::helpers::sandbox::{self, SandboxConfig, SandboxHandle, SandboxState};
 use crate::helpers::{
     client, client_config, control, create_account, install_fault, raw, sandbox_url, start_sandbox, try_raw,
+    wait_for,
 };
 
 /// `method path` on the sandbox with the `mono-sec-key` and the JSON text `body` given.
@@ -450,18 +451,19 @@ async fn the_router_runs_in_process_and_run_serves_until_shutdown() {
         let _ = stopped.await;
     }));
     let url = format!("http://{addr}/v2/accounts");
-    let mut answered = false;
-    for _ in 0..50 {
-        if let Ok(r) = try_raw(Method::GET, &url, &[("mono-sec-key", KEY)], "").await {
-            assert_eq!(r.status, 200);
-            let body = r.json();
-            assert!(body["meta"]["total"].as_u64().unwrap() > 0);
-            answered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(answered);
+    let r = wait_for(
+        "the standalone sandbox to answer",
+        Duration::from_secs(10),
+        || async {
+            try_raw(Method::GET, &url, &[("mono-sec-key", KEY)], "")
+                .await
+                .ok()
+        },
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let body = r.json();
+    assert!(body["meta"]["total"].as_u64().unwrap() > 0);
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), server)
         .await

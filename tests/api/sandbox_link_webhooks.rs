@@ -2,6 +2,7 @@
 //! details), code expiry through the sandbox clock, reauth, and signed webhook deliveries
 //! verified with `mono::signature`.
 
+use std::future::ready;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -15,7 +16,7 @@ use crate::helpers::sandbox::webhooks::DeliveryOutcome;
 use crate::helpers::sandbox::SandboxConfig;
 use crate::helpers::{
     client, control, create_account, open_widget, query_value, raw, settled_deliveries, start_sandbox,
-    Received, Receiver,
+    wait_for, Received, Receiver,
 };
 
 const WEBHOOK_SECRET: &str = "whsec_sandbox_test";
@@ -419,25 +420,17 @@ async fn transaction_events_and_failed_deliveries() {
     )
     .await;
     let lost = body["data"]["event_id"].as_str().unwrap().to_owned();
-    let mut outcome = DeliveryOutcome::Pending;
-    for _ in 0..100 {
-        if let Some(d) = sandbox
-            .state
-            .webhooks()
-            .deliveries()
-            .into_iter()
-            .find(|d| d.event_id == lost)
-        {
-            outcome = d.outcome;
-            if outcome != DeliveryOutcome::Pending {
-                assert_eq!(d.attempts, 4);
-                assert!(d.error.is_some());
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(outcome, DeliveryOutcome::Failed);
+    let d = wait_for("the lost delivery to settle", Duration::from_secs(10), || {
+        let log = sandbox.state.webhooks().deliveries();
+        ready(
+            log.into_iter()
+                .find(|d| d.event_id == lost && d.outcome != DeliveryOutcome::Pending),
+        )
+    })
+    .await;
+    assert_eq!(d.attempts, 4);
+    assert!(d.error.is_some());
+    assert_eq!(d.outcome, DeliveryOutcome::Failed);
     assert!(c.list_accounts(None).await.is_ok());
     sandbox.shutdown().await.unwrap();
 }

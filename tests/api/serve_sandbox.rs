@@ -1,6 +1,7 @@
 //! The binary end to end: `serve --sandbox` links, reads and syncs an account through the
 //! public API with no Mono keys, and stops cleanly on SIGTERM.
 
+use std::future::ready;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::helpers::{call, database_url_for, open_widget, query_value, try_raw};
+use crate::helpers::{call, database_url_for, open_widget, query_value, try_raw, wait_for, wait_until};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -43,17 +44,13 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = try_raw(Method::GET, &format!("{base}/readyz"), &[], "").await {
-            if r.status == 200 {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the service became ready");
+    let readyz = format!("{base}/readyz");
+    wait_until("the service to become ready", Duration::from_secs(20), || async {
+        try_raw(Method::GET, &readyz, &[], "")
+            .await
+            .is_ok_and(|r| r.status == 200)
+    })
+    .await;
 
     let out = Command::new(bin)
         .args(["tenant", "create", "--name", "E2E", "--json"])
@@ -104,14 +101,11 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
         .status()
         .unwrap()
         .success());
-    let mut exited = None;
-    for _ in 0..100 {
-        if let Some(status) = service.0.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let status = exited.expect("the service stops after SIGTERM");
+    let status = wait_for(
+        "the service to stop after SIGTERM",
+        Duration::from_secs(10),
+        || ready(service.0.try_wait().unwrap()),
+    )
+    .await;
     assert!(status.success(), "{status:?}");
 }

@@ -1,14 +1,16 @@
 //! Transaction sync over HTTP with a real database and the Mono sandbox.
 
 use std::collections::BTreeMap;
+use std::future::ready;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    assert_failure, client, control_post, create_account, eligibility_cases, install_fault, sandbox_config,
-    spawn_app_with_sandbox, spawn_app_with_sandbox_config, SandboxApp,
+    assert_failure, client, control_post, create_account, eligibility_cases, fault_applied, install_fault,
+    sandbox_config, spawn_app_with_sandbox, spawn_app_with_sandbox_config, wait_until, SandboxApp,
 };
 
 /// The fixture cases the sandbox can carry as they are: default settings, no rules, no tags.
@@ -260,10 +262,14 @@ async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
 async fn a_second_concurrent_sync_of_one_account_is_409(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool).await;
     let account_id = s.link_new_account(200).await;
-    install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 400})).await;
+    let slow = install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 400})).await;
     let body = json!({"accountId": account_id, "pageSize": 50});
     let (a, b) = tokio::join!(s.app.post("/si/mono/sync", body.clone()), async {
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        // The first sync holds the account's lock once it fetches transactions.
+        wait_until("the first sync to fetch", Duration::from_secs(10), || {
+            ready(fault_applied(&s.sandbox, &slow) >= 1)
+        })
+        .await;
         s.app.post("/si/mono/sync", body.clone()).await
     });
     let statuses = [a.0, b.0];
@@ -483,12 +489,17 @@ async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) 
 async fn shutdown_lets_an_in_flight_sync_finish(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool).await;
     let account_id = s.link_new_account(100).await;
-    install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 300})).await;
+    let slow = install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 300})).await;
     let request = s
         .app
         .post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 50}));
     let stop = async {
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        wait_until(
+            "the sync to fetch its first page",
+            Duration::from_secs(10),
+            || ready(fault_applied(&s.sandbox, &slow) >= 1),
+        )
+        .await;
         s.app.shutdown.cancel();
     };
     let ((status, body), ()) = tokio::join!(request, stop);
@@ -497,7 +508,7 @@ async fn shutdown_lets_an_in_flight_sync_finish(pool: PgPool) {
     let fetched = body["data"]["fetched"].as_u64().unwrap();
     assert!(fetched >= 50, "{body}");
     assert_eq!(body["data"]["hasMore"], fetched < 100, "{body}");
-    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), s.app.server).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), s.app.server).await;
     assert!(
         matches!(stopped, Ok(Ok(Ok(())))),
         "the server stopped after the request"
