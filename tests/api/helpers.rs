@@ -19,6 +19,8 @@ use sqlx::PgPool;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::instrument::WithSubscriber;
+use tracing_subscriber::layer::{Context, SubscriberExt};
 use url::Url;
 
 // Every path into the crate the tests use is named here and nowhere else, so when a crate
@@ -548,6 +550,51 @@ impl SandboxApp {
             .await;
         assert_eq!(status, 200, "{body}");
         body["data"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+// ----------------------------------------------------------------------------- client retries
+
+/// Runs `work` and answers its output with the waits the Mono client chose between attempts
+/// meanwhile (its `retrying mono call` events), in order.
+pub async fn retry_waits<F: Future>(work: F) -> (F::Output, Vec<Duration>) {
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(RetryWaits(waits.clone()));
+    let output = work.with_subscriber(subscriber).await;
+    let waits = waits.lock().unwrap().clone();
+    (output, waits)
+}
+
+/// Records the `wait_ms` of each `retrying mono call` event.
+struct RetryWaits(Arc<Mutex<Vec<Duration>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RetryWaits {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let mut fields = RetryFields::default();
+        event.record(&mut fields);
+        if let ("retrying mono call", Some(ms)) = (fields.message.as_str(), fields.wait_ms) {
+            self.0.lock().unwrap().push(Duration::from_millis(ms));
+        }
+    }
+}
+
+#[derive(Default)]
+struct RetryFields {
+    message: String,
+    wait_ms: Option<u64>,
+}
+
+impl tracing::field::Visit for RetryFields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "wait_ms" {
+            self.wait_ms = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use url::Url;
 use crate::helpers::mono::*;
 use crate::helpers::sandbox::SandboxConfig;
 use crate::helpers::{
-    client, client_config, control, create_account, install_fault, open_widget, query_value, start_sandbox,
+    client, client_config, control, create_account, fault_applied, install_fault, open_widget, query_value,
+    start_sandbox,
 };
 
 fn auth_request(email: &str) -> InitiateRequest {
@@ -216,12 +217,16 @@ async fn streaming_walks_a_long_history_one_page_at_a_time() {
 #[tokio::test]
 async fn a_hundred_thousand_transactions_are_cheap_to_create_and_page() {
     let sandbox = start_sandbox(SandboxConfig::default()).await;
-    let started = Instant::now();
     let created = create_account(&sandbox, json!({"transactions": 100_000})).await;
-    let created_in = started.elapsed();
     let id = created["id"].as_str().unwrap();
+    // Cheap because nothing per transaction is stored: the history is generated on demand.
+    {
+        let world = sandbox.state.world();
+        let account = world.linked_account(id).expect("the account is linked");
+        assert_eq!(account.ledger.len(), 100_000);
+        assert!(account.extras.is_empty());
+    }
     let c = client(&sandbox);
-    let started = Instant::now();
     let first = c
         .transactions(
             id,
@@ -232,7 +237,6 @@ async fn a_hundred_thousand_transactions_are_cheap_to_create_and_page() {
         )
         .await
         .unwrap();
-    let first_in = started.elapsed();
     let deep = c
         .transactions(
             id,
@@ -248,9 +252,6 @@ async fn a_hundred_thousand_transactions_are_cheap_to_create_and_page() {
     assert_eq!(deep.transactions.len(), 500);
     assert_eq!(deep.paging.next, None);
     assert!(deep.paging.previous.is_some());
-    // Generous bounds for a debug build on a shared 2-core machine.
-    assert!(created_in < Duration::from_secs(5), "created in {created_in:?}");
-    assert!(first_in < Duration::from_secs(2), "first page in {first_in:?}");
     sandbox.shutdown().await.unwrap();
 }
 
@@ -291,18 +292,18 @@ async fn transactions_are_empty_until_data_is_available() {
 #[tokio::test]
 async fn latency_beyond_the_timeout_is_a_timeout() {
     let sandbox = start_sandbox(SandboxConfig::default()).await;
-    install_fault(&sandbox, json!({"endpoint": "details", "latency_ms": 1_500})).await;
+    let slow = install_fault(&sandbox, json!({"endpoint": "details", "latency_ms": 1_500})).await;
     let mut cfg = client_config(&sandbox);
     cfg.timeout = Duration::from_millis(300);
     cfg.max_retries = 1;
     let c = MonoClient::new(cfg).unwrap();
     let (accounts, _) = c.list_accounts(None).await.unwrap();
-    let started = Instant::now();
     assert_eq!(
         c.account_details(&accounts[0].id, false).await.unwrap_err(),
         MonoError::Timeout
     );
-    assert!(started.elapsed() < Duration::from_millis(1_400));
+    // Two attempts, each given up at the timeout rather than waiting out the latency.
+    assert_eq!(fault_applied(&sandbox, &slow), 2);
     // Latency under the timeout only slows the call down.
     control(&sandbox, Method::DELETE, "/_sandbox/faults", None).await;
     install_fault(&sandbox, json!({"endpoint": "details", "latency_ms": 100})).await;
