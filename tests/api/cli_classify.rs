@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::helpers::eligibility_cases;
+use crate::helpers::{eligibility_cases, BIN};
 
 #[test]
 fn classify_reproduces_the_fixture_decisions() {
@@ -19,7 +19,7 @@ fn classify_reproduces_the_fixture_decisions() {
             input.push_str("{\"transaction\": {\"id\": \"broken\"\n");
         }
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taxpoynt-mono"))
+    let mut child = Command::new(BIN)
         .arg("classify")
         .env_remove("MONO_BUSINESS_FLOOR")
         .env_remove("MONO_REFERENCE_REGEX")

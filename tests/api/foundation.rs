@@ -8,7 +8,9 @@ use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::helpers::{assert_failure, database_url_for, db, spawn_app, tenants, wait_until, Role, TcpProxy};
+use crate::helpers::{
+    assert_failure, database_url_for, db, run_cli, spawn_app, tenants, wait_until, Role, TcpProxy, BIN,
+};
 
 #[sqlx::test]
 async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
@@ -227,12 +229,7 @@ async fn readiness_follows_a_database_outage_and_recovers(pool_opts: PgPoolOptio
 #[sqlx::test]
 async fn the_cli_creates_a_tenant_and_a_key(_opts: PgPoolOptions, conn: PgConnectOptions) {
     let url = database_url_for(&conn);
-    let bin = env!("CARGO_BIN_EXE_taxpoynt-mono");
-    let out = std::process::Command::new(bin)
-        .args(["tenant", "create", "--name", "CLI Org", "--json"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = run_cli(&url, &["tenant", "create", "--name", "CLI Org", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let org_id = created["orgId"].as_str().unwrap().to_string();
@@ -246,11 +243,7 @@ async fn the_cli_creates_a_tenant_and_a_key(_opts: PgPoolOptions, conn: PgConnec
     assert_eq!(names.len(), 2);
     assert!(names.contains(&"sandbox".to_string()) && names.contains(&"production".to_string()));
 
-    let out = std::process::Command::new(bin)
-        .args(["key", "create", "--org", &org_id, "--admin", "--json"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = run_cli(&url, &["key", "create", "--org", &org_id, "--admin", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(key["keyId"].is_string());
@@ -273,17 +266,16 @@ async fn the_cli_creates_a_tenant_and_a_key(_opts: PgPoolOptions, conn: PgConnec
         "only the hash is stored"
     );
 
-    let out = std::process::Command::new(bin)
-        .args(["key", "create", "--org", "00000000-0000-0000-0000-000000000000"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = run_cli(
+        &url,
+        &["key", "create", "--org", "00000000-0000-0000-0000-000000000000"],
+    );
     assert!(!out.status.success());
 }
 
 #[test]
 fn an_invalid_variable_stops_start_up_naming_it() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_taxpoynt-mono"))
+    let out = std::process::Command::new(BIN)
         .args(["serve"])
         .env("DATABASE_URL", "postgres://x@127.0.0.1:1/x")
         .env("MONO_BUSINESS_FLOOR", "lots")

@@ -55,6 +55,30 @@ pub fn eligibility_cases() -> Vec<Value> {
     }
 }
 
+// ----------------------------------------------------------------------------- processes
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_taxpoynt-mono");
+
+/// Runs the binary with `args` against the database at `database_url`; answers its output.
+pub fn run_cli(database_url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("the binary runs")
+}
+
+/// A loopback port that was free a moment ago, for a server that binds it itself (or for
+/// an address where nothing listens).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 // ----------------------------------------------------------------------------- waiting
 
 /// How often a wait looks again.

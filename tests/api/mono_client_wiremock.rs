@@ -12,7 +12,7 @@ use wiremock::matchers::{body_json, header, header_exists, method, path, query_p
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::helpers::mono::*;
-use crate::helpers::retry_waits;
+use crate::helpers::{free_port, retry_waits};
 
 const SECRET: &str = "test_sk_wiremock_0123456789";
 
@@ -684,11 +684,7 @@ async fn slow_answers_time_out_and_are_retried_for_gets_only() {
 #[tokio::test]
 async fn unreachable_host_is_a_transport_error() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let c = MonoClient::new(MonoConfig {
         base_url: Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
         secret_key: SecretString::from(SECRET),

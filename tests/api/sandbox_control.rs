@@ -13,8 +13,8 @@ use tower::ServiceExt;
 use crate::helpers::mono::*;
 use crate::helpers::sandbox::{self, SandboxConfig, SandboxHandle, SandboxState};
 use crate::helpers::{
-    client, client_config, control, create_account, install_fault, raw, sandbox_url, start_sandbox, try_raw,
-    wait_for,
+    client, client_config, control, create_account, free_port, install_fault, raw, sandbox_url,
+    start_sandbox, try_raw, wait_for,
 };
 
 /// `method path` on the sandbox with the `mono-sec-key` and the JSON text `body` given.
@@ -440,11 +440,7 @@ async fn the_router_runs_in_process_and_run_serves_until_shutdown() {
     assert_eq!(response.status(), 200);
 
     // Standalone, as `taxpoynt-mono sandbox --port N` runs it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(sandbox::run(SandboxConfig::default(), addr, async {

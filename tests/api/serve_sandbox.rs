@@ -9,15 +9,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::helpers::{call, database_url_for, open_widget, query_value, try_raw, wait_for, wait_until};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{
+    call, database_url_for, free_port, open_widget, query_value, run_cli, try_raw, wait_for, wait_until, BIN,
+};
 
 struct Service(Child);
 
@@ -30,10 +24,9 @@ impl Drop for Service {
 #[sqlx::test]
 async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions, conn: PgConnectOptions) {
     let url = database_url_for(&conn);
-    let bin = env!("CARGO_BIN_EXE_taxpoynt-mono");
     let port = free_port();
     let mut service = Service(
-        Command::new(bin)
+        Command::new(BIN)
             .args(["serve", "--sandbox"])
             .env("DATABASE_URL", &url)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
@@ -52,11 +45,7 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
     })
     .await;
 
-    let out = Command::new(bin)
-        .args(["tenant", "create", "--name", "E2E", "--json"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = run_cli(&url, &["tenant", "create", "--name", "E2E", "--json"]);
     let tenant: Value = serde_json::from_slice(&out.stdout).unwrap();
     let key = tenant["apiKey"].as_str().unwrap().to_string();
     let post = |path: &str, body: Value| {
