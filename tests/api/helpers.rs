@@ -32,6 +32,7 @@ pub use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::services::tenants::CreatedTenant;
 pub use taxpoynt_mono::startup::Application;
 pub use taxpoynt_mono::state::AppState;
+use taxpoynt_mono::telemetry;
 pub use taxpoynt_mono::{db, eligibility, mono, sandbox};
 
 use mono::{MonoClient, MonoConfig};
@@ -279,10 +280,15 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 
 /// The application with `settings`, serving in the background, and a tenant of its own.
 pub async fn spawn_app_with(pool: PgPool, settings: Settings) -> TestApp {
-    taxpoynt_mono::telemetry::init(settings.log_format);
     let tenant = tenants::create_tenant(&pool, "Acme Test Org")
         .await
         .expect("tenant created");
+    spawn_app_on(pool, settings, tenant).await
+}
+
+/// The application with `settings` over `pool`, for an existing `tenant`.
+pub async fn spawn_app_on(pool: PgPool, settings: Settings, tenant: CreatedTenant) -> TestApp {
+    telemetry::init(settings.log_format);
     let app = Application::build_with_pool(settings, pool.clone())
         .await
         .expect("app builds");
@@ -477,16 +483,6 @@ pub async fn control(
     call(method, &sandbox_url(sandbox, path), None, body.as_ref()).await
 }
 
-/// A control `POST` that must succeed; answers the `data` of its answer.
-pub async fn control_post(sandbox: &SandboxHandle, path: &str, body: Value) -> Value {
-    let (status, body) = control(sandbox, Method::POST, path, Some(body)).await;
-    assert!(
-        (200..300).contains(&status),
-        "sandbox control {path}: {status} {body}"
-    );
-    body["data"].clone()
-}
-
 /// Creates an account through the control API; answers its `data`.
 pub async fn create_account(sandbox: &SandboxHandle, body: Value) -> Value {
     let (status, body) = control(sandbox, Method::POST, "/_sandbox/accounts", Some(body)).await;
@@ -563,6 +559,16 @@ pub async fn spawn_app_with_sandbox_config(
 }
 
 impl SandboxApp {
+    /// A control `POST` to the app's sandbox that must succeed; answers the JSON body.
+    pub async fn control_post(&self, path: &str, body: Value) -> Value {
+        let (status, body) = control(&self.sandbox, Method::POST, path, Some(body)).await;
+        assert!(
+            (200..300).contains(&status),
+            "sandbox control {path}: {status} {body}"
+        );
+        body
+    }
+
     /// A new sandbox account with `transactions` transactions, linked to the app's tenant
     /// through the public exchange endpoint. Returns the account id.
     pub async fn link_new_account(&self, transactions: usize) -> String {

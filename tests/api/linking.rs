@@ -11,8 +11,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::mono::{InitiateMeta, InitiateRequest, ReauthInitiate};
 use crate::helpers::{
-    assert_failure, client, control_post, open_widget, query_value, sandbox_config, spawn_app_with,
-    spawn_app_with_sandbox, spawn_app_with_sandbox_config, tenants, test_settings, Role, TestApp,
+    assert_failure, client, open_widget, query_value, sandbox_config, spawn_app_with, spawn_app_with_sandbox,
+    spawn_app_with_sandbox_config, tenants, test_settings, Role, TestApp,
 };
 
 /// Opens the widget page like a browser and returns the `code` of its redirect.
@@ -116,8 +116,7 @@ async fn reauth_clears_the_reauth_required_state_and_exchange_is_idempotent(pool
     let account_id = s.link_new_account(10).await;
 
     // Mono says the customer must reauthorise.
-    control_post(
-        &s.sandbox,
+    s.control_post(
         &format!("/_sandbox/accounts/{account_id}/status"),
         json!({"sync_status": "REAUTHORISATION_REQUIRED"}),
     )

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    assert_failure, client, control_post, create_account, eligibility_cases, fault_applied, install_fault,
-    sandbox_config, spawn_app_with_sandbox, spawn_app_with_sandbox_config, wait_until, SandboxApp,
+    assert_failure, client, create_account, eligibility_cases, fault_applied, install_fault, sandbox_config,
+    spawn_app_with_sandbox, spawn_app_with_sandbox_config, wait_until, SandboxApp,
 };
 
 /// The fixture cases the sandbox can carry as they are: default settings, no rules, no tags.
@@ -46,8 +46,7 @@ async fn fixture_account(s: &SandboxApp) -> (String, Vec<Value>) {
             out
         })
         .collect();
-    control_post(
-        &s.sandbox,
+    s.control_post(
         &format!("/_sandbox/accounts/{account_id}/transactions"),
         json!({"transactions": txs}),
     )
@@ -447,7 +446,7 @@ async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) 
         let path = format!("/_sandbox/accounts/{account_id}/transactions");
         let body = json!({"transactions": [{"amount": 5_000_000, "type": "credit", "narration": narration}]});
         let s = &s;
-        async move { control_post(&s.sandbox, &path, body).await }
+        async move { s.control_post(&path, body).await }
     };
     add("BETKING payment").await;
     // Text PostgreSQL cannot hold (NUL) does not block the account's sync.
