@@ -146,8 +146,7 @@ impl RawResponse {
     }
 }
 
-/// A client that never follows redirects (tests look at them) and adds no headers of its own
-/// beyond what HTTP needs.
+/// A client that never follows redirects: tests look at them.
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -181,8 +180,9 @@ async fn send(
     })
 }
 
-/// Sends `method url` with exactly `headers` and `body` (nothing else is added and no
-/// redirect followed); answers status, headers and body bytes. Panics when nothing answers.
+/// Sends `method url` with `headers` and `body` as given (beyond them only what HTTP needs
+/// and reqwest's `accept: */*`; an empty body is no body) and follows no redirect; answers
+/// status, headers and body bytes. Panics when nothing answers.
 pub async fn raw(
     method: Method,
     url: &str,
@@ -251,7 +251,7 @@ pub fn query_value(url: &Url, key: &str) -> Option<String> {
 // ----------------------------------------------------------------------------- the app
 
 pub struct TestApp {
-    pub base: String,
+    base: String,
     pub pool: PgPool,
     http: reqwest::Client,
     pub tenant: CreatedTenant,
@@ -328,7 +328,7 @@ impl TestApp {
         format!("Bearer {}", self.key())
     }
 
-    /// `method path` with exactly `headers` and `body`; see [`raw`].
+    /// `method path` with `headers` and `body` as given; see [`raw`].
     pub async fn raw(
         &self,
         method: Method,

@@ -1,7 +1,8 @@
 //! The integration tests: one binary, one module per area, and `helpers` for what they share.
 //!
-//! `cargo test --test api` runs them all; `cargo test --test api sync::` one module;
-//! `cargo nextest run -E 'test(/^sync::/)'` the same under nextest.
+//! `bash scripts/test.sh` runs them with everything else; `bash scripts/test.sh -E
+//! 'test(/^sync::/)'` one module (nextest). Plain `cargo test --test api linking::` runs the
+//! tests whose path contains `linking::` (DATABASE_URL from `scripts/pg.sh`).
 
 mod helpers;
 
