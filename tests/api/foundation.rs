@@ -1,24 +1,26 @@
 //! Foundation over HTTP against a real database: authentication, tenancy, environment
 //! selection, the failure envelope, limits, trace ids, readiness and the CLI.
 
-mod common;
+use std::time::Duration;
 
-use common::*;
+use reqwest::Method;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
-use taxpoynt_mono::services::tenants;
-use taxpoynt_mono::tenancy::Role;
+
+use crate::helpers::{
+    assert_failure, database_url_for, db, run_cli, spawn_app, tenants, wait_until, Role, TcpProxy, BIN,
+};
 
 #[sqlx::test]
 async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
-    assert!(resp.headers().contains_key("x-trace-id"));
-    let (status, body) = split(resp).await;
+    let resp = app.raw(Method::GET, "/healthz", &[], "").await;
+    assert!(resp.headers.contains_key("x-trace-id"));
+    let (status, body) = (resp.status, resp.json());
     assert_eq!(status, 200);
     assert_eq!(body["status"], "successful");
-    let (status, body) = split(app.http.get(app.url("/readyz")).send().await.unwrap()).await;
+    let (status, body) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["database"], "up");
 }
@@ -26,25 +28,19 @@ async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
 #[sqlx::test]
 async fn a_request_without_a_key_is_401(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (status, body) = split(
-        app.http
-            .get(app.url("/si/org/environments"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = app.call(Method::GET, "/si/org/environments", None, None).await;
     assert_eq!(status, 401);
     assert_eq!(assert_failure(&body), "unauthorized");
 
     let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .header("authorization", "Basic abc")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .raw(
+            Method::GET,
+            "/si/org/environments",
+            &[("authorization", "Basic abc")],
+            "",
+        )
+        .await;
+    let (status, body) = (resp.status, resp.json());
     assert_eq!(status, 401);
     assert_eq!(assert_failure(&body), "unauthorized");
 }
@@ -52,14 +48,14 @@ async fn a_request_without_a_key_is_401(pool: PgPool) {
 #[sqlx::test]
 async fn an_unknown_key_is_401(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .bearer_auth("tpm_notarealkeyatall")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/si/org/environments",
+            Some("tpm_notarealkeyatall"),
+            None,
+        )
+        .await;
     assert_eq!(status, 401);
     assert_eq!(assert_failure(&body), "unauthorized");
 }
@@ -70,17 +66,14 @@ async fn a_revoked_key_is_401(pool: PgPool) {
     let key = tenants::create_key(&pool, app.tenant.org_id, Role::Tenant)
         .await
         .unwrap();
-    let call = |k: String| {
-        let req = app.http.get(app.url("/si/org/environments")).bearer_auth(k);
-        async move { split(req.send().await.unwrap()).await }
-    };
-    assert_eq!(call(key.api_key.clone()).await.0, 200);
+    let path = "/si/org/environments";
+    assert_eq!(app.call(Method::GET, path, Some(&key.api_key), None).await.0, 200);
     assert!(tenants::revoke_key(&pool, key.key_id).await.unwrap());
-    let (status, body) = call(key.api_key.clone()).await;
+    let (status, body) = app.call(Method::GET, path, Some(&key.api_key), None).await;
     assert_eq!(status, 401);
     assert_eq!(assert_failure(&body), "unauthorized");
     // The organization's other key is untouched.
-    assert_eq!(call(app.key().to_string()).await.0, 200);
+    assert_eq!(app.call(Method::GET, path, Some(app.key()), None).await.0, 200);
 }
 
 #[sqlx::test]
@@ -92,14 +85,15 @@ async fn another_organizations_environment_is_404(pool: PgPool) {
     assert_eq!(status, 404, "{body}");
     assert_eq!(assert_failure(&body), "not_found");
     // And the other organization's key cannot see ours either.
-    let resp = app
-        .http
-        .get(app.url(&format!("/si/org/environments?envId={}", app.env_id("sandbox"))))
-        .bearer_auth(&other.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/si/org/environments?envId={}", app.env_id("sandbox")),
+            Some(&other.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
 }
 
 #[sqlx::test]
@@ -121,15 +115,14 @@ async fn the_environment_is_chosen_by_env_id_then_env_else_sandbox(pool: PgPool)
     assert_eq!(body["data"]["envId"], prod, "envId wins over env");
 
     // From a JSON body.
-    let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .bearer_auth(app.key())
-        .json(&json!({"envId": prod}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/si/org/environments",
+            Some(app.key()),
+            Some(&json!({"envId": prod})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["envId"], prod);
 
@@ -146,11 +139,11 @@ async fn the_environment_is_chosen_by_env_id_then_env_else_sandbox(pool: PgPool)
 #[sqlx::test]
 async fn unknown_routes_and_wrong_methods_answer_in_the_envelope(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let (status, body) = split(app.http.get(app.url("/si/mono/nowhere")).send().await.unwrap()).await;
+    let (status, body) = app.call(Method::GET, "/si/mono/nowhere", None, None).await;
     assert_eq!(status, 404);
     assert_eq!(assert_failure(&body), "not_found");
 
-    let (status, body) = split(app.http.delete(app.url("/healthz")).send().await.unwrap()).await;
+    let (status, body) = app.call(Method::DELETE, "/healthz", None, None).await;
     assert_eq!(status, 405);
     assert_eq!(assert_failure(&body), "method_not_allowed");
 }
@@ -160,15 +153,17 @@ async fn bodies_over_one_mebibyte_are_413(pool: PgPool) {
     let app = spawn_app(pool).await;
     let big = "x".repeat(1024 * 1024 + 10);
     let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .bearer_auth(app.key())
-        .header("content-type", "application/json")
-        .body(format!("{{\"pad\":\"{big}\"}}"))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .raw(
+            Method::GET,
+            "/si/org/environments",
+            &[
+                ("authorization", &app.bearer()),
+                ("content-type", "application/json"),
+            ],
+            format!("{{\"pad\":\"{big}\"}}"),
+        )
+        .await;
+    let (status, body) = (resp.status, resp.json());
     assert_eq!(status, 413);
     assert_eq!(assert_failure(&body), "payload_too_large");
 }
@@ -177,34 +172,26 @@ async fn bodies_over_one_mebibyte_are_413(pool: PgPool) {
 async fn the_request_id_is_echoed_as_the_trace_id(pool: PgPool) {
     let app = spawn_app(pool).await;
     let resp = app
-        .http
-        .get(app.url("/si/org/environments"))
-        .header("x-request-id", "req-12345")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["x-trace-id"], "req-12345");
-    let (_, body) = split(resp).await;
-    assert_eq!(body["traceId"], "req-12345");
+        .raw(
+            Method::GET,
+            "/si/org/environments",
+            &[("x-request-id", "req-12345")],
+            "",
+        )
+        .await;
+    assert_eq!(resp.headers["x-trace-id"], "req-12345");
+    assert_eq!(resp.json()["traceId"], "req-12345");
 
-    let resp = app.http.get(app.url("/healthz")).send().await.unwrap();
-    let generated = resp.headers()["x-trace-id"].to_str().unwrap().to_string();
+    let resp = app.raw(Method::GET, "/healthz", &[], "").await;
+    let generated = resp.header("x-trace-id").unwrap();
     assert_eq!(generated.len(), 32);
 }
 
 #[sqlx::test]
 async fn metrics_count_requests_by_route_and_status(pool: PgPool) {
     let app = spawn_app(pool).await;
-    app.http.get(app.url("/healthz")).send().await.unwrap();
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    app.raw(Method::GET, "/healthz", &[], "").await;
+    let text = app.raw(Method::GET, "/metrics", &[], "").await.text();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("route=\"/healthz\""), "{text}");
     assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
@@ -216,56 +203,33 @@ async fn readiness_follows_a_database_outage_and_recovers(pool_opts: PgPoolOptio
     let target = format!("{}:{}", conn.get_host(), conn.get_port());
     let proxy = TcpProxy::start(target).await;
     let proxied = conn.clone().host("127.0.0.1").port(proxy.port);
-    let pool = taxpoynt_mono::db::pool_with(proxied, 4);
+    let pool = db::pool_with(proxied, 4);
     drop(pool_opts);
     let app = spawn_app(pool).await;
 
-    let ready = || async {
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    };
+    let ready = || async { app.raw(Method::GET, "/readyz", &[], "").await.status };
     assert_eq!(ready().await, 200);
 
     proxy.cut();
-    let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(status, 503);
     assert_eq!(assert_failure(&body), "database_unavailable");
     // Liveness does not depend on the database.
-    assert_eq!(
-        app.http.get(app.url("/healthz")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(app.raw(Method::GET, "/healthz", &[], "").await.status, 200);
 
     proxy.restore();
-    let mut status = 0;
-    for _ in 0..50 {
-        status = ready().await;
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        status, 200,
-        "readiness returns by itself once the database is back"
-    );
+    wait_until(
+        "readiness to return by itself once the database is back",
+        Duration::from_secs(10),
+        move || async move { ready().await == 200 },
+    )
+    .await;
 }
 
 #[sqlx::test]
 async fn the_cli_creates_a_tenant_and_a_key(_opts: PgPoolOptions, conn: PgConnectOptions) {
     let url = database_url_for(&conn);
-    let bin = env!("CARGO_BIN_EXE_taxpoynt-mono");
-    let out = std::process::Command::new(bin)
-        .args(["tenant", "create", "--name", "CLI Org", "--json"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = run_cli(&url, &["tenant", "create", "--name", "CLI Org", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let org_id = created["orgId"].as_str().unwrap().to_string();
@@ -279,11 +243,7 @@ async fn the_cli_creates_a_tenant_and_a_key(_opts: PgPoolOptions, conn: PgConnec
     assert_eq!(names.len(), 2);
     assert!(names.contains(&"sandbox".to_string()) && names.contains(&"production".to_string()));
 
-    let out = std::process::Command::new(bin)
-        .args(["key", "create", "--org", &org_id, "--admin", "--json"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = run_cli(&url, &["key", "create", "--org", &org_id, "--admin", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(key["keyId"].is_string());
@@ -306,17 +266,16 @@ async fn the_cli_creates_a_tenant_and_a_key(_opts: PgPoolOptions, conn: PgConnec
         "only the hash is stored"
     );
 
-    let out = std::process::Command::new(bin)
-        .args(["key", "create", "--org", "00000000-0000-0000-0000-000000000000"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = run_cli(
+        &url,
+        &["key", "create", "--org", "00000000-0000-0000-0000-000000000000"],
+    );
     assert!(!out.status.success());
 }
 
 #[test]
 fn an_invalid_variable_stops_start_up_naming_it() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_taxpoynt-mono"))
+    let out = std::process::Command::new(BIN)
         .args(["serve"])
         .env("DATABASE_URL", "postgres://x@127.0.0.1:1/x")
         .env("MONO_BUSINESS_FLOOR", "lots")

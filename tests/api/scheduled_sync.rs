@@ -1,13 +1,16 @@
 //! The scheduled sync: every linked account with available data, with several replicas at
 //! once, stopping on shutdown.
 
-mod common;
-
+use std::future::ready;
 use std::time::Duration;
 
-use common::*;
+use serde_json::json;
 use sqlx::PgPool;
-use taxpoynt_mono::startup::Application;
+
+use crate::helpers::{
+    client, fault_applied, install_fault, sandbox_config, scheduled_sync, spawn_app_with_sandbox,
+    spawn_app_with_sandbox_config, test_settings, wait_until, AppState, Application,
+};
 
 #[sqlx::test]
 async fn two_replicas_sync_every_account_once_and_stop_cleanly(pool: PgPool) {
@@ -17,6 +20,8 @@ async fn two_replicas_sync_every_account_once_and_stop_cleanly(pool: PgPool) {
         &[("MONO_SYNC_INTERVAL_SECS", "1")],
     )
     .await;
+    // A rule that changes nothing counts the transaction fetches; a round fetches every account.
+    let fetches = install_fault(&s.sandbox, json!({"endpoint": "transactions"})).await;
     let accounts = [
         s.link_new_account(150).await,
         s.link_new_account(150).await,
@@ -38,23 +43,28 @@ async fn two_replicas_sync_every_account_once_and_stop_cleanly(pool: PgPool) {
     let replica_stop = replica.shutdown_token();
     let replica_task = tokio::spawn(replica.run_until_stopped());
 
-    let mut synced = 0;
-    for _ in 0..100 {
-        synced = sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM mono_accounts WHERE sync_cursor IS NOT NULL AND id = ANY($1)",
-        )
-        .bind(&accounts[..])
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if synced == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(synced, 3, "every account synced by the schedule");
-    // Let a few more rounds run on both replicas: nothing is decided twice.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_until(
+        "every account synced by the schedule",
+        Duration::from_secs(20),
+        || async {
+            let synced = sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM mono_accounts WHERE sync_cursor IS NOT NULL AND id = ANY($1)",
+            )
+            .bind(&accounts[..])
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            synced == 3
+        },
+    )
+    .await;
+    // Let a few more rounds run on both replicas (two rounds of three accounts on each): nothing
+    // is decided twice.
+    let before = fault_applied(&s.sandbox, &fetches);
+    wait_until("more rounds on both replicas", Duration::from_secs(20), || {
+        ready(fault_applied(&s.sandbox, &fetches) >= before + 12)
+    })
+    .await;
     let decided: i64 = sqlx::query_scalar("SELECT count(*) FROM mono_transactions")
         .fetch_one(&pool)
         .await
@@ -85,24 +95,17 @@ async fn concurrent_rounds_split_the_accounts_between_them(pool: PgPool) {
     for _ in 0..4 {
         s.link_new_account(300).await;
     }
-    s.control_post(
-        "/_sandbox/faults",
-        serde_json::json!({"endpoint": "transactions", "latency_ms": 50}),
-    )
-    .await;
-    let state = taxpoynt_mono::startup::Application::build_with_pool(test_settings(&[]), pool.clone())
+    install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 50})).await;
+    let state = Application::build_with_pool(test_settings(&[]), pool.clone())
         .await
         .unwrap()
         .state()
         .clone();
-    let state = taxpoynt_mono::state::AppState {
-        mono: taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap(),
+    let state = AppState {
+        mono: client(&s.sandbox),
         ..state
     };
-    let (a, b) = tokio::join!(
-        taxpoynt_mono::jobs::scheduled_sync::run_once(&state),
-        taxpoynt_mono::jobs::scheduled_sync::run_once(&state)
-    );
+    let (a, b) = tokio::join!(scheduled_sync::run_once(&state), scheduled_sync::run_once(&state));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.failed + b.failed, 0);
     assert_eq!(a.synced + a.busy, 4);

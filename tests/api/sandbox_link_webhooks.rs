@@ -2,29 +2,24 @@
 //! details), code expiry through the sandbox clock, reauth, and signed webhook deliveries
 //! verified with `mono::signature`.
 
-#[path = "sandbox_common/mod.rs"]
-mod common;
-
+use std::future::ready;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::*;
 use reqwest::Method;
 use serde_json::json;
-use taxpoynt_mono::mono::signature::{self, PresentedAuth, WebhookAuthMethod};
-use taxpoynt_mono::mono::*;
-use taxpoynt_mono::sandbox::webhooks::DeliveryOutcome;
-use taxpoynt_mono::sandbox::SandboxConfig;
 use url::Url;
 
-const WEBHOOK_SECRET: &str = "whsec_sandbox_test";
+use crate::helpers::mono::signature::{self, PresentedAuth, WebhookAuthMethod};
+use crate::helpers::mono::*;
+use crate::helpers::sandbox::webhooks::DeliveryOutcome;
+use crate::helpers::sandbox::SandboxConfig;
+use crate::helpers::{
+    client, control, create_account, open_widget, query_value, raw, settled_deliveries, start_sandbox,
+    wait_for, Received, Receiver,
+};
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+const WEBHOOK_SECRET: &str = "whsec_sandbox_test";
 
 fn auth_request(reference: &str) -> InitiateRequest {
     InitiateRequest::Auth(AuthInitiate {
@@ -39,22 +34,6 @@ fn auth_request(reference: &str) -> InitiateRequest {
         redirect_url: Url::parse("https://app.example.com/mono/done?tenant=7").unwrap(),
         institution: None,
     })
-}
-
-/// Opens `mono_url` as a browser would; answers the redirect target.
-async fn visit(mono_url: &Url) -> Url {
-    let response = no_redirects().get(mono_url.clone()).send().await.unwrap();
-    assert_eq!(response.status(), 302);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let body = response.text().await.unwrap();
-    assert!(body.contains("Continue to the app"), "HTML fallback: {body}");
-    Url::parse(&location).unwrap()
-}
-
-fn query(url: &Url, key: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
 }
 
 fn verify(received: &Received) -> WebhookAuthMethod {
@@ -96,7 +75,7 @@ fn verify(received: &Received) -> WebhookAuthMethod {
 #[tokio::test]
 async fn link_flow_exchange_details_and_signed_webhooks() {
     let receiver = Receiver::start().await;
-    let sandbox = start(SandboxConfig {
+    let sandbox = start_sandbox(SandboxConfig {
         webhook_url: Some(receiver.url.clone()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         ..Default::default()
@@ -107,12 +86,12 @@ async fn link_flow_exchange_details_and_signed_webhooks() {
     let init = c.initiate(&auth_request("ref-link-flow-001")).await.unwrap();
     assert_eq!(init.meta.reference.as_deref(), Some("ref-link-flow-001"));
     let customer_id = init.customer.clone().unwrap();
-    let target = visit(&init.mono_url).await;
+    let target = open_widget(init.mono_url.as_str()).await;
     assert_eq!(target.host_str(), Some("app.example.com"));
     assert_eq!(target.path(), "/mono/done");
-    assert_eq!(query(&target, "tenant").as_deref(), Some("7"));
-    assert_eq!(query(&target, "ref").as_deref(), Some("ref-link-flow-001"));
-    let code = query(&target, "code").unwrap();
+    assert_eq!(query_value(&target, "tenant").as_deref(), Some("7"));
+    assert_eq!(query_value(&target, "ref").as_deref(), Some("ref-link-flow-001"));
+    let code = query_value(&target, "code").unwrap();
 
     let id = c.exchange_code(&code).await.unwrap();
     let details = c.account_details(&id, false).await.unwrap();
@@ -133,8 +112,8 @@ async fn link_flow_exchange_details_and_signed_webhooks() {
         MonoError::Api { status: 400, message } => assert!(message.contains("already been used")),
         other => panic!("{other:?}"),
     }
-    let again = no_redirects().get(init.mono_url.clone()).send().await.unwrap();
-    assert_eq!(again.status(), 410);
+    let again = raw(Method::GET, init.mono_url.as_str(), &[], "").await;
+    assert_eq!(again.status, 410);
 
     // account_connected, then account_updated with AVAILABLE, both signed both ways.
     let got = receiver.wait_for(2).await;
@@ -178,7 +157,7 @@ async fn link_flow_exchange_details_and_signed_webhooks() {
 
 #[tokio::test]
 async fn a_new_link_of_the_same_bank_account_gets_a_new_id() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let (_, customers) = control(&sandbox, Method::GET, "/_sandbox/customers", None).await;
     let customer = &customers["data"][0];
@@ -200,7 +179,7 @@ async fn a_new_link_of_the_same_bank_account_gets_a_new_id() {
         .unwrap();
     let mut url = init.mono_url.clone();
     url.query_pairs_mut().append_pair("account", number);
-    let code = query(&visit(&url).await, "code").unwrap();
+    let code = query_value(&open_widget(url.as_str()).await, "code").unwrap();
     let second_id = c.exchange_code(&code).await.unwrap();
     assert_ne!(first_id, second_id);
     let details = c.account_details(&second_id, false).await.unwrap();
@@ -218,7 +197,7 @@ async fn a_new_link_of_the_same_bank_account_gets_a_new_id() {
         }))
         .await
         .unwrap();
-    let code = query(&visit(&init.mono_url).await, "code").unwrap();
+    let code = query_value(&open_widget(init.mono_url.as_str()).await, "code").unwrap();
     let third = c.exchange_code(&code).await.unwrap();
     let details = c.account_details(&third, false).await.unwrap();
     assert_eq!(
@@ -230,7 +209,7 @@ async fn a_new_link_of_the_same_bank_account_gets_a_new_id() {
 
 #[tokio::test]
 async fn codes_expire_with_the_sandbox_clock() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let created = create_account(&sandbox, json!({"transactions": 10})).await;
     let code = created["code"].as_str().unwrap().to_owned();
@@ -274,7 +253,7 @@ async fn codes_expire_with_the_sandbox_clock() {
 #[tokio::test]
 async fn reauth_keeps_the_account_id() {
     let receiver = Receiver::start().await;
-    let sandbox = start(SandboxConfig {
+    let sandbox = start_sandbox(SandboxConfig {
         webhook_url: Some(receiver.url.clone()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         ..Default::default()
@@ -314,7 +293,7 @@ async fn reauth_keeps_the_account_id() {
     assert_eq!(init.scope, Scope::Reauth);
     assert_eq!(init.account.as_deref(), Some(id.as_str()));
     assert!(init.auth_method.is_some());
-    let code = query(&visit(&init.mono_url).await, "code").unwrap();
+    let code = query_value(&open_widget(init.mono_url.as_str()).await, "code").unwrap();
     assert_eq!(c.exchange_code(&code).await.unwrap(), id);
     let reauthorized = receiver.wait_for_event(events::ACCOUNT_REAUTHORIZED).await;
     assert_eq!(reauthorized.json()["data"]["account"]["_id"], id.as_str());
@@ -337,7 +316,7 @@ async fn reauth_keeps_the_account_id() {
 #[tokio::test]
 async fn processing_accounts_list_nothing_until_available() {
     let receiver = Receiver::start().await;
-    let sandbox = start(SandboxConfig {
+    let sandbox = start_sandbox(SandboxConfig {
         webhook_url: Some(receiver.url.clone()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         processing_delay: Duration::from_millis(1_500),
@@ -346,7 +325,7 @@ async fn processing_accounts_list_nothing_until_available() {
     .await;
     let c = client(&sandbox);
     let init = c.initiate(&auth_request("ref-processing-01")).await.unwrap();
-    let code = query(&visit(&init.mono_url).await, "code").unwrap();
+    let code = query_value(&open_widget(init.mono_url.as_str()).await, "code").unwrap();
     let id = c.exchange_code(&code).await.unwrap();
     let details = c.account_details(&id, false).await.unwrap();
     assert_eq!(details.meta.data_status, DataStatus::Processing);
@@ -366,7 +345,7 @@ async fn processing_accounts_list_nothing_until_available() {
 async fn transaction_events_and_failed_deliveries() {
     // The receiver fails twice; the sandbox retries and the third attempt lands.
     let receiver = Receiver::scripted(vec![500, 503]).await;
-    let sandbox = start(SandboxConfig {
+    let sandbox = start_sandbox(SandboxConfig {
         webhook_url: Some(receiver.url.clone()),
         webhook_secret: Some(WEBHOOK_SECRET.into()),
         ..Default::default()
@@ -441,25 +420,17 @@ async fn transaction_events_and_failed_deliveries() {
     )
     .await;
     let lost = body["data"]["event_id"].as_str().unwrap().to_owned();
-    let mut outcome = DeliveryOutcome::Pending;
-    for _ in 0..100 {
-        if let Some(d) = sandbox
-            .state
-            .webhooks()
-            .deliveries()
-            .into_iter()
-            .find(|d| d.event_id == lost)
-        {
-            outcome = d.outcome;
-            if outcome != DeliveryOutcome::Pending {
-                assert_eq!(d.attempts, 4);
-                assert!(d.error.is_some());
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(outcome, DeliveryOutcome::Failed);
+    let d = wait_for("the lost delivery to settle", Duration::from_secs(10), || {
+        let log = sandbox.state.webhooks().deliveries();
+        ready(
+            log.into_iter()
+                .find(|d| d.event_id == lost && d.outcome != DeliveryOutcome::Pending),
+        )
+    })
+    .await;
+    assert_eq!(d.attempts, 4);
+    assert!(d.error.is_some());
+    assert_eq!(d.outcome, DeliveryOutcome::Failed);
     assert!(c.list_accounts(None).await.is_ok());
     sandbox.shutdown().await.unwrap();
 }

@@ -1,43 +1,45 @@
 //! The sandbox over raw HTTP: authentication, failure envelopes for bad input, paging links,
 //! the control endpoints, determinism by seed, and the in-process and standalone ways to run.
 
-#[path = "sandbox_common/mod.rs"]
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use taxpoynt_mono::mono::*;
-use taxpoynt_mono::sandbox::{self, SandboxConfig, SandboxState};
 use tower::ServiceExt;
 
-async fn raw(
-    sandbox: &taxpoynt_mono::sandbox::SandboxHandle,
+use crate::helpers::mono::*;
+use crate::helpers::sandbox::{self, SandboxConfig, SandboxHandle, SandboxState};
+use crate::helpers::{
+    client, client_config, control, create_account, free_port, install_fault, raw, sandbox_url,
+    start_sandbox, try_raw, wait_for,
+};
+
+/// `method path` on the sandbox with the `mono-sec-key` and the JSON text `body` given.
+async fn request(
+    sandbox: &SandboxHandle,
     method: Method,
     path: &str,
     key: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(
-        method,
-        sandbox.base_url.join(path.trim_start_matches('/')).unwrap(),
-    );
+    let mut headers = Vec::new();
     if let Some(key) = key {
-        request = request.header("mono-sec-key", key);
+        headers.push(("mono-sec-key", key));
     }
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_owned());
+    if body.is_some() {
+        headers.push(("content-type", "application/json"));
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let response = raw(
+        method,
+        &sandbox_url(sandbox, path),
+        &headers,
+        body.unwrap_or_default(),
+    )
+    .await;
+    (response.status, response.json())
 }
 
 fn assert_failed(body: &Value, needle: &str) {
@@ -51,13 +53,13 @@ const KEY: &str = "test_sk_sandbox";
 
 #[tokio::test]
 async fn the_secret_key_is_required_on_v2() {
-    let sandbox = start(SandboxConfig::default()).await;
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts", None, None).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/accounts", None, None).await;
     assert_eq!(status, 401);
     assert_failed(&body, "mono-sec-key");
-    let (status, _) = raw(&sandbox, Method::GET, "/v2/accounts", Some("wrong"), None).await;
+    let (status, _) = request(&sandbox, Method::GET, "/v2/accounts", Some("wrong"), None).await;
     assert_eq!(status, 401);
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts", Some(KEY), None).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/accounts", Some(KEY), None).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "successful");
     // The client sees Mono's own message.
@@ -80,15 +82,15 @@ async fn the_secret_key_is_required_on_v2() {
 
 #[tokio::test]
 async fn bad_input_gets_failure_envelopes_naming_the_field() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let k = Some(KEY);
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts/nope", k, None).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/accounts/nope", k, None).await;
     assert_eq!(status, 404);
     assert_failed(&body, "nope");
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/nothing/here", k, None).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/nothing/here", k, None).await;
     assert_eq!(status, 404);
     assert_failed(&body, "No such endpoint");
-    let (status, body) = raw(&sandbox, Method::DELETE, "/v2/accounts", k, None).await;
+    let (status, body) = request(&sandbox, Method::DELETE, "/v2/accounts", k, None).await;
     assert_eq!(status, 405);
     assert_failed(&body, "Method not allowed");
 
@@ -114,7 +116,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
         ),
     ];
     for (body_text, needle) in cases {
-        let (status, body) = raw(
+        let (status, body) = request(
             &sandbox,
             Method::POST,
             "/v2/accounts/initiate",
@@ -125,7 +127,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
         assert!(status == 400 || status == 404, "{body_text}: {status}");
         assert_failed(&body, needle);
     }
-    let (status, body) = raw(
+    let (status, body) = request(
         &sandbox,
         Method::POST,
         "/v2/accounts/auth",
@@ -136,7 +138,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
     assert_eq!(status, 400);
     assert_failed(&body, "`code`");
 
-    let (_, accounts) = raw(&sandbox, Method::GET, "/v2/accounts", k, None).await;
+    let (_, accounts) = request(&sandbox, Method::GET, "/v2/accounts", k, None).await;
     let id = accounts["data"][0]["id"].as_str().unwrap().to_owned();
     for (query, needle) in [
         ("start=2024-01-31", "`start`"),
@@ -147,7 +149,7 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
         ("page=-1", "`page`"),
         ("paginate=maybe", "`paginate`"),
     ] {
-        let (status, body) = raw(
+        let (status, body) = request(
             &sandbox,
             Method::GET,
             &format!("/v2/accounts/{id}/transactions?{query}"),
@@ -163,9 +165,9 @@ async fn bad_input_gets_failure_envelopes_naming_the_field() {
 
 #[tokio::test]
 async fn paging_links_and_unpaginated_lists() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let k = Some(KEY);
-    let (status, body) = raw(&sandbox, Method::GET, "/v2/accounts?page=2&limit=3", k, None).await;
+    let (status, body) = request(&sandbox, Method::GET, "/v2/accounts?page=2&limit=3", k, None).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"].as_array().unwrap().len(), 3);
     assert_eq!(body["meta"]["total"], 10);
@@ -178,7 +180,7 @@ async fn paging_links_and_unpaginated_lists() {
     assert!(body["meta"]["previous"].as_str().unwrap().ends_with("page=1"));
 
     let id = body["data"][0]["id"].as_str().unwrap().to_owned();
-    let (_, body) = raw(
+    let (_, body) = request(
         &sandbox,
         Method::GET,
         &format!("/v2/accounts/{id}/transactions?type=debit&limit=5&page=2"),
@@ -190,18 +192,10 @@ async fn paging_links_and_unpaginated_lists() {
     assert!(next.contains("type=debit") && next.contains("limit=5") && next.ends_with("page=3"));
     assert!(body["meta"]["previous"].as_str().unwrap().ends_with("page=1"));
     // Following `next` as given works too.
-    let follow = reqwest::Client::new()
-        .get(next)
-        .header("mono-sec-key", KEY)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let follow = raw(Method::GET, next, &[("mono-sec-key", KEY)], "").await.json();
     assert_eq!(follow["meta"]["page"], 3);
 
-    let (_, all) = raw(
+    let (_, all) = request(
         &sandbox,
         Method::GET,
         &format!("/v2/accounts/{id}/transactions?paginate=false"),
@@ -213,7 +207,7 @@ async fn paging_links_and_unpaginated_lists() {
     assert!(all["meta"]["next"].is_null());
 
     // A page past the end is empty, with a way back.
-    let (_, past) = raw(
+    let (_, past) = request(
         &sandbox,
         Method::GET,
         &format!("/v2/accounts/{id}/transactions?limit=500&page=9"),
@@ -228,7 +222,7 @@ async fn paging_links_and_unpaginated_lists() {
 
 #[tokio::test]
 async fn added_transactions_come_first_newest_first() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let created = create_account(&sandbox, json!({"transactions": 50, "currency": "ghs"})).await;
     assert_eq!(created["currency"], "GHS");
     let id = created["id"].as_str().unwrap().to_owned();
@@ -343,7 +337,7 @@ async fn added_transactions_come_first_newest_first() {
 
 #[tokio::test]
 async fn control_account_creation_validates_its_options() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let (_, customers) = control(&sandbox, Method::GET, "/_sandbox/customers", None).await;
     let customer_id = customers["data"][1]["id"].as_str().unwrap();
     let created = create_account(
@@ -392,7 +386,7 @@ async fn control_account_creation_validates_its_options() {
 #[tokio::test]
 async fn data_is_deterministic_per_seed() {
     async fn snapshot(seed: u64) -> (Vec<String>, Vec<(String, i64, String)>) {
-        let sandbox = start(SandboxConfig {
+        let sandbox = start_sandbox(SandboxConfig {
             seed,
             ..Default::default()
         })
@@ -446,34 +440,26 @@ async fn the_router_runs_in_process_and_run_serves_until_shutdown() {
     assert_eq!(response.status(), 200);
 
     // Standalone, as `taxpoynt-mono sandbox --port N` runs it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(sandbox::run(SandboxConfig::default(), addr, async {
         let _ = stopped.await;
     }));
     let url = format!("http://{addr}/v2/accounts");
-    let mut answered = false;
-    for _ in 0..50 {
-        if let Ok(r) = reqwest::Client::new()
-            .get(&url)
-            .header("mono-sec-key", KEY)
-            .send()
-            .await
-        {
-            assert_eq!(r.status(), 200);
-            let body: Value = r.json().await.unwrap();
-            assert!(body["meta"]["total"].as_u64().unwrap() > 0);
-            answered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(answered);
+    let r = wait_for(
+        "the standalone sandbox to answer",
+        Duration::from_secs(10),
+        || async {
+            try_raw(Method::GET, &url, &[("mono-sec-key", KEY)], "")
+                .await
+                .ok()
+        },
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let body = r.json();
+    assert!(body["meta"]["total"].as_u64().unwrap() > 0);
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), server)
         .await

@@ -1,18 +1,16 @@
 //! Allow/deny rules and environment settings over HTTP, with the JSON error envelope.
 
-mod common;
-
-use common::*;
+use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
-use taxpoynt_mono::services::tenants;
+
+use crate::helpers::{assert_failure, db, spawn_app, spawn_app_with, tenants, test_settings, TestApp};
 
 async fn link_account(app: &TestApp, env: &str, account_id: &str) {
     let env_id = app.env_id(env).parse().unwrap();
-    let linked =
-        taxpoynt_mono::db::accounts::link(&app.pool, app.tenant.org_id, env_id, account_id, None, None)
-            .await
-            .unwrap();
+    let linked = db::accounts::link(&app.pool, app.tenant.org_id, env_id, account_id, None, None)
+        .await
+        .unwrap();
     assert!(linked);
 }
 
@@ -59,22 +57,10 @@ async fn a_rule_is_created_listed_filtered_and_deleted(pool: PgPool) {
     let (_, body) = app.get("/si/mono/allow-deny?env=production").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 0);
 
-    let resp = app
-        .http
-        .delete(app.url(&format!("/si/mono/allow-deny/{deny_id}")))
-        .bearer_auth(app.key())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let resp = app
-        .http
-        .delete(app.url(&format!("/si/mono/allow-deny/{deny_id}")))
-        .bearer_auth(app.key())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+    let (status, _) = app.delete(&format!("/si/mono/allow-deny/{deny_id}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.delete(&format!("/si/mono/allow-deny/{deny_id}")).await;
+    assert_eq!(status, 404);
     let (_, body) = app.get("/si/mono/allow-deny").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
 }
@@ -148,22 +134,18 @@ async fn rules_of_another_organization_are_invisible(pool: PgPool) {
         .await;
     let id = body["data"]["id"].as_str().unwrap().to_string();
     let other = tenants::create_tenant(&pool, "Other").await.unwrap();
-    let resp = app
-        .http
-        .delete(app.url(&format!("/si/mono/allow-deny/{id}")))
-        .bearer_auth(&other.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
-    let resp = app
-        .http
-        .get(app.url("/si/mono/allow-deny"))
-        .bearer_auth(&other.api_key)
-        .send()
-        .await
-        .unwrap();
-    let (_, body) = split(resp).await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/si/mono/allow-deny/{id}"),
+            Some(&other.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, body) = app
+        .call(Method::GET, "/si/mono/allow-deny", Some(&other.api_key), None)
+        .await;
     assert_eq!(body["data"].as_array().unwrap().len(), 0);
     let (_, body) = app.get("/si/mono/allow-deny").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 1, "still there");
@@ -197,18 +179,13 @@ async fn settings_default_to_the_configuration_and_can_be_changed(pool: PgPool) 
     assert!(s["retentionDays"].is_null());
     assert_eq!(s["overridden"], json!([]));
 
-    let resp = app
-        .http
-        .put(app.url("/si/mono/settings"))
-        .bearer_auth(app.key())
-        .json(
-            &json!({"floor": 500.5, "businessKeywords": ["fee", " retainer "], "invoiceCurrency": "ghc",
-                      "retentionDays": 90}),
+    let (status, body) = app
+        .put(
+            "/si/mono/settings",
+            json!({"floor": 500.5, "businessKeywords": ["fee", " retainer "], "invoiceCurrency": "ghc",
+                   "retentionDays": 90}),
         )
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .await;
     assert_eq!(status, 200, "{body}");
     let s = &body["data"];
     assert_eq!(s["floor"], 500.5);
@@ -221,15 +198,7 @@ async fn settings_default_to_the_configuration_and_can_be_changed(pool: PgPool) 
     );
 
     // null returns a field to the default; production is separate.
-    let resp = app
-        .http
-        .put(app.url("/si/mono/settings"))
-        .bearer_auth(app.key())
-        .json(&json!({"floor": null}))
-        .send()
-        .await
-        .unwrap();
-    let (_, body) = split(resp).await;
+    let (_, body) = app.put("/si/mono/settings", json!({"floor": null})).await;
     assert_eq!(body["data"]["floor"], 2500);
     assert_eq!(body["data"]["invoiceCurrency"], "GHS");
     let (_, body) = app.get("/si/mono/settings?env=production").await;
@@ -250,15 +219,7 @@ async fn invalid_settings_are_400_naming_the_field_and_change_nothing(pool: PgPo
         (json!({"retentionDays": 0}), "retentionDays"),
         (json!({"threshold": 5}), "threshold"),
     ] {
-        let resp = app
-            .http
-            .put(app.url("/si/mono/settings"))
-            .bearer_auth(app.key())
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let (status, resp) = split(resp).await;
+        let (status, resp) = app.put("/si/mono/settings", body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");
         assert!(
             resp["error"]["fields"][field].is_string(),
@@ -272,41 +233,34 @@ async fn invalid_settings_are_400_naming_the_field_and_change_nothing(pool: PgPo
 #[sqlx::test]
 async fn malformed_json_and_wrong_content_types_answer_in_the_envelope(pool: PgPool) {
     let app = spawn_app(pool).await;
+    let bearer = app.bearer();
     let resp = app
-        .http
-        .post(app.url("/si/mono/allow-deny"))
-        .bearer_auth(app.key())
-        .header("content-type", "application/json")
-        .body("{\"list\": \"deny\", ")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .raw(
+            Method::POST,
+            "/si/mono/allow-deny",
+            &[("authorization", &bearer), ("content-type", "application/json")],
+            "{\"list\": \"deny\", ",
+        )
+        .await;
+    let (status, body) = (resp.status, resp.json());
     assert_eq!(status, 400);
     assert_eq!(assert_failure(&body), "malformed_json");
 
     let resp = app
-        .http
-        .post(app.url("/si/mono/allow-deny"))
-        .bearer_auth(app.key())
-        .header("content-type", "text/plain")
-        .body("list=deny")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .raw(
+            Method::POST,
+            "/si/mono/allow-deny",
+            &[("authorization", &bearer), ("content-type", "text/plain")],
+            "list=deny",
+        )
+        .await;
+    let (status, body) = (resp.status, resp.json());
     assert_eq!(status, 415);
     assert_eq!(assert_failure(&body), "unsupported_media_type");
 
-    let resp = app
-        .http
-        .post(app.url("/si/mono/allow-deny"))
-        .bearer_auth(app.key())
-        .json(&json!(["not", "an", "object"]))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app
+        .post("/si/mono/allow-deny", json!(["not", "an", "object"]))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(assert_failure(&body), "invalid_request");
 
@@ -317,14 +271,9 @@ async fn malformed_json_and_wrong_content_types_answer_in_the_envelope(pool: PgP
     assert_eq!(status, 413);
     assert_eq!(assert_failure(&body), "payload_too_large");
 
-    let resp = app
-        .http
-        .put(app.url("/si/mono/allow-deny"))
-        .bearer_auth(app.key())
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app
+        .call(Method::PUT, "/si/mono/allow-deny", Some(app.key()), None)
+        .await;
     assert_eq!(status, 405);
     assert_eq!(assert_failure(&body), "method_not_allowed");
 }

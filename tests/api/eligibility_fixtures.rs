@@ -2,15 +2,12 @@
 //! fixtures) through the engine and reports every failing case by name.
 
 use serde::Deserialize;
-use taxpoynt_mono::eligibility::{
+
+use crate::helpers::eligibility::{
     decide, CompiledPolicy, Detail, DraftKind, EligibilitySettings, Outcome, Reason, Rule, SettingsOverrides,
     Transaction, TxType,
 };
-
-const CASES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/eligibility/cases.json"
-);
+use crate::helpers::ELIGIBILITY_CASES as CASES;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,22 +1,21 @@
 //! Transaction sync over HTTP with a real database and the Mono sandbox.
 
-mod common;
-
 use std::collections::BTreeMap;
+use std::future::ready;
+use std::time::Duration;
 
-use common::*;
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+use crate::helpers::{
+    assert_failure, client, create_account, eligibility_cases, fault_applied, install_fault, sandbox_config,
+    spawn_app_with_sandbox, spawn_app_with_sandbox_config, wait_until, SandboxApp,
+};
+
 /// The fixture cases the sandbox can carry as they are: default settings, no rules, no tags.
 fn plain_fixture_cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/eligibility/cases.json"
-    ))
-    .unwrap();
-    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
-    cases
+    eligibility_cases()
         .into_iter()
         .filter(|c| {
             c["settings"].as_object().is_none_or(|s| s.is_empty())
@@ -28,10 +27,8 @@ fn plain_fixture_cases() -> Vec<Value> {
 
 /// A linked account holding exactly the plain fixture transactions.
 async fn fixture_account(s: &SandboxApp) -> (String, Vec<Value>) {
-    let made = s
-        .control_post("/_sandbox/accounts", json!({"transactions": 0}))
-        .await;
-    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let made = create_account(&s.sandbox, json!({"transactions": 0})).await;
+    let code = made["code"].as_str().unwrap().to_string();
     let (status, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     assert_eq!(status, 200, "{body}");
     let account_id = body["data"]["id"].as_str().unwrap().to_string();
@@ -187,17 +184,16 @@ async fn account_with_seed(
     seed: u64,
     customer: Option<&str>,
 ) -> (String, String) {
-    let made = s
-        .control_post(
-            "/_sandbox/accounts",
-            json!({"transactions": transactions, "seed": seed, "customer_id": customer, "bank": "058"}),
-        )
-        .await;
-    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let made = create_account(
+        &s.sandbox,
+        json!({"transactions": transactions, "seed": seed, "customer_id": customer, "bank": "058"}),
+    )
+    .await;
+    let code = made["code"].as_str().unwrap().to_string();
     let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     (
         body["data"]["id"].as_str().unwrap().to_string(),
-        made["data"]["customer_id"].as_str().unwrap().to_string(),
+        made["customer_id"].as_str().unwrap().to_string(),
     )
 }
 
@@ -215,8 +211,8 @@ async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
     let clean_cursor = body["data"]["cursor"].clone();
 
     // A share of the transactions calls fail: each sync dies part way and the next resumes.
-    s.control_post(
-        "/_sandbox/faults",
+    install_fault(
+        &s.sandbox,
         json!({"endpoint": "transactions", "error_rate": 0.3, "status": 500}),
     )
     .await;
@@ -265,14 +261,14 @@ async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
 async fn a_second_concurrent_sync_of_one_account_is_409(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool).await;
     let account_id = s.link_new_account(200).await;
-    s.control_post(
-        "/_sandbox/faults",
-        json!({"endpoint": "transactions", "latency_ms": 400}),
-    )
-    .await;
+    let slow = install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 400})).await;
     let body = json!({"accountId": account_id, "pageSize": 50});
     let (a, b) = tokio::join!(s.app.post("/si/mono/sync", body.clone()), async {
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        // The first sync holds the account's lock once it fetches transactions.
+        wait_until("the first sync to fetch", Duration::from_secs(10), || {
+            ready(fault_applied(&s.sandbox, &slow) >= 1)
+        })
+        .await;
         s.app.post("/si/mono/sync", body.clone()).await
     });
     let statuses = [a.0, b.0];
@@ -294,13 +290,12 @@ async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
         .await;
     assert_eq!(status, 404, "{body}");
 
-    let made = s
-        .control_post(
-            "/_sandbox/accounts",
-            json!({"transactions": 5, "data_status": "PROCESSING"}),
-        )
-        .await;
-    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let made = create_account(
+        &s.sandbox,
+        json!({"transactions": 5, "data_status": "PROCESSING"}),
+    )
+    .await;
+    let code = made["code"].as_str().unwrap().to_string();
     let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     let account_id = body["data"]["id"].as_str().unwrap().to_string();
     let (status, body) = s
@@ -334,8 +329,7 @@ async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool:
     let b = s.link_new_account(30).await;
     let gone = s.link_new_account(30).await;
     // Mono forgets one account (unlinked elsewhere): its transactions answer 404.
-    let client = taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap();
-    client.unlink(&gone).await.unwrap();
+    client(&s.sandbox).unlink(&gone).await.unwrap();
 
     let (status, body) = s.app.post("/si/mono/sync-stored", json!({})).await;
     assert_eq!(status, 200, "{body}");
@@ -354,15 +348,15 @@ async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool:
     );
 
     // The body is optional; a second run finds nothing new.
-    let resp = s
+    let (status, body) = s
         .app
-        .http
-        .post(s.app.url("/si/mono/sync-stored?env=sandbox"))
-        .bearer_auth(s.app.key())
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .call(
+            Method::POST,
+            "/si/mono/sync-stored?env=sandbox",
+            Some(s.app.key()),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["drafted"], 0);
 }
@@ -444,10 +438,8 @@ async fn cursor_and_events_page_newest_first(pool: PgPool) {
 #[sqlx::test]
 async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool.clone()).await;
-    let made = s
-        .control_post("/_sandbox/accounts", json!({"transactions": 0}))
-        .await;
-    let code = made["data"]["code"].as_str().unwrap().to_string();
+    let made = create_account(&s.sandbox, json!({"transactions": 0})).await;
+    let code = made["code"].as_str().unwrap().to_string();
     let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
     let account_id = body["data"]["id"].as_str().unwrap().to_string();
     let add = |narration: &str| {
@@ -496,16 +488,17 @@ async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) 
 async fn shutdown_lets_an_in_flight_sync_finish(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool).await;
     let account_id = s.link_new_account(100).await;
-    s.control_post(
-        "/_sandbox/faults",
-        json!({"endpoint": "transactions", "latency_ms": 300}),
-    )
-    .await;
+    let slow = install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 300})).await;
     let request = s
         .app
         .post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 50}));
     let stop = async {
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        wait_until(
+            "the sync to fetch its first page",
+            Duration::from_secs(10),
+            || ready(fault_applied(&s.sandbox, &slow) >= 1),
+        )
+        .await;
         s.app.shutdown.cancel();
     };
     let ((status, body), ()) = tokio::join!(request, stop);
@@ -514,7 +507,7 @@ async fn shutdown_lets_an_in_flight_sync_finish(pool: PgPool) {
     let fetched = body["data"]["fetched"].as_u64().unwrap();
     assert!(fetched >= 50, "{body}");
     assert_eq!(body["data"]["hasMore"], fetched < 100, "{body}");
-    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), s.app.server).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), s.app.server).await;
     assert!(
         matches!(stopped, Ok(Ok(Ok(())))),
         "the server stopped after the request"

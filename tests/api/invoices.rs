@@ -2,12 +2,10 @@
 //! concurrent transitions, validation naming every problem, the organization profile, and
 //! signatures verified with nothing but the published key and the invoice as the API shows it.
 
-mod common;
-
+use crate::helpers::*;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use chrono::{TimeZone, Utc};
-use common::*;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -63,11 +61,7 @@ async fn call(
     key: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app.http.request(method, app.url(path)).bearer_auth(key);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    split(req.send().await.unwrap()).await
+    app.call(method, path, Some(key), body.as_ref()).await
 }
 
 async fn put_profile(app: &TestApp, body: Value) -> (u16, Value) {
@@ -656,13 +650,10 @@ async fn signing_key_from_the_configuration(pool: PgPool) {
     let invoice = signed_invoice(&app).await;
     assert!(verifies(&key, &invoice));
     // The key does not leave a request without a bearer key.
-    let resp = app
-        .http
-        .get(app.url("/si/invoices/signing-key"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/si/invoices/signing-key", None, None)
+        .await;
+    assert_eq!(status, 401);
 }
 
 // ---- the list ------------------------------------------------------------------------------

@@ -1,32 +1,24 @@
 //! Account linking over HTTP against a real database and the Mono sandbox (wiremock where a
 //! precise Mono failure is needed).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use taxpoynt_mono::services::tenants;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::helpers::mono::{InitiateMeta, InitiateRequest, ReauthInitiate};
+use crate::helpers::{
+    assert_failure, client, open_widget, query_value, sandbox_config, spawn_app_with, spawn_app_with_sandbox,
+    spawn_app_with_sandbox_config, tenants, test_settings, Role, TestApp,
+};
+
 /// Opens the widget page like a browser and returns the `code` of its redirect.
-async fn follow_widget(app: &TestApp, mono_url: &str) -> (String, url::Url) {
-    let resp = app.http.get(mono_url).send().await.unwrap();
-    assert!(
-        resp.status().is_redirection(),
-        "widget page answered {}",
-        resp.status()
-    );
-    let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let url = url::Url::parse(&location).unwrap();
-    let code = url
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("redirect carries a code");
+async fn follow_widget(mono_url: &str) -> (String, url::Url) {
+    let url = open_widget(mono_url).await;
+    let code = query_value(&url, "code").expect("redirect carries a code");
     (code, url)
 }
 
@@ -53,7 +45,7 @@ async fn the_whole_link_flow_from_widget_link_to_exchange(pool: PgPool) {
     let mono_url = link["monoUrl"].as_str().unwrap();
     assert!(mono_url.starts_with(s.sandbox.base_url.as_str()), "{mono_url}");
 
-    let (code, redirect) = follow_widget(app, mono_url).await;
+    let (code, redirect) = follow_widget(mono_url).await;
     assert_eq!(redirect.host_str(), Some("dashboard.example"));
 
     let (status, body) = app
@@ -146,7 +138,7 @@ async fn reauth_clears_the_reauth_required_state_and_exchange_is_idempotent(pool
     )
     .await;
     assert_eq!(link["scope"], "reauth");
-    let (code, _) = follow_widget(app, link["monoUrl"].as_str().unwrap()).await;
+    let (code, _) = follow_widget(link["monoUrl"].as_str().unwrap()).await;
     let (status, body) = app
         .post("/si/mono/exchange", json!({"code": code, "ref": link["ref"]}))
         .await;
@@ -169,43 +161,40 @@ async fn an_account_linked_to_another_organization_is_409(pool: PgPool) {
     let other = tenants::create_tenant(&pool, "Other Org").await.unwrap();
 
     // The same bank account authorised again, this time reaching the other organization.
-    let client = taxpoynt_mono::mono::MonoClient::new(s.sandbox.client_config()).unwrap();
-    let started = client
-        .initiate(&taxpoynt_mono::mono::InitiateRequest::Reauth(
-            taxpoynt_mono::mono::ReauthInitiate {
-                account: account_id.clone(),
-                meta: taxpoynt_mono::mono::InitiateMeta {
-                    reference: Some("other-org-ref-1".into()),
-                },
-                redirect_url: Some("https://other.example/cb".parse().unwrap()),
+    let started = client(&s.sandbox)
+        .initiate(&InitiateRequest::Reauth(ReauthInitiate {
+            account: account_id.clone(),
+            meta: InitiateMeta {
+                reference: Some("other-org-ref-1".into()),
             },
-        ))
+            redirect_url: Some("https://other.example/cb".parse().unwrap()),
+        }))
         .await
         .unwrap();
-    let (code, _) = follow_widget(&s.app, started.mono_url.as_str()).await;
-    let resp = s
+    let (code, _) = follow_widget(started.mono_url.as_str()).await;
+    let (status, body) = s
         .app
-        .http
-        .post(s.app.url("/si/mono/exchange"))
-        .bearer_auth(&other.api_key)
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .call(
+            Method::POST,
+            "/si/mono/exchange",
+            Some(&other.api_key),
+            Some(&json!({"code": code})),
+        )
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(assert_failure(&body), "account_linked_elsewhere");
 
     // And the other organization cannot see it.
-    let resp = s
+    let (status, _) = s
         .app
-        .http
-        .get(s.app.url(&format!("/si/mono/accounts/{account_id}")))
-        .bearer_auth(&other.api_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+        .call(
+            Method::GET,
+            &format!("/si/mono/accounts/{account_id}"),
+            Some(&other.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
 }
 
 #[sqlx::test]
@@ -334,17 +323,17 @@ async fn listing_accounts_linked_only_or_monos_list_for_admins(pool: PgPool) {
     assert_eq!(assert_failure(&body), "forbidden");
     assert!(body["message"].as_str().unwrap().contains("linkedOnly=true"));
 
-    let admin = tenants::create_key(&pool, app.tenant.org_id, taxpoynt_mono::tenancy::Role::Admin)
+    let admin = tenants::create_key(&pool, app.tenant.org_id, Role::Admin)
         .await
         .unwrap();
-    let resp = app
-        .http
-        .get(app.url("/si/mono/accounts?page=1"))
-        .bearer_auth(&admin.api_key)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/si/mono/accounts?page=1",
+            Some(&admin.api_key),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(!body["data"].as_array().unwrap().is_empty());
     assert!(body["meta"]["total"].as_i64().unwrap() >= 2);

@@ -6,14 +6,11 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::helpers::{eligibility_cases, BIN};
+
 #[test]
 fn classify_reproduces_the_fixture_decisions() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/eligibility/cases.json"
-    ))
-    .unwrap();
-    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let cases = eligibility_cases();
     let mut input = String::new();
     for (i, case) in cases.iter().enumerate() {
         input.push_str(&serde_json::to_string(case).unwrap());
@@ -22,7 +19,7 @@ fn classify_reproduces_the_fixture_decisions() {
             input.push_str("{\"transaction\": {\"id\": \"broken\"\n");
         }
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taxpoynt-mono"))
+    let mut child = Command::new(BIN)
         .arg("classify")
         .env_remove("MONO_BUSINESS_FLOOR")
         .env_remove("MONO_REFERENCE_REGEX")

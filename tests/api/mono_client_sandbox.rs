@@ -1,20 +1,21 @@
 //! The Mono client against the sandbox over real HTTP: every call, every injected fault, and
 //! long histories walked page by page.
 
-#[path = "sandbox_common/mod.rs"]
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as ChronoDuration, Utc};
-use common::*;
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::json;
-use taxpoynt_mono::mono::*;
-use taxpoynt_mono::sandbox::SandboxConfig;
 use url::Url;
+
+use crate::helpers::mono::*;
+use crate::helpers::sandbox::SandboxConfig;
+use crate::helpers::{
+    client, client_config, control, create_account, fault_applied, install_fault, open_widget, query_value,
+    start_sandbox,
+};
 
 fn auth_request(email: &str) -> InitiateRequest {
     InitiateRequest::Auth(AuthInitiate {
@@ -33,7 +34,7 @@ fn auth_request(email: &str) -> InitiateRequest {
 
 #[tokio::test]
 async fn every_call_answers_in_monos_shapes() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
 
     // The seeded world: 5 customers x 2 pre-linked accounts, every currency represented.
@@ -89,19 +90,8 @@ async fn every_call_answers_in_monos_shapes() {
     let init = c.initiate(&auth_request("ada.obi@example.com")).await.unwrap();
     assert_eq!(init.scope, Scope::Auth);
     assert!(init.mono_url.as_str().starts_with(sandbox.base_url.as_str()));
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = no_redirects.get(init.mono_url.clone()).send().await.unwrap();
-    assert_eq!(response.status(), 302);
-    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let location = open_widget(init.mono_url.as_str()).await;
+    let code = query_value(&location, "code").unwrap();
     let id = c.exchange_code(&code).await.unwrap();
     assert_eq!(c.account_details(&id, false).await.unwrap().account.id, id);
     assert_eq!(c.unlink(&id).await.unwrap(), UnlinkOutcome::Unlinked);
@@ -114,7 +104,7 @@ async fn every_call_answers_in_monos_shapes() {
 
 #[tokio::test]
 async fn transaction_filters_are_applied() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let (accounts, _) = c.list_accounts(None).await.unwrap();
     let id = &accounts[0].id;
@@ -182,7 +172,7 @@ async fn transaction_filters_are_applied() {
 
 #[tokio::test]
 async fn streaming_walks_a_long_history_one_page_at_a_time() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let created = create_account(&sandbox, json!({"transactions": 12_345, "seed": 7})).await;
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(created["transactions"], 12_345);
@@ -226,13 +216,17 @@ async fn streaming_walks_a_long_history_one_page_at_a_time() {
 
 #[tokio::test]
 async fn a_hundred_thousand_transactions_are_cheap_to_create_and_page() {
-    let sandbox = start(SandboxConfig::default()).await;
-    let started = Instant::now();
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let created = create_account(&sandbox, json!({"transactions": 100_000})).await;
-    let created_in = started.elapsed();
     let id = created["id"].as_str().unwrap();
+    // Cheap because nothing per transaction is stored: the history is generated on demand.
+    {
+        let world = sandbox.state.world();
+        let account = world.linked_account(id).expect("the account is linked");
+        assert_eq!(account.ledger.len(), 100_000);
+        assert!(account.extras.is_empty());
+    }
     let c = client(&sandbox);
-    let started = Instant::now();
     let first = c
         .transactions(
             id,
@@ -243,7 +237,6 @@ async fn a_hundred_thousand_transactions_are_cheap_to_create_and_page() {
         )
         .await
         .unwrap();
-    let first_in = started.elapsed();
     let deep = c
         .transactions(
             id,
@@ -259,15 +252,12 @@ async fn a_hundred_thousand_transactions_are_cheap_to_create_and_page() {
     assert_eq!(deep.transactions.len(), 500);
     assert_eq!(deep.paging.next, None);
     assert!(deep.paging.previous.is_some());
-    // Generous bounds for a debug build on a shared 2-core machine.
-    assert!(created_in < Duration::from_secs(5), "created in {created_in:?}");
-    assert!(first_in < Duration::from_secs(2), "first page in {first_in:?}");
     sandbox.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn transactions_are_empty_until_data_is_available() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let created = create_account(
         &sandbox,
         json!({"transactions": 300, "data_status": "PROCESSING"}),
@@ -301,19 +291,19 @@ async fn transactions_are_empty_until_data_is_available() {
 
 #[tokio::test]
 async fn latency_beyond_the_timeout_is_a_timeout() {
-    let sandbox = start(SandboxConfig::default()).await;
-    install_fault(&sandbox, json!({"endpoint": "details", "latency_ms": 1_500})).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
+    let slow = install_fault(&sandbox, json!({"endpoint": "details", "latency_ms": 1_500})).await;
     let mut cfg = client_config(&sandbox);
     cfg.timeout = Duration::from_millis(300);
     cfg.max_retries = 1;
     let c = MonoClient::new(cfg).unwrap();
     let (accounts, _) = c.list_accounts(None).await.unwrap();
-    let started = Instant::now();
     assert_eq!(
         c.account_details(&accounts[0].id, false).await.unwrap_err(),
         MonoError::Timeout
     );
-    assert!(started.elapsed() < Duration::from_millis(1_400));
+    // Two attempts, each given up at the timeout rather than waiting out the latency.
+    assert_eq!(fault_applied(&sandbox, &slow), 2);
     // Latency under the timeout only slows the call down.
     control(&sandbox, Method::DELETE, "/_sandbox/faults", None).await;
     install_fault(&sandbox, json!({"endpoint": "details", "latency_ms": 100})).await;
@@ -325,7 +315,7 @@ async fn latency_beyond_the_timeout_is_a_timeout() {
 
 #[tokio::test]
 async fn server_errors_then_recovery_through_retries() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let (accounts, _) = c.list_accounts(None).await.unwrap();
     let rule = install_fault(
@@ -359,7 +349,7 @@ async fn server_errors_then_recovery_through_retries() {
 
 #[tokio::test]
 async fn rate_limits_honour_retry_after() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     let (accounts, _) = c.list_accounts(None).await.unwrap();
     install_fault(
@@ -389,7 +379,7 @@ async fn rate_limits_honour_retry_after() {
 
 #[tokio::test]
 async fn a_hang_is_a_timeout_and_clearing_faults_recovers() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let mut cfg = client_config(&sandbox);
     cfg.timeout = Duration::from_millis(300);
     cfg.max_retries = 0;
@@ -406,7 +396,7 @@ async fn a_hang_is_a_timeout_and_clearing_faults_recovers() {
 
 #[tokio::test]
 async fn initiate_and_auth_faults_are_not_retried() {
-    let sandbox = start(SandboxConfig::default()).await;
+    let sandbox = start_sandbox(SandboxConfig::default()).await;
     let c = client(&sandbox);
     install_fault(
         &sandbox,
@@ -433,7 +423,7 @@ async fn initiate_and_auth_faults_are_not_retried() {
 #[tokio::test]
 async fn error_rates_are_deterministic_per_seed() {
     async fn pattern(seed: u64) -> Vec<bool> {
-        let sandbox = start(SandboxConfig {
+        let sandbox = start_sandbox(SandboxConfig {
             seed,
             ..Default::default()
         })

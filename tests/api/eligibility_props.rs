@@ -3,9 +3,10 @@
 //! written straight from the spec's wording.
 
 use proptest::prelude::*;
-use taxpoynt_mono::eligibility::{
-    decide, CompiledPolicy, Counterparty, Decision, EligibilitySettings, MatchKind, Outcome, Reason, Rule,
-    RuleField, RuleList, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
+
+use crate::helpers::eligibility::{
+    decide, validate_pattern, validate_rule, CompiledPolicy, Counterparty, Decision, EligibilitySettings,
+    MatchKind, Outcome, Reason, Rule, RuleField, RuleList, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
 };
 
 const WORDS: &[&str] = &[
@@ -142,9 +143,7 @@ fn rule_with(list: impl Strategy<Value = RuleList>) -> impl Strategy<Value = Rul
             match_kind,
             pattern,
         })
-        .prop_filter("valid pattern", |rule| {
-            taxpoynt_mono::eligibility::validate_rule(rule).is_ok()
-        })
+        .prop_filter("valid pattern", |rule| validate_rule(rule).is_ok())
 }
 
 fn any_rule() -> impl Strategy<Value = Rule> {
@@ -416,7 +415,7 @@ proptest! {
         mut tx in transaction(),
         pattern in prop_oneof![word(), "\\PC{1,3}"],
     ) {
-        prop_assume!(taxpoynt_mono::eligibility::validate_pattern(MatchKind::Contains, &pattern).is_ok());
+        prop_assume!(validate_pattern(MatchKind::Contains, &pattern).is_ok());
         tx.kind = TxType::Credit;
         tx.currency = "NGN".into();
         let rule = Rule {
@@ -499,9 +498,7 @@ fn rich_rule() -> impl Strategy<Value = Rule> {
             match_kind,
             pattern,
         })
-        .prop_filter("valid pattern", |rule| {
-            taxpoynt_mono::eligibility::validate_rule(rule).is_ok()
-        })
+        .prop_filter("valid pattern", |rule| validate_rule(rule).is_ok())
 }
 
 /// Whether `rule` matches one of `texts`, from the spec's wording.

@@ -2,7 +2,8 @@
 
 use chrono::{TimeZone, Utc};
 use serde_json::json;
-use taxpoynt_mono::mono::*;
+
+use crate::helpers::mono::*;
 
 #[test]
 fn webhook_account_updated_reads_camel_case_and_writes_it_back() {

@@ -1,22 +1,17 @@
 //! The binary end to end: `serve --sandbox` links, reads and syncs an account through the
 //! public API with no Mono keys, and stops cleanly on SIGTERM.
 
-mod common;
-
+use std::future::ready;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{database_url_for, split};
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{
+    call, database_url_for, free_port, open_widget, query_value, run_cli, try_raw, wait_for, wait_until, BIN,
+};
 
 struct Service(Child);
 
@@ -29,10 +24,9 @@ impl Drop for Service {
 #[sqlx::test]
 async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions, conn: PgConnectOptions) {
     let url = database_url_for(&conn);
-    let bin = env!("CARGO_BIN_EXE_taxpoynt-mono");
     let port = free_port();
     let mut service = Service(
-        Command::new(bin)
+        Command::new(BIN)
             .args(["serve", "--sandbox"])
             .env("DATABASE_URL", &url)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
@@ -42,33 +36,22 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
             .spawn()
             .unwrap(),
     );
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the service became ready");
+    let readyz = format!("{base}/readyz");
+    wait_until("the service to become ready", Duration::from_secs(20), || async {
+        try_raw(Method::GET, &readyz, &[], "")
+            .await
+            .is_ok_and(|r| r.status == 200)
+    })
+    .await;
 
-    let out = Command::new(bin)
-        .args(["tenant", "create", "--name", "E2E", "--json"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let out = run_cli(&url, &["tenant", "create", "--name", "E2E", "--json"]);
     let tenant: Value = serde_json::from_slice(&out.stdout).unwrap();
     let key = tenant["apiKey"].as_str().unwrap().to_string();
     let post = |path: &str, body: Value| {
-        let req = http.post(format!("{base}{path}")).bearer_auth(&key).json(&body);
-        async move { split(req.send().await.unwrap()).await }
+        let url = format!("{base}{path}");
+        let key = key.clone();
+        async move { call(Method::POST, &url, Some(&key), Some(&body)).await }
     };
 
     let (status, link) = post(
@@ -77,29 +60,20 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
     )
     .await;
     assert_eq!(status, 200, "{link}");
-    let widget = http
-        .get(link["data"]["monoUrl"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(widget.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let location = open_widget(link["data"]["monoUrl"].as_str().unwrap()).await;
+    let code = query_value(&location, "code").unwrap();
 
     let (status, account) = post("/si/mono/exchange", json!({"code": code})).await;
     assert_eq!(status, 200, "{account}");
     let id = account["data"]["id"].as_str().unwrap().to_string();
-    let resp = http
-        .get(format!("{base}/si/mono/accounts/{id}?refresh=true"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let (status, _) = call(
+        Method::GET,
+        &format!("{base}/si/mono/accounts/{id}?refresh=true"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
 
     let (status, sync) = post("/si/mono/sync", json!({"accountId": id, "pageSize": 500})).await;
     assert_eq!(status, 200, "{sync}");
@@ -116,14 +90,11 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
         .status()
         .unwrap()
         .success());
-    let mut exited = None;
-    for _ in 0..100 {
-        if let Some(status) = service.0.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let status = exited.expect("the service stops after SIGTERM");
+    let status = wait_for(
+        "the service to stop after SIGTERM",
+        Duration::from_secs(10),
+        || ready(service.0.try_wait().unwrap()),
+    )
+    .await;
     assert!(status.success(), "{status:?}");
 }

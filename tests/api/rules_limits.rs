@@ -1,8 +1,6 @@
 //! Rules are bounded per environment and listed in pages.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::json;
 use sqlx::PgPool;
 

@@ -1,9 +1,7 @@
 //! DLQ review (list, replay, resolve), rule preview and retention, over HTTP with a real
 //! database and the sandbox.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use taxpoynt_mono::eligibility::{self, CompiledPolicy, EligibilitySettings, Outcome, Rule};
@@ -213,13 +211,12 @@ async fn another_organizations_records_are_not_found(pool: PgPool) {
         .await
         .unwrap();
     let as_other = |path: String, body: Value| {
-        let req = s
-            .app
-            .http
-            .post(s.app.url(&path))
-            .bearer_auth(&other.api_key)
-            .json(&body);
-        async move { split(req.send().await.unwrap()).await }
+        let app = &s.app;
+        let key = other.api_key.clone();
+        async move {
+            app.call(reqwest::Method::POST, &path, Some(&key), Some(&body))
+                .await
+        }
     };
     let (status, _) = as_other(format!("/si/mono/dlq/{id}/replay"), json!({})).await;
     assert_eq!(status, 404);
@@ -229,15 +226,10 @@ async fn another_organizations_records_are_not_found(pool: PgPool) {
     )
     .await;
     assert_eq!(status, 404);
-    let resp = s
+    let (status, body) = s
         .app
-        .http
-        .get(s.app.url("/si/mono/dlq"))
-        .bearer_auth(&other.api_key)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+        .call(reqwest::Method::GET, "/si/mono/dlq", Some(&other.api_key), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"], json!([]));
     let (status, _) = s.app.post("/si/mono/dlq/not-a-uuid/replay", json!({})).await;

@@ -3,22 +3,11 @@
 //! line number while the run goes on.
 
 use serde_json::Value;
-use taxpoynt_mono::eligibility::{classify, EligibilitySettings};
 
-const CASES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/eligibility/cases.json"
-);
+use crate::helpers::eligibility::{classify, ClassifyStats, EligibilitySettings};
+use crate::helpers::eligibility_cases as cases;
 
-fn cases() -> Vec<Value> {
-    let text = std::fs::read_to_string(CASES).expect("fixture file readable");
-    match serde_json::from_str(&text).expect("fixture file parses") {
-        Value::Array(cases) => cases,
-        other => panic!("fixture file is not an array: {other}"),
-    }
-}
-
-fn run(input: &str) -> (Vec<Value>, taxpoynt_mono::eligibility::ClassifyStats) {
+fn run(input: &str) -> (Vec<Value>, ClassifyStats) {
     let mut out = Vec::new();
     let stats = classify(input.as_bytes(), &mut out, &EligibilitySettings::default()).expect("no I/O error");
     let text = String::from_utf8(out).expect("output is UTF-8");

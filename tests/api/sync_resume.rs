@@ -2,11 +2,9 @@
 //! their sync, the connection pool under many syncs, unlink during a sync, malformed items and
 //! redirects. Against the sandbox (or wiremock where Mono must misbehave in a precise way).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use wiremock::matchers::{method, path, query_param};
@@ -268,14 +266,8 @@ async fn a_forward_dated_transaction_does_not_move_the_window_past_tomorrow(pool
 }
 
 async fn clear_faults(s: &SandboxApp) {
-    let resp = s
-        .app
-        .http
-        .delete(s.control("/_sandbox/faults"))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
+    let (status, body) = control(&s.sandbox, reqwest::Method::DELETE, "/_sandbox/faults", None).await;
+    assert!((200..300).contains(&status), "{status} {body}");
 }
 
 /// The app pointed at a wiremock Mono with one linked account `acc_w`.

@@ -1,0 +1,27 @@
+//! The integration tests: one binary, one module per area, and `helpers` for what they share.
+//!
+//! `bash scripts/test.sh` runs them with everything else; `bash scripts/test.sh -E
+//! 'test(/^sync::/)'` one module (nextest). Plain `cargo test --test api linking::` runs the
+//! tests whose path contains `linking::` (DATABASE_URL from `scripts/pg.sh`).
+
+mod helpers;
+
+mod cli_classify;
+mod dlq_review;
+mod eligibility_classify;
+mod eligibility_fixtures;
+mod eligibility_props;
+mod foundation;
+mod invoices;
+mod linking;
+mod mono_client_sandbox;
+mod mono_client_wiremock;
+mod mono_types;
+mod rules_limits;
+mod rules_settings;
+mod sandbox_control;
+mod sandbox_link_webhooks;
+mod scheduled_sync;
+mod serve_sandbox;
+mod sync;
+mod sync_resume;
