@@ -4,10 +4,13 @@
 pub mod accounts;
 pub mod environments;
 pub mod events;
+pub mod jobs;
 pub mod ledger;
 pub mod locks;
+pub mod payments;
 pub mod rules;
 pub mod tenancy;
+pub mod webhooks;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
