@@ -3,9 +3,11 @@
 
 pub mod cursor;
 pub mod events;
+pub mod jobs;
 pub mod link;
 pub mod ops;
 pub mod rules;
 pub mod settings;
 pub mod sync;
 pub mod tenants;
+pub mod webhooks;
