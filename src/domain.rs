@@ -17,6 +17,9 @@ pub enum RecordReason {
     MalformedTransaction,
     /// Reconciliation: the transaction names an invoice whose amount differs (DLQ).
     AmountMismatch,
+    /// Reconciliation: the transaction pays an invoice that already exists (skipped: no new
+    /// draft; the invoice's payment status moves).
+    Reconciled,
 }
 
 impl RecordReason {
@@ -27,6 +30,7 @@ impl RecordReason {
             RecordReason::Duplicate => "duplicate",
             RecordReason::MalformedTransaction => "malformed_transaction",
             RecordReason::AmountMismatch => "amount_mismatch",
+            RecordReason::Reconciled => "reconciled",
         }
     }
 }

@@ -53,6 +53,7 @@ impl Application {
             signer: Arc::new(signer),
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
+            jobs_notify: Arc::new(tokio::sync::Notify::new()),
         };
         let router = app_router(state.clone());
         Ok(Application {
@@ -83,6 +84,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let token = self.state.shutdown.clone();
         let mut jobs = tokio::task::JoinSet::new();
+        let mono = &self.state.settings.mono;
+        if !mono.verify_signature {
+            tracing::warn!("MONO_VERIFY_SIGNATURE=false: webhooks are accepted without checking their secret or signature");
+        } else if mono.webhook_secret.is_none() {
+            tracing::warn!("MONO_WEBHOOK_SECRET is not set: every webhook will be refused with 401");
+        }
+        jobs.spawn(crate::jobs::worker::run(self.state.clone()));
         if let Some(interval) = self.state.settings.sync_interval {
             jobs.spawn(crate::jobs::scheduled_sync::run(self.state.clone(), interval));
         }

@@ -21,4 +21,6 @@ pub struct AppState {
     /// Syncs this replica runs at once (`MONO_SYNC_CONCURRENCY`): each holds a database
     /// connection of its own for its lock, so this also bounds those connections.
     pub sync_slots: Arc<tokio::sync::Semaphore>,
+    /// Wakes the job worker when work was just queued (it polls anyway).
+    pub jobs_notify: Arc<tokio::sync::Notify>,
 }

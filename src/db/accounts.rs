@@ -406,3 +406,70 @@ pub async fn currencies(
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.currency)).collect())
 }
+
+/// Refreshes an account of the tenant from a webhook (absent values keep what is stored);
+/// `reauth_required` Some sets or clears the flag. False when the tenant has no such account.
+pub async fn apply_update(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+    d: &DetailsUpdate,
+    reauth_required: Option<bool>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"
+        UPDATE mono_accounts SET
+            name = COALESCE($4, name),
+            account_number = COALESCE($5, account_number),
+            currency = COALESCE($6, currency),
+            type = COALESCE($7, type),
+            balance = COALESCE($8, balance),
+            bvn_last4 = COALESCE($9, bvn_last4),
+            institution_name = COALESCE($10, institution_name),
+            bank_code = COALESCE($11, bank_code),
+            institution_type = COALESCE($12, institution_type),
+            customer_id = COALESCE($13, customer_id),
+            data_status = COALESCE($14, data_status),
+            auth_method = COALESCE($15, auth_method),
+            reauth_required = COALESCE($16, reauth_required)
+        WHERE id = $1 AND env_id = $2 AND org_id = $3
+        "#,
+        account_id,
+        tenant.env_id,
+        tenant.org_id,
+        d.name,
+        d.account_number,
+        d.currency,
+        d.r#type,
+        d.balance,
+        d.bvn_last4,
+        d.institution_name,
+        d.bank_code,
+        d.institution_type,
+        d.customer_id,
+        d.data_status,
+        d.auth_method,
+        reauth_required
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks an account of the tenant unlinked (Mono said so); false when there is no such account.
+pub async fn mark_unlinked_for(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE mono_accounts SET unlinked_at = COALESCE(unlinked_at, now())
+         WHERE id = $1 AND env_id = $2 AND org_id = $3",
+        account_id,
+        tenant.env_id,
+        tenant.org_id
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -6,12 +6,15 @@ pub mod dlq;
 pub mod environments;
 pub mod events;
 pub mod invoices;
+pub mod jobs;
 pub mod ledger;
 pub mod locks;
+pub mod payments;
 pub mod retention;
 pub mod rules;
 pub mod signing_keys;
 pub mod tenancy;
+pub mod webhooks;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;

@@ -13,6 +13,7 @@ pub mod rules;
 pub mod settings;
 pub mod sync;
 pub mod tenant;
+pub mod webhooks;
 
 use axum::http::{Method, Uri};
 use axum::routing::{delete, get, post};
@@ -51,12 +52,17 @@ pub fn router(state: AppState) -> Router {
         .route("/si/mono/dlq", get(dlq::list))
         .route("/si/mono/dlq/{id}/replay", post(dlq::replay))
         .route("/si/mono/dlq/{id}/resolve", post(dlq::resolve))
+        .route("/si/mono/webhook-status", get(webhooks::status))
+        .route("/si/mono/jobs/{id}", get(webhooks::job))
         .layer(axum::middleware::from_fn(crate::http::tenant::peek_environment));
 
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        // Mono's deliveries carry no key and are read as raw bytes: outside the `/si/*`
+        // group whose middleware buffers bodies and whose routes resolve a tenant.
+        .route("/si/mono/webhook", post(webhooks::receive))
         .merge(si)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)

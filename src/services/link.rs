@@ -296,38 +296,70 @@ pub async fn exchange(
         other => other.into(),
     })?;
     ensure_not_elsewhere(state, tenant, &account_id).await?;
-
-    // Details are best effort: a link Mono has made is never lost for want of them.
-    let details = match state.mono.account_details(&account_id, false).await {
-        Ok(d) => Some(details_from_mono(&d)),
-        Err(err) => {
-            tracing::warn!(account_id, error = %err, "account details unavailable after exchange; stored without them");
-            None
-        }
-    };
+    let details = details_best_effort(state, &account_id).await;
     let mut tx = state.db.begin().await?;
-    if !db::link(
-        &mut *tx,
-        tenant.org_id,
-        tenant.env_id,
+    let completed_ref = r#ref.filter(|_| link_ref.is_some());
+    if !store_link(
+        &mut tx,
+        tenant,
         &account_id,
         r#ref,
+        completed_ref,
         details.as_ref(),
     )
     .await?
     {
         return Err(linked_elsewhere());
     }
-    // A completed Mono authorisation (first link or reauth) ends any reauth-required state.
-    db::set_reauth_required(&mut *tx, &account_id, false).await?;
-    if let (Some(r), Some(_)) = (r#ref, link_ref) {
-        db::complete_link_ref(&mut *tx, r).await?;
-    }
     let row = db::get(&mut *tx, tenant, &account_id)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("linked account {account_id} not readable")))?;
     tx.commit().await?;
     Ok(row.into())
+}
+
+/// The account's details from Mono, or None (logged) when Mono cannot give them now: a link
+/// Mono has made is never lost for want of them.
+pub async fn details_best_effort(state: &AppState, account_id: &str) -> Option<db::DetailsUpdate> {
+    match state.mono.account_details(account_id, false).await {
+        Ok(d) => Some(details_from_mono(&d)),
+        Err(err) => {
+            tracing::warn!(account_id, error = %err, "account details unavailable after a link; stored without them");
+            None
+        }
+    }
+}
+
+/// Stores a link Mono completed (the exchange, or the hosted-link webhook), inside the
+/// caller's transaction: the account under the tenant, any reauth-required state ended, and
+/// the widget-link ref `completed_ref` marked done. False when another organization or
+/// environment holds the account.
+pub async fn store_link(
+    tx: &mut sqlx::PgConnection,
+    tenant: &Tenant,
+    account_id: &str,
+    link_ref: Option<&str>,
+    completed_ref: Option<&str>,
+    details: Option<&db::DetailsUpdate>,
+) -> Result<bool, ApiError> {
+    if !db::link(
+        &mut *tx,
+        tenant.org_id,
+        tenant.env_id,
+        account_id,
+        link_ref,
+        details,
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    // A completed Mono authorisation (first link or reauth) ends any reauth-required state.
+    db::set_reauth_required(&mut *tx, account_id, false).await?;
+    if let Some(r) = completed_ref {
+        db::complete_link_ref(&mut *tx, r).await?;
+    }
+    Ok(true)
 }
 
 fn linked_elsewhere() -> ApiError {

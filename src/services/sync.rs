@@ -525,6 +525,27 @@ pub async fn sync_stored(
     })
 }
 
+/// A queued sync (after `account_updated`): the sync's outcome, or why it did not run when
+/// running it later would not help (already running elsewhere, data not ready, unlinked,
+/// gone). Other errors are retried by the job queue.
+pub async fn run_queued(
+    state: &AppState,
+    tenant: &Tenant,
+    account_id: MonoAccountId,
+) -> Result<serde_json::Value, ApiError> {
+    let req = SyncRequest {
+        account_id,
+        cursor: None,
+        page_size: DEFAULT_PAGE_SIZE,
+    };
+    match sync_account(state, tenant, req).await {
+        Ok(outcome) => serde_json::to_value(outcome).map_err(|e| ApiError::internal(anyhow::anyhow!(e))),
+        Err(ApiError::Conflict { code, .. }) => Ok(serde_json::json!({ "skipped": code })),
+        Err(ApiError::NotFound(_)) => Ok(serde_json::json!({ "skipped": "not_found" })),
+        Err(e) => Err(e),
+    }
+}
+
 /// Counts of one scheduled round.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Round {

@@ -306,6 +306,11 @@ pub async fn spawn_app_on(pool: PgPool, settings: Settings, tenant: CreatedTenan
 }
 
 impl TestApp {
+    /// The client the app is called with (follows no redirect), for requests built by hand.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -371,6 +376,14 @@ impl TestApp {
     pub async fn delete(&self, path: &str) -> (u16, Value) {
         self.call(Method::DELETE, path, Some(self.key()), None).await
     }
+}
+
+/// A response's status and JSON body.
+pub async fn split(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"));
+    (status, body)
 }
 
 /// Asserts the failure envelope and returns its `error.code`.
@@ -559,6 +572,11 @@ pub async fn spawn_app_with_sandbox_config(
 }
 
 impl SandboxApp {
+    /// The URL of a control endpoint of the app's sandbox.
+    pub fn control(&self, path: &str) -> String {
+        format!("{}{}", self.sandbox.base_url.as_str().trim_end_matches('/'), path)
+    }
+
     /// A control `POST` to the app's sandbox that must succeed; answers the JSON body.
     pub async fn control_post(&self, path: &str, body: Value) -> Value {
         let (status, body) = control(&self.sandbox, Method::POST, path, Some(body)).await;

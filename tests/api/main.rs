@@ -25,3 +25,4 @@ mod scheduled_sync;
 mod serve_sandbox;
 mod sync;
 mod sync_resume;
+mod webhooks;

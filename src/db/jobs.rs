@@ -1,0 +1,245 @@
+//! The job queue (`jobs`): enqueue, claim with `FOR UPDATE SKIP LOCKED` under a lease, renew
+//! the lease, finish, retry with backoff, and requeue jobs whose worker died.
+//!
+//! A claim hands the job a fresh `lease_id`; every later write names it, so a worker whose
+//! lease ran out (and whose job another worker took) cannot finish or fail it any more.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::tenancy::Tenant;
+
+/// What a job does; stored as text, checked by the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// Process one stored webhook delivery (`payload.deliveryId`).
+    Webhook,
+    /// Sync one account (`payload.accountId`), one unfinished per account.
+    Sync,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Webhook => "webhook",
+            JobKind::Sync => "sync",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "webhook" => Some(JobKind::Webhook),
+            "sync" => Some(JobKind::Sync),
+            _ => None,
+        }
+    }
+}
+
+/// A job to add.
+pub struct NewJob<'a> {
+    pub kind: JobKind,
+    pub payload: Value,
+    pub org_id: Option<Uuid>,
+    pub env_id: Option<Uuid>,
+    /// At most one queued or running job per key; None: no limit.
+    pub dedupe_key: Option<&'a str>,
+    pub max_attempts: i32,
+}
+
+/// Adds a job; None when an unfinished job with the same dedupe key exists.
+pub async fn enqueue(db: impl PgExecutor<'_>, job: NewJob<'_>) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"INSERT INTO jobs (id, kind, payload, org_id, env_id, dedupe_key, max_attempts)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
+           DO NOTHING
+           RETURNING id"#,
+        Uuid::now_v7(),
+        job.kind.as_str(),
+        job.payload,
+        job.org_id,
+        job.env_id,
+        job.dedupe_key,
+        job.max_attempts
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// A job taken by a worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: Uuid,
+    pub kind: JobKind,
+    pub payload: Value,
+    pub org_id: Option<Uuid>,
+    pub env_id: Option<Uuid>,
+    /// This run's number, from 1.
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub lease_id: Uuid,
+}
+
+/// Takes up to `limit` due jobs, oldest due first, skipping those another worker holds.
+pub async fn claim(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+    lease_secs: f64,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    let lease_id = Uuid::new_v4();
+    let rows = sqlx::query!(
+        r#"UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_id = $2,
+                  locked_until = now() + make_interval(secs => $3), updated_at = now()
+           WHERE id IN (
+               SELECT id FROM jobs WHERE status = 'queued' AND run_after <= now()
+               ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, kind, payload, org_id, env_id, attempts, max_attempts"#,
+        limit,
+        lease_id,
+        lease_secs
+    )
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ClaimedJob {
+                id: r.id,
+                kind: JobKind::parse(&r.kind).ok_or_else(|| super::unknown_value("jobs.kind", &r.kind))?,
+                payload: r.payload,
+                org_id: r.org_id,
+                env_id: r.env_id,
+                attempt: r.attempts,
+                max_attempts: r.max_attempts,
+                lease_id,
+            })
+        })
+        .collect()
+}
+
+/// Extends the lease of a running job; false when the lease is no longer ours.
+pub async fn renew(db: impl PgExecutor<'_>, job: &ClaimedJob, lease_secs: f64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE jobs SET locked_until = now() + make_interval(secs => $3), updated_at = now()
+         WHERE id = $1 AND lease_id = $2 AND status = 'running'",
+        job.id,
+        job.lease_id,
+        lease_secs
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks a job done with its final progress; false when the lease is no longer ours.
+pub async fn complete(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    progress: &Value,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE jobs SET status = 'done', progress = $3, lease_id = NULL, locked_until = NULL,
+                finished_at = now(), updated_at = now()
+         WHERE id = $1 AND lease_id = $2 AND status = 'running'",
+        job.id,
+        job.lease_id,
+        progress
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Queues a failed job again after `retry_in_secs`, or fails it for good when `retry_in_secs`
+/// is None; false when the lease is no longer ours.
+pub async fn fail(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    error: &str,
+    retry_in_secs: Option<f64>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE jobs SET
+            status = CASE WHEN $4::float8 IS NULL THEN 'failed' ELSE 'queued' END,
+            run_after = now() + make_interval(secs => COALESCE($4, 0)),
+            finished_at = CASE WHEN $4::float8 IS NULL THEN now() END,
+            last_error = $3, lease_id = NULL, locked_until = NULL, updated_at = now()
+         WHERE id = $1 AND lease_id = $2 AND status = 'running'",
+        job.id,
+        job.lease_id,
+        error,
+        retry_in_secs
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A job whose lease ran out without being renewed: its worker stopped.
+#[derive(Debug, Clone)]
+pub struct ExpiredJob {
+    pub id: Uuid,
+    pub kind: JobKind,
+    pub payload: Value,
+    /// True when it had no attempt left and is now failed; else it is queued again.
+    pub failed: bool,
+}
+
+/// Requeues running jobs whose lease has expired (or fails those without an attempt left).
+pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"UPDATE jobs SET
+               status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+               finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+               last_error = 'the worker running it stopped (lease expired)',
+               run_after = now(), lease_id = NULL, locked_until = NULL, updated_at = now()
+           WHERE id IN (
+               SELECT id FROM jobs WHERE status = 'running' AND locked_until < now()
+               FOR UPDATE SKIP LOCKED)
+           RETURNING id, kind, payload, status"#
+    )
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ExpiredJob {
+                id: r.id,
+                kind: JobKind::parse(&r.kind).ok_or_else(|| super::unknown_value("jobs.kind", &r.kind))?,
+                payload: r.payload,
+                failed: r.status == "failed",
+            })
+        })
+        .collect()
+}
+
+/// A job as `GET /si/mono/jobs/{id}` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub progress: Value,
+    pub attempts: i32,
+    #[serde(rename = "error", skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A job of the tenant's environment.
+pub async fn get(db: impl PgExecutor<'_>, tenant: &Tenant, id: Uuid) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as!(
+        JobRow,
+        "SELECT id, kind, status, progress, attempts, last_error, created_at, finished_at
+         FROM jobs WHERE id = $1 AND env_id = $2 AND org_id = $3",
+        id,
+        tenant.env_id,
+        tenant.org_id
+    )
+    .fetch_optional(db)
+    .await
+}

@@ -1,0 +1,57 @@
+//! `POST /si/mono/webhook` (Mono's deliveries: no bearer key, authenticated by the secret
+//! header or the signature), `GET /si/mono/webhook-status` and `GET /si/mono/jobs/{id}`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use uuid::Uuid;
+
+use crate::db::jobs::JobRow;
+use crate::error::ApiError;
+use crate::http::envelope::Envelope;
+use crate::http::extract::{ApiPath, RawBody};
+use crate::mono::signature::{self, PresentedAuth};
+use crate::services::webhooks::{self, Receipt, WebhookStatus};
+use crate::state::AppState;
+use crate::tenancy::Tenant;
+
+/// The body is taken as bytes, untouched: the signature covers exactly what arrived.
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Envelope<Receipt>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let auth = PresentedAuth {
+        webhook_secret: header(signature::HEADER_WEBHOOK_SECRET),
+        timestamp: header(signature::HEADER_TIMESTAMP),
+        signature: header(signature::HEADER_SIGNATURE),
+    };
+    let receipt = webhooks::receive(&state, auth, &body).await?;
+    let message = if receipt.duplicate {
+        "Webhook already received"
+    } else {
+        "Webhook received"
+    };
+    Ok(Envelope::ok(message, receipt))
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    tenant: Tenant,
+) -> Result<Envelope<WebhookStatus>, ApiError> {
+    Ok(Envelope::ok(
+        "Webhook status",
+        webhooks::status(&state, &tenant).await?,
+    ))
+}
+
+pub async fn job(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Envelope<JobRow>, ApiError> {
+    Ok(Envelope::ok(
+        "Job",
+        crate::services::jobs::get(&state, &tenant, id).await?,
+    ))
+}

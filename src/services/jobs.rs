@@ -1,0 +1,155 @@
+//! Background jobs as services see them: claiming and finishing jobs for the worker
+//! (`jobs::worker`), running one by its kind, retries with exponential backoff, and reading a
+//! job for `GET /si/mono/jobs/{id}`.
+
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::jobs::{self as db, ClaimedJob, JobKind, JobRow};
+use crate::domain::MonoAccountId;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tenancy::{EnvName, Tenant};
+
+/// How long a claim holds a job before another worker may take it; renewed while it runs.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// The longest wait between two attempts.
+const MAX_BACKOFF_SECS: f64 = 300.0;
+
+pub async fn claim(state: &AppState, limit: usize, lease: Duration) -> Result<Vec<ClaimedJob>, ApiError> {
+    Ok(db::claim(&state.db, limit as i64, lease.as_secs_f64()).await?)
+}
+
+/// Extends the lease; false when the job is no longer ours.
+pub async fn renew(state: &AppState, job: &ClaimedJob, lease: Duration) -> Result<bool, ApiError> {
+    Ok(db::renew(&state.db, job, lease.as_secs_f64()).await?)
+}
+
+/// Runs one claimed job to its result (kept as the job's progress).
+pub async fn run(state: &AppState, job: &ClaimedJob) -> Result<Value, ApiError> {
+    match job.kind {
+        JobKind::Webhook => {
+            let id = job
+                .payload
+                .get("deliveryId")
+                .and_then(Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("webhook job {} has no deliveryId", job.id))
+                })?;
+            crate::services::webhooks::process_delivery(state, id).await
+        }
+        JobKind::Sync => {
+            let tenant = job_tenant(job)?;
+            let account = job
+                .payload
+                .get("accountId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("sync job {} has no accountId", job.id)))?;
+            crate::services::sync::run_queued(state, &tenant, MonoAccountId::from_stored(account.to_owned()))
+                .await
+        }
+    }
+}
+
+fn job_tenant(job: &ClaimedJob) -> Result<Tenant, ApiError> {
+    let env = job
+        .payload
+        .get("env")
+        .and_then(Value::as_str)
+        .and_then(EnvName::parse);
+    match (job.org_id, job.env_id, env) {
+        (Some(org), Some(env_id), Some(env)) => Ok(Tenant::system(org, env_id, env)),
+        _ => Err(ApiError::internal(anyhow::anyhow!(
+            "job {} names no environment",
+            job.id
+        ))),
+    }
+}
+
+/// Marks a job done; false when its lease was lost (another worker has it now).
+pub async fn complete(state: &AppState, job: &ClaimedJob, progress: &Value) -> Result<bool, ApiError> {
+    Ok(db::complete(&state.db, job, progress).await?)
+}
+
+/// The wait before attempt `attempt + 1`: 1 s doubled per attempt, at most 5 minutes, with
+/// ±20 % jitter so failed jobs do not come back in step.
+pub fn backoff(attempt: i32) -> Duration {
+    let base = 2f64.powi(attempt.clamp(1, 30) - 1).min(MAX_BACKOFF_SECS);
+    let jitter = rand::thread_rng().gen_range(0.8..1.2);
+    Duration::from_secs_f64(base * jitter)
+}
+
+/// Records a failed run: the job is queued again after its backoff, or, out of attempts,
+/// failed for good (a webhook's delivery with it, in the same transaction).
+pub async fn fail(state: &AppState, job: &ClaimedJob, error: &str) -> Result<bool, ApiError> {
+    let retry = (job.attempt < job.max_attempts).then(|| backoff(job.attempt).as_secs_f64());
+    let mut tx = state.db.begin().await?;
+    let ours = db::fail(&mut *tx, job, error, retry).await?;
+    if ours && retry.is_none() {
+        fail_work(&mut tx, job.kind, &job.payload, error).await?;
+    }
+    tx.commit().await?;
+    Ok(ours)
+}
+
+async fn fail_work(
+    tx: &mut sqlx::PgConnection,
+    kind: JobKind,
+    payload: &Value,
+    error: &str,
+) -> Result<(), ApiError> {
+    if kind == JobKind::Webhook {
+        if let Some(id) = payload
+            .get("deliveryId")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+        {
+            crate::services::webhooks::fail_delivery(tx, id, error).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Queues again the jobs whose worker stopped (lease expired); answers how many.
+pub async fn requeue_expired(state: &AppState) -> Result<usize, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let expired = db::requeue_expired(&mut *tx).await?;
+    for job in expired.iter().filter(|j| j.failed) {
+        fail_work(
+            &mut tx,
+            job.kind,
+            &job.payload,
+            "the worker running it stopped (lease expired)",
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    for job in &expired {
+        tracing::warn!(job_id = %job.id, kind = job.kind.as_str(), failed = job.failed, "job lease expired; its worker stopped");
+    }
+    Ok(expired.len())
+}
+
+/// A job of the caller's environment; 404 for any other.
+pub async fn get(state: &AppState, tenant: &Tenant, id: Uuid) -> Result<JobRow, ApiError> {
+    db::get(&state.db, tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        for (attempt, base) in [(1, 1.0), (2, 2.0), (3, 4.0), (10, 300.0), (40, 300.0)] {
+            let got = backoff(attempt).as_secs_f64();
+            assert!(got >= base * 0.8 && got <= base * 1.2, "attempt {attempt}: {got}");
+        }
+    }
+}

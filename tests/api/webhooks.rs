@@ -1,0 +1,954 @@
+//! Mono webhooks end to end: both authentication forms and every way to fail them, durable
+//! intake with duplicates (also two at once), every event, reconciliation against invoices,
+//! the job worker (including one that died mid-job), webhook-status, and the sandbox's own
+//! signed deliveries after a link.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+use chrono::Utc;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use taxpoynt_mono::mono::signature;
+use taxpoynt_mono::services::tenants;
+use taxpoynt_mono::tenancy::Role;
+use uuid::Uuid;
+
+/// `MONO_WEBHOOK_SECRET` of `common::test_settings`.
+const SECRET: &str = "test-webhook-secret";
+const WAIT: Duration = Duration::from_secs(20);
+
+enum Auth {
+    SecretHeader(&'static str),
+    /// Signed at `now + skew` seconds with `secret`; `prefix` adds `sha256=`.
+    Signed {
+        secret: &'static str,
+        skew: i64,
+        prefix: bool,
+    },
+    None,
+}
+
+async fn deliver_raw(app: &TestApp, body: &[u8], auth: Auth) -> (u16, Value) {
+    let mut request = app
+        .http()
+        .post(app.url("/si/mono/webhook"))
+        .header("content-type", "application/json");
+    match auth {
+        Auth::SecretHeader(s) => request = request.header(signature::HEADER_WEBHOOK_SECRET, s),
+        Auth::Signed { secret, skew, prefix } => {
+            let ts = Utc::now().timestamp() + skew;
+            let sig = signature::sign(secret.as_bytes(), ts, body);
+            let sig = if prefix { format!("sha256={sig}") } else { sig };
+            request = request
+                .header(signature::HEADER_TIMESTAMP, ts.to_string())
+                .header(signature::HEADER_SIGNATURE, sig);
+        }
+        Auth::None => {}
+    }
+    split(request.body(body.to_vec()).send().await.unwrap()).await
+}
+
+/// Posts a correctly signed delivery; answers its `data`.
+async fn deliver(app: &TestApp, body: &Value) -> Value {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let (status, resp) = deliver_raw(
+        app,
+        &bytes,
+        Auth::Signed {
+            secret: SECRET,
+            skew: 0,
+            prefix: false,
+        },
+    )
+    .await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["status"], "successful", "{resp}");
+    resp["data"].clone()
+}
+
+fn event(name: &str, data: Value) -> Value {
+    json!({"event": name, "event_id": format!("evt_{}", Uuid::new_v4().simple()), "data": data})
+}
+
+fn transaction(id: &str, amount: i64, currency: &str, reference: Option<&str>) -> Value {
+    let mut t = json!({
+        "id": id, "type": "credit", "amount": amount, "currency": currency,
+        "narration": format!("NIP/GTB/ACME LTD/Payment for invoice {}", reference.unwrap_or("")),
+        "date": "2026-01-05T10:00:00.000Z",
+    });
+    if let Some(r) = reference {
+        t["reference"] = json!(r);
+    }
+    t
+}
+
+fn tx_event(name: &str, account: &str, tx: Value) -> Value {
+    event(name, json!({"account": account, "transaction": tx}))
+}
+
+/// Polls `check` until it answers Some, or panics after [`WAIT`].
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The delivery once it is no longer queued: (status, result).
+async fn processed(pool: &PgPool, delivery_id: &Value) -> (String, Value) {
+    let id = Uuid::parse_str(delivery_id.as_str().unwrap()).unwrap();
+    eventually("the delivery to be processed", || async {
+        let (status, result): (String, Option<Value>) =
+            sqlx::query_as("SELECT status, result FROM webhook_deliveries WHERE id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        (status != "queued").then(|| (status, result.unwrap_or(Value::Null)))
+    })
+    .await
+}
+
+/// Delivers and waits for processing; answers the delivery's result.
+async fn deliver_processed(app: &TestApp, body: &Value) -> Value {
+    let data = deliver(app, body).await;
+    assert_eq!(data["outcome"], "queued", "{data}");
+    let (status, result) = processed(&app.pool, &data["deliveryId"]).await;
+    assert_eq!(status, "processed", "{result}");
+    result
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+async fn admin_key(app: &TestApp) -> String {
+    tenants::create_key(&app.pool, app.tenant.org_id, Role::Admin)
+        .await
+        .unwrap()
+        .api_key
+}
+
+async fn status_with(app: &TestApp, key: &str) -> Value {
+    let resp = app
+        .http()
+        .get(app.url("/si/mono/webhook-status"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].clone()
+}
+
+/// An invoice the tenant made by hand (`source: manual`), as reconciliation finds them.
+async fn manual_invoice(app: &TestApp, reference: &str, amount: i64, currency: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    let env: Uuid = app.env_id("sandbox").parse().unwrap();
+    sqlx::query(
+        "INSERT INTO invoices (id, org_id, env_id, source, kind, amount, currency, reference)
+         VALUES ($1, $2, $3, 'manual', 'invoice', $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(app.tenant.org_id)
+    .bind(env)
+    .bind(amount)
+    .bind(currency)
+    .bind(reference)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    id
+}
+
+/// Points the sandbox's signed deliveries at the app's webhook endpoint.
+async fn send_sandbox_webhooks_to(s: &SandboxApp) {
+    let resp = s
+        .app
+        .http()
+        .put(s.control("/_sandbox/webhook"))
+        .json(&json!({"url": s.app.url("/si/mono/webhook"), "secret": SECRET}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+}
+
+async fn payment_status(pool: &PgPool, invoice: Uuid) -> String {
+    sqlx::query_scalar("SELECT payment_status FROM invoices WHERE id = $1")
+        .bind(invoice)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+// ----- authentication ----------------------------------------------------------------------
+
+#[sqlx::test]
+async fn both_forms_authenticate_and_every_bad_credential_is_401_and_counted(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let ok = |n: u32| serde_json::to_vec(&event("mono.events.something_new", json!({"n": n}))).unwrap();
+
+    let (status, body) = deliver_raw(&app, &ok(1), Auth::SecretHeader(SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    for (n, prefix) in [(2, false), (3, true)] {
+        let auth = Auth::Signed {
+            secret: SECRET,
+            skew: 0,
+            prefix,
+        };
+        let (status, body) = deliver_raw(&app, &ok(n), auth).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Within the 300 s window either way.
+    for (n, skew) in [(4, -290), (5, 290)] {
+        let auth = Auth::Signed {
+            secret: SECRET,
+            skew,
+            prefix: false,
+        };
+        let (status, body) = deliver_raw(&app, &ok(n), auth).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let signed = |skew| Auth::Signed {
+        secret: SECRET,
+        skew,
+        prefix: false,
+    };
+    let cases: Vec<(&str, Vec<u8>, Auth)> = vec![
+        ("wrong secret", ok(10), Auth::SecretHeader("not-the-secret")),
+        (
+            "wrong signature",
+            ok(11),
+            Auth::Signed {
+                secret: "another-secret",
+                skew: 0,
+                prefix: false,
+            },
+        ),
+        ("stale timestamp", ok(12), signed(-301)),
+        ("future timestamp", ok(13), signed(301)),
+        ("no headers", ok(14), Auth::None),
+    ];
+    for (what, body, auth) in cases {
+        let (status, resp) = deliver_raw(&app, &body, auth).await;
+        assert_eq!(status, 401, "{what}: {resp}");
+        assert_eq!(assert_failure(&resp), "unauthorized", "{what}");
+    }
+    // A body altered after signing.
+    let body = ok(15);
+    let ts = Utc::now().timestamp();
+    let sig = signature::sign(SECRET.as_bytes(), ts, &body);
+    let mut altered = body.clone();
+    altered.extend_from_slice(b" ");
+    let resp = app
+        .http()
+        .post(app.url("/si/mono/webhook"))
+        .header(signature::HEADER_TIMESTAMP, ts.to_string())
+        .header(signature::HEADER_SIGNATURE, sig)
+        .body(altered)
+        .send()
+        .await
+        .unwrap();
+    let (status, resp) = split(resp).await;
+    assert_eq!(status, 401, "{resp}");
+    // A signature that is not hex, and a timestamp that is not a number.
+    let resp = app
+        .http()
+        .post(app.url("/si/mono/webhook"))
+        .header(signature::HEADER_TIMESTAMP, "soon")
+        .header(signature::HEADER_SIGNATURE, "zz")
+        .body(ok(16))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    // Nothing refused was stored; every refusal was counted, with no body.
+    assert_eq!(count(&pool, "SELECT count(*) FROM webhook_deliveries").await, 5);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM webhook_receipts WHERE kind = 'rejected'"
+        )
+        .await,
+        7
+    );
+    let admin = status_with(&app, &admin_key(&app).await).await;
+    assert_eq!(admin["signatureVerification"], true);
+    assert_eq!(admin["last24h"]["rejected"], 7, "{admin}");
+    assert_eq!(admin["last24h"]["received"], 5, "{admin}");
+    assert_eq!(admin["last24h"]["ignored"], 5, "{admin}");
+    assert_eq!(admin["lastFailure"]["reason"], "malformed_timestamp", "{admin}");
+    // Unattributed deliveries and refusals are the platform's, not a tenant's.
+    let tenant = status_with(&app, app.key()).await;
+    assert_eq!(tenant["last24h"]["rejected"], 0, "{tenant}");
+    assert_eq!(tenant["last24h"]["received"], 0, "{tenant}");
+    assert!(tenant["lastFailure"].is_null(), "{tenant}");
+}
+
+#[sqlx::test]
+async fn verification_off_accepts_unsigned_deliveries(pool: PgPool) {
+    let app = spawn_app_with(pool, test_settings(&[("MONO_VERIFY_SIGNATURE", "false")])).await;
+    let body = serde_json::to_vec(&event("mono.events.something_new", json!({}))).unwrap();
+    let (status, resp) = deliver_raw(&app, &body, Auth::None).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["data"]["outcome"], "ignored");
+    let (status, resp) = deliver_raw(&app, b"{}", Auth::SecretHeader("anything")).await;
+    assert_eq!(status, 400, "{resp}");
+    assert!(resp["error"]["fields"]["event"].is_string(), "{resp}");
+    assert_eq!(status_with(&app, app.key()).await["signatureVerification"], false);
+}
+
+#[sqlx::test]
+async fn bodies_over_a_mebibyte_are_413_and_bad_json_is_400(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let big = vec![b' '; 1024 * 1024 + 1];
+    let (status, resp) = deliver_raw(&app, &big, Auth::SecretHeader(SECRET)).await;
+    assert_eq!(status, 413, "{resp}");
+    assert_eq!(assert_failure(&resp), "payload_too_large");
+    let (status, resp) = deliver_raw(&app, b"{not json", Auth::SecretHeader(SECRET)).await;
+    assert_eq!(status, 400, "{resp}");
+    assert_eq!(assert_failure(&resp), "malformed_json");
+}
+
+// ----- intake --------------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn a_delivery_seen_before_is_a_duplicate_even_two_at_once(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+
+    let body = tx_event(
+        "transaction.updated",
+        &account,
+        transaction("tx_dup_1", 250_000, "NGN", None),
+    );
+    let first = deliver(app, &body).await;
+    assert_eq!(first["duplicate"], false);
+    assert_eq!(first["event"], "transaction.updated");
+    let again = deliver(app, &body).await;
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["deliveryId"], first["deliveryId"]);
+
+    // The same event id with another body is the same delivery.
+    let mut changed = body.clone();
+    changed["data"]["transaction"]["amount"] = json!(999_999);
+    assert_eq!(deliver(app, &changed).await["duplicate"], true);
+
+    // Without an event id, the same body is.
+    let mut no_id = tx_event(
+        "transaction.updated",
+        &account,
+        transaction("tx_dup_2", 250_000, "NGN", None),
+    );
+    no_id.as_object_mut().unwrap().remove("event_id");
+    assert_eq!(deliver(app, &no_id).await["duplicate"], false);
+    assert_eq!(deliver(app, &no_id).await["duplicate"], true);
+
+    // Two copies at once: exactly one is stored and queued.
+    let twin = tx_event(
+        "transaction.settled",
+        &account,
+        transaction("tx_dup_3", 250_000, "NGN", None),
+    );
+    let (a, b) = tokio::join!(deliver(app, &twin), deliver(app, &twin));
+    assert_eq!(a["deliveryId"], b["deliveryId"]);
+    assert_ne!(a["duplicate"], b["duplicate"], "{a} {b}");
+
+    processed(&pool, &first["deliveryId"]).await;
+    processed(&pool, &a["deliveryId"]).await;
+    assert_eq!(count(&pool, "SELECT count(*) FROM webhook_deliveries").await, 3);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM jobs WHERE kind = 'webhook'").await,
+        3
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM invoices WHERE transaction_id LIKE 'tx_dup_%'"
+        )
+        .await,
+        3
+    );
+    // A duplicate of a processed delivery says so.
+    let late = deliver(app, &body).await;
+    assert_eq!(late["duplicate"], true);
+    assert_eq!(late["outcome"], "processed");
+    let st = status_with(app, app.key()).await;
+    assert_eq!(st["last24h"]["duplicate"], 5, "{st}");
+    assert_eq!(st["last24h"]["received"], 3, "{st}");
+    assert_eq!(st["last24h"]["processed"], 3, "{st}");
+    assert_eq!(st["pending"], 0, "{st}");
+    assert!(st["lastProcessedAt"].is_string(), "{st}");
+}
+
+#[sqlx::test]
+async fn unknown_events_and_unknown_accounts_are_ignored_and_recorded(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let unknown_event = deliver(&app, &event("mono.events.brand_new", json!({"account": "x"}))).await;
+    assert_eq!(unknown_event["outcome"], "ignored");
+    let unknown_account = deliver(
+        &app,
+        &tx_event(
+            "transaction.updated",
+            "acc_nobody",
+            transaction("tx_1", 1, "NGN", None),
+        ),
+    )
+    .await;
+    assert_eq!(unknown_account["outcome"], "ignored");
+    let unknown_ref = deliver(
+        &app,
+        &event(
+            "mono.events.account_connected",
+            json!({"id": "acc_new", "meta": {"ref": "never-issued-ref"}}),
+        ),
+    )
+    .await;
+    assert_eq!(unknown_ref["outcome"], "ignored");
+    let results: Vec<(String, Value)> =
+        sqlx::query_as("SELECT status, result FROM webhook_deliveries ORDER BY received_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        results[0],
+        ("ignored".into(), json!({"ignored": "unknown_event"}))
+    );
+    assert_eq!(
+        results[1],
+        ("ignored".into(), json!({"ignored": "unknown_account"}))
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM jobs").await, 0);
+    let admin = status_with(&app, &admin_key(&app).await).await;
+    assert_eq!(admin["last24h"]["ignored"], 3, "{admin}");
+}
+
+// ----- account events ------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn account_events_update_reauth_unlink_income_and_jobs(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let account = s.link_new_account(3).await;
+
+    // account_updated: camelCase keys refresh the account; reauth is marked; no sync while
+    // the data is not available.
+    let result = deliver_processed(
+        app,
+        &event(
+            "mono.events.account_updated",
+            json!({
+                "account": {"_id": account, "name": "ACME TRADING LTD", "accountNumber": "0123456789",
+                            "currency": "NGN", "balance": 7_000_000, "type": "CURRENT",
+                            "bvn": "22212345678", "authMethod": "internet_banking",
+                            "institution": {"name": "GTBank", "bankCode": "058", "type": "BUSINESS_BANKING"}},
+                "meta": {"data_status": "PROCESSING", "sync_status": "REAUTHORISATION_REQUIRED"}
+            }),
+        ),
+    )
+    .await;
+    assert_eq!(result["reauthRequired"], true, "{result}");
+    assert_eq!(result["syncQueued"], false, "{result}");
+    let (_, view) = app.get(&format!("/si/mono/accounts/{account}")).await;
+    let view = &view["data"];
+    assert_eq!(view["name"], "ACME TRADING LTD");
+    assert_eq!(view["account_number"], "0123456789");
+    assert_eq!(view["balance"], 7_000_000);
+    assert_eq!(view["bvn"], "5678");
+    assert_eq!(view["institution"]["bank_code"], "058");
+    assert_eq!(view["data_status"], "PROCESSING");
+    assert_eq!(view["reauthRequired"], true);
+
+    // account_reauthorized clears it.
+    let result = deliver_processed(
+        app,
+        &event(
+            "mono.events.account_reauthorized",
+            json!({"account": {"_id": account}}),
+        ),
+    )
+    .await;
+    assert_eq!(result["reauthRequired"], false);
+    let (_, view) = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert_eq!(view["data"]["reauthRequired"], false);
+
+    // AVAILABLE queues a sync, which runs: the account is synced.
+    let result = deliver_processed(
+        app,
+        &event(
+            "mono.events.account_updated",
+            json!({"account": {"_id": account}, "meta": {"data_status": "AVAILABLE", "has_new_data": true}}),
+        ),
+    )
+    .await;
+    assert_eq!(result["syncQueued"], true, "{result}");
+    let job_id = result["syncJobId"].as_str().expect("a sync job").to_string();
+    let job = eventually("the sync job to finish", || async {
+        let (_, body) = app.get(&format!("/si/mono/jobs/{job_id}")).await;
+        (body["data"]["status"] == "done").then_some(body["data"].clone())
+    })
+    .await;
+    assert_eq!(job["kind"], "sync");
+    assert_eq!(job["progress"]["fetched"], 3, "{job}");
+    let (_, view) = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert!(view["data"]["lastSyncedAt"].is_string(), "{view}");
+    // Another tenant cannot see the job.
+    let other = tenants::create_tenant(&pool, "Other Org").await.unwrap();
+    let resp = app
+        .http()
+        .get(app.url(&format!("/si/mono/jobs/{job_id}")))
+        .bearer_auth(&other.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    // Income and Mono's jobs are recorded on the delivery.
+    let result = deliver_processed(
+        app,
+        &event(
+            "mono.events.account_income",
+            json!({"account": account, "income_summary": {"total_income": 123}, "income_streams": []}),
+        ),
+    )
+    .await;
+    assert_eq!(result["incomeSummary"]["total_income"], 123);
+    let result = deliver_processed(
+        app,
+        &event(
+            "mono.accounts.jobs.update",
+            json!({"account": account, "id": "job_1", "name": "data_sync", "status": "finished"}),
+        ),
+    )
+    .await;
+    assert_eq!(result["monoJob"]["status"], "finished");
+
+    // account_unlinked marks it unlinked: no more syncs.
+    let result = deliver_processed(
+        app,
+        &event(
+            "mono.events.account_unlinked",
+            json!({"account": {"id": account}}),
+        ),
+    )
+    .await;
+    assert_eq!(result["unlinked"], true);
+    let (_, view) = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert!(view["data"]["unlinkedAt"].is_string());
+    // Transactions of an unlinked account are ignored.
+    let data = deliver(
+        app,
+        &tx_event(
+            "transaction.settled",
+            &account,
+            transaction("tx_after", 500_000, "NGN", None),
+        ),
+    )
+    .await;
+    let (status, result) = processed(&pool, &data["deliveryId"]).await;
+    assert_eq!(
+        (status.as_str(), &result),
+        ("ignored", &json!({"ignored": "account_unlinked"}))
+    );
+
+    // A payload that does not fit its event fails, with the field named.
+    let data = deliver(
+        app,
+        &event(
+            "mono.events.account_updated",
+            json!({"account": {"_id": account, "balance": "lots"}}),
+        ),
+    )
+    .await;
+    let (status, _) = processed(&pool, &data["deliveryId"]).await;
+    assert_eq!(status, "failed");
+    let st = status_with(app, app.key()).await;
+    assert_eq!(st["last24h"]["failed"], 1, "{st}");
+    assert!(
+        st["lastFailure"]["reason"].as_str().unwrap().contains("balance"),
+        "{st}"
+    );
+}
+
+#[sqlx::test]
+async fn account_connected_links_a_hosted_link_by_its_ref(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let (status, link) = app
+        .post(
+            "/si/mono/widget-link",
+            json!({"customer": {"name": "Ada Obi", "email": "ada@acme.ng"},
+                   "redirectUrl": "https://dashboard.example/cb", "meta": {"ref": "hosted-link-0001"},
+                   "env": "production"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{link}");
+    // An account Mono made for that link (the sandbox's control API stands in for the widget).
+    let made = s
+        .control_post(
+            "/_sandbox/accounts",
+            json!({"transactions": 0, "ref": "hosted-link-0001"}),
+        )
+        .await;
+    let account = made["data"]["id"].as_str().unwrap().to_string();
+    let result = deliver_processed(
+        app,
+        &event(
+            "mono.events.account_connected",
+            json!({"id": account, "customer": {"id": made["data"]["customer_id"]},
+                   "meta": {"data_status": "AVAILABLE", "auth_method": "mobile_banking", "ref": "hosted-link-0001"}}),
+        ),
+    )
+    .await;
+    assert_eq!(result["linked"], true, "{result}");
+    // Linked in the ref's environment, with the details Mono has.
+    let (status, view) = app
+        .get(&format!("/si/mono/accounts/{account}?env=production"))
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["data"]["account_number"], made["data"]["account_number"]);
+    assert_eq!(view["data"]["data_status"], "AVAILABLE");
+    let (status, _) = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert_eq!(status, 404, "not in the sandbox environment");
+    let completed: Option<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT completed_at FROM mono_link_refs WHERE ref = 'hosted-link-0001'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(completed.is_some());
+    // The delivery counts for that environment.
+    let st = status_with(app, app.key()).await;
+    assert_eq!(st["last24h"]["received"], 0, "sandbox environment: {st}");
+    let resp = app
+        .http()
+        .get(app.url("/si/mono/webhook-status?env=production"))
+        .bearer_auth(app.key())
+        .send()
+        .await
+        .unwrap();
+    let (_, st) = split(resp).await;
+    assert_eq!(st["data"]["last24h"]["processed"], 1, "{st}");
+}
+
+// ----- reconciliation ------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn reconciliation_marks_a_matching_invoice_pending_then_settled(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+    let invoice = manual_invoice(app, "INV-4242", 500_000, "NGN").await;
+
+    let tx = transaction("tx_pay_1", 500_000, "NGN", Some("inv-4242"));
+    let result = deliver_processed(app, &tx_event("transaction.updated", &account, tx.clone())).await;
+    assert_eq!(result["outcome"], "reconciled", "{result}");
+    assert_eq!(result["invoiceId"], invoice.to_string());
+    assert_eq!(payment_status(&pool, invoice).await, "pending");
+    let result = deliver_processed(app, &tx_event("transaction.settled", &account, tx.clone())).await;
+    assert_eq!(result["outcome"], "reconciled", "{result}");
+    assert_eq!(payment_status(&pool, invoice).await, "settled");
+    // Never back from settled to pending.
+    deliver_processed(app, &tx_event("transaction.updated", &account, tx)).await;
+    assert_eq!(payment_status(&pool, invoice).await, "settled");
+    // No draft for a payment of an existing invoice; one ledger row, one event.
+    assert_eq!(count(&pool, "SELECT count(*) FROM invoices").await, 1);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM mono_transactions WHERE reason = 'reconciled'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM eligibility_events WHERE source = 'webhook'"
+        )
+        .await,
+        1
+    );
+}
+
+#[sqlx::test]
+async fn reconciliation_sends_mismatches_to_the_dlq_and_drafts_the_rest(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+    manual_invoice(app, "INV-7000", 500_000, "NGN").await;
+    manual_invoice(app, "INV-USD-1", 500_000, "USD").await;
+
+    // Another amount than the invoice's.
+    let result = deliver_processed(
+        app,
+        &tx_event(
+            "transaction.settled",
+            &account,
+            transaction("tx_amt", 499_999, "NGN", Some("INV-7000")),
+        ),
+    )
+    .await;
+    assert_eq!(result["outcome"], "dlq", "{result}");
+    assert_eq!(result["reason"], "amount_mismatch");
+    // Another currency than the invoice's (the engine's own currency check passes: NGN).
+    let result = deliver_processed(
+        app,
+        &tx_event(
+            "transaction.updated",
+            &account,
+            transaction("tx_cur", 500_000, "NGN", Some("INV-USD-1")),
+        ),
+    )
+    .await;
+    assert_eq!(result["reason"], "currency_mismatch", "{result}");
+    let dlq: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT transaction_id, reason, source, trace_id FROM dlq_records ORDER BY transaction_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(dlq.len(), 2);
+    assert_eq!(
+        (dlq[0].0.as_str(), dlq[0].1.as_str()),
+        ("tx_amt", "amount_mismatch")
+    );
+    assert_eq!(
+        (dlq[1].0.as_str(), dlq[1].1.as_str()),
+        ("tx_cur", "currency_mismatch")
+    );
+    assert!(dlq.iter().all(|d| d.2 == "webhook" && d.3.is_some()));
+    // Each with an invoice_failed event carrying the environment and the delivery's trace id.
+    let failed: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
+        "SELECT m.env_id, m.reason, m.trace_id FROM monitoring_events m
+         JOIN webhook_deliveries d ON d.trace_id = m.trace_id
+         WHERE m.kind = 'invoice_failed' ORDER BY m.reason",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().all(|f| f.0.to_string() == app.env_id("sandbox")));
+
+    // No invoice named: a DRAFT, idempotent on the transaction id.
+    let new = transaction("tx_new", 700_000, "NGN", Some("INV-4242"));
+    let result = deliver_processed(app, &tx_event("transaction.settled", &account, new.clone())).await;
+    assert_eq!(result["outcome"], "draft", "{result}");
+    let result = deliver_processed(app, &tx_event("transaction.updated", &account, new)).await;
+    assert_eq!(result["outcome"], "duplicate", "{result}");
+    let drafted: Vec<(String, Option<String>, String)> =
+        sqlx::query_as("SELECT transaction_id, reference, status FROM invoices WHERE source = 'mono'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        drafted,
+        vec![("tx_new".into(), Some("INV-4242".into()), "DRAFT".into())]
+    );
+    // A second transaction naming that draft with another amount: the DLQ.
+    let result = deliver_processed(
+        app,
+        &tx_event(
+            "transaction.settled",
+            &account,
+            transaction("tx_new_2", 1_000_000, "NGN", Some("INV-4242")),
+        ),
+    )
+    .await;
+    assert_eq!(result["reason"], "amount_mismatch", "{result}");
+}
+
+#[sqlx::test]
+async fn a_transaction_synced_and_then_delivered_is_not_drafted_twice(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let account = s.link_new_account(20).await;
+    s.control_post(
+        &format!("/_sandbox/accounts/{account}/transactions"),
+        json!({"transactions": [{"amount": 650_000, "type": "credit",
+                                  "narration": "NIP/GTB/ACME LTD/Payment for invoice 77"}]}),
+    )
+    .await;
+    let (status, body) = app.post("/si/mono/sync", json!({"accountId": account})).await;
+    assert_eq!(status, 200, "{body}");
+    let drafted = body["data"]["drafted"].as_i64().unwrap();
+    assert!(drafted > 0, "{body}");
+    let tx_id: String = sqlx::query_scalar("SELECT transaction_id FROM invoices LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // The sandbox delivers the same transaction, signed, to the app.
+    send_sandbox_webhooks_to(&s).await;
+    s.control_post(
+        &format!("/_sandbox/accounts/{account}/events"),
+        json!({"event": "transaction.settled", "transaction_id": tx_id}),
+    )
+    .await;
+    let (status, result) = eventually("the sandbox's delivery", || async {
+        let row: Option<(String, Option<Value>)> = sqlx::query_as(
+            "SELECT status, result FROM webhook_deliveries WHERE event = 'transaction.settled' AND status <> 'queued'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        row
+    })
+    .await;
+    assert_eq!(status, "processed");
+    assert_eq!(result.unwrap()["outcome"], "duplicate");
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM invoices").await,
+        drafted,
+        "no second draft"
+    );
+}
+
+// ----- the worker ----------------------------------------------------------------------------
+
+#[sqlx::test]
+async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool) {
+    use taxpoynt_mono::mono::signature::PresentedAuth;
+    use taxpoynt_mono::services::{jobs, webhooks};
+    use taxpoynt_mono::startup::Application;
+
+    // The first process: it takes two deliveries in, claims their jobs and dies, one job
+    // before doing anything, the other after committing its work but before marking it done.
+    let first = Application::build_with_pool(test_settings(&[]), pool.clone())
+        .await
+        .unwrap();
+    let state = first.state().clone();
+    let tenant = tenants::create_tenant(&pool, "Crash Org").await.unwrap();
+    let env = tenant
+        .environments
+        .iter()
+        .find(|e| e.name == "sandbox")
+        .unwrap()
+        .id;
+    sqlx::query(
+        "INSERT INTO mono_accounts (id, org_id, env_id, currency, data_status) VALUES ('acc_crash', $1, $2, 'NGN', 'AVAILABLE')",
+    )
+    .bind(tenant.org_id)
+    .bind(env)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let auth = PresentedAuth {
+        webhook_secret: Some(SECRET),
+        ..Default::default()
+    };
+    let mut deliveries = Vec::new();
+    for tx_id in ["tx_crash_before", "tx_crash_after"] {
+        let body = tx_event(
+            "transaction.settled",
+            "acc_crash",
+            transaction(tx_id, 600_000, "NGN", None),
+        );
+        let receipt = webhooks::receive(&state, auth, &serde_json::to_vec(&body).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(receipt.outcome, "queued");
+        deliveries.push(receipt.delivery_id);
+    }
+    let claimed = jobs::claim(&state, 10, Duration::from_millis(300)).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    webhooks::process_delivery(&state, deliveries[1]).await.unwrap();
+    drop(first);
+
+    // A second process takes both jobs again once their leases run out.
+    let app = spawn_app(pool.clone()).await;
+    for id in &deliveries {
+        let (status, _) = processed(&pool, &json!(id.to_string())).await;
+        assert_eq!(status, "processed");
+    }
+    let jobs_done = eventually("both jobs to be done", || async {
+        let rows: Vec<(String, i32)> =
+            sqlx::query_as("SELECT status, attempts FROM jobs ORDER BY created_at")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        rows.iter().all(|(s, _)| s == "done").then_some(rows)
+    })
+    .await;
+    assert!(
+        jobs_done.iter().all(|(_, attempts)| *attempts == 2),
+        "{jobs_done:?}"
+    );
+    for tx_id in ["tx_crash_before", "tx_crash_after"] {
+        let q = format!("SELECT count(*) FROM invoices WHERE transaction_id = '{tx_id}'");
+        assert_eq!(count(&pool, &q).await, 1, "{tx_id}");
+        let q = format!("SELECT count(*) FROM eligibility_events WHERE transaction_id = '{tx_id}'");
+        assert_eq!(count(&pool, &q).await, 1, "{tx_id}");
+    }
+    app.shutdown.cancel();
+}
+
+// ----- the sandbox end to end ----------------------------------------------------------------
+
+#[sqlx::test]
+async fn the_sandboxs_signed_webhooks_link_and_sync_an_account(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    send_sandbox_webhooks_to(&s).await;
+    let (status, link) = app
+        .post(
+            "/si/mono/widget-link",
+            json!({"customer": {"name": "Ada Obi", "email": "ada@acme.ng"},
+                   "redirectUrl": "https://dashboard.example/cb"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{link}");
+    // The customer finishes the widget; no code reaches the dashboard (hosted link).
+    let resp = app
+        .http()
+        .get(link["data"]["monoUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection(), "{}", resp.status());
+
+    // account_connected links it; account_updated (AVAILABLE) queues its first sync.
+    let account = eventually("the account to be synced", || async {
+        let (_, body) = app.get("/si/mono/accounts?linkedOnly=true").await;
+        body["data"]
+            .as_array()
+            .and_then(|a| a.first().cloned())
+            .filter(|a| a["lastSyncedAt"].is_string())
+    })
+    .await;
+    let id = account["id"].as_str().unwrap();
+    let deliveries = settled_deliveries(&s.sandbox).await;
+    assert!(deliveries.iter().all(|d| d.status == Some(200)), "{deliveries:?}");
+    let events: Vec<(String, String)> = sqlx::query_as(
+        "SELECT event, status FROM webhook_deliveries WHERE account_id = $1 ORDER BY received_at",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            ("mono.events.account_connected".into(), "processed".into()),
+            ("mono.events.account_updated".into(), "processed".into()),
+        ]
+    );
+    let decided = count(
+        &pool,
+        &format!("SELECT count(*) FROM mono_transactions WHERE account_id = '{id}'"),
+    )
+    .await;
+    assert!(decided > 0);
+}
