@@ -45,6 +45,10 @@ pub struct Settings {
     /// `MONO_SYNC_BUDGET_SECS`: one sync call stops at a page boundary after this long and
     /// answers `hasMore: true` (default 120).
     pub sync_time_budget: Duration,
+    /// `JOB_CONCURRENCY`: background jobs (webhook processing, queued syncs) one replica runs
+    /// at once (default 4). Each holds a pooled connection while it writes, so this stays well
+    /// below `DATABASE_MAX_CONNECTIONS`, leaving the rest to requests such as webhook intake.
+    pub job_concurrency: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +225,11 @@ impl Settings {
             return Err(err("MONO_SYNC_BUDGET_SECS", "must be above 0"));
         }
 
+        let job_concurrency = parse_num(&get, "JOB_CONCURRENCY", 4u32)?;
+        if !(1..=256).contains(&job_concurrency) {
+            return Err(err("JOB_CONCURRENCY", "must be between 1 and 256"));
+        }
+
         Ok(Settings {
             database_url: SecretString::from(database_url),
             database_max_connections,
@@ -232,6 +241,7 @@ impl Settings {
             retention_days,
             sync_concurrency,
             sync_time_budget,
+            job_concurrency,
         })
     }
 
@@ -306,6 +316,7 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("MONO_VERIFY_SIGNATURE", "maybe"),
             ("MONO_SYNC_INTERVAL_SECS", "0"),
+            ("JOB_CONCURRENCY", "0"),
             ("MONO_DATA_RETENTION_DAYS", "x"),
             ("MONO_INVOICE_CURRENCY", "NAIRA"),
             ("DATABASE_URL", "mysql://x"),
