@@ -48,6 +48,10 @@ pub struct Settings {
     /// `SIGNING_KEY`: the Ed25519 seed invoices are signed with, base64 (checked at load).
     /// Unset = a key generated once and kept in the database.
     pub signing_key: Option<SecretString>,
+    /// `JOB_CONCURRENCY`: background jobs (webhook processing, queued syncs) one replica runs
+    /// at once (default 4). Each holds a pooled connection while it writes, so this stays well
+    /// below `DATABASE_MAX_CONNECTIONS`, leaving the rest to requests such as webhook intake.
+    pub job_concurrency: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +232,11 @@ impl Settings {
             crate::signing::decode_seed(key.expose_secret()).map_err(|m| err("SIGNING_KEY", m))?;
         }
 
+        let job_concurrency = parse_num(&get, "JOB_CONCURRENCY", 4u32)?;
+        if !(1..=256).contains(&job_concurrency) {
+            return Err(err("JOB_CONCURRENCY", "must be between 1 and 256"));
+        }
+
         Ok(Settings {
             database_url: SecretString::from(database_url),
             database_max_connections,
@@ -240,6 +249,7 @@ impl Settings {
             sync_concurrency,
             sync_time_budget,
             signing_key,
+            job_concurrency,
         })
     }
 
@@ -322,6 +332,7 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("MONO_VERIFY_SIGNATURE", "maybe"),
             ("MONO_SYNC_INTERVAL_SECS", "0"),
+            ("JOB_CONCURRENCY", "0"),
             ("MONO_DATA_RETENTION_DAYS", "x"),
             ("MONO_INVOICE_CURRENCY", "NAIRA"),
             ("DATABASE_URL", "mysql://x"),

@@ -14,8 +14,6 @@ use crate::db::jobs::ClaimedJob;
 use crate::services::jobs::{self, LEASE};
 use crate::state::AppState;
 
-/// Jobs one replica runs at once.
-pub const CONCURRENCY: usize = 8;
 /// The longest the worker sleeps without a notification.
 pub const POLL: Duration = Duration::from_secs(1);
 
@@ -26,7 +24,7 @@ pub async fn run(state: AppState) {
 /// The worker with a lease of `lease` (tests shorten it).
 pub async fn run_with(state: AppState, lease: Duration) {
     let token = state.shutdown.clone();
-    let slots = Arc::new(Semaphore::new(CONCURRENCY));
+    let slots = Arc::new(Semaphore::new(state.settings.job_concurrency as usize));
     let mut running = JoinSet::new();
     let mut last_sweep: Option<Instant> = None;
     loop {

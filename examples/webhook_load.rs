@@ -1,0 +1,312 @@
+//! Load generator for webhook intake: posts N unique signed `transaction.updated` deliveries
+//! over C concurrent connections to a running service, prints deliveries per second and the
+//! latency percentiles, waits for the job worker to drain what was queued, and then runs
+//! `pgbench` (single-row INSERTs into a scratch table, `-c C -T 10`) against the same database,
+//! so the intake rate can be read against what the database itself commits.
+//!
+//! ```text
+//! cargo run --release --example webhook_load -- --url http://127.0.0.1:8080 -n 20000 -c 16
+//! cargo run --release --example webhook_load -- -n 10000 -c 16 --rate 500
+//! ```
+//!
+//! `DATABASE_URL` (or `--database-url`) names the service's database: the generator creates an
+//! organization with one linked account there, so every delivery is attributed, stored with
+//! its job and processed (`--unattributed` posts for an unknown account instead: intake only).
+//! `MONO_WEBHOOK_SECRET` (or `--secret`) signs the deliveries.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+use taxpoynt_mono::mono::signature;
+
+struct Args {
+    url: String,
+    database_url: String,
+    secret: String,
+    n: usize,
+    c: usize,
+    rate: Option<f64>,
+    unattributed: bool,
+    pgbench_secs: u64,
+}
+
+fn usage() -> &'static str {
+    "webhook_load [--url URL] [--database-url URL] [--secret S] [-n N] [-c C] [--rate PER_SEC] \
+     [--unattributed] [--pgbench-secs S (0: skip)]"
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        url: "http://127.0.0.1:8080".into(),
+        database_url: std::env::var("DATABASE_URL").unwrap_or_default(),
+        secret: std::env::var("MONO_WEBHOOK_SECRET").unwrap_or_default(),
+        n: 20_000,
+        c: 16,
+        rate: None,
+        unattributed: false,
+        pgbench_secs: 10,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .with_context(|| format!("{flag} needs a value; {}", usage()))
+        };
+        match flag.as_str() {
+            "--url" => args.url = value()?,
+            "--database-url" => args.database_url = value()?,
+            "--secret" => args.secret = value()?,
+            "-n" => args.n = value()?.parse()?,
+            "-c" => args.c = value()?.parse()?,
+            "--rate" => args.rate = Some(value()?.parse()?),
+            "--unattributed" => args.unattributed = true,
+            "--pgbench-secs" => args.pgbench_secs = value()?.parse()?,
+            "-h" | "--help" => {
+                println!("{}", usage());
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}; {}", usage()),
+        }
+    }
+    if args.database_url.is_empty() {
+        bail!("DATABASE_URL (or --database-url) must name the service's database");
+    }
+    if args.secret.is_empty() {
+        bail!("MONO_WEBHOOK_SECRET (or --secret) must be the service's webhook secret");
+    }
+    if args.c == 0 || args.n == 0 {
+        bail!("-n and -c must be above 0");
+    }
+    Ok(args)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&args.database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let account = if args.unattributed {
+        format!("acc_load_unknown_{run}")
+    } else {
+        let tenant = taxpoynt_mono::services::tenants::create_tenant(&pool, "Webhook load").await?;
+        let env = tenant
+            .environments
+            .iter()
+            .find(|e| e.name == "sandbox")
+            .context("sandbox env")?
+            .id;
+        let account = format!("acc_load_{run}");
+        sqlx::query(
+            "INSERT INTO mono_accounts (id, org_id, env_id, currency, data_status) VALUES ($1, $2, $3, 'NGN', 'AVAILABLE')",
+        )
+        .bind(&account)
+        .bind(tenant.org_id)
+        .bind(env)
+        .execute(&pool)
+        .await?;
+        account
+    };
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.c)
+        .tcp_nodelay(true)
+        .build()?;
+    let endpoint = format!("{}/si/mono/webhook", args.url.trim_end_matches('/'));
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(args.c);
+    for _ in 0..args.c {
+        let (http, endpoint, next, secret, account, run) = (
+            http.clone(),
+            endpoint.clone(),
+            next.clone(),
+            args.secret.clone(),
+            account.clone(),
+            run.clone(),
+        );
+        let (n, rate) = (args.n, args.rate);
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                // At a steady rate, latency counts from when the request was due, so a slow
+                // answer that delays the next request is not hidden (coordinated omission).
+                let due = match rate {
+                    Some(r) => {
+                        let due = started + Duration::from_secs_f64(i as f64 / r);
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => Instant::now(),
+                };
+                let body = serde_json::to_vec(&json!({
+                    "event": "transaction.updated",
+                    "event_id": format!("evt_{run}_{i}"),
+                    "data": {
+                        "account": account,
+                        "transaction": {
+                            "id": format!("tx_{run}_{i}"), "type": "credit", "amount": 250_000 + i as i64,
+                            "currency": "NGN", "date": "2026-01-05T10:00:00.000Z",
+                            "narration": format!("NIP/GTB/ACME LTD/Payment for invoice LD-{i}"),
+                        }
+                    }
+                }))
+                .unwrap_or_default();
+                let ts = chrono::Utc::now().timestamp();
+                let sig = signature::sign(secret.as_bytes(), ts, &body);
+                let result = http
+                    .post(&endpoint)
+                    .header("content-type", "application/json")
+                    .header(signature::HEADER_TIMESTAMP, ts.to_string())
+                    .header(signature::HEADER_SIGNATURE, sig)
+                    .body(body)
+                    .send()
+                    .await;
+                match result {
+                    Ok(resp) if resp.status().is_success() => {
+                        let _ = resp.bytes().await;
+                        latencies.push(due.elapsed());
+                    }
+                    Ok(resp) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("delivery {i}: {}", resp.status());
+                        }
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("delivery {i}: {e}");
+                        }
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(args.n);
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await?;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let ok = latencies.len();
+    let per_sec = ok as f64 / elapsed;
+    println!(
+        "intake: {ok} deliveries ({errors} errors) over {} connections{} in {elapsed:.2} s: {per_sec:.0} deliveries/s; \
+         latency p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        args.c,
+        args.rate.map(|r| format!(" at {r:.0}/s")).unwrap_or_default(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.95),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+    );
+
+    if !args.unattributed {
+        // The worker drains what intake queued.
+        let drain_started = Instant::now();
+        let mut pending: i64 = 0;
+        while drain_started.elapsed() < Duration::from_secs(300) {
+            pending = sqlx::query_scalar(
+                "SELECT count(*) FROM webhook_deliveries WHERE account_id = $1 AND status = 'queued'",
+            )
+            .bind(&account)
+            .fetch_one(&pool)
+            .await?;
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let processed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook_deliveries WHERE account_id = $1 AND status = 'processed'",
+        )
+        .bind(&account)
+        .fetch_one(&pool)
+        .await?;
+        let total = started.elapsed().as_secs_f64();
+        println!(
+            "processing: {processed} processed, {pending} still queued; all done {total:.2} s after the first delivery \
+             ({:.0} processed/s end to end)",
+            processed as f64 / total
+        );
+    }
+
+    if args.pgbench_secs > 0 {
+        let tps = pgbench(&pool, &args).await?;
+        println!(
+            "pgbench: single-row INSERT, -c {} -T {}: {tps:.0} tps; intake / pgbench = {:.2}",
+            args.c,
+            args.pgbench_secs,
+            per_sec / tps
+        );
+    }
+    Ok(())
+}
+
+/// `pgbench` with one single-row INSERT per transaction into a scratch table (dropped after).
+async fn pgbench(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<f64> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS webhook_load_scratch (
+             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL,
+             created_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(pool)
+    .await?;
+    let script = std::env::temp_dir().join(format!("webhook_load_{}.sql", std::process::id()));
+    // About the size of a delivery body.
+    std::fs::write(
+        &script,
+        "INSERT INTO webhook_load_scratch (body) VALUES (repeat('x', 400));\n",
+    )?;
+    let output = tokio::process::Command::new("pgbench")
+        .args(["-n", "-c", &args.c.to_string(), "-j", &args.c.min(4).to_string()])
+        .args(["-T", &args.pgbench_secs.to_string(), "-f"])
+        .arg(&script)
+        .arg(&args.database_url)
+        .output()
+        .await
+        .context("running pgbench (install PostgreSQL's client tools)")?;
+    let _ = std::fs::remove_file(&script);
+    sqlx::query("DROP TABLE IF EXISTS webhook_load_scratch")
+        .execute(pool)
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "pgbench failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    stdout
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("pgbench printed no tps")
+}
