@@ -196,3 +196,25 @@ pub async fn open_ids(
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.seq)).collect())
 }
+
+/// Open records matching a filter.
+pub async fn count_open(db: impl PgExecutor<'_>, tenant: &Tenant, f: &DlqFilter) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        SELECT count(*) AS "n!" FROM dlq_records
+        WHERE env_id = $1 AND org_id = $2 AND status = 'open'
+          AND ($3::text IS NULL OR reason = $3)
+          AND ($4::text IS NULL OR account_id = $4)
+          AND ($5::timestamptz IS NULL OR created_at >= $5)
+          AND ($6::timestamptz IS NULL OR created_at < $6)
+        "#,
+        tenant.env_id,
+        tenant.org_id,
+        f.reason,
+        f.account_id,
+        f.from,
+        f.to
+    )
+    .fetch_one(db)
+    .await
+}

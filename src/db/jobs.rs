@@ -19,6 +19,8 @@ pub enum JobKind {
     Webhook,
     /// Sync one account (`payload.accountId`), one unfinished per account.
     Sync,
+    /// Replay the DLQ records a filter selects (`payload.filter`), in batches, resumable.
+    DlqReplay,
 }
 
 impl JobKind {
@@ -26,6 +28,7 @@ impl JobKind {
         match self {
             JobKind::Webhook => "webhook",
             JobKind::Sync => "sync",
+            JobKind::DlqReplay => "dlq_replay",
         }
     }
 
@@ -33,6 +36,7 @@ impl JobKind {
         match s {
             "webhook" => Some(JobKind::Webhook),
             "sync" => Some(JobKind::Sync),
+            "dlq_replay" => Some(JobKind::DlqReplay),
             _ => None,
         }
     }
@@ -81,6 +85,8 @@ pub struct ClaimedJob {
     pub attempt: i32,
     pub max_attempts: i32,
     pub lease_id: Uuid,
+    /// What the job recorded so far (a resumable job continues from it).
+    pub progress: Value,
 }
 
 /// Takes up to `limit` due jobs, oldest due first, skipping those another worker holds.
@@ -96,7 +102,7 @@ pub async fn claim(
            WHERE id IN (
                SELECT id FROM jobs WHERE status = 'queued' AND run_after <= now()
                ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, kind, payload, org_id, env_id, attempts, max_attempts"#,
+           RETURNING id, kind, payload, org_id, env_id, attempts, max_attempts, progress"#,
         limit,
         lease_id,
         lease_secs
@@ -114,6 +120,7 @@ pub async fn claim(
                 attempt: r.attempts,
                 max_attempts: r.max_attempts,
                 lease_id,
+                progress: r.progress,
             })
         })
         .collect()
@@ -127,6 +134,23 @@ pub async fn renew(db: impl PgExecutor<'_>, job: &ClaimedJob, lease_secs: f64) -
         job.id,
         job.lease_id,
         lease_secs
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a running job's progress; false when the lease is no longer ours.
+pub async fn set_progress(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    progress: &Value,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE jobs SET progress = $3, updated_at = now() WHERE id = $1 AND lease_id = $2 AND status = 'running'",
+        job.id,
+        job.lease_id,
+        progress
     )
     .execute(db)
     .await?;

@@ -34,15 +34,19 @@ pub enum Kind {
     MonitoringEvents,
     /// Transactions as Mono sent them, kept in the ledger.
     TransactionBodies,
+    /// Bodies of webhook deliveries done with (the delivery row stays: its dedupe key still
+    /// stops a late copy).
+    WebhookBodies,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Invoices,
         Kind::DlqRecords,
         Kind::EligibilityEvents,
         Kind::MonitoringEvents,
         Kind::TransactionBodies,
+        Kind::WebhookBodies,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Kind {
             Kind::EligibilityEvents => "eligibilityEvents",
             Kind::MonitoringEvents => "monitoringEvents",
             Kind::TransactionBodies => "transactionBodies",
+            Kind::WebhookBodies => "webhookBodies",
         }
     }
 }
@@ -98,6 +103,16 @@ pub async fn count(db: &PgPool, kind: Kind, env_id: Uuid, cutoff: DateTime<Utc>)
         Kind::TransactionBodies => {
             sqlx::query_scalar!(
                 "SELECT count(*) FROM mono_transactions WHERE env_id = $1 AND created_at < $2 AND transaction IS NOT NULL",
+                env_id,
+                cutoff
+            )
+            .fetch_one(db)
+            .await?
+        }
+        Kind::WebhookBodies => {
+            sqlx::query_scalar!(
+                "SELECT count(*) FROM webhook_deliveries
+                 WHERE env_id = $1 AND received_at < $2 AND body <> '' AND status <> 'queued'",
                 env_id,
                 cutoff
             )
@@ -169,6 +184,19 @@ pub async fn delete_batch(
                  WHERE (env_id, account_id, transaction_id) IN (
                      SELECT env_id, account_id, transaction_id FROM mono_transactions
                      WHERE env_id = $1 AND created_at < $2 AND transaction IS NOT NULL LIMIT $3)",
+                env_id,
+                cutoff,
+                batch
+            )
+            .execute(db)
+            .await?
+        }
+        Kind::WebhookBodies => {
+            sqlx::query!(
+                "UPDATE webhook_deliveries SET body = ''
+                 WHERE id IN (
+                     SELECT id FROM webhook_deliveries
+                     WHERE env_id = $1 AND received_at < $2 AND body <> '' AND status <> 'queued' LIMIT $3)",
                 env_id,
                 cutoff,
                 batch

@@ -6,7 +6,9 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
-use crate::services::dlq::{self, DlqQuery, DlqRecord, Replayed, ResolveBody};
+use crate::services::dlq::{
+    self, BulkReplayBody, BulkReplayStarted, DlqQuery, DlqRecord, Replayed, ResolveBody,
+};
 use crate::services::preview::{self, Preview, PreviewBody};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -69,5 +71,17 @@ pub async fn preview(
     Ok(Envelope::ok(
         "preview computed",
         preview::preview(&state, &tenant, body).await?,
+    ))
+}
+
+pub async fn bulk_replay(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<BulkReplayBody>,
+) -> Result<(axum::http::StatusCode, Envelope<BulkReplayStarted>), ApiError> {
+    let started = dlq::start_bulk_replay(&state, &tenant, body).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Envelope::ok("bulk replay queued", started),
     ))
 }

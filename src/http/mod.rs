@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/si/mono/allow-deny/{id}", delete(rules::delete))
         .route("/si/mono/allow-deny/preview", post(dlq::preview))
         .route("/si/mono/dlq", get(dlq::list))
+        .route("/si/mono/dlq/replay", post(dlq::bulk_replay))
         .route("/si/mono/dlq/{id}/replay", post(dlq::replay))
         .route("/si/mono/dlq/{id}/resolve", post(dlq::resolve))
         .route("/si/mono/webhook-status", get(webhooks::status))

@@ -52,7 +52,25 @@ pub async fn run(state: &AppState, job: &ClaimedJob) -> Result<Value, ApiError> 
             crate::services::sync::run_queued(state, &tenant, MonoAccountId::from_stored(account.to_owned()))
                 .await
         }
+        JobKind::DlqReplay => {
+            let tenant = job_tenant(job)?;
+            crate::services::dlq::run_bulk_replay(state, &tenant, job).await
+        }
     }
+}
+
+/// Records a running job's progress (false: the lease is no longer ours).
+pub async fn set_progress(state: &AppState, job: &ClaimedJob, progress: &Value) -> Result<bool, ApiError> {
+    Ok(db::set_progress(&state.db, job, progress).await?)
+}
+
+/// Adds a job and wakes this replica's worker; None when an unfinished job has its dedupe key.
+pub async fn enqueue(state: &AppState, job: db::NewJob<'_>) -> Result<Option<Uuid>, ApiError> {
+    let id = db::enqueue(&state.db, job).await?;
+    if id.is_some() {
+        state.jobs_notify.notify_one();
+    }
+    Ok(id)
 }
 
 fn job_tenant(job: &ClaimedJob) -> Result<Tenant, ApiError> {

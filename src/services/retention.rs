@@ -1,7 +1,8 @@
 //! Retention (`MONO_DATA_RETENTION_DAYS`, or an environment's own `retentionDays`): per
 //! environment, deletes in small batches what is older than its cutoff: Mono-derived invoices
-//! never signed, DLQ records, eligibility and monitoring events, and the transaction bodies the
-//! ledger keeps. Signed invoices and the ledger rows themselves stay.
+//! never signed, DLQ records, eligibility and monitoring events, the transaction bodies the
+//! ledger keeps and the bodies of webhook deliveries. Signed invoices, the ledger rows and the
+//! delivery rows (their dedupe keys) stay.
 
 use std::collections::BTreeMap;
 
@@ -27,7 +28,7 @@ pub struct EnvPurge {
     pub retention_days: i64,
     pub dry_run: bool,
     /// Rows per kind (`invoices`, `dlqRecords`, `eligibilityEvents`, `monitoringEvents`,
-    /// `transactionBodies`).
+    /// `transactionBodies`, `webhookBodies`).
     pub rows: BTreeMap<&'static str, u64>,
 }
 

@@ -462,3 +462,115 @@ async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
         .unwrap();
     assert!(again.is_empty(), "no retention configured: nothing considered");
 }
+
+/// Polls the job until it is done; answers it.
+async fn finished_job(s: &SandboxApp, job_id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, body) = s.app.get(&format!("/si/mono/jobs/{job_id}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_ne!(body["data"]["status"], "failed", "{body}");
+        if body["data"]["status"] == "done" {
+            return body["data"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job did not finish: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[sqlx::test]
+async fn bulk_replay_of_a_filtered_set_runs_in_the_background_and_resumes(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    synced(&s, 400).await;
+    let open_of = |reason: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM dlq_records WHERE status = 'open' AND ($1 = '' OR reason = $1)",
+            )
+            .bind(reason)
+            .fetch_one(&pool)
+            .await
+            .unwrap() as usize
+        }
+    };
+    let personal = open_of("personal_or_low_confidence").await;
+    let others = open_of("").await - personal;
+    assert!(personal > 2, "{personal}");
+    // Today's policy lets everything through the heuristics.
+    let (status, _) = s
+        .app
+        .post(
+            "/si/mono/allow-deny",
+            json!({"list": "allow", "pattern": ".", "match": "regex"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    // A job that died after its first record: queued again, it resumes after that record.
+    let first_seq: i64 = sqlx::query_scalar(
+        "SELECT min(seq) FROM dlq_records WHERE status = 'open' AND reason = 'personal_or_low_confidence'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let env_id = s.app.env_id("sandbox");
+    let resumed: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO jobs (id, kind, payload, org_id, env_id, status, attempts, lease_id, locked_until, progress)
+         VALUES (gen_random_uuid(), 'dlq_replay',
+                 jsonb_build_object('filter', jsonb_build_object('reason', 'personal_or_low_confidence'), 'env', 'sandbox'),
+                 $1, $2::uuid, 'running', 1, gen_random_uuid(), now() - interval '1 minute',
+                 jsonb_build_object('processed', 1, 'drafted', 0, 'stillOpen', 1, 'errors', 0, 'afterSeq', $3::int8))
+         RETURNING id",
+    )
+    .bind(s.app.tenant.org_id)
+    .bind(&env_id)
+    .bind(first_seq)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let job = finished_job(&s, &resumed.to_string()).await;
+    assert_eq!(job["kind"], "dlq_replay");
+    assert_eq!(job["progress"]["processed"], personal as u64);
+    assert_eq!(job["progress"]["drafted"], personal as u64 - 1);
+    assert_eq!(job["progress"]["afterSeq"].as_i64().unwrap() > first_seq, true);
+    assert_eq!(
+        open_of("personal_or_low_confidence").await,
+        1,
+        "only the record the dead run had passed is left"
+    );
+
+    // The public call: 202 with what it took, progress at the job, and a second run finds
+    // nothing more.
+    let (status, body) = s
+        .app
+        .post(
+            "/si/mono/dlq/replay",
+            json!({"reason": "personal_or_low_confidence"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["data"]["taken"], 1);
+    let job = finished_job(&s, body["data"]["jobId"].as_str().unwrap()).await;
+    assert_eq!(job["progress"]["processed"], 1);
+    assert_eq!(job["progress"]["drafted"], 1);
+    assert_eq!(open_of("personal_or_low_confidence").await, 0);
+    assert_eq!(open_of("").await, others, "records outside the filter stay");
+    let drafted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM dlq_records WHERE resolution = 'replayed' AND invoice_id IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(drafted as usize, personal);
+
+    let (status, body) = s
+        .app
+        .post("/si/mono/dlq/replay", json!({"from": "someday"}))
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["fields"]["from"].is_string());
+}
