@@ -536,7 +536,7 @@ async fn bulk_replay_of_a_filtered_set_runs_in_the_background_and_resumes(pool: 
     assert_eq!(job["kind"], "dlq_replay");
     assert_eq!(job["progress"]["processed"], personal as u64);
     assert_eq!(job["progress"]["drafted"], personal as u64 - 1);
-    assert_eq!(job["progress"]["afterSeq"].as_i64().unwrap() > first_seq, true);
+    assert!(job["progress"]["afterSeq"].as_i64().unwrap() > first_seq);
     assert_eq!(
         open_of("personal_or_low_confidence").await,
         1,
