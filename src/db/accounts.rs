@@ -65,8 +65,7 @@ pub async fn owner(db: impl PgExecutor<'_>, account_id: &str) -> Result<Option<(
 /// organization or environment holds it.
 pub async fn link(
     db: impl PgExecutor<'_>,
-    tenant_org: Uuid,
-    tenant_env: Uuid,
+    tenant: &Tenant,
     account_id: &str,
     link_ref: Option<&str>,
     details: Option<&DetailsUpdate>,
@@ -101,8 +100,8 @@ pub async fn link(
         WHERE a.org_id = EXCLUDED.org_id AND a.env_id = EXCLUDED.env_id
         "#,
         account_id,
-        tenant_org,
-        tenant_env,
+        tenant.org_id,
+        tenant.env_id,
         link_ref,
         d.name,
         d.account_number,
@@ -123,60 +122,17 @@ pub async fn link(
     Ok(done.rows_affected() == 1)
 }
 
-/// Refreshes stored details; `clear_reauth` ends a reauth-required state.
-pub async fn update_details(
-    db: impl PgExecutor<'_>,
-    account_id: &str,
-    d: &DetailsUpdate,
-    reauth_required: Option<bool>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"
-        UPDATE mono_accounts SET
-            name = COALESCE($2, name),
-            account_number = COALESCE($3, account_number),
-            currency = COALESCE($4, currency),
-            type = COALESCE($5, type),
-            balance = COALESCE($6, balance),
-            bvn_last4 = COALESCE($7, bvn_last4),
-            institution_name = COALESCE($8, institution_name),
-            bank_code = COALESCE($9, bank_code),
-            institution_type = COALESCE($10, institution_type),
-            customer_id = COALESCE($11, customer_id),
-            data_status = COALESCE($12, data_status),
-            auth_method = COALESCE($13, auth_method),
-            reauth_required = COALESCE($14, reauth_required),
-            details_fetched_at = now()
-        WHERE id = $1
-        "#,
-        account_id,
-        d.name,
-        d.account_number,
-        d.currency,
-        d.r#type,
-        d.balance,
-        d.bvn_last4,
-        d.institution_name,
-        d.bank_code,
-        d.institution_type,
-        d.customer_id,
-        d.data_status,
-        d.auth_method,
-        reauth_required
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 pub async fn set_reauth_required(
     db: impl PgExecutor<'_>,
+    tenant: &Tenant,
     account_id: &str,
     required: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "UPDATE mono_accounts SET reauth_required = $2 WHERE id = $1",
+        "UPDATE mono_accounts SET reauth_required = $4 WHERE id = $1 AND env_id = $2 AND org_id = $3",
         account_id,
+        tenant.env_id,
+        tenant.org_id,
         required
     )
     .execute(db)
@@ -238,16 +194,6 @@ pub async fn all_linked(db: impl PgExecutor<'_>) -> Result<Vec<(String, Tenant)>
             Ok((r.id, Tenant::system(r.org_id, r.env_id, env)))
         })
         .collect()
-}
-
-pub async fn mark_unlinked(db: impl PgExecutor<'_>, account_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE mono_accounts SET unlinked_at = COALESCE(unlinked_at, now()) WHERE id = $1",
-        account_id
-    )
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 /// Moves the sync cursor of a still linked account (inside the transaction that commits the
@@ -359,7 +305,7 @@ pub struct Purged {
 /// ledger, and forgets its cursor, in one statement inside the caller's transaction.
 pub async fn purge(
     tx: &mut sqlx::PgConnection,
-    env_id: Uuid,
+    tenant: &Tenant,
     account_id: &str,
 ) -> Result<Purged, sqlx::Error> {
     let row = sqlx::query!(
@@ -373,13 +319,13 @@ pub async fn purge(
         monitoring AS (DELETE FROM monitoring_events WHERE env_id = $1 AND account_id = $2 RETURNING 1),
         ledger AS (DELETE FROM mono_transactions WHERE env_id = $1 AND account_id = $2 RETURNING 1),
         cursor AS (
-            UPDATE mono_accounts SET sync_cursor = NULL, cursor_updated_at = NULL WHERE id = $2 RETURNING 1
+            UPDATE mono_accounts SET sync_cursor = NULL, cursor_updated_at = NULL WHERE id = $2 AND env_id = $1 RETURNING 1
         )
         SELECT (SELECT count(*) FROM invoices) AS "invoices!",
                (SELECT count(*) FROM dlq) AS "dlq!",
                (SELECT count(*) FROM events) AS "events!"
         "#,
-        env_id,
+        tenant.env_id,
         account_id
     )
     .fetch_one(&mut *tx)
@@ -407,9 +353,9 @@ pub async fn currencies(
     Ok(rows.into_iter().map(|r| (r.id, r.currency)).collect())
 }
 
-/// Refreshes an account of the tenant from a webhook (absent values keep what is stored);
+/// Refreshes an account of the tenant from Mono or a webhook (absent values keep what is stored);
 /// `reauth_required` Some sets or clears the flag. False when the tenant has no such account.
-pub async fn apply_update(
+pub async fn update_details(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
     account_id: &str,
@@ -431,7 +377,8 @@ pub async fn apply_update(
             customer_id = COALESCE($13, customer_id),
             data_status = COALESCE($14, data_status),
             auth_method = COALESCE($15, auth_method),
-            reauth_required = COALESCE($16, reauth_required)
+            reauth_required = COALESCE($16, reauth_required),
+            details_fetched_at = now()
         WHERE id = $1 AND env_id = $2 AND org_id = $3
         "#,
         account_id,
@@ -457,7 +404,7 @@ pub async fn apply_update(
 }
 
 /// Marks an account of the tenant unlinked (Mono said so); false when there is no such account.
-pub async fn mark_unlinked_for(
+pub async fn mark_unlinked(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
     account_id: &str,

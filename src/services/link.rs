@@ -342,20 +342,11 @@ pub async fn store_link(
     completed_ref: Option<&str>,
     details: Option<&db::DetailsUpdate>,
 ) -> Result<bool, ApiError> {
-    if !db::link(
-        &mut *tx,
-        tenant.org_id,
-        tenant.env_id,
-        account_id,
-        link_ref,
-        details,
-    )
-    .await?
-    {
+    if !db::link(&mut *tx, tenant, account_id, link_ref, details).await? {
         return Ok(false);
     }
     // A completed Mono authorisation (first link or reauth) ends any reauth-required state.
-    db::set_reauth_required(&mut *tx, account_id, false).await?;
+    db::set_reauth_required(&mut *tx, tenant, account_id, false).await?;
     if let Some(r) = completed_ref {
         db::complete_link_ref(&mut *tx, r).await?;
     }
@@ -411,6 +402,7 @@ pub async fn refresh_from_mono(
     let reauth = details.meta.reauth_required();
     db::update_details(
         &state.db,
+        tenant,
         account_id,
         &details_from_mono(&details),
         reauth.then_some(true),
@@ -463,9 +455,9 @@ pub async fn unlink(
         tracing::info!(account_id, ?outcome, "account unlinked at Mono");
     }
     let mut tx = state.db.begin().await?;
-    db::mark_unlinked(&mut *tx, account_id).await?;
+    db::mark_unlinked(&mut *tx, tenant, account_id).await?;
     let purged = if purge {
-        db::purge(&mut tx, tenant.env_id, account_id).await?
+        db::purge(&mut tx, tenant, account_id).await?
     } else {
         Purged::default()
     };

@@ -341,7 +341,7 @@ async fn on_reauthorized(state: &AppState, tenant: &Tenant, d: &DeliveryRow) -> 
     let Some(mut tx) = lock(state, d).await? else {
         return Ok(already());
     };
-    let found = accounts::apply_update(
+    let found = accounts::update_details(
         &mut *tx,
         tenant,
         &account_id,
@@ -367,7 +367,7 @@ async fn on_unlinked(state: &AppState, tenant: &Tenant, d: &DeliveryRow) -> Resu
     let Some(mut tx) = lock(state, d).await? else {
         return Ok(already());
     };
-    let (status, result) = if accounts::mark_unlinked_for(&mut *tx, tenant, &account_id).await? {
+    let (status, result) = if accounts::mark_unlinked(&mut *tx, tenant, &account_id).await? {
         ("processed", json!({"accountId": account_id, "unlinked": true}))
     } else {
         ("ignored", ignored("unknown_account"))
@@ -415,7 +415,7 @@ async fn on_connected(
             return Ok(already());
         };
         let (status, result) =
-            if accounts::apply_update(&mut *tx, tenant, &account_id, &from_meta, None).await? {
+            if accounts::update_details(&mut *tx, tenant, &account_id, &from_meta, None).await? {
                 ("processed", json!({"accountId": account_id, "updated": true}))
             } else {
                 ("ignored", ignored("unknown_ref"))
@@ -484,12 +484,12 @@ async fn on_updated(
     let Some(mut tx) = lock(state, d).await? else {
         return Ok(already());
     };
-    let mut stored = accounts::apply_update(&mut *tx, tenant, &account_id, &update, reauth).await?;
+    let mut stored = accounts::update_details(&mut *tx, tenant, &account_id, &update, reauth).await?;
     if !stored {
         if let Some(r) = link_ref.as_deref() {
             stored = link::store_link(&mut tx, tenant, &account_id, Some(r), Some(r), Some(&update)).await?
                 && (reauth.is_none()
-                    || accounts::apply_update(&mut *tx, tenant, &account_id, &update, reauth).await?);
+                    || accounts::update_details(&mut *tx, tenant, &account_id, &update, reauth).await?);
         }
     }
     if !stored {

@@ -8,7 +8,9 @@ use crate::helpers::{assert_failure, db, spawn_app, spawn_app_with, tenants, tes
 
 async fn link_account(app: &TestApp, env: &str, account_id: &str) {
     let env_id = app.env_id(env).parse().unwrap();
-    let linked = db::accounts::link(&app.pool, app.tenant.org_id, env_id, account_id, None, None)
+    let env_name = taxpoynt_mono::tenancy::EnvName::parse(env).unwrap();
+    let tenant = taxpoynt_mono::tenancy::Tenant::system(app.tenant.org_id, env_id, env_name);
+    let linked = db::accounts::link(&app.pool, &tenant, account_id, None, None)
         .await
         .unwrap();
     assert!(linked);
