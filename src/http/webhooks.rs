@@ -5,11 +5,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use uuid::Uuid;
 
-use crate::db::jobs::JobRow;
 use crate::error::ApiError;
 use crate::http::envelope::Envelope;
 use crate::http::extract::{ApiPath, RawBody};
 use crate::mono::signature::{self, PresentedAuth};
+use crate::services::jobs::JobRow;
 use crate::services::webhooks::{self, Receipt, WebhookStatus};
 use crate::state::AppState;
 use crate::tenancy::Tenant;

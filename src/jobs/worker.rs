@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::db::jobs::ClaimedJob;
+use crate::services::jobs::ClaimedJob;
 use crate::services::jobs::{self, LEASE};
 use crate::state::AppState;
 

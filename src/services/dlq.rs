@@ -371,8 +371,8 @@ pub async fn start_bulk_replay(
         to: body.to,
     };
     let taken = dlq::count_open(&state.db, tenant, &filter.to_db()?).await?;
-    let job_id = crate::services::jobs::enqueue(
-        state,
+    let job_id = crate::db::jobs::enqueue(
+        &state.db,
         crate::db::jobs::NewJob {
             kind: crate::db::jobs::JobKind::DlqReplay,
             payload: serde_json::json!({"filter": filter, "env": tenant.env.as_str()}),
@@ -384,6 +384,7 @@ pub async fn start_bulk_replay(
     )
     .await?
     .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a job without a dedupe key was refused")))?;
+    state.jobs_notify.notify_one();
     Ok(BulkReplayStarted { job_id, taken })
 }
 
@@ -431,7 +432,7 @@ pub async fn run_bulk_replay(
             progress.after_seq = *seq;
         }
         let value = serde_json::to_value(&progress).map_err(ApiError::internal)?;
-        if !crate::services::jobs::set_progress(state, job, &value).await? {
+        if !crate::db::jobs::set_progress(&state.db, job, &value).await? {
             return Err(ApiError::internal(anyhow::anyhow!(
                 "bulk replay job {} lost its lease",
                 job.id

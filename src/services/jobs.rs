@@ -8,7 +8,8 @@ use rand::Rng;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::db::jobs::{self as db, ClaimedJob, JobKind, JobRow};
+use crate::db::jobs::{self as db, JobKind};
+pub use crate::db::jobs::{ClaimedJob, JobRow};
 use crate::domain::MonoAccountId;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -57,20 +58,6 @@ pub async fn run(state: &AppState, job: &ClaimedJob) -> Result<Value, ApiError> 
             crate::services::dlq::run_bulk_replay(state, &tenant, job).await
         }
     }
-}
-
-/// Records a running job's progress (false: the lease is no longer ours).
-pub async fn set_progress(state: &AppState, job: &ClaimedJob, progress: &Value) -> Result<bool, ApiError> {
-    Ok(db::set_progress(&state.db, job, progress).await?)
-}
-
-/// Adds a job and wakes this replica's worker; None when an unfinished job has its dedupe key.
-pub async fn enqueue(state: &AppState, job: db::NewJob<'_>) -> Result<Option<Uuid>, ApiError> {
-    let id = db::enqueue(&state.db, job).await?;
-    if id.is_some() {
-        state.jobs_notify.notify_one();
-    }
-    Ok(id)
 }
 
 fn job_tenant(job: &ClaimedJob) -> Result<Tenant, ApiError> {
