@@ -4,10 +4,19 @@
 #   2. else a server on 127.0.0.1:5432 (trust auth, user postgres or the current user);
 #   3. else a private cluster in .pg/ (git-ignored), made with the machine's initdb and
 #      started with pg_ctl on 127.0.0.1:54329.
+# The private cluster keeps fsync on: it is where `scripts/run.sh` keeps a user's data. The
+# test script asks for a cluster of its own with PG_PRIVATE_FSYNC=off (throwaway databases,
+# faster), in .pg-test/ on port 54330, so the two never share one.
 
 _pg_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_PRIVATE_DIR="${PG_PRIVATE_DIR:-$_pg_root/.pg}"
-PG_PRIVATE_PORT="${PG_PRIVATE_PORT:-54329}"
+PG_PRIVATE_FSYNC="${PG_PRIVATE_FSYNC:-on}"
+if [ "$PG_PRIVATE_FSYNC" = off ]; then
+  PG_PRIVATE_DIR="${PG_PRIVATE_DIR:-$_pg_root/.pg-test}"
+  PG_PRIVATE_PORT="${PG_PRIVATE_PORT:-54330}"
+else
+  PG_PRIVATE_DIR="${PG_PRIVATE_DIR:-$_pg_root/.pg}"
+  PG_PRIVATE_PORT="${PG_PRIVATE_PORT:-54329}"
+fi
 
 _pg_log() { printf 'pg: %s\n' "$*" >&2; }
 
@@ -60,7 +69,7 @@ _pg_start_private() {
   if ! _pg_listening 127.0.0.1 "$PG_PRIVATE_PORT"; then
     _pg_log "starting the private cluster on 127.0.0.1:$PG_PRIVATE_PORT"
     _pg_as_owner "$pg_ctl" -D "$PG_PRIVATE_DIR/data" -l "$PG_PRIVATE_DIR/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $PG_PRIVATE_PORT -k $PG_PRIVATE_DIR -c max_connections=200 -c fsync=off" start >/dev/null || {
+      -o "-c listen_addresses=127.0.0.1 -p $PG_PRIVATE_PORT -k $PG_PRIVATE_DIR -c max_connections=200 -c fsync=$PG_PRIVATE_FSYNC" start >/dev/null || {
       cat "$PG_PRIVATE_DIR/server.log" >&2; return 1; }
   fi
   export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PRIVATE_PORT/postgres"

@@ -3,6 +3,9 @@
 # Each storage test gets a fresh database of its own (#[sqlx::test]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A private cluster, when one is needed, is the tests' own with fsync off: its databases are
+# thrown away, and the run command's cluster (fsync on) is never touched.
+export PG_PRIVATE_FSYNC=off
 source scripts/pg.sh
 ensure_postgres
 # Queries are checked against the committed .sqlx/ data, so no migrated database is needed to build.
