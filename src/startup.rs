@@ -47,6 +47,7 @@ impl Application {
         let mono = mono_client(&settings.mono)?;
         let signer = crate::services::signing::load(&settings, &pool).await?;
         let state = AppState {
+            intake: Arc::new(crate::services::webhooks::IntakeBatcher::start(pool.clone())),
             db: pool,
             mono,
             sync_slots: Arc::new(tokio::sync::Semaphore::new(settings.sync_concurrency as usize)),
@@ -54,6 +55,9 @@ impl Application {
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
             jobs_notify: Arc::new(tokio::sync::Notify::new()),
+            policies: Arc::new(crate::services::settings::PolicyCache::new(
+                crate::services::settings::POLICY_CACHE_CAPACITY,
+            )),
         };
         let router = app_router(state.clone());
         Ok(Application {

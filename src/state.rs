@@ -23,4 +23,8 @@ pub struct AppState {
     pub sync_slots: Arc<tokio::sync::Semaphore>,
     /// Wakes the job worker when work was just queued (it polls anyway).
     pub jobs_notify: Arc<tokio::sync::Notify>,
+    /// Compiled eligibility policies by environment, checked against the database's revision.
+    pub policies: Arc<crate::services::settings::PolicyCache>,
+    /// Webhook intake, batched into shared commits.
+    pub intake: Arc<crate::services::webhooks::IntakeBatcher>,
 }

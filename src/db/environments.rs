@@ -37,6 +37,18 @@ pub async fn settings(db: impl PgExecutor<'_>, tenant: &Tenant) -> Result<EnvSet
     })
 }
 
+/// The environment's policy revision: moved by the database whenever its settings or rules
+/// change (migration `policy_revision`), so a cached compiled policy can be checked cheaply.
+pub async fn policy_revision(db: impl PgExecutor<'_>, tenant: &Tenant) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT policy_revision FROM environments WHERE id = $1 AND org_id = $2",
+        tenant.env_id,
+        tenant.org_id
+    )
+    .fetch_one(db)
+    .await
+}
+
 pub async fn save_settings(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,

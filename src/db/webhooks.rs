@@ -8,20 +8,6 @@ use uuid::Uuid;
 
 use crate::tenancy::{EnvName, Tenant};
 
-/// A delivery as intake stores it.
-pub struct NewDelivery<'a> {
-    pub dedupe_key: &'a str,
-    pub event: &'a str,
-    pub event_id: Option<&'a str>,
-    pub account_id: Option<&'a str>,
-    pub link_ref: Option<&'a str>,
-    pub body: &'a str,
-    pub trace_id: &'a str,
-    /// An event this service acts on; others are stored as ignored.
-    pub known_event: bool,
-    pub max_attempts: i32,
-}
-
 /// What intake found: the delivery (new or the earlier copy) and its state.
 #[derive(Debug, Clone)]
 pub struct Intake {
@@ -32,65 +18,144 @@ pub struct Intake {
     pub inserted: bool,
 }
 
-/// Stores a delivery and, when it is to be processed, its job, in ONE statement: the
-/// delivery is attributed to the environment of its account (else of its widget-link ref);
-/// a known event so attributed is `queued` with a `webhook` job, anything else `ignored`. A
+/// A delivery as batched intake stores it (owned: it crosses to the batching task).
+#[derive(Debug, Clone)]
+pub struct PendingDelivery {
+    pub dedupe_key: String,
+    pub event: String,
+    pub event_id: Option<String>,
+    pub account_id: Option<String>,
+    pub link_ref: Option<String>,
+    pub body: String,
+    pub trace_id: String,
+    pub known_event: bool,
+}
+
+/// What batched intake found for one dedupe key.
+#[derive(Debug, Clone)]
+pub struct BatchIntake {
+    pub dedupe_key: String,
+    pub intake: Intake,
+}
+
+/// Stores deliveries, and the jobs of those to be processed, in ONE statement (one commit for
+/// all). Each is attributed to the environment of its account (else of its widget-link ref); a
+/// known event so attributed is `queued` with a `webhook` job, anything else `ignored`. A
 /// delivery whose dedupe key is stored already is not stored again: the statement answers the
-/// earlier one (waiting for it to commit when both arrive at once) and records a duplicate.
-pub async fn intake(db: impl PgExecutor<'_>, d: &NewDelivery<'_>) -> Result<Intake, sqlx::Error> {
-    let row = sqlx::query!(
+/// earlier one (waiting for it to commit when both arrive at once) and records a duplicate. `deliveries` must have distinct dedupe keys; `repeats` are further copies of
+/// keys in `deliveries` (dedupe key, trace id), recorded as duplicates of them. Rows are
+/// inserted in dedupe-key order, so two batches that share keys wait on each other in one
+/// order and cannot deadlock.
+pub async fn intake_batch(
+    db: impl PgExecutor<'_>,
+    deliveries: &[PendingDelivery],
+    repeats: &[(String, String)],
+    max_attempts: i32,
+) -> Result<Vec<BatchIntake>, sqlx::Error> {
+    let n = deliveries.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    let mut events = Vec::with_capacity(n);
+    let mut event_ids = Vec::with_capacity(n);
+    let mut account_ids = Vec::with_capacity(n);
+    let mut link_refs = Vec::with_capacity(n);
+    let mut bodies = Vec::with_capacity(n);
+    let mut trace_ids = Vec::with_capacity(n);
+    let mut known = Vec::with_capacity(n);
+    let mut job_ids = Vec::with_capacity(n);
+    for d in deliveries {
+        ids.push(Uuid::now_v7());
+        keys.push(d.dedupe_key.as_str());
+        events.push(d.event.as_str());
+        event_ids.push(d.event_id.as_deref());
+        account_ids.push(d.account_id.as_deref());
+        link_refs.push(d.link_ref.as_deref());
+        bodies.push(d.body.as_str());
+        trace_ids.push(d.trace_id.as_str());
+        known.push(d.known_event);
+        job_ids.push(Uuid::now_v7());
+    }
+    let (repeat_keys, repeat_traces): (Vec<&str>, Vec<&str>) =
+        repeats.iter().map(|(k, t)| (k.as_str(), t.as_str())).unzip();
+    let rows = sqlx::query!(
         r#"
-        WITH owner AS (
-            SELECT org_id, env_id FROM (
-                SELECT org_id, env_id, 1 AS pref FROM mono_accounts WHERE id = $5
-                UNION ALL
-                SELECT org_id, env_id, 2 AS pref FROM mono_link_refs WHERE ref = $6
-            ) o ORDER BY pref LIMIT 1
+        WITH input AS (
+            SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                 $7::text[], $8::text[], $9::bool[], $10::uuid[])
+                AS t(id, dedupe_key, event, event_id, account_id, link_ref, body, trace_id, known, job_id)
+        ),
+        attributed AS (
+            SELECT i.*, o.org_id, o.env_id
+            FROM input i
+            LEFT JOIN LATERAL (
+                SELECT org_id, env_id FROM (
+                    SELECT org_id, env_id, 1 AS pref FROM mono_accounts WHERE id = i.account_id
+                    UNION ALL
+                    SELECT org_id, env_id, 2 AS pref FROM mono_link_refs WHERE ref = i.link_ref
+                ) x ORDER BY pref LIMIT 1
+            ) o ON true
         ),
         delivery AS (
             INSERT INTO webhook_deliveries AS d (id, dedupe_key, event, event_id, account_id, link_ref, org_id,
                                                  env_id, body, trace_id, status, result)
-            SELECT $1, $2, $3, $4, $5, $6, o.org_id, o.env_id, $7, $8,
-                   CASE WHEN $9 AND o.env_id IS NOT NULL THEN 'queued' ELSE 'ignored' END,
-                   CASE WHEN NOT $9 THEN jsonb_build_object('ignored', 'unknown_event')
-                        WHEN o.env_id IS NULL THEN jsonb_build_object('ignored', 'unknown_account')
+            SELECT id, dedupe_key, event, event_id, account_id, link_ref, org_id, env_id, body, trace_id,
+                   CASE WHEN known AND env_id IS NOT NULL THEN 'queued' ELSE 'ignored' END,
+                   CASE WHEN NOT known THEN jsonb_build_object('ignored', 'unknown_event')
+                        WHEN env_id IS NULL THEN jsonb_build_object('ignored', 'unknown_account')
                    END
-            FROM (SELECT 1) one LEFT JOIN owner o ON true
+            FROM attributed ORDER BY dedupe_key
             ON CONFLICT ON CONSTRAINT webhook_deliveries_dedupe_key
             DO UPDATE SET dedupe_key = EXCLUDED.dedupe_key
-            RETURNING d.id, d.event, d.status, d.org_id, d.env_id, (d.xmax = 0) AS inserted
+            RETURNING d.id, d.dedupe_key, d.event, d.status, d.org_id, d.env_id, (d.xmax = 0) AS inserted
         ),
         job AS (
             INSERT INTO jobs (id, kind, payload, org_id, env_id, max_attempts)
-            SELECT $10, 'webhook', jsonb_build_object('deliveryId', id), org_id, env_id, $11
-            FROM delivery WHERE inserted AND status = 'queued'
+            SELECT i.job_id, 'webhook', jsonb_build_object('deliveryId', d.id), d.org_id, d.env_id, $11
+            FROM delivery d JOIN input i USING (dedupe_key)
+            WHERE d.inserted AND d.status = 'queued'
         ),
-        duplicate AS (
+        duplicates AS (
+            SELECT d.id, d.env_id, i.trace_id FROM delivery d JOIN input i USING (dedupe_key) WHERE NOT d.inserted
+            UNION ALL
+            SELECT d.id, d.env_id, r.trace_id
+            FROM delivery d JOIN UNNEST($12::text[], $13::text[]) AS r(dedupe_key, trace_id) USING (dedupe_key)
+        ),
+        receipts AS (
             INSERT INTO webhook_receipts (kind, reason, delivery_id, env_id, trace_id)
-            SELECT 'duplicate', 'duplicate', id, env_id, $8 FROM delivery WHERE NOT inserted
+            SELECT 'duplicate', 'duplicate', id, env_id, trace_id FROM duplicates
         )
-        SELECT id AS "id!", event AS "event!", status AS "status!", inserted AS "inserted!" FROM delivery
+        SELECT id AS "id!", dedupe_key AS "dedupe_key!", event AS "event!", status AS "status!",
+               inserted AS "inserted!"
+        FROM delivery
         "#,
-        Uuid::now_v7(),
-        d.dedupe_key,
-        d.event,
-        d.event_id,
-        d.account_id,
-        d.link_ref,
-        d.body,
-        d.trace_id,
-        d.known_event,
-        Uuid::now_v7(),
-        d.max_attempts
+        &ids,
+        &keys as &[&str],
+        &events as &[&str],
+        &event_ids as &[Option<&str>],
+        &account_ids as &[Option<&str>],
+        &link_refs as &[Option<&str>],
+        &bodies as &[&str],
+        &trace_ids as &[&str],
+        &known,
+        &job_ids,
+        max_attempts,
+        &repeat_keys as &[&str],
+        &repeat_traces as &[&str]
     )
-    .fetch_one(db)
+    .fetch_all(db)
     .await?;
-    Ok(Intake {
-        id: row.id,
-        event: row.event,
-        status: row.status,
-        inserted: row.inserted,
-    })
+    Ok(rows
+        .into_iter()
+        .map(|r| BatchIntake {
+            dedupe_key: r.dedupe_key,
+            intake: Intake {
+                id: r.id,
+                event: r.event,
+                status: r.status,
+                inserted: r.inserted,
+            },
+        })
+        .collect())
 }
 
 /// A refused delivery: its reason and time, never its body.

@@ -197,7 +197,7 @@ pub struct Replayed {
 }
 
 pub async fn replay(state: &AppState, tenant: &Tenant, id: Uuid) -> Result<Replayed, ApiError> {
-    let policy = load_policy(&state.db, &state.settings, tenant).await?;
+    let policy = load_policy(state, tenant).await?;
     replay_with(state, tenant, &policy, id).await
 }
 
@@ -411,7 +411,7 @@ pub async fn run_bulk_replay(
         .map_err(|e| ApiError::internal(anyhow::anyhow!("bulk replay job {} filter: {e}", job.id)))?;
     let filter = filter.to_db()?;
     let mut progress: ReplayProgress = serde_json::from_value(job.progress.clone()).unwrap_or_default();
-    let policy = load_policy(&state.db, &state.settings, tenant).await?;
+    let policy = load_policy(state, tenant).await?;
     loop {
         let batch = dlq::open_ids(&state.db, tenant, &filter, progress.after_seq, REPLAY_BATCH).await?;
         if batch.is_empty() {

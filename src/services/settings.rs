@@ -2,6 +2,9 @@
 //! with a patch (absent field: unchanged; `null`: back to the configuration's default; a
 //! value: set), and load the compiled policy (settings + rules) a sync decides with.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -194,21 +197,76 @@ pub struct LoadedPolicy {
     pub version: String,
 }
 
-/// Loads and compiles the environment's policy: two queries, one compile.
-pub async fn load_policy(
-    db: &sqlx::PgPool,
-    config: &Settings,
-    tenant: &Tenant,
-) -> Result<LoadedPolicy, ApiError> {
-    let row = environments::settings(db, tenant).await?;
-    let rules = rules::all_for_env(db, tenant).await?;
-    let settings = effective_settings(config, &row.overrides);
+/// Compiled policies by environment, each with the policy revision it was compiled at. Every
+/// replica keeps its own; the database's revision counter (bumped by triggers on any change of
+/// settings or rules) tells each one when its copy is stale, so a change made through one
+/// replica is seen by all at their next load.
+pub struct PolicyCache {
+    entries: std::sync::Mutex<HashMap<Uuid, (i64, Arc<LoadedPolicy>)>>,
+    capacity: usize,
+}
+
+impl PolicyCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: std::sync::Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn get(&self, env_id: Uuid, revision: i64) -> Option<Arc<LoadedPolicy>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(&env_id)
+            .filter(|(r, _)| *r == revision)
+            .map(|(_, p)| p.clone())
+    }
+
+    fn put(&self, env_id: Uuid, revision: i64, policy: Arc<LoadedPolicy>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= self.capacity && !entries.contains_key(&env_id) {
+            // Bounded memory with many environments: start over rather than track recency;
+            // a miss costs one compile.
+            entries.clear();
+        }
+        match entries.get(&env_id) {
+            Some((r, _)) if *r > revision => {}
+            _ => {
+                entries.insert(env_id, (revision, policy));
+            }
+        }
+    }
+}
+
+/// Environments whose compiled policy one replica keeps.
+pub const POLICY_CACHE_CAPACITY: usize = 1024;
+
+/// The environment's compiled policy: one indexed read when the cached copy is current, else
+/// two more queries and a compile. Compiling (regexes, keyword automata, up to 500 rules) runs
+/// on the blocking pool, so one tenant's large rule set does not hold up other requests.
+pub async fn load_policy(state: &AppState, tenant: &Tenant) -> Result<Arc<LoadedPolicy>, ApiError> {
+    let revision = environments::policy_revision(&state.db, tenant).await?;
+    if let Some(policy) = state.policies.get(tenant.env_id, revision) {
+        metrics::counter!("policy_cache_total", "result" => "hit").increment(1);
+        return Ok(policy);
+    }
+    metrics::counter!("policy_cache_total", "result" => "miss").increment(1);
+    // Read after the revision: what is compiled is at least as new as the revision it is
+    // cached under, so a stale policy is never served under a current revision.
+    let row = environments::settings(&state.db, tenant).await?;
+    let rules = rules::all_for_env(&state.db, tenant).await?;
+    let settings = effective_settings(&state.settings, &row.overrides);
     let rules = rules
         .into_iter()
         .map(Rule::try_from)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::internal(anyhow::anyhow!("a stored rule does not parse: {e}")))?;
-    compile(&settings, &rules)
+    let policy = tokio::task::spawn_blocking(move || compile(&settings, &rules))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("compiling a policy failed: {e}")))??;
+    let policy = Arc::new(policy);
+    state.policies.put(tenant.env_id, revision, policy.clone());
+    Ok(policy)
 }
 
 /// Compiles a policy and names its version.

@@ -166,7 +166,7 @@ async fn run_locked(
     req: SyncRequest,
     conn: &mut PgConnection,
 ) -> Result<SyncOutcome, ApiError> {
-    let policy = crate::services::settings::load_policy(&state.db, &state.settings, tenant).await?;
+    let policy = crate::services::settings::load_policy(state, tenant).await?;
     let trace_id = crate::telemetry::current_trace_id();
     let mut cursor = match req.cursor {
         Some(c) => c,

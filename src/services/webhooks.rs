@@ -18,7 +18,7 @@ use crate::db::accounts::{self, DetailsUpdate};
 use crate::db::jobs::{self as job_db, JobKind, NewJob};
 use crate::db::ledger::{self, PageContext, PageRows};
 use crate::db::payments;
-use crate::db::webhooks::{self as db, DeliveryRow, NewDelivery};
+use crate::db::webhooks::{self as db, DeliveryRow, Intake, PendingDelivery};
 use crate::domain::RecordReason;
 use crate::eligibility::{normalize_currency, Outcome, Reason};
 use crate::error::ApiError;
@@ -96,21 +96,19 @@ pub async fn receive(state: &AppState, auth: PresentedAuth<'_>, body: &[u8]) -> 
         None => format!("sha256:{}", hex::encode(Sha256::digest(body))),
     };
     let (account_id, link_ref) = attribution(event, &envelope.data);
-    let intake = db::intake(
-        &state.db,
-        &NewDelivery {
-            dedupe_key: &dedupe_key,
-            event,
-            event_id,
-            account_id: account_id.as_deref(),
-            link_ref: link_ref.as_deref(),
-            body: text,
-            trace_id: &trace_id,
+    let intake = state
+        .intake
+        .submit(PendingDelivery {
+            dedupe_key,
+            event: event.to_owned(),
+            event_id: event_id.map(str::to_owned),
+            account_id,
+            link_ref,
+            body: text.to_owned(),
+            trace_id,
             known_event: KNOWN_EVENTS.contains(&event),
-            max_attempts: MAX_ATTEMPTS,
-        },
-    )
-    .await?;
+        })
+        .await?;
     let outcome = if intake.inserted {
         intake.status.as_str()
     } else {
@@ -126,6 +124,142 @@ pub async fn receive(state: &AppState, auth: PresentedAuth<'_>, body: &[u8]) -> 
         duplicate: !intake.inserted,
         outcome: intake.status,
     })
+}
+
+/// Durable intake in batches. Each delivery waits for the commit that stores it, as before, but
+/// deliveries that arrive while a commit is in flight are stored together by the next one: one
+/// statement and one WAL flush for many, which is what lets intake keep up with many
+/// concurrent senders on one PostgreSQL (group commit done by the service rather than left to
+/// chance). A batch holds at most `INTAKE_BATCH` deliveries and `INTAKE_BATCH_BYTES` of
+/// bodies; `INTAKE_IN_FLIGHT` batches commit at once.
+pub struct IntakeBatcher {
+    queue: tokio::sync::mpsc::Sender<Submitted>,
+}
+
+struct Submitted {
+    delivery: PendingDelivery,
+    reply: tokio::sync::oneshot::Sender<Result<Intake, ApiError>>,
+}
+
+pub const INTAKE_BATCH: usize = 128;
+pub const INTAKE_BATCH_BYTES: usize = 8 << 20;
+pub const INTAKE_IN_FLIGHT: usize = 2;
+
+impl IntakeBatcher {
+    /// Starts the batching task; it ends when the last handle is dropped.
+    pub fn start(db: sqlx::PgPool) -> Self {
+        let (queue, rx) = tokio::sync::mpsc::channel(4 * INTAKE_BATCH);
+        tokio::spawn(run_intake(db, rx));
+        Self { queue }
+    }
+
+    /// Stores one delivery; answers once the commit that holds it is done.
+    pub async fn submit(&self, delivery: PendingDelivery) -> Result<Intake, ApiError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || ApiError::internal(anyhow::anyhow!("webhook intake has stopped"));
+        self.queue
+            .send(Submitted { delivery, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run_intake(db: sqlx::PgPool, mut rx: tokio::sync::mpsc::Receiver<Submitted>) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(INTAKE_IN_FLIGHT));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let Some(first) = rx.recv().await else {
+            break;
+        };
+        let mut bytes = first.delivery.body.len();
+        let mut batch = vec![first];
+        while batch.len() < INTAKE_BATCH && bytes < INTAKE_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(next) => {
+                    bytes += next.delivery.body.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let db = db.clone();
+        tokio::spawn(async move {
+            store_batch(&db, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Stores a batch and answers each sender. A batch the database refuses for one bad row is
+/// stored again one delivery at a time, so one delivery cannot fail the others.
+async fn store_batch(db: &sqlx::PgPool, batch: Vec<Submitted>) {
+    metrics::histogram!("webhook_intake_batch_size").record(batch.len() as f64);
+    let mut unique: Vec<PendingDelivery> = Vec::with_capacity(batch.len());
+    let mut repeats: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    let firsts: Vec<bool> = batch
+        .iter()
+        .map(|b| {
+            let first = seen.insert(b.delivery.dedupe_key.as_str());
+            if first {
+                unique.push(b.delivery.clone());
+            } else {
+                repeats.push((b.delivery.dedupe_key.clone(), b.delivery.trace_id.clone()));
+            }
+            first
+        })
+        .collect();
+    match db::intake_batch(db, &unique, &repeats, MAX_ATTEMPTS).await {
+        Ok(rows) => {
+            let by_key: std::collections::HashMap<String, Intake> =
+                rows.into_iter().map(|r| (r.dedupe_key, r.intake)).collect();
+            for (Submitted { delivery, reply }, first) in batch.into_iter().zip(firsts) {
+                let answer = match by_key.get(&delivery.dedupe_key) {
+                    Some(intake) => Ok(Intake {
+                        // A second copy in the same batch is a duplicate of the first.
+                        inserted: intake.inserted && first,
+                        ..intake.clone()
+                    }),
+                    None => Err(ApiError::internal(anyhow::anyhow!(
+                        "webhook intake stored no row for a delivery"
+                    ))),
+                };
+                let _ = reply.send(answer);
+            }
+        }
+        Err(e) if batch.len() > 1 && !crate::error::is_unavailable(&e) => {
+            tracing::warn!(error = %e, deliveries = batch.len(), "webhook intake batch refused; storing one by one");
+            // In arrival order: the first copy of a key is stored, later ones are its duplicates.
+            for Submitted { delivery, reply } in batch {
+                let _ = reply.send(single(db, delivery).await);
+            }
+        }
+        Err(e) => {
+            let unavailable = crate::error::is_unavailable(&e);
+            let message = e.to_string();
+            for Submitted { reply, .. } in batch {
+                let err = if unavailable {
+                    ApiError::DatabaseUnavailable(sqlx::Error::Io(std::io::Error::other(message.clone())))
+                } else {
+                    ApiError::internal(anyhow::anyhow!("webhook intake failed: {message}"))
+                };
+                let _ = reply.send(Err(err));
+            }
+        }
+    }
+}
+
+async fn single(db: &sqlx::PgPool, delivery: PendingDelivery) -> Result<Intake, ApiError> {
+    let key = delivery.dedupe_key.clone();
+    db::intake_batch(db, std::slice::from_ref(&delivery), &[], MAX_ATTEMPTS)
+        .await?
+        .into_iter()
+        .find(|r| r.dedupe_key == key)
+        .map(|r| r.intake)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("webhook intake stored no row for a delivery")))
 }
 
 /// Ok when verification is off, or either form of MONO.md authenticates the body; else the
@@ -568,7 +702,7 @@ async fn on_transaction(
         }
         Some(a) => a,
     };
-    let policy = crate::services::settings::load_policy(&state.db, &state.settings, tenant).await?;
+    let policy = crate::services::settings::load_policy(state, tenant).await?;
     let raw = serde_json::value::to_raw_value(raw).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
     let item = RawTransaction::decode(raw);
     let own_reference = item

@@ -17,6 +17,7 @@ mod linking;
 mod mono_client_sandbox;
 mod mono_client_wiremock;
 mod mono_types;
+mod policy_cache;
 mod rules_limits;
 mod rules_settings;
 mod sandbox_control;

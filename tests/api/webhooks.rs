@@ -396,6 +396,61 @@ async fn a_delivery_seen_before_is_a_duplicate_even_two_at_once(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn many_copies_at_once_store_each_delivery_once(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+    // 12 deliveries, 6 copies of each, all in flight together: intake stores them in shared
+    // commits, and copies in one commit or in different ones are duplicates alike.
+    let bodies: Vec<Value> = (0..12)
+        .map(|i| {
+            tx_event(
+                "transaction.updated",
+                &account,
+                transaction(&format!("tx_many_{i}"), 250_000 + i, "NGN", None),
+            )
+        })
+        .collect();
+    let sends = bodies
+        .iter()
+        .flat_map(|b| std::iter::repeat_n(b, 6))
+        .map(|b| deliver(app, b));
+    let answers = futures::future::join_all(sends).await;
+    for group in answers.chunks(6) {
+        let firsts = group.iter().filter(|a| a["duplicate"] == false).count();
+        assert_eq!(firsts, 1, "exactly one copy is the delivery: {group:?}");
+        assert!(
+            group.iter().all(|a| a["deliveryId"] == group[0]["deliveryId"]),
+            "{group:?}"
+        );
+    }
+    assert_eq!(count(&pool, "SELECT count(*) FROM webhook_deliveries").await, 12);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM jobs WHERE kind = 'webhook'").await,
+        12
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM webhook_receipts WHERE kind = 'duplicate'"
+        )
+        .await,
+        60
+    );
+    for a in answers.iter().step_by(6) {
+        processed(&pool, &a["deliveryId"]).await;
+    }
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM invoices WHERE transaction_id LIKE 'tx_many_%'"
+        )
+        .await,
+        12
+    );
+}
+
+#[sqlx::test]
 async fn unknown_events_and_unknown_accounts_are_ignored_and_recorded(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let unknown_event = deliver(&app, &event("mono.events.brand_new", json!({"account": "x"}))).await;
