@@ -18,7 +18,9 @@ RUN apt-get update \
  && useradd --system --uid 10001 --no-create-home taxpoynt
 COPY --from=build /src/target/release/taxpoynt-mono /usr/local/bin/taxpoynt-mono
 USER taxpoynt
-ENV BIND_ADDR=0.0.0.0:8080 LOG_FORMAT=json
+# /metrics is served on the container's loopback only: nothing publishes it unless
+# METRICS_ADDR is set to an address the scraper can reach (e.g. 0.0.0.0:9090 plus -p 9090).
+ENV BIND_ADDR=0.0.0.0:8080 LOG_FORMAT=json METRICS_ADDR=127.0.0.1:9090
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080"]
 ENTRYPOINT ["taxpoynt-mono"]

@@ -11,7 +11,9 @@
 //!
 //! `DATABASE_URL` (or `--database-url`) names the service's database: the generator creates an
 //! organization with one linked account there, so every delivery is attributed, stored with
-//! its job and processed (`--unattributed` posts for an unknown account instead: intake only).
+//! its job and processed (`--unattributed` posts for an unknown account instead: stored, no
+//! job). `--no-drain` does not wait for processing: for a service started with
+//! `JOB_CONCURRENCY=0`, whose intake then runs without a worker beside it on the machine.
 //! `MONO_WEBHOOK_SECRET` (or `--secret`) signs the deliveries.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,12 +33,13 @@ struct Args {
     c: usize,
     rate: Option<f64>,
     unattributed: bool,
+    no_drain: bool,
     pgbench_secs: u64,
 }
 
 fn usage() -> &'static str {
     "webhook_load [--url URL] [--database-url URL] [--secret S] [-n N] [-c C] [--rate PER_SEC] \
-     [--unattributed] [--pgbench-secs S (0: skip)]"
+     [--unattributed] [--no-drain] [--pgbench-secs S (0: skip)]"
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -48,6 +51,7 @@ fn parse_args() -> anyhow::Result<Args> {
         c: 16,
         rate: None,
         unattributed: false,
+        no_drain: false,
         pgbench_secs: 10,
     };
     let mut it = std::env::args().skip(1);
@@ -64,6 +68,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "-c" => args.c = value()?.parse()?,
             "--rate" => args.rate = Some(value()?.parse()?),
             "--unattributed" => args.unattributed = true,
+            "--no-drain" => args.no_drain = true,
             "--pgbench-secs" => args.pgbench_secs = value()?.parse()?,
             "-h" | "--help" => {
                 println!("{}", usage());
@@ -226,7 +231,7 @@ async fn main() -> anyhow::Result<()> {
         percentile(&latencies, 1.0),
     );
 
-    if !args.unattributed {
+    if !args.unattributed && !args.no_drain {
         // The worker drains what intake queued.
         let drain_started = Instant::now();
         let mut pending: i64 = 0;

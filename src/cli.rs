@@ -195,10 +195,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(crate::config::LogFormat::Text);
             let config = sandbox_config(args.seed, args.webhook_url);
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-            println!(
-                "Mono sandbox on http://{addr}/ (mono-sec-key: {})",
-                config.secret_key
-            );
+            // A key the user gave is theirs to know; only the sandbox's own default is shown.
+            let key = if config.secret_key == crate::sandbox::DEFAULT_SECRET_KEY {
+                format!("mono-sec-key: {}", config.secret_key)
+            } else {
+                "mono-sec-key: the value of MONO_SECRET_KEY".to_owned()
+            };
+            println!("Mono sandbox on http://{addr}/ ({key})");
             crate::sandbox::run(config, addr, crate::startup::shutdown_signal()).await?;
             Ok(())
         }
@@ -257,7 +260,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
     // Kept alive for as long as the service runs.
     let _sandbox = if args.sandbox {
-        let config = sandbox_config(42, None);
+        let mut config = sandbox_config(42, None);
+        if settings.mono.webhook_secret.is_none() {
+            // The sandbox signs with the secret the service verifies with.
+            tracing::info!("MONO_WEBHOOK_SECRET is not set: using the sandbox's default webhook secret");
+            settings.mono.webhook_secret = Some(secrecy::SecretString::from(
+                crate::sandbox::DEFAULT_WEBHOOK_SECRET,
+            ));
+            config.webhook_secret = Some(crate::sandbox::DEFAULT_WEBHOOK_SECRET.to_owned());
+        }
         let secret = config.secret_key.clone();
         let handle = crate::sandbox::Sandbox::start(
             config,

@@ -49,9 +49,23 @@ pub struct Settings {
     /// Unset = a key generated once and kept in the database.
     pub signing_key: Option<SecretString>,
     /// `JOB_CONCURRENCY`: background jobs (webhook processing, queued syncs) one replica runs
-    /// at once (default 4). Each holds a pooled connection while it writes, so this stays well
+    /// at once (default 4; 0: this replica runs no job worker and only serves the API, for
+    /// deployments that keep intake and processing on separate replicas). Each holds a pooled connection while it writes, so this stays well
     /// below `DATABASE_MAX_CONNECTIONS`, leaving the rest to requests such as webhook intake.
     pub job_concurrency: u32,
+    /// `API_RATE_LIMIT`: requests per second one API key may make to one replica, sustained
+    /// (default 50; 0 = no limit). `API_RATE_BURST`: how many it may make at once (default
+    /// twice the rate).
+    pub api_rate_limit: u32,
+    pub api_rate_burst: u32,
+    /// `MONO_REFRESH_COOLDOWN_SECS`: the least time between two `?refresh=true` of one account
+    /// (a real-time pull at Mono), across replicas (default 60; 0 = none).
+    pub refresh_cooldown: Duration,
+    /// `METRICS_ADDR`: serve `/metrics` there instead of on the API's address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `SHUTDOWN_TIMEOUT_SECS`: after SIGTERM, how long requests and jobs get to finish
+    /// before the process stops them (default 30).
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +145,19 @@ impl Settings {
     }
 
     /// Reads every variable through `lookup`; empty values count as unset.
+    /// What serving needs beyond what every command needs: a service that verifies webhooks
+    /// must have the secret to verify them with (else it would refuse every delivery).
+    pub fn check_serving(&self) -> Result<(), ConfigError> {
+        if self.mono.verify_signature && self.mono.webhook_secret.is_none() {
+            return Err(err(
+                "MONO_WEBHOOK_SECRET",
+                "is not set while MONO_VERIFY_SIGNATURE is true: set MONO_WEBHOOK_SECRET to the \
+                 secret of the Mono app, or MONO_VERIFY_SIGNATURE=false to accept unverified webhooks",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)
@@ -233,11 +260,40 @@ impl Settings {
         }
 
         let job_concurrency = parse_num(&get, "JOB_CONCURRENCY", 4u32)?;
-        if !(1..=256).contains(&job_concurrency) {
-            return Err(err("JOB_CONCURRENCY", "must be between 1 and 256"));
+        if job_concurrency > 256 {
+            return Err(err(
+                "JOB_CONCURRENCY",
+                "must be between 0 (no job worker here) and 256",
+            ));
         }
 
+        let api_rate_limit = parse_num(&get, "API_RATE_LIMIT", 50u32)?;
+        let api_rate_burst = parse_num(&get, "API_RATE_BURST", api_rate_limit.saturating_mul(2))?;
+        if api_rate_limit > 0 && api_rate_burst == 0 {
+            return Err(err(
+                "API_RATE_BURST",
+                "must be at least 1 while API_RATE_LIMIT is set",
+            ));
+        }
+        let refresh_cooldown = Duration::from_secs(parse_num(&get, "MONO_REFRESH_COOLDOWN_SECS", 60u64)?);
+        let metrics_addr = match get("METRICS_ADDR") {
+            None => None,
+            Some(v) => Some(v.parse().map_err(|_| {
+                err(
+                    "METRICS_ADDR",
+                    format!("`{v}` is not an address such as 127.0.0.1:9090"),
+                )
+            })?),
+        };
+
+        let shutdown_timeout = Duration::from_secs(parse_num(&get, "SHUTDOWN_TIMEOUT_SECS", 30u64)?);
+
         Ok(Settings {
+            shutdown_timeout,
+            api_rate_limit,
+            api_rate_burst,
+            refresh_cooldown,
+            metrics_addr,
             database_url: SecretString::from(database_url),
             database_max_connections,
             bind_addr,
@@ -332,8 +388,13 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("MONO_VERIFY_SIGNATURE", "maybe"),
             ("MONO_SYNC_INTERVAL_SECS", "0"),
-            ("JOB_CONCURRENCY", "0"),
+            ("JOB_CONCURRENCY", "257"),
             ("MONO_DATA_RETENTION_DAYS", "x"),
+            ("API_RATE_LIMIT", "fast"),
+            ("API_RATE_BURST", "0"),
+            ("MONO_REFRESH_COOLDOWN_SECS", "-1"),
+            ("METRICS_ADDR", "metrics"),
+            ("SHUTDOWN_TIMEOUT_SECS", "soon"),
             ("MONO_INVOICE_CURRENCY", "NAIRA"),
             ("DATABASE_URL", "mysql://x"),
             ("SIGNING_KEY", "not-base64!"),
@@ -385,5 +446,29 @@ mod tests {
         assert!(!debug.contains("live_sk_abcdef"));
         assert!(!debug.contains("whsec_xyz"));
         assert!(!debug.contains("hunter2"));
+    }
+
+    #[test]
+    fn serving_needs_the_webhook_secret_only_while_verifying() {
+        let base = [("DATABASE_URL", "postgres://u@h/db")];
+        let with = |extra: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = base
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Settings::from_lookup(move |n| vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())).unwrap()
+        };
+        let refused = with(&[]).check_serving().unwrap_err();
+        assert_eq!(refused.var, "MONO_WEBHOOK_SECRET");
+        assert!(
+            refused.message.contains("MONO_VERIFY_SIGNATURE"),
+            "{}",
+            refused.message
+        );
+        assert!(with(&[("MONO_WEBHOOK_SECRET", "s")]).check_serving().is_ok());
+        assert!(with(&[("MONO_VERIFY_SIGNATURE", "false")])
+            .check_serving()
+            .is_ok());
     }
 }

@@ -40,8 +40,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("{0}")]
-    RateLimited(String),
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_secs: u64 },
     #[error("Mono answered with an error: {message}")]
     MonoUpstream { status: Option<u16>, message: String },
     #[error("Mono did not answer in time")]
@@ -135,7 +135,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MonoUpstream { .. } => StatusCode::BAD_GATEWAY,
             ApiError::MonoTimeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -153,7 +153,7 @@ impl ApiError {
             ApiError::Conflict { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::MonoUpstream { .. } => "mono_error",
             ApiError::MonoTimeout => "mono_timeout",
             ApiError::DatabaseUnavailable(_) => "database_unavailable",
@@ -246,6 +246,9 @@ impl IntoResponse for ApiError {
             } => {
                 error.insert("monoMessage".into(), json!(message));
             }
+            ApiError::RateLimited { retry_after_secs, .. } => {
+                error.insert("retryAfter".into(), json!(retry_after_secs));
+            }
             _ => {}
         }
         let message = match &self {
@@ -261,7 +264,14 @@ impl IntoResponse for ApiError {
             "error": Value::Object(error),
             "traceId": trace_id,
         });
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::RateLimited { retry_after_secs, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_secs),
+            );
+        }
+        response
     }
 }
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod invoice;
 pub mod jobs;
 pub mod mono;
+pub mod redact;
 pub mod sandbox;
 pub mod services;
 pub mod signing;

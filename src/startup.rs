@@ -26,6 +26,7 @@ pub struct Application {
 impl Application {
     /// Connects to the database named by the settings, applies migrations and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check_serving()?;
         let pool = crate::db::pool(settings.database_url(), settings.database_max_connections)
             .context("DATABASE_URL is not a valid connection string")?;
         crate::db::MIGRATOR
@@ -47,7 +48,12 @@ impl Application {
         let mono = mono_client(&settings.mono)?;
         let signer = crate::services::signing::load(&settings, &pool).await?;
         let state = AppState {
-            intake: Arc::new(crate::services::webhooks::IntakeBatcher::start(pool.clone())),
+            intake: Arc::new(crate::services::webhooks::IntakeBatcher::start(&pool)),
+            webhook_db: crate::db::hot_statement_pool(&pool, settings.job_concurrency),
+            rate_limits: Arc::new(crate::services::limits::KeyLimiter::new(
+                settings.api_rate_limit,
+                settings.api_rate_burst,
+            )),
             db: pool,
             mono,
             sync_slots: Arc::new(tokio::sync::Semaphore::new(settings.sync_concurrency as usize)),
@@ -87,27 +93,96 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let token = self.state.shutdown.clone();
+        let state = self.state.clone();
         let mut jobs = tokio::task::JoinSet::new();
-        let mono = &self.state.settings.mono;
+        let mono = &state.settings.mono;
         if !mono.verify_signature {
             tracing::warn!("MONO_VERIFY_SIGNATURE=false: webhooks are accepted without checking their secret or signature");
-        } else if mono.webhook_secret.is_none() {
-            tracing::warn!("MONO_WEBHOOK_SECRET is not set: every webhook will be refused with 401");
         }
-        jobs.spawn(crate::jobs::worker::run(self.state.clone()));
-        if let Some(interval) = self.state.settings.sync_interval {
-            jobs.spawn(crate::jobs::scheduled_sync::run(self.state.clone(), interval));
+        if state.settings.job_concurrency > 0 {
+            jobs.spawn(supervise("job_worker", state.clone(), crate::jobs::worker::run));
+        } else {
+            tracing::info!("JOB_CONCURRENCY=0: this replica runs no job worker");
         }
-        jobs.spawn(crate::jobs::retention::run(self.state.clone()));
+        if let Some(interval) = state.settings.sync_interval {
+            jobs.spawn(supervise("scheduled_sync", state.clone(), move |s| {
+                crate::jobs::scheduled_sync::run(s, interval)
+            }));
+        }
+        jobs.spawn(supervise("retention", state.clone(), crate::jobs::retention::run));
+        if let Some(addr) = state.settings.metrics_addr {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding METRICS_ADDR {addr}"))?;
+            tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
+            let router = crate::http::metrics_router(state.clone());
+            let token = token.clone();
+            jobs.spawn(async move {
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { token.cancelled().await })
+                    .await
+                {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
         tracing::info!(addr = %self.addr, "serving");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-            .context("serving HTTP")?;
-        // The server stopped because the token was cancelled; the jobs see it too.
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown({
+            let token = token.clone();
+            async move { token.cancelled().await }
+        });
+        let server = std::future::IntoFuture::into_future(server);
+        tokio::pin!(server);
+        // Until shutdown is asked for, serve; after, give requests and jobs the deadline
+        // (`SHUTDOWN_TIMEOUT_SECS`) to finish, then stop whatever is left.
+        tokio::select! {
+            served = &mut server => served.context("serving HTTP")?,
+            _ = token.cancelled() => {
+                let deadline = state.settings.shutdown_timeout;
+                let drained = tokio::time::timeout(deadline, async {
+                    let served = (&mut server).await;
+                    while jobs.join_next().await.is_some() {}
+                    served
+                })
+                .await;
+                match drained {
+                    Ok(served) => served.context("serving HTTP")?,
+                    Err(_) => {
+                        tracing::warn!(
+                            deadline_secs = deadline.as_secs(),
+                            "shutdown deadline reached; stopping what is still running"
+                        );
+                        jobs.abort_all();
+                    }
+                }
+            }
+        }
         while jobs.join_next().await.is_some() {}
         tracing::info!("server stopped");
         Ok(())
+    }
+}
+
+/// Runs a background task, and runs it again when it panics (counted in
+/// `background_task_restarts_total`), until it returns or shutdown is asked for.
+pub async fn supervise<F, Fut>(name: &'static str, state: AppState, task: F)
+where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        match tokio::spawn(task(state.clone())).await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                metrics::counter!("background_task_restarts_total", "task" => name).increment(1);
+                tracing::error!(task = name, "background task panicked; restarting it");
+                tokio::select! {
+                    _ = state.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+            Err(_) => return,
+        }
     }
 }
 

@@ -27,4 +27,9 @@ pub struct AppState {
     pub policies: Arc<crate::services::settings::PolicyCache>,
     /// Webhook intake, batched into shared commits.
     pub intake: Arc<crate::services::webhooks::IntakeBatcher>,
+    /// Requests per API key (`API_RATE_LIMIT`).
+    pub rate_limits: Arc<crate::services::limits::KeyLimiter>,
+    /// Webhook processing's own connections (`db::hot_statement_pool`): the same few
+    /// statements for every delivery, planned once per connection.
+    pub webhook_db: PgPool,
 }

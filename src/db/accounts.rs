@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::tenancy::{EnvName, Tenant};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct AccountRow {
     pub id: String,
     pub org_id: Uuid,
@@ -33,8 +33,10 @@ pub struct AccountRow {
     pub cursor_updated_at: Option<DateTime<Utc>>,
 }
 
+crate::debug_redacted!(AccountRow { id, org_id, env_id, name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at; account_number });
+
 /// Account details as fetched from Mono, ready to store (BVN already cut to 4 digits).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct DetailsUpdate {
     pub name: Option<String>,
     pub account_number: Option<String>,
@@ -48,6 +50,50 @@ pub struct DetailsUpdate {
     pub customer_id: Option<String>,
     pub data_status: Option<String>,
     pub auth_method: Option<String>,
+}
+
+crate::debug_redacted!(DetailsUpdate { name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method; account_number });
+
+/// Claims a real-time refresh of the account: `Some(None)` when it may go ahead (the claim is
+/// recorded), `Some(Some(last))` when the last one was less than `cooldown_secs` ago, `None`
+/// when the account is not the tenant's. One statement, so two replicas cannot both claim it.
+pub async fn claim_realtime_refresh(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+    cooldown_secs: f64,
+) -> Result<Option<Option<DateTime<Utc>>>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"
+        WITH account AS (
+            SELECT id, realtime_refreshed_at FROM mono_accounts
+            WHERE id = $1 AND org_id = $2 AND env_id = $3
+        ),
+        claimed AS (
+            UPDATE mono_accounts m SET realtime_refreshed_at = now()
+            FROM account a
+            WHERE m.id = a.id
+              AND (a.realtime_refreshed_at IS NULL
+                   OR a.realtime_refreshed_at <= now() - make_interval(secs => $4))
+            RETURNING m.id
+        )
+        SELECT (SELECT count(*) FROM claimed) AS "claimed!", a.realtime_refreshed_at
+        FROM account a
+        "#,
+        account_id,
+        tenant.org_id,
+        tenant.env_id,
+        cooldown_secs
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| {
+        if r.claimed > 0 {
+            None
+        } else {
+            r.realtime_refreshed_at
+        }
+    }))
 }
 
 /// Who holds an account id, whatever the tenant.

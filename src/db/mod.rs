@@ -40,6 +40,23 @@ pub fn pool_with(options: PgConnectOptions, max_connections: u32) -> PgPool {
         .connect_lazy_with(options)
 }
 
+/// A small pool of its own for one hot statement run over and over with new values (webhook
+/// intake): its sessions use generic plans (`plan_cache_mode`), so the prepared statement is
+/// planned once per connection instead of at every execution, and connections are not pinged
+/// before use (the caller retries once when a connection turns out dead).
+pub fn hot_statement_pool(base: &PgPool, connections: u32) -> PgPool {
+    let options = (*base.connect_options())
+        .clone()
+        .options([("plan_cache_mode", "force_generic_plan")]);
+    PgPoolOptions::new()
+        .max_connections(connections.max(1))
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(3))
+        .idle_timeout(Duration::from_secs(300))
+        .test_before_acquire(false)
+        .connect_lazy_with(options)
+}
+
 /// A stored value outside its column's vocabulary: the schema's CHECK constraints make this
 /// a bug or a hand edit, never client input, so it fails loudly as a decode error.
 pub(crate) fn unknown_value(column: &str, value: &str) -> sqlx::Error {

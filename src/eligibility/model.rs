@@ -41,7 +41,7 @@ pub struct Transaction {
     pub date: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counterparty {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,6 +51,8 @@ pub struct Counterparty {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank: Option<String>,
 }
+
+crate::debug_redacted!(Counterparty { name, bank; account_number });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

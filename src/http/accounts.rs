@@ -38,13 +38,15 @@ pub struct CustomerBody {
     identity: Option<IdentityBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityBody {
     #[serde(rename = "type")]
     kind: String,
     number: String,
 }
+
+crate::debug_redacted!(IdentityBody { kind; number });
 
 #[derive(Debug, Deserialize)]
 pub struct MetaBody {
@@ -75,9 +77,49 @@ fn valid_email(email: &str) -> bool {
         && !domain.contains('@')
 }
 
+/// The longest value each stored (or forwarded) string of a widget-link may have.
+const WIDGET_LINK_LIMITS: [(&str, usize); 9] = [
+    ("customer.id", 100),
+    ("customer.name", 200),
+    ("customer.email", 254),
+    ("customer.identity.type", 20),
+    ("customer.identity.number", 30),
+    ("redirectUrl", 2048),
+    ("institution.id", 100),
+    ("institution.auth_method", 50),
+    ("account", 100),
+];
+
+/// Names every field over its limit.
+fn check_lengths(body: &WidgetLinkBody, errors: &mut FieldErrors) {
+    let c = body.customer.as_ref();
+    let identity = c.and_then(|c| c.identity.as_ref());
+    let institution = body.institution.as_ref();
+    let values = [
+        c.and_then(|c| c.id.as_deref()),
+        c.and_then(|c| c.name.as_deref()),
+        c.and_then(|c| c.email.as_deref()),
+        identity.map(|i| i.kind.as_str()),
+        identity.map(|i| i.number.as_str()),
+        body.redirect_url.as_deref(),
+        institution.map(|i| i.id.as_str()),
+        institution.map(|i| i.auth_method.as_str()),
+        body.account.as_deref(),
+    ];
+    for ((field, max), value) in WIDGET_LINK_LIMITS.iter().zip(values) {
+        if value.is_some_and(|v| v.trim().chars().count() > *max) {
+            errors.insert((*field).into(), format!("must be at most {max} characters"));
+        }
+    }
+}
+
 /// Checks every field at once, so one answer names them all.
 fn validate_widget_link(body: WidgetLinkBody) -> Result<WidgetLinkInput, ApiError> {
     let mut errors = FieldErrors::new();
+    check_lengths(&body, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
     let scope = body.scope.unwrap_or(Scope::Auth);
     let redirect_url = match non_empty(&body.redirect_url) {
         None => {
@@ -194,7 +236,7 @@ pub async fn widget_link(
     Ok(Envelope::ok("widget link created", link))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExchangeBody {
     code: String,
@@ -205,6 +247,8 @@ pub struct ExchangeBody {
     #[serde(default, rename = "env")]
     _env: Option<Value>,
 }
+
+crate::debug_redacted!(ExchangeBody { r#ref; code });
 
 pub async fn exchange(
     State(state): State<AppState>,
@@ -219,6 +263,9 @@ pub async fn exchange(
         return Err(ApiError::field("code", "must be at most 512 characters"));
     }
     let r#ref = non_empty(&body.r#ref);
+    if r#ref.is_some_and(|r| r.chars().count() > 200) {
+        return Err(ApiError::field("ref", "must be at most 200 characters"));
+    }
     let account = link::exchange(&state, &tenant, code, r#ref).await?;
     Ok(Envelope::ok("account linked", account))
 }

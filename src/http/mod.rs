@@ -60,13 +60,26 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
         // Mono's deliveries carry no key and are read as raw bytes: outside the `/si/*`
         // group whose middleware buffers bodies and whose routes resolve a tenant.
         .route("/si/mono/webhook", post(webhooks::receive))
         .merge(si)
+        .merge(if state.settings.metrics_addr.is_none() {
+            Router::new().route("/metrics", get(ops::metrics))
+        } else {
+            // Served on METRICS_ADDR alone (see `metrics_router`).
+            Router::new()
+        })
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
+}
+
+/// `/metrics` alone, for `METRICS_ADDR`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .fallback(unknown_route)
         .with_state(state)
 }
 

@@ -124,6 +124,7 @@ impl FromRequestParts<AppState> for Tenant {
         let key = bearer_key(parts)?;
         let (env_id, env_name) = requested_environment(parts)?;
         let tenant = resolve_key(&state.db, key, env_id, env_name).await?;
+        crate::services::limits::admit(state, &tenant)?;
         let span = tracing::Span::current();
         span.record("org", tracing::field::display(tenant.org_id));
         span.record("env", tracing::field::display(tenant.env_id));

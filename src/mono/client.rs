@@ -346,10 +346,9 @@ impl MonoClient {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = parse_retry_after(response.headers());
-                    match response.bytes().await {
-                        Ok(bytes) => Ok((status, retry_after, bytes)),
-                        Err(e) => Err(transport_error(e)),
-                    }
+                    read_capped(response, MAX_ANSWER_BYTES)
+                        .await
+                        .map(|bytes| (status, retry_after, bytes))
                 }
                 Err(e) => Err(transport_error(e)),
             };
@@ -384,7 +383,7 @@ impl MonoClient {
                         message: failure_message(status, &bytes),
                     });
                 }
-                Err(e @ MonoError::Config(_)) => return Err(e),
+                Err(e @ (MonoError::Config(_) | MonoError::Decode { .. })) => return Err(e),
                 Err(e) => {
                     if last {
                         tracing::warn!(op, attempt, error = %e, "mono unreachable; giving up");
@@ -545,12 +544,35 @@ fn failure_message(status: StatusCode, body: &[u8]) -> String {
     }
 }
 
+/// The largest answer read from Mono: a page of 500 transactions is well under 1 MiB.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+
+/// The answer's body, refused (not retried: it would be as large again) past `cap` bytes, so a
+/// misbehaving upstream cannot make the service buffer without end.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<bytes::Bytes, MonoError> {
+    let too_large = || MonoError::Decode {
+        path: String::new(),
+        message: format!("the answer is larger than {cap} bytes"),
+    };
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Decodes `bytes` as `T`, naming the path of the first bad field.
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MonoError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| MonoError::Decode {
         path: e.path().to_string(),
-        message: e.inner().to_string(),
+        message: crate::redact::serde_problem(&e.inner().to_string()),
     })
 }
 

@@ -276,10 +276,12 @@ pub struct InitiateData {
 // POST /v2/accounts/auth
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeRequest {
     pub code: String,
 }
+
+crate::debug_redacted!(ExchangeRequest { ; code });
 
 /// `data` of the exchange answer (or the whole answer, when Mono sends it bare).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,7 +317,7 @@ impl<'de> Deserialize<'de> for CustomerRef {
 }
 
 /// One item of `GET /v2/accounts`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountSummary {
     #[serde(alias = "_id")]
     pub id: String,
@@ -333,8 +335,10 @@ pub struct AccountSummary {
     pub customer: Option<CustomerRef>,
 }
 
+crate::debug_redacted!(AccountSummary { id, name, currency, account_type, balance, institution, customer; account_number, bvn });
+
 /// `data.account` of `GET /v2/accounts/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountInfo {
     #[serde(alias = "_id")]
     pub id: String,
@@ -349,6 +353,8 @@ pub struct AccountInfo {
     pub bvn: Option<String>,
     pub institution: Institution,
 }
+
+crate::debug_redacted!(AccountInfo { id, name, currency, account_type, balance, institution; account_number, bvn });
 
 /// `data.meta` of `GET /v2/accounts/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -434,7 +440,7 @@ impl std::fmt::Debug for Identity {
 }
 
 /// `data` of `GET /v2/accounts/{id}/balance`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
     #[serde(alias = "_id")]
     pub id: String,
@@ -443,6 +449,8 @@ pub struct Balance {
     pub balance: i64,
     pub currency: String,
 }
+
+crate::debug_redacted!(Balance { id, name, balance, currency; account_number });
 
 // ---------------------------------------------------------------------------------------------
 // Transactions
@@ -484,7 +492,7 @@ impl MonoTransaction {
 }
 
 /// The other side of a transaction, when Mono knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counterparty {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -498,6 +506,8 @@ pub struct Counterparty {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bank: Option<String>,
 }
+
+crate::debug_redacted!(Counterparty { name, bank; account_number });
 
 /// Filters of `GET /v2/accounts/{id}/transactions`. Dates go out as DD-MM-YYYY.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -592,7 +602,7 @@ impl RawTransaction {
             MalformedTransaction {
                 id: item_id(raw.get()),
                 path: e.path().to_string(),
-                message: e.inner().to_string(),
+                message: crate::redact::serde_problem(&e.inner().to_string()),
             }
         });
         RawTransaction { raw, decoded }
@@ -726,7 +736,7 @@ pub struct AccountUpdated {
     pub meta: WebhookAccountMeta,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpdatedAccount {
     #[serde(rename = "_id", alias = "id")]
     pub id: String,
@@ -747,6 +757,8 @@ pub struct UpdatedAccount {
     #[serde(default)]
     pub institution: Option<UpdatedInstitution>,
 }
+
+crate::debug_redacted!(UpdatedAccount { id, name, currency, balance, account_type, auth_method, institution; account_number, bvn });
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdatedInstitution {
@@ -846,7 +858,7 @@ impl WebhookEvent {
             serde_path_to_error::deserialize(&envelope.data).map_err(|e| WebhookDecodeError {
                 event: envelope.event.clone(),
                 path: data_path(e.path()),
-                message: e.inner().to_string(),
+                message: crate::redact::serde_problem(&e.inner().to_string()),
             })
         }
         Ok(match envelope.event.as_str() {
@@ -1043,6 +1055,86 @@ fn lenient_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<
             };
             at.map(Some)
                 .ok_or_else(|| serde::de::Error::custom(format!("{n} is out of range")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    /// No `Debug` of a DTO that carries an exchange code, account number or BVN prints it.
+    #[test]
+    fn debug_output_never_carries_codes_account_numbers_or_bvns() {
+        let institution = Institution {
+            name: "GTBank".into(),
+            bank_code: Some("058".into()),
+            kind: None,
+        };
+        let texts = [
+            format!(
+                "{:?}",
+                ExchangeRequest {
+                    code: "code_secret_123".into()
+                }
+            ),
+            format!(
+                "{:?}",
+                AccountSummary {
+                    id: "acc".into(),
+                    name: "Ada".into(),
+                    currency: "NGN".into(),
+                    account_type: None,
+                    account_number: "0123456789".into(),
+                    balance: None,
+                    bvn: Some("22212345678".into()),
+                    institution: institution.clone(),
+                    customer: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                AccountInfo {
+                    id: "acc".into(),
+                    name: "Ada".into(),
+                    currency: "NGN".into(),
+                    account_type: None,
+                    account_number: "0123456789".into(),
+                    balance: 1,
+                    bvn: Some("22212345678".into()),
+                    institution,
+                }
+            ),
+            format!(
+                "{:?}",
+                Balance {
+                    id: "acc".into(),
+                    name: "Ada".into(),
+                    account_number: "0123456789".into(),
+                    balance: 1,
+                    currency: "NGN".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                Counterparty {
+                    name: Some("Ada".into()),
+                    account_number: Some("0123456789".into()),
+                    bank: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                CustomerIdentity {
+                    kind: "bvn".into(),
+                    number: "22212345678".into(),
+                }
+            ),
+        ];
+        for text in texts {
+            for secret in ["code_secret_123", "0123456789", "22212345678"] {
+                assert!(!text.contains(secret), "{text}");
+            }
         }
     }
 }

@@ -47,6 +47,11 @@ pub use state::SandboxState;
 use crate::mono::MonoConfig;
 use reply::Failure;
 
+/// The sandbox's own well-known keys, like a test card number: what `serve --sandbox` uses
+/// when `MONO_SECRET_KEY` / `MONO_WEBHOOK_SECRET` are not set.
+pub const DEFAULT_SECRET_KEY: &str = "test_sk_sandbox";
+pub const DEFAULT_WEBHOOK_SECRET: &str = "test_whsec_sandbox";
+
 /// How the sandbox behaves. `Default` gives five customers (businesses and people), three
 /// bank accounts each (two linked from the start, one left for the widget), 2,000
 /// transactions per account over the last 365 days, and 10-minute codes.
@@ -77,7 +82,7 @@ pub struct SandboxConfig {
 impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
-            secret_key: "test_sk_sandbox".to_owned(),
+            secret_key: DEFAULT_SECRET_KEY.to_owned(),
             seed: 42,
             webhook_url: None,
             webhook_secret: None,

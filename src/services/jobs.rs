@@ -41,7 +41,11 @@ pub async fn run(state: &AppState, job: &ClaimedJob) -> Result<Value, ApiError> 
                 .ok_or_else(|| {
                     ApiError::internal(anyhow::anyhow!("webhook job {} has no deliveryId", job.id))
                 })?;
-            crate::services::webhooks::process_delivery(state, id).await
+            let state = AppState {
+                db: state.webhook_db.clone(),
+                ..state.clone()
+            };
+            crate::services::webhooks::process_delivery(&state, id).await
         }
         JobKind::Sync => {
             let tenant = job_tenant(job)?;

@@ -16,7 +16,7 @@ use crate::state::AppState;
 use crate::tenancy::Tenant;
 
 /// The account object of the contract: Mono's snake_case shape plus the service's own fields.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct AccountView {
     pub id: String,
     pub name: Option<String>,
@@ -42,6 +42,8 @@ pub struct AccountView {
     #[serde(rename = "reauthRequired")]
     pub reauth_required: bool,
 }
+
+crate::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required; account_number, bvn });
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InstitutionView {
@@ -387,6 +389,15 @@ pub async fn get_account(
             "the account is unlinked; it cannot be refreshed",
         ));
     }
+    let cooldown = state.settings.refresh_cooldown;
+    if !cooldown.is_zero() {
+        let claim = db::claim_realtime_refresh(&state.db, tenant, account_id, cooldown.as_secs_f64())
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
+        if let Some(last) = claim {
+            return Err(crate::services::limits::refresh_refused(cooldown, last));
+        }
+    }
     Ok(refresh_from_mono(state, tenant, account_id, true).await?.into())
 }
 
@@ -426,7 +437,12 @@ pub async fn list_upstream(
     state: &AppState,
     page: u32,
 ) -> Result<(Vec<mono::AccountSummary>, mono::Paging), ApiError> {
-    Ok(state.mono.list_accounts(Some(page)).await?)
+    let (mut accounts, paging) = state.mono.list_accounts(Some(page)).await?;
+    // Mono may send a BVN here too: it leaves the service as its last 4 digits, like ours.
+    for a in &mut accounts {
+        a.bvn = bvn_last4(a.bvn.as_deref());
+    }
+    Ok((accounts, paging))
 }
 
 // ----- unlink ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ pub mod dlq;
 pub mod events;
 pub mod invoices;
 pub mod jobs;
+pub mod limits;
 pub mod link;
 pub mod ops;
 pub mod preview;

@@ -495,6 +495,18 @@ pub async fn sync_stored(
             page_size,
         };
         async move {
+            if state.shutdown.is_cancelled() {
+                // Shutting down: accounts not started yet are left for the next call.
+                return StoredResult {
+                    account_id: a.id,
+                    drafted: 0,
+                    skipped: 0,
+                    error: Some(StoredError {
+                        code: "shutting_down".into(),
+                        message: "the service is shutting down; this account was not synced".into(),
+                    }),
+                };
+            }
             match sync_account(state, tenant, req).await {
                 Ok(o) => StoredResult {
                     account_id: a.id,

@@ -146,10 +146,12 @@ pub const INTAKE_BATCH_BYTES: usize = 8 << 20;
 pub const INTAKE_IN_FLIGHT: usize = 2;
 
 impl IntakeBatcher {
-    /// Starts the batching task; it ends when the last handle is dropped.
-    pub fn start(db: sqlx::PgPool) -> Self {
+    /// Starts the batching task on a small pool of its own (see `db::hot_statement_pool`); it
+    /// ends when the last handle is dropped.
+    pub fn start(db: &sqlx::PgPool) -> Self {
         let (queue, rx) = tokio::sync::mpsc::channel(4 * INTAKE_BATCH);
-        tokio::spawn(run_intake(db, rx));
+        let pool = crate::db::hot_statement_pool(db, INTAKE_IN_FLIGHT as u32);
+        tokio::spawn(run_intake(pool, rx));
         Self { queue }
     }
 
@@ -212,7 +214,14 @@ async fn store_batch(db: &sqlx::PgPool, batch: Vec<Submitted>) {
             first
         })
         .collect();
-    match db::intake_batch(db, &unique, &repeats, MAX_ATTEMPTS).await {
+    let mut stored = db::intake_batch(db, &unique, &repeats, MAX_ATTEMPTS).await;
+    if matches!(&stored, Err(e) if crate::error::is_unavailable(e) && !matches!(e, sqlx::Error::PoolTimedOut))
+    {
+        // A connection the database dropped (say, after a restart) fails its first use; a
+        // fresh one decides whether the database is really away.
+        stored = db::intake_batch(db, &unique, &repeats, MAX_ATTEMPTS).await;
+    }
+    match stored {
         Ok(rows) => {
             let by_key: std::collections::HashMap<String, Intake> =
                 rows.into_iter().map(|r| (r.dedupe_key, r.intake)).collect();
@@ -399,7 +408,13 @@ async fn process(state: &AppState, d: DeliveryRow) -> Result<Value, ApiError> {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(data: &Value) -> Result<T, String> {
-    serde_path_to_error::deserialize(data).map_err(|e| format!("data.{}: {}", e.path(), e.inner()))
+    serde_path_to_error::deserialize(data).map_err(|e| {
+        format!(
+            "data.{}: {}",
+            e.path(),
+            crate::redact::serde_problem(&e.inner().to_string())
+        )
+    })
 }
 
 /// A transaction with the delivery's row lock taken; None when the delivery is no longer

@@ -265,6 +265,9 @@ pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
         ("DATABASE_URL".into(), "postgres://unused@127.0.0.1/unused".into()),
         ("BIND_ADDR".into(), "127.0.0.1:0".into()),
         ("MONO_WEBHOOK_SECRET".into(), "test-webhook-secret".into()),
+        // Tests call fast and often with one key; the limits have tests of their own.
+        ("API_RATE_LIMIT".into(), "0".into()),
+        ("MONO_REFRESH_COOLDOWN_SECS".into(), "0".into()),
     ];
     for (k, v) in extra {
         vars.retain(|(name, _)| name != k);

@@ -250,6 +250,66 @@ async fn every_invalid_widget_link_field_is_400_naming_it(pool: PgPool) {
             "colour",
         ),
     ];
+    let long = |n: usize| "a".repeat(n);
+    let over_limit = [
+        (
+            json!({"customer": {"id": long(101)}, "redirectUrl": "https://x.example/cb"}),
+            "customer.id",
+        ),
+        (
+            json!({"customer": {"name": long(201), "email": "ada@acme.ng"}, "redirectUrl": "https://x.example/cb"}),
+            "customer.name",
+        ),
+        (
+            json!({"customer": {"name": "Ada", "email": format!("{}@acme.ng", long(250))}, "redirectUrl": "https://x.example/cb"}),
+            "customer.email",
+        ),
+        (
+            json!({"customer": {"name": "Ada", "email": "ada@acme.ng", "identity": {"type": "bvn", "number": long(31)}}, "redirectUrl": "https://x.example/cb"}),
+            "customer.identity.number",
+        ),
+        (
+            json!({"customer": {"name": "Ada", "email": "ada@acme.ng", "identity": {"type": long(21), "number": "1"}}, "redirectUrl": "https://x.example/cb"}),
+            "customer.identity.type",
+        ),
+        (
+            json!({"customer": ok_customer, "redirectUrl": format!("https://x.example/{}", long(2040))}),
+            "redirectUrl",
+        ),
+        (
+            json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "institution": {"id": long(101), "auth_method": "internet_banking"}}),
+            "institution.id",
+        ),
+        (
+            json!({"customer": ok_customer, "redirectUrl": "https://x.example/cb", "institution": {"id": "i", "auth_method": long(51)}}),
+            "institution.auth_method",
+        ),
+        (
+            json!({"redirectUrl": "https://x.example/cb", "scope": "reauth", "account": long(101)}),
+            "account",
+        ),
+    ];
+    let refs_before = count_refs(&app.pool).await;
+    for (body, field) in over_limit {
+        let (status, resp) = app.post("/si/mono/widget-link", body.clone()).await;
+        assert_eq!(status, 400, "{field} -> {resp}");
+        assert!(
+            resp["error"]["fields"][field]
+                .as_str()
+                .is_some_and(|m| m.contains("at most")),
+            "{field} should be named as too long: {resp}"
+        );
+    }
+    assert_eq!(
+        count_refs(&app.pool).await,
+        refs_before,
+        "nothing stored for a refused link"
+    );
+    let (status, resp) = app
+        .post("/si/mono/exchange", json!({"code": "c", "ref": long(201)}))
+        .await;
+    assert_eq!(status, 400, "{resp}");
+    assert!(resp["error"]["fields"]["ref"].is_string(), "{resp}");
     for (body, field) in cases {
         let (status, resp) = app.post("/si/mono/widget-link", body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");
@@ -337,6 +397,16 @@ async fn listing_accounts_linked_only_or_monos_list_for_admins(pool: PgPool) {
     assert_eq!(status, 200, "{body}");
     assert!(!body["data"].as_array().unwrap().is_empty());
     assert!(body["meta"]["total"].as_i64().unwrap() >= 2);
+    // Mono's list carries full BVNs (the sandbox's does): they leave as their last 4 digits.
+    for a in body["data"].as_array().unwrap() {
+        let bvn = a["bvn"].as_str().unwrap_or_default();
+        assert!(bvn.len() <= 4, "{a}");
+    }
+    assert!(body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["bvn"].is_string()));
 
     let (status, body) = app.get("/si/mono/accounts?linkedOnly=maybe").await;
     assert_eq!(status, 400);
@@ -510,4 +580,11 @@ async fn details_failing_after_exchange_still_stores_the_link(pool: PgPool) {
     assert!(body["data"]["data_status"].is_null());
     let (_, body) = app.get("/si/mono/accounts?linkedOnly=true").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
+}
+
+async fn count_refs(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM mono_link_refs")
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }

@@ -758,7 +758,9 @@ async fn malformed_bodies_name_the_field() {
     match c.account_details("acc_3", false).await.unwrap_err() {
         MonoError::Decode { path, message } => {
             assert_eq!(path, "data.meta.data_status");
-            assert!(message.contains("SOMETIMES"), "{message}");
+            // The field is named; the value it held is not repeated.
+            assert!(message.contains("unknown variant"), "{message}");
+            assert!(!message.contains("SOMETIMES"), "{message}");
         }
         other => panic!("expected a decode error, got {other:?}"),
     }
@@ -839,4 +841,24 @@ fn config_rejects_non_http_base_urls() {
         SecretString::from(SECRET),
     );
     assert!(matches!(MonoClient::new(cfg), Err(MonoError::Config(_))));
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_cap_is_refused_once_not_buffered() {
+    let server = MockServer::start().await;
+    let huge = "x".repeat(taxpoynt_mono::mono::client::MAX_ANSWER_BYTES + 1);
+    Mock::given(method("GET"))
+        .and(path("/v2/accounts/acc_big"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(huge))
+        .expect(1)
+        .mount(&server)
+        .await;
+    match client(&server)
+        .account_details("acc_big", false)
+        .await
+        .unwrap_err()
+    {
+        MonoError::Decode { message, .. } => assert!(message.contains("larger than"), "{message}"),
+        other => panic!("expected the answer refused, got {other:?}"),
+    }
 }

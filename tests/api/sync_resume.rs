@@ -591,6 +591,7 @@ fn start_service(url: &str, port: u16, sandbox: &str, secret: &str) -> Service {
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("MONO_BASE_URL", sandbox)
             .env("MONO_SECRET_KEY", secret)
+            .env("MONO_WEBHOOK_SECRET", "test-webhook-secret")
             .env_remove("MONO_SYNC_INTERVAL_SECS")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

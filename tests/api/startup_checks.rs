@@ -1,0 +1,84 @@
+//! What start-up refuses and what the binary never prints, run as a user runs it; and the
+//! PostgreSQL the scripts choose for the run command and for the tests.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::helpers::BIN;
+
+#[test]
+fn serving_with_verification_and_no_webhook_secret_is_refused_naming_both() {
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env_remove("MONO_WEBHOOK_SECRET")
+        .env_remove("MONO_VERIFY_SIGNATURE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MONO_WEBHOOK_SECRET"), "{stderr}");
+    assert!(stderr.contains("MONO_VERIFY_SIGNATURE"), "{stderr}");
+}
+
+#[test]
+fn the_sandbox_never_prints_a_key_it_was_given() {
+    let given = "live_sk_given_by_the_user_7f3a9c";
+    let mut child = Command::new(BIN)
+        .args(["sandbox", "--port", "0"])
+        .env("MONO_SECRET_KEY", given)
+        .env("MONO_WEBHOOK_SECRET", "whsec_given_by_the_user_0b1c")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(first.contains("Mono sandbox on http://"), "{first}");
+    assert!(!first.contains(given), "{first}");
+    assert!(
+        !stderr.contains(given) && !stderr.contains("whsec_given"),
+        "{stderr}"
+    );
+}
+
+/// The private cluster of `scripts/run.sh` (where a user keeps data) has fsync on; the test
+/// script's own cluster, in another directory and port, may have it off.
+#[test]
+fn the_run_commands_private_cluster_keeps_fsync_on() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |fsync: Option<&str>| {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!(
+                "source {root}/scripts/pg.sh && echo \"$PG_PRIVATE_FSYNC $PG_PRIVATE_DIR $PG_PRIVATE_PORT\""
+            ))
+            .env_remove("PG_PRIVATE_DIR")
+            .env_remove("PG_PRIVATE_PORT")
+            .env_remove("PG_PRIVATE_FSYNC");
+        if let Some(f) = fsync {
+            cmd.env("PG_PRIVATE_FSYNC", f);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    assert_eq!(read(None).trim(), format!("on {root}/.pg 54329"));
+    assert_eq!(read(Some("off")).trim(), format!("off {root}/.pg-test 54330"));
+    let pg = std::fs::read_to_string(format!("{root}/scripts/pg.sh")).unwrap();
+    assert!(
+        pg.contains("-c fsync=$PG_PRIVATE_FSYNC"),
+        "the server is started with the chosen fsync"
+    );
+    let test = std::fs::read_to_string(format!("{root}/scripts/test.sh")).unwrap();
+    let run = std::fs::read_to_string(format!("{root}/scripts/run.sh")).unwrap();
+    assert!(test.contains("PG_PRIVATE_FSYNC=off"));
+    assert!(
+        !run.contains("PG_PRIVATE_FSYNC"),
+        "the run command keeps the default (on)"
+    );
+}
