@@ -24,6 +24,7 @@ mod rules_settings;
 mod sandbox_control;
 mod sandbox_link_webhooks;
 mod scheduled_sync;
+mod secrets_in_logs;
 mod serve_sandbox;
 mod shutdown_metrics;
 mod startup_checks;
