@@ -30,4 +30,5 @@ mod shutdown_metrics;
 mod startup_checks;
 mod sync;
 mod sync_resume;
+mod tenant_isolation;
 mod webhooks;

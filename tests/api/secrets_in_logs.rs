@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::helpers::{
-    call, database_url_for, free_port, open_widget, query_value, raw, run_cli, try_raw, wait_for, wait_until, BIN,
+    call, database_url_for, free_port, open_widget, query_value, raw, run_cli, try_raw, wait_for, wait_until,
+    BIN,
 };
 use taxpoynt_mono::mono::signature;
 
@@ -37,13 +38,20 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
     let base = format!("http://127.0.0.1:{port}");
     let readyz = format!("{base}/readyz");
     wait_until("the service to become ready", Duration::from_secs(30), || async {
-        try_raw(Method::GET, &readyz, &[], "").await.is_ok_and(|r| r.status == 200)
+        try_raw(Method::GET, &readyz, &[], "")
+            .await
+            .is_ok_and(|r| r.status == 200)
     })
     .await;
     let out = run_cli(url, &["tenant", "create", "--name", "Secrets", "--json"]);
     let tenant: Value = serde_json::from_slice(&out.stdout).unwrap();
     let key = tenant["apiKey"].as_str().unwrap().to_string();
-    let mut secrets = vec![MONO_SECRET.to_owned(), WEBHOOK_SECRET.to_owned(), key.clone(), BVN.to_owned()];
+    let mut secrets = vec![
+        MONO_SECRET.to_owned(),
+        WEBHOOK_SECRET.to_owned(),
+        key.clone(),
+        BVN.to_owned(),
+    ];
 
     let (status, link) = call(
         Method::POST,
@@ -68,7 +76,13 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
     .await;
     assert_eq!(status, 200, "{account}");
     let id = account["data"]["id"].as_str().unwrap().to_string();
-    let (status, _) = call(Method::GET, &format!("{base}/si/mono/accounts/{id}?refresh=true"), Some(&key), None).await;
+    let (status, _) = call(
+        Method::GET,
+        &format!("{base}/si/mono/accounts/{id}?refresh=true"),
+        Some(&key),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     let (status, sync) = call(
         Method::POST,
@@ -79,7 +93,13 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
     .await;
     assert_eq!(status, 200, "{sync}");
     // A wrong key, a webhook in each authentication form, and one refused.
-    let (status, _) = call(Method::GET, &format!("{base}/si/mono/settings"), Some("tpm_wrong_key_value"), None).await;
+    let (status, _) = call(
+        Method::GET,
+        &format!("{base}/si/mono/settings"),
+        Some("tpm_wrong_key_value"),
+        None,
+    )
+    .await;
     assert_eq!(status, 401);
     let body = serde_json::to_vec(&json!({
         "event": "mono.events.account_updated", "event_id": "evt_secrets_1",
@@ -104,7 +124,10 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
     let by_header = raw(
         Method::POST,
         &hook,
-        &[("content-type", "application/json"), (signature::HEADER_WEBHOOK_SECRET, WEBHOOK_SECRET)],
+        &[
+            ("content-type", "application/json"),
+            (signature::HEADER_WEBHOOK_SECRET, WEBHOOK_SECRET),
+        ],
         body.clone(),
     )
     .await;
@@ -112,14 +135,23 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
     let refused = raw(
         Method::POST,
         &hook,
-        &[("content-type", "application/json"), (signature::HEADER_WEBHOOK_SECRET, "whsec_guess_S3CR3T")],
+        &[
+            ("content-type", "application/json"),
+            (signature::HEADER_WEBHOOK_SECRET, "whsec_guess_S3CR3T"),
+        ],
         body,
     )
     .await;
     assert_eq!(refused.status, 401);
     secrets.push("whsec_guess_S3CR3T".to_owned());
     // Every account number the sandbox holds.
-    let (_, customers) = call(Method::GET, &format!("http://127.0.0.1:{sandbox_port}/_sandbox/customers"), None, None).await;
+    let (_, customers) = call(
+        Method::GET,
+        &format!("http://127.0.0.1:{sandbox_port}/_sandbox/customers"),
+        None,
+        None,
+    )
+    .await;
     for c in customers["data"].as_array().unwrap() {
         for a in c["bank_accounts"].as_array().unwrap() {
             secrets.push(a["account_number"].as_str().unwrap().to_owned());
@@ -143,8 +175,16 @@ async fn no_secret_reaches_the_logs_in_either_format(_opts: PgPoolOptions, conn:
     let url = database_url_for(&conn);
     for format in ["text", "json"] {
         let (log, secrets) = full_run(&url, format).await;
-        assert!(log.lines().count() > 50, "a debug-level run logs plenty: {} lines", log.lines().count());
-        eprintln!("{format}: {} log lines, {} secrets checked", log.lines().count(), secrets.len());
+        assert!(
+            log.lines().count() > 50,
+            "a debug-level run logs plenty: {} lines",
+            log.lines().count()
+        );
+        eprintln!(
+            "{format}: {} log lines, {} secrets checked",
+            log.lines().count(),
+            secrets.len()
+        );
         for secret in &secrets {
             if let Some(line) = log.lines().find(|l| l.contains(secret.as_str())) {
                 panic!("{format} log carries a secret ({}…): {line}", &secret[..4]);

@@ -1,0 +1,226 @@
+//! Tenant isolation, tried exhaustively: three organizations with accounts, rules, invoices,
+//! DLQ records, jobs and events each; every endpoint that takes an id is called by every
+//! organization with every other's ids (and environment ids). The answer is always 404 (or,
+//! for a filter, an empty list), never the other's data, and nothing of the other changes.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::*;
+use taxpoynt_mono::sandbox::SandboxHandle;
+
+struct Owned {
+    env_id: String,
+    account: String,
+    rule: String,
+    invoice: String,
+    dlq: String,
+    job: String,
+}
+
+async fn populate(app: &TestApp, sandbox: &SandboxHandle) -> Owned {
+    let made = create_account(sandbox, json!({"transactions": 150})).await;
+    let (status, body) = app.post("/si/mono/exchange", json!({"code": made["code"]})).await;
+    assert_eq!(status, 200, "{body}");
+    let account = body["data"]["id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post("/si/mono/sync", json!({"accountId": account, "pageSize": 500}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .post(
+            "/si/mono/allow-deny",
+            json!({"list": "deny", "pattern": "betting", "accountId": account}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let rule = body["data"]["id"].as_str().unwrap().to_owned();
+    let (_, invoices) = app.get("/si/invoices?limit=1").await;
+    let invoice = invoices["data"][0]["id"].as_str().expect("a draft").to_owned();
+    let (_, dlq) = app.get("/si/mono/dlq?limit=1").await;
+    let dlq = dlq["data"][0]["id"].as_str().expect("a DLQ record").to_owned();
+    let (status, body) = app
+        .post("/si/mono/dlq/replay", json!({"accountId": account}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job = body["data"]["jobId"].as_str().unwrap().to_owned();
+    Owned {
+        env_id: app.env_id("sandbox"),
+        account,
+        rule,
+        invoice,
+        dlq,
+        job,
+    }
+}
+
+/// What one tenant's rows look like, to show nothing changed.
+async fn fingerprint(pool: &PgPool, account: &str) -> Value {
+    sqlx::query_scalar(
+        "SELECT json_build_object(
+            'account', (SELECT row_to_json(a) FROM (SELECT unlinked_at, sync_cursor, data_status FROM mono_accounts WHERE id = $1) a),
+            'invoices', (SELECT json_agg(status ORDER BY id) FROM invoices WHERE account_id = $1),
+            'dlq', (SELECT json_agg(status ORDER BY id) FROM dlq_records WHERE account_id = $1),
+            'rules', (SELECT count(*) FROM eligibility_rules WHERE account_id = $1))",
+    )
+    .bind(account)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test]
+async fn every_endpoint_answers_404_for_every_other_tenants_ids(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let base = s.sandbox.base_url.to_string();
+    let secret = sandbox_config().secret_key;
+    let vars = [
+        ("MONO_BASE_URL", base.as_str()),
+        ("MONO_SECRET_KEY", secret.as_str()),
+    ];
+    let mut apps = Vec::new();
+    for name in ["Org Two", "Org Three"] {
+        let tenant = tenants::create_tenant(&pool, name).await.unwrap();
+        apps.push(spawn_app_on(pool.clone(), test_settings(&vars), tenant).await);
+    }
+    let apps: Vec<&TestApp> = std::iter::once(&s.app).chain(apps.iter()).collect();
+    let mut owned = Vec::new();
+    for app in &apps {
+        owned.push(populate(app, &s.sandbox).await);
+    }
+    let before: Vec<Value> =
+        futures::future::join_all(owned.iter().map(|o| fingerprint(&pool, &o.account))).await;
+
+    let mut tried = 0;
+    for (i, caller) in apps.iter().enumerate() {
+        for (j, other) in owned.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let (acc, env) = (&other.account, &other.env_id);
+            let not_found: Vec<(Method, String, Option<Value>)> = vec![
+                (Method::GET, format!("/si/mono/accounts/{acc}"), None),
+                (Method::GET, format!("/si/mono/accounts/{acc}?refresh=true"), None),
+                (
+                    Method::POST,
+                    format!("/si/mono/accounts/{acc}/unlink?purge=true"),
+                    None,
+                ),
+                (Method::GET, format!("/si/mono/cursor?accountId={acc}"), None),
+                (
+                    Method::POST,
+                    "/si/mono/sync".into(),
+                    Some(json!({"accountId": acc})),
+                ),
+                (
+                    Method::POST,
+                    "/si/mono/allow-deny".into(),
+                    Some(json!({"list": "allow", "pattern": "x", "accountId": acc})),
+                ),
+                (
+                    Method::DELETE,
+                    format!("/si/mono/allow-deny/{}", other.rule),
+                    None,
+                ),
+                (Method::GET, format!("/si/invoices/{}", other.invoice), None),
+                (
+                    Method::POST,
+                    format!("/si/invoices/{}/confirm", other.invoice),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/si/invoices/{}/discard", other.invoice),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/si/invoices/{}/validate", other.invoice),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/si/invoices/{}/sign", other.invoice),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/si/mono/dlq/{}/replay", other.dlq),
+                    Some(json!({})),
+                ),
+                (
+                    Method::POST,
+                    format!("/si/mono/dlq/{}/resolve", other.dlq),
+                    Some(json!({"resolution": "dismissed"})),
+                ),
+                (Method::GET, format!("/si/mono/jobs/{}", other.job), None),
+                (Method::GET, format!("/si/mono/settings?envId={env}"), None),
+                (
+                    Method::PUT,
+                    format!("/si/mono/settings?envId={env}"),
+                    Some(json!({"floor": 1})),
+                ),
+                (Method::GET, format!("/si/mono/events?envId={env}"), None),
+                (Method::GET, format!("/si/mono/dlq?envId={env}"), None),
+                (Method::GET, format!("/si/invoices?envId={env}"), None),
+                (Method::GET, format!("/si/mono/allow-deny?envId={env}"), None),
+                (Method::GET, format!("/si/mono/webhook-status?envId={env}"), None),
+                (
+                    Method::POST,
+                    "/si/mono/sync-stored".into(),
+                    Some(json!({"envId": env})),
+                ),
+                (
+                    Method::POST,
+                    "/si/mono/dlq/replay".into(),
+                    Some(json!({"envId": env})),
+                ),
+            ];
+            for (method, path, body) in not_found {
+                let (status, answer) = caller
+                    .call(method.clone(), &path, Some(caller.key()), body.as_ref())
+                    .await;
+                assert_eq!(status, 404, "{method} {path} as another tenant: {answer}");
+                assert!(answer["data"].is_null(), "{method} {path}: {answer}");
+                tried += 1;
+            }
+            // A reauth link for another's account is refused exactly as for an account that
+            // does not exist (400 naming the field), so ids cannot be probed.
+            let reauth = |account: &str| json!({"redirectUrl": "https://x.example/cb", "scope": "reauth", "account": account});
+            let (status, theirs) = caller.post("/si/mono/widget-link", reauth(acc)).await;
+            let (unknown_status, unknown) = caller
+                .post("/si/mono/widget-link", reauth("acc_that_never_was"))
+                .await;
+            assert_eq!(
+                (status, &theirs["error"]),
+                (unknown_status, &unknown["error"]),
+                "{theirs} vs {unknown}"
+            );
+            assert!(status == 400 || status == 404, "{theirs}");
+            tried += 1;
+            // Filters by another tenant's account: an empty list, never its rows.
+            for path in [
+                format!("/si/mono/events?accountId={acc}"),
+                format!("/si/mono/dlq?accountId={acc}"),
+                format!("/si/invoices?accountId={acc}"),
+                format!("/si/mono/allow-deny?accountId={acc}"),
+            ] {
+                let (status, answer) = caller.get(&path).await;
+                assert!(status == 404 || status == 200, "{path}: {status} {answer}");
+                if status == 200 {
+                    assert_eq!(
+                        answer["data"].as_array().map(Vec::len),
+                        Some(0),
+                        "{path}: {answer}"
+                    );
+                }
+                tried += 1;
+            }
+        }
+    }
+    let after: Vec<Value> =
+        futures::future::join_all(owned.iter().map(|o| fingerprint(&pool, &o.account))).await;
+    assert_eq!(before, after, "no tenant's data changed");
+    eprintln!("tenant isolation: {tried} cross-tenant requests, all refused");
+}
