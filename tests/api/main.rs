@@ -17,6 +17,7 @@ mod linking;
 mod mono_client_sandbox;
 mod mono_client_wiremock;
 mod mono_types;
+mod outage;
 mod policy_cache;
 mod rate_limits;
 mod rules_limits;
