@@ -613,7 +613,16 @@ async fn a_service_killed_mid_sync_resumes_under_other_page_sizes(
         .unwrap();
     taxpoynt_mono::db::MIGRATOR.run(&pool).await.unwrap();
     let s = spawn_app_with_sandbox(pool.clone()).await;
-    let (clean, broken) = twin_accounts(&s, 1200, 15).await;
+    // The short version runs in the default suite; `TPM_RELIABILITY_LONG=1` runs the long one:
+    // 10,000 transactions and 8 kills.
+    let long = std::env::var("TPM_RELIABILITY_LONG").is_ok_and(|v| v == "1");
+    let n: usize = if long { 10_000 } else { 1200 };
+    let sizes: &[u32] = if long {
+        &[20, 100, 7, 250, 33, 500, 64, 13]
+    } else {
+        &[20, 100, 7, 250, 33]
+    };
+    let (clean, broken) = twin_accounts(&s, n, 15).await;
     assert_eq!(sync(&s, &clean, 500).await.0, 200);
     s.control_post(
         "/_sandbox/faults",
@@ -624,7 +633,9 @@ async fn a_service_killed_mid_sync_resumes_under_other_page_sizes(
     let sandbox_url = s.sandbox.base_url.to_string();
     let http = reqwest::Client::new();
     let mut kills = 0;
-    for (round, page_size) in [20u32, 100, 7, 250, 33].into_iter().enumerate() {
+    let mut rng = rand::thread_rng();
+    let mut kill_points = Vec::new();
+    for &page_size in sizes {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -643,8 +654,12 @@ async fn a_service_killed_mid_sync_resumes_under_other_page_sizes(
             .bearer_auth(s.app.key())
             .json(&json!({"accountId": broken, "pageSize": page_size}))
             .send();
-        let progressed = wait_until("the sync stores more", Duration::from_secs(30), || async {
-            ledger_rows(&pool, &broken).await >= before + 40 + 13 * round as i64
+        // A random point of the walk: somewhere in the next share of what is left.
+        let share = (n as i64 / (2 * sizes.len() as i64)).max(20);
+        let kill_at = before + rand::Rng::gen_range(&mut rng, 10..=share);
+        kill_points.push(kill_at);
+        let progressed = wait_until("the sync stores more", Duration::from_secs(120), || async {
+            ledger_rows(&pool, &broken).await >= kill_at
         });
         tokio::select! {
             answer = request => panic!("the sync finished before the kill: {answer:?}"),
@@ -653,13 +668,14 @@ async fn a_service_killed_mid_sync_resumes_under_other_page_sizes(
         drop(service); // SIGKILL mid-walk
         kills += 1;
     }
-    assert_eq!(kills, 5);
+    assert_eq!(kills, sizes.len());
     assert!(
-        ledger_rows(&pool, &broken).await < 1200,
+        ledger_rows(&pool, &broken).await < n as i64,
         "the kills interrupted the walk"
     );
+    eprintln!("killed mid-sync: {kills} SIGKILLs of {n} transactions at ledger rows {kill_points:?}, page sizes {sizes:?}");
     clear_faults(&s).await;
     let (_, done) = sync_to_the_end(&s, &broken, &[500]).await;
     assert_eq!(done["data"]["hasMore"], false);
-    assert_same_end_state(&pool, &clean, &broken, 1200).await;
+    assert_same_end_state(&pool, &clean, &broken, n).await;
 }
