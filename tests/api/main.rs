@@ -20,6 +20,7 @@ mod mono_types;
 mod outage;
 mod policy_cache;
 mod rate_limits;
+mod replicas;
 mod rules_limits;
 mod rules_settings;
 mod sandbox_control;

@@ -1,7 +1,7 @@
 //! The logs of a full run at debug level, in both formats, carry no secret: not the Mono secret
 //! key, the webhook secret, an API key, an exchange code, a full BVN or an account number.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use chrono::Utc;
