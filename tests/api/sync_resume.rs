@@ -140,6 +140,59 @@ async fn a_sync_cut_by_mono_errors_resumes_under_other_page_sizes(pool: PgPool) 
 }
 
 #[sqlx::test]
+async fn a_sync_through_every_upstream_fault_ends_like_a_clean_one(pool: PgPool) {
+    let s = spawn_app_with_sandbox_config(
+        pool.clone(),
+        sandbox_config(),
+        &[("MONO_TIMEOUT_MS", "800"), ("MONO_MAX_RETRIES", "3")],
+    )
+    .await;
+    let (clean, broken) = twin_accounts(&s, 900, 16).await;
+    assert_eq!(sync(&s, &clean, 100).await.0, 200);
+    // 20% 5xx, a burst of 429s with Retry-After, latency spikes and requests that never answer.
+    let rules = [
+        json!({"endpoint": "transactions", "error_rate": 0.2, "status": 503}),
+        json!({"endpoint": "transactions", "rate_limit_retry_after": 1, "count": 3}),
+        json!({"endpoint": "transactions", "latency_ms": 400, "error_rate": 0.0, "count": 10}),
+        json!({"endpoint": "transactions", "hang": true, "count": 2}),
+    ]
+    .map(|fault| install_fault(&s.sandbox, fault));
+    let rules = futures::future::join_all(rules).await;
+    let (interrupted, _) = sync_to_the_end(&s, &broken, &[50, 200, 13]).await;
+    assert_same_end_state(&pool, &clean, &broken, 900).await;
+    let applied: Vec<u64> = rules.iter().map(|r| fault_applied(&s.sandbox, r)).collect();
+    assert!(
+        applied.iter().all(|&n| n > 0),
+        "every kind of fault struck: {applied:?}"
+    );
+    eprintln!(
+        "upstream faults: the sync ended like a clean one; faults applied {applied:?}, {interrupted} calls cut short"
+    );
+
+    // Mono down for good: the sync says so (502 naming Mono's failure) and moves nothing.
+    let (down, _) = twin_accounts(&s, 50, 17).await;
+    clear_faults(&s).await;
+    s.control_post(
+        "/_sandbox/faults",
+        json!({"endpoint": "transactions", "error_rate": 1.0, "status": 500}),
+    )
+    .await;
+    let (status, body) = sync(&s, &down, 20).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["status"], "failed");
+    assert!(
+        body["error"]["monoStatus"] == 500
+            || body["error"]["code"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("mono")),
+        "{body}"
+    );
+    assert_eq!(ledger_rows(&pool, &down).await, 0);
+    let (_, cursor) = s.app.get(&format!("/si/mono/cursor?accountId={down}")).await;
+    assert!(cursor["data"]["cursor"].is_null(), "{cursor}");
+}
+
+#[sqlx::test]
 async fn shutdown_mid_walk_then_a_larger_page_size_loses_nothing(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool.clone()).await;
     let (clean, broken) = twin_accounts(&s, 600, 13).await;
