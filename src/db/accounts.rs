@@ -273,9 +273,12 @@ pub struct NewLinkRef<'a> {
     pub account_id: Option<&'a str>,
     pub redirect_url: &'a str,
     pub mono_url: &'a str,
+    /// The ref as the client named it (`ref` is the namespaced one Mono sees).
+    pub client_ref: &'a str,
 }
 
-/// Records a widget-link ref; false when the ref is already taken.
+/// Records a widget-link ref; false when the ref (or the client's ref in the organization) is
+/// already taken.
 pub async fn insert_link_ref(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
@@ -283,8 +286,8 @@ pub async fn insert_link_ref(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query!(
         r#"INSERT INTO mono_link_refs (ref, org_id, env_id, scope, customer_id, customer_name, customer_email,
-                                       account_id, redirect_url, mono_url)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (ref) DO NOTHING"#,
+                                       account_id, redirect_url, mono_url, client_ref)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"#,
         r.r#ref,
         tenant.org_id,
         tenant.env_id,
@@ -294,17 +297,60 @@ pub async fn insert_link_ref(
         r.customer_email,
         r.account_id,
         r.redirect_url,
-        r.mono_url
+        r.mono_url,
+        r.client_ref
     )
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn ref_exists(db: impl PgExecutor<'_>, r#ref: &str) -> Result<bool, sqlx::Error> {
+/// Whether the organization has issued this ref already (other organizations' refs are not
+/// looked at: each organization's refs are its own namespace).
+pub async fn client_ref_exists(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    client_ref: &str,
+) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query_scalar!(
-        "SELECT EXISTS (SELECT 1 FROM mono_link_refs WHERE ref = $1)",
+        "SELECT EXISTS (SELECT 1 FROM mono_link_refs WHERE org_id = $1 AND client_ref = $2)",
+        tenant.org_id,
+        client_ref
+    )
+    .fetch_one(db)
+    .await?
+    .unwrap_or(false))
+}
+
+/// A ref issued to the tenant's environment, named as the client knows it or as Mono echoes
+/// it; answers the ref Mono knows.
+pub async fn find_link_ref_of(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    r#ref: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT ref FROM mono_link_refs WHERE org_id = $1 AND env_id = $2 AND (client_ref = $3 OR ref = $3)
+         ORDER BY (client_ref = $3) DESC LIMIT 1",
+        tenant.org_id,
+        tenant.env_id,
         r#ref
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether a Mono customer id was seen in the organization (a link or an account of it).
+pub async fn customer_seen(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    customer_id: &str,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM mono_link_refs WHERE org_id = $1 AND customer_id = $2)
+             OR EXISTS (SELECT 1 FROM mono_accounts WHERE org_id = $1 AND customer_id = $2)",
+        tenant.org_id,
+        customer_id
     )
     .fetch_one(db)
     .await?

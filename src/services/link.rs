@@ -143,6 +143,14 @@ pub struct WidgetLink {
     pub created_at: DateTime<Utc>,
 }
 
+/// The ref Mono sees for a client's ref: prefixed with the organization's namespace (12 hex
+/// digits of a hash of its id), so refs of different organizations never meet at Mono.
+pub fn namespaced_ref(org_id: Uuid, client_ref: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let ns = hex::encode(&Sha256::digest(org_id.as_bytes())[..6]);
+    format!("{ns}.{client_ref}")
+}
+
 /// A ref Mono will echo back: 24 random hex digits after a readable prefix.
 pub fn generate_ref() -> String {
     let n: u128 = rand::thread_rng().gen();
@@ -156,13 +164,23 @@ pub async fn widget_link(
 ) -> Result<WidgetLink, ApiError> {
     let r#ref = match input.r#ref {
         Some(r) => {
-            if db::ref_exists(&state.db, &r).await? {
+            if db::client_ref_exists(&state.db, tenant, &r).await? {
                 return Err(ApiError::field("meta.ref", "is already used by another link"));
             }
             r
         }
         None => generate_ref(),
     };
+    let mono_ref = namespaced_ref(tenant.org_id, &r#ref);
+    if let Some(CustomerInput::Existing { id }) = input.customer.as_ref() {
+        // The same answer for a customer of another organization as for one that never was.
+        if !db::customer_seen(&state.db, tenant, id).await? {
+            return Err(ApiError::field(
+                "customer.id",
+                "is not a customer of this organization",
+            ));
+        }
+    }
     let request = match input.scope {
         mono::Scope::Auth => {
             let customer = match input.customer.as_ref() {
@@ -184,7 +202,7 @@ pub async fn widget_link(
             InitiateRequest::Auth(AuthInitiate {
                 customer,
                 meta: InitiateMeta {
-                    reference: Some(r#ref.clone()),
+                    reference: Some(mono_ref.clone()),
                 },
                 redirect_url: input.redirect_url.clone(),
                 institution: input
@@ -213,7 +231,7 @@ pub async fn widget_link(
             InitiateRequest::Reauth(ReauthInitiate {
                 account: account.to_string(),
                 meta: InitiateMeta {
-                    reference: Some(r#ref.clone()),
+                    reference: Some(mono_ref.clone()),
                 },
                 redirect_url: Some(input.redirect_url.clone()),
             })
@@ -232,7 +250,8 @@ pub async fn widget_link(
         &state.db,
         tenant,
         NewLinkRef {
-            r#ref: &r#ref,
+            r#ref: &mono_ref,
+            client_ref: &r#ref,
             scope: match input.scope {
                 mono::Scope::Auth => "auth",
                 mono::Scope::Reauth => "reauth",
@@ -276,15 +295,13 @@ pub async fn exchange(
     code: &str,
     r#ref: Option<&str>,
 ) -> Result<AccountView, ApiError> {
+    // The ref as the client named it, or as Mono echoed it; stored as Mono knows it.
     let link_ref = match r#ref {
         None => None,
-        Some(r) => {
-            let found = db::find_link_ref(&state.db, r).await?;
-            match found {
-                Some(row) if row.org_id == tenant.org_id && row.env_id == tenant.env_id => Some(row),
-                _ => return Err(ApiError::field("ref", "is not a ref issued to this environment")),
-            }
-        }
+        Some(r) => match db::find_link_ref_of(&state.db, tenant, r).await? {
+            Some(mono_ref) => Some(mono_ref),
+            None => return Err(ApiError::field("ref", "is not a ref issued to this environment")),
+        },
     };
     let account_id = state.mono.exchange_code(code).await.map_err(|e| match e {
         MonoError::Api {
@@ -300,13 +317,12 @@ pub async fn exchange(
     ensure_not_elsewhere(state, tenant, &account_id).await?;
     let details = details_best_effort(state, &account_id).await;
     let mut tx = state.db.begin().await?;
-    let completed_ref = r#ref.filter(|_| link_ref.is_some());
     if !store_link(
         &mut tx,
         tenant,
         &account_id,
-        r#ref,
-        completed_ref,
+        link_ref.as_deref(),
+        link_ref.as_deref(),
         details.as_ref(),
     )
     .await?

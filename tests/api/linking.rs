@@ -66,13 +66,19 @@ async fn the_whole_link_flow_from_widget_link_to_exchange(pool: PgPool) {
     assert!(bvn.len() <= 4, "bvn keeps at most 4 digits: {bvn}");
 
     // The ref is recorded against this organization and environment.
-    let (org, env, completed): (uuid::Uuid, uuid::Uuid, bool) = sqlx::query_as(
-        "SELECT org_id, env_id, completed_at IS NOT NULL FROM mono_link_refs WHERE ref = 'acme-link-0001'",
+    let (org, env, completed, mono_ref): (uuid::Uuid, uuid::Uuid, bool, String) = sqlx::query_as(
+        "SELECT org_id, env_id, completed_at IS NOT NULL, ref FROM mono_link_refs WHERE client_ref = 'acme-link-0001'",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
     assert_eq!(org, app.tenant.org_id);
+    // Mono saw the ref in the organization's namespace.
+    assert_eq!(
+        mono_ref,
+        taxpoynt_mono::services::link::namespaced_ref(org, "acme-link-0001")
+    );
+    assert_ne!(mono_ref, "acme-link-0001");
     assert_eq!(env.to_string(), app.env_id("sandbox"));
     assert!(completed);
 
@@ -587,4 +593,65 @@ async fn count_refs(pool: &PgPool) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap()
+}
+
+#[sqlx::test]
+async fn refs_and_customers_are_each_organizations_own(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let base = s.sandbox.base_url.to_string();
+    let secret = crate::helpers::sandbox_config().secret_key;
+    let other = crate::helpers::spawn_app_on(
+        pool.clone(),
+        crate::helpers::test_settings(&[
+            ("MONO_BASE_URL", base.as_str()),
+            ("MONO_SECRET_KEY", secret.as_str()),
+        ]),
+        crate::helpers::tenants::create_tenant(&pool, "Other Org")
+            .await
+            .unwrap(),
+    )
+    .await;
+    let body = |r: &str, email: &str| json!({"customer": {"name": "Ada", "email": email}, "redirectUrl": "https://x.example/cb", "meta": {"ref": r}});
+    // The same ref in two organizations: both links are made, and Mono sees two refs.
+    let mine = widget_link(&s.app, body("shared-ref-0001", "ada@acme.ng")).await;
+    let theirs = widget_link(&other, body("shared-ref-0001", "obi@other.ng")).await;
+    assert_eq!(mine["ref"], "shared-ref-0001");
+    assert_eq!(theirs["ref"], "shared-ref-0001");
+    let refs: Vec<String> =
+        sqlx::query_scalar("SELECT ref FROM mono_link_refs WHERE client_ref = 'shared-ref-0001'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(refs.len(), 2);
+    assert_ne!(refs[0], refs[1]);
+    // Taken only within the organization that used it.
+    let (status, resp) = s
+        .app
+        .post("/si/mono/widget-link", body("shared-ref-0001", "ada@acme.ng"))
+        .await;
+    assert_eq!(status, 400, "{resp}");
+    assert!(resp["error"]["fields"]["meta.ref"].is_string(), "{resp}");
+    // An exchange naming another organization's ref is refused as for an unknown one.
+    let (status, resp) = other
+        .post(
+            "/si/mono/exchange",
+            json!({"code": "whatever", "ref": refs.iter().find(|r| mine["ref"] != **r).unwrap()}),
+        )
+        .await;
+    assert_eq!(status, 400, "{resp}");
+    // A customer id seen by one organization is unknown to the other, exactly as one that never was.
+    let customer = mine["customer"]["id"]
+        .as_str()
+        .expect("Mono's customer id")
+        .to_owned();
+    let existing = |id: &str| json!({"customer": {"id": id}, "redirectUrl": "https://x.example/cb"});
+    let (status, known) = s.app.post("/si/mono/widget-link", existing(&customer)).await;
+    assert_eq!(status, 200, "{known}");
+    let (status, foreign) = other.post("/si/mono/widget-link", existing(&customer)).await;
+    let (unknown_status, unknown) = other
+        .post("/si/mono/widget-link", existing("cus_never_was"))
+        .await;
+    assert_eq!(status, 400, "{foreign}");
+    assert_eq!((status, &foreign["error"]), (unknown_status, &unknown["error"]));
+    assert!(foreign["error"]["fields"]["customer.id"].is_string(), "{foreign}");
 }

@@ -652,12 +652,11 @@ async fn account_connected_links_a_hosted_link_by_its_ref(pool: PgPool) {
         )
         .await;
     assert_eq!(status, 200, "{link}");
+    // Mono knows the ref in the organization's namespace, and echoes it so.
+    let mono_ref = taxpoynt_mono::services::link::namespaced_ref(app.tenant.org_id, "hosted-link-0001");
     // An account Mono made for that link (the sandbox's control API stands in for the widget).
     let made = s
-        .control_post(
-            "/_sandbox/accounts",
-            json!({"transactions": 0, "ref": "hosted-link-0001"}),
-        )
+        .control_post("/_sandbox/accounts", json!({"transactions": 0, "ref": mono_ref}))
         .await;
     let account = made["data"]["id"].as_str().unwrap().to_string();
     let result = deliver_processed(
@@ -665,7 +664,7 @@ async fn account_connected_links_a_hosted_link_by_its_ref(pool: PgPool) {
         &event(
             "mono.events.account_connected",
             json!({"id": account, "customer": {"id": made["data"]["customer_id"]},
-                   "meta": {"data_status": "AVAILABLE", "auth_method": "mobile_banking", "ref": "hosted-link-0001"}}),
+                   "meta": {"data_status": "AVAILABLE", "auth_method": "mobile_banking", "ref": mono_ref}}),
         ),
     )
     .await;
@@ -680,7 +679,7 @@ async fn account_connected_links_a_hosted_link_by_its_ref(pool: PgPool) {
     let (status, _) = app.get(&format!("/si/mono/accounts/{account}")).await;
     assert_eq!(status, 404, "not in the sandbox environment");
     let completed: Option<chrono::DateTime<Utc>> =
-        sqlx::query_scalar("SELECT completed_at FROM mono_link_refs WHERE ref = 'hosted-link-0001'")
+        sqlx::query_scalar("SELECT completed_at FROM mono_link_refs WHERE client_ref = 'hosted-link-0001'")
             .fetch_one(&pool)
             .await
             .unwrap();
