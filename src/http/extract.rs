@@ -91,6 +91,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "request body is empty; expected a JSON object",
         ));
     }
+    // Every body of this API is an object; serde would read an array into a struct by position.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "request body must be a JSON object",
+        ));
+    }
     // PostgreSQL text cannot hold NUL; refuse it here, where the field can still be named.
     if contains_escaped_nul(bytes) {
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod bad_bodies;
 mod cli_classify;
 mod dlq_review;
 mod eligibility_classify;
