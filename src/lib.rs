@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod eligibility;
 pub mod error;
+pub mod fuzz;
 pub mod http;
 pub mod invoice;
 pub mod jobs;

@@ -300,8 +300,8 @@ fn authenticate(state: &AppState, auth: PresentedAuth<'_>, body: &[u8]) -> Resul
 }
 
 /// The body as text and its envelope; 400 naming the field when it is not one. NUL escapes
-/// are accepted (Mono data is cleaned of them when it is decided).
-fn parse_envelope(body: &[u8]) -> Result<(&str, crate::mono::types::WebhookEnvelope), ApiError> {
+/// are accepted (Mono data is cleaned of them when it is decided). Public for the fuzz targets.
+pub fn parse_envelope(body: &[u8]) -> Result<(&str, crate::mono::types::WebhookEnvelope), ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("malformed_json", "the webhook body is not UTF-8 JSON"))?;
     let refuse = |path: String, inner: serde_json::Error| {
@@ -330,7 +330,7 @@ fn parse_envelope(body: &[u8]) -> Result<(&str, crate::mono::types::WebhookEnvel
 
 /// The account an event is about and the widget-link ref it carries, read leniently (a
 /// delivery whose data does not decode is still attributed when it can be).
-fn attribution(event: &str, data: &Value) -> (Option<String>, Option<String>) {
+pub fn attribution(event: &str, data: &Value) -> (Option<String>, Option<String>) {
     let id_of = |v: &Value| match v {
         Value::String(s) => Some(s.trim().to_owned()),
         Value::Object(o) => o

@@ -13,6 +13,7 @@ mod eligibility_classify;
 mod eligibility_fixtures;
 mod eligibility_props;
 mod foundation;
+mod fuzz_props;
 mod invoices;
 mod linking;
 mod mono_client_sandbox;
