@@ -76,7 +76,11 @@ fn transaction() -> impl Strategy<Value = serde_json::Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1_500, ..ProptestConfig::default() })]
+    // PROPTEST_CASES raises the count for long runs (`scripts/reliability.sh`).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_500),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn webhook_verification_and_parsing_take_any_bytes(data in prop::collection::vec(any::<u8>(), 0..1024)) {
