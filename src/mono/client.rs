@@ -345,6 +345,8 @@ impl MonoClient {
             let outcome = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
+                    metrics::counter!("mono_responses_total", "op" => op, "status" => status.as_u16().to_string())
+                        .increment(1);
                     let retry_after = parse_retry_after(response.headers());
                     read_capped(response, MAX_ANSWER_BYTES)
                         .await

@@ -75,15 +75,29 @@ async fn gate(State(state): State<SandboxState>, request: Request, next: Next) -
         .extensions()
         .get::<MatchedPath>()
         .map_or("widget", |p| endpoint_of(p.as_str()));
-    if let Some(response) = apply_faults(&state, endpoint).await {
+    let account = account_of(endpoint, request.uri().path());
+    if let Some(response) = apply_faults(&state, endpoint, account.as_deref()).await {
         return response;
     }
     next.run(request).await
 }
 
-/// Runs the fault rules for `endpoint`; a response when they answer instead of the handler.
-pub async fn apply_faults(state: &SandboxState, endpoint: &str) -> Option<Response> {
-    let action = state.faults().decide(endpoint);
+/// The account a call is about: the `{id}` of `/v2/accounts/{id}/...`.
+fn account_of(endpoint: &str, path: &str) -> Option<String> {
+    if !matches!(
+        endpoint,
+        "details" | "identity" | "balance" | "transactions" | "unlink"
+    ) {
+        return None;
+    }
+    let id = path.strip_prefix("/v2/accounts/")?.split('/').next()?;
+    Some(id.to_owned())
+}
+
+/// Runs the fault rules for `endpoint` about `account`; a response when they answer instead
+/// of the handler.
+pub async fn apply_faults(state: &SandboxState, endpoint: &str, account: Option<&str>) -> Option<Response> {
+    let action = state.faults().decide_for(endpoint, account);
     let stop = state.shutdown_token().clone();
     if !action.latency.is_zero() {
         tokio::select! {
@@ -236,7 +250,7 @@ async fn widget(
     Path(session_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(response) = apply_faults(&state, "widget").await {
+    if let Some(response) = apply_faults(&state, "widget", None).await {
         return response;
     }
     let (account_id, code, session) = {

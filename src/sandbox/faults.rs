@@ -51,6 +51,9 @@ pub struct FaultSpec {
     /// Apply to this many requests, then retire; forever when absent.
     #[serde(default)]
     pub count: Option<u32>,
+    /// Apply only to calls about this account (`/v2/accounts/{id}/...`); every call when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 fn any_endpoint() -> String {
@@ -85,8 +88,9 @@ impl FaultSpec {
         Ok(())
     }
 
-    fn matches(&self, endpoint: &str) -> bool {
-        self.endpoint == endpoint || (self.endpoint == "*" && endpoint != "widget")
+    fn matches(&self, endpoint: &str, account: Option<&str>) -> bool {
+        (self.endpoint == endpoint || (self.endpoint == "*" && endpoint != "widget"))
+            && self.account.as_deref().is_none_or(|a| account == Some(a))
     }
 
     fn failure_rate(&self) -> f64 {
@@ -169,9 +173,15 @@ impl FaultBook {
 
     /// Decides what happens to one request to `endpoint`, consuming the rules it uses.
     pub fn decide(&mut self, endpoint: &str) -> FaultAction {
+        self.decide_for(endpoint, None)
+    }
+
+    /// Decides what happens to one request to `endpoint` about `account` (when the call
+    /// names one), consuming the rules it uses.
+    pub fn decide_for(&mut self, endpoint: &str, account: Option<&str>) -> FaultAction {
         let mut action = FaultAction::default();
         for rule in &mut self.rules {
-            if !rule.spec.matches(endpoint) || rule.remaining == Some(0) {
+            if !rule.spec.matches(endpoint, account) || rule.remaining == Some(0) {
                 continue;
             }
             if let Some(left) = rule.remaining.as_mut() {
@@ -207,7 +217,24 @@ mod tests {
             rate_limit_retry_after: None,
             hang: false,
             count: None,
+            account: None,
         }
+    }
+
+    #[test]
+    fn an_account_rule_applies_to_that_account_only() {
+        let mut book = FaultBook::new(1);
+        book.add(FaultSpec {
+            status: Some(500),
+            account: Some("acc_1".into()),
+            ..spec("transactions")
+        });
+        assert_eq!(book.decide_for("transactions", Some("acc_2")).fail, None);
+        assert_eq!(book.decide_for("transactions", None).fail, None);
+        assert_eq!(
+            book.decide_for("transactions", Some("acc_1")).fail,
+            Some((500, None))
+        );
     }
 
     #[test]
