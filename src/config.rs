@@ -40,8 +40,13 @@ pub struct Settings {
     pub sync_interval: Option<Duration>,
     /// `MONO_DATA_RETENTION_DAYS`: unset = keep forever.
     pub retention_days: Option<u32>,
-    /// `MONO_SYNC_CONCURRENCY`: syncs one replica runs at once (default 8).
+    /// `MONO_SYNC_CONCURRENCY`: syncs one replica runs at once (default 8, 1 to 256), API
+    /// syncs and the job worker's sync lane together; the lane runs up to this many queued
+    /// syncs, apart from `JOB_CONCURRENCY`.
     pub sync_concurrency: u32,
+    /// `MONO_SYNC_ON_LINK`: a first link (exchange or `account_connected`) whose data is
+    /// already available queues the account's first sync (default true).
+    pub sync_on_link: bool,
     /// `MONO_SYNC_BUDGET_SECS`: one sync call stops at a page boundary after this long and
     /// answers `hasMore: true` (default 120).
     pub sync_time_budget: Duration,
@@ -247,9 +252,14 @@ impl Settings {
         };
 
         let sync_concurrency = parse_num(&get, "MONO_SYNC_CONCURRENCY", 8u32)?;
-        if !(1..=1024).contains(&sync_concurrency) {
-            return Err(err("MONO_SYNC_CONCURRENCY", "must be between 1 and 1024"));
+        if !(1..=256).contains(&sync_concurrency) {
+            return Err(err("MONO_SYNC_CONCURRENCY", "must be between 1 and 256"));
         }
+        let sync_on_link = match get("MONO_SYNC_ON_LINK") {
+            None => true,
+            Some(v) => parse_bool(&v)
+                .ok_or_else(|| err("MONO_SYNC_ON_LINK", format!("`{v}` is not true or false")))?,
+        };
         let sync_time_budget = Duration::from_secs(parse_num(&get, "MONO_SYNC_BUDGET_SECS", 120u64)?);
         if sync_time_budget.is_zero() {
             return Err(err("MONO_SYNC_BUDGET_SECS", "must be above 0"));
@@ -303,6 +313,7 @@ impl Settings {
             sync_interval,
             retention_days,
             sync_concurrency,
+            sync_on_link,
             sync_time_budget,
             signing_key,
             job_concurrency,
@@ -371,6 +382,8 @@ mod tests {
         assert!(s.mono.verify_signature);
         assert_eq!(s.mono.base_url.as_str(), "https://api.withmono.com/");
         assert_eq!(s.sync_interval, None);
+        assert_eq!(s.sync_concurrency, 8);
+        assert!(s.sync_on_link);
         assert_eq!(s.retention_days, None);
         assert_eq!(s.log_format, LogFormat::Text);
         assert!(s.signing_key.is_none());
@@ -389,6 +402,10 @@ mod tests {
             ("MONO_VERIFY_SIGNATURE", "maybe"),
             ("MONO_SYNC_INTERVAL_SECS", "0"),
             ("JOB_CONCURRENCY", "257"),
+            ("MONO_SYNC_CONCURRENCY", "0"),
+            ("MONO_SYNC_CONCURRENCY", "257"),
+            ("MONO_SYNC_CONCURRENCY", "many"),
+            ("MONO_SYNC_ON_LINK", "sometimes"),
             ("MONO_DATA_RETENTION_DAYS", "x"),
             ("API_RATE_LIMIT", "fast"),
             ("API_RATE_BURST", "0"),

@@ -61,6 +61,7 @@ impl Application {
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
             jobs_notify: Arc::new(tokio::sync::Notify::new()),
+            sync_notify: Arc::new(tokio::sync::Notify::new()),
             policies: Arc::new(crate::services::settings::PolicyCache::new(
                 crate::services::settings::POLICY_CACHE_CAPACITY,
             )),

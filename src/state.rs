@@ -21,8 +21,10 @@ pub struct AppState {
     /// Syncs this replica runs at once (`MONO_SYNC_CONCURRENCY`): each holds a database
     /// connection of its own for its lock, so this also bounds those connections.
     pub sync_slots: Arc<tokio::sync::Semaphore>,
-    /// Wakes the job worker when work was just queued (it polls anyway).
+    /// Wakes the job worker's general lane when work was just queued (it polls anyway).
     pub jobs_notify: Arc<tokio::sync::Notify>,
+    /// Wakes the job worker's sync lane when a sync was just queued (it polls anyway).
+    pub sync_notify: Arc<tokio::sync::Notify>,
     /// Compiled eligibility policies by environment, checked against the database's revision.
     pub policies: Arc<crate::services::settings::PolicyCache>,
     /// Webhook intake, batched into shared commits.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::tenancy::{EnvName, Tenant};
+use crate::tenancy::Tenant;
 
 #[derive(Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -31,9 +31,31 @@ pub struct AccountRow {
     pub last_synced_at: Option<DateTime<Utc>>,
     pub sync_cursor: Option<String>,
     pub cursor_updated_at: Option<DateTime<Utc>>,
+    /// What Mono has retrieved (`meta.retrieved_data`); None until Mono said.
+    pub retrieved_data: Option<Vec<String>>,
+    /// Why the last queued sync failed; cleared by a success.
+    pub last_sync_error: Option<String>,
+    /// Until when queued syncs leave the account alone after failures.
+    pub next_sync_at: Option<DateTime<Utc>>,
 }
 
-crate::debug_redacted!(AccountRow { id, org_id, env_id, name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at; account_number });
+crate::debug_redacted!(AccountRow { id, org_id, env_id, name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at, retrieved_data, last_sync_error, next_sync_at; account_number });
+
+impl AccountRow {
+    /// Whether Mono has the account's transactions: AVAILABLE, or PARTIAL with transactions
+    /// among what it retrieved.
+    pub fn transactions_ready(&self) -> bool {
+        match self.data_status.as_deref() {
+            Some("AVAILABLE") => true,
+            Some("PARTIAL") => self
+                .retrieved_data
+                .iter()
+                .flatten()
+                .any(|d| d.eq_ignore_ascii_case("transactions")),
+            _ => false,
+        }
+    }
+}
 
 /// Account details as fetched from Mono, ready to store (BVN already cut to 4 digits).
 #[derive(Clone, Default)]
@@ -50,9 +72,10 @@ pub struct DetailsUpdate {
     pub customer_id: Option<String>,
     pub data_status: Option<String>,
     pub auth_method: Option<String>,
+    pub retrieved_data: Option<Vec<String>>,
 }
 
-crate::debug_redacted!(DetailsUpdate { name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method; account_number });
+crate::debug_redacted!(DetailsUpdate { name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, retrieved_data; account_number });
 
 /// Claims a real-time refresh of the account: `Some(None)` when it may go ahead (the claim is
 /// recorded), `Some(Some(last))` when the last one was less than `cooldown_secs` ago, `None`
@@ -123,9 +146,9 @@ pub async fn link(
         INSERT INTO mono_accounts AS a (
             id, org_id, env_id, link_ref, name, account_number, currency, type, balance, bvn_last4,
             institution_name, bank_code, institution_type, customer_id, data_status, auth_method,
-            details_fetched_at)
+            details_fetched_at, retrieved_data)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                CASE WHEN $17 THEN now() END)
+                CASE WHEN $17 THEN now() END, $18)
         ON CONFLICT (id) DO UPDATE SET
             link_ref = COALESCE(EXCLUDED.link_ref, a.link_ref),
             name = COALESCE(EXCLUDED.name, a.name),
@@ -141,6 +164,7 @@ pub async fn link(
             data_status = COALESCE(EXCLUDED.data_status, a.data_status),
             auth_method = COALESCE(EXCLUDED.auth_method, a.auth_method),
             details_fetched_at = COALESCE(EXCLUDED.details_fetched_at, a.details_fetched_at),
+            retrieved_data = COALESCE(EXCLUDED.retrieved_data, a.retrieved_data),
             unlinked_at = NULL,
             linked_at = CASE WHEN a.unlinked_at IS NOT NULL THEN now() ELSE a.linked_at END
         WHERE a.org_id = EXCLUDED.org_id AND a.env_id = EXCLUDED.env_id
@@ -161,7 +185,8 @@ pub async fn link(
         d.customer_id,
         d.data_status,
         d.auth_method,
-        fetched
+        fetched,
+        d.retrieved_data.as_deref()
     )
     .execute(db)
     .await?;
@@ -196,7 +221,7 @@ pub async fn get(
         r#"SELECT id, org_id, env_id, name, account_number, currency, type AS "type", balance, bvn_last4,
                   institution_name, bank_code, institution_type, customer_id, data_status, auth_method,
                   reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at,
-                  sync_cursor, cursor_updated_at
+                  sync_cursor, cursor_updated_at, retrieved_data, last_sync_error, next_sync_at
            FROM mono_accounts WHERE id = $1 AND org_id = $2 AND env_id = $3"#,
         account_id,
         tenant.org_id,
@@ -213,33 +238,13 @@ pub async fn list_linked(db: impl PgExecutor<'_>, tenant: &Tenant) -> Result<Vec
         r#"SELECT id, org_id, env_id, name, account_number, currency, type AS "type", balance, bvn_last4,
                   institution_name, bank_code, institution_type, customer_id, data_status, auth_method,
                   reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at,
-                  sync_cursor, cursor_updated_at
+                  sync_cursor, cursor_updated_at, retrieved_data, last_sync_error, next_sync_at
            FROM mono_accounts WHERE env_id = $1 AND org_id = $2 AND unlinked_at IS NULL ORDER BY linked_at, id"#,
         tenant.env_id,
         tenant.org_id
     )
     .fetch_all(db)
     .await
-}
-
-/// Every linked account of every environment (the scheduled sync).
-/// Each with the tenant it belongs to, least recently synced first.
-pub async fn all_linked(db: impl PgExecutor<'_>) -> Result<Vec<(String, Tenant)>, sqlx::Error> {
-    let rows = sqlx::query!(
-        "SELECT a.id, a.org_id, a.env_id, e.name AS env_name
-         FROM mono_accounts a JOIN environments e ON e.id = a.env_id
-         WHERE a.unlinked_at IS NULL AND a.data_status = 'AVAILABLE'
-         ORDER BY a.last_synced_at NULLS FIRST, a.id"
-    )
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            let env = EnvName::parse(&r.env_name)
-                .ok_or_else(|| super::unknown_value("environments.name", &r.env_name))?;
-            Ok((r.id, Tenant::system(r.org_id, r.env_id, env)))
-        })
-        .collect()
 }
 
 /// Moves the sync cursor of a still linked account (inside the transaction that commits the
@@ -470,6 +475,7 @@ pub async fn update_details(
             data_status = COALESCE($14, data_status),
             auth_method = COALESCE($15, auth_method),
             reauth_required = COALESCE($16, reauth_required),
+            retrieved_data = COALESCE($17, retrieved_data),
             details_fetched_at = now()
         WHERE id = $1 AND env_id = $2 AND org_id = $3
         "#,
@@ -488,7 +494,8 @@ pub async fn update_details(
         d.customer_id,
         d.data_status,
         d.auth_method,
-        reauth_required
+        reauth_required,
+        d.retrieved_data.as_deref()
     )
     .execute(db)
     .await?;
@@ -511,4 +518,54 @@ pub async fn mark_unlinked(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Records a failed queued sync: the error, and the account left alone for 1 minute after
+/// the first failure, doubling per failure in a row up to 1 hour. Answers when it is due again.
+pub async fn record_sync_failure(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+    error: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"UPDATE mono_accounts SET
+               sync_failures = sync_failures + 1,
+               last_sync_error = $4,
+               next_sync_at = now() + make_interval(
+                   secs => least($5 * power(2, least(sync_failures, 20)), $6))
+           WHERE id = $1 AND env_id = $2 AND org_id = $3
+           RETURNING next_sync_at AS "next_sync_at!""#,
+        account_id,
+        tenant.env_id,
+        tenant.org_id,
+        error,
+        SYNC_BACKOFF_FIRST_SECS,
+        SYNC_BACKOFF_MAX_SECS
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The first wait after a failed queued sync, and the longest.
+pub const SYNC_BACKOFF_FIRST_SECS: f64 = 60.0;
+pub const SYNC_BACKOFF_MAX_SECS: f64 = 3600.0;
+
+/// Ends an account's backoff after a sync that succeeded (writes only when there is one).
+pub async fn clear_sync_failure(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE mono_accounts SET sync_failures = 0, last_sync_error = NULL, next_sync_at = NULL
+         WHERE id = $1 AND env_id = $2 AND org_id = $3
+           AND (sync_failures > 0 OR last_sync_error IS NOT NULL OR next_sync_at IS NOT NULL)",
+        account_id,
+        tenant.env_id,
+        tenant.org_id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -1,5 +1,7 @@
 //! The job queue (`jobs`): enqueue, claim with `FOR UPDATE SKIP LOCKED` under a lease, renew
-//! the lease, finish, retry with backoff, and requeue jobs whose worker died.
+//! the lease, finish, retry with backoff, and requeue jobs whose worker died. Sync jobs are
+//! claimed by a lane of their own (`claim_sync`, organization by organization in turn); every
+//! other kind by `claim`.
 //!
 //! A claim hands the job a fresh `lease_id`; every later write names it, so a worker whose
 //! lease ran out (and whose job another worker took) cannot finish or fail it any more.
@@ -89,18 +91,20 @@ pub struct ClaimedJob {
     pub progress: Value,
 }
 
-/// Takes up to `limit` due jobs, oldest due first, skipping those another worker holds.
+/// Takes up to `limit` due jobs of every kind but sync, oldest due first, skipping those
+/// another worker holds.
 pub async fn claim(
     db: impl PgExecutor<'_>,
     limit: i64,
     lease_secs: f64,
 ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
     let lease_id = Uuid::new_v4();
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        ClaimedRow,
         r#"UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_id = $2,
                   locked_until = now() + make_interval(secs => $3), updated_at = now()
            WHERE id IN (
-               SELECT id FROM jobs WHERE status = 'queued' AND run_after <= now()
+               SELECT id FROM jobs WHERE status = 'queued' AND kind <> 'sync' AND run_after <= now()
                ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, kind, payload, org_id, env_id, attempts, max_attempts, progress"#,
         limit,
@@ -109,6 +113,59 @@ pub async fn claim(
     )
     .fetch_all(db)
     .await?;
+    claimed(rows, lease_id)
+}
+
+/// Takes up to `limit` due sync jobs, organization by organization in turn: each
+/// organization's oldest due job first, then each one's second, and so on. An organization
+/// with thousands of accounts queued gets one slot per turn like one with a single account.
+pub async fn claim_sync(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+    lease_secs: f64,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    let lease_id = Uuid::new_v4();
+    let rows = sqlx::query_as!(
+        ClaimedRow,
+        r#"WITH due AS (
+               SELECT id, run_after,
+                      row_number() OVER (PARTITION BY org_id ORDER BY run_after, id) AS turn
+               FROM jobs WHERE status = 'queued' AND kind = 'sync' AND run_after <= now()
+           ),
+           picked AS (
+               SELECT j.id FROM jobs j JOIN due ON due.id = j.id
+               WHERE j.status = 'queued'
+               ORDER BY due.turn, due.run_after, due.id
+               LIMIT $1
+               FOR UPDATE OF j SKIP LOCKED
+           )
+           UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_id = $2,
+                  locked_until = now() + make_interval(secs => $3), updated_at = now()
+           FROM picked WHERE jobs.id = picked.id
+           RETURNING jobs.id AS "id!", jobs.kind AS "kind!", jobs.payload AS "payload!",
+                     jobs.org_id, jobs.env_id, jobs.attempts AS "attempts!",
+                     jobs.max_attempts AS "max_attempts!", jobs.progress AS "progress!""#,
+        limit,
+        lease_id,
+        lease_secs
+    )
+    .fetch_all(db)
+    .await?;
+    claimed(rows, lease_id)
+}
+
+struct ClaimedRow {
+    id: Uuid,
+    kind: String,
+    payload: Value,
+    org_id: Option<Uuid>,
+    env_id: Option<Uuid>,
+    attempts: i32,
+    max_attempts: i32,
+    progress: Value,
+}
+
+fn claimed(rows: Vec<ClaimedRow>, lease_id: Uuid) -> Result<Vec<ClaimedJob>, sqlx::Error> {
     rows.into_iter()
         .map(|r| {
             Ok(ClaimedJob {
@@ -124,6 +181,52 @@ pub async fn claim(
             })
         })
         .collect()
+}
+
+/// Queues a sync of every linked account that is due, in one statement: not backed off
+/// (`next_sync_at` past or unset), and with data that is, or may become, syncable (AVAILABLE,
+/// PARTIAL, PROCESSING, or never fetched; the job refreshes the others from Mono first).
+/// Accounts with a queued or running sync are left as they are. Answers how many were queued.
+pub async fn enqueue_due_syncs(db: impl PgExecutor<'_>, max_attempts: i32) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        r#"INSERT INTO jobs (id, kind, payload, org_id, env_id, dedupe_key, max_attempts)
+           SELECT gen_random_uuid(), 'sync',
+                  jsonb_build_object('accountId', a.id, 'env', e.name, 'trigger', 'schedule'),
+                  a.org_id, a.env_id, 'sync:' || a.env_id || ':' || a.id, $1
+           FROM mono_accounts a JOIN environments e ON e.id = a.env_id
+           WHERE a.unlinked_at IS NULL
+             AND (a.next_sync_at IS NULL OR a.next_sync_at <= now())
+             AND (a.data_status IS NULL OR a.data_status IN ('AVAILABLE', 'PARTIAL', 'PROCESSING'))
+           ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
+           DO NOTHING"#,
+        max_attempts
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Queues a claimed job again after `after_secs` without using up an attempt (it could not
+/// run through no fault of its own); false when the lease is no longer ours.
+pub async fn postpone(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    after_secs: f64,
+    progress: &Value,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0),
+                run_after = now() + make_interval(secs => $3), progress = $4,
+                lease_id = NULL, locked_until = NULL, updated_at = now()
+         WHERE id = $1 AND lease_id = $2 AND status = 'running'",
+        job.id,
+        job.lease_id,
+        after_secs,
+        progress
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Extends the lease of a running job; false when the lease is no longer ours.

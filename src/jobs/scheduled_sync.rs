@@ -1,11 +1,13 @@
-//! The scheduled sync: every `MONO_SYNC_INTERVAL_SECS`, every linked account with available
-//! data in every environment. An account another replica (or an API call) is syncing is
-//! skipped this round.
+//! The scheduled sweep: every `MONO_SYNC_INTERVAL_SECS`, one statement queues a sync job for
+//! every linked account that is due (not backed off after failures; data AVAILABLE, PARTIAL,
+//! PROCESSING or never fetched), unless one is queued or running already. The job worker's
+//! sync lane on every replica runs them; a job refreshes from Mono an account whose data was
+//! not AVAILABLE before it syncs it. Every replica may sweep: the second one queues nothing.
 
 use std::time::Duration;
 
 use crate::error::ApiError;
-use crate::services::sync::{self, Round};
+use crate::services::jobs;
 use crate::state::AppState;
 
 pub async fn run(state: AppState, interval: Duration) {
@@ -18,22 +20,17 @@ pub async fn run(state: AppState, interval: Duration) {
             _ = ticker.tick() => {}
         }
         let trace_id = crate::telemetry::new_trace_id();
-        let round = crate::telemetry::with_trace_id(trace_id.clone(), run_once(&state)).await;
-        match round {
-            Ok(r) => tracing::info!(
-                trace_id,
-                synced = r.synced,
-                busy = r.busy,
-                failed = r.failed,
-                "scheduled sync round"
-            ),
-            Err(e) => tracing::warn!(trace_id, error = %e, "scheduled sync round failed"),
+        match crate::telemetry::with_trace_id(trace_id.clone(), run_once(&state)).await {
+            Ok(queued) => tracing::info!(trace_id, queued, "scheduled sync sweep"),
+            Err(e) => tracing::warn!(trace_id, error = %e, "scheduled sync sweep failed"),
         }
     }
     tracing::info!("scheduled sync stopped");
 }
 
-/// One round now (tests and the loop above).
-pub async fn run_once(state: &AppState) -> Result<Round, ApiError> {
-    sync::scheduled_round(state).await
+/// One sweep now (tests, benchmarks and the loop above): how many sync jobs it queued.
+pub async fn run_once(state: &AppState) -> Result<u64, ApiError> {
+    let queued = jobs::enqueue_due_syncs(state).await?;
+    metrics::counter!("sync_sweep_queued_total").increment(queued);
+    Ok(queued)
 }

@@ -1,6 +1,6 @@
-//! Background jobs as services see them: claiming and finishing jobs for the worker
-//! (`jobs::worker`), running one by its kind, retries with exponential backoff, and reading a
-//! job for `GET /si/mono/jobs/{id}`.
+//! Background jobs as services see them: queueing syncs, claiming and finishing jobs for the
+//! worker (`jobs::worker`: a lane for syncs, one for every other kind), running one by its
+//! kind, retries with exponential backoff, and reading a job for `GET /si/mono/jobs/{id}`.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use rand::Rng;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::db::jobs::{self as db, JobKind};
+use crate::db::jobs::{self as db, JobKind, NewJob};
 pub use crate::db::jobs::{ClaimedJob, JobRow};
 use crate::domain::MonoAccountId;
 use crate::error::ApiError;
@@ -20,8 +20,80 @@ pub const LEASE: Duration = Duration::from_secs(30);
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: f64 = 300.0;
 
-pub async fn claim(state: &AppState, limit: usize, lease: Duration) -> Result<Vec<ClaimedJob>, ApiError> {
-    Ok(db::claim(&state.db, limit as i64, lease.as_secs_f64()).await?)
+/// Attempts a queued sync gets; between them the account backs off (`db::accounts::record_sync_failure`).
+pub const SYNC_MAX_ATTEMPTS: i32 = 5;
+
+/// The jobs' lanes: syncs run apart from the rest, so webhooks never wait behind them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Webhook processing and bulk DLQ replay (`JOB_CONCURRENCY`).
+    General,
+    /// Account syncs (`MONO_SYNC_CONCURRENCY`), claimed organization by organization.
+    Sync,
+}
+
+/// Queues a sync of the account unless one is queued or running already (the job table's
+/// unique index on unfinished dedupe keys); the new job's id, or None. `trigger` is kept in
+/// the payload for people reading the job.
+pub async fn enqueue_sync(
+    conn: &mut sqlx::PgConnection,
+    tenant: &Tenant,
+    account_id: &str,
+    trigger: &str,
+) -> Result<Option<Uuid>, ApiError> {
+    let key = sync_dedupe_key(tenant, account_id);
+    Ok(db::enqueue(
+        &mut *conn,
+        NewJob {
+            kind: JobKind::Sync,
+            payload: serde_json::json!({"accountId": account_id, "env": tenant.env.as_str(), "trigger": trigger}),
+            org_id: Some(tenant.org_id),
+            env_id: Some(tenant.env_id),
+            dedupe_key: Some(&key),
+            max_attempts: SYNC_MAX_ATTEMPTS,
+        },
+    )
+    .await?)
+}
+
+/// One key per account: `db::jobs::enqueue_due_syncs` builds the same one in SQL.
+fn sync_dedupe_key(tenant: &Tenant, account_id: &str) -> String {
+    format!("sync:{}:{account_id}", tenant.env_id)
+}
+
+/// The sweep: queues a sync of every due account in one statement; answers how many.
+pub async fn enqueue_due_syncs(state: &AppState) -> Result<u64, ApiError> {
+    let queued = db::enqueue_due_syncs(&state.db, SYNC_MAX_ATTEMPTS).await?;
+    if queued > 0 {
+        state.sync_notify.notify_one();
+    }
+    Ok(queued)
+}
+
+pub async fn claim(
+    state: &AppState,
+    lane: Lane,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<ClaimedJob>, ApiError> {
+    let (limit, lease) = (limit as i64, lease.as_secs_f64());
+    Ok(match lane {
+        Lane::General => db::claim(&state.db, limit, lease).await?,
+        Lane::Sync => db::claim_sync(&state.db, limit, lease).await?,
+    })
+}
+
+/// What running a job came to.
+#[derive(Debug)]
+pub enum Ran {
+    /// Finished; the value is kept as its progress.
+    Done(Value),
+    /// Not finished through no fault of its own (its account is busy with another sync, or
+    /// has more to fetch): queued again after `after` without using up an attempt.
+    Later { after: Duration, progress: Value },
+    /// Failed; tried again after `after` (instead of the queue's own backoff) while attempts
+    /// remain.
+    Retry { error: String, after: Duration },
 }
 
 /// Extends the lease; false when the job is no longer ours.
@@ -29,8 +101,8 @@ pub async fn renew(state: &AppState, job: &ClaimedJob, lease: Duration) -> Resul
     Ok(db::renew(&state.db, job, lease.as_secs_f64()).await?)
 }
 
-/// Runs one claimed job to its result (kept as the job's progress).
-pub async fn run(state: &AppState, job: &ClaimedJob) -> Result<Value, ApiError> {
+/// Runs one claimed job to its result.
+pub async fn run(state: &AppState, job: &ClaimedJob) -> Result<Ran, ApiError> {
     match job.kind {
         JobKind::Webhook => {
             let id = job
@@ -45,7 +117,9 @@ pub async fn run(state: &AppState, job: &ClaimedJob) -> Result<Value, ApiError> 
                 db: state.webhook_db.clone(),
                 ..state.clone()
             };
-            crate::services::webhooks::process_delivery(&state, id).await
+            crate::services::webhooks::process_delivery(&state, id)
+                .await
+                .map(Ran::Done)
         }
         JobKind::Sync => {
             let tenant = job_tenant(job)?;
@@ -59,7 +133,9 @@ pub async fn run(state: &AppState, job: &ClaimedJob) -> Result<Value, ApiError> 
         }
         JobKind::DlqReplay => {
             let tenant = job_tenant(job)?;
-            crate::services::dlq::run_bulk_replay(state, &tenant, job).await
+            crate::services::dlq::run_bulk_replay(state, &tenant, job)
+                .await
+                .map(Ran::Done)
         }
     }
 }
@@ -92,10 +168,26 @@ pub fn backoff(attempt: i32) -> Duration {
     Duration::from_secs_f64(base * jitter)
 }
 
-/// Records a failed run: the job is queued again after its backoff, or, out of attempts,
-/// failed for good (a webhook's delivery with it, in the same transaction).
-pub async fn fail(state: &AppState, job: &ClaimedJob, error: &str) -> Result<bool, ApiError> {
-    let retry = (job.attempt < job.max_attempts).then(|| backoff(job.attempt).as_secs_f64());
+/// Queues a job again after `after` without using up an attempt; false when its lease was lost.
+pub async fn postpone(
+    state: &AppState,
+    job: &ClaimedJob,
+    after: Duration,
+    progress: &Value,
+) -> Result<bool, ApiError> {
+    Ok(db::postpone(&state.db, job, after.as_secs_f64(), progress).await?)
+}
+
+/// Records a failed run: the job is queued again after `retry_after` (else its backoff), or,
+/// out of attempts, failed for good (a webhook's delivery with it, in the same transaction).
+pub async fn fail(
+    state: &AppState,
+    job: &ClaimedJob,
+    error: &str,
+    retry_after: Option<Duration>,
+) -> Result<bool, ApiError> {
+    let retry = (job.attempt < job.max_attempts)
+        .then(|| retry_after.unwrap_or_else(|| backoff(job.attempt)).as_secs_f64());
     let mut tx = state.db.begin().await?;
     let ours = db::fail(&mut *tx, job, error, retry).await?;
     if ours && retry.is_none() {

@@ -41,9 +41,16 @@ pub struct AccountView {
     pub last_synced_at: Option<DateTime<Utc>>,
     #[serde(rename = "reauthRequired")]
     pub reauth_required: bool,
+    /// Why the last background sync failed; null once one succeeds.
+    #[serde(rename = "lastSyncError")]
+    pub last_sync_error: Option<String>,
+    /// After failed background syncs, when the account is synced again (backoff); null when
+    /// it is not backed off.
+    #[serde(rename = "nextSyncAt")]
+    pub next_sync_at: Option<DateTime<Utc>>,
 }
 
-crate::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required; account_number, bvn });
+crate::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at; account_number, bvn });
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InstitutionView {
@@ -81,6 +88,8 @@ impl From<AccountRow> for AccountView {
             unlinked_at: a.unlinked_at,
             last_synced_at: a.last_synced_at,
             reauth_required: a.reauth_required,
+            last_sync_error: a.last_sync_error,
+            next_sync_at: a.next_sync_at,
         }
     }
 }
@@ -108,6 +117,7 @@ pub fn details_from_mono(d: &mono::AccountDetails) -> db::DetailsUpdate {
         customer_id: d.customer.as_ref().map(|c| c.id.clone()),
         data_status: Some(d.meta.data_status.as_str().to_string()),
         auth_method: d.meta.auth_method.clone(),
+        retrieved_data: Some(d.meta.retrieved_data.clone()),
     }
 }
 
@@ -332,8 +342,31 @@ pub async fn exchange(
     let row = db::get(&mut *tx, tenant, &account_id)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("linked account {account_id} not readable")))?;
+    let queued = queue_first_sync(state, &mut tx, tenant, &row).await?;
     tx.commit().await?;
+    if queued {
+        state.sync_notify.notify_one();
+    }
     Ok(row.into())
+}
+
+/// After a link, queues the account's first sync when Mono already has its transactions
+/// (`MONO_SYNC_ON_LINK`); later ones come from `account_updated` and the sweep. True when a
+/// job was queued (the caller wakes the sync lane once its transaction commits).
+pub async fn queue_first_sync(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    tenant: &Tenant,
+    account: &AccountRow,
+) -> Result<bool, ApiError> {
+    if !state.settings.sync_on_link || account.unlinked_at.is_some() || !account.transactions_ready() {
+        return Ok(false);
+    }
+    Ok(
+        crate::services::jobs::enqueue_sync(tx, tenant, &account.id, "link")
+            .await?
+            .is_some(),
+    )
 }
 
 /// The account's details from Mono, or None (logged) when Mono cannot give them now: a link
@@ -555,6 +588,8 @@ mod tests {
             unlinked_at: None,
             last_synced_at: None,
             reauth_required: false,
+            last_sync_error: None,
+            next_sync_at: None,
         };
         let json = serde_json::to_value(&view).unwrap();
         for key in [

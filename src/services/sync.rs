@@ -7,6 +7,10 @@
 //! connection of the sync's own, outside the pool (`db::locks`), which also writes the pages.
 //! So a sync holds no pooled connection while it waits on Mono, and its lock dies with it.
 //! A replica runs at most `MONO_SYNC_CONCURRENCY` syncs at once; more wait their turn.
+//!
+//! Syncs of the whole fleet are jobs (`run_queued`), queued by `account_updated`, a first
+//! link, and the sweep every `MONO_SYNC_INTERVAL_SECS` (`jobs::scheduled_sync`), and run by
+//! the job worker's sync lane on every replica.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -23,6 +27,7 @@ use crate::eligibility::{self, CompiledPolicy, Outcome, TxType};
 use crate::error::ApiError;
 use crate::mono::{MonoTransaction, RawTransaction, RawTransactionPage, TransactionQuery, TransactionType};
 use crate::services::cursor::{Cursor, PageRequest};
+use crate::services::jobs::Ran;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
@@ -84,7 +89,18 @@ pub async fn sync_account(
         return Err(unlinked());
     }
     let account = ensure_ready(state, tenant, account).await?;
+    sync_ready(state, tenant, &account, req).await
+}
 
+/// The sync of an account whose data is ready: in one of the replica's sync slots, under the
+/// account's lock (409 `sync_in_progress` while another session holds it). A success ends
+/// any backoff the account was in.
+async fn sync_ready(
+    state: &AppState,
+    tenant: &Tenant,
+    account: &AccountRow,
+    req: SyncRequest,
+) -> Result<SyncOutcome, ApiError> {
     let _slot = state
         .sync_slots
         .acquire()
@@ -92,14 +108,19 @@ pub async fn sync_account(
         .map_err(|_| ApiError::internal(anyhow::anyhow!("sync slots closed")))?;
     let mut conn = locks::dedicated_connection(&state.db).await?;
     if !locks::try_lock_account(&mut conn, &account.id).await? {
-        return Err(ApiError::conflict(
-            "sync_in_progress",
-            "a sync of this account is already running",
-        ));
+        locks::release(conn).await;
+        return Err(busy());
     }
-    let result = run_locked(state, tenant, &account, req, &mut conn).await;
+    let result = run_locked(state, tenant, account, req, &mut conn).await;
+    if result.is_ok() && (account.next_sync_at.is_some() || account.last_sync_error.is_some()) {
+        accounts::clear_sync_failure(&mut conn, tenant, &account.id).await?;
+    }
     locks::release(conn).await;
     result
+}
+
+fn busy() -> ApiError {
+    ApiError::conflict("sync_in_progress", "a sync of this account is already running")
 }
 
 fn unlinked() -> ApiError {
@@ -537,59 +558,94 @@ pub async fn sync_stored(
     })
 }
 
-/// A queued sync (after `account_updated`): the sync's outcome, or why it did not run when
-/// running it later would not help (already running elsewhere, data not ready, unlinked,
-/// gone). Other errors are retried by the job queue.
+/// How soon a queued sync whose account another session is syncing is tried again.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
+
+/// A queued sync (the sync lane of the job worker): the account's details refreshed from
+/// Mono first unless its data is AVAILABLE (so an account stored PROCESSING or PARTIAL moves
+/// on by itself), then a sync when Mono has its transactions (AVAILABLE, or PARTIAL with
+/// transactions retrieved).
+///
+/// Done when it synced, or when running it again would not help (data not ready, unlinked,
+/// gone); later, without using an attempt, when another session is syncing the account or
+/// the sync stopped at its time budget with more to fetch; and on failure the account backs
+/// off (`lastSyncError`, `nextSyncAt`), the job retried when the backoff ends.
 pub async fn run_queued(
     state: &AppState,
     tenant: &Tenant,
     account_id: MonoAccountId,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<Ran, ApiError> {
+    match queued_sync(state, tenant, account_id.as_str()).await {
+        Ok(Queued::Synced(outcome)) => {
+            let more = outcome.has_more && outcome.fetched > 0;
+            let progress =
+                serde_json::to_value(outcome).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+            Ok(if more {
+                Ran::Later {
+                    after: Duration::ZERO,
+                    progress,
+                }
+            } else {
+                Ran::Done(progress)
+            })
+        }
+        Ok(Queued::NotReady(status)) => Ok(Ran::Done(serde_json::json!({
+            "skipped": "data_not_ready",
+            "dataStatus": status,
+        }))),
+        Err(ApiError::Conflict {
+            code: "sync_in_progress",
+            ..
+        }) => Ok(Ran::Later {
+            after: BUSY_RETRY,
+            progress: serde_json::json!({"waiting": "sync_in_progress"}),
+        }),
+        Err(ApiError::Conflict { code, .. }) => Ok(Ran::Done(serde_json::json!({ "skipped": code }))),
+        Err(ApiError::NotFound(_)) => Ok(Ran::Done(serde_json::json!({ "skipped": "not_found" }))),
+        Err(e) => {
+            let error = e.to_string();
+            let after =
+                match accounts::record_sync_failure(&state.db, tenant, account_id.as_str(), &error).await? {
+                    Some(at) => (at - Utc::now()).to_std().unwrap_or_default(),
+                    None => return Ok(Ran::Done(serde_json::json!({ "skipped": "not_found" }))),
+                };
+            metrics::counter!("sync_account_failures_total").increment(1);
+            tracing::warn!(
+                account_id = account_id.as_str(),
+                error = %error,
+                retry_in_secs = after.as_secs(),
+                "queued sync failed; the account backs off"
+            );
+            Ok(Ran::Retry { error, after })
+        }
+    }
+}
+
+enum Queued {
+    Synced(SyncOutcome),
+    /// Mono does not have the transactions yet: the data status it reported.
+    NotReady(Option<String>),
+}
+
+async fn queued_sync(state: &AppState, tenant: &Tenant, account_id: &str) -> Result<Queued, ApiError> {
+    let account = accounts::get(&state.db, tenant, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
+    if account.unlinked_at.is_some() {
+        return Err(unlinked());
+    }
+    let account = if account.data_status.as_deref() == Some("AVAILABLE") {
+        account
+    } else {
+        crate::services::link::refresh_from_mono(state, tenant, &account.id, false).await?
+    };
+    if !account.transactions_ready() {
+        return Ok(Queued::NotReady(account.data_status));
+    }
     let req = SyncRequest {
-        account_id,
+        account_id: MonoAccountId::from_stored(account.id.clone()),
         cursor: None,
         page_size: DEFAULT_PAGE_SIZE,
     };
-    match sync_account(state, tenant, req).await {
-        Ok(outcome) => serde_json::to_value(outcome).map_err(|e| ApiError::internal(anyhow::anyhow!(e))),
-        Err(ApiError::Conflict { code, .. }) => Ok(serde_json::json!({ "skipped": code })),
-        Err(ApiError::NotFound(_)) => Ok(serde_json::json!({ "skipped": "not_found" })),
-        Err(e) => Err(e),
-    }
-}
-
-/// Counts of one scheduled round.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Round {
-    pub synced: usize,
-    pub busy: usize,
-    pub failed: usize,
-}
-
-/// One scheduled round over every linked account with available data, one account at a
-/// time; an account another replica (or an API call) is syncing counts as busy.
-pub async fn scheduled_round(state: &AppState) -> Result<Round, ApiError> {
-    let mut round = Round::default();
-    for (account_id, tenant) in crate::db::accounts::all_linked(&state.db).await? {
-        if state.shutdown.is_cancelled() {
-            break;
-        }
-        let req = SyncRequest {
-            account_id: MonoAccountId::from_stored(account_id.clone()),
-            cursor: None,
-            page_size: DEFAULT_PAGE_SIZE,
-        };
-        match sync_account(state, &tenant, req).await {
-            Ok(_) => round.synced += 1,
-            Err(ApiError::Conflict {
-                code: "sync_in_progress",
-                ..
-            }) => round.busy += 1,
-            Err(e) => {
-                round.failed += 1;
-                tracing::warn!(account_id, error = %e, "scheduled sync of an account failed");
-            }
-        }
-    }
-    Ok(round)
+    Ok(Queued::Synced(sync_ready(state, tenant, &account, req).await?))
 }

@@ -15,7 +15,6 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::db::accounts::{self, DetailsUpdate};
-use crate::db::jobs::{self as job_db, JobKind, NewJob};
 use crate::db::ledger::{self, PageContext, PageRows};
 use crate::db::payments;
 use crate::db::webhooks::{self as db, DeliveryRow, Intake, PendingDelivery};
@@ -31,8 +30,6 @@ use crate::tenancy::Tenant;
 
 /// Attempts a webhook job gets before its delivery is `failed`.
 pub const MAX_ATTEMPTS: i32 = 8;
-/// Attempts a queued sync gets.
-pub const SYNC_MAX_ATTEMPTS: i32 = 5;
 
 const KNOWN_EVENTS: [&str; 8] = [
     events::ACCOUNT_CONNECTED,
@@ -585,17 +582,27 @@ async fn on_connected(
     let Some(mut tx) = lock(state, d).await? else {
         return Ok(already());
     };
+    let mut sync_queued = false;
     let (status, result) =
         if link::store_link(&mut tx, tenant, &account_id, Some(&r), Some(&r), Some(&details)).await? {
+            let account = accounts::get(&mut *tx, tenant, &account_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("linked account {account_id} not readable"))
+                })?;
+            sync_queued = link::queue_first_sync(state, &mut tx, tenant, &account).await?;
             (
                 "processed",
-                json!({"accountId": account_id, "linked": true, "ref": r}),
+                json!({"accountId": account_id, "linked": true, "ref": r, "syncQueued": sync_queued}),
             )
         } else {
             ("ignored", ignored("linked_elsewhere"))
         };
     finish(&mut tx, d, status, &result, None).await?;
     tx.commit().await?;
+    if sync_queued {
+        state.sync_notify.notify_one();
+    }
     Ok(result)
 }
 
@@ -626,6 +633,7 @@ async fn on_updated(
         customer_id: None,
         data_status: event.meta.data_status.map(|s| s.as_str().to_owned()),
         auth_method: a.auth_method.clone().or_else(|| event.meta.auth_method.clone()),
+        retrieved_data: (!event.meta.retrieved_data.is_empty()).then(|| event.meta.retrieved_data.clone()),
     };
     let reauth = event.meta.reauth_required().then_some(true);
     // Resolved before the lock: an update can overtake its `account_connected`.
@@ -650,11 +658,13 @@ async fn on_updated(
     let account = accounts::get(&mut *tx, tenant, &account_id)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("updated account {account_id} not readable")))?;
-    let wanted =
-        event.meta.data_status == Some(DataStatus::Available) || event.meta.has_new_data == Some(true);
-    let can_sync = account.unlinked_at.is_none() && account.data_status.as_deref() == Some("AVAILABLE");
+    let wanted = matches!(
+        event.meta.data_status,
+        Some(DataStatus::Available | DataStatus::Partial)
+    ) || event.meta.has_new_data == Some(true);
+    let can_sync = account.unlinked_at.is_none() && account.transactions_ready();
     let sync_job = if wanted && can_sync {
-        enqueue_sync(&mut tx, tenant, &account_id).await?
+        crate::services::jobs::enqueue_sync(&mut tx, tenant, &account_id, "account_updated").await?
     } else {
         None
     };
@@ -668,30 +678,9 @@ async fn on_updated(
     finish(&mut tx, d, "processed", &result, None).await?;
     tx.commit().await?;
     if sync_job.is_some() {
-        state.jobs_notify.notify_one();
+        state.sync_notify.notify_one();
     }
     Ok(result)
-}
-
-/// Queues a sync of the account unless one is queued or running already.
-async fn enqueue_sync(
-    tx: &mut PgConnection,
-    tenant: &Tenant,
-    account_id: &str,
-) -> Result<Option<Uuid>, ApiError> {
-    let key = format!("sync:{}:{account_id}", tenant.env_id);
-    Ok(job_db::enqueue(
-        &mut *tx,
-        NewJob {
-            kind: JobKind::Sync,
-            payload: json!({"accountId": account_id, "env": tenant.env.as_str()}),
-            org_id: Some(tenant.org_id),
-            env_id: Some(tenant.env_id),
-            dedupe_key: Some(&key),
-            max_attempts: SYNC_MAX_ATTEMPTS,
-        },
-    )
-    .await?)
 }
 
 /// `transaction.updated` / `transaction.settled`: reconciliation (ELIGIBILITY.md). The engine

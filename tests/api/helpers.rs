@@ -26,9 +26,11 @@ use url::Url;
 // Every path into the crate the tests use is named here and nowhere else, so when a crate
 // path moves only this block changes.
 use taxpoynt_mono::config::Settings;
-pub use taxpoynt_mono::jobs::scheduled_sync;
+pub use taxpoynt_mono::jobs::{scheduled_sync, worker};
+pub use taxpoynt_mono::services::jobs as job_queue;
 pub use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::services::tenants::CreatedTenant;
+pub use taxpoynt_mono::services::webhooks as webhook_service;
 pub use taxpoynt_mono::startup::Application;
 pub use taxpoynt_mono::state::AppState;
 use taxpoynt_mono::telemetry;
@@ -268,6 +270,9 @@ pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
         // Tests call fast and often with one key; the limits have tests of their own.
         ("API_RATE_LIMIT".into(), "0".into()),
         ("MONO_REFRESH_COOLDOWN_SECS".into(), "0".into()),
+        // A link queues no sync of its own, so a test's syncs are the ones it asks for; the
+        // fleet tests turn it on.
+        ("MONO_SYNC_ON_LINK".into(), "false".into()),
     ];
     for (k, v) in extra {
         vars.retain(|(name, _)| name != k);

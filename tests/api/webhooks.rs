@@ -916,7 +916,9 @@ async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool)
         assert_eq!(receipt.outcome, "queued");
         deliveries.push(receipt.delivery_id);
     }
-    let claimed = jobs::claim(&state, 10, Duration::from_millis(300)).await.unwrap();
+    let claimed = jobs::claim(&state, jobs::Lane::General, 10, Duration::from_millis(300))
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 2);
     webhooks::process_delivery(&state, deliveries[1]).await.unwrap();
     drop(first);
