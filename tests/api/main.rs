@@ -12,6 +12,7 @@ mod dlq_review;
 mod eligibility_classify;
 mod eligibility_fixtures;
 mod eligibility_props;
+mod fleet_sync;
 mod foundation;
 mod fuzz_props;
 mod invoices;

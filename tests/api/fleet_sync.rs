@@ -1,0 +1,518 @@
+//! Sync for the whole fleet: sync jobs queued once per account (webhooks, first links, the
+//! sweep), run by the worker's sync lane apart from the other jobs, taken in turn between
+//! organizations, backed off per account after failures, and taken over from a replica that
+//! died mid-round.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::*;
+use taxpoynt_mono::mono::signature;
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// Unfinished sync jobs (queued or running).
+async fn unfinished_syncs(pool: &PgPool) -> i64 {
+    count(
+        pool,
+        "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status IN ('queued', 'running')",
+    )
+    .await
+}
+
+/// The state of an application over `pool` that is built but never run: for calling the
+/// sweep, the claim or a worker by hand.
+async fn side_state(pool: &PgPool, extra: &[(&str, &str)]) -> AppState {
+    Application::build_with_pool(test_settings(extra), pool.clone())
+        .await
+        .unwrap()
+        .state()
+        .clone()
+}
+
+/// Settings that point at the sandbox of `s`.
+fn mono_vars(s: &SandboxApp) -> (String, String) {
+    (
+        s.sandbox.base_url.to_string(),
+        s.sandbox.state.config().secret_key.clone(),
+    )
+}
+
+async fn deliver(app: &TestApp, body: &Value) -> Value {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let ts = Utc::now().timestamp();
+    let sig = signature::sign(b"test-webhook-secret", ts, &bytes);
+    let resp = app
+        .http()
+        .post(app.url("/si/mono/webhook"))
+        .header("content-type", "application/json")
+        .header(signature::HEADER_TIMESTAMP, ts.to_string())
+        .header(signature::HEADER_SIGNATURE, sig)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.json::<Value>().await.unwrap()["data"].clone()
+}
+
+fn account_updated(account: &str, event_id: &str) -> Value {
+    json!({
+        "event": "mono.events.account_updated",
+        "event_id": event_id,
+        "data": {
+            "account": {"_id": account},
+            "meta": {"data_status": "AVAILABLE", "auth_method": "internet_banking"}
+        }
+    })
+}
+
+#[sqlx::test]
+async fn sync_jobs_are_queued_once_per_account_whoever_asks(pool: PgPool) {
+    // No worker: the jobs stay queued for the test to count.
+    let s = spawn_app_with_sandbox_config(
+        pool.clone(),
+        sandbox_config(),
+        &[("JOB_CONCURRENCY", "0"), ("MONO_SYNC_ON_LINK", "true")],
+    )
+    .await;
+    // A first link with AVAILABLE data queues the account's first sync.
+    let a = s.link_new_account(20).await;
+    let b = s.link_new_account(20).await;
+    assert_eq!(unfinished_syncs(&pool).await, 2);
+    let trigger: String =
+        sqlx::query_scalar("SELECT payload->>'trigger' FROM jobs WHERE payload->>'accountId' = $1")
+            .bind(&a)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(trigger, "link");
+
+    // account_updated (processed here, with no worker), the sweep, twice each: nothing more.
+    let state = side_state(&pool, &[]).await;
+    for i in 0..2 {
+        let receipt = deliver(&s.app, &account_updated(&a, &format!("evt_dedupe_{i}"))).await;
+        assert_eq!(receipt["outcome"], "queued", "{receipt}");
+        let id = uuid::Uuid::parse_str(receipt["deliveryId"].as_str().unwrap()).unwrap();
+        let result = webhook_service::process_delivery(&state, id).await.unwrap();
+        assert_eq!(result["syncQueued"], true, "{result}");
+        assert!(result["syncJobId"].is_null(), "already queued: {result}");
+        assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 0);
+    }
+    let per_account: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT payload->>'accountId', count(*) FROM jobs WHERE kind = 'sync' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut expected = vec![(a.clone(), 1), (b.clone(), 1)];
+    expected.sort();
+    // One job per account, done or not: the duplicates were never queued.
+    assert_eq!(per_account, expected);
+}
+
+#[sqlx::test]
+async fn a_webhook_triggered_sync_runs_on_the_sync_lane(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let account = s.link_new_account(40).await;
+    let receipt = deliver(&s.app, &account_updated(&account, "evt_lane_1")).await;
+    assert_eq!(receipt["outcome"], "queued");
+    let job: (String, Value) = wait_for("the sync job to finish", Duration::from_secs(20), || async {
+        sqlx::query_as::<_, (String, Value)>(
+            "SELECT status, progress FROM jobs WHERE kind = 'sync' AND payload->>'accountId' = $1",
+        )
+        .bind(&account)
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+        .filter(|(status, _)| status == "done")
+    })
+    .await;
+    assert_eq!(job.1["fetched"], 40, "{}", job.1);
+    let (status, body) = s.app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert_eq!(status, 200);
+    assert!(body["data"]["lastSyncedAt"].is_string(), "{body}");
+    assert!(body["data"]["lastSyncError"].is_null(), "{body}");
+    assert!(body["data"]["nextSyncAt"].is_null(), "{body}");
+    assert_eq!(count(&pool, "SELECT count(*) FROM mono_transactions").await, 40);
+}
+
+#[sqlx::test]
+async fn the_sweep_queues_due_accounts_in_one_statement_and_skips_backed_off_ones(pool: PgPool) {
+    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("JOB_CONCURRENCY", "0")]).await;
+    let due = s.link_new_account(10).await;
+    let backed_off = s.link_new_account(10).await;
+    let unlinked = s.link_new_account(10).await;
+    let failed = s.link_new_account(10).await;
+    sqlx::query("UPDATE mono_accounts SET next_sync_at = now() + interval '10 minutes' WHERE id = $1")
+        .bind(&backed_off)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE mono_accounts SET unlinked_at = now() WHERE id = $1")
+        .bind(&unlinked)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE mono_accounts SET data_status = 'FAILED' WHERE id = $1")
+        .bind(&failed)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let state = side_state(&pool, &[]).await;
+    // Two sweeps at once (two replicas): the due account is queued once.
+    let (x, y) = tokio::join!(scheduled_sync::run_once(&state), scheduled_sync::run_once(&state));
+    assert_eq!(x.unwrap() + y.unwrap(), 1);
+    let queued: Vec<String> = sqlx::query_scalar(
+        "SELECT payload->>'accountId' FROM jobs WHERE kind = 'sync' AND status = 'queued'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(queued, vec![due.clone()]);
+
+    // Once its backoff has passed, the backed-off account is due again.
+    sqlx::query("UPDATE mono_accounts SET next_sync_at = now() - interval '1 second' WHERE id = $1")
+        .bind(&backed_off)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 1);
+    assert_eq!(unfinished_syncs(&pool).await, 2);
+}
+
+#[sqlx::test]
+async fn a_processing_account_is_refreshed_by_the_sweep_and_synced_once_available(pool: PgPool) {
+    let s = spawn_app_with_sandbox_config(
+        pool.clone(),
+        sandbox_config(),
+        &[("MONO_SYNC_INTERVAL_SECS", "1")],
+    )
+    .await;
+    let made = create_account(
+        &s.sandbox,
+        json!({"transactions": 25, "data_status": "PROCESSING"}),
+    )
+    .await;
+    let (status, body) = s
+        .app
+        .post("/si/mono/exchange", json!({"code": made["code"]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let account = body["data"]["id"].as_str().unwrap().to_string();
+    assert_eq!(body["data"]["data_status"], "PROCESSING");
+    // An API sync refuses it; the sweep asks Mono again and finds it still processing.
+    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": account})).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("data_not_ready"))
+    );
+    wait_until(
+        "a sweep to look at Mono again",
+        Duration::from_secs(20),
+        || async {
+            count(
+                &pool,
+                "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status = 'done'
+             AND progress->>'skipped' = 'data_not_ready' AND progress->>'dataStatus' = 'PROCESSING'",
+            )
+            .await
+                >= 1
+        },
+    )
+    .await;
+    assert_eq!(count(&pool, "SELECT count(*) FROM mono_transactions").await, 0);
+
+    // Mono finishes: the next sweep refreshes the account and syncs it.
+    let (status, _) = control(
+        &s.sandbox,
+        reqwest::Method::POST,
+        &format!("/_sandbox/accounts/{account}/status"),
+        Some(json!({"data_status": "AVAILABLE"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    wait_until("the account synced", Duration::from_secs(20), || async {
+        count(&pool, "SELECT count(*) FROM mono_transactions").await == 25
+    })
+    .await;
+    let (_, body) = s.app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert_eq!(body["data"]["data_status"], "AVAILABLE", "{body}");
+    assert!(body["data"]["lastSyncedAt"].is_string(), "{body}");
+}
+
+#[sqlx::test]
+async fn a_failing_account_backs_off_with_its_error_shown_while_the_others_finish(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let healthy = [s.link_new_account(30).await, s.link_new_account(30).await];
+    let failing = s.link_new_account(30).await;
+    let fault = install_fault(
+        &s.sandbox,
+        json!({"endpoint": "transactions", "account": failing, "status": 500}),
+    )
+    .await;
+    let state = side_state(&pool, &[]).await;
+    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 3);
+
+    let account = wait_for("the failure recorded", Duration::from_secs(30), || async {
+        let (_, body) = s.app.get(&format!("/si/mono/accounts/{failing}")).await;
+        Some(body["data"].clone()).filter(|a| a["lastSyncError"].is_string())
+    })
+    .await;
+    let next: DateTime<Utc> = account["nextSyncAt"].as_str().unwrap().parse().unwrap();
+    assert!(next > Utc::now(), "{account}");
+    assert!(
+        account["lastSyncError"].as_str().unwrap().contains("Mono"),
+        "{account}"
+    );
+    wait_until("the healthy accounts synced", Duration::from_secs(30), || async {
+        count(&pool, "SELECT count(*) FROM mono_transactions").await == 60
+    })
+    .await;
+    for id in &healthy {
+        let (_, body) = s.app.get(&format!("/si/mono/accounts/{id}")).await;
+        assert!(body["data"]["lastSyncedAt"].is_string(), "{body}");
+        assert!(body["data"]["lastSyncError"].is_null(), "{body}");
+    }
+    // The failing account's job waits for the backoff, with an attempt used; the sweep leaves
+    // the account alone meanwhile.
+    let (status, attempts, run_after): (String, i32, DateTime<Utc>) =
+        sqlx::query_as("SELECT status, attempts, run_after FROM jobs WHERE payload->>'accountId' = $1")
+            .bind(&failing)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("queued", 1));
+    assert!((run_after - next).num_seconds().abs() <= 1, "{run_after} {next}");
+    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 2);
+
+    // Mono recovers and the backoff ends: the account syncs and its error is cleared.
+    let (status, _) = control(
+        &s.sandbox,
+        reqwest::Method::DELETE,
+        &format!("/_sandbox/faults/{}", fault["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    sqlx::query("UPDATE jobs SET run_after = now() WHERE payload->>'accountId' = $1 AND status = 'queued'")
+        .bind(&failing)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let account = wait_for(
+        "the account synced after its backoff",
+        Duration::from_secs(30),
+        || async {
+            let (_, body) = s.app.get(&format!("/si/mono/accounts/{failing}")).await;
+            Some(body["data"].clone()).filter(|a| a["lastSyncedAt"].is_string())
+        },
+    )
+    .await;
+    assert!(account["lastSyncError"].is_null(), "{account}");
+    assert!(account["nextSyncAt"].is_null(), "{account}");
+    assert_eq!(count(&pool, "SELECT count(*) FROM mono_transactions").await, 90);
+}
+
+#[sqlx::test]
+async fn a_replica_killed_mid_round_has_its_syncs_taken_over(pool: PgPool) {
+    const ACCOUNTS: usize = 6;
+    const PER_ACCOUNT: i64 = 300;
+    // Neither the app nor the replicas below run a worker of their own making.
+    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("JOB_CONCURRENCY", "0")]).await;
+    for _ in 0..ACCOUNTS {
+        s.link_new_account(PER_ACCOUNT as usize).await;
+    }
+    // Three pages per account, each slow: a sync is mid-way for a while.
+    install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 300})).await;
+    let (base, secret) = mono_vars(&s);
+    let vars = [
+        ("MONO_BASE_URL", base.as_str()),
+        ("MONO_SECRET_KEY", secret.as_str()),
+        ("JOB_CONCURRENCY", "0"),
+        ("MONO_SYNC_CONCURRENCY", "3"),
+    ];
+    let a = side_state(&pool, &vars).await;
+    assert_eq!(scheduled_sync::run_once(&a).await.unwrap(), ACCOUNTS as u64);
+
+    // Replica A, with a short lease, claims three syncs and dies half way through them.
+    let a_worker = tokio::spawn(worker::run_with(a, Duration::from_secs(2)));
+    wait_until("replica A mid-round", Duration::from_secs(30), || async {
+        count(
+            &pool,
+            "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status = 'running'",
+        )
+        .await
+            == 3
+            && count(&pool, "SELECT count(*) FROM mono_transactions").await > 0
+    })
+    .await;
+    a_worker.abort();
+    let _ = a_worker.await;
+    let decided_at_kill = count(&pool, "SELECT count(*) FROM mono_transactions").await;
+    assert!(decided_at_kill < ACCOUNTS as i64 * PER_ACCOUNT);
+
+    // Replica B takes the dead replica's jobs once their lease has run out, and the rest.
+    let b = side_state(&pool, &vars).await;
+    let b_worker = tokio::spawn(worker::run(b));
+    wait_until("every sync done", Duration::from_secs(60), || async {
+        count(
+            &pool,
+            "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status = 'done'",
+        )
+        .await
+            == ACCOUNTS as i64
+    })
+    .await;
+    b_worker.abort();
+    let taken_over = count(
+        &pool,
+        "SELECT count(*) FROM jobs WHERE kind = 'sync' AND attempts >= 2",
+    )
+    .await;
+    assert!(taken_over >= 1, "the killed replica's jobs ran again");
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM mono_transactions").await,
+        ACCOUNTS as i64 * PER_ACCOUNT,
+        "every transaction decided once"
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) - count(DISTINCT (account_id, transaction_id)) FROM invoices"
+        )
+        .await,
+        0,
+        "no transaction drafted twice"
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM eligibility_events WHERE account_id IS NOT NULL"
+        )
+        .await,
+        ACCOUNTS as i64 * PER_ACCOUNT,
+        "one decision event per transaction"
+    );
+}
+
+#[sqlx::test]
+async fn claims_take_turns_between_organizations(pool: PgPool) {
+    let big = tenants::create_tenant(&pool, "Big Org").await.unwrap();
+    let small = tenants::create_tenant(&pool, "Small Org").await.unwrap();
+    let env_of = |t: &tenants::CreatedTenant| t.environments.iter().find(|e| e.name == "sandbox").unwrap().id;
+    for i in 0..40 {
+        sqlx::query(
+            "INSERT INTO mono_accounts (id, org_id, env_id, data_status) VALUES ($1, $2, $3, 'AVAILABLE')",
+        )
+        .bind(format!("acc_big_{i:02}"))
+        .bind(big.org_id)
+        .bind(env_of(&big))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let state = side_state(&pool, &[]).await;
+    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 40);
+    // The small organization's only account is queued last, behind 40 of the big one's.
+    sqlx::query(
+        "INSERT INTO mono_accounts (id, org_id, env_id, data_status) VALUES ('acc_small', $1, $2, 'AVAILABLE')",
+    )
+    .bind(small.org_id)
+    .bind(env_of(&small))
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 1);
+
+    let first = job_queue::claim(&state, job_queue::Lane::Sync, 4, job_queue::LEASE)
+        .await
+        .unwrap();
+    let orgs: Vec<_> = first.iter().map(|j| j.org_id.unwrap()).collect();
+    assert_eq!(orgs.len(), 4);
+    assert!(
+        orgs.contains(&small.org_id),
+        "the small organization waits no turn"
+    );
+    assert_eq!(orgs.iter().filter(|o| **o == big.org_id).count(), 3);
+    // The general lane never takes a sync job.
+    let general = job_queue::claim(&state, job_queue::Lane::General, 10, job_queue::LEASE)
+        .await
+        .unwrap();
+    assert!(general.is_empty());
+    let rest = job_queue::claim(&state, job_queue::Lane::Sync, 100, job_queue::LEASE)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 37);
+}
+
+#[sqlx::test]
+async fn webhooks_are_processed_while_the_sync_lane_is_full(pool: PgPool) {
+    let s = spawn_app_with_sandbox_config(
+        pool.clone(),
+        sandbox_config(),
+        &[("MONO_SYNC_CONCURRENCY", "2"), ("JOB_CONCURRENCY", "2")],
+    )
+    .await;
+    let mut accounts = Vec::new();
+    for _ in 0..4 {
+        accounts.push(s.link_new_account(300).await);
+    }
+    // Slow pages (under the client's timeout): each sync takes seconds.
+    install_fault(
+        &s.sandbox,
+        json!({"endpoint": "transactions", "latency_ms": 2000}),
+    )
+    .await;
+    let state = side_state(&pool, &[]).await;
+    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 4);
+    wait_until("the sync lane full", Duration::from_secs(20), || async {
+        count(
+            &pool,
+            "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status = 'running'",
+        )
+        .await
+            == 2
+    })
+    .await;
+
+    let receipt = deliver(
+        &s.app,
+        &json!({
+            "event": "transaction.updated",
+            "event_id": "evt_lane_full",
+            "data": {"account": accounts[0], "transaction": {
+                "id": "tx_lane_full", "type": "credit", "amount": 900_000, "currency": "NGN",
+                "date": "2026-01-05T10:00:00.000Z",
+                "narration": "NIP/ZENITH/ACME LTD/Payment for invoice LANE-1"}}
+        }),
+    )
+    .await;
+    assert_eq!(receipt["outcome"], "queued");
+    let delivery = receipt["deliveryId"].as_str().unwrap().to_string();
+    wait_until("the webhook processed", Duration::from_secs(20), || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM webhook_deliveries WHERE id = $1::uuid")
+            .bind(&delivery)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            == "processed"
+    })
+    .await;
+    // Processed while the syncs were still under way: it did not wait for the lane.
+    assert!(unfinished_syncs(&pool).await >= 2);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM invoices WHERE transaction_id = 'tx_lane_full'"
+        )
+        .await,
+        1
+    );
+}
