@@ -84,12 +84,18 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
     )
     .await;
     assert_eq!(status, 200);
-    let (status, sync) = call(
-        Method::POST,
-        &format!("{base}/si/mono/sync"),
-        Some(&key),
-        Some(&json!({"accountId": id, "pageSize": 100})),
-    )
+    // The link queued a first sync in the background (its logs are scanned too); the API
+    // sync waits its turn behind it.
+    let (status, sync) = wait_for("the API sync to run", Duration::from_secs(30), || async {
+        let (status, sync) = call(
+            Method::POST,
+            &format!("{base}/si/mono/sync"),
+            Some(&key),
+            Some(&json!({"accountId": id, "pageSize": 100})),
+        )
+        .await;
+        (status != 409 || sync["error"]["code"] != "sync_in_progress").then_some((status, sync))
+    })
     .await;
     assert_eq!(status, 200, "{sync}");
     // A wrong key, a webhook in each authentication form, and one refused.

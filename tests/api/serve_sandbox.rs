@@ -31,6 +31,8 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
             .env("DATABASE_URL", &url)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env_remove("MONO_SECRET_KEY")
+            // The test syncs through the API and checks that answer: no first sync on link.
+            .env("MONO_SYNC_ON_LINK", "false")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
