@@ -569,7 +569,8 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 /// Done when it synced, or when running it again would not help (data not ready, unlinked,
 /// gone); later, without using an attempt, when another session is syncing the account or
 /// the sync stopped at its time budget with more to fetch; and on failure the account backs
-/// off (`lastSyncError`, `nextSyncAt`), the job retried when the backoff ends.
+/// off (`lastSyncError`, `nextSyncAt`), the job retried when the backoff ends. A database
+/// outage is the job queue's to retry: it says nothing about the account.
 pub async fn run_queued(
     state: &AppState,
     tenant: &Tenant,
@@ -602,6 +603,9 @@ pub async fn run_queued(
         }),
         Err(ApiError::Conflict { code, .. }) => Ok(Ran::Done(serde_json::json!({ "skipped": code }))),
         Err(ApiError::NotFound(_)) => Ok(Ran::Done(serde_json::json!({ "skipped": "not_found" }))),
+        // The database, not the account, failed (down, or out of connections): the job
+        // queue's own short backoff, and the account is not held back for it.
+        Err(e @ ApiError::DatabaseUnavailable(_)) => Err(e),
         Err(e) => {
             let error = e.to_string();
             let after =
