@@ -27,6 +27,7 @@ pub mod data;
 pub mod faults;
 pub mod reply;
 pub mod state;
+pub mod trigger;
 pub mod webhooks;
 
 use std::future::Future;

@@ -16,7 +16,8 @@ use crate::state::AppState;
 use crate::tenancy::Tenant;
 
 /// The account object of the contract: Mono's snake_case shape plus the service's own fields.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Account)]
 pub struct AccountView {
     pub id: String,
     pub name: Option<String>,
@@ -52,7 +53,8 @@ pub struct AccountView {
 
 crate::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at; account_number, bvn });
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AccountInstitution)]
 pub struct InstitutionView {
     pub name: Option<String>,
     pub bank_code: Option<String>,
@@ -60,7 +62,8 @@ pub struct InstitutionView {
     pub kind: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AccountCustomer)]
 pub struct CustomerView {
     pub id: Option<String>,
 }

@@ -516,3 +516,16 @@ async fn webhooks_are_processed_while_the_sync_lane_is_full(pool: PgPool) {
         1
     );
 }
+
+#[sqlx::test]
+async fn the_documented_account_object_shows_the_sync_backoff(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let account = &doc["components"]["schemas"]["Account"]["properties"];
+    for field in ["lastSyncError", "nextSyncAt", "lastSyncedAt", "data_status"] {
+        assert!(account.get(field).is_some(), "{field} missing from {account}");
+    }
+    let get = &doc["paths"]["/si/mono/accounts/{id}"]["get"]["responses"]["200"];
+    assert!(get.to_string().contains("AccountEnvelope"), "{get}");
+}
