@@ -61,6 +61,31 @@ pub struct Envelope {
     pub meta: Option<PageMeta>,
 }
 
+/// The success envelope around one resource of type `T`.
+#[derive(ToSchema)]
+pub struct EnvelopeOf<T: ToSchema> {
+    /// Always `successful`.
+    #[schema(example = "successful")]
+    pub status: String,
+    pub message: String,
+    /// RFC 3339 time of the answer.
+    pub timestamp: String,
+    pub data: T,
+}
+
+/// The success envelope of a paged list of `T`: `meta` says where the next page starts.
+#[derive(ToSchema)]
+pub struct PageOf<T: ToSchema> {
+    /// Always `successful`.
+    #[schema(example = "successful")]
+    pub status: String,
+    pub message: String,
+    /// RFC 3339 time of the answer.
+    pub timestamp: String,
+    pub data: Vec<T>,
+    pub meta: PageMeta,
+}
+
 /// The success envelope of a list: `data` is an array and `meta` pages it.
 #[derive(ToSchema)]
 pub struct EnvelopeList {

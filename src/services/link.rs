@@ -16,7 +16,7 @@ use crate::state::AppState;
 use crate::tenancy::Tenant;
 
 /// The account object of the contract: Mono's snake_case shape plus the service's own fields.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: String,
     pub name: Option<String>,
@@ -45,7 +45,7 @@ pub struct AccountView {
 
 crate::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required; account_number, bvn });
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InstitutionView {
     pub name: Option<String>,
     pub bank_code: Option<String>,
@@ -53,7 +53,7 @@ pub struct InstitutionView {
     pub kind: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CustomerView {
     pub id: Option<String>,
 }
@@ -133,11 +133,12 @@ pub struct WidgetLinkInput {
     pub account: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WidgetLink {
     pub mono_url: String,
     pub r#ref: String,
+    #[schema(value_type = String)]
     pub scope: mono::Scope,
     pub customer: CustomerView,
     pub created_at: DateTime<Utc>,
@@ -463,7 +464,7 @@ pub async fn list_upstream(
 
 // ----- unlink ------------------------------------------------------------------------------
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Unlinked {
     pub account_id: String,

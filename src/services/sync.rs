@@ -32,7 +32,7 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 /// sync stops and answers `hasMore: true` (never taken as the end of the history).
 const EMPTY_PAGE_RETRIES: u32 = 2;
 
-#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncOutcome {
     pub account_id: String,
@@ -46,7 +46,7 @@ pub struct SyncOutcome {
 }
 
 /// Where an account's next sync resumes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CursorView {
     account_id: String,
@@ -452,7 +452,7 @@ fn count_written(rows: &PageRows, fresh: &HashSet<String>, out: &mut SyncOutcome
 }
 
 /// One row of a sync-stored answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredResult {
     pub account_id: String,
@@ -462,13 +462,13 @@ pub struct StoredResult {
     pub error: Option<StoredError>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredError {
     pub code: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredOutcome {
     pub accounts: usize,
     pub drafted: u64,
