@@ -326,3 +326,43 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     app.run_until_stopped().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("taxpoynt-mono").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn sandbox_limits_are_options_of_both_commands() {
+        let Some(Command::Sandbox(args)) = parse(&["sandbox", "--max-rps", "5", "--latency-ms", "20"])
+            .unwrap()
+            .command
+        else {
+            panic!("not the sandbox command");
+        };
+        assert_eq!((args.limits.max_rps, args.limits.latency_ms), (Some(5), 20));
+        let Some(Command::Serve(args)) = parse(&["serve", "--sandbox", "--sandbox-max-rps", "7"])
+            .unwrap()
+            .command
+        else {
+            panic!("not the serve command");
+        };
+        assert_eq!((args.sandbox_max_rps, args.sandbox_latency_ms), (Some(7), 0));
+        // No limit unless asked for; a limit of 0 or a latency past ten minutes is refused.
+        let Some(Command::Sandbox(args)) = parse(&["sandbox"]).unwrap().command else {
+            panic!("not the sandbox command");
+        };
+        assert_eq!(args.limits.spec(), crate::sandbox::limits::LimitsSpec::default());
+        for bad in [
+            &["sandbox", "--max-rps", "0"][..],
+            &["sandbox", "--max-rps", "many"],
+            &["sandbox", "--latency-ms", "600001"],
+            &["serve", "--sandbox-latency-ms", "-1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
