@@ -397,3 +397,29 @@ async fn budget_waits_and_retry_sleeps_end_at_shutdown(pool: PgPool) {
         "no second attempt after shutdown"
     );
 }
+
+/// Shutdown while a sync's next page waits for the budget: the sync stops at the page
+/// boundary with what it wrote, as when shutdown comes between pages, not with an error.
+#[sqlx::test]
+async fn budget_wait_cut_by_shutdown_ends_a_sync_at_a_page_boundary(pool: PgPool) {
+    let s = spawn_app_with_sandbox_config(pool, sandbox_config(), &[("MONO_MAX_RPS", "1")]).await;
+    let account = s.link_new_account(50).await;
+    let pages = install_fault(&s.sandbox, json!({"endpoint": "transactions"})).await;
+    let request = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account, "pageSize": 10}));
+    let stop = async {
+        wait_until("the first page to be fetched", Duration::from_secs(10), || {
+            std::future::ready(fault_applied(&s.sandbox, &pages) >= 1)
+        })
+        .await;
+        s.app.shutdown.cancel();
+    };
+    let ((status, body), ()) = tokio::join!(request, stop);
+    assert_eq!(status, 200, "{body}");
+    let fetched = body["data"]["fetched"].as_u64().unwrap();
+    assert!((10..50).contains(&fetched), "{body}");
+    assert_eq!(body["data"]["hasMore"], true, "{body}");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), s.app.server).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the server stopped");
+}
