@@ -17,5 +17,11 @@ if [ -z "${MONO_SECRET_KEY:-}" ]; then
   args+=(--sandbox)
 fi
 cargo build --release --quiet
-echo "run: create a tenant and its API key with: DATABASE_URL=$DATABASE_URL target/release/taxpoynt-mono tenant create --name 'My Org'" >&2
+if [[ " ${args[*]} " == *" --sandbox "* ]]; then
+  # First run with no Mono keys: a demo organization (reused after) and the walk-through.
+  target/release/taxpoynt-mono migrate >/dev/null
+  target/release/taxpoynt-mono demo
+else
+  echo "run: create a tenant and its API key with: DATABASE_URL=$DATABASE_URL target/release/taxpoynt-mono tenant create --name 'My Org'" >&2
+fi
 exec target/release/taxpoynt-mono "${args[@]}" "$@"

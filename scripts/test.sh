@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against a real PostgreSQL (see scripts/pg.sh for which one).
-# Each storage test gets a fresh database of its own (#[sqlx::test]).
+# Each storage test gets a fresh database of its own (#[sqlx::test]). Then the /docs page is
+# opened in headless Chromium (scripts/browser-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A private cluster, when one is needed, is the tests' own with fsync off: its databases are
@@ -13,6 +14,8 @@ export SQLX_OFFLINE=true
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --all-targets --no-fail-fast "$@"
   cargo test --doc --quiet
+  bash scripts/browser-test.sh
 else
   cargo test --all-targets --no-fail-fast "$@"
+  bash scripts/browser-test.sh
 fi

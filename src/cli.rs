@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `tenant create`, `key create|revoke`.
+//! The command line: `serve` (default), `migrate`, `tenant create`, `key create|revoke`,
+//! `classify`, `sandbox`, `purge`, `demo` and `webhook send`.
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -45,6 +46,44 @@ pub enum Command {
         /// Count what would be deleted; delete nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Create (or reuse) the "Demo" organization, make it a new API key and print a
+    /// copy-paste walk-through of the API against the sandbox.
+    Demo {
+        /// Where the service answers (default: from BIND_ADDR).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Print the key and the steps as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mono webhooks.
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Post a realistic, signed Mono event to a running service and print its answer.
+    Send {
+        /// The event, as Mono names it (`mono.events.` may be left out): account_connected,
+        /// account_updated, account_reauthorized, account_unlinked, account_income,
+        /// mono.accounts.jobs.update, transaction.updated, transaction.settled.
+        event: String,
+        /// The webhook URL, e.g. http://127.0.0.1:8080/si/mono/webhook.
+        #[arg(long)]
+        to: url::Url,
+        /// The Mono account id the event is about (default: a generated one).
+        #[arg(long)]
+        account: Option<String>,
+        /// Signs the event; default MONO_WEBHOOK_SECRET, else the sandbox's secret.
+        #[arg(long)]
+        secret: Option<String>,
+        /// `meta.ref` of account_connected: the ref a widget link was given.
+        #[arg(long = "ref")]
+        reference: Option<String>,
     },
 }
 
@@ -164,6 +203,66 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.len()
             );
             Ok(())
+        }
+        Command::Demo { base_url, json } => {
+            let settings = load_settings()?;
+            let pool = connect(&settings).await?;
+            let base = base_url.unwrap_or_else(|| {
+                let addr = settings.bind_addr;
+                let host = if addr.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    addr.ip().to_string()
+                };
+                format!("http://{host}:{}", addr.port())
+            });
+            let demo = crate::services::demo::ensure_demo(&pool).await?;
+            if json {
+                let out = serde_json::json!({
+                    "baseUrl": base,
+                    "orgId": demo.org_id,
+                    "apiKey": demo.api_key,
+                    "reused": demo.reused,
+                    "steps": crate::services::demo::steps(&base),
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print!("{}", crate::services::demo::render(&base, &demo));
+            }
+            Ok(())
+        }
+        Command::Webhook {
+            action:
+                WebhookCommand::Send {
+                    event,
+                    to,
+                    account,
+                    secret,
+                    reference,
+                },
+        } => {
+            let secret = secret
+                .or_else(|| {
+                    std::env::var("MONO_WEBHOOK_SECRET")
+                        .ok()
+                        .filter(|s| !s.is_empty())
+                })
+                .unwrap_or_else(|| crate::sandbox::DEFAULT_WEBHOOK_SECRET.to_owned());
+            let request = crate::sandbox::trigger::SendRequest {
+                event,
+                to,
+                account,
+                secret,
+                reference,
+            };
+            let outcome = crate::sandbox::trigger::send(&request).await?;
+            println!("{} {} -> {}", outcome.event, outcome.event_id, outcome.status);
+            println!("{}", outcome.body);
+            if (200..300).contains(&outcome.status) {
+                Ok(())
+            } else {
+                anyhow::bail!("the service answered {}", outcome.status)
+            }
         }
         Command::Migrate => {
             let settings = load_settings()?;

@@ -220,3 +220,13 @@ pub async fn update_profile(
     .fetch_one(db)
     .await
 }
+
+/// The oldest organization called `name`, if any (the demo reuses its own).
+pub async fn organization_named(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT id FROM organizations WHERE name = $1 ORDER BY created_at, id LIMIT 1",
+        name
+    )
+    .fetch_optional(db)
+    .await
+}

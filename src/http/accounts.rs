@@ -14,13 +14,14 @@ use crate::services::link::{self, AccountView, CustomerInput, Unlinked, WidgetLi
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WidgetLinkBody {
     customer: Option<CustomerBody>,
     redirect_url: Option<String>,
     meta: Option<MetaBody>,
     institution: Option<InstitutionBody>,
+    #[schema(value_type = Option<String>)]
     scope: Option<Scope>,
     account: Option<String>,
     #[serde(default, rename = "envId")]
@@ -29,7 +30,7 @@ pub struct WidgetLinkBody {
     _env: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerBody {
     id: Option<String>,
@@ -38,7 +39,7 @@ pub struct CustomerBody {
     identity: Option<IdentityBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityBody {
     #[serde(rename = "type")]
@@ -48,13 +49,13 @@ pub struct IdentityBody {
 
 crate::debug_redacted!(IdentityBody { kind; number });
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MetaBody {
     #[serde(rename = "ref")]
     r#ref: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstitutionBody {
     id: String,
@@ -226,6 +227,14 @@ fn validate_widget_link(body: WidgetLinkBody) -> Result<WidgetLinkInput, ApiErro
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/widget-link",
+    tag = "accounts",
+    summary = "Start linking: a Mono widget link for the customer",
+    request_body(content = WidgetLinkBody, description = "Who links and where the widget returns", example = json!({"customer":{"name":"Ada Obi","email":"ada@example.com"},"redirectUrl":"http://127.0.0.1:8080/demo/callback","meta":{"ref":"demo-1"}})),
+    responses((status = 200, description = "Start linking: a Mono widget link for the customer", body = crate::http::openapi::Envelope)),
+)]
 pub async fn widget_link(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -236,7 +245,7 @@ pub async fn widget_link(
     Ok(Envelope::ok("widget link created", link))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExchangeBody {
     code: String,
@@ -250,6 +259,14 @@ pub struct ExchangeBody {
 
 crate::debug_redacted!(ExchangeBody { r#ref; code });
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/exchange",
+    tag = "accounts",
+    summary = "Exchange the widget's code for a linked account",
+    request_body(content = ExchangeBody, example = json!({"code":"code_abc123"})),
+    responses((status = 200, description = "Exchange the widget's code for a linked account", body = crate::http::openapi::Envelope)),
+)]
 pub async fn exchange(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -270,7 +287,8 @@ pub async fn exchange(
     Ok(Envelope::ok("account linked", account))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountsQuery {
     page: Option<u32>,
@@ -278,6 +296,14 @@ pub struct AccountsQuery {
     linked_only: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/si/mono/accounts",
+    tag = "accounts",
+    summary = "List accounts (Mono's list, or only the linked ones)",
+    params(AccountsQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "List accounts (Mono's list, or only the linked ones)", body = crate::http::openapi::Envelope)),
+)]
 pub async fn list_accounts(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -335,12 +361,21 @@ fn page_of(link: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccountQuery {
     #[serde(default)]
     refresh: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/si/mono/accounts/{id}",
+    tag = "accounts",
+    summary = "One linked account",
+    params(("id" = String, Path, description = "Mono account id"), AccountQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "One linked account", body = crate::http::openapi::Envelope)),
+)]
 pub async fn get_account(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -351,12 +386,21 @@ pub async fn get_account(
     Ok(Envelope::ok("account retrieved", account))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UnlinkQuery {
     #[serde(default)]
     purge: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/accounts/{id}/unlink",
+    tag = "accounts",
+    summary = "Unlink an account (optionally purging its data)",
+    params(("id" = String, Path, description = "Mono account id"), UnlinkQuery),
+    responses((status = 200, description = "Unlink an account (optionally purging its data)", body = crate::http::openapi::Envelope)),
+)]
 pub async fn unlink(
     State(state): State<AppState>,
     tenant: Tenant,

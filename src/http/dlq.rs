@@ -13,6 +13,14 @@ use crate::services::preview::{self, Preview, PreviewBody};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
+#[utoipa::path(
+    get,
+    path = "/si/mono/dlq",
+    tag = "dlq",
+    summary = "List DLQ records, newest first",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<String>, Query, description = "Filter or paging: `status`"), ("reason" = Option<String>, Query, description = "Filter or paging: `reason`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("from" = Option<String>, Query, description = "Filter or paging: `from`"), ("to" = Option<String>, Query, description = "Filter or paging: `to`"), ("limit" = Option<String>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
+    responses((status = 200, description = "List DLQ records, newest first", body = crate::http::openapi::EnvelopeList)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -30,7 +38,7 @@ pub async fn list(
 }
 
 /// The body is optional (only the environment may be named in it).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvOnly {
     #[serde(default, rename = "envId")]
@@ -39,11 +47,20 @@ pub struct EnvOnly {
     _env: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/dlq/{id}/replay",
+    tag = "dlq",
+    summary = "Replay one record through the current rules",
+    params(("id" = uuid::Uuid, Path, description = "The resource id")),
+    request_body(content = EnvOnly),
+    responses((status = 200, description = "Replay one record through the current rules", body = crate::http::openapi::Envelope)),
+)]
 pub async fn replay(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
-    ApiJsonOrEmpty(_): ApiJsonOrEmpty<EnvOnly>,
+    ApiJsonOrEmpty(_body): ApiJsonOrEmpty<EnvOnly>,
 ) -> Result<Envelope<Replayed>, ApiError> {
     Ok(Envelope::ok(
         "DLQ record replayed",
@@ -51,6 +68,15 @@ pub async fn replay(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/dlq/{id}/resolve",
+    tag = "dlq",
+    summary = "Resolve a record by hand",
+    params(("id" = uuid::Uuid, Path, description = "The resource id")),
+    request_body(content = serde_json::Value, description = "JSON body", example = json!({"resolution":"ignored","note":"personal transfer"})),
+    responses((status = 200, description = "Resolve a record by hand", body = crate::http::openapi::Envelope)),
+)]
 pub async fn resolve(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -63,6 +89,14 @@ pub async fn resolve(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/allow-deny/preview",
+    tag = "rules",
+    summary = "Preview what a rule change would do to recent transactions",
+    request_body(content = serde_json::Value, description = "JSON body", example = json!({"add":[{"list":"deny","pattern":"POS","field":"narration","match":"contains"}]})),
+    responses((status = 200, description = "Preview what a rule change would do to recent transactions", body = crate::http::openapi::Envelope)),
+)]
 pub async fn preview(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -74,6 +108,14 @@ pub async fn preview(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/dlq/replay",
+    tag = "dlq",
+    summary = "Replay every record matching a filter, as a background job",
+    request_body(content = serde_json::Value, description = "JSON body", example = json!({"reason":"not_revenue","from":"2026-11-01"})),
+    responses((status = 202, description = "Replay every record matching a filter, as a background job", body = crate::http::openapi::EnvelopeEmpty)),
+)]
 pub async fn bulk_replay(
     State(state): State<AppState>,
     tenant: Tenant,

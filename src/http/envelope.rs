@@ -9,7 +9,7 @@ use crate::time::now_rfc3339;
 
 /// Paging of a list: `total` items in `pages` pages; `previous`/`next` are opaque cursors or
 /// page numbers as strings, null at the ends.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PageMeta {
     pub total: Option<i64>,
     pub pages: Option<i64>,

@@ -12,6 +12,14 @@ use crate::signing::PublicKey;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
+#[utoipa::path(
+    get,
+    path = "/si/invoices",
+    tag = "invoices",
+    summary = "List drafted invoices, newest first",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<String>, Query, description = "Filter or paging: `status`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("kind" = Option<String>, Query, description = "Filter or paging: `kind`"), ("paymentStatus" = Option<String>, Query, description = "Filter or paging: `paymentStatus`"), ("from" = Option<String>, Query, description = "Filter or paging: `from`"), ("to" = Option<String>, Query, description = "Filter or paging: `to`"), ("limit" = Option<String>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
+    responses((status = 200, description = "List drafted invoices, newest first", body = crate::http::openapi::EnvelopeList)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -26,6 +34,14 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/si/invoices/{id}",
+    tag = "invoices",
+    summary = "One invoice",
+    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "One invoice", body = crate::http::openapi::Envelope)),
+)]
 pub async fn get(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -37,6 +53,15 @@ pub async fn get(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/invoices/{id}/confirm",
+    tag = "invoices",
+    summary = "Confirm a draft",
+    params(("id" = uuid::Uuid, Path, description = "The resource id")),
+    request_body(content = serde_json::Value, description = "JSON body", example = json!({})),
+    responses((status = 200, description = "Confirm a draft", body = crate::http::openapi::Envelope)),
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -49,6 +74,14 @@ pub async fn confirm(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/invoices/{id}/discard",
+    tag = "invoices",
+    summary = "Discard a draft",
+    params(("id" = uuid::Uuid, Path, description = "The resource id")),
+    responses((status = 200, description = "Discard a draft", body = crate::http::openapi::Envelope)),
+)]
 pub async fn discard(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -60,6 +93,14 @@ pub async fn discard(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/invoices/{id}/validate",
+    tag = "invoices",
+    summary = "Validate an invoice as an e-invoice",
+    params(("id" = uuid::Uuid, Path, description = "The resource id")),
+    responses((status = 200, description = "Validate an invoice as an e-invoice", body = crate::http::openapi::Envelope)),
+)]
 pub async fn validate(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -71,6 +112,14 @@ pub async fn validate(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/invoices/{id}/sign",
+    tag = "invoices",
+    summary = "Sign a validated invoice",
+    params(("id" = uuid::Uuid, Path, description = "The resource id")),
+    responses((status = 200, description = "Sign a validated invoice", body = crate::http::openapi::Envelope)),
+)]
 pub async fn sign(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -83,6 +132,14 @@ pub async fn sign(
 }
 
 /// Any valid key may read it; the key is the same for every organization.
+#[utoipa::path(
+    get,
+    path = "/si/invoices/signing-key",
+    tag = "invoices",
+    summary = "The public key invoice signatures verify with",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "The public key invoice signatures verify with", body = crate::http::openapi::Envelope)),
+)]
 pub async fn signing_key(State(state): State<AppState>, _tenant: Tenant) -> Envelope<PublicKey> {
     Envelope::ok("signing key retrieved", invoices::signing_key(&state))
 }

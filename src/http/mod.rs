@@ -4,9 +4,11 @@
 
 pub mod accounts;
 pub mod dlq;
+pub mod docs;
 pub mod envelope;
 pub mod extract;
 pub mod invoices;
+pub mod openapi;
 pub mod ops;
 pub mod org;
 pub mod rules;
@@ -16,71 +18,104 @@ pub mod tenant;
 pub mod webhooks;
 
 use axum::http::{Method, Uri};
-use axum::routing::{delete, get, post};
 use axum::Router;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn router(state: AppState) -> Router {
-    let si = Router::new()
-        .route("/si/org/environments", get(org::environments))
-        .route("/si/org/profile", get(org::get_profile).put(org::put_profile))
-        .route("/si/invoices", get(invoices::list))
-        .route("/si/invoices/signing-key", get(invoices::signing_key))
-        .route("/si/invoices/{id}", get(invoices::get))
-        .route("/si/invoices/{id}/confirm", post(invoices::confirm))
-        .route("/si/invoices/{id}/discard", post(invoices::discard))
-        .route("/si/invoices/{id}/validate", post(invoices::validate))
-        .route("/si/invoices/{id}/sign", post(invoices::sign))
-        .route("/si/mono/widget-link", post(accounts::widget_link))
-        .route("/si/mono/sync", post(sync::sync))
-        .route("/si/mono/sync-stored", post(sync::sync_stored))
-        .route("/si/mono/cursor", get(sync::cursor))
-        .route("/si/mono/events", get(sync::events))
-        .route("/si/mono/exchange", post(accounts::exchange))
-        .route("/si/mono/accounts", get(accounts::list_accounts))
-        .route("/si/mono/accounts/{id}", get(accounts::get_account))
-        .route("/si/mono/accounts/{id}/unlink", post(accounts::unlink))
-        .route(
-            "/si/mono/settings",
-            get(settings::get_settings).put(settings::put_settings),
-        )
-        .route("/si/mono/allow-deny", get(rules::list).post(rules::create))
-        .route("/si/mono/allow-deny/{id}", delete(rules::delete))
-        .route("/si/mono/allow-deny/preview", post(dlq::preview))
-        .route("/si/mono/dlq", get(dlq::list))
-        .route("/si/mono/dlq/replay", post(dlq::bulk_replay))
-        .route("/si/mono/dlq/{id}/replay", post(dlq::replay))
-        .route("/si/mono/dlq/{id}/resolve", post(dlq::resolve))
-        .route("/si/mono/webhook-status", get(webhooks::status))
-        .route("/si/mono/jobs/{id}", get(webhooks::job))
+/// Every route, each with its OpenAPI description (`routes!` refuses a handler without
+/// `#[utoipa::path]`). Mount routes here only with `.routes` and the `routes` macro.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    let si = OpenApiRouter::new()
+        .routes(routes!(org::environments))
+        .routes(routes!(org::get_profile, org::put_profile))
+        .routes(routes!(invoices::list))
+        .routes(routes!(invoices::signing_key))
+        .routes(routes!(invoices::get))
+        .routes(routes!(invoices::confirm))
+        .routes(routes!(invoices::discard))
+        .routes(routes!(invoices::validate))
+        .routes(routes!(invoices::sign))
+        .routes(routes!(accounts::widget_link))
+        .routes(routes!(sync::sync))
+        .routes(routes!(sync::sync_stored))
+        .routes(routes!(sync::cursor))
+        .routes(routes!(sync::events))
+        .routes(routes!(accounts::exchange))
+        .routes(routes!(accounts::list_accounts))
+        .routes(routes!(accounts::get_account))
+        .routes(routes!(accounts::unlink))
+        .routes(routes!(settings::get_settings, settings::put_settings))
+        .routes(routes!(rules::list, rules::create))
+        .routes(routes!(rules::delete))
+        .routes(routes!(dlq::preview))
+        .routes(routes!(dlq::list))
+        .routes(routes!(dlq::bulk_replay))
+        .routes(routes!(dlq::replay))
+        .routes(routes!(dlq::resolve))
+        .routes(routes!(webhooks::status))
+        .routes(routes!(webhooks::job))
         .layer(axum::middleware::from_fn(crate::http::tenant::peek_environment));
 
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::docs_page))
+        .routes(routes!(docs::redoc_js))
+        .routes(routes!(docs::demo_callback))
         // Mono's deliveries carry no key and are read as raw bytes: outside the `/si/*`
         // group whose middleware buffers bodies and whose routes resolve a tenant.
-        .route("/si/mono/webhook", post(webhooks::receive))
+        .routes(routes!(webhooks::receive))
         .merge(si)
-        .merge(if state.settings.metrics_addr.is_none() {
-            Router::new().route("/metrics", get(ops::metrics))
-        } else {
-            // Served on METRICS_ADDR alone (see `metrics_router`).
-            Router::new()
-        })
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, _) = api_router().split_for_parts();
+    let router = if state.settings.metrics_addr.is_some() {
+        // Served on METRICS_ADDR alone (see `metrics_router`): here it is an unknown route.
+        router.layer(axum::middleware::from_fn(hide_metrics))
+    } else {
+        router
+    };
+    router
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state)
 }
 
-/// `/metrics` alone, for `METRICS_ADDR`.
+/// `/metrics` alone, for `METRICS_ADDR`: the documented router with every other route
+/// answering as unknown.
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(ops::metrics))
+    let (router, _) = api_router().split_for_parts();
+    router
+        .layer(axum::middleware::from_fn(only_metrics))
         .fallback(unknown_route)
         .with_state(state)
+}
+
+async fn only_metrics(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.uri().path() != "/metrics" {
+        return unknown_route(req.method().clone(), req.uri().clone())
+            .await
+            .into_response();
+    }
+    next.run(req).await
+}
+
+async fn hide_metrics(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.uri().path() == "/metrics" {
+        return unknown_route(req.method().clone(), req.uri().clone())
+            .await
+            .into_response();
+    }
+    next.run(req).await
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

@@ -11,6 +11,13 @@ use crate::http::envelope::Envelope;
 use crate::services::ops;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    summary = "The process is up",
+    responses((status = 200, description = "The process is up", body = crate::http::openapi::Envelope)),
+)]
 pub async fn healthz() -> Envelope<serde_json::Value> {
     Envelope::ok(
         "up",
@@ -18,10 +25,24 @@ pub async fn healthz() -> Envelope<serde_json::Value> {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    summary = "The database is reachable and migrated",
+    responses((status = 200, description = "The database is reachable and migrated", body = crate::http::openapi::Envelope)),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<Envelope<serde_json::Value>, ApiError> {
     Ok(Envelope::ok("ready", ops::readiness(&state).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)),
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,

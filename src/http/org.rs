@@ -32,6 +32,14 @@ pub struct OrgEnvironments {
 
 /// `GET /si/org/environments`: the caller's organization, its environments and which one this
 /// call selected (so a dashboard can learn its `envId`s).
+#[utoipa::path(
+    get,
+    path = "/si/org/environments",
+    tag = "org",
+    summary = "The organization, its environments and the one this call selected",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "The organization, its environments and the one this call selected", body = crate::http::openapi::Envelope)),
+)]
 pub async fn environments(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -57,6 +65,14 @@ pub async fn environments(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/si/org/profile",
+    tag = "org",
+    summary = "The supplier profile used on drafted invoices",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "The supplier profile used on drafted invoices", body = crate::http::openapi::Envelope)),
+)]
 pub async fn get_profile(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -67,6 +83,14 @@ pub async fn get_profile(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/si/org/profile",
+    tag = "org",
+    summary = "Save the supplier profile",
+    request_body(content = serde_json::Value, description = "JSON body", example = json!({"name":"Acme Ltd","tin":"12345678-0001","email":"billing@acme.example","address":{"street":"1 Marina","city":"Lagos","country":"NG"}})),
+    responses((status = 200, description = "Save the supplier profile", body = crate::http::openapi::Envelope)),
+)]
 pub async fn put_profile(
     State(state): State<AppState>,
     tenant: Tenant,

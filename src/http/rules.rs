@@ -14,14 +14,17 @@ use crate::services::rules::{self, RuleInput, RuleView};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewRuleBody {
+    #[schema(value_type = String, example = "deny")]
     list: RuleList,
     pattern: String,
     #[serde(default)]
+    #[schema(value_type = String, example = "narration")]
     field: RuleField,
     #[serde(default, rename = "match")]
+    #[schema(value_type = String, example = "contains")]
     match_kind: MatchKind,
     account_id: Option<String>,
     note: Option<String>,
@@ -31,6 +34,14 @@ pub struct NewRuleBody {
     _env: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/allow-deny",
+    tag = "rules",
+    summary = "Add an allow or deny rule",
+    request_body(content = NewRuleBody, example = json!({"list":"deny","pattern":"SALARY","field":"narration","match":"contains"})),
+    responses((status = 201, description = "Add an allow or deny rule", body = crate::http::openapi::Envelope)),
+)]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -48,15 +59,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, Envelope::created("rule created", rule)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
+    #[param(value_type = Option<String>)]
     list: Option<RuleList>,
     account_id: Option<String>,
     limit: Option<i64>,
     after: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/si/mono/allow-deny",
+    tag = "rules",
+    summary = "List the environment's rules",
+    params(ListQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "List the environment's rules", body = crate::http::openapi::EnvelopeList)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -79,6 +100,14 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/si/mono/allow-deny/{id}",
+    tag = "rules",
+    summary = "Delete a rule",
+    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "Delete a rule", body = crate::http::openapi::EnvelopeEmpty)),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     tenant: Tenant,

@@ -9,6 +9,14 @@ use crate::services::settings::{self, SettingsPatch, SettingsView};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
+#[utoipa::path(
+    get,
+    path = "/si/mono/settings",
+    tag = "settings",
+    summary = "The environment's eligibility settings",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "The environment's eligibility settings", body = crate::http::openapi::Envelope)),
+)]
 pub async fn get_settings(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -19,6 +27,14 @@ pub async fn get_settings(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/si/mono/settings",
+    tag = "settings",
+    summary = "Change eligibility settings",
+    request_body(content = serde_json::Value, description = "JSON body", example = json!({"minAmountKobo":100000})),
+    responses((status = 200, description = "Change eligibility settings", body = crate::http::openapi::Envelope)),
+)]
 pub async fn put_settings(
     State(state): State<AppState>,
     tenant: Tenant,

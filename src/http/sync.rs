@@ -16,7 +16,7 @@ use crate::services::sync::{
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncBody {
     account_id: String,
@@ -39,6 +39,14 @@ fn page_size(v: Option<i64>) -> Result<u32, ApiError> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/sync",
+    tag = "sync",
+    summary = "Sync one account: fetch new transactions and classify them",
+    request_body(content = SyncBody, example = json!({"accountId":"65f1c0ffee0000000000abcd"})),
+    responses((status = 200, description = "Sync one account: fetch new transactions and classify them", body = crate::http::openapi::Envelope)),
+)]
 pub async fn sync(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -61,7 +69,7 @@ pub async fn sync(
     Ok(Envelope::ok("sync completed", outcome))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncStoredBody {
     page_size: Option<i64>,
@@ -71,6 +79,14 @@ pub struct SyncStoredBody {
     _env: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/mono/sync-stored",
+    tag = "sync",
+    summary = "Sync every linked account of the environment",
+    request_body(content = SyncStoredBody),
+    responses((status = 200, description = "Sync every linked account of the environment", body = crate::http::openapi::Envelope)),
+)]
 pub async fn sync_stored(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -80,12 +96,21 @@ pub async fn sync_stored(
     Ok(Envelope::ok("stored accounts synced", outcome))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct CursorQuery {
     account_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/si/mono/cursor",
+    tag = "sync",
+    summary = "Where sync resumes for an account",
+    params(CursorQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "Where sync resumes for an account", body = crate::http::openapi::Envelope)),
+)]
 pub async fn cursor(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -99,6 +124,14 @@ pub async fn cursor(
     Ok(Envelope::ok("cursor retrieved", view))
 }
 
+#[utoipa::path(
+    get,
+    path = "/si/mono/events",
+    tag = "sync",
+    summary = "The event log: what happened to each transaction",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("outcome" = Option<String>, Query, description = "Filter or paging: `outcome`"), ("reason" = Option<String>, Query, description = "Filter or paging: `reason`"), ("kind" = Option<String>, Query, description = "Filter or paging: `kind`"), ("limit" = Option<String>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
+    responses((status = 200, description = "The event log: what happened to each transaction", body = crate::http::openapi::EnvelopeList)),
+)]
 pub async fn events(
     State(state): State<AppState>,
     tenant: Tenant,

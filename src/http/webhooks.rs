@@ -15,6 +15,14 @@ use crate::state::AppState;
 use crate::tenancy::Tenant;
 
 /// The body is taken as bytes, untouched: the signature covers exactly what arrived.
+#[utoipa::path(
+    post,
+    path = "/si/mono/webhook",
+    tag = "webhooks",
+    summary = "Receive a Mono webhook event",
+    request_body(content = serde_json::Value, description = "JSON body", example = json!({"event":"mono.events.account_updated","data":{"account":{"_id":"65f1c0ffee0000000000abcd"},"meta":{"data_status":"AVAILABLE"}}})),
+    responses((status = 200, description = "Receive a Mono webhook event", body = crate::http::openapi::Envelope)),
+)]
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -35,6 +43,14 @@ pub async fn receive(
     Ok(Envelope::ok(message, receipt))
 }
 
+#[utoipa::path(
+    get,
+    path = "/si/mono/webhook-status",
+    tag = "webhooks",
+    summary = "Recent webhook deliveries and queue state",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "Recent webhook deliveries and queue state", body = crate::http::openapi::Envelope)),
+)]
 pub async fn status(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -45,6 +61,14 @@ pub async fn status(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/si/mono/jobs/{id}",
+    tag = "webhooks",
+    summary = "A background job and its progress",
+    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "A background job and its progress", body = crate::http::openapi::Envelope)),
+)]
 pub async fn job(
     State(state): State<AppState>,
     tenant: Tenant,

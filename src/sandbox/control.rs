@@ -20,7 +20,7 @@ use super::data::{hash_str, hex_id, is_known_currency, signed};
 use super::faults::{FaultRule, FaultSpec};
 use super::limits::{LimitsSpec, LimitsView};
 use super::reply::{created, ok, parse_json, Failure};
-use super::state::{AccountRecord, NewAccount, SandboxState};
+use super::state::{AccountRecord, NewAccount, SandboxState, World};
 use super::webhooks::{DeliveryRecord, WebhookTarget};
 use crate::mono::types::*;
 
@@ -499,89 +499,11 @@ async fn emit_event(
     body: Bytes,
 ) -> Result<Response, Failure> {
     let request: EventRequest = parse_json(&body)?;
-    let event = request.event.as_str();
-    let event_id = {
+    let payload = {
         let world = state.world();
-        let account = world
-            .accounts
-            .get(&id)
-            .ok_or_else(|| Failure::account_not_found(&id))?;
-        match event {
-            events::TRANSACTION_UPDATED | events::TRANSACTION_SETTLED => {
-                let tx_id = request.transaction_id.as_deref().ok_or_else(|| {
-                    Failure::bad_request(format!("`transaction_id` is required for {event}"))
-                })?;
-                let transaction = account
-                    .extras
-                    .iter()
-                    .find(|t| t.id == tx_id)
-                    .cloned()
-                    .or_else(|| account.ledger.find(tx_id).map(|i| account.ledger.transaction(i)))
-                    .ok_or_else(|| Failure::not_found(format!("Transaction {tx_id} was not found")))?;
-                let payload = TransactionEvent {
-                    account: id.clone(),
-                    transaction,
-                };
-                state.emit(event, Some(&id), &payload)
-            }
-            events::ACCOUNT_CONNECTED => {
-                let payload = state.connected_payload(&world, account);
-                state.emit(event, Some(&id), &payload)
-            }
-            events::ACCOUNT_UPDATED => {
-                let payload = state.updated_payload(&world, account);
-                state.emit(event, Some(&id), &payload)
-            }
-            events::ACCOUNT_REAUTHORIZED => state.emit(
-                event,
-                Some(&id),
-                &AccountReauthorized {
-                    account: AccountIdRef { id: id.clone() },
-                },
-            ),
-            events::ACCOUNT_UNLINKED => state.emit(
-                event,
-                Some(&id),
-                &AccountUnlinked {
-                    account: AccountIdRef { id: id.clone() },
-                },
-            ),
-            events::ACCOUNT_INCOME => {
-                let credits = account
-                    .extras
-                    .iter()
-                    .filter(|t| t.kind == TransactionType::Credit)
-                    .fold(0i64, |sum, t| sum.saturating_add(t.amount));
-                let income = account.balance.max(0).saturating_add(credits);
-                let payload = AccountIncome {
-                    account: id.clone(),
-                    income_summary: serde_json::json!({
-                        "currency": account.spec.currency,
-                        "total_income": income,
-                        "monthly_average": income / 12,
-                        "employer": null,
-                    }),
-                    income_streams: Vec::new(),
-                };
-                state.emit(event, Some(&id), &payload)
-            }
-            events::JOBS_UPDATE => state.emit(
-                event,
-                Some(&id),
-                &JobsUpdate {
-                    account: id.clone(),
-                    id: hex_id(hash_str(&id), 0x10b),
-                    name: "data_sync".into(),
-                    status: request.job_status.unwrap_or(JobStatus::Finished),
-                },
-            ),
-            other => {
-                return Err(Failure::bad_request(format!(
-                    "`event` {other} is not one the sandbox sends"
-                )))
-            }
-        }
+        event_payload(&state, &world, &id, &request)?
     };
+    let event_id = state.emit(&request.event, Some(&id), &payload);
     Ok(created(
         "Event queued",
         EmittedEvent {
@@ -589,6 +511,79 @@ async fn emit_event(
             event_id,
         },
     ))
+}
+
+/// The `data` of a `request.event` webhook about account `id`, as the sandbox sends it
+/// (also what `taxpoynt-mono webhook send` posts).
+pub fn event_payload(
+    state: &SandboxState,
+    world: &World,
+    id: &str,
+    request: &EventRequest,
+) -> Result<serde_json::Value, Failure> {
+    let event = request.event.as_str();
+    let account = world
+        .accounts
+        .get(id)
+        .ok_or_else(|| Failure::account_not_found(id))?;
+    let id = id.to_owned();
+    let value = match event {
+        events::TRANSACTION_UPDATED | events::TRANSACTION_SETTLED => {
+            let tx_id = request
+                .transaction_id
+                .as_deref()
+                .ok_or_else(|| Failure::bad_request(format!("`transaction_id` is required for {event}")))?;
+            let transaction = account
+                .extras
+                .iter()
+                .find(|t| t.id == tx_id)
+                .cloned()
+                .or_else(|| account.ledger.find(tx_id).map(|i| account.ledger.transaction(i)))
+                .ok_or_else(|| Failure::not_found(format!("Transaction {tx_id} was not found")))?;
+            serde_json::to_value(TransactionEvent {
+                account: id,
+                transaction,
+            })
+        }
+        events::ACCOUNT_CONNECTED => serde_json::to_value(state.connected_payload(world, account)),
+        events::ACCOUNT_UPDATED => serde_json::to_value(state.updated_payload(world, account)),
+        events::ACCOUNT_REAUTHORIZED => serde_json::to_value(AccountReauthorized {
+            account: AccountIdRef { id },
+        }),
+        events::ACCOUNT_UNLINKED => serde_json::to_value(AccountUnlinked {
+            account: AccountIdRef { id },
+        }),
+        events::ACCOUNT_INCOME => {
+            let credits = account
+                .extras
+                .iter()
+                .filter(|t| t.kind == TransactionType::Credit)
+                .fold(0i64, |sum, t| sum.saturating_add(t.amount));
+            let income = account.balance.max(0).saturating_add(credits);
+            serde_json::to_value(AccountIncome {
+                account: id,
+                income_summary: serde_json::json!({
+                    "currency": account.spec.currency,
+                    "total_income": income,
+                    "monthly_average": income / 12,
+                    "employer": null,
+                }),
+                income_streams: Vec::new(),
+            })
+        }
+        events::JOBS_UPDATE => serde_json::to_value(JobsUpdate {
+            id: hex_id(hash_str(&id), 0x10b),
+            account: id,
+            name: "data_sync".into(),
+            status: request.job_status.unwrap_or(JobStatus::Finished),
+        }),
+        other => {
+            return Err(Failure::bad_request(format!(
+                "`event` {other} is not one the sandbox sends"
+            )))
+        }
+    };
+    value.map_err(|e| Failure::bad_request(format!("could not build the event: {e}")))
 }
 
 // ------------------------------------------------------------------------------ faults

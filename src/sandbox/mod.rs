@@ -29,6 +29,7 @@ pub mod faults;
 pub mod limits;
 pub mod reply;
 pub mod state;
+pub mod trigger;
 pub mod webhooks;
 
 use std::future::Future;

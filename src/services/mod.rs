@@ -2,6 +2,7 @@
 //! database transaction that keeps it.
 
 pub mod cursor;
+pub mod demo;
 pub mod dlq;
 pub mod events;
 pub mod invoices;

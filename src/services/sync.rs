@@ -487,6 +487,9 @@ pub const STORED_CONCURRENCY: usize = 4;
 
 /// Syncs every linked account of the environment, a few at a time; one account's failure is
 /// reported in its row and does not stop the others.
+/// `sync-stored` logs a progress line every this many accounts (and at the last).
+const STORED_PROGRESS_EVERY: usize = 25;
+
 pub async fn sync_stored(
     state: &AppState,
     tenant: &Tenant,
@@ -494,6 +497,10 @@ pub async fn sync_stored(
 ) -> Result<StoredOutcome, ApiError> {
     use futures::StreamExt;
     let accounts = crate::db::accounts::list_linked(&state.db, tenant).await?;
+    let total = accounts.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let done = &done;
+    let started = std::time::Instant::now();
     let results: Vec<StoredResult> = futures::stream::iter(accounts.into_iter().map(|a| {
         let req = SyncRequest {
             account_id: MonoAccountId::from_stored(a.id.clone()),
@@ -513,7 +520,7 @@ pub async fn sync_stored(
                     }),
                 };
             }
-            match sync_account(state, tenant, req).await {
+            let result = match sync_account(state, tenant, req).await {
                 Ok(o) => StoredResult {
                     account_id: a.id,
                     drafted: o.drafted,
@@ -529,7 +536,17 @@ pub async fn sync_stored(
                         message: e.to_string(),
                     }),
                 },
+            };
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n == total || n.is_multiple_of(STORED_PROGRESS_EVERY) {
+                tracing::info!(
+                    done = n,
+                    total,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "sync-stored progress"
+                );
             }
+            result
         }
     }))
     .buffered(STORED_CONCURRENCY)

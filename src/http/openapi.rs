@@ -1,0 +1,257 @@
+//! The OpenAPI 3.1 document, generated from the same code as the router: every handler carries
+//! `#[utoipa::path]` and is mounted with `utoipa_axum::routes!`, so a route cannot be served
+//! without being described. This module adds what is shared: info, tags, the envelopes, the
+//! failure statuses every operation can answer, and the security schemes.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::http::envelope::PageMeta;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "taxpoynt-mono",
+        description = "Mono Connect bank-feed connector for the Taxpoynt SI platform: links bank \
+accounts through Mono, syncs their transactions, classifies each one and drafts an invoice or \
+sends it to the dead-letter queue (DLQ) for review.\n\nEvery answer is an envelope: \
+`{\"status\":\"successful\",\"message\",\"timestamp\",\"data\",\"meta\"?}` on success and \
+`{\"status\":\"failed\",\"message\",\"timestamp\",\"data\":null,\"error\":{\"code\",\"fields\"?},\"traceId\"}` \
+on failure. `/si/*` calls take `Authorization: Bearer <api key>` and may name an environment \
+with `envId` or `env` (query or JSON body).",
+        license(name = "UNLICENSED"),
+    ),
+    servers((url = "/", description = "this service")),
+    tags(
+        (name = "accounts", description = "Linking bank accounts through the Mono widget and reading them"),
+        (name = "sync", description = "Fetching transactions from Mono and the event log of their outcomes"),
+        (name = "invoices", description = "Drafted invoices: review, confirm, validate, sign"),
+        (name = "dlq", description = "Transactions that did not become invoices, and replaying them"),
+        (name = "rules", description = "Allow and deny rules, and the preview of a rule change"),
+        (name = "settings", description = "Per-environment eligibility settings"),
+        (name = "org", description = "The organization, its environments and its supplier profile"),
+        (name = "webhooks", description = "Mono's webhook deliveries, their status and background jobs"),
+        (name = "ops", description = "Health, readiness, metrics"),
+        (name = "docs", description = "This document, its browsable page and the sandbox demo page"),
+    ),
+    components(schemas(Failure, FailureError, PageMeta, Envelope, EnvelopeList, EnvelopeEmpty)),
+)]
+pub struct ApiDoc;
+
+/// The success envelope with one object as `data`.
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "successful", "message": "account retrieved", "timestamp": "2026-12-04T10:00:00Z", "data": {}}))]
+pub struct Envelope {
+    /// Always `successful`.
+    #[schema(inline, value_type = String, example = "successful")]
+    pub status: String,
+    pub message: String,
+    /// RFC 3339 time of the answer.
+    pub timestamp: String,
+    /// The resource; its members are described by the operation.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    #[schema(nullable = false)]
+    pub meta: Option<PageMeta>,
+}
+
+/// The success envelope of a list: `data` is an array and `meta` pages it.
+#[derive(ToSchema)]
+pub struct EnvelopeList {
+    #[schema(example = "successful")]
+    pub status: String,
+    pub message: String,
+    pub timestamp: String,
+    #[schema(value_type = Vec<Object>)]
+    pub data: Vec<serde_json::Value>,
+    pub meta: PageMeta,
+}
+
+/// The success envelope of an answer without a resource (`data` may be null or a small object).
+#[derive(ToSchema)]
+pub struct EnvelopeEmpty {
+    #[schema(example = "successful")]
+    pub status: String,
+    pub message: String,
+    pub timestamp: String,
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// The failure envelope: every error, from a bad field to an outage.
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "failed", "message": "accountId: must not be empty", "timestamp": "2026-12-04T10:00:00Z", "data": null, "error": {"code": "invalid_request", "fields": {"accountId": "must not be empty"}}, "traceId": "0af7651916cd43dd8448eb211c80319c"}))]
+pub struct Failure {
+    /// Always `failed`.
+    #[schema(example = "failed")]
+    pub status: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    pub timestamp: String,
+    /// Always null.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+    pub error: FailureError,
+    /// The request's trace id, also in the logs.
+    #[schema(rename = "traceId")]
+    pub trace_id: String,
+}
+
+#[derive(ToSchema)]
+pub struct FailureError {
+    /// Machine-readable code: `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `invalid_transition`, `data_not_ready`, `payload_too_large`,
+    /// `unsupported_media_type`, `rate_limited`, `mono_upstream`, `mono_timeout`,
+    /// `database_unavailable`, `internal`, ...
+    #[schema(example = "invalid_request")]
+    pub code: String,
+    /// Field name -> what is wrong with it (400 only).
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    pub fields: Option<serde_json::Value>,
+}
+
+/// The failure statuses of every operation, by kind of route, and the security each needs.
+struct SharedResponses;
+
+const COMMON_FAILURES: &[(&str, &str)] = &[
+    ("405", "The method is not allowed on this path"),
+    ("413", "The body is larger than the limit"),
+    ("429", "Too many requests"),
+    ("500", "Internal error; the answer names only the trace id"),
+    ("503", "The database is unavailable"),
+];
+const BASIC_FAILURES: &[(&str, &str)] = &[
+    ("405", "The method is not allowed on this path"),
+    ("500", "Internal error; the answer names only the trace id"),
+];
+const TENANT_FAILURES: &[(&str, &str)] = &[
+    (
+        "400",
+        "A field is missing or invalid; `error.fields` names each one",
+    ),
+    ("401", "Missing or unknown API key"),
+    ("403", "The key may not act on this environment or resource"),
+    ("404", "No such resource for this tenant"),
+    ("409", "The resource is not in a state that allows this"),
+    ("415", "The body is not JSON"),
+];
+const MONO_FAILURES: &[(&str, &str)] = &[
+    ("502", "Mono answered with an error"),
+    ("504", "Mono did not answer in time"),
+];
+const WEBHOOK_FAILURES: &[(&str, &str)] = &[
+    ("400", "The body is not a Mono event"),
+    ("401", "The secret or signature is missing or wrong"),
+    ("415", "The body is not JSON"),
+];
+
+fn add_failures(op: &mut Operation, list: &[(&str, &str)]) {
+    for (status, description) in list {
+        if op.responses.responses.contains_key(*status) {
+            continue;
+        }
+        let response = ResponseBuilder::new()
+            .description(*description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Failure")))
+                    .build(),
+            )
+            .build();
+        op.responses
+            .responses
+            .insert((*status).to_string(), response.into());
+    }
+}
+
+impl Modify for SharedResponses {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key from `taxpoynt-mono tenant create` or `key create`",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "webhookSecret",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "mono-webhook-secret",
+                "Mono's shared webhook secret, as Mono sends it",
+            ))),
+        );
+        components.add_security_scheme(
+            "webhookSignature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-mono-signature",
+                "Lower-case hex HMAC-SHA256 of `\"{x-mono-timestamp}.{raw body}\"` with the webhook secret; \
+                 sent with `x-mono-timestamp` (Unix seconds)",
+            ))),
+        );
+        let bearer = vec![SecurityRequirement::new("bearer", Vec::<String>::new())];
+        let webhook = vec![
+            SecurityRequirement::new("webhookSecret", Vec::<String>::new()),
+            SecurityRequirement::new("webhookSignature", Vec::<String>::new()),
+        ];
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let ops = [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ];
+            for op in ops.into_iter().flatten() {
+                if path == "/si/mono/webhook" {
+                    op.security = Some(webhook.clone());
+                    add_failures(op, WEBHOOK_FAILURES);
+                    add_failures(op, COMMON_FAILURES);
+                } else if path.starts_with("/si/") {
+                    op.security = Some(bearer.clone());
+                    add_failures(op, TENANT_FAILURES);
+                    if path.starts_with("/si/mono/") {
+                        add_failures(op, MONO_FAILURES);
+                    }
+                    add_failures(op, COMMON_FAILURES);
+                } else if path == "/readyz" {
+                    add_failures(op, &[("503", "The database is unreachable or not migrated")]);
+                    add_failures(op, BASIC_FAILURES);
+                } else {
+                    add_failures(op, BASIC_FAILURES);
+                }
+            }
+        }
+    }
+}
+
+/// The document, built once.
+pub fn document() -> &'static OpenApiDoc {
+    static DOC: OnceLock<OpenApiDoc> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = crate::http::api_router().into_openapi();
+        SharedResponses.modify(&mut doc);
+        doc
+    })
+}
+
+/// The document as JSON, built once.
+pub fn document_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        document()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes")
+    })
+}

@@ -1,0 +1,154 @@
+//! The first-run demo: a "Demo" organization (created once, reused after), a fresh API key
+//! for it, and the walk-through of the API a new user can paste into a shell. The same steps
+//! are printed as text and as JSON (`demo --json`), and a test runs them against a service.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::db::tenancy;
+use crate::services::tenants::{self, TenantError};
+use crate::tenancy::Role;
+
+pub const DEMO_ORGANIZATION: &str = "Demo";
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoTenant {
+    pub org_id: Uuid,
+    pub api_key: String,
+    /// False when this run created the organization.
+    pub reused: bool,
+}
+
+/// The demo organization, created on the first run and reused after, with a new key.
+pub async fn ensure_demo(pool: &PgPool) -> Result<DemoTenant, TenantError> {
+    match tenancy::organization_named(pool, DEMO_ORGANIZATION).await? {
+        Some(org_id) => {
+            let key = tenants::create_key(pool, org_id, Role::Tenant).await?;
+            Ok(DemoTenant {
+                org_id,
+                api_key: key.api_key,
+                reused: true,
+            })
+        }
+        None => {
+            let created = tenants::create_tenant(pool, DEMO_ORGANIZATION).await?;
+            Ok(DemoTenant {
+                org_id: created.org_id,
+                api_key: created.api_key,
+                reused: false,
+            })
+        }
+    }
+}
+
+/// One call of the walk-through. `path` and `body` may hold `{code}` (the code the
+/// `/demo/callback` page shows) and `{accountId}` (`data.id` of the exchange).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub title: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub body: Option<Value>,
+    /// What to look at in the answer, or what to do next.
+    pub then: &'static str,
+}
+
+pub fn steps(base: &str) -> Vec<Step> {
+    let base = base.trim_end_matches('/');
+    vec![
+        Step {
+            title: "Start linking a bank account",
+            method: "POST",
+            path: "/si/mono/widget-link",
+            body: Some(json!({
+                "customer": {"name": "Ada Demo", "email": "ada@example.com"},
+                "redirectUrl": format!("{base}/demo/callback"),
+            })),
+            then: "Open data.monoUrl in a browser: the sandbox's widget links an account and sends you to /demo/callback, which shows the code.",
+        },
+        Step {
+            title: "Exchange the code for a linked account",
+            method: "POST",
+            path: "/si/mono/exchange",
+            body: Some(json!({"code": "{code}"})),
+            then: "data.id is the account id.",
+        },
+        Step {
+            title: "Sync its transactions",
+            method: "POST",
+            path: "/si/mono/sync",
+            body: Some(json!({"accountId": "{accountId}"})),
+            then: "data counts the transactions fetched, drafted and sent to the DLQ.",
+        },
+        Step {
+            title: "What happened to each transaction",
+            method: "GET",
+            path: "/si/mono/events?accountId={accountId}&limit=5",
+            body: None,
+            then: "One event per transaction: its outcome and reason.",
+        },
+        Step {
+            title: "The drafted invoices",
+            method: "GET",
+            path: "/si/invoices?accountId={accountId}&limit=5",
+            body: None,
+            then: "Review, confirm, validate and sign them at /si/invoices/{id}/...",
+        },
+        Step {
+            title: "Transactions that were not invoiced (the DLQ)",
+            method: "GET",
+            path: "/si/mono/dlq?accountId={accountId}&limit=5",
+            body: None,
+            then: "Replay or resolve them; tune rules with /si/mono/allow-deny.",
+        },
+    ]
+}
+
+fn shell(text: &str) -> String {
+    text.replace("{code}", "$CODE").replace("{accountId}", "$ACCOUNT")
+}
+
+/// The walk-through as shell commands.
+pub fn render(base: &str, demo: &DemoTenant) -> String {
+    let base = base.trim_end_matches('/');
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Demo organization {} ({}).\n\nPaste into a shell:\n\n  export TPM={base}\n  export KEY={}\n\n",
+        demo.org_id,
+        if demo.reused { "reused" } else { "created" },
+        demo.api_key
+    ));
+    for (i, step) in steps(base).iter().enumerate() {
+        out.push_str(&format!("{}. {}\n", i + 1, step.title));
+        let mut cmd = format!(
+            "  curl -s -X {} \"$TPM{}\" -H \"Authorization: Bearer $KEY\"",
+            step.method,
+            shell(step.path)
+        );
+        if let Some(body) = &step.body {
+            // Single quotes around the JSON; the placeholders close and reopen them.
+            let json = body
+                .to_string()
+                .replace("{code}", "'\"$CODE\"'")
+                .replace("{accountId}", "'\"$ACCOUNT\"'");
+            cmd.push_str(&format!(" -H 'content-type: application/json' -d '{json}'"));
+        }
+        out.push_str(&cmd);
+        out.push('\n');
+        out.push_str(&format!("   {}\n", step.then));
+        match i {
+            0 => out.push_str("   Then: export CODE=<the code on that page>\n"),
+            1 => out.push_str("   Then: export ACCOUNT=<data.id>\n"),
+            _ => {}
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "The API reference: {base}/docs (the OpenAPI document: {base}/openapi.json)\n"
+    ));
+    out
+}
