@@ -54,8 +54,8 @@ pub struct Envelope {
     pub message: String,
     /// RFC 3339 time of the answer.
     pub timestamp: String,
-    /// The resource; its members are described by the operation.
-    #[schema(value_type = Object)]
+    /// The resource (an object, or an array for an unpaged list); its members are described
+    /// by the operation.
     pub data: serde_json::Value,
     #[schema(nullable = false)]
     pub meta: Option<PageMeta>,

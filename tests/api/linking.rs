@@ -655,3 +655,73 @@ async fn refs_and_customers_are_each_organizations_own(pool: PgPool) {
     assert_eq!((status, &foreign["error"]), (unknown_status, &unknown["error"]));
     assert!(foreign["error"]["fields"]["customer.id"].is_string(), "{foreign}");
 }
+
+#[sqlx::test]
+async fn unlink_with_purge_never_deletes_a_signed_invoice(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let account = s.link_new_account(300).await;
+    let (status, body) = app.post("/si/mono/sync", json!({"accountId": account})).await;
+    assert_eq!(status, 200, "{body}");
+    let drafted = body["data"]["drafted"].as_i64().unwrap();
+    assert!(drafted >= 2, "{body}");
+    // One draft signed (as the review flow leaves it); the rest stay drafts.
+    let signed: uuid::Uuid = sqlx::query_scalar(
+        "UPDATE invoices SET status = 'SIGNED', irn = 'INV1-TEST0001-20260101', signed_at = now(),
+                signed_payload = '{}', signature = '{}'
+         WHERE id = (SELECT id FROM invoices WHERE account_id = $1 ORDER BY id LIMIT 1) RETURNING id",
+    )
+    .bind(&account)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+
+    let (status, body) = app
+        .post(
+            &format!("/si/mono/accounts/{account}/unlink?purge=true"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["purged"]["invoices"], drafted - 1, "{body}");
+    let left: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT id, status FROM invoices WHERE account_id = $1")
+            .bind(&account)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, vec![(signed, "SIGNED".to_string())]);
+}
+
+#[sqlx::test]
+async fn a_cursor_past_any_page_is_refused_not_overflowed(pool: PgPool) {
+    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let app = &s.app;
+    let account = s.link_new_account(5).await;
+    for cursor in [
+        "v2.20260101.18446744073709551615.-",
+        "v2.20260101.4294967296.-",
+        "v1.20260101.4294967296.-",
+        "v1.20260101.99999999999999999999.-",
+    ] {
+        let (status, body) = app
+            .post(
+                "/si/mono/sync",
+                json!({"accountId": account, "cursor": cursor, "pageSize": 500}),
+            )
+            .await;
+        assert_eq!(status, 400, "{cursor}: {body}");
+        assert_eq!(assert_failure(&body), "invalid_request");
+        assert!(body["error"]["fields"]["cursor"].is_string(), "{cursor}: {body}");
+    }
+    // The largest positions a cursor may hold are valid: an answer, not a panic.
+    for cursor in ["v2.20260101.4294967295.-", "v1.20260101.4294967295.-"] {
+        let (status, body) = app
+            .post(
+                "/si/mono/sync",
+                json!({"accountId": account, "cursor": cursor, "pageSize": 500}),
+            )
+            .await;
+        assert_eq!(status, 200, "{cursor}: {body}");
+    }
+}
