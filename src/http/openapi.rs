@@ -133,7 +133,7 @@ pub struct FailureError {
     /// Machine-readable code: `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `invalid_transition`, `data_not_ready`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `mono_upstream`, `mono_timeout`,
-    /// `database_unavailable`, `internal`, ...
+    /// `database_unavailable`, `mono_budget_unavailable`, `shutting_down`, `internal`, ...
     #[schema(example = "invalid_request")]
     pub code: String,
     /// Field name -> what is wrong with it (400 only).
@@ -169,6 +169,12 @@ const TENANT_FAILURES: &[(&str, &str)] = &[
 const MONO_FAILURES: &[(&str, &str)] = &[
     ("502", "Mono answered with an error"),
     ("504", "Mono did not answer in time"),
+    (
+        "503",
+        "The database is unavailable (`database_unavailable`), or Mono was not called: its \
+         request budget could not be read (`mono_budget_unavailable`) or the service is \
+         shutting down (`shutting_down`)",
+    ),
 ];
 const WEBHOOK_FAILURES: &[(&str, &str)] = &[
     ("400", "The body is not a Mono event"),

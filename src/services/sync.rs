@@ -249,7 +249,13 @@ async fn run_locked(
                 tokio::join!(write, fetch(state, &account.id, &next_cursor, req.page_size));
             let fresh = written?;
             if fresh.is_some() {
-                pending = Some(fetched?);
+                match fetched {
+                    Ok(next) => pending = Some(next),
+                    // Shutdown ended the next page's wait (for the request budget, or between
+                    // retries): stop at this page boundary, the rest resumable.
+                    Err(_) if state.shutdown.is_cancelled() => {}
+                    Err(e) => return Err(e),
+                }
             }
             fresh
         } else {

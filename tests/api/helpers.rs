@@ -268,6 +268,8 @@ pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
         // Tests call fast and often with one key; the limits have tests of their own.
         ("API_RATE_LIMIT".into(), "0".into()),
         ("MONO_REFRESH_COOLDOWN_SECS".into(), "0".into()),
+        // The request budget towards Mono has tests of its own (`budget`).
+        ("MONO_MAX_RPS".into(), "0".into()),
     ];
     for (k, v) in extra {
         vars.retain(|(name, _)| name != k);
