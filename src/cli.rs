@@ -98,6 +98,28 @@ pub struct SandboxArgs {
     /// Where to post webhooks (e.g. http://127.0.0.1:8080/si/mono/webhook).
     #[arg(long)]
     pub webhook_url: Option<url::Url>,
+    #[command(flatten)]
+    pub limits: SandboxLimitArgs,
+}
+
+/// The sandbox's own rate limit and latency (also set later with `PUT /_sandbox/limits`).
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct SandboxLimitArgs {
+    /// Calls per whole second the sandbox lets through; past it, 429 with Retry-After.
+    #[arg(long = "max-rps", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::sandbox::limits::MAX_RPS)))]
+    pub max_rps: Option<u32>,
+    /// Milliseconds every `/v2` call waits before it is answered.
+    #[arg(long = "latency-ms", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=crate::sandbox::limits::MAX_LATENCY_MS))]
+    pub latency_ms: u64,
+}
+
+impl SandboxLimitArgs {
+    fn spec(self) -> crate::sandbox::limits::LimitsSpec {
+        crate::sandbox::limits::LimitsSpec {
+            latency_ms: self.latency_ms,
+            max_rps: self.max_rps,
+        }
+    }
 }
 
 #[derive(Debug, Args, Default)]
@@ -108,6 +130,12 @@ pub struct ServeArgs {
     /// Port of the built-in sandbox on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub sandbox_port: u16,
+    /// Calls per whole second the built-in sandbox lets through (`--sandbox` only).
+    #[arg(long = "sandbox-max-rps", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::sandbox::limits::MAX_RPS)))]
+    pub sandbox_max_rps: Option<u32>,
+    /// Milliseconds every call to the built-in sandbox waits (`--sandbox` only).
+    #[arg(long = "sandbox-latency-ms", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=crate::sandbox::limits::MAX_LATENCY_MS))]
+    pub sandbox_latency_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -292,7 +320,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sandbox(args) => {
             crate::telemetry::init(crate::config::LogFormat::Text);
-            let config = sandbox_config(args.seed, args.webhook_url);
+            let mut config = sandbox_config(args.seed, args.webhook_url);
+            config.limits = args.limits.spec();
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
             // A key the user gave is theirs to know; only the sandbox's own default is shown.
             let key = if config.secret_key == crate::sandbox::DEFAULT_SECRET_KEY {
@@ -360,6 +389,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Kept alive for as long as the service runs.
     let _sandbox = if args.sandbox {
         let mut config = sandbox_config(42, None);
+        config.limits = SandboxLimitArgs {
+            max_rps: args.sandbox_max_rps,
+            latency_ms: args.sandbox_latency_ms,
+        }
+        .spec();
         if settings.mono.webhook_secret.is_none() {
             // The sandbox signs with the secret the service verifies with.
             tracing::info!("MONO_WEBHOOK_SECRET is not set: using the sandbox's default webhook secret");
@@ -390,4 +424,44 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         token.cancel();
     });
     app.run_until_stopped().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("taxpoynt-mono").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn sandbox_limits_are_options_of_both_commands() {
+        let Some(Command::Sandbox(args)) = parse(&["sandbox", "--max-rps", "5", "--latency-ms", "20"])
+            .unwrap()
+            .command
+        else {
+            panic!("not the sandbox command");
+        };
+        assert_eq!((args.limits.max_rps, args.limits.latency_ms), (Some(5), 20));
+        let Some(Command::Serve(args)) = parse(&["serve", "--sandbox", "--sandbox-max-rps", "7"])
+            .unwrap()
+            .command
+        else {
+            panic!("not the serve command");
+        };
+        assert_eq!((args.sandbox_max_rps, args.sandbox_latency_ms), (Some(7), 0));
+        // No limit unless asked for; a limit of 0 or a latency past ten minutes is refused.
+        let Some(Command::Sandbox(args)) = parse(&["sandbox"]).unwrap().command else {
+            panic!("not the sandbox command");
+        };
+        assert_eq!(args.limits.spec(), crate::sandbox::limits::LimitsSpec::default());
+        for bad in [
+            &["sandbox", "--max-rps", "0"][..],
+            &["sandbox", "--max-rps", "many"],
+            &["sandbox", "--latency-ms", "600001"],
+            &["serve", "--sandbox-latency-ms", "-1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }

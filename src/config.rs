@@ -84,6 +84,9 @@ pub struct MonoSettings {
     pub connect_timeout: Duration,
     pub timeout: Duration,
     pub max_retries: u32,
+    /// `MONO_MAX_RPS`: calls per second to Mono for all replicas together (default 20;
+    /// 0 = no budget).
+    pub max_rps: u32,
 }
 
 /// Defaults every environment starts from until its own settings are changed.
@@ -143,6 +146,10 @@ impl EligibilityDefaults {
 }
 
 pub const DEFAULT_MONO_BASE_URL: &str = "https://api.withmono.com";
+/// `MONO_MAX_RPS` when unset.
+pub const DEFAULT_MONO_MAX_RPS: u32 = 20;
+/// The largest `MONO_MAX_RPS`: the budget's row keeps one entry per call of the last window.
+pub const MAX_MONO_MAX_RPS: u32 = 10_000;
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -216,7 +223,14 @@ impl Settings {
             connect_timeout: Duration::from_millis(parse_num(&get, "MONO_CONNECT_TIMEOUT_MS", 5_000u64)?),
             timeout: Duration::from_millis(parse_num(&get, "MONO_TIMEOUT_MS", 30_000u64)?),
             max_retries: parse_num(&get, "MONO_MAX_RETRIES", 3u32)?,
+            max_rps: parse_num(&get, "MONO_MAX_RPS", DEFAULT_MONO_MAX_RPS)?,
         };
+        if mono.max_rps > MAX_MONO_MAX_RPS {
+            return Err(err(
+                "MONO_MAX_RPS",
+                format!("must be between 0 (no budget) and {MAX_MONO_MAX_RPS}"),
+            ));
+        }
         if mono.timeout.is_zero() {
             return Err(err("MONO_TIMEOUT_MS", "must be above 0"));
         }
@@ -416,11 +430,32 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("SIGNING_KEY", "not-base64!"),
             ("SIGNING_KEY", "AAAA"),
+            ("MONO_MAX_RPS", "fast"),
+            ("MONO_MAX_RPS", "-1"),
+            ("MONO_MAX_RPS", "2.5"),
+            ("MONO_MAX_RPS", "10001"),
         ] {
             let e = load(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{var}={value} gave {e}");
             assert!(e.to_string().starts_with(var));
         }
+    }
+
+    #[test]
+    fn mono_max_rps_defaults_to_20_and_zero_turns_the_budget_off() {
+        assert_eq!(load(&[]).unwrap().mono.max_rps, 20);
+        assert_eq!(load(&[("MONO_MAX_RPS", "")]).unwrap().mono.max_rps, 20);
+        assert_eq!(load(&[("MONO_MAX_RPS", "0")]).unwrap().mono.max_rps, 0);
+        assert_eq!(load(&[("MONO_MAX_RPS", " 7 ")]).unwrap().mono.max_rps, 7);
+        assert_eq!(
+            load(&[("MONO_MAX_RPS", "10000")]).unwrap().mono.max_rps,
+            MAX_MONO_MAX_RPS
+        );
+        let e = load(&[("MONO_MAX_RPS", "lots")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "MONO_MAX_RPS: `lots` is not a valid non-negative number"
+        );
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub enum ApiError {
     MonoTimeout,
     #[error("the database is unavailable")]
     DatabaseUnavailable(#[source] sqlx::Error),
+    /// A 503 for something other than the database: shutting down, or Mono's request budget
+    /// could not be read.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -138,7 +142,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MonoUpstream { .. } => StatusCode::BAD_GATEWAY,
             ApiError::MonoTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::DatabaseUnavailable(_) | ApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -157,6 +163,7 @@ impl ApiError {
             ApiError::MonoUpstream { .. } => "mono_error",
             ApiError::MonoTimeout => "mono_timeout",
             ApiError::DatabaseUnavailable(_) => "database_unavailable",
+            ApiError::Unavailable { code, .. } => code,
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -195,6 +202,13 @@ impl From<crate::mono::MonoError> for ApiError {
                 message: other.to_string(),
             },
             other @ MonoError::Config(_) => ApiError::internal(other),
+            other @ (MonoError::ShuttingDown | MonoError::Budget(_)) => {
+                tracing::warn!(error = %other, "Mono was not called");
+                ApiError::Unavailable {
+                    code: other.code(),
+                    message: other.to_string(),
+                }
+            }
         }
     }
 }

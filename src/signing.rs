@@ -29,7 +29,7 @@ impl std::fmt::Debug for Signer {
 }
 
 /// The public half, as `GET /si/invoices/signing-key` publishes it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKey {
     pub alg: &'static str,

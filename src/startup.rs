@@ -45,7 +45,14 @@ impl Application {
             .await
             .with_context(|| format!("binding BIND_ADDR {}", settings.bind_addr))?;
         let addr = listener.local_addr()?;
-        let mono = mono_client(&settings.mono)?;
+        let shutdown = CancellationToken::new();
+        let mut mono = mono_client(&settings.mono)?.with_shutdown(shutdown.clone());
+        if settings.mono.max_rps > 0 {
+            let budget = crate::mono::Budget::new(pool.clone(), settings.mono.max_rps);
+            mono = mono.with_budget(Arc::new(budget));
+        } else {
+            tracing::info!("MONO_MAX_RPS=0: calls to Mono are not budgeted");
+        }
         let signer = crate::services::signing::load(&settings, &pool).await?;
         let state = AppState {
             intake: Arc::new(crate::services::webhooks::IntakeBatcher::start(&pool)),
@@ -59,7 +66,7 @@ impl Application {
             sync_slots: Arc::new(tokio::sync::Semaphore::new(settings.sync_concurrency as usize)),
             signer: Arc::new(signer),
             settings: Arc::new(settings),
-            shutdown: CancellationToken::new(),
+            shutdown,
             jobs_notify: Arc::new(tokio::sync::Notify::new()),
             sync_notify: Arc::new(tokio::sync::Notify::new()),
             policies: Arc::new(crate::services::settings::PolicyCache::new(

@@ -2,6 +2,7 @@
 //! `Tenant` it runs for, so no caller can forget the organization and environment.
 
 pub mod accounts;
+pub mod budget;
 pub mod dlq;
 pub mod environments;
 pub mod events;

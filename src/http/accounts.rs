@@ -233,7 +233,7 @@ fn validate_widget_link(body: WidgetLinkBody) -> Result<WidgetLinkInput, ApiErro
     tag = "accounts",
     summary = "Start linking: a Mono widget link for the customer",
     request_body(content = WidgetLinkBody, description = "Who links and where the widget returns", example = json!({"customer":{"name":"Ada Obi","email":"ada@example.com"},"redirectUrl":"http://127.0.0.1:8080/demo/callback","meta":{"ref":"demo-1"}})),
-    responses((status = 200, description = "Start linking: a Mono widget link for the customer", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Start linking: a Mono widget link for the customer", body = crate::http::openapi::EnvelopeOf<WidgetLink>)),
 )]
 pub async fn widget_link(
     State(state): State<AppState>,
@@ -265,7 +265,7 @@ crate::debug_redacted!(ExchangeBody { r#ref; code });
     tag = "accounts",
     summary = "Exchange the widget's code for a linked account",
     request_body(content = ExchangeBody, example = json!({"code":"code_abc123"})),
-    responses((status = 200, description = "Exchange the widget's code for a linked account", body = crate::http::openapi::AccountEnvelope)),
+    responses((status = 200, description = "Exchange the widget's code for a linked account", body = crate::http::openapi::EnvelopeOf<AccountView>)),
 )]
 pub async fn exchange(
     State(state): State<AppState>,
@@ -374,7 +374,7 @@ pub struct AccountQuery {
     tag = "accounts",
     summary = "One linked account",
     params(("id" = String, Path, description = "Mono account id"), AccountQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "One linked account", body = crate::http::openapi::AccountEnvelope)),
+    responses((status = 200, description = "One linked account", body = crate::http::openapi::EnvelopeOf<AccountView>)),
 )]
 pub async fn get_account(
     State(state): State<AppState>,
@@ -399,7 +399,7 @@ pub struct UnlinkQuery {
     tag = "accounts",
     summary = "Unlink an account (optionally purging its data)",
     params(("id" = String, Path, description = "Mono account id"), UnlinkQuery),
-    responses((status = 200, description = "Unlink an account (optionally purging its data)", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Unlink an account (optionally purging its data)", body = crate::http::openapi::EnvelopeOf<Unlinked>)),
 )]
 pub async fn unlink(
     State(state): State<AppState>,

@@ -19,7 +19,7 @@ use crate::tenancy::Tenant;
     tag = "dlq",
     summary = "List DLQ records, newest first",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<String>, Query, description = "Filter or paging: `status`"), ("reason" = Option<String>, Query, description = "Filter or paging: `reason`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("from" = Option<String>, Query, description = "Filter or paging: `from`"), ("to" = Option<String>, Query, description = "Filter or paging: `to`"), ("limit" = Option<String>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
-    responses((status = 200, description = "List DLQ records, newest first", body = crate::http::openapi::EnvelopeList)),
+    responses((status = 200, description = "List DLQ records, newest first", body = crate::http::openapi::PageOf<DlqRecord>)),
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -54,7 +54,7 @@ pub struct EnvOnly {
     summary = "Replay one record through the current rules",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
     request_body(content = EnvOnly),
-    responses((status = 200, description = "Replay one record through the current rules", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Replay one record through the current rules", body = crate::http::openapi::EnvelopeOf<Replayed>)),
 )]
 pub async fn replay(
     State(state): State<AppState>,
@@ -75,7 +75,7 @@ pub async fn replay(
     summary = "Resolve a record by hand",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
     request_body(content = serde_json::Value, description = "JSON body", example = json!({"resolution":"ignored","note":"personal transfer"})),
-    responses((status = 200, description = "Resolve a record by hand", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Resolve a record by hand", body = crate::http::openapi::EnvelopeOf<DlqRecord>)),
 )]
 pub async fn resolve(
     State(state): State<AppState>,
@@ -95,7 +95,7 @@ pub async fn resolve(
     tag = "rules",
     summary = "Preview what a rule change would do to recent transactions",
     request_body(content = serde_json::Value, description = "JSON body", example = json!({"add":[{"list":"deny","pattern":"POS","field":"narration","match":"contains"}]})),
-    responses((status = 200, description = "Preview what a rule change would do to recent transactions", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Preview what a rule change would do to recent transactions", body = crate::http::openapi::EnvelopeOf<Preview>)),
 )]
 pub async fn preview(
     State(state): State<AppState>,

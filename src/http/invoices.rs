@@ -18,7 +18,7 @@ use crate::tenancy::Tenant;
     tag = "invoices",
     summary = "List drafted invoices, newest first",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<String>, Query, description = "Filter or paging: `status`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("kind" = Option<String>, Query, description = "Filter or paging: `kind`"), ("paymentStatus" = Option<String>, Query, description = "Filter or paging: `paymentStatus`"), ("from" = Option<String>, Query, description = "Filter or paging: `from`"), ("to" = Option<String>, Query, description = "Filter or paging: `to`"), ("limit" = Option<String>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
-    responses((status = 200, description = "List drafted invoices, newest first", body = crate::http::openapi::EnvelopeList)),
+    responses((status = 200, description = "List drafted invoices, newest first", body = crate::http::openapi::PageOf<InvoiceView>)),
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -40,7 +40,7 @@ pub async fn list(
     tag = "invoices",
     summary = "One invoice",
     params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "One invoice", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "One invoice", body = crate::http::openapi::EnvelopeOf<InvoiceView>)),
 )]
 pub async fn get(
     State(state): State<AppState>,
@@ -60,7 +60,7 @@ pub async fn get(
     summary = "Confirm a draft",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
     request_body(content = serde_json::Value, description = "JSON body", example = json!({})),
-    responses((status = 200, description = "Confirm a draft", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Confirm a draft", body = crate::http::openapi::EnvelopeOf<InvoiceView>)),
 )]
 pub async fn confirm(
     State(state): State<AppState>,
@@ -80,7 +80,7 @@ pub async fn confirm(
     tag = "invoices",
     summary = "Discard a draft",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
-    responses((status = 200, description = "Discard a draft", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Discard a draft", body = crate::http::openapi::EnvelopeOf<InvoiceView>)),
 )]
 pub async fn discard(
     State(state): State<AppState>,
@@ -99,7 +99,7 @@ pub async fn discard(
     tag = "invoices",
     summary = "Validate an invoice as an e-invoice",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
-    responses((status = 200, description = "Validate an invoice as an e-invoice", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Validate an invoice as an e-invoice", body = crate::http::openapi::EnvelopeOf<InvoiceView>)),
 )]
 pub async fn validate(
     State(state): State<AppState>,
@@ -118,7 +118,7 @@ pub async fn validate(
     tag = "invoices",
     summary = "Sign a validated invoice",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
-    responses((status = 200, description = "Sign a validated invoice", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Sign a validated invoice", body = crate::http::openapi::EnvelopeOf<InvoiceView>)),
 )]
 pub async fn sign(
     State(state): State<AppState>,
@@ -138,7 +138,7 @@ pub async fn sign(
     tag = "invoices",
     summary = "The public key invoice signatures verify with",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "The public key invoice signatures verify with", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "The public key invoice signatures verify with", body = crate::http::openapi::EnvelopeOf<PublicKey>)),
 )]
 pub async fn signing_key(State(state): State<AppState>, _tenant: Tenant) -> Envelope<PublicKey> {
     Envelope::ok("signing key retrieved", invoices::signing_key(&state))

@@ -40,7 +40,7 @@ with `envId` or `env` (query or JSON body).",
         (name = "ops", description = "Health, readiness, metrics"),
         (name = "docs", description = "This document, its browsable page and the sandbox demo page"),
     ),
-    components(schemas(Failure, FailureError, PageMeta, Envelope, EnvelopeList, EnvelopeEmpty, AccountEnvelope)),
+    components(schemas(Failure, FailureError, PageMeta, Envelope, EnvelopeList, EnvelopeEmpty)),
 )]
 pub struct ApiDoc;
 
@@ -61,14 +61,29 @@ pub struct Envelope {
     pub meta: Option<PageMeta>,
 }
 
-/// The success envelope whose `data` is one account object.
+/// The success envelope around one resource of type `T`.
 #[derive(ToSchema)]
-pub struct AccountEnvelope {
+pub struct EnvelopeOf<T: ToSchema> {
+    /// Always `successful`.
     #[schema(example = "successful")]
     pub status: String,
     pub message: String,
+    /// RFC 3339 time of the answer.
     pub timestamp: String,
-    pub data: crate::services::link::AccountView,
+    pub data: T,
+}
+
+/// The success envelope of a paged list of `T`: `meta` says where the next page starts.
+#[derive(ToSchema)]
+pub struct PageOf<T: ToSchema> {
+    /// Always `successful`.
+    #[schema(example = "successful")]
+    pub status: String,
+    pub message: String,
+    /// RFC 3339 time of the answer.
+    pub timestamp: String,
+    pub data: Vec<T>,
+    pub meta: PageMeta,
 }
 
 /// The success envelope of a list: `data` is an array and `meta` pages it.
@@ -118,7 +133,7 @@ pub struct FailureError {
     /// Machine-readable code: `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `method_not_allowed`, `invalid_transition`, `data_not_ready`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `mono_upstream`, `mono_timeout`,
-    /// `database_unavailable`, `internal`, ...
+    /// `database_unavailable`, `mono_budget_unavailable`, `shutting_down`, `internal`, ...
     #[schema(example = "invalid_request")]
     pub code: String,
     /// Field name -> what is wrong with it (400 only).
@@ -154,6 +169,12 @@ const TENANT_FAILURES: &[(&str, &str)] = &[
 const MONO_FAILURES: &[(&str, &str)] = &[
     ("502", "Mono answered with an error"),
     ("504", "Mono did not answer in time"),
+    (
+        "503",
+        "The database is unavailable (`database_unavailable`), or Mono was not called: its \
+         request budget could not be read (`mono_budget_unavailable`) or the service is \
+         shutting down (`shutting_down`)",
+    ),
 ];
 const WEBHOOK_FAILURES: &[(&str, &str)] = &[
     ("400", "The body is not a Mono event"),

@@ -30,7 +30,7 @@ pub async fn healthz() -> Envelope<serde_json::Value> {
     path = "/readyz",
     tag = "ops",
     summary = "The database is reachable and migrated",
-    responses((status = 200, description = "The database is reachable and migrated", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "The database is reachable and migrated", body = crate::http::openapi::EnvelopeOf<serde_json::Value>)),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Envelope<serde_json::Value>, ApiError> {
     Ok(Envelope::ok("ready", ops::readiness(&state).await?))

@@ -12,20 +12,23 @@ use crate::services::profile::{self, ProfilePatch, ProfileView};
 use crate::state::AppState;
 use crate::tenancy::{EnvName, Role, Tenant};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentView {
     id: Uuid,
+    #[schema(value_type = String)]
     name: EnvName,
     current: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrgEnvironments {
     org_id: Uuid,
+    #[schema(value_type = String)]
     role: Role,
     env_id: Uuid,
+    #[schema(value_type = String)]
     env: EnvName,
     environments: Vec<EnvironmentView>,
 }
@@ -38,7 +41,7 @@ pub struct OrgEnvironments {
     tag = "org",
     summary = "The organization, its environments and the one this call selected",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "The organization, its environments and the one this call selected", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "The organization, its environments and the one this call selected", body = crate::http::openapi::EnvelopeOf<OrgEnvironments>)),
 )]
 pub async fn environments(
     State(state): State<AppState>,
@@ -71,7 +74,7 @@ pub async fn environments(
     tag = "org",
     summary = "The supplier profile used on drafted invoices",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "The supplier profile used on drafted invoices", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "The supplier profile used on drafted invoices", body = crate::http::openapi::EnvelopeOf<ProfileView>)),
 )]
 pub async fn get_profile(
     State(state): State<AppState>,
@@ -89,7 +92,7 @@ pub async fn get_profile(
     tag = "org",
     summary = "Save the supplier profile",
     request_body(content = serde_json::Value, description = "JSON body", example = json!({"name":"Acme Ltd","tin":"12345678-0001","email":"billing@acme.example","address":{"street":"1 Marina","city":"Lagos","country":"NG"}})),
-    responses((status = 200, description = "Save the supplier profile", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Save the supplier profile", body = crate::http::openapi::EnvelopeOf<ProfileView>)),
 )]
 pub async fn put_profile(
     State(state): State<AppState>,

@@ -40,7 +40,7 @@ pub struct NewRuleBody {
     tag = "rules",
     summary = "Add an allow or deny rule",
     request_body(content = NewRuleBody, example = json!({"list":"deny","pattern":"SALARY","field":"narration","match":"contains"})),
-    responses((status = 201, description = "Add an allow or deny rule", body = crate::http::openapi::Envelope)),
+    responses((status = 201, description = "Add an allow or deny rule", body = crate::http::openapi::EnvelopeOf<RuleView>)),
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -76,7 +76,7 @@ pub struct ListQuery {
     tag = "rules",
     summary = "List the environment's rules",
     params(ListQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "List the environment's rules", body = crate::http::openapi::EnvelopeList)),
+    responses((status = 200, description = "List the environment's rules", body = crate::http::openapi::PageOf<RuleView>)),
 )]
 pub async fn list(
     State(state): State<AppState>,

@@ -15,7 +15,7 @@ use crate::tenancy::Tenant;
     tag = "settings",
     summary = "The environment's eligibility settings",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "The environment's eligibility settings", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "The environment's eligibility settings", body = crate::http::openapi::EnvelopeOf<SettingsView>)),
 )]
 pub async fn get_settings(
     State(state): State<AppState>,
@@ -33,7 +33,7 @@ pub async fn get_settings(
     tag = "settings",
     summary = "Change eligibility settings",
     request_body(content = serde_json::Value, description = "JSON body", example = json!({"minAmountKobo":100000})),
-    responses((status = 200, description = "Change eligibility settings", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Change eligibility settings", body = crate::http::openapi::EnvelopeOf<SettingsView>)),
 )]
 pub async fn put_settings(
     State(state): State<AppState>,

@@ -45,7 +45,7 @@ fn page_size(v: Option<i64>) -> Result<u32, ApiError> {
     tag = "sync",
     summary = "Sync one account: fetch new transactions and classify them",
     request_body(content = SyncBody, example = json!({"accountId":"65f1c0ffee0000000000abcd"})),
-    responses((status = 200, description = "Sync one account: fetch new transactions and classify them", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Sync one account: fetch new transactions and classify them", body = crate::http::openapi::EnvelopeOf<SyncOutcome>)),
 )]
 pub async fn sync(
     State(state): State<AppState>,
@@ -85,7 +85,7 @@ pub struct SyncStoredBody {
     tag = "sync",
     summary = "Sync every linked account of the environment",
     request_body(content = SyncStoredBody),
-    responses((status = 200, description = "Sync every linked account of the environment", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Sync every linked account of the environment", body = crate::http::openapi::EnvelopeOf<StoredOutcome>)),
 )]
 pub async fn sync_stored(
     State(state): State<AppState>,
@@ -109,7 +109,7 @@ pub struct CursorQuery {
     tag = "sync",
     summary = "Where sync resumes for an account",
     params(CursorQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "Where sync resumes for an account", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Where sync resumes for an account", body = crate::http::openapi::EnvelopeOf<CursorView>)),
 )]
 pub async fn cursor(
     State(state): State<AppState>,

@@ -21,7 +21,7 @@ use crate::tenancy::Tenant;
     tag = "webhooks",
     summary = "Receive a Mono webhook event",
     request_body(content = serde_json::Value, description = "JSON body", example = json!({"event":"mono.events.account_updated","data":{"account":{"_id":"65f1c0ffee0000000000abcd"},"meta":{"data_status":"AVAILABLE"}}})),
-    responses((status = 200, description = "Receive a Mono webhook event", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Receive a Mono webhook event", body = crate::http::openapi::EnvelopeOf<Receipt>)),
 )]
 pub async fn receive(
     State(state): State<AppState>,
@@ -49,7 +49,7 @@ pub async fn receive(
     tag = "webhooks",
     summary = "Recent webhook deliveries and queue state",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "Recent webhook deliveries and queue state", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "Recent webhook deliveries and queue state", body = crate::http::openapi::EnvelopeOf<WebhookStatus>)),
 )]
 pub async fn status(
     State(state): State<AppState>,
@@ -67,7 +67,7 @@ pub async fn status(
     tag = "webhooks",
     summary = "A background job and its progress",
     params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "A background job and its progress", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "A background job and its progress", body = crate::http::openapi::EnvelopeOf<JobRow>)),
 )]
 pub async fn job(
     State(state): State<AppState>,

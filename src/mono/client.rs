@@ -8,6 +8,11 @@
 //! answer would turn a success into a failure. Retried conditions: 5xx, 429 (waiting for
 //! `Retry-After` seconds when given, capped at [`MAX_RETRY_AFTER`]), timeouts and transport
 //! failures (connect refused, reset).
+//!
+//! Every attempt first takes a token of the request budget shared by all replicas (when the
+//! client has one, [`MonoClient::with_budget`]); a 429 with `Retry-After` pauses that budget,
+//! so every replica waits, not only this call. Budget waits and retry sleeps end early on
+//! shutdown ([`MonoClient::with_shutdown`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,8 +25,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::budget::Budget;
 use super::error::MonoError;
 use super::types::*;
 
@@ -82,12 +89,17 @@ impl fmt::Debug for MonoConfig {
 pub struct MonoClient {
     http: reqwest::Client,
     config: Arc<MonoConfig>,
+    /// The request budget every attempt takes a token from; none: unlimited.
+    budget: Option<Arc<Budget>>,
+    /// Ends budget waits and retry sleeps early.
+    shutdown: CancellationToken,
 }
 
 impl fmt::Debug for MonoClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MonoClient")
             .field("config", &self.config)
+            .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
@@ -131,7 +143,27 @@ impl MonoClient {
         Ok(MonoClient {
             http,
             config: Arc::new(config),
+            budget: None,
+            shutdown: CancellationToken::new(),
         })
+    }
+
+    /// Every call takes a token of `budget` first (without one, calls are not budgeted).
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Waits for the budget and between retries end when `shutdown` is cancelled: the call
+    /// answers [`MonoError::ShuttingDown`], or the last attempt's error.
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The request budget, when calls take one.
+    pub fn budget(&self) -> Option<&Arc<Budget>> {
+        self.budget.as_ref()
     }
 
     pub fn config(&self) -> &MonoConfig {
@@ -315,7 +347,8 @@ impl MonoClient {
         url
     }
 
-    /// Sends one call with the retry policy; answers the status and body of a 2xx.
+    /// Sends one call with the retry policy; answers the status and body of a 2xx. Every
+    /// attempt takes a token of the request budget first, when the client has one.
     async fn execute(
         &self,
         op: &'static str,
@@ -333,6 +366,9 @@ impl MonoClient {
         loop {
             attempt += 1;
             let last = attempt >= max_attempts;
+            if let Some(budget) = &self.budget {
+                budget.acquire(&self.shutdown).await?;
+            }
             let mut request = self.http.request(method.clone(), url.clone());
             if let Some(h) = &headers {
                 request = request.headers(h.clone());
@@ -354,29 +390,38 @@ impl MonoClient {
                 }
                 Err(e) => Err(transport_error(e)),
             };
-            let wait = match outcome {
+            // The wait before the next attempt, and the error answered if there is none.
+            let (wait, error) = match outcome {
                 Ok((status, _, bytes)) if status.is_success() => {
                     tracing::debug!(op, %status, attempt, "mono call succeeded");
                     return Ok((status, bytes));
                 }
                 Ok((status, retry_after, bytes)) if status == StatusCode::TOO_MANY_REQUESTS => {
+                    metrics::counter!("mono_rate_limited_total").increment(1);
+                    // Mono's ask holds for every replica, not just this call.
+                    if let (Some(budget), Some(after)) = (&self.budget, retry_after) {
+                        budget.pause(after).await;
+                    }
                     let message = failure_message(status, &bytes);
                     if last {
                         tracing::warn!(op, attempt, "mono rate limited; giving up");
                         return Err(MonoError::RateLimited { retry_after, message });
                     }
-                    retry_after.unwrap_or_else(|| self.backoff(attempt))
+                    (
+                        retry_after.unwrap_or_else(|| self.backoff(attempt)),
+                        MonoError::RateLimited { retry_after, message },
+                    )
                 }
                 Ok((status, _, bytes)) if status.is_server_error() => {
-                    let message = failure_message(status, &bytes);
+                    let error = MonoError::Api {
+                        status: status.as_u16(),
+                        message: failure_message(status, &bytes),
+                    };
                     if last {
                         tracing::warn!(op, %status, attempt, "mono failed; giving up");
-                        return Err(MonoError::Api {
-                            status: status.as_u16(),
-                            message,
-                        });
+                        return Err(error);
                     }
-                    self.backoff(attempt)
+                    (self.backoff(attempt), error)
                 }
                 Ok((status, _, bytes)) => {
                     tracing::debug!(op, %status, "mono refused the call");
@@ -391,7 +436,7 @@ impl MonoClient {
                         tracing::warn!(op, attempt, error = %e, "mono unreachable; giving up");
                         return Err(e);
                     }
-                    self.backoff(attempt)
+                    (self.backoff(attempt), e)
                 }
             };
             tracing::info!(
@@ -400,7 +445,14 @@ impl MonoClient {
                 wait_ms = wait.as_millis() as u64,
                 "retrying mono call"
             );
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => {
+                    tracing::info!(op, attempt, "shutting down; not retrying the mono call");
+                    return Err(error);
+                }
+                () = tokio::time::sleep(wait) => {}
+            }
         }
     }
 

@@ -26,17 +26,34 @@ pub enum MonoError {
     /// The client was configured with something unusable (a base URL that is no HTTP URL).
     #[error("invalid Mono client configuration: {0}")]
     Config(String),
+    /// The call was not made: shutdown was asked for while it waited for the request budget.
+    #[error("the service is shutting down; Mono was not called")]
+    ShuttingDown,
+    /// The call was not made: the shared request budget could not be read.
+    #[error("{0}")]
+    Budget(String),
+}
+
+impl From<super::budget::BudgetError> for MonoError {
+    fn from(e: super::budget::BudgetError) -> Self {
+        match e {
+            super::budget::BudgetError::Cancelled => MonoError::ShuttingDown,
+            e @ super::budget::BudgetError::Store(_) => MonoError::Budget(e.to_string()),
+        }
+    }
 }
 
 impl MonoError {
     /// The status the service answers with when this error reaches its API: 502 when Mono
-    /// answered badly or could not be reached, 504 when it did not answer in time. Callers
+    /// answered badly or could not be reached, 504 when it did not answer in time, 503 when it
+    /// was not called (shutdown, or the request budget unavailable). Callers
     /// that give a Mono status its own meaning (a 400 on exchange is `invalid_code`) match on
     /// [`MonoError::Api`] first.
     pub fn http_status_hint(&self) -> u16 {
         match self {
             MonoError::Timeout => 504,
             MonoError::Config(_) => 500,
+            MonoError::ShuttingDown | MonoError::Budget(_) => 503,
             MonoError::Api { .. }
             | MonoError::RateLimited { .. }
             | MonoError::Transport(_)
@@ -62,6 +79,8 @@ impl MonoError {
             MonoError::Transport(_) => "mono_unreachable",
             MonoError::Decode { .. } => "mono_bad_response",
             MonoError::Config(_) => "mono_misconfigured",
+            MonoError::ShuttingDown => "shutting_down",
+            MonoError::Budget(_) => "mono_budget_unavailable",
         }
     }
 

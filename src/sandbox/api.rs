@@ -1,7 +1,9 @@
 //! The sandbox's Mono v2 endpoints and the widget page, answering with the client's own DTOs.
 //!
 //! Every `/v2` call passes the gate first: `mono-sec-key` must match (401 otherwise), then
-//! the fault rules for that endpoint apply (latency, hang, injected failures).
+//! the sandbox's limits apply (the call is counted, waits the set latency, and is refused
+//! with 429 past `max_rps` in its second), then the fault rules for that endpoint (latency,
+//! hang, injected failures).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -76,10 +78,37 @@ async fn gate(State(state): State<SandboxState>, request: Request, next: Next) -
         .get::<MatchedPath>()
         .map_or("widget", |p| endpoint_of(p.as_str()));
     let account = account_of(endpoint, request.uri().path());
+    if let Some(response) = apply_limits(&state).await {
+        return response;
+    }
     if let Some(response) = apply_faults(&state, endpoint, account.as_deref()).await {
         return response;
     }
     next.run(request).await
+}
+
+/// Counts the call and applies the sandbox's latency and rate limit; a 429 when the call is
+/// over `max_rps` in its second.
+pub async fn apply_limits(state: &SandboxState) -> Option<Response> {
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let admission = state.limits().admit(unix_ms);
+    if !admission.latency.is_zero() {
+        tokio::select! {
+            () = tokio::time::sleep(admission.latency) => {}
+            () = state.shutdown_token().cancelled() => {}
+        }
+    }
+    let retry_after = admission.refuse?;
+    Some(
+        Failure {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "Rate limit exceeded, please retry after the time in Retry-After".to_owned(),
+            retry_after: Some(retry_after),
+        }
+        .into_response(),
+    )
 }
 
 /// The account a call is about: the `{id}` of `/v2/accounts/{id}/...`.

@@ -1,8 +1,9 @@
 //! The sandbox's control endpoints under `/_sandbox/`: create accounts (of any size), add
 //! transactions, change an account's status, emit webhooks, inject faults, move the clock,
-//! and read or redirect webhook deliveries. They need no `mono-sec-key`: the sandbox is a
-//! test double bound to loopback, and tests and benchmarks drive it directly. Answers use
-//! Mono's envelope; failures Mono's failure envelope naming the bad field.
+//! read or redirect webhook deliveries, and set a rate limit and latency for every `/v2`
+//! call. They need no `mono-sec-key`: the sandbox is a test double bound to loopback, and
+//! tests and benchmarks drive it directly. Answers use Mono's envelope; failures Mono's
+//! failure envelope naming the bad field.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use url::Url;
 
 use super::data::{hash_str, hex_id, is_known_currency, signed};
 use super::faults::{FaultRule, FaultSpec};
+use super::limits::{LimitsSpec, LimitsView};
 use super::reply::{created, ok, parse_json, Failure};
 use super::state::{AccountRecord, NewAccount, SandboxState, World};
 use super::webhooks::{DeliveryRecord, WebhookTarget};
@@ -44,6 +46,7 @@ pub fn routes() -> Router<SandboxState> {
         .route("/_sandbox/clock", get(clock).post(advance_clock))
         .route("/_sandbox/webhooks", get(deliveries).delete(clear_deliveries))
         .route("/_sandbox/webhook", put(set_webhook_target).get(webhook_target))
+        .route("/_sandbox/limits", get(limits).put(set_limits))
 }
 
 // ------------------------------------------------------------------------------ customers
@@ -711,4 +714,22 @@ async fn set_webhook_target(State(state): State<SandboxState>, body: Bytes) -> R
 
 async fn webhook_target(State(state): State<SandboxState>) -> Response {
     ok("Webhook target", target_view(&state.webhooks().target()))
+}
+
+// ------------------------------------------------------------------------------ limits
+
+/// `GET /_sandbox/limits`: the rate limit and latency in force, and the calls counted.
+async fn limits(State(state): State<SandboxState>) -> Response {
+    let view: LimitsView = state.limits().view();
+    ok("Limits", view)
+}
+
+/// `PUT /_sandbox/limits`: `{latency_ms, max_rps}` for every `/v2` call from now on (an absent
+/// field: no latency, no limit); the counts go on.
+async fn set_limits(State(state): State<SandboxState>, body: Bytes) -> Result<Response, Failure> {
+    let spec: LimitsSpec = parse_json(&body)?;
+    spec.validate().map_err(Failure::bad_request)?;
+    let mut limits = state.limits();
+    limits.set(spec);
+    Ok(ok("Limits set", limits.view()))
 }

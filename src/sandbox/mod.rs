@@ -19,12 +19,14 @@
 //! `POST /_sandbox/accounts/{id}/transactions`, `POST /_sandbox/accounts/{id}/status`,
 //! `POST /_sandbox/accounts/{id}/events`, `POST|GET|DELETE /_sandbox/faults`,
 //! `DELETE /_sandbox/faults/{id}`, `GET|POST /_sandbox/clock`,
-//! `GET|DELETE /_sandbox/webhooks`, `GET|PUT /_sandbox/webhook`.
+//! `GET|DELETE /_sandbox/webhooks`, `GET|PUT /_sandbox/webhook`, `GET|PUT /_sandbox/limits`
+//! (a rate limit and a latency for every `/v2` call, and its calls counted per second).
 
 pub mod api;
 pub mod control;
 pub mod data;
 pub mod faults;
+pub mod limits;
 pub mod reply;
 pub mod state;
 pub mod trigger;
@@ -78,6 +80,9 @@ pub struct SandboxConfig {
     /// The URL the sandbox is reached at, for `mono_url` and paging links; the request's
     /// `Host` when absent.
     pub public_url: Option<Url>,
+    /// The rate limit and latency of every `/v2` call at start (`/_sandbox/limits` changes
+    /// them): none by default.
+    pub limits: limits::LimitsSpec,
 }
 
 impl Default for SandboxConfig {
@@ -94,6 +99,7 @@ impl Default for SandboxConfig {
             processing_delay: Duration::ZERO,
             history_days: 365,
             public_url: None,
+            limits: limits::LimitsSpec::default(),
         }
     }
 }
@@ -116,6 +122,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("processing_delay", &self.processing_delay)
             .field("history_days", &self.history_days)
             .field("public_url", &self.public_url.as_ref().map(Url::as_str))
+            .field("limits", &self.limits)
             .finish()
     }
 }

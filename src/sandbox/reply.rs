@@ -71,7 +71,8 @@ pub fn created<T: Serialize>(message: &str, data: T) -> Response {
 
 /// Parses a JSON body; the failure names the bad field's path.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // Only an object: serde would read an array into a struct by position.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Failure::bad_request("The request body must be a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(body);

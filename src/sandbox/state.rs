@@ -19,6 +19,7 @@ use super::data::{
     History,
 };
 use super::faults::FaultBook;
+use super::limits::Limits;
 use super::webhooks::{WebhookTarget, Webhooks};
 use super::SandboxConfig;
 use crate::mono::types::*;
@@ -155,6 +156,7 @@ pub(crate) struct Shared {
     pub config: SandboxConfig,
     pub world: Mutex<World>,
     pub faults: Mutex<FaultBook>,
+    pub limits: Mutex<Limits>,
     pub webhooks: Webhooks,
     pub clock_offset_ms: AtomicI64,
     pub shutdown: CancellationToken,
@@ -188,6 +190,7 @@ impl SandboxState {
         let state = SandboxState {
             shared: Arc::new(Shared {
                 faults: Mutex::new(FaultBook::new(config.seed)),
+                limits: Mutex::new(Limits::new(config.limits.clone())),
                 world: Mutex::new(World::default()),
                 webhooks,
                 clock_offset_ms: AtomicI64::new(0),
@@ -235,6 +238,14 @@ impl SandboxState {
     pub fn faults(&self) -> MutexGuard<'_, FaultBook> {
         self.shared
             .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The rate limit, latency and per-second counts of the `/v2` calls.
+    pub fn limits(&self) -> MutexGuard<'_, Limits> {
+        self.shared
+            .limits
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -19,7 +19,7 @@ use crate::state::AppState;
 use crate::tenancy::Tenant;
 
 /// A DLQ record as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DlqRecord {
     id: Uuid,
@@ -48,7 +48,7 @@ pub struct DlqRecord {
     resolved_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionView {
     rule_id: Option<String>,
@@ -187,9 +187,10 @@ pub async fn list(
     Ok((rows.into_iter().map(DlqRecord::from).collect(), next))
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Replayed {
+    #[schema(value_type = String)]
     pub outcome: Outcome,
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]

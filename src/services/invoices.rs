@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::tenancy::Tenant;
 
 /// An invoice as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceView {
     id: Uuid,
@@ -46,12 +46,12 @@ pub struct InvoiceView {
     updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Buyer {
     name: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Decision {
     reason: Option<String>,

@@ -17,7 +17,6 @@ use crate::tenancy::Tenant;
 
 /// The account object of the contract: Mono's snake_case shape plus the service's own fields.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = Account)]
 pub struct AccountView {
     pub id: String,
     pub name: Option<String>,
@@ -54,7 +53,6 @@ pub struct AccountView {
 crate::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at; account_number, bvn });
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = AccountInstitution)]
 pub struct InstitutionView {
     pub name: Option<String>,
     pub bank_code: Option<String>,
@@ -63,7 +61,6 @@ pub struct InstitutionView {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = AccountCustomer)]
 pub struct CustomerView {
     pub id: Option<String>,
 }
@@ -146,11 +143,12 @@ pub struct WidgetLinkInput {
     pub account: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WidgetLink {
     pub mono_url: String,
     pub r#ref: String,
+    #[schema(value_type = String)]
     pub scope: mono::Scope,
     pub customer: CustomerView,
     pub created_at: DateTime<Utc>,
@@ -499,7 +497,7 @@ pub async fn list_upstream(
 
 // ----- unlink ------------------------------------------------------------------------------
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Unlinked {
     pub account_id: String,

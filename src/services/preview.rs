@@ -40,7 +40,7 @@ pub struct PreviewBody {
     _env: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Preview {
     pub decided: u64,
@@ -50,7 +50,7 @@ pub struct Preview {
     pub samples: Vec<Sample>,
 }
 
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Changed {
     pub to_draft: u64,
@@ -58,7 +58,7 @@ pub struct Changed {
     pub to_skipped: u64,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Sample {
     pub transaction_id: String,
@@ -68,8 +68,9 @@ pub struct Sample {
     pub after: Verdict,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Verdict {
+    #[schema(value_type = String)]
     pub outcome: Outcome,
     pub reason: String,
 }

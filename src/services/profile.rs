@@ -10,7 +10,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 use crate::tenancy::{ServiceId, Tenant, Tin};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileView {
     name: String,

@@ -15,7 +15,7 @@ const MAX_NOTE_CHARS: usize = 500;
 /// Rules one environment may hold: bounds what one tenant's policy costs to compile and run.
 pub const MAX_RULES: i64 = 500;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleView {
     id: Uuid,

@@ -17,10 +17,11 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tenancy::{EnvName, Tenant};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
     env_id: Uuid,
+    #[schema(value_type = String)]
     env: EnvName,
     /// Major units of the invoice currency.
     floor: Value,
@@ -31,6 +32,7 @@ pub struct SettingsView {
     refund_keywords: Vec<String>,
     retention_days: Option<i64>,
     /// The fields this environment sets itself; the others follow the configuration.
+    #[schema(value_type = Vec<String>)]
     overridden: Vec<&'static str>,
 }
 

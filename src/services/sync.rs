@@ -37,7 +37,7 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 /// sync stops and answers `hasMore: true` (never taken as the end of the history).
 const EMPTY_PAGE_RETRIES: u32 = 2;
 
-#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncOutcome {
     pub account_id: String,
@@ -51,7 +51,7 @@ pub struct SyncOutcome {
 }
 
 /// Where an account's next sync resumes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CursorView {
     account_id: String,
@@ -270,7 +270,13 @@ async fn run_locked(
                 tokio::join!(write, fetch(state, &account.id, &next_cursor, req.page_size));
             let fresh = written?;
             if fresh.is_some() {
-                pending = Some(fetched?);
+                match fetched {
+                    Ok(next) => pending = Some(next),
+                    // Shutdown ended the next page's wait (for the request budget, or between
+                    // retries): stop at this page boundary, the rest resumable.
+                    Err(_) if state.shutdown.is_cancelled() => {}
+                    Err(e) => return Err(e),
+                }
             }
             fresh
         } else {
@@ -473,7 +479,7 @@ fn count_written(rows: &PageRows, fresh: &HashSet<String>, out: &mut SyncOutcome
 }
 
 /// One row of a sync-stored answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredResult {
     pub account_id: String,
@@ -483,13 +489,13 @@ pub struct StoredResult {
     pub error: Option<StoredError>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredError {
     pub code: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredOutcome {
     pub accounts: usize,
     pub drafted: u64,

@@ -43,7 +43,7 @@ const KNOWN_EVENTS: [&str; 8] = [
 ];
 
 /// The answer to Mono: `data` of a 200.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Receipt {
     pub delivery_id: Uuid,
@@ -828,7 +828,7 @@ pub async fn fail_delivery(tx: &mut PgConnection, delivery_id: Uuid, error: &str
 
 // ----- status ------------------------------------------------------------------------------
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookStatus {
     pub signature_verification: bool,
@@ -840,13 +840,13 @@ pub struct WebhookStatus {
     pub last24h: Last24h,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Failure {
     pub at: DateTime<Utc>,
     pub reason: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Last24h {
     pub received: i64,
     pub processed: i64,

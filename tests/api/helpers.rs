@@ -273,6 +273,8 @@ pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
         // A link queues no sync of its own, so a test's syncs are the ones it asks for; the
         // fleet tests turn it on.
         ("MONO_SYNC_ON_LINK".into(), "false".into()),
+        // The request budget towards Mono has tests of its own (`budget`).
+        ("MONO_MAX_RPS".into(), "0".into()),
     ];
     for (k, v) in extra {
         vars.retain(|(name, _)| name != k);

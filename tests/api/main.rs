@@ -7,6 +7,7 @@
 mod helpers;
 
 mod bad_bodies;
+mod budget;
 mod cli_classify;
 mod demo_walkthrough;
 mod dlq_review;

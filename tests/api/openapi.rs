@@ -205,3 +205,46 @@ async fn the_demo_callback_shows_the_code_escaped(pool: PgPool) {
         page.text()
     );
 }
+
+/// Every JSON answer of a resource names its type: `EnvelopeOf<T>` or `PageOf<T>`. The
+/// untyped envelopes are left to the few answers whose shape is open by design.
+#[test]
+fn success_answers_name_their_data_type() {
+    let doc: Value = serde_json::to_value(taxpoynt_mono::http::openapi::document()).unwrap();
+    let mut untyped = Vec::new();
+    for (method, path) in operations(&doc) {
+        for (status, response) in doc["paths"][&path][&method]["responses"].as_object().unwrap() {
+            if !status.starts_with('2') {
+                continue;
+            }
+            let Some(schema) = response.pointer("/content/application~1json/schema") else {
+                continue;
+            };
+            let reference = schema["$ref"].as_str().unwrap_or_default();
+            if reference.contains("EnvelopeOf") || reference.contains("PageOf") {
+                let name = reference.rsplit('/').next().unwrap();
+                assert!(
+                    doc["components"]["schemas"][name]["properties"]["data"].is_object(),
+                    "{name} has no data schema"
+                );
+            } else if path != "/openapi.json" {
+                untyped.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    untyped.sort();
+    assert_eq!(
+        untyped,
+        [
+            // No resource: a confirmation.
+            "DELETE /si/mono/allow-deny/{id}",
+            "GET /healthz",
+            // Mono's own list (or the linked ones), passed through.
+            "GET /si/mono/accounts",
+            // Eligibility or monitoring events, by `kind`.
+            "GET /si/mono/events",
+            // The queued job's id.
+            "POST /si/mono/dlq/replay",
+        ]
+    );
+}
