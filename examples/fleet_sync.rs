@@ -181,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
 
     println!(
-        "replicas\taccounts\tconcurrency\tlatency_ms\tseconds\taccounts/s\tmono_requests\trequests/s\tclient_responses\t429s\tdecided\tfailed_jobs\tbacked_off\tpeak_rss_mib"
+        "replicas\taccounts\tconcurrency\tlatency_ms\tseconds\taccounts/s\tmono_requests\trequests/s\tclient_responses\t429s\tdecided\tfailed_jobs\tbacked_off\tpeak_rss_mib\tbudget_rps\tbusiest_second"
     );
     for &replicas in &args.replicas {
         let db = format!("taxpoynt_fleet_{}_{replicas}", std::process::id());
@@ -251,6 +251,9 @@ async fn main() -> anyhow::Result<()> {
         let (responses_before, limited_before) = mono_responses();
 
         reset_peak();
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
         let started = Instant::now();
         let queued = scheduled_sync::run_once(&state).await?;
         anyhow::ensure!(queued as usize == ids.len(), "the sweep queued {queued}");
@@ -275,6 +278,17 @@ async fn main() -> anyhow::Result<()> {
             .find(|r| r.id == rule_id)
             .map_or(0, |r| r.applied);
         let (responses_after, limited_after) = mono_responses();
+        // The sandbox's own per-second counts of this round: the budget's proof.
+        let busiest = sandbox
+            .state
+            .limits()
+            .view()
+            .seconds
+            .iter()
+            .filter(|s| s.second >= started_unix)
+            .map(|s| s.requests)
+            .max()
+            .unwrap_or(0);
         let decided = count(&pool, "SELECT count(*) FROM mono_transactions").await?;
         let failed = count(
             &pool,
@@ -287,7 +301,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         println!(
-            "{replicas}\t{}\t{}\t{}\t{secs:.2}\t{:.1}\t{requests}\t{:.1}\t{}\t{}\t{decided}\t{failed}\t{backed_off}\t{:.1}",
+            "{replicas}\t{}\t{}\t{}\t{secs:.2}\t{:.1}\t{requests}\t{:.1}\t{}\t{}\t{decided}\t{failed}\t{backed_off}\t{:.1}\t{}\t{busiest}",
             ids.len(),
             state.settings.sync_concurrency,
             args.latency_ms,
@@ -296,6 +310,7 @@ async fn main() -> anyhow::Result<()> {
             responses_after - responses_before,
             limited_after - limited_before,
             peak as f64 / 1024.0,
+            state.settings.mono.max_rps,
         );
         anyhow::ensure!(
             decided as usize == ids.len() * args.transactions,
