@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::*;
-use taxpoynt_mono::mono::signature;
 
 async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
@@ -41,24 +40,6 @@ fn mono_vars(s: &SandboxApp) -> (String, String) {
         s.sandbox.base_url.to_string(),
         s.sandbox.state.config().secret_key.clone(),
     )
-}
-
-async fn deliver(app: &TestApp, body: &Value) -> Value {
-    let bytes = serde_json::to_vec(body).unwrap();
-    let ts = Utc::now().timestamp();
-    let sig = signature::sign(b"test-webhook-secret", ts, &bytes);
-    let resp = app
-        .http()
-        .post(app.url("/si/mono/webhook"))
-        .header("content-type", "application/json")
-        .header(signature::HEADER_TIMESTAMP, ts.to_string())
-        .header(signature::HEADER_SIGNATURE, sig)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.json::<Value>().await.unwrap()["data"].clone()
 }
 
 fn account_updated(account: &str, event_id: &str) -> Value {
@@ -96,7 +77,10 @@ async fn sync_jobs_are_queued_once_per_account_whoever_asks(pool: PgPool) {
     // account_updated (processed here, with no worker), the sweep, twice each: nothing more.
     let state = side_state(&pool, &[]).await;
     for i in 0..2 {
-        let receipt = deliver(&s.app, &account_updated(&a, &format!("evt_dedupe_{i}"))).await;
+        let receipt = &s
+            .app
+            .deliver_webhook(&account_updated(&a, &format!("evt_dedupe_{i}")))
+            .await;
         assert_eq!(receipt["outcome"], "queued", "{receipt}");
         let id = uuid::Uuid::parse_str(receipt["deliveryId"].as_str().unwrap()).unwrap();
         let result = webhook_service::process_delivery(&state, id).await.unwrap();
@@ -120,7 +104,10 @@ async fn sync_jobs_are_queued_once_per_account_whoever_asks(pool: PgPool) {
 async fn a_webhook_triggered_sync_runs_on_the_sync_lane(pool: PgPool) {
     let s = spawn_app_with_sandbox(pool.clone()).await;
     let account = s.link_new_account(40).await;
-    let receipt = deliver(&s.app, &account_updated(&account, "evt_lane_1")).await;
+    let receipt = &s
+        .app
+        .deliver_webhook(&account_updated(&account, "evt_lane_1"))
+        .await;
     assert_eq!(receipt["outcome"], "queued");
     let job: (String, Value) = wait_for("the sync job to finish", Duration::from_secs(20), || async {
         sqlx::query_as::<_, (String, Value)>(
@@ -482,18 +469,17 @@ async fn webhooks_are_processed_while_the_sync_lane_is_full(pool: PgPool) {
     })
     .await;
 
-    let receipt = deliver(
-        &s.app,
-        &json!({
+    let receipt = s
+        .app
+        .deliver_webhook(&json!({
             "event": "transaction.updated",
             "event_id": "evt_lane_full",
             "data": {"account": accounts[0], "transaction": {
                 "id": "tx_lane_full", "type": "credit", "amount": 900_000, "currency": "NGN",
                 "date": "2026-01-05T10:00:00.000Z",
                 "narration": "NIP/ZENITH/ACME LTD/Payment for invoice LANE-1"}}
-        }),
-    )
-    .await;
+        }))
+        .await;
     assert_eq!(receipt["outcome"], "queued");
     let delivery = receipt["deliveryId"].as_str().unwrap().to_string();
     wait_until("the webhook processed", Duration::from_secs(20), || async {

@@ -386,6 +386,26 @@ impl TestApp {
     pub async fn delete(&self, path: &str) -> (u16, Value) {
         self.call(Method::DELETE, path, Some(self.key()), None).await
     }
+
+    /// Posts `body` to the webhook endpoint signed with the test settings' secret (the
+    /// timestamp form); it must be accepted. Answers the receipt (`data`).
+    pub async fn deliver_webhook(&self, body: &Value) -> Value {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let ts = chrono::Utc::now().timestamp();
+        let sig = taxpoynt_mono::mono::signature::sign(b"test-webhook-secret", ts, &bytes);
+        let resp = self
+            .http()
+            .post(self.url("/si/mono/webhook"))
+            .header("content-type", "application/json")
+            .header(taxpoynt_mono::mono::signature::HEADER_TIMESTAMP, ts.to_string())
+            .header(taxpoynt_mono::mono::signature::HEADER_SIGNATURE, sig)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        resp.json::<Value>().await.unwrap()["data"].clone()
+    }
 }
 
 /// A response's status and JSON body.

@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::*;
-use taxpoynt_mono::mono::signature;
 
 const ACCOUNTS: usize = 6;
 const PER_ACCOUNT: usize = 300;
@@ -40,24 +38,6 @@ async fn sync_to_end(app: &TestApp, account: &str, page_size: u32) -> u64 {
         }
     }
     panic!("the sync of {account} never ended");
-}
-
-async fn deliver(app: &TestApp, body: &Value) -> Value {
-    let bytes = serde_json::to_vec(body).unwrap();
-    let ts = Utc::now().timestamp();
-    let sig = signature::sign(b"test-webhook-secret", ts, &bytes);
-    let resp = app
-        .http()
-        .post(app.url("/si/mono/webhook"))
-        .header("content-type", "application/json")
-        .header(signature::HEADER_TIMESTAMP, ts.to_string())
-        .header(signature::HEADER_SIGNATURE, sig)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.json::<Value>().await.unwrap()["data"].clone()
 }
 
 async fn count(pool: &PgPool, sql: &str) -> i64 {
@@ -104,7 +84,7 @@ async fn two_replicas_share_syncs_and_webhooks_without_loss_or_duplicates(pool: 
     });
     let events: Vec<Value> = events.collect();
     let deliveries = events.iter().map(|e| async move {
-        let (x, y) = tokio::join!(deliver(a, e), deliver(b, e));
+        let (x, y) = tokio::join!(a.deliver_webhook(e), b.deliver_webhook(e));
         assert_eq!(
             x["deliveryId"], y["deliveryId"],
             "one delivery, whichever replica took it"
