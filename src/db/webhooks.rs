@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::tenancy::{EnvName, Tenant};
@@ -40,14 +40,20 @@ pub struct BatchIntake {
 
 /// Stores deliveries, and the jobs of those to be processed, in ONE statement (one commit for
 /// all). Each is attributed to the environment of its account (else of its widget-link ref); a
-/// known event so attributed is `queued` with a `webhook` job, anything else `ignored`. A
+/// known event so attributed is `queued`, anything else `ignored`. The queued deliveries of one
+/// environment get ONE `webhook` job (`payload.deliveryIds`, in arrival order): a job row per
+/// batch rather than per delivery, so a busy intake writes one row per delivery plus a few. A
 /// delivery whose dedupe key is stored already is not stored again: the statement answers the
-/// earlier one (waiting for it to commit when both arrive at once) and records a duplicate. `deliveries` must have distinct dedupe keys; `repeats` are further copies of
-/// keys in `deliveries` (dedupe key, trace id), recorded as duplicates of them. Rows are
-/// inserted in dedupe-key order, so two batches that share keys wait on each other in one
-/// order and cannot deadlock.
+/// earlier one (waiting for it to commit when both arrive at once). `deliveries` must have
+/// distinct dedupe keys; `repeats` are further copies of keys in `deliveries` (dedupe key,
+/// trace id). Rows are inserted in dedupe-key order, so two batches that share keys wait on
+/// each other in one order and cannot deadlock.
+///
+/// Duplicates (copies of a stored delivery, and the repeats) are then counted in
+/// `webhook_receipts` by a second statement, only when there are any; like the count of
+/// refusals, that count is best effort: a failure to record it is logged and the answers stand.
 pub async fn intake_batch(
-    db: impl PgExecutor<'_>,
+    db: &PgPool,
     deliveries: &[PendingDelivery],
     repeats: &[(String, String)],
     max_attempts: i32,
@@ -75,8 +81,8 @@ pub async fn intake_batch(
         known.push(d.known_event);
         job_ids.push(Uuid::now_v7());
     }
-    let (repeat_keys, repeat_traces): (Vec<&str>, Vec<&str>) =
-        repeats.iter().map(|(k, t)| (k.as_str(), t.as_str())).unzip();
+    // The plan is kept small on purpose: this statement runs once per batch on the hot path,
+    // and PostgreSQL initialises every node of it each time.
     let rows = sqlx::query!(
         r#"
         WITH input AS (
@@ -84,48 +90,33 @@ pub async fn intake_batch(
                                  $7::text[], $8::text[], $9::bool[], $10::uuid[])
                 AS t(id, dedupe_key, event, event_id, account_id, link_ref, body, trace_id, known, job_id)
         ),
-        attributed AS (
-            SELECT i.*, o.org_id, o.env_id
-            FROM input i
-            LEFT JOIN LATERAL (
-                SELECT org_id, env_id FROM (
-                    SELECT org_id, env_id, 1 AS pref FROM mono_accounts WHERE id = i.account_id
-                    UNION ALL
-                    SELECT org_id, env_id, 2 AS pref FROM mono_link_refs WHERE ref = i.link_ref
-                ) x ORDER BY pref LIMIT 1
-            ) o ON true
-        ),
         delivery AS (
             INSERT INTO webhook_deliveries AS d (id, dedupe_key, event, event_id, account_id, link_ref, org_id,
                                                  env_id, body, trace_id, status, result)
-            SELECT id, dedupe_key, event, event_id, account_id, link_ref, org_id, env_id, body, trace_id,
-                   CASE WHEN known AND env_id IS NOT NULL THEN 'queued' ELSE 'ignored' END,
-                   CASE WHEN NOT known THEN jsonb_build_object('ignored', 'unknown_event')
-                        WHEN env_id IS NULL THEN jsonb_build_object('ignored', 'unknown_account')
+            SELECT i.id, i.dedupe_key, i.event, i.event_id, i.account_id, i.link_ref,
+                   COALESCE(a.org_id, r.org_id), COALESCE(a.env_id, r.env_id), i.body, i.trace_id,
+                   CASE WHEN i.known AND COALESCE(a.env_id, r.env_id) IS NOT NULL THEN 'queued' ELSE 'ignored' END,
+                   CASE WHEN NOT i.known THEN jsonb_build_object('ignored', 'unknown_event')
+                        WHEN COALESCE(a.env_id, r.env_id) IS NULL THEN jsonb_build_object('ignored', 'unknown_account')
                    END
-            FROM attributed ORDER BY dedupe_key
+            FROM input i
+            LEFT JOIN mono_accounts a ON a.id = i.account_id
+            LEFT JOIN mono_link_refs r ON a.id IS NULL AND r.ref = i.link_ref
+            ORDER BY i.dedupe_key
             ON CONFLICT ON CONSTRAINT webhook_deliveries_dedupe_key
             DO UPDATE SET dedupe_key = EXCLUDED.dedupe_key
             RETURNING d.id, d.dedupe_key, d.event, d.status, d.org_id, d.env_id, (d.xmax = 0) AS inserted
         ),
         job AS (
             INSERT INTO jobs (id, kind, payload, org_id, env_id, max_attempts)
-            SELECT i.job_id, 'webhook', jsonb_build_object('deliveryId', d.id), d.org_id, d.env_id, $11
+            SELECT (array_agg(i.job_id ORDER BY d.id))[1], 'webhook',
+                   jsonb_build_object('deliveryIds', jsonb_agg(d.id ORDER BY d.id)), d.org_id, d.env_id, $11
             FROM delivery d JOIN input i USING (dedupe_key)
             WHERE d.inserted AND d.status = 'queued'
-        ),
-        duplicates AS (
-            SELECT d.id, d.env_id, i.trace_id FROM delivery d JOIN input i USING (dedupe_key) WHERE NOT d.inserted
-            UNION ALL
-            SELECT d.id, d.env_id, r.trace_id
-            FROM delivery d JOIN UNNEST($12::text[], $13::text[]) AS r(dedupe_key, trace_id) USING (dedupe_key)
-        ),
-        receipts AS (
-            INSERT INTO webhook_receipts (kind, reason, delivery_id, env_id, trace_id)
-            SELECT 'duplicate', 'duplicate', id, env_id, trace_id FROM duplicates
+            GROUP BY d.org_id, d.env_id
         )
         SELECT id AS "id!", dedupe_key AS "dedupe_key!", event AS "event!", status AS "status!",
-               inserted AS "inserted!"
+               env_id, inserted AS "inserted!"
         FROM delivery
         "#,
         &ids,
@@ -139,11 +130,27 @@ pub async fn intake_batch(
         &known,
         &job_ids,
         max_attempts,
-        &repeat_keys as &[&str],
-        &repeat_traces as &[&str]
     )
     .fetch_all(db)
     .await?;
+
+    // Copies of a delivery stored before, then the repeats of this batch.
+    let by_key: std::collections::HashMap<&str, (Uuid, Option<Uuid>, bool)> = rows
+        .iter()
+        .map(|r| (r.dedupe_key.as_str(), (r.id, r.env_id, r.inserted)))
+        .collect();
+    let duplicates: Vec<(Uuid, Option<Uuid>, &str)> = deliveries
+        .iter()
+        .map(|d| (d.dedupe_key.as_str(), d.trace_id.as_str()))
+        .filter(|(key, _)| by_key.get(key).is_some_and(|(_, _, inserted)| !inserted))
+        .chain(repeats.iter().map(|(k, t)| (k.as_str(), t.as_str())))
+        .filter_map(|(key, trace)| by_key.get(key).map(|(id, env, _)| (*id, *env, trace)))
+        .collect();
+    if !duplicates.is_empty() {
+        if let Err(e) = record_duplicates(db, &duplicates).await {
+            tracing::warn!(error = %e, count = duplicates.len(), "could not count duplicate webhooks");
+        }
+    }
     Ok(rows
         .into_iter()
         .map(|r| BatchIntake {
@@ -156,6 +163,27 @@ pub async fn intake_batch(
             },
         })
         .collect())
+}
+
+/// Counts copies of stored deliveries: (delivery, its environment, the copy's trace id).
+async fn record_duplicates(
+    db: &PgPool,
+    duplicates: &[(Uuid, Option<Uuid>, &str)],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = duplicates.iter().map(|d| d.0).collect();
+    let envs: Vec<Option<Uuid>> = duplicates.iter().map(|d| d.1).collect();
+    let traces: Vec<&str> = duplicates.iter().map(|d| d.2).collect();
+    sqlx::query!(
+        "INSERT INTO webhook_receipts (kind, reason, delivery_id, env_id, trace_id)
+         SELECT 'duplicate', 'duplicate', id, env_id, trace_id
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS t(id, env_id, trace_id)",
+        &ids,
+        &envs as &[Option<Uuid>],
+        &traces as &[&str]
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// A refused delivery: its reason and time, never its body.

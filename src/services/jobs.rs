@@ -105,21 +105,27 @@ pub async fn renew(state: &AppState, job: &ClaimedJob, lease: Duration) -> Resul
 pub async fn run(state: &AppState, job: &ClaimedJob) -> Result<Ran, ApiError> {
     match job.kind {
         JobKind::Webhook => {
-            let id = job
-                .payload
-                .get("deliveryId")
-                .and_then(Value::as_str)
-                .and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or_else(|| {
-                    ApiError::internal(anyhow::anyhow!("webhook job {} has no deliveryId", job.id))
-                })?;
+            let ids = crate::services::webhooks::job_deliveries(&job.payload).ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("webhook job {} names no deliveries", job.id))
+            })?;
             let state = AppState {
                 db: state.webhook_db.clone(),
                 ..state.clone()
             };
-            crate::services::webhooks::process_delivery(&state, id)
-                .await
-                .map(Ran::Done)
+            let run = crate::services::webhooks::process_deliveries(&state, &ids).await;
+            let progress = serde_json::json!({"deliveries": run.results});
+            match run.first_error {
+                None => Ok(Ran::Done(progress)),
+                Some(e) if ids.len() == 1 => Err(e),
+                Some(e) => Ok(Ran::Retry {
+                    error: format!(
+                        "{} of {} deliveries failed; the first: {e}",
+                        run.failed,
+                        ids.len()
+                    ),
+                    after: backoff(job.attempt),
+                }),
+            }
         }
         JobKind::Sync => {
             let tenant = job_tenant(job)?;
@@ -204,12 +210,8 @@ async fn fail_work(
     error: &str,
 ) -> Result<(), ApiError> {
     if kind == JobKind::Webhook {
-        if let Some(id) = payload
-            .get("deliveryId")
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok())
-        {
-            crate::services::webhooks::fail_delivery(tx, id, error).await?;
+        if let Some(ids) = crate::services::webhooks::job_deliveries(payload) {
+            crate::services::webhooks::fail_deliveries(tx, &ids, error).await?;
         }
     }
     Ok(())

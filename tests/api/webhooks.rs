@@ -131,6 +131,40 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
+/// Checks that the webhook jobs name every queued-at-intake delivery exactly once (a job per
+/// intake batch and environment, in the delivery's environment); answers how many they name.
+async fn jobs_cover_each_delivery_once(pool: &PgPool) -> i64 {
+    let named: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
+        "SELECT d.id, j.env_id, d.env_id
+         FROM jobs j CROSS JOIN jsonb_array_elements_text(j.payload->'deliveryIds') AS x(id)
+         LEFT JOIN webhook_deliveries d ON d.id = x.id::uuid
+         WHERE j.kind = 'webhook'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let distinct: std::collections::HashSet<_> = named.iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(
+        distinct.len(),
+        named.len(),
+        "a delivery named by two jobs: {named:?}"
+    );
+    assert!(
+        named
+            .iter()
+            .all(|(_, job_env, env)| job_env.is_some() && job_env == env),
+        "a job names a delivery of another environment: {named:?}"
+    );
+    let unnamed = count(
+        pool,
+        "SELECT count(*) FROM webhook_deliveries d WHERE d.status <> 'ignored' AND NOT EXISTS (
+             SELECT 1 FROM jobs j WHERE j.payload->'deliveryIds' ? d.id::text)",
+    )
+    .await;
+    assert_eq!(unnamed, 0, "a delivery to process that no job names");
+    named.len() as i64
+}
+
 async fn admin_key(app: &TestApp) -> String {
     tenants::create_key(&app.pool, app.tenant.org_id, Role::Admin)
         .await
@@ -371,10 +405,7 @@ async fn a_delivery_seen_before_is_a_duplicate_even_two_at_once(pool: PgPool) {
     processed(&pool, &first["deliveryId"]).await;
     processed(&pool, &a["deliveryId"]).await;
     assert_eq!(count(&pool, "SELECT count(*) FROM webhook_deliveries").await, 3);
-    assert_eq!(
-        count(&pool, "SELECT count(*) FROM jobs WHERE kind = 'webhook'").await,
-        3
-    );
+    assert_eq!(jobs_cover_each_delivery_once(&pool).await, 3);
     assert_eq!(
         count(
             &pool,
@@ -425,10 +456,7 @@ async fn many_copies_at_once_store_each_delivery_once(pool: PgPool) {
         );
     }
     assert_eq!(count(&pool, "SELECT count(*) FROM webhook_deliveries").await, 12);
-    assert_eq!(
-        count(&pool, "SELECT count(*) FROM jobs WHERE kind = 'webhook'").await,
-        12
-    );
+    assert_eq!(jobs_cover_each_delivery_once(&pool).await, 12);
     assert_eq!(
         count(
             &pool,
@@ -948,6 +976,197 @@ async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool)
         let q = format!("SELECT count(*) FROM eligibility_events WHERE transaction_id = '{tx_id}'");
         assert_eq!(count(&pool, &q).await, 1, "{tx_id}");
     }
+    app.shutdown.cancel();
+}
+
+/// An environment of a new organization with one AVAILABLE account `account` in it.
+async fn org_with_account(pool: &PgPool, name: &str, account: &str) -> Uuid {
+    let tenant = tenants::create_tenant(pool, name).await.unwrap();
+    let env = tenant
+        .environments
+        .iter()
+        .find(|e| e.name == "sandbox")
+        .unwrap()
+        .id;
+    sqlx::query(
+        "INSERT INTO mono_accounts (id, org_id, env_id, currency, data_status) VALUES ($1, $2, $3, 'NGN', 'AVAILABLE')",
+    )
+    .bind(account)
+    .bind(tenant.org_id)
+    .bind(env)
+    .execute(pool)
+    .await
+    .unwrap();
+    env
+}
+
+/// A `transaction.settled` delivery as intake hands it to storage.
+fn pending(account: &str, tx_id: &str) -> taxpoynt_mono::db::webhooks::PendingDelivery {
+    let body = tx_event(
+        "transaction.settled",
+        account,
+        transaction(tx_id, 600_000, "NGN", None),
+    );
+    taxpoynt_mono::db::webhooks::PendingDelivery {
+        dedupe_key: format!("event:{}", body["event_id"].as_str().unwrap()),
+        event: "transaction.settled".into(),
+        event_id: body["event_id"].as_str().map(str::to_owned),
+        account_id: Some(account.into()),
+        link_ref: None,
+        body: body.to_string(),
+        trace_id: format!("trace-{tx_id}"),
+        known_event: true,
+    }
+}
+
+#[sqlx::test]
+async fn one_intake_batch_is_one_job_per_environment_in_arrival_order(pool: PgPool) {
+    use taxpoynt_mono::db::webhooks::intake_batch;
+    let env_a = org_with_account(&pool, "Batch Org A", "acc_batch_a").await;
+    let env_b = org_with_account(&pool, "Batch Org B", "acc_batch_b").await;
+    let batch = vec![
+        pending("acc_batch_a", "tx_a1"),
+        pending("acc_batch_b", "tx_b1"),
+        pending("acc_batch_a", "tx_a2"),
+        pending("acc_nobody", "tx_n1"),
+        pending("acc_batch_a", "tx_a3"),
+    ];
+    let stored = intake_batch(&pool, &batch, &[], 8).await.unwrap();
+    assert_eq!(stored.len(), 5);
+    let id_of = |tx: &str| {
+        let key = &batch.iter().find(|d| d.body.contains(tx)).unwrap().dedupe_key;
+        stored
+            .iter()
+            .find(|s| &s.dedupe_key == key)
+            .unwrap()
+            .intake
+            .id
+            .to_string()
+    };
+    let jobs: Vec<(Uuid, Value)> = sqlx::query_as(
+        "SELECT env_id, payload->'deliveryIds' FROM jobs WHERE kind = 'webhook' ORDER BY env_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut want = vec![
+        (env_a, json!([id_of("tx_a1"), id_of("tx_a2"), id_of("tx_a3")])),
+        (env_b, json!([id_of("tx_b1")])),
+    ];
+    want.sort_by_key(|(env, _)| *env);
+    assert_eq!(
+        jobs, want,
+        "the unknown account's delivery is ignored, not queued"
+    );
+    assert_eq!(jobs_cover_each_delivery_once(&pool).await, 4);
+
+    // Storing the same batch again stores nothing and queues nothing.
+    let again = intake_batch(&pool, &batch, &[], 8).await.unwrap();
+    assert!(again.iter().all(|s| !s.intake.inserted));
+    assert_eq!(count(&pool, "SELECT count(*) FROM jobs").await, 2);
+
+    // The worker processes every delivery of both jobs.
+    let app = spawn_app(pool.clone()).await;
+    for tx in ["tx_a1", "tx_a2", "tx_a3", "tx_b1"] {
+        let (status, result) = processed(&pool, &json!(id_of(tx))).await;
+        assert_eq!(status, "processed", "{tx}: {result}");
+        let q = format!("SELECT count(*) FROM invoices WHERE transaction_id = '{tx}'");
+        assert_eq!(count(&pool, &q).await, 1, "{tx}");
+    }
+    let done: Vec<(String, Value)> = eventually("both jobs to be done", || async {
+        let rows: Vec<(String, Value)> =
+            sqlx::query_as("SELECT status, progress FROM jobs WHERE kind = 'webhook' ORDER BY env_id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        rows.iter().all(|(s, _)| s == "done").then_some(rows)
+    })
+    .await;
+    let reported: usize = done
+        .iter()
+        .map(|(_, p)| p["deliveries"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(reported, 4, "{done:?}");
+    app.shutdown.cancel();
+
+    // Deleting an organization takes its deliveries and jobs with it, and nothing of another.
+    sqlx::query("DELETE FROM organizations WHERE id = (SELECT org_id FROM environments WHERE id = $1)")
+        .bind(env_a)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let left: Vec<(Option<Uuid>, i64)> =
+        sqlx::query_as("SELECT env_id, count(*) FROM webhook_deliveries GROUP BY env_id ORDER BY count(*)")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, vec![(None, 1), (Some(env_b), 1)]);
+    let jobs_left: Vec<Uuid> = sqlx::query_scalar("SELECT env_id FROM jobs")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs_left, vec![env_b]);
+}
+
+#[sqlx::test]
+async fn a_failing_delivery_is_retried_alone_and_failed_when_its_job_runs_out(pool: PgPool) {
+    use taxpoynt_mono::db::webhooks::intake_batch;
+    org_with_account(&pool, "Poison Org", "acc_poison").await;
+    // The database refuses to record one transaction's decision, every time.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'refused transaction %', NEW.transaction_id; END $$;
+         CREATE TRIGGER refuse_poison BEFORE INSERT ON eligibility_events FOR EACH ROW
+             WHEN (NEW.transaction_id = 'tx_poison') EXECUTE FUNCTION refuse_poison();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let batch = vec![
+        pending("acc_poison", "tx_fine_1"),
+        pending("acc_poison", "tx_poison"),
+        pending("acc_poison", "tx_fine_2"),
+    ];
+    let stored = intake_batch(&pool, &batch, &[], 2).await.unwrap();
+    let id_of = |tx: &str| {
+        let key = &batch.iter().find(|d| d.body.contains(tx)).unwrap().dedupe_key;
+        json!(stored
+            .iter()
+            .find(|s| &s.dedupe_key == key)
+            .unwrap()
+            .intake
+            .id
+            .to_string())
+    };
+
+    let app = spawn_app(pool.clone()).await;
+    // The job's two attempts: the others are processed by the first, once.
+    let (status, result) = processed(&pool, &id_of("tx_poison")).await;
+    assert_eq!(status, "failed", "{result}");
+    let error: String = sqlx::query_scalar("SELECT error FROM webhook_deliveries WHERE id = $1::uuid")
+        .bind(id_of("tx_poison").as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // The job's error (a database error's text stays in the log: webhook-status shows this
+    // error to the tenant).
+    assert_eq!(error, "1 of 3 deliveries failed; the first: internal error");
+    for tx in ["tx_fine_1", "tx_fine_2"] {
+        assert_eq!(processed(&pool, &id_of(tx)).await.0, "processed", "{tx}");
+        let q = format!("SELECT count(*) FROM eligibility_events WHERE transaction_id = '{tx}'");
+        assert_eq!(count(&pool, &q).await, 1, "{tx} decided once over two attempts");
+    }
+    let (job_status, attempts, last_error): (String, i32, Option<String>) =
+        sqlx::query_as("SELECT status, attempts, last_error FROM jobs WHERE kind = 'webhook'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((job_status.as_str(), attempts), ("failed", 2));
+    assert_eq!(last_error.as_deref(), Some(error.as_str()));
+    let st = status_with(&app, &admin_key(&app).await).await;
+    assert_eq!(st["last24h"]["failed"], 1, "{st}");
+    assert_eq!(st["last24h"]["processed"], 2, "{st}");
+    assert_eq!(st["lastFailure"]["reason"], error.as_str(), "{st}");
     app.shutdown.cancel();
 }
 
