@@ -1,8 +1,15 @@
 //! Load generator for webhook intake: posts N unique signed `transaction.updated` deliveries
 //! over C concurrent connections to a running service, prints deliveries per second and the
-//! latency percentiles, waits for the job worker to drain what was queued, and then runs
-//! `pgbench` (single-row INSERTs into a scratch table, `-c C -T 10`) against the same database,
-//! so the intake rate can be read against what the database itself commits.
+//! latency percentiles, waits for the job worker to drain what was queued, and runs `pgbench`
+//! (single-row INSERTs into a scratch table, `-c C`) against the same database, so the intake
+//! rate can be read against what the database itself commits.
+//!
+//! The machine this runs on is shared and noisy, so intake and pgbench take turns: `--rounds R`
+//! (default 3) rounds of N/R deliveries followed by `--pgbench-secs`/R seconds of pgbench, each
+//! round printed with its own ratio, then the totals and the median of the rounds' ratios. The
+//! bodies are built before the clock starts (signing stays in the timed loop, as a sender
+//! signs), and a warm-up of `--warmup` deliveries (default 500, not counted) opens the
+//! connections first, as pgbench leaves its connection time out.
 //!
 //! ```text
 //! cargo run --release --example webhook_load -- --url http://127.0.0.1:8080 -n 20000 -c 16
@@ -16,7 +23,6 @@
 //! `JOB_CONCURRENCY=0`, whose intake then runs without a worker beside it on the machine.
 //! `MONO_WEBHOOK_SECRET` (or `--secret`) signs the deliveries.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,11 +41,13 @@ struct Args {
     unattributed: bool,
     no_drain: bool,
     pgbench_secs: u64,
+    rounds: usize,
+    warmup: usize,
 }
 
 fn usage() -> &'static str {
     "webhook_load [--url URL] [--database-url URL] [--secret S] [-n N] [-c C] [--rate PER_SEC] \
-     [--unattributed] [--no-drain] [--pgbench-secs S (0: skip)]"
+     [--unattributed] [--no-drain] [--pgbench-secs S (0: skip)] [--rounds R] [--warmup N]"
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -52,7 +60,9 @@ fn parse_args() -> anyhow::Result<Args> {
         rate: None,
         unattributed: false,
         no_drain: false,
-        pgbench_secs: 10,
+        pgbench_secs: 12,
+        rounds: 3,
+        warmup: 500,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +80,8 @@ fn parse_args() -> anyhow::Result<Args> {
             "--unattributed" => args.unattributed = true,
             "--no-drain" => args.no_drain = true,
             "--pgbench-secs" => args.pgbench_secs = value()?.parse()?,
+            "--rounds" => args.rounds = value()?.parse()?,
+            "--warmup" => args.warmup = value()?.parse()?,
             "-h" | "--help" => {
                 println!("{}", usage());
                 std::process::exit(0);
@@ -83,8 +95,12 @@ fn parse_args() -> anyhow::Result<Args> {
     if args.secret.is_empty() {
         bail!("MONO_WEBHOOK_SECRET (or --secret) must be the service's webhook secret");
     }
-    if args.c == 0 || args.n == 0 {
-        bail!("-n and -c must be above 0");
+    if args.c == 0 || args.n == 0 || args.rounds == 0 {
+        bail!("-n, -c and --rounds must be above 0");
+    }
+    if args.rate.is_some() {
+        // A steady rate is a latency measurement: one run, pgbench after it.
+        args.rounds = 1;
     }
     Ok(args)
 }
@@ -95,6 +111,131 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
+}
+
+/// One delivery's body, built before the clock starts.
+fn body(run: &str, account: &str, i: usize) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event": "transaction.updated",
+        "event_id": format!("evt_{run}_{i}"),
+        "data": {
+            "account": account,
+            "transaction": {
+                "id": format!("tx_{run}_{i}"), "type": "credit", "amount": 250_000 + i as i64,
+                "currency": "NGN", "date": "2026-01-05T10:00:00.000Z",
+                "narration": format!("NIP/GTB/ACME LTD/Payment for invoice LD-{i}"),
+            }
+        }
+    }))
+    .unwrap_or_default()
+}
+
+/// What one timed stretch of intake came to.
+struct Intake {
+    latencies: Vec<Duration>,
+    errors: usize,
+    elapsed: f64,
+}
+
+impl Intake {
+    fn per_sec(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed
+    }
+}
+
+/// Posts `bodies` over `c` connections (at `rate` per second when given), signing each as it
+/// goes out.
+async fn post_all(
+    http: &reqwest::Client,
+    endpoint: &str,
+    secret: &str,
+    bodies: Vec<Vec<u8>>,
+    c: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<Intake> {
+    let n = bodies.len();
+    let bodies = Arc::new(std::sync::Mutex::new(bodies.into_iter().enumerate()));
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(c);
+    for _ in 0..c {
+        let (http, endpoint, secret, bodies) = (
+            http.clone(),
+            endpoint.to_owned(),
+            secret.to_owned(),
+            bodies.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(n / c + 1);
+            let mut errors = 0usize;
+            loop {
+                let next = bodies.lock().map(|mut it| it.next()).unwrap_or(None);
+                let Some((i, body)) = next else {
+                    break;
+                };
+                // At a steady rate, latency counts from when the request was due, so a slow
+                // answer that delays the next request is not hidden (coordinated omission).
+                let due = match rate {
+                    Some(r) => {
+                        let due = started + Duration::from_secs_f64(i as f64 / r);
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => Instant::now(),
+                };
+                let ts = chrono::Utc::now().timestamp();
+                let sig = signature::sign(secret.as_bytes(), ts, &body);
+                let result = http
+                    .post(&endpoint)
+                    .header("content-type", "application/json")
+                    .header(signature::HEADER_TIMESTAMP, ts.to_string())
+                    .header(signature::HEADER_SIGNATURE, sig)
+                    .body(body)
+                    .send()
+                    .await;
+                match result {
+                    Ok(resp) if resp.status().is_success() => {
+                        let _ = resp.bytes().await;
+                        latencies.push(due.elapsed());
+                    }
+                    Ok(resp) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("delivery {i}: {}", resp.status());
+                        }
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("delivery {i}: {e}");
+                        }
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut out = Intake {
+        latencies: Vec::with_capacity(n),
+        errors: 0,
+        elapsed: 0.0,
+    };
+    for w in workers {
+        let (l, e) = w.await?;
+        out.latencies.extend(l);
+        out.errors += e;
+    }
+    out.elapsed = started.elapsed().as_secs_f64();
+    out.latencies.sort();
+    Ok(out)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 #[tokio::main]
@@ -133,95 +274,63 @@ async fn main() -> anyhow::Result<()> {
         .tcp_nodelay(true)
         .build()?;
     let endpoint = format!("{}/si/mono/webhook", args.url.trim_end_matches('/'));
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::with_capacity(args.c);
-    for _ in 0..args.c {
-        let (http, endpoint, next, secret, account, run) = (
-            http.clone(),
-            endpoint.clone(),
-            next.clone(),
-            args.secret.clone(),
-            account.clone(),
-            run.clone(),
+    let total = args.warmup + args.n;
+    let mut bodies: Vec<Vec<u8>> = (0..total).map(|i| body(&run, &account, i)).collect();
+
+    if args.warmup > 0 {
+        let rest = bodies.split_off(args.warmup);
+        let warm = post_all(&http, &endpoint, &args.secret, bodies, args.c, None).await?;
+        println!(
+            "warm-up: {} deliveries ({} errors), not counted",
+            warm.latencies.len(),
+            warm.errors
         );
-        let (n, rate) = (args.n, args.rate);
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0usize;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                // At a steady rate, latency counts from when the request was due, so a slow
-                // answer that delays the next request is not hidden (coordinated omission).
-                let due = match rate {
-                    Some(r) => {
-                        let due = started + Duration::from_secs_f64(i as f64 / r);
-                        tokio::time::sleep_until(due.into()).await;
-                        due
-                    }
-                    None => Instant::now(),
-                };
-                let body = serde_json::to_vec(&json!({
-                    "event": "transaction.updated",
-                    "event_id": format!("evt_{run}_{i}"),
-                    "data": {
-                        "account": account,
-                        "transaction": {
-                            "id": format!("tx_{run}_{i}"), "type": "credit", "amount": 250_000 + i as i64,
-                            "currency": "NGN", "date": "2026-01-05T10:00:00.000Z",
-                            "narration": format!("NIP/GTB/ACME LTD/Payment for invoice LD-{i}"),
-                        }
-                    }
-                }))
-                .unwrap_or_default();
-                let ts = chrono::Utc::now().timestamp();
-                let sig = signature::sign(secret.as_bytes(), ts, &body);
-                let result = http
-                    .post(&endpoint)
-                    .header("content-type", "application/json")
-                    .header(signature::HEADER_TIMESTAMP, ts.to_string())
-                    .header(signature::HEADER_SIGNATURE, sig)
-                    .body(body)
-                    .send()
-                    .await;
-                match result {
-                    Ok(resp) if resp.status().is_success() => {
-                        let _ = resp.bytes().await;
-                        latencies.push(due.elapsed());
-                    }
-                    Ok(resp) => {
-                        errors += 1;
-                        if errors <= 3 {
-                            eprintln!("delivery {i}: {}", resp.status());
-                        }
-                    }
-                    Err(e) => {
-                        errors += 1;
-                        if errors <= 3 {
-                            eprintln!("delivery {i}: {e}");
-                        }
-                    }
-                }
-            }
-            (latencies, errors)
-        }));
+        bodies = rest;
     }
+
+    let started = Instant::now();
+    let rounds = args.rounds.min(args.n);
+    let per_round = args.n.div_ceil(rounds);
+    let pgbench_secs = if args.pgbench_secs == 0 {
+        0
+    } else {
+        (args.pgbench_secs / rounds as u64).max(1)
+    };
     let mut latencies = Vec::with_capacity(args.n);
-    let mut errors = 0;
-    for w in workers {
-        let (l, e) = w.await?;
-        latencies.extend(l);
-        errors += e;
+    let (mut errors, mut intake_secs, mut ratios, mut tps_all) = (0, 0.0, Vec::new(), Vec::new());
+    let mut rest = bodies;
+    for round in 1..=rounds {
+        let take = per_round.min(rest.len());
+        let later = rest.split_off(take);
+        let intake = post_all(&http, &endpoint, &args.secret, rest, args.c, args.rate).await?;
+        rest = later;
+        let tps = if pgbench_secs > 0 && args.rate.is_none() {
+            Some(pgbench(&pool, &args, pgbench_secs).await?)
+        } else {
+            None
+        };
+        if rounds > 1 {
+            println!(
+                "round {round}: {:.0} deliveries/s, p99 {:.2} ms{}",
+                intake.per_sec(),
+                percentile(&intake.latencies, 0.99),
+                tps.map(|t| format!("; pgbench {t:.0} tps; ratio {:.2}", intake.per_sec() / t))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(t) = tps {
+            ratios.push(intake.per_sec() / t);
+            tps_all.push(t);
+        }
+        errors += intake.errors;
+        intake_secs += intake.elapsed;
+        latencies.extend(intake.latencies);
     }
-    let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
     let ok = latencies.len();
-    let per_sec = ok as f64 / elapsed;
+    let per_sec = ok as f64 / intake_secs;
     println!(
-        "intake: {ok} deliveries ({errors} errors) over {} connections{} in {elapsed:.2} s: {per_sec:.0} deliveries/s; \
+        "intake: {ok} deliveries ({errors} errors) over {} connections{} in {intake_secs:.2} s: {per_sec:.0} deliveries/s; \
          latency p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         args.c,
         args.rate.map(|r| format!(" at {r:.0}/s")).unwrap_or_default(),
@@ -261,20 +370,32 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    if args.pgbench_secs > 0 {
-        let tps = pgbench(&pool, &args).await?;
+    if args.rate.is_some() && pgbench_secs > 0 {
+        let tps = pgbench(&pool, &args, args.pgbench_secs).await?;
         println!(
-            "pgbench: single-row INSERT, -c {} -T {}: {tps:.0} tps; intake / pgbench = {:.2}",
+            "pgbench: single-row INSERT, -c {} -T {}: {tps:.0} tps",
+            args.c, args.pgbench_secs
+        );
+    } else if !tps_all.is_empty() {
+        let mean_tps = tps_all.iter().sum::<f64>() / tps_all.len() as f64;
+        println!(
+            "pgbench: single-row INSERT, -c {} -T {pgbench_secs} x {}: {mean_tps:.0} tps; \
+             intake / pgbench = {:.2} (median of the rounds {:.2}; rounds {})",
             args.c,
-            args.pgbench_secs,
-            per_sec / tps
+            tps_all.len(),
+            per_sec / mean_tps,
+            median(ratios.clone()),
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
     }
     Ok(())
 }
 
-/// `pgbench` with one single-row INSERT per transaction into a scratch table (dropped after).
-async fn pgbench(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<f64> {
+async fn pgbench(pool: &sqlx::PgPool, args: &Args, secs: u64) -> anyhow::Result<f64> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS webhook_load_scratch (
              id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text NOT NULL,
@@ -290,7 +411,7 @@ async fn pgbench(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<f64> {
     )?;
     let output = tokio::process::Command::new("pgbench")
         .args(["-n", "-c", &args.c.to_string(), "-j", &args.c.min(4).to_string()])
-        .args(["-T", &args.pgbench_secs.to_string(), "-f"])
+        .args(["-T", &secs.to_string(), "-f"])
         .arg(&script)
         .arg(&args.database_url)
         .output()
