@@ -17,9 +17,10 @@
 //! ```
 //!
 //! `DATABASE_URL` (or `--database-url`) names the service's database: the generator creates an
-//! organization with one linked account there, so every delivery is attributed, stored with
-//! its job and processed (`--unattributed` posts for an unknown account instead: stored, no
-//! job). `--no-drain` does not wait for processing: for a service started with
+//! organization with `--accounts` linked accounts there (default 1,000; delivery i is for
+//! account i mod K), so every delivery is attributed, stored with its job and processed
+//! (`--unattributed` posts for unknown accounts instead: stored, no job). `--no-drain` does
+//! not wait for processing: for a service started with
 //! `JOB_CONCURRENCY=0`, whose intake then runs without a worker beside it on the machine.
 //! `MONO_WEBHOOK_SECRET` (or `--secret`) signs the deliveries.
 
@@ -43,11 +44,12 @@ struct Args {
     pgbench_secs: u64,
     rounds: usize,
     warmup: usize,
+    accounts: usize,
 }
 
 fn usage() -> &'static str {
     "webhook_load [--url URL] [--database-url URL] [--secret S] [-n N] [-c C] [--rate PER_SEC] \
-     [--unattributed] [--no-drain] [--pgbench-secs S (0: skip)] [--rounds R] [--warmup N]"
+     [--unattributed] [--no-drain] [--pgbench-secs S (0: skip)] [--rounds R] [--warmup N] [--accounts K]"
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -63,6 +65,7 @@ fn parse_args() -> anyhow::Result<Args> {
         pgbench_secs: 12,
         rounds: 3,
         warmup: 500,
+        accounts: 1_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -82,6 +85,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--pgbench-secs" => args.pgbench_secs = value()?.parse()?,
             "--rounds" => args.rounds = value()?.parse()?,
             "--warmup" => args.warmup = value()?.parse()?,
+            "--accounts" => args.accounts = value()?.parse()?,
             "-h" | "--help" => {
                 println!("{}", usage());
                 std::process::exit(0);
@@ -95,8 +99,8 @@ fn parse_args() -> anyhow::Result<Args> {
     if args.secret.is_empty() {
         bail!("MONO_WEBHOOK_SECRET (or --secret) must be the service's webhook secret");
     }
-    if args.c == 0 || args.n == 0 || args.rounds == 0 {
-        bail!("-n, -c and --rounds must be above 0");
+    if args.c == 0 || args.n == 0 || args.rounds == 0 || args.accounts == 0 {
+        bail!("-n, -c, --rounds and --accounts must be above 0");
     }
     if args.rate.is_some() {
         // A steady rate is a latency measurement: one run, pgbench after it.
@@ -247,9 +251,15 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connecting to DATABASE_URL")?;
     let run = uuid::Uuid::new_v4().simple().to_string();
-    let account = if args.unattributed {
-        format!("acc_load_unknown_{run}")
+    // The deliveries' accounts (delivery i is for account i mod --accounts), all of one
+    // organization's sandbox environment; with --unattributed, accounts nobody has linked.
+    let prefix = if args.unattributed {
+        format!("acc_load_unknown_{run}_")
     } else {
+        format!("acc_load_{run}_")
+    };
+    let accounts: Vec<String> = (0..args.accounts).map(|k| format!("{prefix}{k}")).collect();
+    if !args.unattributed {
         let tenant = taxpoynt_mono::services::tenants::create_tenant(&pool, "Webhook load").await?;
         let env = tenant
             .environments
@@ -257,17 +267,17 @@ async fn main() -> anyhow::Result<()> {
             .find(|e| e.name == "sandbox")
             .context("sandbox env")?
             .id;
-        let account = format!("acc_load_{run}");
         sqlx::query(
-            "INSERT INTO mono_accounts (id, org_id, env_id, currency, data_status) VALUES ($1, $2, $3, 'NGN', 'AVAILABLE')",
+            "INSERT INTO mono_accounts (id, org_id, env_id, currency, data_status)
+             SELECT id, $2, $3, 'NGN', 'AVAILABLE' FROM UNNEST($1::text[]) AS t(id)",
         )
-        .bind(&account)
+        .bind(&accounts)
         .bind(tenant.org_id)
         .bind(env)
         .execute(&pool)
         .await?;
-        account
-    };
+        sqlx::query("ANALYZE mono_accounts").execute(&pool).await?;
+    }
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.c)
@@ -275,7 +285,9 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let endpoint = format!("{}/si/mono/webhook", args.url.trim_end_matches('/'));
     let total = args.warmup + args.n;
-    let mut bodies: Vec<Vec<u8>> = (0..total).map(|i| body(&run, &account, i)).collect();
+    let mut bodies: Vec<Vec<u8>> = (0..total)
+        .map(|i| body(&run, &accounts[i % accounts.len()], i))
+        .collect();
 
     if args.warmup > 0 {
         let rest = bodies.split_off(args.warmup);
@@ -346,9 +358,9 @@ async fn main() -> anyhow::Result<()> {
         let mut pending: i64 = 0;
         while drain_started.elapsed() < Duration::from_secs(300) {
             pending = sqlx::query_scalar(
-                "SELECT count(*) FROM webhook_deliveries WHERE account_id = $1 AND status = 'queued'",
+                "SELECT count(*) FROM webhook_deliveries WHERE account_id LIKE $1 || '%' AND status = 'queued'",
             )
-            .bind(&account)
+            .bind(&prefix)
             .fetch_one(&pool)
             .await?;
             if pending == 0 {
@@ -357,9 +369,9 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let processed: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM webhook_deliveries WHERE account_id = $1 AND status = 'processed'",
+            "SELECT count(*) FROM webhook_deliveries WHERE account_id LIKE $1 || '%' AND status = 'processed'",
         )
-        .bind(&account)
+        .bind(&prefix)
         .fetch_one(&pool)
         .await?;
         let total = started.elapsed().as_secs_f64();

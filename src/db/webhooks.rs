@@ -100,8 +100,16 @@ pub async fn intake_batch(
                         WHEN COALESCE(a.env_id, r.env_id) IS NULL THEN jsonb_build_object('ignored', 'unknown_account')
                    END
             FROM input i
-            LEFT JOIN mono_accounts a ON a.id = i.account_id
-            LEFT JOIN mono_link_refs r ON a.id IS NULL AND r.ref = i.link_ref
+            -- One primary-key probe per delivery, whatever the tables' sizes: OFFSET 0 keeps
+            -- each lookup a parameterized subquery (never pulled up into a join the planner
+            -- could make a hash of the whole table), and the ref is looked up only for a
+            -- delivery whose account is not known.
+            LEFT JOIN LATERAL (
+                SELECT org_id, env_id FROM mono_accounts WHERE id = i.account_id OFFSET 0
+            ) a ON true
+            LEFT JOIN LATERAL (
+                SELECT org_id, env_id FROM mono_link_refs WHERE a.env_id IS NULL AND ref = i.link_ref OFFSET 0
+            ) r ON true
             ORDER BY i.dedupe_key
             ON CONFLICT ON CONSTRAINT webhook_deliveries_dedupe_key
             DO UPDATE SET dedupe_key = EXCLUDED.dedupe_key
