@@ -912,21 +912,7 @@ async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool)
         .await
         .unwrap();
     let state = first.state().clone();
-    let tenant = tenants::create_tenant(&pool, "Crash Org").await.unwrap();
-    let env = tenant
-        .environments
-        .iter()
-        .find(|e| e.name == "sandbox")
-        .unwrap()
-        .id;
-    sqlx::query(
-        "INSERT INTO mono_accounts (id, org_id, env_id, currency, data_status) VALUES ('acc_crash', $1, $2, 'NGN', 'AVAILABLE')",
-    )
-    .bind(tenant.org_id)
-    .bind(env)
-    .execute(&pool)
-    .await
-    .unwrap();
+    org_with_account(&pool, "Crash Org", "acc_crash").await;
     let auth = PresentedAuth {
         webhook_secret: Some(SECRET),
         ..Default::default()
@@ -957,17 +943,10 @@ async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool)
         let (status, _) = processed(&pool, &json!(id.to_string())).await;
         assert_eq!(status, "processed");
     }
-    let jobs_done = eventually("both jobs to be done", || async {
-        let rows: Vec<(String, i32)> =
-            sqlx::query_as("SELECT status, attempts FROM jobs ORDER BY created_at")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-        rows.iter().all(|(s, _)| s == "done").then_some(rows)
-    })
-    .await;
+    let jobs_done = jobs_when_all_done(&pool).await;
+    assert_eq!(jobs_done.len(), 2, "{jobs_done:?}");
     assert!(
-        jobs_done.iter().all(|(_, attempts)| *attempts == 2),
+        jobs_done.iter().all(|(attempts, _)| *attempts == 2),
         "{jobs_done:?}"
     );
     for tx_id in ["tx_crash_before", "tx_crash_after"] {
@@ -998,6 +977,21 @@ async fn org_with_account(pool: &PgPool, name: &str, account: &str) -> Uuid {
     .await
     .unwrap();
     env
+}
+
+/// Every job once all are done: (attempts, progress), by environment and age.
+async fn jobs_when_all_done(pool: &PgPool) -> Vec<(i32, Value)> {
+    eventually("every job to be done", || async {
+        let rows: Vec<(String, i32, Value)> =
+            sqlx::query_as("SELECT status, attempts, progress FROM jobs ORDER BY env_id, created_at")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        rows.iter()
+            .all(|(status, _, _)| status == "done")
+            .then(|| rows.into_iter().map(|(_, a, p)| (a, p)).collect())
+    })
+    .await
 }
 
 /// A `transaction.settled` delivery as intake hands it to storage.
@@ -1073,15 +1067,8 @@ async fn one_intake_batch_is_one_job_per_environment_in_arrival_order(pool: PgPo
         let q = format!("SELECT count(*) FROM invoices WHERE transaction_id = '{tx}'");
         assert_eq!(count(&pool, &q).await, 1, "{tx}");
     }
-    let done: Vec<(String, Value)> = eventually("both jobs to be done", || async {
-        let rows: Vec<(String, Value)> =
-            sqlx::query_as("SELECT status, progress FROM jobs WHERE kind = 'webhook' ORDER BY env_id")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-        rows.iter().all(|(s, _)| s == "done").then_some(rows)
-    })
-    .await;
+    let done = jobs_when_all_done(&pool).await;
+    assert_eq!(done.len(), 2, "{done:?}");
     let reported: usize = done
         .iter()
         .map(|(_, p)| p["deliveries"].as_array().unwrap().len())
