@@ -942,6 +942,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_webhook_job_names_its_deliveries_in_either_payload() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(
+            job_deliveries(&json!({"deliveryIds": [a.to_string(), b.to_string()]})),
+            Some(vec![a, b])
+        );
+        // A job queued before jobs were batched.
+        assert_eq!(
+            job_deliveries(&json!({"deliveryId": a.to_string()})),
+            Some(vec![a])
+        );
+        for broken in [
+            json!({}),
+            json!({"deliveryIds": []}),
+            json!({"deliveryIds": "x"}),
+            json!({"deliveryIds": [a.to_string(), "not-a-uuid"]}),
+            json!({"deliveryId": 7}),
+        ] {
+            assert_eq!(job_deliveries(&broken), None, "{broken}");
+        }
+    }
+
+    #[test]
     fn attribution_reads_every_shape() {
         let connected = json!({"id": "acc_1", "meta": {"ref": "ref_0123456789"}});
         assert_eq!(
