@@ -25,36 +25,15 @@ if [ -z "$CHROMIUM" ]; then
   exit 0
 fi
 
-ensure_postgres
-db="tpm_browser_$$"
-ensure_database "$db"
-export DATABASE_URL="$(database_url_for "$db")"
-export SQLX_OFFLINE=true
-cargo build --quiet --bin taxpoynt-mono
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
 out=target/browser
-mkdir -p "$out"
-BIND_ADDR="127.0.0.1:$port" target/debug/taxpoynt-mono serve --sandbox >"$out/serve.log" 2>&1 &
-server=$!
 profile="$(mktemp -d)"
 cleanup() {
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
+  stop_served
   rm -rf "$profile"
-  if command -v psql >/dev/null 2>&1; then
-    psql -q "$(database_url_for postgres)" -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true
-  fi
 }
 trap cleanup EXIT
-
-for _ in $(seq 1 300); do
-  curl -fsS "$base/healthz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$out/serve.log" >&2; log "FAILED: the service exited"; exit 1; }
-  sleep 0.2
-done
-curl -fsS "$base/healthz" >/dev/null || { cat "$out/serve.log" >&2; log "FAILED: the service did not come up"; exit 1; }
+serve_on_free_port browser "$out" || { log "FAILED: the service did not come up"; exit 1; }
+base="$SERVED_BASE"
 
 chrome=("$CHROMIUM" --headless --disable-gpu --no-sandbox --disable-dev-shm-usage --no-first-run
   --user-data-dir="$profile" --virtual-time-budget=20000)

@@ -110,3 +110,46 @@ ensure_database() {
     psql -w -q "$DATABASE_URL" -c "create database \"$1\"" >/dev/null
   fi
 }
+
+# Serves the debug binary (`serve --sandbox`) on a free port against a fresh database
+# tpm_$1_<pid>, logging to $2/serve.log; further arguments (NAME=VALUE) are added to the
+# service's environment. Waits until it answers /readyz; sets SERVED_BASE and SERVED_PID, and
+# exports DATABASE_URL naming that database. `stop_served` stops it and drops the database
+# (safe to call before or without `serve_on_free_port`, so it can go in a trap first).
+serve_on_free_port() {
+  local name="$1" out="$2"; shift 2
+  ensure_postgres
+  SERVED_DB="tpm_${name}_$$"
+  ensure_database "$SERVED_DB"
+  DATABASE_URL="$(database_url_for "$SERVED_DB")"
+  export DATABASE_URL SQLX_OFFLINE=true
+  cargo build --quiet --bin taxpoynt-mono
+  local port
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  SERVED_BASE="http://127.0.0.1:$port"
+  mkdir -p "$out"
+  env "$@" BIND_ADDR="127.0.0.1:$port" target/debug/taxpoynt-mono serve --sandbox >"$out/serve.log" 2>&1 &
+  SERVED_PID=$!
+  for _ in $(seq 1 600); do
+    curl -fs "$SERVED_BASE/readyz" >/dev/null 2>&1 && return 0
+    if ! kill -0 "$SERVED_PID" 2>/dev/null; then
+      cat "$out/serve.log" >&2
+      _pg_log "the service exited before it was ready"
+      return 1
+    fi
+    sleep 0.1
+  done
+  cat "$out/serve.log" >&2
+  _pg_log "the service was not ready after 60 s"
+  return 1
+}
+
+stop_served() {
+  if [ -n "${SERVED_PID:-}" ]; then
+    kill "$SERVED_PID" 2>/dev/null || true
+    wait "$SERVED_PID" 2>/dev/null || true
+  fi
+  if [ -n "${SERVED_DB:-}" ] && command -v psql >/dev/null 2>&1; then
+    psql -q "$(database_url_for postgres)" -c "drop database if exists \"$SERVED_DB\" with (force)" >/dev/null 2>&1 || true
+  fi
+}

@@ -16,33 +16,12 @@ if ! command -v st >/dev/null 2>&1; then
   python3 -m pip install --quiet schemathesis >&2
 fi
 
-ensure_postgres
-db="tpm_schemathesis_$$"
-ensure_database "$db"
-export DATABASE_URL="$(database_url_for "$db")"
-export SQLX_OFFLINE=true
-cargo build --quiet --bin taxpoynt-mono
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
 out=target/schemathesis
-mkdir -p "$out"
-# No per-key rate limit: the fuzzer calls as fast as it can with one key.
-API_RATE_LIMIT=0 MONO_REFRESH_COOLDOWN_SECS=0 BIND_ADDR="127.0.0.1:$port" \
-  target/debug/taxpoynt-mono serve --sandbox >"$out/serve.log" 2>&1 &
-server=$!
-cleanup() {
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  psql -q "$(database_url_for postgres)" -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-for _ in $(seq 1 300); do
-  curl -fs "$base/readyz" >/dev/null 2>&1 && break
-  kill -0 "$server" 2>/dev/null || { cat "$out/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
+trap stop_served EXIT
+# No per-key rate limit: the fuzzer calls as fast as it can with one key. No sync queued by
+# the link: the seeding below syncs the account itself (a queued one would answer 409).
+serve_on_free_port schemathesis "$out" API_RATE_LIMIT=0 MONO_REFRESH_COOLDOWN_SECS=0 MONO_SYNC_ON_LINK=false
+base="$SERVED_BASE"
 key="$(target/debug/taxpoynt-mono tenant create --name 'Schemathesis' --tin 12345678-0001 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["apiKey"])')"
 
 # Data to read: one account linked through the sandbox and synced, so lists, events, invoices
