@@ -274,6 +274,33 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid, lock: bool) -> Result<Option
     }))
 }
 
+/// Keeps why a queued delivery failed this attempt (it stays queued for the next); false when
+/// it was not queued any more.
+pub async fn note_error(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<bool, sqlx::Error> {
+    let noted = sqlx::query!(
+        "UPDATE webhook_deliveries SET error = $2 WHERE id = $1 AND status = 'queued'",
+        id,
+        error
+    )
+    .execute(db)
+    .await?;
+    Ok(noted.rows_affected() == 1)
+}
+
+/// Ends the queued deliveries of a job out of attempts as `failed`, each with the error its
+/// last attempt noted, else `error` (the job's). Those finished already keep their outcome.
+pub async fn fail_queued(db: impl PgExecutor<'_>, ids: &[Uuid], error: &str) -> Result<u64, sqlx::Error> {
+    let failed = sqlx::query!(
+        "UPDATE webhook_deliveries SET status = 'failed', result = '{}', error = COALESCE(error, $2)
+         WHERE id = ANY($1) AND status = 'queued'",
+        ids,
+        error
+    )
+    .execute(db)
+    .await?;
+    Ok(failed.rows_affected())
+}
+
 /// Ends a queued delivery as `processed`, `ignored` or `failed` with what happened; false when
 /// it was not queued any more.
 pub async fn finish(

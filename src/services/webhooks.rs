@@ -395,6 +395,9 @@ pub async fn process_deliveries(state: &AppState, ids: &[Uuid]) -> BatchRun {
             Ok(result) => result,
             Err(e) => {
                 tracing::warn!(delivery_id = %id, error = %e, "webhook delivery failed; it is retried with its job");
+                if let Err(note) = db::note_error(&state.db, id, &e.to_string()).await {
+                    tracing::warn!(delivery_id = %id, error = %note, "could not keep a webhook delivery's error");
+                }
                 let shown = json!({"error": e.to_string()});
                 run.failed += 1;
                 run.first_error.get_or_insert(e);
@@ -872,16 +875,15 @@ async fn on_transaction(
     Ok(result)
 }
 
-/// Marks the deliveries still queued `failed` (their job ran out of attempts), inside the
-/// caller's transaction; the ones already finished keep their outcome.
+/// Marks the deliveries still queued `failed` (their job ran out of attempts), each with the
+/// error of its own last attempt (else `error`), inside the caller's transaction; the ones
+/// already finished keep their outcome.
 pub async fn fail_deliveries(
     tx: &mut PgConnection,
     delivery_ids: &[Uuid],
     error: &str,
 ) -> Result<(), ApiError> {
-    for &id in delivery_ids {
-        db::finish(&mut *tx, id, "failed", &json!({}), Some(error)).await?;
-    }
+    db::fail_queued(&mut *tx, delivery_ids, error).await?;
     Ok(())
 }
 
