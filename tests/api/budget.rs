@@ -15,25 +15,6 @@ use mono::budget::{Budget, BudgetError, BUDGET_NAME};
 use mono::MonoError;
 use sandbox::SandboxHandle;
 
-/// Syncs `account` to its end through `app` in pages of `page_size`; answers what it fetched.
-async fn sync_to_end(app: &TestApp, account: &str, page_size: u32) -> u64 {
-    let mut fetched = 0;
-    for _ in 0..1_000 {
-        let (status, body) = app
-            .post(
-                "/si/mono/sync",
-                json!({"accountId": account, "pageSize": page_size}),
-            )
-            .await;
-        assert_eq!(status, 200, "sync of {account}: {body}");
-        fetched += body["data"]["fetched"].as_u64().unwrap();
-        if body["data"]["hasMore"] == false {
-            return fetched;
-        }
-    }
-    panic!("the sync of {account} never ended");
-}
-
 /// The sandbox's limits and counts (`GET /_sandbox/limits`).
 async fn sandbox_limits(sandbox: &SandboxHandle) -> Value {
     let (status, body) = control(sandbox, Method::GET, "/_sandbox/limits", None).await;
@@ -162,7 +143,7 @@ async fn budget_is_shared_by_two_replicas_and_never_exceeded_in_any_second(pool:
     let syncs = accounts
         .iter()
         .enumerate()
-        .map(|(i, account)| sync_to_end(replicas[i % 2], account, 10));
+        .map(|(i, account)| sync_to_end(replicas[i % 2], account, 10, WhenBusy::Fail));
     let fetched: u64 = futures::future::join_all(syncs).await.into_iter().sum();
     assert_eq!(fetched as usize, ACCOUNTS * PER_ACCOUNT);
 
@@ -220,7 +201,7 @@ async fn budget_pause_after_a_429_holds_back_the_other_replica(pool: PgPool) {
     .await;
 
     let a = &s.app;
-    let a_sync = async { sync_to_end(a, &x, 10).await };
+    let a_sync = async { sync_to_end(a, &x, 10, WhenBusy::Fail).await };
     let b_sync = async {
         let until = wait_for(
             "replica A's 429 to pause the budget",
@@ -233,7 +214,7 @@ async fn budget_pause_after_a_429_holds_back_the_other_replica(pool: PgPool) {
         .await;
         let started = db_now(&pool).await;
         assert!(started < until, "replica B starts within the pause");
-        let fetched = sync_to_end(&b, &y, 10).await;
+        let fetched = sync_to_end(&b, &y, 10, WhenBusy::Fail).await;
         (until, fetched, db_now(&pool).await)
     };
     let (a_fetched, (until, b_fetched, b_done)) = tokio::join!(a_sync, b_sync);

@@ -768,3 +768,40 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
         StatusCode::from_u16(script.remove(0)).unwrap()
     }
 }
+
+/// What `sync_to_end` does when another session syncs the account (409 `sync_in_progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenBusy {
+    /// Waits and asks again (replicas racing for one account).
+    Wait,
+    /// Fails the test: nothing else should be syncing it.
+    Fail,
+}
+
+/// Calls `POST /si/mono/sync` page after page until `hasMore` is false; answers how many
+/// transactions the calls fetched.
+pub async fn sync_to_end(app: &TestApp, account: &str, page_size: u32, busy: WhenBusy) -> u64 {
+    let mut fetched = 0;
+    for _ in 0..2_000 {
+        let (status, body) = app
+            .post(
+                "/si/mono/sync",
+                serde_json::json!({"accountId": account, "pageSize": page_size}),
+            )
+            .await;
+        match status {
+            200 => {
+                fetched += body["data"]["fetched"].as_u64().unwrap();
+                if body["data"]["hasMore"] == false {
+                    return fetched;
+                }
+            }
+            409 if busy == WhenBusy::Wait => {
+                assert_eq!(body["error"]["code"], "sync_in_progress", "{body}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            _ => panic!("sync of {account} answered {status}: {body}"),
+        }
+    }
+    panic!("the sync of {account} never ended");
+}

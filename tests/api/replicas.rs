@@ -12,34 +12,6 @@ const ACCOUNTS: usize = 6;
 const PER_ACCOUNT: usize = 300;
 const EVENTS: usize = 100;
 
-/// Syncs the account to its end through `app`, waiting its turn while the other replica
-/// holds the account.
-async fn sync_to_end(app: &TestApp, account: &str, page_size: u32) -> u64 {
-    let mut fetched = 0;
-    for _ in 0..2_000 {
-        let (status, body) = app
-            .post(
-                "/si/mono/sync",
-                json!({"accountId": account, "pageSize": page_size}),
-            )
-            .await;
-        match status {
-            200 => {
-                fetched += body["data"]["fetched"].as_u64().unwrap();
-                if body["data"]["hasMore"] == false {
-                    return fetched;
-                }
-            }
-            409 => {
-                assert_eq!(body["error"]["code"], "sync_in_progress", "{body}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            _ => panic!("sync answered {status}: {body}"),
-        }
-    }
-    panic!("the sync of {account} never ended");
-}
-
 async fn count(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
@@ -67,7 +39,10 @@ async fn two_replicas_share_syncs_and_webhooks_without_loss_or_duplicates(pool: 
 
     // Every account synced through both replicas at once, with different page sizes.
     let syncs = accounts.iter().map(|account| async move {
-        let (x, y) = tokio::join!(sync_to_end(a, account, 40), sync_to_end(b, account, 70));
+        let (x, y) = tokio::join!(
+            sync_to_end(a, account, 40, WhenBusy::Wait),
+            sync_to_end(b, account, 70, WhenBusy::Wait)
+        );
         x + y
     });
     // Every event delivered to both replicas (Mono retrying at another one).
