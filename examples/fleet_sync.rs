@@ -18,13 +18,15 @@
 //! `MONO_SYNC_CONCURRENCY` defaults to `--concurrency`, `DATABASE_MAX_CONNECTIONS` to 8 (two
 //! replicas of 32 syncs each hold 64 connections of their own beside their pools).
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use taxpoynt_mono::config::Settings;
 use taxpoynt_mono::db::accounts::{self, DetailsUpdate};
 use taxpoynt_mono::jobs::scheduled_sync;
@@ -69,22 +71,6 @@ fn args() -> anyhow::Result<Args> {
         }
     }
     Ok(a)
-}
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-/// Resets the peak-RSS mark so each run is measured on its own (Linux).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Mono responses the service's client has seen (all, and 429s), from its metrics.
@@ -185,15 +171,7 @@ async fn main() -> anyhow::Result<()> {
     );
     for &replicas in &args.replicas {
         let db = format!("taxpoynt_fleet_{}_{replicas}", std::process::id());
-        let mut admin = PgConnection::connect(&master).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-            .execute(&mut admin)
-            .await?;
-        sqlx::query(&format!("CREATE DATABASE {db}"))
-            .execute(&mut admin)
-            .await?;
-        let mut url = url::Url::parse(&master)?;
-        url.set_path(&db);
+        let (url, mut admin) = common::fresh_database(&master, &db).await?;
 
         let mut apps = Vec::new();
         for _ in 0..replicas {
@@ -250,7 +228,7 @@ async fn main() -> anyhow::Result<()> {
         let rule_id = rule["data"]["id"].as_u64().context("fault rule id")?;
         let (responses_before, limited_before) = mono_responses();
 
-        reset_peak();
+        common::reset_peak();
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs();
@@ -269,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let secs = started.elapsed().as_secs_f64();
-        let peak = status_kib("VmHWM:");
+        let peak = common::status_kib("VmHWM:");
         let requests = sandbox
             .state
             .faults()
@@ -327,9 +305,7 @@ async fn main() -> anyhow::Result<()> {
         }
         pool.close().await;
         drop(state);
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await?;
+        common::drop_database(&mut admin, &db).await?;
     }
     Ok(())
 }

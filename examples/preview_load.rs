@@ -6,11 +6,12 @@
 //!
 //! `bash scripts/bench-preview.sh [N]` (a release build; DATABASE_URL as scripts/pg.sh finds it).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection};
 use taxpoynt_mono::config::Settings;
 use taxpoynt_mono::sandbox::{Sandbox, SandboxConfig};
 use taxpoynt_mono::services::tenants;
@@ -40,12 +41,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let http = reqwest::Client::new();
     let db = format!("taxpoynt_preview_{}", std::process::id());
-    let mut admin = PgConnection::connect(&master).await?;
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&mut admin)
-        .await?;
-    let mut url = url::Url::parse(&master)?;
-    url.set_path(&db);
+    let (url, mut admin) = common::fresh_database(&master, &db).await?;
     let settings = Settings::from_lookup(|k| match k {
         "DATABASE_URL" => Some(url.to_string()),
         "BIND_ADDR" => Some("127.0.0.1:0".into()),
@@ -53,6 +49,8 @@ async fn main() -> anyhow::Result<()> {
         "MONO_SECRET_KEY" => Some(sandbox.state.config().secret_key.clone()),
         // The figures measure the service against the local sandbox, not Mono's budget.
         "MONO_MAX_RPS" => Some("0".into()),
+        // serve refuses to start verifying webhooks without a secret; none arrive here.
+        "MONO_WEBHOOK_SECRET" => Some("bench-webhook-secret".into()),
         _ => None,
     })?;
     let app = Application::build(settings).await?;
@@ -68,28 +66,8 @@ async fn main() -> anyhow::Result<()> {
         .map(|e| e.id)
         .unwrap();
 
-    let made: Value = http
-        .post(format!("{}_sandbox/accounts", sandbox.base_url))
-        .json(&json!({"transactions": size, "seed": 11}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let code = made["data"]["code"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no code: {made}"))?;
-    let linked: Value = http
-        .post(format!("{base}/si/mono/exchange"))
-        .bearer_auth(&tenant.api_key)
-        .json(&json!({"code": code}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let account_id = linked["data"]["id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("{linked}"))?
-        .to_string();
+    let account_id =
+        common::link_sandbox_account(&http, &sandbox.base_url, &base, &tenant.api_key, size, 11).await?;
     loop {
         let resp: Value = http
             .post(format!("{base}/si/mono/sync"))
@@ -158,8 +136,6 @@ async fn main() -> anyhow::Result<()> {
     stop.cancel();
     let _ = server.await;
     pool.close().await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    common::drop_database(&mut admin, &db).await?;
     Ok(())
 }

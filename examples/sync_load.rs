@@ -6,30 +6,15 @@
 //! DATABASE_URL naming a server where databases may be created (scripts/pg.sh finds one:
 //! `bash scripts/bench-sync.sh`).
 
+mod common;
+
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection};
 use taxpoynt_mono::config::Settings;
 use taxpoynt_mono::sandbox::{Sandbox, SandboxConfig};
 use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::startup::Application;
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-/// Resets the peak-RSS mark so each size is measured on its own (Linux).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -56,15 +41,7 @@ async fn main() -> anyhow::Result<()> {
     println!("size\tpages\tseconds\ttx/s\tdrafted\tdlq\tpeak_rss_mib\trss_before_mib");
     for size in sizes {
         let db = format!("taxpoynt_bench_{}_{size}", std::process::id());
-        let mut admin = PgConnection::connect(&master).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
-            .execute(&mut admin)
-            .await?;
-        sqlx::query(&format!("CREATE DATABASE {db}"))
-            .execute(&mut admin)
-            .await?;
-        let mut url = url::Url::parse(&master)?;
-        url.set_path(&db);
+        let (url, mut admin) = common::fresh_database(&master, &db).await?;
         let settings = Settings::from_lookup(|k| match k {
             "DATABASE_URL" => Some(url.to_string()),
             "BIND_ADDR" => Some("127.0.0.1:0".into()),
@@ -72,6 +49,8 @@ async fn main() -> anyhow::Result<()> {
             "MONO_SECRET_KEY" => Some(sandbox.state.config().secret_key.clone()),
             // The figures measure the service against the local sandbox, not Mono's budget.
             "MONO_MAX_RPS" => Some("0".into()),
+            // serve refuses to start verifying webhooks without a secret; none arrive here.
+            "MONO_WEBHOOK_SECRET" => Some("bench-webhook-secret".into()),
             "RUST_LOG" => None,
             _ => None,
         })?;
@@ -82,31 +61,11 @@ async fn main() -> anyhow::Result<()> {
         let server = tokio::spawn(app.run_until_stopped());
         let tenant = tenants::create_tenant(&pool, "Bench Org").await?;
 
-        let made: Value = http
-            .post(format!("{}_sandbox/accounts", sandbox.base_url))
-            .json(&json!({"transactions": size, "seed": 11}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let code = made["data"]["code"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no code: {made}"))?;
-        let linked: Value = http
-            .post(format!("{base}/si/mono/exchange"))
-            .bearer_auth(&tenant.api_key)
-            .json(&json!({"code": code}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let account_id = linked["data"]["id"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("{linked}"))?
-            .to_string();
+        let account_id =
+            common::link_sandbox_account(&http, &sandbox.base_url, &base, &tenant.api_key, size, 11).await?;
 
-        let rss_before = status_kib("VmRSS:");
-        reset_peak();
+        let rss_before = common::status_kib("VmRSS:");
+        common::reset_peak();
         let started = Instant::now();
         let (mut fetched, mut drafted, mut dlq, mut calls) = (0u64, 0u64, 0u64, 0u32);
         loop {
@@ -129,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         let secs = started.elapsed().as_secs_f64();
-        let peak = status_kib("VmHWM:");
+        let peak = common::status_kib("VmHWM:");
         anyhow::ensure!(
             fetched as usize == size,
             "fetched {fetched} of {size} in {calls} calls"
@@ -144,9 +103,7 @@ async fn main() -> anyhow::Result<()> {
         stop.cancel();
         let _ = server.await;
         pool.close().await;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await?;
+        common::drop_database(&mut admin, &db).await?;
     }
     Ok(())
 }

@@ -1,0 +1,80 @@
+//! What the benchmark examples share: a fresh database per run, a sandbox account linked
+//! through the service's own exchange, and the process's memory figures (Linux). Each example
+//! uses a part of it.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+
+/// A field of /proc/self/status in KiB (`VmRSS:`, `VmHWM:`); 0 where there is none.
+pub fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the peak-RSS mark so each run is measured on its own (Linux).
+pub fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Creates database `name` on the server of `master` (dropping one a run before left behind);
+/// answers its URL and the connection to drop it with afterwards (`drop_database`).
+pub async fn fresh_database(master: &str, name: &str) -> anyhow::Result<(url::Url, PgConnection)> {
+    let mut admin = PgConnection::connect(master).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    let mut url = url::Url::parse(master)?;
+    url.set_path(name);
+    Ok((url, admin))
+}
+
+pub async fn drop_database(admin: &mut PgConnection, name: &str) -> anyhow::Result<()> {
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(admin)
+        .await?;
+    Ok(())
+}
+
+/// Makes a sandbox account of `transactions` transactions (`POST /_sandbox/accounts`) and
+/// links it through the service's `POST /si/mono/exchange`; answers the account's id.
+pub async fn link_sandbox_account(
+    http: &reqwest::Client,
+    sandbox_url: &url::Url,
+    service: &str,
+    api_key: &str,
+    transactions: usize,
+    seed: u64,
+) -> anyhow::Result<String> {
+    let made: Value = http
+        .post(format!("{sandbox_url}_sandbox/accounts"))
+        .json(&json!({"transactions": transactions, "seed": seed}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let code = made["data"]["code"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no code: {made}"))?;
+    let linked: Value = http
+        .post(format!("{service}/si/mono/exchange"))
+        .bearer_auth(api_key)
+        .json(&json!({"code": code}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(linked["data"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("{linked}"))?
+        .to_string())
+}
