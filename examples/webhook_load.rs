@@ -245,6 +245,21 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.c)
+        .tcp_nodelay(true)
+        .build()?;
+    let base = args.url.trim_end_matches('/');
+    // Figures from a service that is not there (or not ready) would be all errors: stop first.
+    let ready = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .with_context(|| format!("no service answers at {base} (is it running? --url)"))?;
+    if !ready.status().is_success() {
+        bail!("{base}/readyz answered {}", ready.status());
+    }
+    let endpoint = format!("{base}/si/mono/webhook");
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect(&args.database_url)
@@ -279,11 +294,6 @@ async fn main() -> anyhow::Result<()> {
         sqlx::query("ANALYZE mono_accounts").execute(&pool).await?;
     }
 
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.c)
-        .tcp_nodelay(true)
-        .build()?;
-    let endpoint = format!("{}/si/mono/webhook", args.url.trim_end_matches('/'));
     let total = args.warmup + args.n;
     let mut bodies: Vec<Vec<u8>> = (0..total)
         .map(|i| body(&run, &accounts[i % accounts.len()], i))
@@ -402,6 +412,13 @@ async fn main() -> anyhow::Result<()> {
                 .map(|r| format!("{r:.2}"))
                 .collect::<Vec<_>>()
                 .join(", "),
+        );
+    }
+    if errors > 0 {
+        // The figures above leave the failed deliveries out; a run with failures measures nothing.
+        bail!(
+            "{errors} of {} deliveries failed (the first ones are printed above)",
+            args.n
         );
     }
     Ok(())
