@@ -6,7 +6,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY .sqlx ./.sqlx
 COPY migrations ./migrations
 COPY src ./src
-COPY benches ./benches
+COPY crates ./crates
 RUN cargo build --release --locked --bin taxpoynt-mono \
  && strip target/release/taxpoynt-mono
 

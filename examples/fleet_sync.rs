@@ -25,12 +25,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures::StreamExt;
+use sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use taxpoynt_mono::config::Settings;
 use taxpoynt_mono::db::accounts::{self, DetailsUpdate};
 use taxpoynt_mono::jobs::scheduled_sync;
-use taxpoynt_mono::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::startup::Application;
 use taxpoynt_mono::tenancy::{EnvName, Tenant};

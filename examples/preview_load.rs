@@ -11,9 +11,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 use taxpoynt_mono::config::Settings;
-use taxpoynt_mono::sandbox::{Sandbox, SandboxConfig};
 use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::startup::Application;
 

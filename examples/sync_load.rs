@@ -10,9 +10,9 @@ mod common;
 
 use std::time::Instant;
 
+use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 use taxpoynt_mono::config::Settings;
-use taxpoynt_mono::sandbox::{Sandbox, SandboxConfig};
 use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::startup::Application;
 

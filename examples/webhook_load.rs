@@ -28,9 +28,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use mono::signature;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
-use taxpoynt_mono::mono::signature;
 
 struct Args {
     url: String,

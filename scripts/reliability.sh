@@ -21,10 +21,10 @@ if [ "$fuzz_secs" -gt 0 ]; then
     echo "reliability: cargo-fuzz is not installed (cargo install cargo-fuzz --locked); fuzz runs skipped" >&2
     exit 0
   fi
-  cd fuzz
-  for target in webhook mono_dtos engine; do
-    echo "== cargo fuzz run $target for ${fuzz_secs}s"
-    SQLX_OFFLINE=true RUSTC_BOOTSTRAP=1 cargo fuzz run -s none "$target" -- \
-      -max_total_time="$fuzz_secs" -max_len=4096 -print_final_stats=1
+  for dir_target in fuzz:webhook fuzz:mono_dtos crates/eligibility/fuzz:engine; do
+    dir="${dir_target%%:*}" target="${dir_target##*:}"
+    echo "== cargo fuzz run $target ($dir) for ${fuzz_secs}s"
+    (cd "$dir" && SQLX_OFFLINE=true RUSTC_BOOTSTRAP=1 cargo fuzz run -s none "$target" -- \
+      -max_total_time="$fuzz_secs" -max_len=4096 -print_final_stats=1)
   done
 fi

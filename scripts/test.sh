@@ -12,10 +12,10 @@ ensure_postgres
 # Queries are checked against the committed .sqlx/ data, so no migrated database is needed to build.
 export SQLX_OFFLINE=true
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --all-targets --no-fail-fast "$@"
-  cargo test --doc --quiet
+  cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+  cargo test --workspace --doc --quiet
   bash scripts/browser-test.sh
 else
-  cargo test --all-targets --no-fail-fast "$@"
+  cargo test --workspace --all-targets --no-fail-fast "$@"
   bash scripts/browser-test.sh
 fi

@@ -106,16 +106,16 @@ pub struct SandboxArgs {
 #[derive(Debug, Args, Default, Clone, Copy)]
 pub struct SandboxLimitArgs {
     /// Calls per whole second the sandbox lets through; past it, 429 with Retry-After.
-    #[arg(long = "max-rps", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::sandbox::limits::MAX_RPS)))]
+    #[arg(long = "max-rps", value_parser = clap::value_parser!(u32).range(1..=i64::from(sandbox::limits::MAX_RPS)))]
     pub max_rps: Option<u32>,
     /// Milliseconds every `/v2` call waits before it is answered.
-    #[arg(long = "latency-ms", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=crate::sandbox::limits::MAX_LATENCY_MS))]
+    #[arg(long = "latency-ms", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=sandbox::limits::MAX_LATENCY_MS))]
     pub latency_ms: u64,
 }
 
 impl SandboxLimitArgs {
-    fn spec(self) -> crate::sandbox::limits::LimitsSpec {
-        crate::sandbox::limits::LimitsSpec {
+    fn spec(self) -> sandbox::limits::LimitsSpec {
+        sandbox::limits::LimitsSpec {
             latency_ms: self.latency_ms,
             max_rps: self.max_rps,
         }
@@ -131,10 +131,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     pub sandbox_port: u16,
     /// Calls per whole second the built-in sandbox lets through (`--sandbox` only).
-    #[arg(long = "sandbox-max-rps", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::sandbox::limits::MAX_RPS)))]
+    #[arg(long = "sandbox-max-rps", value_parser = clap::value_parser!(u32).range(1..=i64::from(sandbox::limits::MAX_RPS)))]
     pub sandbox_max_rps: Option<u32>,
     /// Milliseconds every call to the built-in sandbox waits (`--sandbox` only).
-    #[arg(long = "sandbox-latency-ms", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=crate::sandbox::limits::MAX_LATENCY_MS))]
+    #[arg(long = "sandbox-latency-ms", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=sandbox::limits::MAX_LATENCY_MS))]
     pub sandbox_latency_ms: u64,
 }
 
@@ -247,15 +247,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .ok()
                         .filter(|s| !s.is_empty())
                 })
-                .unwrap_or_else(|| crate::sandbox::DEFAULT_WEBHOOK_SECRET.to_owned());
-            let request = crate::sandbox::trigger::SendRequest {
+                .unwrap_or_else(|| sandbox::DEFAULT_WEBHOOK_SECRET.to_owned());
+            let request = sandbox::trigger::SendRequest {
                 event,
                 to,
                 account,
                 secret,
                 reference,
             };
-            let outcome = crate::sandbox::trigger::send(&request).await?;
+            let outcome = sandbox::trigger::send(&request).await?;
             println!("{} {} -> {}", outcome.event, outcome.event_id, outcome.status);
             println!("{}", outcome.body);
             if (200..300).contains(&outcome.status) {
@@ -307,7 +307,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Classify => {
             let defaults = crate::config::EligibilityDefaults::from_lookup(|k| std::env::var(k).ok())?;
-            let stats = crate::eligibility::classify(
+            let stats = eligibility::classify(
                 std::io::stdin().lock(),
                 std::io::stdout().lock(),
                 &defaults.settings(),
@@ -324,13 +324,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             config.limits = args.limits.spec();
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
             // A key the user gave is theirs to know; only the sandbox's own default is shown.
-            let key = if config.secret_key == crate::sandbox::DEFAULT_SECRET_KEY {
+            let key = if config.secret_key == sandbox::DEFAULT_SECRET_KEY {
                 format!("mono-sec-key: {}", config.secret_key)
             } else {
                 "mono-sec-key: the value of MONO_SECRET_KEY".to_owned()
             };
             println!("Mono sandbox on http://{addr}/ ({key})");
-            crate::sandbox::run(config, addr, crate::startup::shutdown_signal()).await?;
+            sandbox::run(config, addr, crate::startup::shutdown_signal()).await?;
             Ok(())
         }
         Command::Key {
@@ -368,14 +368,14 @@ async fn connect(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
 
 /// The sandbox's settings: its key is `MONO_SECRET_KEY` when set (so a client configured for
 /// it works), its webhooks signed with `MONO_WEBHOOK_SECRET`.
-fn sandbox_config(seed: u64, webhook_url: Option<url::Url>) -> crate::sandbox::SandboxConfig {
-    let mut config = crate::sandbox::SandboxConfig {
+fn sandbox_config(seed: u64, webhook_url: Option<url::Url>) -> sandbox::SandboxConfig {
+    let mut config = sandbox::SandboxConfig {
         seed,
         webhook_url,
         webhook_secret: std::env::var("MONO_WEBHOOK_SECRET")
             .ok()
             .filter(|s| !s.is_empty()),
-        ..crate::sandbox::SandboxConfig::default()
+        ..sandbox::SandboxConfig::default()
     };
     if let Some(key) = std::env::var("MONO_SECRET_KEY").ok().filter(|s| !s.is_empty()) {
         config.secret_key = key;
@@ -397,13 +397,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if settings.mono.webhook_secret.is_none() {
             // The sandbox signs with the secret the service verifies with.
             tracing::info!("MONO_WEBHOOK_SECRET is not set: using the sandbox's default webhook secret");
-            settings.mono.webhook_secret = Some(secrecy::SecretString::from(
-                crate::sandbox::DEFAULT_WEBHOOK_SECRET,
-            ));
-            config.webhook_secret = Some(crate::sandbox::DEFAULT_WEBHOOK_SECRET.to_owned());
+            settings.mono.webhook_secret = Some(secrecy::SecretString::from(sandbox::DEFAULT_WEBHOOK_SECRET));
+            config.webhook_secret = Some(sandbox::DEFAULT_WEBHOOK_SECRET.to_owned());
         }
         let secret = config.secret_key.clone();
-        let handle = crate::sandbox::Sandbox::start(
+        let handle = sandbox::Sandbox::start(
             config,
             std::net::SocketAddr::from(([127, 0, 0, 1], args.sandbox_port)),
         )
@@ -454,7 +452,7 @@ mod tests {
         let Some(Command::Sandbox(args)) = parse(&["sandbox"]).unwrap().command else {
             panic!("not the sandbox command");
         };
-        assert_eq!(args.limits.spec(), crate::sandbox::limits::LimitsSpec::default());
+        assert_eq!(args.limits.spec(), sandbox::limits::LimitsSpec::default());
         for bad in [
             &["sandbox", "--max-rps", "0"][..],
             &["sandbox", "--max-rps", "many"],

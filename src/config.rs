@@ -108,14 +108,14 @@ impl EligibilityDefaults {
                 .filter(|v| !v.is_empty())
         };
         let floor_minor = match get("MONO_BUSINESS_FLOOR") {
-            None => crate::eligibility::DEFAULT_FLOOR_MINOR,
-            Some(v) => crate::eligibility::floor_minor_from_major(&v)
+            None => eligibility::DEFAULT_FLOOR_MINOR,
+            Some(v) => eligibility::floor_minor_from_major(&v)
                 .map_err(|e| err("MONO_BUSINESS_FLOOR", format!("`{v}`: {}", e.message)))?,
         };
         let reference_regex = get("MONO_REFERENCE_REGEX");
         let invoice_currency = match get("MONO_INVOICE_CURRENCY") {
-            None => crate::eligibility::DEFAULT_INVOICE_CURRENCY.to_string(),
-            Some(v) => crate::eligibility::normalize_currency(&v),
+            None => eligibility::DEFAULT_INVOICE_CURRENCY.to_string(),
+            Some(v) => eligibility::normalize_currency(&v),
         };
         let defaults = EligibilityDefaults {
             floor_minor,
@@ -135,12 +135,12 @@ impl EligibilityDefaults {
     }
 
     /// The engine's settings with these defaults over its built-in keyword lists.
-    pub fn settings(&self) -> crate::eligibility::EligibilitySettings {
-        crate::eligibility::EligibilitySettings {
+    pub fn settings(&self) -> eligibility::EligibilitySettings {
+        eligibility::EligibilitySettings {
             floor_minor: self.floor_minor,
             reference_regex: self.reference_regex.clone(),
             invoice_currency: self.invoice_currency.clone(),
-            ..crate::eligibility::EligibilitySettings::default()
+            ..eligibility::EligibilitySettings::default()
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Small domain types shared by storage and services, below both: what a stored decision's
 //! reason can be, beyond the engine's own.
 
-use crate::eligibility::Reason;
+use eligibility::Reason;
 
 /// Why a transaction went where it did, as stored and counted: the engine's reasons, plus the
 /// pipeline's own (the engine sees only well-formed, non-zero transactions, and duplicates are

@@ -184,9 +184,9 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<crate::mono::MonoError> for ApiError {
-    fn from(err: crate::mono::MonoError) -> Self {
-        use crate::mono::MonoError;
+impl From<mono::MonoError> for ApiError {
+    fn from(err: mono::MonoError) -> Self {
+        use mono::MonoError;
         match err {
             MonoError::Timeout => ApiError::MonoTimeout,
             MonoError::Api { status, message } => ApiError::MonoUpstream {

@@ -1,13 +1,10 @@
-//! Entry points for fuzzing: each takes arbitrary bytes, runs them through one parser or the
+//! Entry points for fuzzing the service's parsers (the engine's is `eligibility::fuzz`): each takes arbitrary bytes, runs them through one parser or the
 //! engine the way the service does, and checks what must hold whatever the input. A panic is
 //! a bug. The cargo-fuzz targets in `fuzz/` and the property tests in `tests/api/fuzz_props.rs`
 //! both call these, so a crash found by one is a regression test in the other.
 
-use std::sync::LazyLock;
-
-use crate::eligibility::{decide, CompiledPolicy, EligibilitySettings, Outcome, Rule, Transaction};
-use crate::mono::signature::{self, PresentedAuth};
-use crate::mono::{AccountDetails, MonoEnvelope, RawTransaction, WebhookEnvelope, WebhookEvent};
+use mono::signature::{self, PresentedAuth};
+use mono::{AccountDetails, MonoEnvelope, RawTransaction, WebhookEnvelope, WebhookEvent};
 
 const SECRET: &[u8] = b"fuzz-webhook-secret";
 const NOW: i64 = 1_760_000_000;
@@ -83,28 +80,6 @@ pub fn mono_dtos(data: &[u8]) {
     }
 }
 
-static POLICY: LazyLock<CompiledPolicy> = LazyLock::new(|| {
-    let rules: Vec<Rule> = serde_json::from_value(serde_json::json!([
-        {"id": "r1", "list": "deny", "pattern": "betting", "field": "narration", "match": "contains"},
-        {"id": "r2", "list": "allow", "pattern": "^INV-[0-9]+$", "field": "reference", "match": "regex"},
-        {"id": "r3", "list": "deny", "pattern": "Mum", "field": "counterparty", "match": "exact"},
-    ]))
-    .expect("constant rules parse");
-    CompiledPolicy::compile(&EligibilitySettings::default(), &rules).expect("constant policy compiles")
-});
-
-/// The engine: any transaction that decodes is decided, the same way twice, and a draft
-/// always has a kind while a DLQ record or a skip never has.
-pub fn engine(data: &[u8]) {
-    let Ok(tx) = serde_json::from_slice::<Transaction>(data) else {
-        return;
-    };
-    let first = decide(&tx, &POLICY);
-    let again = decide(&tx, &POLICY);
-    assert_eq!(first, again, "the engine is deterministic");
-    assert_eq!(first.kind.is_some(), first.outcome == Outcome::Draft, "{first:?}");
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -112,7 +87,6 @@ mod tests {
         for input in [&b""[..], b"\n\n\n", b"{}", b"\xff\xfe", b"[", br#"{"event": 1}"#] {
             super::webhook(input);
             super::mono_dtos(input);
-            super::engine(input);
         }
     }
 }

@@ -3,19 +3,16 @@
 //! A library first, so tests start the real application: `startup::Application` builds the
 //! router over a PostgreSQL pool; `cli` drives it from the binary.
 
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
-pub mod eligibility;
 pub mod error;
 pub mod fuzz;
 pub mod http;
 pub mod invoice;
 pub mod jobs;
-pub mod mono;
-pub mod redact;
-pub mod sandbox;
 pub mod services;
 pub mod signing;
 pub mod startup;

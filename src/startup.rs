@@ -48,7 +48,7 @@ impl Application {
         let shutdown = CancellationToken::new();
         let mut mono = mono_client(&settings.mono)?.with_shutdown(shutdown.clone());
         if settings.mono.max_rps > 0 {
-            let budget = crate::mono::Budget::new(pool.clone(), settings.mono.max_rps);
+            let budget = crate::budget::Budget::new(pool.clone(), settings.mono.max_rps);
             mono = mono.with_budget(Arc::new(budget));
         } else {
             tracing::info!("MONO_MAX_RPS=0: calls to Mono are not budgeted");
@@ -196,8 +196,8 @@ where
 
 /// The Mono client from the settings. Without a secret key every call is refused by Mono
 /// (surfacing as a 502 naming Mono's message), so the service still starts and serves the rest.
-pub fn mono_client(settings: &crate::config::MonoSettings) -> anyhow::Result<crate::mono::MonoClient> {
-    use crate::mono::{MonoClient, MonoConfig};
+pub fn mono_client(settings: &crate::config::MonoSettings) -> anyhow::Result<mono::MonoClient> {
+    use mono::{MonoClient, MonoConfig};
     let secret = settings.secret_key.clone().unwrap_or_else(|| {
         tracing::warn!(
             "MONO_SECRET_KEY is not set: calls to Mono will fail (use `serve --sandbox` to try the service)"

@@ -6,8 +6,8 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::mono::MonoClient;
 use crate::signing::Signer;
+use mono::MonoClient;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -39,7 +39,7 @@ pub struct AccountRow {
     pub next_sync_at: Option<DateTime<Utc>>,
 }
 
-crate::debug_redacted!(AccountRow { id, org_id, env_id, name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at, retrieved_data, last_sync_error, next_sync_at; account_number });
+redact::debug_redacted!(AccountRow { id, org_id, env_id, name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at, retrieved_data, last_sync_error, next_sync_at; account_number });
 
 impl AccountRow {
     /// Whether Mono has the account's transactions: AVAILABLE, or PARTIAL with transactions
@@ -75,7 +75,7 @@ pub struct DetailsUpdate {
     pub retrieved_data: Option<Vec<String>>,
 }
 
-crate::debug_redacted!(DetailsUpdate { name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, retrieved_data; account_number });
+redact::debug_redacted!(DetailsUpdate { name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, retrieved_data; account_number });
 
 /// Claims a real-time refresh of the account: `Some(None)` when it may go ahead (the claim is
 /// recorded), `Some(Some(last))` when the last one was less than `cooldown_secs` ago, `None`

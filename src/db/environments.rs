@@ -3,8 +3,8 @@
 
 use sqlx::PgExecutor;
 
-use crate::eligibility::Overrides;
 use crate::tenancy::Tenant;
+use eligibility::Overrides;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EnvSettings {

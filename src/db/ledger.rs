@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::RecordReason;
-use crate::eligibility::{Detail, DraftKind, Outcome};
+use eligibility::{Detail, DraftKind, Outcome};
 
 /// A page of decided transactions in column form, as the statement binds them: each
 /// transaction is moved into these columns once, straight from its decision.

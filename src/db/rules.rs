@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::eligibility::{MatchKind, PolicyError, Rule, RuleField, RuleList};
 use crate::tenancy::Tenant;
+use eligibility::{MatchKind, PolicyError, Rule, RuleField, RuleList};
 
 /// A rule as stored; its vocabulary columns are parsed by [`TryFrom`] into the engine's rule.
 #[derive(Debug, Clone)]

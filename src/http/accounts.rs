@@ -9,10 +9,10 @@ use url::Url;
 use crate::error::{ApiError, FieldErrors};
 use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::mono::Scope;
 use crate::services::link::{self, AccountView, CustomerInput, Unlinked, WidgetLink, WidgetLinkInput};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
+use mono::Scope;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -47,7 +47,7 @@ pub struct IdentityBody {
     number: String,
 }
 
-crate::debug_redacted!(IdentityBody { kind; number });
+redact::debug_redacted!(IdentityBody { kind; number });
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MetaBody {
@@ -257,7 +257,7 @@ pub struct ExchangeBody {
     _env: Option<Value>,
 }
 
-crate::debug_redacted!(ExchangeBody { r#ref; code });
+redact::debug_redacted!(ExchangeBody { r#ref; code });
 
 #[utoipa::path(
     post,

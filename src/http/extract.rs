@@ -124,7 +124,7 @@ fn json_error(path: String, inner: serde_json::Error) -> ApiError {
             format!("request body is not valid JSON: {inner}"),
         ),
         Category::Data => {
-            let problem = crate::redact::serde_problem(strip_position(&inner.to_string()));
+            let problem = redact::serde_problem(strip_position(&inner.to_string()));
             ApiError::field(field_of(path, &problem, "body"), problem)
         }
     }
@@ -163,7 +163,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
-        let problem = crate::redact::serde_problem(&err.into_inner().to_string());
+        let problem = redact::serde_problem(&err.into_inner().to_string());
         ApiError::field(field_of(path, &problem, "query"), problem)
     })
 }

@@ -6,13 +6,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::eligibility::{MatchKind, RuleField, RuleList};
 use crate::error::ApiError;
 use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::services::rules::{self, RuleInput, RuleView};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
+use eligibility::{MatchKind, RuleField, RuleList};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -8,11 +8,11 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::http::envelope::Envelope;
 use crate::http::extract::{ApiPath, RawBody};
-use crate::mono::signature::{self, PresentedAuth};
 use crate::services::jobs::JobRow;
 use crate::services::webhooks::{self, Receipt, WebhookStatus};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
+use mono::signature::{self, PresentedAuth};
 
 /// The body is taken as bytes, untouched: the signature covers exactly what arrived.
 #[utoipa::path(

@@ -10,13 +10,13 @@ use uuid::Uuid;
 use crate::db::accounts;
 use crate::db::dlq::{self, DlqFilter, DlqRow, Redecided};
 use crate::db::ledger::{self, PageContext};
-use crate::eligibility::Outcome;
 use crate::error::ApiError;
-use crate::mono::RawTransaction;
 use crate::services::settings::{load_policy, LoadedPolicy};
 use crate::services::sync::decide_item;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
+use eligibility::Outcome;
+use mono::RawTransaction;
 
 /// A DLQ record as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

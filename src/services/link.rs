@@ -9,11 +9,9 @@ use uuid::Uuid;
 
 use crate::db::accounts::{self as db, AccountRow, NewLinkRef, Purged};
 use crate::error::ApiError;
-use crate::mono::{
-    self, AuthInitiate, InitiateCustomer, InitiateMeta, InitiateRequest, MonoError, ReauthInitiate,
-};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
+use mono::{self, AuthInitiate, InitiateCustomer, InitiateMeta, InitiateRequest, MonoError, ReauthInitiate};
 
 /// The account object of the contract: Mono's snake_case shape plus the service's own fields.
 #[derive(Clone, Serialize, utoipa::ToSchema)]
@@ -50,7 +48,7 @@ pub struct AccountView {
     pub next_sync_at: Option<DateTime<Utc>>,
 }
 
-crate::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at; account_number, bvn });
+redact::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at; account_number, bvn });
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InstitutionView {

@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::db::{accounts, environments, ledger, rules};
-use crate::eligibility::{self, validate_rule, MatchKind, Outcome, Rule, RuleField, RuleList};
 use crate::error::ApiError;
-use crate::mono::RawTransaction;
 use crate::services::dlq::parse_bound;
 use crate::services::settings::{apply_patch, effective_settings, SettingsPatch};
 use crate::services::sync::into_engine;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
+use eligibility::{self, validate_rule, MatchKind, Outcome, Rule, RuleField, RuleList};
+use mono::RawTransaction;
 
 pub const MAX_SAMPLES: usize = 20;
 

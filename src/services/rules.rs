@@ -6,10 +6,10 @@ use uuid::Uuid;
 
 use crate::db::accounts;
 use crate::db::rules::{self, NewRule, RuleRow};
-use crate::eligibility::{validate_pattern, MatchKind, RuleField, RuleList};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
+use eligibility::{validate_pattern, MatchKind, RuleField, RuleList};
 
 const MAX_NOTE_CHARS: usize = 500;
 /// Rules one environment may hold: bounds what one tenant's policy costs to compile and run.

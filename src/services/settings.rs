@@ -12,10 +12,10 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::db::environments::{self, EnvSettings};
 use crate::db::rules;
-use crate::eligibility::{CompiledPolicy, EligibilitySettings, Overrides, Rule, SettingsOverrides};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tenancy::{EnvName, Tenant};
+use eligibility::{CompiledPolicy, EligibilitySettings, Overrides, Rule, SettingsOverrides};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -23,13 +23,13 @@ use crate::db::accounts::{self, AccountRow};
 use crate::db::ledger::{self, DecidedRow, PageContext, PageRows};
 use crate::db::locks;
 use crate::domain::{MonoAccountId, RecordReason};
-use crate::eligibility::{self, CompiledPolicy, Outcome, TxType};
 use crate::error::ApiError;
-use crate::mono::{MonoTransaction, RawTransaction, RawTransactionPage, TransactionQuery, TransactionType};
 use crate::services::cursor::{Cursor, PageRequest};
 use crate::services::jobs::Ran;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
+use eligibility::{self, CompiledPolicy, Outcome, TxType};
+use mono::{MonoTransaction, RawTransaction, RawTransactionPage, TransactionQuery, TransactionType};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 500;

@@ -21,14 +21,14 @@ use crate::db::ledger::{self, PageContext, PageRows};
 use crate::db::payments;
 use crate::db::webhooks::{self as db, DeliveryRow, Intake, PendingDelivery};
 use crate::domain::RecordReason;
-use crate::eligibility::{normalize_currency, Outcome, Reason};
 use crate::error::ApiError;
-use crate::mono::signature::{self, PresentedAuth, SignatureError};
-use crate::mono::types::{events, AccountConnected, AccountIncome, AccountUpdated, DataStatus, JobsUpdate};
-use crate::mono::RawTransaction;
 use crate::services::link;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
+use eligibility::{normalize_currency, Outcome, Reason};
+use mono::signature::{self, PresentedAuth, SignatureError};
+use mono::types::{events, AccountConnected, AccountIncome, AccountUpdated, DataStatus, JobsUpdate};
+use mono::RawTransaction;
 
 /// Attempts a webhook job gets before its delivery is `failed`.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -303,7 +303,7 @@ fn authenticate(state: &AppState, auth: PresentedAuth<'_>, body: &[u8]) -> Resul
 
 /// The body as text and its envelope; 400 naming the field when it is not one. NUL escapes
 /// are accepted (Mono data is cleaned of them when it is decided). Public for the fuzz targets.
-pub fn parse_envelope(body: &[u8]) -> Result<(&str, crate::mono::types::WebhookEnvelope), ApiError> {
+pub fn parse_envelope(body: &[u8]) -> Result<(&str, mono::types::WebhookEnvelope), ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("malformed_json", "the webhook body is not UTF-8 JSON"))?;
     let refuse = |path: String, inner: serde_json::Error| {
@@ -427,7 +427,7 @@ async fn process(state: &AppState, d: DeliveryRow) -> Result<Value, ApiError> {
     let Some(tenant) = d.tenant.clone() else {
         return finish_alone(state, &d, "ignored", json!({"ignored": "unknown_account"}), None).await;
     };
-    let envelope: crate::mono::types::WebhookEnvelope = serde_json::from_str(&d.body)
+    let envelope: mono::types::WebhookEnvelope = serde_json::from_str(&d.body)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("a stored webhook body does not parse: {e}")))?;
     let data = &envelope.data;
     match d.event.as_str() {
@@ -464,7 +464,7 @@ fn typed<T: serde::de::DeserializeOwned>(data: &Value) -> Result<T, String> {
         format!(
             "data.{}: {}",
             e.path(),
-            crate::redact::serde_problem(&e.inner().to_string())
+            redact::serde_problem(&e.inner().to_string())
         )
     })
 }

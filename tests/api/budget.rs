@@ -11,9 +11,10 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
-use mono::budget::{Budget, BudgetError, BUDGET_NAME};
+use mono::BudgetError;
 use mono::MonoError;
 use sandbox::SandboxHandle;
+use taxpoynt_mono::budget::{Budget, BUDGET_NAME};
 
 /// The sandbox's limits and counts (`GET /_sandbox/limits`).
 async fn sandbox_limits(sandbox: &SandboxHandle) -> Value {

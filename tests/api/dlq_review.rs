@@ -2,10 +2,10 @@
 //! database and the sandbox.
 
 use crate::helpers::*;
+use eligibility::{self, CompiledPolicy, EligibilitySettings, Outcome, Rule};
+use mono::MonoTransaction;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use taxpoynt_mono::eligibility::{self, CompiledPolicy, EligibilitySettings, Outcome, Rule};
-use taxpoynt_mono::mono::MonoTransaction;
 
 /// An app with one synced account of `n` generated transactions; answers the account id.
 async fn synced(s: &SandboxApp, n: usize) -> String {

@@ -2,10 +2,10 @@
 //! built near the valid ones (signed bodies, Mono-shaped JSON, transactions with odd text and
 //! extreme amounts). The long runs are the cargo-fuzz targets in `fuzz/` (see its README).
 
+use mono::signature;
 use proptest::prelude::*;
 use serde_json::json;
 use taxpoynt_mono::fuzz;
-use taxpoynt_mono::mono::signature;
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -124,11 +124,11 @@ proptest! {
 
     #[test]
     fn the_engine_decides_any_transaction(tx in transaction()) {
-        fuzz::engine(&serde_json::to_vec(&tx).unwrap());
+        eligibility::fuzz::engine(&serde_json::to_vec(&tx).unwrap());
     }
 
     #[test]
     fn the_engine_takes_any_bytes(data in prop::collection::vec(any::<u8>(), 0..512)) {
-        fuzz::engine(&data);
+        eligibility::fuzz::engine(&data);
     }
 }

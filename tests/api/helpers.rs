@@ -26,6 +26,7 @@ use url::Url;
 // Every path into the crate the tests use is named here and nowhere else, so when a crate
 // path moves only this block changes.
 use taxpoynt_mono::config::Settings;
+pub use taxpoynt_mono::db;
 pub use taxpoynt_mono::jobs::{scheduled_sync, worker};
 pub use taxpoynt_mono::services::jobs as job_queue;
 pub use taxpoynt_mono::services::tenants;
@@ -35,7 +36,7 @@ pub use taxpoynt_mono::startup::Application;
 pub use taxpoynt_mono::state::AppState;
 use taxpoynt_mono::telemetry;
 pub use taxpoynt_mono::tenancy::Role;
-pub use taxpoynt_mono::{db, eligibility, mono, sandbox};
+pub use {eligibility, mono, sandbox};
 
 use mono::{MonoClient, MonoConfig};
 use sandbox::webhooks::{DeliveryOutcome, DeliveryRecord};
@@ -392,13 +393,13 @@ impl TestApp {
     pub async fn deliver_webhook(&self, body: &Value) -> Value {
         let bytes = serde_json::to_vec(body).unwrap();
         let ts = chrono::Utc::now().timestamp();
-        let sig = taxpoynt_mono::mono::signature::sign(b"test-webhook-secret", ts, &bytes);
+        let sig = mono::signature::sign(b"test-webhook-secret", ts, &bytes);
         let resp = self
             .http()
             .post(self.url("/si/mono/webhook"))
             .header("content-type", "application/json")
-            .header(taxpoynt_mono::mono::signature::HEADER_TIMESTAMP, ts.to_string())
-            .header(taxpoynt_mono::mono::signature::HEADER_SIGNATURE, sig)
+            .header(mono::signature::HEADER_TIMESTAMP, ts.to_string())
+            .header(mono::signature::HEADER_SIGNATURE, sig)
             .body(bytes)
             .send()
             .await

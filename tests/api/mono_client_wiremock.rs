@@ -846,7 +846,7 @@ fn config_rejects_non_http_base_urls() {
 #[tokio::test]
 async fn an_answer_over_the_size_cap_is_refused_once_not_buffered() {
     let server = MockServer::start().await;
-    let huge = "x".repeat(taxpoynt_mono::mono::client::MAX_ANSWER_BYTES + 1);
+    let huge = "x".repeat(mono::client::MAX_ANSWER_BYTES + 1);
     Mock::given(method("GET"))
         .and(path("/v2/accounts/acc_big"))
         .respond_with(ResponseTemplate::new(200).set_body_string(huge))

@@ -12,7 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::helpers::*;
-use taxpoynt_mono::mono::signature;
+use mono::signature;
 
 const DELIVERIES: usize = 240;
 const SENDERS: usize = 8;

@@ -13,7 +13,7 @@ use crate::helpers::{
     call, database_url_for, free_port, open_widget, query_value, raw, run_cli, try_raw, wait_for, wait_until,
     BIN,
 };
-use taxpoynt_mono::mono::signature;
+use mono::signature;
 
 const MONO_SECRET: &str = "live_sk_S3CR3T_monokey_8c1f2e";
 const WEBHOOK_SECRET: &str = "whsec_S3CR3T_hook_0d9a7b";

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::*;
-use taxpoynt_mono::sandbox::SandboxHandle;
+use sandbox::SandboxHandle;
 
 struct Owned {
     env_id: String,

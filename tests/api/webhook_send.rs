@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use sandbox::trigger::EVENTS;
 use serde_json::Value;
 use sqlx::PgPool;
-use taxpoynt_mono::sandbox::trigger::EVENTS;
 use uuid::Uuid;
 
 use crate::helpers::*;

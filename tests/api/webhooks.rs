@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 use chrono::Utc;
+use mono::signature;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use taxpoynt_mono::mono::signature;
 use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::tenancy::Role;
 use uuid::Uuid;
@@ -902,7 +902,7 @@ async fn a_transaction_synced_and_then_delivered_is_not_drafted_twice(pool: PgPo
 
 #[sqlx::test]
 async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool) {
-    use taxpoynt_mono::mono::signature::PresentedAuth;
+    use mono::signature::PresentedAuth;
     use taxpoynt_mono::services::{jobs, webhooks};
     use taxpoynt_mono::startup::Application;
 

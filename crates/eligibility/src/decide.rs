@@ -1,0 +1,383 @@
+//! [`decide`]: the decision table of `spec/ELIGIBILITY.md`, steps 1 to 10, over a
+//! [`CompiledPolicy`]. The first step that applies decides. Working text lives in a
+//! per-thread scratch, so a decision allocates only the evidence it returns.
+
+use std::cell::RefCell;
+
+use regex::Regex;
+
+use super::compiled::{CompiledPolicy, MatchScratch};
+use super::keywords::{BUSINESS, PERSONAL, REFUND};
+use super::literals::RegexLiterals;
+use super::model::{currency_matches, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType};
+use super::text::{narration_sender, reference_tokens, trim};
+
+/// Buffers reused from one decision to the next on the same thread.
+struct Scratch {
+    /// Narration, description and tags joined by single spaces, when there is more than
+    /// the narration.
+    joined: String,
+    /// Word normal form of a non-ASCII text (keywords).
+    normalized: String,
+    /// Rule matching buffers.
+    rules: MatchScratch,
+    /// Spelling indexes of the keywords that fired.
+    found: Vec<u32>,
+}
+
+/// Past this, a buffer grown by one huge narration is given back rather than kept.
+const SCRATCH_KEEP_BYTES: usize = 64 * 1024;
+
+impl Scratch {
+    const fn new() -> Scratch {
+        Scratch {
+            joined: String::new(),
+            normalized: String::new(),
+            rules: MatchScratch::new(),
+            found: Vec::new(),
+        }
+    }
+
+    fn shrink(&mut self) {
+        self.rules.shrink(SCRATCH_KEEP_BYTES);
+        for buf in [&mut self.joined, &mut self.normalized] {
+            if buf.capacity() > SCRATCH_KEEP_BYTES {
+                *buf = String::new();
+            }
+        }
+        if self.found.capacity() > SCRATCH_KEEP_BYTES {
+            self.found = Vec::new();
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
+}
+
+/// Decides what becomes of `tx` under `policy`. Pure and deterministic.
+pub fn decide(tx: &Transaction, policy: &CompiledPolicy) -> Decision {
+    // Filled in place: a decision is large, and moving it out of the closure below would
+    // copy it twice.
+    let mut decision = Decision::new(Outcome::Skipped, Reason::NotIncome);
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            decide_into(tx, policy, &mut scratch, &mut decision);
+            scratch.shrink();
+        }
+        // Unreachable in practice (decide never re-enters itself); stay correct anyway.
+        Err(_) => decide_into(tx, policy, &mut Scratch::new(), &mut decision),
+    });
+    decision
+}
+
+/// Writes the decision into `decision`, which holds `Decision::new` (no evidence).
+fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch, decision: &mut Decision) {
+    let Scratch {
+        joined,
+        normalized,
+        rules,
+        found,
+    } = scratch;
+
+    let text = joined_text(tx, joined);
+    found.clear();
+    let fired = policy.keywords.scan(text, normalized, found).lists;
+    decision.keywords = policy.keywords.spellings_of(found);
+
+    // Step 1.
+    let refund = fired & REFUND != 0;
+    if tx.kind == TxType::Debit && !refund {
+        decision.outcome = Outcome::Skipped;
+        decision.reason = Reason::NotIncome;
+        return;
+    }
+
+    let own_reference = tx.reference.as_deref().map(trim).filter(|r| !r.is_empty());
+    let matched_reference = policy
+        .reference_regex
+        .as_ref()
+        .and_then(|regex| find_reference(own_reference, tx, regex, &policy.reference_literals));
+    let counterparty_name = tx
+        .counterparty
+        .as_ref()
+        .and_then(|c| c.name.as_deref())
+        .map(trim)
+        .filter(|name| !name.is_empty())
+        .or_else(|| narration_sender(&tx.narration));
+    let account_number = tx
+        .counterparty
+        .as_ref()
+        .and_then(|c| c.account_number.as_deref())
+        .map(trim)
+        .filter(|number| !number.is_empty());
+
+    let account = tx.account_id.as_deref();
+    let mut hits = policy.narration.matches_any([text], account, rules);
+    let counterparty = counterparty_name.into_iter().chain(account_number);
+    hits.add(policy.counterparty.matches_any(counterparty, account, rules));
+    // The reference field and, when the regex found one elsewhere, that reference too.
+    let extracted = matched_reference.filter(|r| Some(*r) != own_reference);
+    let references = own_reference.into_iter().chain(extracted);
+    hits.add(policy.reference.matches_any(references, account, rules));
+
+    let reported_reference = if policy.reference_regex.is_some() {
+        matched_reference
+    } else {
+        own_reference
+    };
+    decision.reference = reported_reference.map(str::to_owned);
+    decision.counterparty = counterparty_name.map(str::to_owned);
+
+    let (outcome, reason, detail, rule) = if let Some(ordinal) = hits.deny() {
+        // Step 2: the denylist beats everything after it, the allowlist included.
+        (Outcome::Dlq, Reason::Denylisted, None, Some(ordinal))
+    } else if !currency_matches(&tx.currency, &policy.invoice_currency) {
+        // Steps 3 and 4: hard checks no allowlist lifts.
+        (Outcome::Dlq, Reason::CurrencyMismatch, None, None)
+    } else if policy.reference_regex.is_some() && matched_reference.is_none() {
+        (Outcome::Dlq, Reason::ReferenceMismatch, None, None)
+    } else if let Some(ordinal) = hits.allow() {
+        // Step 5: the allowlist lifts the keyword, floor and counterparty heuristics.
+        (Outcome::Draft, Reason::Allowlisted, None, Some(ordinal))
+    } else if fired & PERSONAL != 0 {
+        // Step 6.
+        low_confidence(Detail::PersonalKeyword)
+    } else if fired & BUSINESS == 0 && matched_reference.is_none() {
+        // Step 7: a reference the regex matched is a business signal of its own.
+        low_confidence(Detail::NoBusinessSignal)
+    } else if tx.amount >= policy.floor_minor || counterparty_name.is_some() || account_number.is_some() {
+        // Steps 8 and 9: at or above the floor, or below it with counterparty info.
+        (Outcome::Draft, Reason::BusinessSignal, None, None)
+    } else {
+        // Step 10.
+        low_confidence(Detail::BelowFloorNoCounterparty)
+    };
+    decision.outcome = outcome;
+    decision.reason = reason;
+    decision.detail = detail;
+    decision.rule_id = rule.and_then(|ordinal| policy.rule_id(ordinal).map(str::to_owned));
+    decision.kind = (outcome == Outcome::Draft).then_some(match tx.kind {
+        TxType::Credit => DraftKind::Invoice,
+        TxType::Debit => DraftKind::CreditNote,
+    });
+}
+
+fn low_confidence(detail: Detail) -> (Outcome, Reason, Option<Detail>, Option<u32>) {
+    (Outcome::Dlq, Reason::PersonalOrLowConfidence, Some(detail), None)
+}
+
+/// The first reference candidate the regex matches: the reference field, then the tokens
+/// of narration, then of description.
+/// Candidates without the regex's required literals are passed over without running it.
+fn find_reference<'a>(
+    own_reference: Option<&'a str>,
+    tx: &'a Transaction,
+    regex: &Regex,
+    literals: &RegexLiterals,
+) -> Option<&'a str> {
+    own_reference
+        .into_iter()
+        .chain(reference_tokens(&tx.narration))
+        .chain(tx.description.as_deref().into_iter().flat_map(reference_tokens))
+        .find(|candidate| literals.may_match(candidate) && regex.is_match(candidate))
+}
+
+/// Narration, description and tags joined by single spaces; borrowed when there is only
+/// the narration, which is the usual Mono transaction.
+fn joined_text<'a>(tx: &'a Transaction, buf: &'a mut String) -> &'a str {
+    if tx.description.is_none() && tx.tags.is_empty() {
+        return &tx.narration;
+    }
+    buf.clear();
+    buf.push_str(&tx.narration);
+    for part in tx.description.iter().chain(tx.tags.iter()) {
+        buf.push(' ');
+        buf.push_str(part);
+    }
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Counterparty, EligibilitySettings, MatchKind, Rule, RuleField, RuleList};
+
+    fn tx(kind: TxType, amount: i64, narration: &str) -> Transaction {
+        Transaction {
+            id: "t".into(),
+            account_id: Some("acc_1".into()),
+            kind,
+            amount,
+            currency: "NGN".into(),
+            narration: narration.into(),
+            description: None,
+            tags: Vec::new(),
+            reference: None,
+            category: None,
+            counterparty: None,
+            date: Some("2025-05-30T16:03:00Z".into()),
+        }
+    }
+
+    fn rule(id: &str, list: RuleList, field: RuleField, match_kind: MatchKind, pattern: &str) -> Rule {
+        Rule {
+            id: id.into(),
+            list,
+            account_id: None,
+            field,
+            match_kind,
+            pattern: pattern.into(),
+        }
+    }
+
+    fn policy(settings: EligibilitySettings, rules: &[Rule]) -> CompiledPolicy {
+        CompiledPolicy::compile(&settings, rules).expect("valid policy")
+    }
+
+    #[test]
+    fn evidence_is_reported() {
+        let p = policy(EligibilitySettings::default(), &[]);
+        let d = decide(&tx(TxType::Credit, 50_000, "NIP/FCMB/ACME LTD/invoice 88"), &p);
+        assert_eq!((d.outcome, d.reason), (Outcome::Draft, Reason::BusinessSignal));
+        assert_eq!(d.kind, Some(DraftKind::Invoice));
+        assert_eq!(d.keywords, ["invoice"]);
+        assert_eq!(d.counterparty.as_deref(), Some("ACME LTD"));
+        assert_eq!(d.detail, None);
+
+        let d = decide(&tx(TxType::Debit, 50_000, "POS payment SHOPRITE"), &p);
+        assert_eq!(
+            (d.outcome, d.reason, d.kind),
+            (Outcome::Skipped, Reason::NotIncome, None)
+        );
+        assert_eq!(d.keywords, ["payment"]);
+    }
+
+    #[test]
+    fn refund_debit_drafts_a_credit_note() {
+        let p = policy(EligibilitySettings::default(), &[]);
+        let d = decide(&tx(TxType::Debit, 500_000, "REFUND of invoice overpayment"), &p);
+        assert_eq!((d.outcome, d.kind), (Outcome::Draft, Some(DraftKind::CreditNote)));
+        assert_eq!(d.keywords, ["invoice", "refund"]);
+    }
+
+    #[test]
+    fn account_number_alone_is_counterparty_info() {
+        let p = policy(EligibilitySettings::default(), &[]);
+        let mut t = tx(TxType::Credit, 10, "invoice 5");
+        assert_eq!(decide(&t, &p).detail, Some(Detail::BelowFloorNoCounterparty));
+        t.counterparty = Some(Counterparty {
+            account_number: Some("0123456789".into()),
+            ..Counterparty::default()
+        });
+        let d = decide(&t, &p);
+        assert_eq!((d.outcome, d.counterparty), (Outcome::Draft, None));
+        t.counterparty = Some(Counterparty {
+            name: Some("  ".into()),
+            account_number: Some(" ".into()),
+            bank: Some("GTB".into()),
+        });
+        assert_eq!(decide(&t, &p).detail, Some(Detail::BelowFloorNoCounterparty));
+    }
+
+    #[test]
+    fn counterparty_and_reference_rules() {
+        let settings = EligibilitySettings {
+            reference_regex: Some(r"^INV-\d+$".into()),
+            ..EligibilitySettings::default()
+        };
+        let rules = [
+            rule(
+                "c1",
+                RuleList::Allow,
+                RuleField::Counterparty,
+                MatchKind::Exact,
+                "acme ltd",
+            ),
+            rule(
+                "n1",
+                RuleList::Deny,
+                RuleField::Counterparty,
+                MatchKind::Contains,
+                "0000",
+            ),
+            rule(
+                "x1",
+                RuleList::Deny,
+                RuleField::Reference,
+                MatchKind::Regex,
+                "^INV-666$",
+            ),
+        ];
+        let p = policy(settings, &rules);
+        // Counterparty from the narration form, reference from a narration token.
+        let d = decide(&tx(TxType::Credit, 10, "NIP/GTB/Acme Ltd/INV-3 gift"), &p);
+        assert_eq!(
+            (d.reason, d.rule_id.as_deref()),
+            (Reason::Allowlisted, Some("c1"))
+        );
+        assert_eq!(d.reference.as_deref(), Some("INV-3"));
+        // An extracted reference counts for reference rules.
+        let d = decide(&tx(TxType::Credit, 10, "NIP/GTB/Acme Ltd/INV-666"), &p);
+        assert_eq!((d.reason, d.rule_id.as_deref()), (Reason::Denylisted, Some("x1")));
+        // Account numbers count for counterparty rules.
+        let mut t = tx(TxType::Credit, 10, "invoice INV-1");
+        t.counterparty = Some(Counterparty {
+            account_number: Some("1000099".into()),
+            ..Counterparty::default()
+        });
+        let d = decide(&t, &p);
+        assert_eq!((d.reason, d.rule_id.as_deref()), (Reason::Denylisted, Some("n1")));
+    }
+
+    #[test]
+    fn narration_rules_see_description_and_tags_joined() {
+        let rules = [
+            rule(
+                "j",
+                RuleList::Allow,
+                RuleField::Narration,
+                MatchKind::Contains,
+                "ltd vip",
+            ),
+            rule(
+                "e",
+                RuleList::Deny,
+                RuleField::Narration,
+                MatchKind::Exact,
+                "acme ltd vip",
+            ),
+        ];
+        let p = policy(EligibilitySettings::default(), &rules);
+        let mut t = tx(TxType::Credit, 10, "ACME");
+        t.description = Some("LTD".into());
+        t.tags = vec!["vip".into()];
+        // "ACME LTD vip": the exact deny rule fires before the allow rule.
+        assert_eq!(decide(&t, &p).rule_id.as_deref(), Some("e"));
+        t.narration = "From ACME".into();
+        assert_eq!(decide(&t, &p).rule_id.as_deref(), Some("j"));
+    }
+
+    #[test]
+    fn without_a_regex_the_reference_field_is_reported_but_not_a_signal() {
+        let p = policy(EligibilitySettings::default(), &[]);
+        let mut t = tx(TxType::Credit, 5_000_000, "ACME LTD");
+        t.reference = Some(" INV-9 ".into());
+        let d = decide(&t, &p);
+        assert_eq!(d.reference.as_deref(), Some("INV-9"));
+        assert_eq!(d.detail, Some(Detail::NoBusinessSignal));
+    }
+
+    #[test]
+    fn the_floor_is_inclusive_and_negative_amounts_are_below_it() {
+        let p = policy(EligibilitySettings::default(), &[]);
+        assert_eq!(
+            decide(&tx(TxType::Credit, 100_000, "invoice"), &p).outcome,
+            Outcome::Draft
+        );
+        assert_eq!(
+            decide(&tx(TxType::Credit, -5, "invoice"), &p).outcome,
+            Outcome::Dlq
+        );
+    }
+}

@@ -1,6 +1,0 @@
-#![no_main]
-//! `taxpoynt_mono::fuzz::engine` under libFuzzer; see `fuzz/README.md`.
-
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| taxpoynt_mono::fuzz::engine(data));
