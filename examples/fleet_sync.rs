@@ -1,7 +1,7 @@
 //! Fleet benchmark: one scheduled sync round over N linked accounts (default 2,000), each with
 //! new transactions, against the sandbox answering every Mono call after 200 ms, run by one
 //! and then two replicas on one PostgreSQL. For each run: a fresh database, the accounts
-//! linked under ten organizations, one sweep (`scheduled_sync::run_once`), and the wait until
+//! linked under ten organizations, one sweep (`sweep::run_once`), and the wait until
 //! every sync job is finished. Prints the round's wall time, accounts/s, Mono requests and
 //! requests/s (as the sandbox counted them), 429s the Mono client saw, and peak RSS (VmHWM of
 //! this process, which holds the sandbox and every replica).
@@ -30,10 +30,10 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use taxpoynt_mono::config::Settings;
 use taxpoynt_mono::db::accounts::{self, DetailsUpdate};
-use taxpoynt_mono::jobs::scheduled_sync;
 use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::startup::Application;
 use taxpoynt_mono::tenancy::{EnvName, Tenant};
+use taxpoynt_mono::worker::sweep;
 
 const ORGS: usize = 10;
 
@@ -233,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs();
         let started = Instant::now();
-        let queued = scheduled_sync::run_once(&state).await?;
+        let queued = sweep::run_once(&state).await?;
         anyhow::ensure!(queued as usize == ids.len(), "the sweep queued {queued}");
         loop {
             let left = count(

@@ -56,9 +56,9 @@ pub fn webhook(data: &[u8]) {
         signature: Some(&signed),
     };
     assert!(signature::verify(SECRET, fresh, body, NOW, signature::DEFAULT_TOLERANCE_SECS).is_ok());
-    match crate::services::webhooks::parse_envelope(body) {
+    match crate::services::webhooks::intake::parse_envelope(body) {
         Ok((_, envelope)) => {
-            let _ = crate::services::webhooks::attribution(&envelope.event, &envelope.data);
+            let _ = crate::services::webhooks::intake::attribution(&envelope.event, &envelope.data);
             let _ = WebhookEvent::from_envelope(&envelope);
         }
         Err(e) => assert_eq!(e.status().as_u16(), 400, "{e}"),

@@ -55,9 +55,12 @@ impl Application {
         }
         let signer = crate::services::signing::load(&settings, &pool).await?;
         let state = AppState {
-            intake: Arc::new(crate::services::webhooks::IntakeBatcher::start(&pool)),
+            intake: Arc::new(crate::runtime::intake::IntakeBatcher::start(
+                &pool,
+                crate::jobs::spec::<crate::services::webhooks::job::WebhookJob>(),
+            )),
             webhook_db: crate::db::hot_statement_pool(&pool, settings.job_concurrency),
-            rate_limits: Arc::new(crate::services::limits::KeyLimiter::new(
+            rate_limits: Arc::new(crate::runtime::key_limiter::KeyLimiter::new(
                 settings.api_rate_limit,
                 settings.api_rate_burst,
             )),
@@ -69,7 +72,7 @@ impl Application {
             shutdown,
             jobs_notify: Arc::new(tokio::sync::Notify::new()),
             sync_notify: Arc::new(tokio::sync::Notify::new()),
-            policies: Arc::new(crate::services::settings::PolicyCache::new(
+            policies: Arc::new(crate::runtime::policy_cache::PolicyCache::new(
                 crate::services::settings::POLICY_CACHE_CAPACITY,
             )),
         };
@@ -108,22 +111,26 @@ impl Application {
             tracing::warn!("MONO_VERIFY_SIGNATURE=false: webhooks are accepted without checking their secret or signature");
         }
         if state.settings.job_concurrency > 0 {
-            jobs.spawn(supervise("job_worker", state.clone(), crate::jobs::worker::run));
+            jobs.spawn(supervise("job_worker", state.clone(), crate::worker::run));
         } else {
             tracing::info!("JOB_CONCURRENCY=0: this replica runs no job worker");
         }
         if let Some(interval) = state.settings.sync_interval {
             jobs.spawn(supervise("scheduled_sync", state.clone(), move |s| {
-                crate::jobs::scheduled_sync::run(s, interval)
+                crate::worker::sweep::run(s, interval)
             }));
         }
-        jobs.spawn(supervise("retention", state.clone(), crate::jobs::retention::run));
+        jobs.spawn(supervise(
+            "retention",
+            state.clone(),
+            crate::worker::retention::run,
+        ));
         if let Some(addr) = state.settings.metrics_addr {
             let listener = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding METRICS_ADDR {addr}"))?;
             tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
-            let router = crate::http::metrics_router(state.clone());
+            let router = crate::http::router::metrics_router(state.clone());
             let token = token.clone();
             jobs.spawn(async move {
                 if let Err(e) = axum::serve(listener, router)
@@ -214,7 +221,7 @@ pub fn mono_client(settings: &crate::config::MonoSettings) -> anyhow::Result<mon
 /// The router with every layer the contract needs, outermost first: trace id, request span
 /// and metrics; panics as a 500 envelope; the body limit.
 pub fn app_router(state: AppState) -> Router {
-    crate::http::router(state)
+    crate::http::router::router(state)
         .layer(DefaultBodyLimit::max(crate::http::extract::BODY_LIMIT))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {

@@ -1,4 +1,6 @@
-//! Shared application state handed to every handler and job.
+//! Shared application state handed to every handler and job: resources (pools, clients,
+//! settings, the shutdown token) and handles to the `runtime` components. It imports nothing
+//! above them, so every service may take it.
 
 use std::sync::Arc;
 
@@ -26,11 +28,11 @@ pub struct AppState {
     /// Wakes the job worker's sync lane when a sync was just queued (it polls anyway).
     pub sync_notify: Arc<tokio::sync::Notify>,
     /// Compiled eligibility policies by environment, checked against the database's revision.
-    pub policies: Arc<crate::services::settings::PolicyCache>,
+    pub policies: Arc<crate::runtime::policy_cache::PolicyCache>,
     /// Webhook intake, batched into shared commits.
-    pub intake: Arc<crate::services::webhooks::IntakeBatcher>,
+    pub intake: Arc<crate::runtime::intake::IntakeBatcher>,
     /// Requests per API key (`API_RATE_LIMIT`).
-    pub rate_limits: Arc<crate::services::limits::KeyLimiter>,
+    pub rate_limits: Arc<crate::runtime::key_limiter::KeyLimiter>,
     /// Webhook processing's own connections (`db::hot_statement_pool`): the same few
     /// statements for every delivery, planned once per connection.
     pub webhook_db: PgPool,

@@ -6,6 +6,8 @@ use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
+use super::queue::JobSpec;
+
 use crate::tenancy::{EnvName, Tenant};
 
 /// What intake found: the delivery (new or the earlier copy) and its state.
@@ -56,7 +58,7 @@ pub async fn intake_batch(
     db: &PgPool,
     deliveries: &[PendingDelivery],
     repeats: &[(String, String)],
-    max_attempts: i32,
+    job: JobSpec,
 ) -> Result<Vec<BatchIntake>, sqlx::Error> {
     let n = deliveries.len();
     let mut ids = Vec::with_capacity(n);
@@ -116,9 +118,9 @@ pub async fn intake_batch(
             RETURNING d.id, d.dedupe_key, d.event, d.status, d.org_id, d.env_id, (d.xmax = 0) AS inserted
         ),
         job AS (
-            INSERT INTO jobs (id, kind, payload, org_id, env_id, max_attempts)
-            SELECT (array_agg(i.job_id ORDER BY d.id))[1], 'webhook',
-                   jsonb_build_object('deliveryIds', jsonb_agg(d.id ORDER BY d.id)), d.org_id, d.env_id, $11
+            INSERT INTO jobs (id, kind, lane, payload, org_id, env_id, max_attempts)
+            SELECT (array_agg(i.job_id ORDER BY d.id))[1], $11, $12,
+                   jsonb_build_object('deliveryIds', jsonb_agg(d.id ORDER BY d.id)), d.org_id, d.env_id, $13
             FROM delivery d JOIN input i USING (dedupe_key)
             WHERE d.inserted AND d.status = 'queued'
             GROUP BY d.org_id, d.env_id
@@ -137,7 +139,9 @@ pub async fn intake_batch(
         &trace_ids as &[&str],
         &known,
         &job_ids,
-        max_attempts,
+        job.kind,
+        job.lane.as_str(),
+        job.max_attempts,
     )
     .fetch_all(db)
     .await?;

@@ -9,7 +9,9 @@ use url::Url;
 use crate::error::{ApiError, FieldErrors};
 use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::services::link::{self, AccountView, CustomerInput, Unlinked, WidgetLink, WidgetLinkInput};
+use crate::services::accounts::{self, AccountView};
+use crate::services::link::{self, CustomerInput, WidgetLink, WidgetLinkInput};
+use crate::services::unlink::{self, Unlinked};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use mono::Scope;
@@ -310,7 +312,7 @@ pub async fn list_accounts(
     ApiQuery(q): ApiQuery<AccountsQuery>,
 ) -> Result<Envelope<Value>, ApiError> {
     if q.linked_only {
-        let accounts = link::list_linked(&state, &tenant).await?;
+        let accounts = accounts::list_linked(&state, &tenant).await?;
         let total = accounts.len() as i64;
         return Ok(Envelope::ok(
             "linked accounts retrieved",
@@ -334,7 +336,7 @@ pub async fn list_accounts(
     if page == 0 {
         return Err(ApiError::field("page", "must be 1 or more"));
     }
-    let (accounts, paging) = link::list_upstream(&state, page).await?;
+    let (accounts, paging) = accounts::list_upstream(&state, page).await?;
     let number = |url: &Option<String>| url.as_deref().and_then(page_of);
     Ok(Envelope::ok(
         "Mono accounts retrieved",
@@ -382,7 +384,7 @@ pub async fn get_account(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<AccountQuery>,
 ) -> Result<Envelope<AccountView>, ApiError> {
-    let account = link::get_account(&state, &tenant, &id, q.refresh).await?;
+    let account = accounts::get_account(&state, &tenant, &id, q.refresh).await?;
     Ok(Envelope::ok("account retrieved", account))
 }
 
@@ -407,7 +409,7 @@ pub async fn unlink(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<UnlinkQuery>,
 ) -> Result<Envelope<Unlinked>, ApiError> {
-    let done = link::unlink(&state, &tenant, &id, q.purge).await?;
+    let done = unlink::unlink(&state, &tenant, &id, q.purge).await?;
     Ok(Envelope::ok("account unlinked", done))
 }
 

@@ -6,9 +6,8 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
-use crate::services::dlq::{
-    self, BulkReplayBody, BulkReplayStarted, DlqQuery, DlqRecord, Replayed, ResolveBody,
-};
+use crate::services::dlq::{self, DlqQuery, DlqRecord, Replayed, ResolveBody};
+use crate::services::dlq_replay::{self, BulkReplayBody, BulkReplayStarted};
 use crate::services::preview::{self, Preview, PreviewBody};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -121,7 +120,7 @@ pub async fn bulk_replay(
     tenant: Tenant,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<BulkReplayBody>,
 ) -> Result<(axum::http::StatusCode, Envelope<BulkReplayStarted>), ApiError> {
-    let started = dlq::start_bulk_replay(&state, &tenant, body).await?;
+    let started = dlq_replay::start_bulk_replay(&state, &tenant, body).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
         Envelope::ok("bulk replay queued", started),

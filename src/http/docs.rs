@@ -4,9 +4,12 @@
 use axum::extract::Query;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 
-use crate::http::openapi;
+/// The OpenAPI document as JSON, built once by the router from its routes.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenApiJson(pub &'static str);
 
 const REDOC_JS: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js");
 
@@ -32,12 +35,8 @@ const DOCS_HTML: &str = r#"<!DOCTYPE html>
     tag = "docs",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)),
 )]
-pub async fn openapi_json() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        openapi::document_json(),
-    )
-        .into_response()
+pub async fn openapi_json(Extension(OpenApiJson(json)): Extension<OpenApiJson>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
 /// The browsable API reference (Redoc); needs no internet.

@@ -3,8 +3,6 @@
 //! without being described. This module adds what is shared: info, tags, the envelopes, the
 //! failure statuses every operation can answer, and the security schemes.
 
-use std::sync::OnceLock;
-
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
@@ -142,7 +140,7 @@ pub struct FailureError {
 }
 
 /// The failure statuses of every operation, by kind of route, and the security each needs.
-struct SharedResponses;
+pub struct SharedResponses;
 
 const COMMON_FAILURES: &[(&str, &str)] = &[
     ("405", "The method is not allowed on this path"),
@@ -265,24 +263,4 @@ impl Modify for SharedResponses {
             }
         }
     }
-}
-
-/// The document, built once.
-pub fn document() -> &'static OpenApiDoc {
-    static DOC: OnceLock<OpenApiDoc> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = crate::http::api_router().into_openapi();
-        SharedResponses.modify(&mut doc);
-        doc
-    })
-}
-
-/// The document as JSON, built once.
-pub fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        document()
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes")
-    })
 }

@@ -10,8 +10,9 @@ use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery};
 use crate::services::cursor::Cursor;
 use crate::services::events::{self, EventsQuery};
-use crate::services::sync::{
-    self, CursorView, StoredOutcome, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+use crate::services::sync::stored::{self, StoredOutcome};
+use crate::services::sync::walk::{
+    self, CursorView, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -65,7 +66,7 @@ pub async fn sync(
         cursor,
         page_size: page_size(body.page_size)?,
     };
-    let outcome = sync::sync_account(&state, &tenant, req).await?;
+    let outcome = walk::sync_account(&state, &tenant, req).await?;
     Ok(Envelope::ok("sync completed", outcome))
 }
 
@@ -92,7 +93,7 @@ pub async fn sync_stored(
     tenant: Tenant,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<SyncStoredBody>,
 ) -> Result<Envelope<StoredOutcome>, ApiError> {
-    let outcome = sync::sync_stored(&state, &tenant, page_size(body.page_size)?).await?;
+    let outcome = stored::sync_stored(&state, &tenant, page_size(body.page_size)?).await?;
     Ok(Envelope::ok("stored accounts synced", outcome))
 }
 
@@ -120,7 +121,7 @@ pub async fn cursor(
         .account_id
         .filter(|a| !a.trim().is_empty())
         .ok_or_else(|| ApiError::field("accountId", "is required"))?;
-    let view = sync::cursor_of(&state, &tenant, &account_id).await?;
+    let view = walk::cursor_of(&state, &tenant, &account_id).await?;
     Ok(Envelope::ok("cursor retrieved", view))
 }
 

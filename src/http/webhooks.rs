@@ -8,8 +8,9 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::http::envelope::Envelope;
 use crate::http::extract::{ApiPath, RawBody};
-use crate::services::jobs::JobRow;
-use crate::services::webhooks::{self, Receipt, WebhookStatus};
+use crate::services::job_status::{self, JobRow};
+use crate::services::webhooks::intake::{self, Receipt};
+use crate::services::webhooks::status::{self, WebhookStatus};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use mono::signature::{self, PresentedAuth};
@@ -34,7 +35,7 @@ pub async fn receive(
         timestamp: header(signature::HEADER_TIMESTAMP),
         signature: header(signature::HEADER_SIGNATURE),
     };
-    let receipt = webhooks::receive(&state, auth, &body).await?;
+    let receipt = intake::receive(&state, auth, &body).await?;
     let message = if receipt.duplicate {
         "Webhook already received"
     } else {
@@ -57,7 +58,7 @@ pub async fn status(
 ) -> Result<Envelope<WebhookStatus>, ApiError> {
     Ok(Envelope::ok(
         "Webhook status",
-        webhooks::status(&state, &tenant).await?,
+        status::status(&state, &tenant).await?,
     ))
 }
 
@@ -74,8 +75,5 @@ pub async fn job(
     tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Envelope<JobRow>, ApiError> {
-    Ok(Envelope::ok(
-        "Job",
-        crate::services::jobs::get(&state, &tenant, id).await?,
-    ))
+    Ok(Envelope::ok("Job", job_status::get(&state, &tenant, id).await?))
 }

@@ -11,8 +11,9 @@ use crate::db::accounts;
 use crate::db::dlq::{self, DlqFilter, DlqRow, Redecided};
 use crate::db::ledger::{self, PageContext};
 use crate::error::ApiError;
-use crate::services::settings::{load_policy, LoadedPolicy};
-use crate::services::sync::decide_item;
+use crate::runtime::policy_cache::LoadedPolicy;
+use crate::services::settings::load_policy;
+use crate::services::sync::decide::decide_item;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use eligibility::Outcome;
@@ -330,128 +331,4 @@ pub async fn resolve(
         .ok_or_else(|| ApiError::not_found(format!("DLQ record {id} not found")))?;
     tx.commit().await?;
     Ok(record.into())
-}
-
-// ----- bulk replay -------------------------------------------------------------------------
-
-/// Records one bulk-replay batch handles before it records its progress.
-pub const REPLAY_BATCH: i64 = 500;
-
-/// `POST /si/mono/dlq/replay` body: the filter, plus the environment selectors.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BulkReplayBody {
-    reason: Option<String>,
-    account_id: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    #[serde(default, rename = "envId")]
-    _env_id: Option<serde_json::Value>,
-    #[serde(default, rename = "env")]
-    _env: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BulkReplayStarted {
-    pub job_id: Uuid,
-    /// Open records the filter selected when the job was queued.
-    pub taken: i64,
-}
-
-/// Queues a bulk replay of the open records `body` selects.
-pub async fn start_bulk_replay(
-    state: &AppState,
-    tenant: &Tenant,
-    body: BulkReplayBody,
-) -> Result<BulkReplayStarted, ApiError> {
-    let filter = RecordFilter {
-        reason: body.reason,
-        account_id: body.account_id,
-        from: body.from,
-        to: body.to,
-    };
-    let taken = dlq::count_open(&state.db, tenant, &filter.to_db()?).await?;
-    let job_id = crate::db::jobs::enqueue(
-        &state.db,
-        crate::db::jobs::NewJob {
-            kind: crate::db::jobs::JobKind::DlqReplay,
-            payload: serde_json::json!({"filter": filter, "env": tenant.env.as_str()}),
-            org_id: Some(tenant.org_id),
-            env_id: Some(tenant.env_id),
-            dedupe_key: None,
-            max_attempts: 8,
-        },
-    )
-    .await?
-    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a job without a dedupe key was refused")))?;
-    state.jobs_notify.notify_one();
-    Ok(BulkReplayStarted { job_id, taken })
-}
-
-/// Progress of a bulk replay, kept on its job after every batch so a restart resumes after
-/// the last record handled.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReplayProgress {
-    processed: u64,
-    drafted: u64,
-    still_open: u64,
-    errors: u64,
-    after_seq: i64,
-}
-
-/// Runs a bulk replay job: batches of open records in `seq` order after the last one handled,
-/// each record replayed in its own short transaction under the policy of the job's start.
-pub async fn run_bulk_replay(
-    state: &AppState,
-    tenant: &Tenant,
-    job: &crate::db::jobs::ClaimedJob,
-) -> Result<serde_json::Value, ApiError> {
-    let filter: RecordFilter = serde_json::from_value(job.payload.get("filter").cloned().unwrap_or_default())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("bulk replay job {} filter: {e}", job.id)))?;
-    let filter = filter.to_db()?;
-    let mut progress: ReplayProgress = serde_json::from_value(job.progress.clone()).unwrap_or_default();
-    let policy = load_policy(state, tenant).await?;
-    loop {
-        let batch = dlq::open_ids(&state.db, tenant, &filter, progress.after_seq, REPLAY_BATCH).await?;
-        if batch.is_empty() {
-            break;
-        }
-        for (id, seq) in &batch {
-            match replay_with(state, tenant, &policy, *id).await {
-                Ok(r) if r.outcome == Outcome::Draft => progress.drafted += 1,
-                Ok(_) => progress.still_open += 1,
-                // Resolved by hand meanwhile: nothing to do.
-                Err(ApiError::Conflict { .. }) | Err(ApiError::NotFound(_)) => {}
-                Err(e) => {
-                    progress.errors += 1;
-                    tracing::warn!(job_id = %job.id, record = %id, error = %e, "bulk replay of a record failed");
-                }
-            }
-            progress.processed += 1;
-            progress.after_seq = *seq;
-        }
-        let value = serde_json::to_value(&progress).map_err(ApiError::internal)?;
-        if !crate::db::jobs::set_progress(&state.db, job, &value).await? {
-            return Err(ApiError::internal(anyhow::anyhow!(
-                "bulk replay job {} lost its lease",
-                job.id
-            )));
-        }
-        tracing::info!(
-            job_id = %job.id,
-            processed = progress.processed,
-            drafted = progress.drafted,
-            still_open = progress.still_open,
-            "bulk replay progress"
-        );
-        if state.shutdown.is_cancelled() {
-            // Stopped between batches: the job's lease lapses and a worker resumes it.
-            return Err(ApiError::internal(anyhow::anyhow!(
-                "shutting down mid bulk replay"
-            )));
-        }
-    }
-    serde_json::to_value(&progress).map_err(ApiError::internal)
 }

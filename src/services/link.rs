@@ -1,5 +1,5 @@
-//! Account linking: widget links (auth and reauth), code exchange, reading and refreshing
-//! accounts, and unlinking (with an optional purge in one transaction).
+//! Account linking: widget links (auth and reauth), the code exchange, storing a link Mono
+//! completed, and queueing an account's first sync.
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -7,117 +7,12 @@ use serde::Serialize;
 use url::Url;
 use uuid::Uuid;
 
-use crate::db::accounts::{self as db, AccountRow, NewLinkRef, Purged};
+use crate::db::accounts::{self as db, AccountRow, NewLinkRef};
 use crate::error::ApiError;
+use crate::services::accounts::{details_from_mono, AccountView, CustomerView};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use mono::{self, AuthInitiate, InitiateCustomer, InitiateMeta, InitiateRequest, MonoError, ReauthInitiate};
-
-/// The account object of the contract: Mono's snake_case shape plus the service's own fields.
-#[derive(Clone, Serialize, utoipa::ToSchema)]
-pub struct AccountView {
-    pub id: String,
-    pub name: Option<String>,
-    pub account_number: Option<String>,
-    pub currency: Option<String>,
-    #[serde(rename = "type")]
-    pub account_type: Option<String>,
-    pub balance: Option<i64>,
-    /// Never more than the last 4 digits.
-    pub bvn: Option<String>,
-    pub institution: InstitutionView,
-    pub customer: CustomerView,
-    pub data_status: Option<String>,
-    pub auth_method: Option<String>,
-    #[serde(rename = "envId")]
-    pub env_id: Uuid,
-    #[serde(rename = "linkedAt")]
-    pub linked_at: DateTime<Utc>,
-    #[serde(rename = "unlinkedAt")]
-    pub unlinked_at: Option<DateTime<Utc>>,
-    #[serde(rename = "lastSyncedAt")]
-    pub last_synced_at: Option<DateTime<Utc>>,
-    #[serde(rename = "reauthRequired")]
-    pub reauth_required: bool,
-    /// Why the last background sync failed; null once one succeeds.
-    #[serde(rename = "lastSyncError")]
-    pub last_sync_error: Option<String>,
-    /// After failed background syncs, when the account is synced again (backoff); null when
-    /// it is not backed off.
-    #[serde(rename = "nextSyncAt")]
-    pub next_sync_at: Option<DateTime<Utc>>,
-}
-
-redact::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at; account_number, bvn });
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct InstitutionView {
-    pub name: Option<String>,
-    pub bank_code: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct CustomerView {
-    pub id: Option<String>,
-}
-
-impl From<AccountRow> for AccountView {
-    fn from(a: AccountRow) -> Self {
-        AccountView {
-            id: a.id,
-            name: a.name,
-            account_number: a.account_number,
-            currency: a.currency,
-            account_type: a.r#type,
-            balance: a.balance,
-            bvn: a.bvn_last4,
-            institution: InstitutionView {
-                name: a.institution_name,
-                bank_code: a.bank_code,
-                kind: a.institution_type,
-            },
-            customer: CustomerView { id: a.customer_id },
-            data_status: a.data_status,
-            auth_method: a.auth_method,
-            env_id: a.env_id,
-            linked_at: a.linked_at,
-            unlinked_at: a.unlinked_at,
-            last_synced_at: a.last_synced_at,
-            reauth_required: a.reauth_required,
-            last_sync_error: a.last_sync_error,
-            next_sync_at: a.next_sync_at,
-        }
-    }
-}
-
-/// The last 4 digits of whatever Mono sent (full or masked); never more.
-pub fn bvn_last4(bvn: Option<&str>) -> Option<String> {
-    let digits: Vec<char> = bvn?.chars().filter(char::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return None;
-    }
-    Some(digits[digits.len().saturating_sub(4)..].iter().collect())
-}
-
-pub fn details_from_mono(d: &mono::AccountDetails) -> db::DetailsUpdate {
-    db::DetailsUpdate {
-        name: Some(d.account.name.clone()),
-        account_number: Some(d.account.account_number.clone()),
-        currency: Some(d.account.currency.clone()),
-        r#type: d.account.account_type.clone(),
-        balance: Some(d.account.balance),
-        bvn_last4: bvn_last4(d.account.bvn.as_deref()),
-        institution_name: Some(d.account.institution.name.clone()),
-        bank_code: d.account.institution.bank_code.clone(),
-        institution_type: d.account.institution.kind.clone(),
-        customer_id: d.customer.as_ref().map(|c| c.id.clone()),
-        data_status: Some(d.meta.data_status.as_str().to_string()),
-        auth_method: d.meta.auth_method.clone(),
-        retrieved_data: Some(d.meta.retrieved_data.clone()),
-    }
-}
 
 // ----- widget-link -------------------------------------------------------------------------
 
@@ -362,7 +257,7 @@ pub async fn queue_first_sync(
         return Ok(false);
     }
     Ok(
-        crate::services::jobs::enqueue_sync(tx, tenant, &account.id, "link")
+        crate::services::sync::job::enqueue(tx, tenant, &account.id, "link")
             .await?
             .is_some(),
     )
@@ -417,134 +312,9 @@ async fn ensure_not_elsewhere(state: &AppState, tenant: &Tenant, account_id: &st
     }
 }
 
-// ----- accounts ----------------------------------------------------------------------------
-
-pub async fn get_account(
-    state: &AppState,
-    tenant: &Tenant,
-    account_id: &str,
-    refresh: bool,
-) -> Result<AccountView, ApiError> {
-    let row = db::get(&state.db, tenant, account_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
-    if !refresh {
-        return Ok(row.into());
-    }
-    if row.unlinked_at.is_some() {
-        return Err(ApiError::conflict(
-            "account_unlinked",
-            "the account is unlinked; it cannot be refreshed",
-        ));
-    }
-    let cooldown = state.settings.refresh_cooldown;
-    if !cooldown.is_zero() {
-        let claim = db::claim_realtime_refresh(&state.db, tenant, account_id, cooldown.as_secs_f64())
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
-        if let Some(last) = claim {
-            return Err(crate::services::limits::refresh_refused(cooldown, last));
-        }
-    }
-    Ok(refresh_from_mono(state, tenant, account_id, true).await?.into())
-}
-
-/// Fetches the account's details from Mono (`realtime`: ask Mono for a live pull), stores
-/// them, and answers the stored row as it now is.
-pub async fn refresh_from_mono(
-    state: &AppState,
-    tenant: &Tenant,
-    account_id: &str,
-    realtime: bool,
-) -> Result<AccountRow, ApiError> {
-    let details = state.mono.account_details(account_id, realtime).await?;
-    let reauth = details.meta.reauth_required();
-    db::update_details(
-        &state.db,
-        tenant,
-        account_id,
-        &details_from_mono(&details),
-        reauth.then_some(true),
-    )
-    .await?;
-    db::get(&state.db, tenant, account_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))
-}
-
-pub async fn list_linked(state: &AppState, tenant: &Tenant) -> Result<Vec<AccountView>, ApiError> {
-    Ok(db::list_linked(&state.db, tenant)
-        .await?
-        .into_iter()
-        .map(AccountView::from)
-        .collect())
-}
-
-/// Mono's own account list, one page (every customer of the Mono app: callers check the role).
-pub async fn list_upstream(
-    state: &AppState,
-    page: u32,
-) -> Result<(Vec<mono::AccountSummary>, mono::Paging), ApiError> {
-    let (mut accounts, paging) = state.mono.list_accounts(Some(page)).await?;
-    // Mono may send a BVN here too: it leaves the service as its last 4 digits, like ours.
-    for a in &mut accounts {
-        a.bvn = bvn_last4(a.bvn.as_deref());
-    }
-    Ok((accounts, paging))
-}
-
-// ----- unlink ------------------------------------------------------------------------------
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Unlinked {
-    pub account_id: String,
-    pub unlinked: bool,
-    pub purged: Purged,
-}
-
-pub async fn unlink(
-    state: &AppState,
-    tenant: &Tenant,
-    account_id: &str,
-    purge: bool,
-) -> Result<Unlinked, ApiError> {
-    let row = db::get(&state.db, tenant, account_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
-    if row.unlinked_at.is_none() {
-        // Mono's 404 means already gone; anything else leaves the account linked here, so the
-        // caller can retry.
-        let outcome = state.mono.unlink(account_id).await?;
-        tracing::info!(account_id, ?outcome, "account unlinked at Mono");
-    }
-    let mut tx = state.db.begin().await?;
-    db::mark_unlinked(&mut *tx, tenant, account_id).await?;
-    let purged = if purge {
-        db::purge(&mut tx, tenant, account_id).await?
-    } else {
-        Purged::default()
-    };
-    tx.commit().await?;
-    Ok(Unlinked {
-        account_id: account_id.to_string(),
-        unlinked: true,
-        purged,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bvn_keeps_at_most_four_digits() {
-        assert_eq!(bvn_last4(Some("22212345678")).as_deref(), Some("5678"));
-        assert_eq!(bvn_last4(Some("*******4321")).as_deref(), Some("4321"));
-        assert_eq!(bvn_last4(Some("12")).as_deref(), Some("12"));
-        assert_eq!(bvn_last4(Some("")), None);
-        assert_eq!(bvn_last4(None), None);
-    }
 
     #[test]
     fn widget_base_url_replaces_scheme_and_host_only() {
@@ -561,46 +331,5 @@ mod tests {
         let a = generate_ref();
         assert!(a.len() >= 10);
         assert_ne!(a, generate_ref());
-    }
-
-    #[test]
-    fn the_account_object_keeps_monos_snake_case() {
-        let now = Utc::now();
-        let view = AccountView {
-            id: "a".into(),
-            name: None,
-            account_number: Some("0123".into()),
-            currency: None,
-            account_type: None,
-            balance: None,
-            bvn: None,
-            institution: InstitutionView {
-                name: None,
-                bank_code: Some("058".into()),
-                kind: None,
-            },
-            customer: CustomerView { id: None },
-            data_status: Some("AVAILABLE".into()),
-            auth_method: None,
-            env_id: Uuid::nil(),
-            linked_at: now,
-            unlinked_at: None,
-            last_synced_at: None,
-            reauth_required: false,
-            last_sync_error: None,
-            next_sync_at: None,
-        };
-        let json = serde_json::to_value(&view).unwrap();
-        for key in [
-            "account_number",
-            "data_status",
-            "envId",
-            "linkedAt",
-            "reauthRequired",
-            "type",
-        ] {
-            assert!(json.get(key).is_some(), "{key}");
-        }
-        assert_eq!(json["institution"]["bank_code"], "058");
     }
 }

@@ -1,21 +1,25 @@
 //! Orchestration and transaction boundaries: each service owns an invariant and the
 //! database transaction that keeps it.
 
+pub mod accounts;
 pub mod cursor;
 pub mod demo;
 pub mod dlq;
+pub mod dlq_replay;
 pub mod events;
 pub mod invoices;
-pub mod jobs;
+pub mod job_status;
 pub mod limits;
 pub mod link;
 pub mod ops;
 pub mod preview;
 pub mod profile;
+pub mod reconcile;
 pub mod retention;
 pub mod rules;
 pub mod settings;
 pub mod signing;
 pub mod sync;
 pub mod tenants;
+pub mod unlink;
 pub mod webhooks;

@@ -11,7 +11,7 @@ use crate::db::{accounts, environments, ledger, rules};
 use crate::error::ApiError;
 use crate::services::dlq::parse_bound;
 use crate::services::settings::{apply_patch, effective_settings, SettingsPatch};
-use crate::services::sync::into_engine;
+use crate::services::sync::decide::into_engine;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use eligibility::{self, validate_rule, MatchKind, Outcome, Rule, RuleField, RuleList};

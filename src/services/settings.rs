@@ -2,7 +2,6 @@
 //! with a patch (absent field: unchanged; `null`: back to the configuration's default; a
 //! value: set), and load the compiled policy (settings + rules) a sync decides with.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -13,6 +12,7 @@ use crate::config::Settings;
 use crate::db::environments::{self, EnvSettings};
 use crate::db::rules;
 use crate::error::ApiError;
+use crate::runtime::policy_cache::LoadedPolicy;
 use crate::state::AppState;
 use crate::tenancy::{EnvName, Tenant};
 use eligibility::{CompiledPolicy, EligibilitySettings, Overrides, Rule, SettingsOverrides};
@@ -189,55 +189,6 @@ fn major_units(minor: i64) -> Value {
 /// The settings an environment decides with: the configuration's defaults under its overrides.
 pub fn effective_settings(config: &Settings, overrides: &Overrides) -> EligibilitySettings {
     overrides.apply(&config.eligibility.settings())
-}
-
-/// An environment's compiled policy and the version that names it.
-pub struct LoadedPolicy {
-    pub compiled: CompiledPolicy,
-    /// A hash of the effective settings and the rules in force: a reviewer can tell which
-    /// policy decided a DLQ record, and whether today's differs.
-    pub version: String,
-}
-
-/// Compiled policies by environment, each with the policy revision it was compiled at. Every
-/// replica keeps its own; the database's revision counter (bumped by triggers on any change of
-/// settings or rules) tells each one when its copy is stale, so a change made through one
-/// replica is seen by all at their next load.
-pub struct PolicyCache {
-    entries: std::sync::Mutex<HashMap<Uuid, (i64, Arc<LoadedPolicy>)>>,
-    capacity: usize,
-}
-
-impl PolicyCache {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            entries: std::sync::Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
-        }
-    }
-
-    fn get(&self, env_id: Uuid, revision: i64) -> Option<Arc<LoadedPolicy>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(&env_id)
-            .filter(|(r, _)| *r == revision)
-            .map(|(_, p)| p.clone())
-    }
-
-    fn put(&self, env_id: Uuid, revision: i64, policy: Arc<LoadedPolicy>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(&env_id) {
-            // Bounded memory with many environments: start over rather than track recency;
-            // a miss costs one compile.
-            entries.clear();
-        }
-        match entries.get(&env_id) {
-            Some((r, _)) if *r > revision => {}
-            _ => {
-                entries.insert(env_id, (revision, policy));
-            }
-        }
-    }
 }
 
 /// Environments whose compiled policy one replica keeps.

@@ -245,7 +245,7 @@ async fn decide_directly(pool: &PgPool, before: &CompiledPolicy, after: &Compile
     let mut changed = [0u64; 3];
     for (account, raw) in &rows {
         let t: MonoTransaction = serde_json::from_value(raw.clone()).unwrap();
-        let tx = taxpoynt_mono::services::sync::into_engine(account, Some("NGN"), t);
+        let tx = taxpoynt_mono::services::sync::decide::into_engine(account, Some("NGN"), t);
         if tx.amount == 0 {
             continue;
         }

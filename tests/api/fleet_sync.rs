@@ -83,10 +83,10 @@ async fn sync_jobs_are_queued_once_per_account_whoever_asks(pool: PgPool) {
             .await;
         assert_eq!(receipt["outcome"], "queued", "{receipt}");
         let id = uuid::Uuid::parse_str(receipt["deliveryId"].as_str().unwrap()).unwrap();
-        let result = webhook_service::process_delivery(&state, id).await.unwrap();
+        let result = webhook_job::process_delivery(&state, id).await.unwrap();
         assert_eq!(result["syncQueued"], true, "{result}");
         assert!(result["syncJobId"].is_null(), "already queued: {result}");
-        assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 0);
+        assert_eq!(sweep::run_once(&state).await.unwrap(), 0);
     }
     let per_account: Vec<(String, i64)> = sqlx::query_as(
         "SELECT payload->>'accountId', count(*) FROM jobs WHERE kind = 'sync' GROUP BY 1 ORDER BY 1",
@@ -154,7 +154,7 @@ async fn the_sweep_queues_due_accounts_in_one_statement_and_skips_backed_off_one
 
     let state = side_state(&pool, &[]).await;
     // Two sweeps at once (two replicas): the due account is queued once.
-    let (x, y) = tokio::join!(scheduled_sync::run_once(&state), scheduled_sync::run_once(&state));
+    let (x, y) = tokio::join!(sweep::run_once(&state), sweep::run_once(&state));
     assert_eq!(x.unwrap() + y.unwrap(), 1);
     let queued: Vec<String> = sqlx::query_scalar(
         "SELECT payload->>'accountId' FROM jobs WHERE kind = 'sync' AND status = 'queued'",
@@ -170,7 +170,7 @@ async fn the_sweep_queues_due_accounts_in_one_statement_and_skips_backed_off_one
         .execute(&pool)
         .await
         .unwrap();
-    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 1);
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 1);
     assert_eq!(unfinished_syncs(&pool).await, 2);
 }
 
@@ -245,7 +245,7 @@ async fn a_failing_account_backs_off_with_its_error_shown_while_the_others_finis
     )
     .await;
     let state = side_state(&pool, &[]).await;
-    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 3);
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 3);
 
     let account = wait_for("the failure recorded", Duration::from_secs(30), || async {
         let (_, body) = s.app.get(&format!("/si/mono/accounts/{failing}")).await;
@@ -277,7 +277,7 @@ async fn a_failing_account_backs_off_with_its_error_shown_while_the_others_finis
             .unwrap();
     assert_eq!((status.as_str(), attempts), ("queued", 1));
     assert!((run_after - next).num_seconds().abs() <= 1, "{run_after} {next}");
-    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 2);
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 2);
 
     // Mono recovers and the backoff ends: the account syncs and its error is cleared.
     let (status, _) = control(
@@ -326,7 +326,7 @@ async fn a_replica_killed_mid_round_has_its_syncs_taken_over(pool: PgPool) {
         ("MONO_SYNC_CONCURRENCY", "3"),
     ];
     let a = side_state(&pool, &vars).await;
-    assert_eq!(scheduled_sync::run_once(&a).await.unwrap(), ACCOUNTS as u64);
+    assert_eq!(sweep::run_once(&a).await.unwrap(), ACCOUNTS as u64);
 
     // Replica A, with a short lease, claims three syncs and dies half way through them.
     let a_worker = tokio::spawn(worker::run_with(a, Duration::from_secs(2)));
@@ -406,7 +406,7 @@ async fn claims_take_turns_between_organizations(pool: PgPool) {
         .unwrap();
     }
     let state = side_state(&pool, &[]).await;
-    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 40);
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 40);
     // The small organization's only account is queued last, behind 40 of the big one's.
     sqlx::query(
         "INSERT INTO mono_accounts (id, org_id, env_id, data_status) VALUES ('acc_small', $1, $2, 'AVAILABLE')",
@@ -416,9 +416,9 @@ async fn claims_take_turns_between_organizations(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 1);
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 1);
 
-    let first = job_queue::claim(&state, job_queue::Lane::Sync, 4, job_queue::LEASE)
+    let first = job_queue::claim(&state.db, job_queue::Lane::Sync, 4, LEASE.as_secs_f64())
         .await
         .unwrap();
     let orgs: Vec<_> = first.iter().map(|j| j.org_id.unwrap()).collect();
@@ -429,11 +429,11 @@ async fn claims_take_turns_between_organizations(pool: PgPool) {
     );
     assert_eq!(orgs.iter().filter(|o| **o == big.org_id).count(), 3);
     // The general lane never takes a sync job.
-    let general = job_queue::claim(&state, job_queue::Lane::General, 10, job_queue::LEASE)
+    let general = job_queue::claim(&state.db, job_queue::Lane::General, 10, LEASE.as_secs_f64())
         .await
         .unwrap();
     assert!(general.is_empty());
-    let rest = job_queue::claim(&state, job_queue::Lane::Sync, 100, job_queue::LEASE)
+    let rest = job_queue::claim(&state.db, job_queue::Lane::Sync, 100, LEASE.as_secs_f64())
         .await
         .unwrap();
     assert_eq!(rest.len(), 37);
@@ -458,7 +458,7 @@ async fn webhooks_are_processed_while_the_sync_lane_is_full(pool: PgPool) {
     )
     .await;
     let state = side_state(&pool, &[]).await;
-    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 4);
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 4);
     wait_until("the sync lane full", Duration::from_secs(20), || async {
         count(
             &pool,

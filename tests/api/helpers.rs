@@ -27,15 +27,16 @@ use url::Url;
 // path moves only this block changes.
 use taxpoynt_mono::config::Settings;
 pub use taxpoynt_mono::db;
-pub use taxpoynt_mono::jobs::{scheduled_sync, worker};
-pub use taxpoynt_mono::services::jobs as job_queue;
+pub use taxpoynt_mono::db::queue as job_queue;
+pub use taxpoynt_mono::jobs::LEASE;
 pub use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::services::tenants::CreatedTenant;
-pub use taxpoynt_mono::services::webhooks as webhook_service;
+pub use taxpoynt_mono::services::webhooks::job as webhook_job;
 pub use taxpoynt_mono::startup::Application;
 pub use taxpoynt_mono::state::AppState;
 use taxpoynt_mono::telemetry;
 pub use taxpoynt_mono::tenancy::Role;
+pub use taxpoynt_mono::worker::{self, sweep};
 pub use {eligibility, mono, sandbox};
 
 use mono::{MonoClient, MonoConfig};

@@ -134,10 +134,10 @@ async fn every_documented_operation_is_routed_and_described(pool: PgPool) {
 /// named in `routes!` is one documented operation.
 #[test]
 fn no_route_is_mounted_without_its_description() {
-    let source = include_str!("../../src/http/mod.rs");
+    let source = include_str!("../../src/http/router.rs");
     assert!(
         !source.contains(".route("),
-        "src/http/mod.rs mounts a route with `.route(`: use `.routes(routes!(handler))` and document it"
+        "src/http/router.rs mounts a route with `.route(`: use `.routes(routes!(handler))` and document it"
     );
     let handlers: usize = source
         .split("routes!(")
@@ -149,7 +149,7 @@ fn no_route_is_mounted_without_its_description() {
                 .count()
         })
         .sum();
-    let doc: Value = serde_json::to_value(taxpoynt_mono::http::openapi::document()).unwrap();
+    let doc: Value = serde_json::to_value(taxpoynt_mono::http::router::document()).unwrap();
     assert_eq!(
         operations(&doc).len(),
         handlers,
@@ -210,7 +210,7 @@ async fn the_demo_callback_shows_the_code_escaped(pool: PgPool) {
 /// untyped envelopes are left to the few answers whose shape is open by design.
 #[test]
 fn success_answers_name_their_data_type() {
-    let doc: Value = serde_json::to_value(taxpoynt_mono::http::openapi::document()).unwrap();
+    let doc: Value = serde_json::to_value(taxpoynt_mono::http::router::document()).unwrap();
     let mut untyped = Vec::new();
     for (method, path) in operations(&doc) {
         for (status, response) in doc["paths"][&path][&method]["responses"].as_object().unwrap() {

@@ -8,8 +8,8 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::helpers::{
-    fault_applied, install_fault, sandbox_config, scheduled_sync, spawn_app_with_sandbox_config,
-    test_settings, wait_until, Application,
+    fault_applied, install_fault, sandbox_config, spawn_app_with_sandbox_config, sweep, test_settings,
+    wait_until, Application,
 };
 
 #[sqlx::test]
@@ -100,7 +100,7 @@ async fn concurrent_sweeps_queue_each_account_once(pool: PgPool) {
         .unwrap()
         .state()
         .clone();
-    let (a, b) = tokio::join!(scheduled_sync::run_once(&state), scheduled_sync::run_once(&state));
+    let (a, b) = tokio::join!(sweep::run_once(&state), sweep::run_once(&state));
     assert_eq!(a.unwrap() + b.unwrap(), 4);
     let jobs: i64 = sqlx::query_scalar(
         "SELECT count(DISTINCT payload->>'accountId') FROM jobs WHERE kind = 'sync' AND status = 'queued'",
@@ -109,5 +109,5 @@ async fn concurrent_sweeps_queue_each_account_once(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(jobs, 4);
-    assert_eq!(scheduled_sync::run_once(&state).await.unwrap(), 0);
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 0);
 }

@@ -903,7 +903,8 @@ async fn a_transaction_synced_and_then_delivered_is_not_drafted_twice(pool: PgPo
 #[sqlx::test]
 async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool) {
     use mono::signature::PresentedAuth;
-    use taxpoynt_mono::services::{jobs, webhooks};
+    use taxpoynt_mono::db::queue::{self, Lane};
+    use taxpoynt_mono::services::webhooks::{intake, job};
     use taxpoynt_mono::startup::Application;
 
     // The first process: it takes two deliveries in, claims their jobs and dies, one job
@@ -924,17 +925,15 @@ async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool)
             "acc_crash",
             transaction(tx_id, 600_000, "NGN", None),
         );
-        let receipt = webhooks::receive(&state, auth, &serde_json::to_vec(&body).unwrap())
+        let receipt = intake::receive(&state, auth, &serde_json::to_vec(&body).unwrap())
             .await
             .unwrap();
         assert_eq!(receipt.outcome, "queued");
         deliveries.push(receipt.delivery_id);
     }
-    let claimed = jobs::claim(&state, jobs::Lane::General, 10, Duration::from_millis(300))
-        .await
-        .unwrap();
+    let claimed = queue::claim(&state.db, Lane::General, 10, 0.3).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    webhooks::process_delivery(&state, deliveries[1]).await.unwrap();
+    job::process_delivery(&state, deliveries[1]).await.unwrap();
     drop(first);
 
     // A second process takes both jobs again once their leases run out.
@@ -1025,7 +1024,9 @@ async fn one_intake_batch_is_one_job_per_environment_in_arrival_order(pool: PgPo
         pending("acc_nobody", "tx_n1"),
         pending("acc_batch_a", "tx_a3"),
     ];
-    let stored = intake_batch(&pool, &batch, &[], 8).await.unwrap();
+    let stored = intake_batch(&pool, &batch, &[], webhook_job_spec(8))
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 5);
     let id_of = |tx: &str| {
         let key = &batch.iter().find(|d| d.body.contains(tx)).unwrap().dedupe_key;
@@ -1055,7 +1056,9 @@ async fn one_intake_batch_is_one_job_per_environment_in_arrival_order(pool: PgPo
     assert_eq!(jobs_cover_each_delivery_once(&pool).await, 4);
 
     // Storing the same batch again stores nothing and queues nothing.
-    let again = intake_batch(&pool, &batch, &[], 8).await.unwrap();
+    let again = intake_batch(&pool, &batch, &[], webhook_job_spec(8))
+        .await
+        .unwrap();
     assert!(again.iter().all(|s| !s.intake.inserted));
     assert_eq!(count(&pool, "SELECT count(*) FROM jobs").await, 2);
 
@@ -1114,7 +1117,9 @@ async fn a_failing_delivery_is_retried_alone_and_failed_when_its_job_runs_out(po
         pending("acc_poison", "tx_poison"),
         pending("acc_poison", "tx_fine_2"),
     ];
-    let stored = intake_batch(&pool, &batch, &[], 2).await.unwrap();
+    let stored = intake_batch(&pool, &batch, &[], webhook_job_spec(2))
+        .await
+        .unwrap();
     let id_of = |tx: &str| {
         let key = &batch.iter().find(|d| d.body.contains(tx)).unwrap().dedupe_key;
         json!(stored
@@ -1216,4 +1221,12 @@ async fn the_sandboxs_signed_webhooks_link_and_sync_an_account(pool: PgPool) {
     )
     .await;
     assert!(decided > 0);
+}
+
+/// The webhook job's kind as intake stores it, with `max_attempts` attempts.
+fn webhook_job_spec(max_attempts: i32) -> taxpoynt_mono::jobs::JobSpec {
+    taxpoynt_mono::jobs::JobSpec {
+        max_attempts,
+        ..taxpoynt_mono::jobs::spec::<taxpoynt_mono::services::webhooks::job::WebhookJob>()
+    }
 }

@@ -21,7 +21,7 @@ use super::data::{
 use super::faults::FaultBook;
 use super::limits::Limits;
 use super::webhooks::{WebhookTarget, Webhooks};
-use super::SandboxConfig;
+use crate::config::SandboxConfig;
 use mono::types::*;
 
 /// How far the sandbox clock may run ahead of the wall clock in total (100 years).

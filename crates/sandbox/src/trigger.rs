@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::control::{event_payload, EventRequest};
 use super::state::{NewAccount, SandboxState};
-use super::SandboxConfig;
+use crate::config::SandboxConfig;
 use mono::signature;
 use mono::types::{events, DataStatus, TransactionType, WebhookEnvelope};
 

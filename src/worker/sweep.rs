@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use crate::error::ApiError;
-use crate::services::jobs;
 use crate::state::AppState;
 
 pub async fn run(state: AppState, interval: Duration) {
@@ -30,7 +29,7 @@ pub async fn run(state: AppState, interval: Duration) {
 
 /// One sweep now (tests, benchmarks and the loop above): how many sync jobs it queued.
 pub async fn run_once(state: &AppState) -> Result<u64, ApiError> {
-    let queued = jobs::enqueue_due_syncs(state).await?;
+    let queued = crate::services::sync::job::enqueue_due(state).await?;
     metrics::counter!("sync_sweep_queued_total").increment(queued);
     Ok(queued)
 }

@@ -1,16 +1,12 @@
-//! Transaction sync: pulls an account's transactions from Mono page by page, decides each
-//! with the environment's compiled policy, and stores every page together with the advanced
-//! cursor in one transaction, so a sync killed at any moment resumes with nothing lost and
-//! nothing drafted twice, whatever page size the next call uses (see `cursor`).
+//! One account's sync: pulls its transactions from Mono page by page from its cursor, decides
+//! each (`decide`), and stores every page together with the advanced cursor in one
+//! transaction, so a sync killed at any moment resumes with nothing lost and nothing drafted
+//! twice, whatever page size the next call uses (see `services::cursor`).
 //!
 //! One sync per account at a time across every replica: a PostgreSQL advisory lock held by a
 //! connection of the sync's own, outside the pool (`db::locks`), which also writes the pages.
 //! So a sync holds no pooled connection while it waits on Mono, and its lock dies with it.
 //! A replica runs at most `MONO_SYNC_CONCURRENCY` syncs at once; more wait their turn.
-//!
-//! Syncs of the whole fleet are jobs (`run_queued`), queued by `account_updated`, a first
-//! link, and the sweep every `MONO_SYNC_INTERVAL_SECS` (`jobs::scheduled_sync`), and run by
-//! the job worker's sync lane on every replica.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -20,16 +16,16 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
 use crate::db::accounts::{self, AccountRow};
-use crate::db::ledger::{self, DecidedRow, PageContext, PageRows};
+use crate::db::ledger::{self, PageContext, PageRows};
 use crate::db::locks;
 use crate::domain::{MonoAccountId, RecordReason};
 use crate::error::ApiError;
 use crate::services::cursor::{Cursor, PageRequest};
-use crate::services::jobs::Ran;
+use crate::services::sync::decide::decide_item;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
-use eligibility::{self, CompiledPolicy, Outcome, TxType};
-use mono::{MonoTransaction, RawTransaction, RawTransactionPage, TransactionQuery, TransactionType};
+use eligibility::{self, Outcome};
+use mono::{RawTransactionPage, TransactionQuery};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 500;
@@ -95,7 +91,7 @@ pub async fn sync_account(
 /// The sync of an account whose data is ready: in one of the replica's sync slots, under the
 /// account's lock (409 `sync_in_progress` while another session holds it). A success ends
 /// any backoff the account was in.
-async fn sync_ready(
+pub async fn sync_ready(
     state: &AppState,
     tenant: &Tenant,
     account: &AccountRow,
@@ -123,7 +119,7 @@ fn busy() -> ApiError {
     ApiError::conflict("sync_in_progress", "a sync of this account is already running")
 }
 
-fn unlinked() -> ApiError {
+pub fn unlinked() -> ApiError {
     ApiError::conflict(
         "account_unlinked",
         "the account is unlinked; it is no longer synced",
@@ -138,7 +134,7 @@ async fn ensure_ready(
     account: AccountRow,
 ) -> Result<AccountRow, ApiError> {
     let account = if account.data_status.is_none() {
-        crate::services::link::refresh_from_mono(state, tenant, &account.id, false).await?
+        crate::services::accounts::refresh_from_mono(state, tenant, &account.id, false).await?
     } else {
         account
     };
@@ -335,125 +331,6 @@ async fn save_cursor_only(
     Ok(())
 }
 
-/// Decides one item of a page: the engine for a well-formed one, the DLQ for one that does not
-/// decode but has an id; None (logged and counted) for one without even an id.
-pub fn decide_item(
-    policy: &CompiledPolicy,
-    account_id: &str,
-    account_currency: Option<&str>,
-    item: RawTransaction,
-) -> Option<DecidedRow> {
-    let RawTransaction { raw, decoded } = item;
-    let t = match decoded {
-        Ok(t) => t,
-        Err(malformed) => {
-            metrics::counter!("sync_malformed_transactions_total").increment(1);
-            tracing::warn!(account_id, field = %malformed.path, "Mono sent a transaction that does not decode");
-            return Some(DecidedRow {
-                transaction_id: malformed.id?,
-                outcome: Outcome::Dlq,
-                reason: RecordReason::MalformedTransaction,
-                detail: None,
-                kind: None,
-                amount: 0,
-                currency: account_currency.unwrap_or_default().to_owned(),
-                narration: String::new(),
-                description: None,
-                reference: None,
-                counterparty: None,
-                date: None,
-                rule_id: None,
-                keywords: Vec::new(),
-                raw,
-            });
-        }
-    };
-    let date = t.date;
-    let tx = into_engine(account_id, account_currency, t);
-    if tx.amount == 0 {
-        return Some(DecidedRow {
-            outcome: Outcome::Skipped,
-            reason: RecordReason::ZeroAmount,
-            detail: None,
-            kind: None,
-            rule_id: None,
-            counterparty: None,
-            ..row_of(tx, date, raw)
-        });
-    }
-    let d = eligibility::decide(&tx, policy);
-    let reference = d.reference.or(tx.reference.clone());
-    Some(DecidedRow {
-        outcome: d.outcome,
-        reason: d.reason.into(),
-        detail: d.detail,
-        kind: d.kind,
-        rule_id: d.rule_id,
-        counterparty: d.counterparty,
-        keywords: d.keywords,
-        reference,
-        ..row_of(tx, date, raw)
-    })
-}
-
-/// The transaction's own columns, moved out of it.
-fn row_of(
-    tx: eligibility::Transaction,
-    date: chrono::DateTime<Utc>,
-    raw: Box<serde_json::value::RawValue>,
-) -> DecidedRow {
-    DecidedRow {
-        transaction_id: tx.id,
-        outcome: Outcome::Skipped,
-        reason: RecordReason::ZeroAmount,
-        detail: None,
-        kind: None,
-        amount: tx.amount,
-        currency: tx.currency,
-        narration: tx.narration,
-        description: tx.description,
-        reference: tx.reference,
-        counterparty: None,
-        date: Some(date),
-        rule_id: None,
-        keywords: Vec::new(),
-        raw,
-    }
-}
-
-/// Mono's shape to the engine's, moving every field: the account's currency when the
-/// transaction has none, and amounts as magnitudes (the type says the direction).
-pub fn into_engine(
-    account_id: &str,
-    account_currency: Option<&str>,
-    t: MonoTransaction,
-) -> eligibility::Transaction {
-    eligibility::Transaction {
-        id: t.id,
-        account_id: Some(account_id.to_owned()),
-        kind: match t.kind {
-            TransactionType::Credit => TxType::Credit,
-            TransactionType::Debit => TxType::Debit,
-        },
-        amount: t.amount.saturating_abs(),
-        currency: t
-            .currency
-            .or_else(|| account_currency.map(str::to_owned))
-            .unwrap_or_default(),
-        narration: t.narration,
-        description: t.description,
-        tags: Vec::new(),
-        reference: t.reference,
-        category: t.category,
-        counterparty: t.counterparty.map(|c| eligibility::Counterparty {
-            name: c.name,
-            account_number: c.account_number,
-            bank: c.bank,
-        }),
-        date: None,
-    }
-}
-
 fn count(out: &mut SyncOutcome, reason: RecordReason) {
     *out.skipped_by_reason
         .entry(reason.as_str().to_owned())
@@ -476,203 +353,4 @@ fn count_written(rows: &PageRows, fresh: &HashSet<String>, out: &mut SyncOutcome
             }
         }
     }
-}
-
-/// One row of a sync-stored answer.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredResult {
-    pub account_id: String,
-    pub drafted: u64,
-    pub skipped: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<StoredError>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct StoredError {
-    pub code: String,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct StoredOutcome {
-    pub accounts: usize,
-    pub drafted: u64,
-    pub skipped: u64,
-    pub results: Vec<StoredResult>,
-}
-
-/// Accounts synced at once by sync-stored.
-pub const STORED_CONCURRENCY: usize = 4;
-
-/// Syncs every linked account of the environment, a few at a time; one account's failure is
-/// reported in its row and does not stop the others.
-/// `sync-stored` logs a progress line every this many accounts (and at the last).
-const STORED_PROGRESS_EVERY: usize = 25;
-
-pub async fn sync_stored(
-    state: &AppState,
-    tenant: &Tenant,
-    page_size: u32,
-) -> Result<StoredOutcome, ApiError> {
-    use futures::StreamExt;
-    let accounts = crate::db::accounts::list_linked(&state.db, tenant).await?;
-    let total = accounts.len();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let done = &done;
-    let started = std::time::Instant::now();
-    let results: Vec<StoredResult> = futures::stream::iter(accounts.into_iter().map(|a| {
-        let req = SyncRequest {
-            account_id: MonoAccountId::from_stored(a.id.clone()),
-            cursor: None,
-            page_size,
-        };
-        async move {
-            if state.shutdown.is_cancelled() {
-                // Shutting down: accounts not started yet are left for the next call.
-                return StoredResult {
-                    account_id: a.id,
-                    drafted: 0,
-                    skipped: 0,
-                    error: Some(StoredError {
-                        code: "shutting_down".into(),
-                        message: "the service is shutting down; this account was not synced".into(),
-                    }),
-                };
-            }
-            let result = match sync_account(state, tenant, req).await {
-                Ok(o) => StoredResult {
-                    account_id: a.id,
-                    drafted: o.drafted,
-                    skipped: o.skipped,
-                    error: None,
-                },
-                Err(e) => StoredResult {
-                    account_id: a.id,
-                    drafted: 0,
-                    skipped: 0,
-                    error: Some(StoredError {
-                        code: e.code().to_string(),
-                        message: e.to_string(),
-                    }),
-                },
-            };
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if n == total || n.is_multiple_of(STORED_PROGRESS_EVERY) {
-                tracing::info!(
-                    done = n,
-                    total,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "sync-stored progress"
-                );
-            }
-            result
-        }
-    }))
-    .buffered(STORED_CONCURRENCY)
-    .collect()
-    .await;
-    Ok(StoredOutcome {
-        accounts: results.len(),
-        drafted: results.iter().map(|r| r.drafted).sum(),
-        skipped: results.iter().map(|r| r.skipped).sum(),
-        results,
-    })
-}
-
-/// How soon a queued sync whose account another session is syncing is tried again.
-const BUSY_RETRY: Duration = Duration::from_secs(2);
-
-/// A queued sync (the sync lane of the job worker): the account's details refreshed from
-/// Mono first unless its data is AVAILABLE (so an account stored PROCESSING or PARTIAL moves
-/// on by itself), then a sync when Mono has its transactions (AVAILABLE, or PARTIAL with
-/// transactions retrieved).
-///
-/// Done when it synced, or when running it again would not help (data not ready, unlinked,
-/// gone); later, without using an attempt, when another session is syncing the account or
-/// the sync stopped at its time budget with more to fetch; and on failure the account backs
-/// off (`lastSyncError`, `nextSyncAt`), the job retried when the backoff ends. A database
-/// outage is the job queue's to retry: it says nothing about the account.
-pub async fn run_queued(
-    state: &AppState,
-    tenant: &Tenant,
-    account_id: MonoAccountId,
-) -> Result<Ran, ApiError> {
-    match queued_sync(state, tenant, account_id.as_str()).await {
-        Ok(Queued::Synced(outcome)) => {
-            let more = outcome.has_more && outcome.fetched > 0;
-            let progress =
-                serde_json::to_value(outcome).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-            Ok(if more {
-                Ran::Later {
-                    after: Duration::ZERO,
-                    progress,
-                }
-            } else {
-                Ran::Done(progress)
-            })
-        }
-        Ok(Queued::NotReady(status)) => Ok(Ran::Done(serde_json::json!({
-            "skipped": "data_not_ready",
-            "dataStatus": status,
-        }))),
-        Err(ApiError::Conflict {
-            code: "sync_in_progress",
-            ..
-        }) => Ok(Ran::Later {
-            after: BUSY_RETRY,
-            progress: serde_json::json!({"waiting": "sync_in_progress"}),
-        }),
-        Err(ApiError::Conflict { code, .. }) => Ok(Ran::Done(serde_json::json!({ "skipped": code }))),
-        Err(ApiError::NotFound(_)) => Ok(Ran::Done(serde_json::json!({ "skipped": "not_found" }))),
-        // The database, not the account, failed (down, or out of connections): the job
-        // queue's own short backoff, and the account is not held back for it.
-        Err(e @ ApiError::DatabaseUnavailable(_)) => Err(e),
-        Err(e) => {
-            let error = e.to_string();
-            let after =
-                match accounts::record_sync_failure(&state.db, tenant, account_id.as_str(), &error).await? {
-                    Some(at) => (at - Utc::now()).to_std().unwrap_or_default(),
-                    None => return Ok(Ran::Done(serde_json::json!({ "skipped": "not_found" }))),
-                };
-            metrics::counter!("sync_account_failures_total").increment(1);
-            tracing::warn!(
-                account_id = account_id.as_str(),
-                error = %error,
-                retry_in_secs = after.as_secs(),
-                "queued sync failed; the account backs off"
-            );
-            Ok(Ran::Retry { error, after })
-        }
-    }
-}
-
-enum Queued {
-    Synced(SyncOutcome),
-    /// Mono does not have the transactions yet: the data status it reported.
-    NotReady(Option<String>),
-}
-
-async fn queued_sync(state: &AppState, tenant: &Tenant, account_id: &str) -> Result<Queued, ApiError> {
-    let account = accounts::get(&state.db, tenant, account_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
-    if account.unlinked_at.is_some() {
-        return Err(unlinked());
-    }
-    let account = if account.data_status.as_deref() == Some("AVAILABLE") {
-        account
-    } else {
-        crate::services::link::refresh_from_mono(state, tenant, &account.id, false).await?
-    };
-    if !account.transactions_ready() {
-        return Ok(Queued::NotReady(account.data_status));
-    }
-    let req = SyncRequest {
-        account_id: MonoAccountId::from_stored(account.id.clone()),
-        cursor: None,
-        page_size: DEFAULT_PAGE_SIZE,
-    };
-    Ok(Queued::Synced(sync_ready(state, tenant, &account, req).await?))
 }

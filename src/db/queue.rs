@@ -1,7 +1,8 @@
-//! The job queue (`jobs`): enqueue, claim with `FOR UPDATE SKIP LOCKED` under a lease, renew
-//! the lease, finish, retry with backoff, and requeue jobs whose worker died. Sync jobs are
-//! claimed by a lane of their own (`claim_sync`, organization by organization in turn); every
-//! other kind by `claim`.
+//! The job queue's storage (`jobs`): enqueue, claim with `FOR UPDATE SKIP LOCKED` under a
+//! lease, renew the lease, finish, retry with backoff, and requeue jobs whose worker died.
+//! Each job names its lane; the sync lane is claimed organization by organization in turn,
+//! the general lane oldest due first. What a kind is lives in `jobs`; running them, in
+//! `worker`.
 //!
 //! A claim hands the job a fresh `lease_id`; every later write names it, so a worker whose
 //! lease ran out (and whose job another worker took) cannot finish or fail it any more.
@@ -13,63 +14,58 @@ use uuid::Uuid;
 
 use crate::tenancy::Tenant;
 
-/// What a job does; stored as text, checked by the schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobKind {
-    /// Process one stored webhook delivery (`payload.deliveryId`).
-    Webhook,
-    /// Sync one account (`payload.accountId`), one unfinished per account.
+/// The queue's lanes, each claimed by a worker lane of its own with slots of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Webhook processing, bulk DLQ replay, … (`JOB_CONCURRENCY`), oldest due first.
+    General,
+    /// Account syncs (`MONO_SYNC_CONCURRENCY`), claimed organization by organization in turn.
     Sync,
-    /// Replay the DLQ records a filter selects (`payload.filter`), in batches, resumable.
-    DlqReplay,
 }
 
-impl JobKind {
+impl Lane {
     pub fn as_str(self) -> &'static str {
         match self {
-            JobKind::Webhook => "webhook",
-            JobKind::Sync => "sync",
-            JobKind::DlqReplay => "dlq_replay",
+            Lane::General => "general",
+            Lane::Sync => "sync",
         }
     }
+}
 
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "webhook" => Some(JobKind::Webhook),
-            "sync" => Some(JobKind::Sync),
-            "dlq_replay" => Some(JobKind::DlqReplay),
-            _ => None,
-        }
-    }
+/// What a job kind stores with every job of its kind: its name, lane and attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSpec {
+    pub kind: &'static str,
+    pub lane: Lane,
+    pub max_attempts: i32,
 }
 
 /// A job to add.
 pub struct NewJob<'a> {
-    pub kind: JobKind,
+    pub spec: JobSpec,
     pub payload: Value,
     pub org_id: Option<Uuid>,
     pub env_id: Option<Uuid>,
     /// At most one queued or running job per key; None: no limit.
     pub dedupe_key: Option<&'a str>,
-    pub max_attempts: i32,
 }
 
 /// Adds a job; None when an unfinished job with the same dedupe key exists.
 pub async fn enqueue(db: impl PgExecutor<'_>, job: NewJob<'_>) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"INSERT INTO jobs (id, kind, payload, org_id, env_id, dedupe_key, max_attempts)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+        r#"INSERT INTO jobs (id, kind, lane, payload, org_id, env_id, dedupe_key, max_attempts)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
            DO NOTHING
            RETURNING id"#,
         Uuid::now_v7(),
-        job.kind.as_str(),
+        job.spec.kind,
+        job.spec.lane.as_str(),
         job.payload,
         job.org_id,
         job.env_id,
         job.dedupe_key,
-        job.max_attempts
+        job.spec.max_attempts
     )
     .fetch_optional(db)
     .await
@@ -79,7 +75,7 @@ pub async fn enqueue(db: impl PgExecutor<'_>, job: NewJob<'_>) -> Result<Option<
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
     pub id: Uuid,
-    pub kind: JobKind,
+    pub kind: String,
     pub payload: Value,
     pub org_id: Option<Uuid>,
     pub env_id: Option<Uuid>,
@@ -91,9 +87,21 @@ pub struct ClaimedJob {
     pub progress: Value,
 }
 
-/// Takes up to `limit` due jobs of every kind but sync, oldest due first, skipping those
-/// another worker holds.
+/// Takes up to `limit` due jobs of `lane`, skipping those another worker holds.
 pub async fn claim(
+    db: impl PgExecutor<'_>,
+    lane: Lane,
+    limit: i64,
+    lease_secs: f64,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    match lane {
+        Lane::General => claim_general(db, limit, lease_secs).await,
+        Lane::Sync => claim_sync(db, limit, lease_secs).await,
+    }
+}
+
+/// Takes up to `limit` due jobs of the general lane, oldest due first.
+async fn claim_general(
     db: impl PgExecutor<'_>,
     limit: i64,
     lease_secs: f64,
@@ -104,7 +112,7 @@ pub async fn claim(
         r#"UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_id = $2,
                   locked_until = now() + make_interval(secs => $3), updated_at = now()
            WHERE id IN (
-               SELECT id FROM jobs WHERE status = 'queued' AND kind <> 'sync' AND run_after <= now()
+               SELECT id FROM jobs WHERE status = 'queued' AND lane = 'general' AND run_after <= now()
                ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING id, kind, payload, org_id, env_id, attempts, max_attempts, progress"#,
         limit,
@@ -116,10 +124,10 @@ pub async fn claim(
     claimed(rows, lease_id)
 }
 
-/// Takes up to `limit` due sync jobs, organization by organization in turn: each
+/// Takes up to `limit` due jobs of the sync lane, organization by organization in turn: each
 /// organization's oldest due job first, then each one's second, and so on. An organization
 /// with thousands of accounts queued gets one slot per turn like one with a single account.
-pub async fn claim_sync(
+async fn claim_sync(
     db: impl PgExecutor<'_>,
     limit: i64,
     lease_secs: f64,
@@ -130,7 +138,7 @@ pub async fn claim_sync(
         r#"WITH due AS (
                SELECT id, run_after,
                       row_number() OVER (PARTITION BY org_id ORDER BY run_after, id) AS turn
-               FROM jobs WHERE status = 'queued' AND kind = 'sync' AND run_after <= now()
+               FROM jobs WHERE status = 'queued' AND lane = 'sync' AND run_after <= now()
            ),
            picked AS (
                SELECT j.id FROM jobs j JOIN due ON due.id = j.id
@@ -170,7 +178,7 @@ fn claimed(rows: Vec<ClaimedRow>, lease_id: Uuid) -> Result<Vec<ClaimedJob>, sql
         .map(|r| {
             Ok(ClaimedJob {
                 id: r.id,
-                kind: JobKind::parse(&r.kind).ok_or_else(|| super::unknown_value("jobs.kind", &r.kind))?,
+                kind: r.kind,
                 payload: r.payload,
                 org_id: r.org_id,
                 env_id: r.env_id,
@@ -187,19 +195,25 @@ fn claimed(rows: Vec<ClaimedRow>, lease_id: Uuid) -> Result<Vec<ClaimedJob>, sql
 /// (`next_sync_at` past or unset), and with data that is, or may become, syncable (AVAILABLE,
 /// PARTIAL, PROCESSING, or never fetched; the job refreshes the others from Mono first).
 /// Accounts with a queued or running sync are left as they are. Answers how many were queued.
-pub async fn enqueue_due_syncs(db: impl PgExecutor<'_>, max_attempts: i32) -> Result<u64, sqlx::Error> {
+///
+/// The rows are what enqueueing `spec`'s job for each account would store: the payload
+/// `{accountId, env, trigger: "schedule"}` and the dedupe key `sync:{env_id}:{account}`
+/// (`services::sync::job::SyncJob`, whose tests hold the two to the same shape).
+pub async fn enqueue_due_syncs(db: impl PgExecutor<'_>, spec: JobSpec) -> Result<u64, sqlx::Error> {
     let done = sqlx::query!(
-        r#"INSERT INTO jobs (id, kind, payload, org_id, env_id, dedupe_key, max_attempts)
-           SELECT gen_random_uuid(), 'sync',
+        r#"INSERT INTO jobs (id, kind, lane, payload, org_id, env_id, dedupe_key, max_attempts)
+           SELECT gen_random_uuid(), $1, $2,
                   jsonb_build_object('accountId', a.id, 'env', e.name, 'trigger', 'schedule'),
-                  a.org_id, a.env_id, 'sync:' || a.env_id || ':' || a.id, $1
+                  a.org_id, a.env_id, 'sync:' || a.env_id || ':' || a.id, $3
            FROM mono_accounts a JOIN environments e ON e.id = a.env_id
            WHERE a.unlinked_at IS NULL
              AND (a.next_sync_at IS NULL OR a.next_sync_at <= now())
              AND (a.data_status IS NULL OR a.data_status IN ('AVAILABLE', 'PARTIAL', 'PROCESSING'))
            ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
            DO NOTHING"#,
-        max_attempts
+        spec.kind,
+        spec.lane.as_str(),
+        spec.max_attempts
     )
     .execute(db)
     .await?;
@@ -308,7 +322,7 @@ pub async fn fail(
 #[derive(Debug, Clone)]
 pub struct ExpiredJob {
     pub id: Uuid,
-    pub kind: JobKind,
+    pub kind: String,
     pub payload: Value,
     /// True when it had no attempt left and is now failed; else it is queued again.
     pub failed: bool,
@@ -333,7 +347,7 @@ pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>,
         .map(|r| {
             Ok(ExpiredJob {
                 id: r.id,
-                kind: JobKind::parse(&r.kind).ok_or_else(|| super::unknown_value("jobs.kind", &r.kind))?,
+                kind: r.kind,
                 payload: r.payload,
                 failed: r.status == "failed",
             })

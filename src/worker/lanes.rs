@@ -1,5 +1,5 @@
 //! The job worker: takes due jobs from the `jobs` table (`FOR UPDATE SKIP LOCKED`, so any
-//! number of replicas can run one), runs each through the services with its lease renewed
+//! number of replicas can run one), runs each by its kind (`registry`) with its lease renewed
 //! while it runs, and records the result: done, postponed, retried with backoff, or failed.
 //!
 //! Two lanes, each with slots of its own: syncs (`MONO_SYNC_CONCURRENCY`, claimed
@@ -14,7 +14,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::services::jobs::{self, ClaimedJob, Lane, Ran, LEASE};
+use serde_json::Value;
+
+use super::registry::registry;
+use crate::db::queue as db;
+use crate::error::ApiError;
+use crate::jobs::{self, ClaimedJob, JobContext, Lane, Ran, LEASE};
 use crate::state::AppState;
 
 /// The longest a lane sleeps without a notification.
@@ -58,14 +63,14 @@ async fn run_lane(state: &AppState, lane: Lane, slots: usize, lease: Duration) {
         }
         if lane == Lane::Sync && last_sweep.is_none_or(|t| t.elapsed() >= POLL) {
             last_sweep = Some(Instant::now());
-            if let Err(e) = jobs::requeue_expired(state).await {
+            if let Err(e) = requeue_expired(state).await {
                 tracing::warn!(error = %e, "could not requeue expired jobs");
             }
         }
         let free = slots.available_permits();
         let mut full = false;
         if free > 0 {
-            match jobs::claim(state, lane, free, lease).await {
+            match db::claim(&state.db, lane, free as i64, lease.as_secs_f64()).await {
                 Ok(claimed) => {
                     full = claimed.len() == free;
                     for job in claimed {
@@ -74,7 +79,7 @@ async fn run_lane(state: &AppState, lane: Lane, slots: usize, lease: Duration) {
                         };
                         let state = state.clone();
                         running.spawn(async move {
-                            run_one(&state, job, lease).await;
+                            run_one(state, job, lease).await;
                             drop(permit);
                         });
                     }
@@ -102,9 +107,13 @@ async fn run_lane(state: &AppState, lane: Lane, slots: usize, lease: Duration) {
     while running.join_next().await.is_some() {}
 }
 
-async fn run_one(state: &AppState, job: ClaimedJob, lease: Duration) {
+async fn run_one(state: AppState, job: ClaimedJob, lease: Duration) {
     let started = Instant::now();
-    let work = jobs::run(state, &job);
+    let ctx = JobContext {
+        state: state.clone(),
+        job: job.clone(),
+    };
+    let work = registry().run(ctx);
     tokio::pin!(work);
     let mut heartbeat = tokio::time::interval(lease / 3);
     heartbeat.tick().await;
@@ -112,7 +121,7 @@ async fn run_one(state: &AppState, job: ClaimedJob, lease: Duration) {
         tokio::select! {
             result = &mut work => break result,
             _ = heartbeat.tick() => {
-                match jobs::renew(state, &job, lease).await {
+                match db::renew(&state.db, &job, lease.as_secs_f64()).await {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!(job_id = %job.id, "job lease lost; another worker may run it"),
                     Err(e) => tracing::warn!(job_id = %job.id, error = %e, "could not renew a job lease"),
@@ -120,21 +129,22 @@ async fn run_one(state: &AppState, job: ClaimedJob, lease: Duration) {
             }
         }
     };
-    let kind = job.kind.as_str();
-    metrics::histogram!("job_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+    let kind = job.kind.clone();
+    metrics::histogram!("job_duration_seconds", "kind" => kind.clone())
+        .record(started.elapsed().as_secs_f64());
     let out_of_attempts = job.attempt >= job.max_attempts;
     let (recorded, status) = match &result {
-        Ok(Ran::Done(progress)) => (jobs::complete(state, &job, progress).await, "done"),
-        Ok(Ran::Later { after, progress }) => (jobs::postpone(state, &job, *after, progress).await, "later"),
+        Ok(Ran::Done(progress)) => (complete(&state, &job, progress).await, "done"),
+        Ok(Ran::Later { after, progress }) => (postpone(&state, &job, *after, progress).await, "later"),
         Ok(Ran::Retry { error, after }) => {
-            tracing::warn!(job_id = %job.id, kind, attempt = job.attempt, error = %error, "job failed");
+            tracing::warn!(job_id = %job.id, kind = %kind, attempt = job.attempt, error = %error, "job failed");
             let status = if out_of_attempts { "failed" } else { "retry" };
-            (jobs::fail(state, &job, error, Some(*after)).await, status)
+            (fail(&state, &job, error, Some(*after)).await, status)
         }
         Err(e) => {
-            tracing::warn!(job_id = %job.id, kind, attempt = job.attempt, error = %e, "job failed");
+            tracing::warn!(job_id = %job.id, kind = %kind, attempt = job.attempt, error = %e, "job failed");
             let status = if out_of_attempts { "failed" } else { "retry" };
-            (jobs::fail(state, &job, &e.to_string(), None).await, status)
+            (fail(&state, &job, &e.to_string(), None).await, status)
         }
     };
     metrics::counter!("jobs_total", "kind" => kind, "status" => status).increment(1);
@@ -147,4 +157,65 @@ async fn run_one(state: &AppState, job: ClaimedJob, lease: Duration) {
             tracing::warn!(job_id = %job.id, error = %e, "could not record a job's result; it runs again after its lease")
         }
     }
+}
+
+/// Marks a job done; false when its lease was lost (another worker has it now).
+async fn complete(state: &AppState, job: &ClaimedJob, progress: &Value) -> Result<bool, ApiError> {
+    Ok(db::complete(&state.db, job, progress).await?)
+}
+
+/// Queues a job again after `after` without using up an attempt; false when its lease was lost.
+async fn postpone(
+    state: &AppState,
+    job: &ClaimedJob,
+    after: Duration,
+    progress: &Value,
+) -> Result<bool, ApiError> {
+    Ok(db::postpone(&state.db, job, after.as_secs_f64(), progress).await?)
+}
+
+/// Records a failed run: the job is queued again after `retry_after` (else its backoff), or,
+/// out of attempts, failed for good, its kind settling what it leaves behind in the same
+/// transaction (a webhook job's deliveries fail with it).
+async fn fail(
+    state: &AppState,
+    job: &ClaimedJob,
+    error: &str,
+    retry_after: Option<Duration>,
+) -> Result<bool, ApiError> {
+    let retry = (job.attempt < job.max_attempts).then(|| {
+        retry_after
+            .unwrap_or_else(|| jobs::backoff(job.attempt))
+            .as_secs_f64()
+    });
+    let mut tx = state.db.begin().await?;
+    let ours = db::fail(&mut *tx, job, error, retry).await?;
+    if ours && retry.is_none() {
+        registry()
+            .gave_up(&job.kind, &job.payload, &mut tx, error)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(ours)
+}
+
+/// Queues again the jobs whose worker stopped (lease expired); answers how many.
+pub async fn requeue_expired(state: &AppState) -> Result<usize, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let expired = db::requeue_expired(&mut *tx).await?;
+    for job in expired.iter().filter(|j| j.failed) {
+        registry()
+            .gave_up(
+                &job.kind,
+                &job.payload,
+                &mut tx,
+                "the worker running it stopped (lease expired)",
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    for job in &expired {
+        tracing::warn!(job_id = %job.id, kind = %job.kind, failed = job.failed, "job lease expired; its worker stopped");
+    }
+    Ok(expired.len())
 }

@@ -1,0 +1,172 @@
+//! What a background job is. A job kind is a type: its serde payload, its name, its lane, its
+//! attempts and its `run` ([`BackgroundJob`]), defined beside the service whose work it does
+//! and listed once in the worker's registry (`worker::registry`). A service queues one with
+//! [`enqueue`], in the same transaction as the work that asks for it; the worker claims,
+//! runs and records it. The queue's storage is `db::queue`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::db::queue::{self as db, NewJob};
+pub use crate::db::queue::{ClaimedJob, JobSpec, Lane};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tenancy::{EnvName, Tenant};
+
+/// How long a claim holds a job before another worker may take it; renewed while it runs.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// The longest wait between two attempts.
+const MAX_BACKOFF_SECS: f64 = 300.0;
+
+/// A kind of background job. Its value is the payload stored with the job (so it must read
+/// back every payload its kind ever stored).
+pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The kind's name in the `jobs` table; unique among the registered kinds.
+    const KIND: &'static str;
+    /// The worker lane that runs it.
+    const LANE: Lane = Lane::General;
+    /// Runs before the job is failed for good.
+    const MAX_ATTEMPTS: i32 = 8;
+
+    /// At most one unfinished job per key (the job table's unique index); None: no limit.
+    fn dedupe_key(&self, _tenant: &Tenant) -> Option<String> {
+        None
+    }
+
+    /// Does the work of one attempt.
+    fn run(self, ctx: JobContext) -> impl Future<Output = Result<Ran, ApiError>> + Send;
+
+    /// The job ran out of attempts (or its last worker stopped): settle what it leaves behind,
+    /// inside the transaction that fails it.
+    fn gave_up<'a>(
+        &'a self,
+        _conn: &'a mut PgConnection,
+        _error: &'a str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send + 'a {
+        async { Ok(()) }
+    }
+}
+
+/// What a kind stores with each of its jobs.
+pub const fn spec<J: BackgroundJob>() -> JobSpec {
+    JobSpec {
+        kind: J::KIND,
+        lane: J::LANE,
+        max_attempts: J::MAX_ATTEMPTS,
+    }
+}
+
+/// Queues `job` for the tenant's environment; its id, or None when an unfinished job with
+/// the same dedupe key exists. Wake the lane ([`wake`]) once the transaction commits.
+pub async fn enqueue<J: BackgroundJob>(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    job: &J,
+) -> Result<Option<Uuid>, ApiError> {
+    let payload = serde_json::to_value(job).map_err(ApiError::internal)?;
+    let key = job.dedupe_key(tenant);
+    Ok(db::enqueue(
+        db,
+        NewJob {
+            spec: spec::<J>(),
+            payload,
+            org_id: Some(tenant.org_id),
+            env_id: Some(tenant.env_id),
+            dedupe_key: key.as_deref(),
+        },
+    )
+    .await?)
+}
+
+/// Wakes this replica's worker lane that runs `lane` (it polls anyway).
+pub fn wake(state: &AppState, lane: Lane) {
+    match lane {
+        Lane::General => state.jobs_notify.notify_one(),
+        Lane::Sync => state.sync_notify.notify_one(),
+    }
+}
+
+/// What running a job came to.
+#[derive(Debug)]
+pub enum Ran {
+    /// Finished; the value is kept as its progress.
+    Done(Value),
+    /// Not finished through no fault of its own (its account is busy with another sync, or
+    /// has more to fetch): queued again after `after` without using up an attempt.
+    Later { after: Duration, progress: Value },
+    /// Failed; tried again after `after` (instead of the queue's own backoff) while attempts
+    /// remain.
+    Retry { error: String, after: Duration },
+}
+
+/// What a running job may use: the application's state and its own row.
+pub struct JobContext {
+    pub state: AppState,
+    pub job: ClaimedJob,
+}
+
+impl JobContext {
+    /// The environment the job was queued for, named `env` in its payload.
+    pub fn tenant(&self, env: &str) -> Result<Tenant, ApiError> {
+        match (self.job.org_id, self.job.env_id, EnvName::parse(env)) {
+            (Some(org), Some(env_id), Some(env)) => Ok(Tenant::system(org, env_id, env)),
+            _ => Err(ApiError::internal(anyhow::anyhow!(
+                "job {} names no environment",
+                self.job.id
+            ))),
+        }
+    }
+
+    /// The progress recorded so far (a resumable job continues from it); the default when
+    /// there is none or it does not read.
+    pub fn progress<T: DeserializeOwned + Default>(&self) -> T {
+        serde_json::from_value(self.job.progress.clone()).unwrap_or_default()
+    }
+
+    /// Records progress while the job runs; an error when the job's lease was lost (another
+    /// worker has it now, so this one must stop).
+    pub async fn save_progress(&self, progress: &impl Serialize) -> Result<(), ApiError> {
+        let value = serde_json::to_value(progress).map_err(ApiError::internal)?;
+        if db::set_progress(&self.state.db, &self.job, &value).await? {
+            Ok(())
+        } else {
+            Err(ApiError::internal(anyhow::anyhow!(
+                "job {} lost its lease",
+                self.job.id
+            )))
+        }
+    }
+
+    /// The wait before this job's next attempt.
+    pub fn backoff(&self) -> Duration {
+        backoff(self.job.attempt)
+    }
+}
+
+/// The wait before attempt `attempt + 1`: 1 s doubled per attempt, at most 5 minutes, with
+/// ±20 % jitter so failed jobs do not come back in step.
+pub fn backoff(attempt: i32) -> Duration {
+    let base = 2f64.powi(attempt.clamp(1, 30) - 1).min(MAX_BACKOFF_SECS);
+    let jitter = rand::thread_rng().gen_range(0.8..1.2);
+    Duration::from_secs_f64(base * jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        for (attempt, base) in [(1, 1.0), (2, 2.0), (3, 4.0), (10, 300.0), (40, 300.0)] {
+            let got = backoff(attempt).as_secs_f64();
+            assert!(got >= base * 0.8 && got <= base * 1.2, "attempt {attempt}: {got}");
+        }
+    }
+}

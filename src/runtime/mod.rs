@@ -1,0 +1,10 @@
+//! Components that live as long as the process, held by `AppState` and used by the services:
+//! they sit below the services and import none of them.
+//!
+//! - `intake`: webhook deliveries stored in batches, one commit for many.
+//! - `policy_cache`: compiled eligibility policies by environment.
+//! - `key_limiter`: the per-key request budget of `API_RATE_LIMIT`.
+
+pub mod intake;
+pub mod key_limiter;
+pub mod policy_cache;

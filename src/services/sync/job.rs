@@ -1,0 +1,190 @@
+//! The queued sync of one account: the `sync` job the worker's sync lane runs, one unfinished
+//! per account whoever asks (`account_updated`, a first link, the sweep), and the sweep's
+//! statement that queues every due account at once.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::db::accounts;
+use crate::db::queue;
+use crate::domain::MonoAccountId;
+use crate::error::ApiError;
+use crate::jobs::{self, BackgroundJob, JobContext, Lane, Ran};
+use crate::services::sync::walk::{sync_ready, unlinked, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE};
+use crate::state::AppState;
+use crate::tenancy::Tenant;
+
+/// Sync one account of the environment `env` from its cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncJob {
+    pub account_id: String,
+    /// The environment's name (`sandbox`, `production`).
+    pub env: String,
+    /// Who asked (`link`, `account_updated`, `schedule`), for people reading the job.
+    pub trigger: String,
+}
+
+impl SyncJob {
+    pub fn new(tenant: &Tenant, account_id: &str, trigger: &str) -> Self {
+        SyncJob {
+            account_id: account_id.to_owned(),
+            env: tenant.env.as_str().to_owned(),
+            trigger: trigger.to_owned(),
+        }
+    }
+}
+
+impl BackgroundJob for SyncJob {
+    const KIND: &'static str = "sync";
+    const LANE: Lane = Lane::Sync;
+    /// Between attempts the account backs off (`db::accounts::record_sync_failure`).
+    const MAX_ATTEMPTS: i32 = 5;
+
+    /// One unfinished sync per account: `db::queue::enqueue_due_syncs` builds the same key.
+    fn dedupe_key(&self, tenant: &Tenant) -> Option<String> {
+        Some(format!("sync:{}:{}", tenant.env_id, self.account_id))
+    }
+
+    async fn run(self, ctx: JobContext) -> Result<Ran, ApiError> {
+        let tenant = ctx.tenant(&self.env)?;
+        run_queued(&ctx.state, &tenant, MonoAccountId::from_stored(self.account_id)).await
+    }
+}
+
+/// Queues a sync of the account unless one is queued or running already; the new job's id,
+/// or None. The caller wakes the sync lane (`jobs::wake`) once its transaction commits.
+pub async fn enqueue(
+    conn: &mut sqlx::PgConnection,
+    tenant: &Tenant,
+    account_id: &str,
+    trigger: &str,
+) -> Result<Option<uuid::Uuid>, ApiError> {
+    jobs::enqueue(conn, tenant, &SyncJob::new(tenant, account_id, trigger)).await
+}
+
+/// The sweep: queues a sync of every due account in one statement; answers how many.
+pub async fn enqueue_due(state: &AppState) -> Result<u64, ApiError> {
+    let queued = queue::enqueue_due_syncs(&state.db, jobs::spec::<SyncJob>()).await?;
+    if queued > 0 {
+        jobs::wake(state, Lane::Sync);
+    }
+    Ok(queued)
+}
+
+/// How soon a queued sync whose account another session is syncing is tried again.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
+
+/// A queued sync (the sync lane of the job worker): the account's details refreshed from
+/// Mono first unless its data is AVAILABLE (so an account stored PROCESSING or PARTIAL moves
+/// on by itself), then a sync when Mono has its transactions (AVAILABLE, or PARTIAL with
+/// transactions retrieved).
+///
+/// Done when it synced, or when running it again would not help (data not ready, unlinked,
+/// gone); later, without using an attempt, when another session is syncing the account or
+/// the sync stopped at its time budget with more to fetch; and on failure the account backs
+/// off (`lastSyncError`, `nextSyncAt`), the job retried when the backoff ends. A database
+/// outage is the job queue's to retry: it says nothing about the account.
+async fn run_queued(state: &AppState, tenant: &Tenant, account_id: MonoAccountId) -> Result<Ran, ApiError> {
+    match queued_sync(state, tenant, account_id.as_str()).await {
+        Ok(Queued::Synced(outcome)) => {
+            let more = outcome.has_more && outcome.fetched > 0;
+            let progress =
+                serde_json::to_value(outcome).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+            Ok(if more {
+                Ran::Later {
+                    after: Duration::ZERO,
+                    progress,
+                }
+            } else {
+                Ran::Done(progress)
+            })
+        }
+        Ok(Queued::NotReady(status)) => Ok(Ran::Done(serde_json::json!({
+            "skipped": "data_not_ready",
+            "dataStatus": status,
+        }))),
+        Err(ApiError::Conflict {
+            code: "sync_in_progress",
+            ..
+        }) => Ok(Ran::Later {
+            after: BUSY_RETRY,
+            progress: serde_json::json!({"waiting": "sync_in_progress"}),
+        }),
+        Err(ApiError::Conflict { code, .. }) => Ok(Ran::Done(serde_json::json!({ "skipped": code }))),
+        Err(ApiError::NotFound(_)) => Ok(Ran::Done(serde_json::json!({ "skipped": "not_found" }))),
+        // The database, not the account, failed (down, or out of connections): the job
+        // queue's own short backoff, and the account is not held back for it.
+        Err(e @ ApiError::DatabaseUnavailable(_)) => Err(e),
+        Err(e) => {
+            let error = e.to_string();
+            let after =
+                match accounts::record_sync_failure(&state.db, tenant, account_id.as_str(), &error).await? {
+                    Some(at) => (at - Utc::now()).to_std().unwrap_or_default(),
+                    None => return Ok(Ran::Done(serde_json::json!({ "skipped": "not_found" }))),
+                };
+            metrics::counter!("sync_account_failures_total").increment(1);
+            tracing::warn!(
+                account_id = account_id.as_str(),
+                error = %error,
+                retry_in_secs = after.as_secs(),
+                "queued sync failed; the account backs off"
+            );
+            Ok(Ran::Retry { error, after })
+        }
+    }
+}
+
+enum Queued {
+    Synced(SyncOutcome),
+    /// Mono does not have the transactions yet: the data status it reported.
+    NotReady(Option<String>),
+}
+
+async fn queued_sync(state: &AppState, tenant: &Tenant, account_id: &str) -> Result<Queued, ApiError> {
+    let account = accounts::get(&state.db, tenant, account_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
+    if account.unlinked_at.is_some() {
+        return Err(unlinked());
+    }
+    let account = if account.data_status.as_deref() == Some("AVAILABLE") {
+        account
+    } else {
+        crate::services::accounts::refresh_from_mono(state, tenant, &account.id, false).await?
+    };
+    if !account.transactions_ready() {
+        return Ok(Queued::NotReady(account.data_status));
+    }
+    let req = SyncRequest {
+        account_id: MonoAccountId::from_stored(account.id.clone()),
+        cursor: None,
+        page_size: DEFAULT_PAGE_SIZE,
+    };
+    Ok(Queued::Synced(sync_ready(state, tenant, &account, req).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenancy::EnvName;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_sync_job_stores_what_the_sweep_writes() {
+        let tenant = Tenant::system(Uuid::nil(), Uuid::max(), EnvName::parse("sandbox").unwrap());
+        let job = SyncJob::new(&tenant, "acc_1", "schedule");
+        // `db::queue::enqueue_due_syncs` builds these in SQL: the same keys and dedupe key.
+        assert_eq!(
+            serde_json::to_value(&job).unwrap(),
+            serde_json::json!({"accountId": "acc_1", "env": "sandbox", "trigger": "schedule"})
+        );
+        assert_eq!(
+            job.dedupe_key(&tenant).unwrap(),
+            format!("sync:{}:acc_1", Uuid::max())
+        );
+        assert_eq!(jobs::spec::<SyncJob>().lane, Lane::Sync);
+    }
+}
