@@ -50,6 +50,9 @@ pub struct DecidedRow {
     pub narration: String,
     pub description: Option<String>,
     pub reference: Option<String>,
+    /// The reference by which the transaction may name an invoice (ELIGIBILITY.md,
+    /// reconciliation): its own `reference` field, else the one the engine matched. Not stored.
+    pub names: Option<String>,
     pub counterparty: Option<String>,
     pub date: Option<DateTime<Utc>>,
     pub rule_id: Option<String>,
@@ -213,6 +216,24 @@ pub async fn write_page(
     .fetch_all(&mut *tx)
     .await?;
     Ok(new_ids)
+}
+
+/// Which of these transactions of the account the ledger holds already.
+pub async fn held(
+    db: impl sqlx::PgExecutor<'_>,
+    env_id: Uuid,
+    account_id: &str,
+    transaction_ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT transaction_id FROM mono_transactions
+         WHERE env_id = $1 AND account_id = $2 AND transaction_id = ANY($3)",
+        env_id,
+        account_id,
+        transaction_ids
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// A transaction decided again (DLQ replay): the ledger row takes the new decision, an

@@ -6,39 +6,128 @@ use uuid::Uuid;
 
 use crate::tenancy::Tenant;
 
-/// An invoice a reference names.
+/// Advisory-lock class of the references an environment's transactions name (the second key
+/// is a hash of the environment and the folded reference). Two-key locks never collide with
+/// the one-key locks of account syncs.
+const REFERENCE_LOCK_CLASS: i32 = 0x7265_6621;
+
+/// Each reference folded as the lookups fold them (`lower`), in the order given.
+pub async fn fold_references(
+    db: impl PgExecutor<'_>,
+    references: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT lower(r) AS "key!" FROM unnest($1::text[]) WITH ORDINALITY AS u(r, n) ORDER BY n"#,
+        references
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Takes, until the transaction ends, the lock of each folded reference of the environment,
+/// in the order given (callers sort them, so two writers never deadlock).
+/// Whoever decides whether a reference names an invoice holds it: the second of two
+/// transactions naming one reference sees the first one's invoice.
+pub async fn lock_references(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    keys: &[String],
+) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "locked!" FROM (
+               SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || k))
+               FROM unnest($3::text[]) WITH ORDINALITY AS u(k, n)
+               ORDER BY n
+           ) locks"#,
+        REFERENCE_LOCK_CLASS,
+        tenant.env_id.to_string(),
+        keys
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(())
+}
+
+/// An invoice a folded reference names.
 #[derive(Debug, Clone)]
-pub struct InvoiceMatch {
+pub struct NamedInvoice {
     pub id: Uuid,
+    pub reference_key: Option<String>,
+    pub number_key: Option<String>,
+    pub account_id: Option<String>,
+    pub transaction_id: Option<String>,
     pub amount: i64,
     pub currency: String,
 }
 
-/// The newest invoice of the environment whose reference or invoice number equals `reference`
-/// (case-insensitively), other than the one drafted from this same transaction.
-pub async fn invoice_named(
+/// The environment's invoices, DISCARDED ones aside, whose reference or invoice number equals
+/// one of `keys` once folded, newest first.
+pub async fn invoices_named(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
-    reference: &str,
-    account_id: &str,
-    transaction_id: &str,
-) -> Result<Option<InvoiceMatch>, sqlx::Error> {
+    keys: &[String],
+) -> Result<Vec<NamedInvoice>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     sqlx::query_as!(
-        InvoiceMatch,
-        r#"SELECT id AS "id!", amount AS "amount!", currency AS "currency!"
+        NamedInvoice,
+        r#"SELECT id AS "id!", lower(reference) AS reference_key, lower(invoice_number) AS number_key,
+                  account_id, transaction_id, amount AS "amount!", currency AS "currency!"
            FROM invoice_lookup
-           WHERE env_id = $1
-             AND (lower(reference) = lower($2) OR lower(invoice_number) = lower($2))
-             AND (account_id IS DISTINCT FROM $3 OR transaction_id IS DISTINCT FROM $4)
-           ORDER BY created_at DESC, id DESC
-           LIMIT 1"#,
+           WHERE env_id = $1 AND status <> 'DISCARDED'
+             AND (lower(reference) = ANY($2) OR lower(invoice_number) = ANY($2))
+           ORDER BY created_at DESC, id DESC"#,
         tenant.env_id,
-        reference,
-        account_id,
-        transaction_id
+        keys
     )
-    .fetch_optional(db)
+    .fetch_all(db)
     .await
+}
+
+/// The invoices drafted from these transactions of the account, by transaction id.
+pub async fn drafted_from(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+    transaction_ids: &[String],
+) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT transaction_id AS "transaction_id!", id FROM invoices
+           WHERE env_id = $1 AND account_id = $2 AND transaction_id = ANY($3)"#,
+        tenant.env_id,
+        account_id,
+        transaction_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.transaction_id, r.id)).collect())
+}
+
+/// The payments these transactions of the account already made: transaction id, invoice,
+/// amount and currency.
+pub async fn payments_of(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+    transaction_ids: &[String],
+) -> Result<Vec<(String, Uuid, i64, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT transaction_id, invoice_id, amount, currency FROM invoice_payments
+         WHERE env_id = $1 AND account_id = $2 AND transaction_id = ANY($3)",
+        tenant.env_id,
+        account_id,
+        transaction_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.transaction_id, r.invoice_id, r.amount, r.currency))
+        .collect())
 }
 
 /// A bank transaction paying an invoice.
@@ -90,23 +179,4 @@ pub async fn record_payment(
     .execute(db)
     .await?;
     Ok(())
-}
-
-/// The invoice an earlier event of this transaction was reconciled with, if any.
-pub async fn payment_of(
-    db: impl PgExecutor<'_>,
-    tenant: &Tenant,
-    account_id: &str,
-    transaction_id: &str,
-) -> Result<Option<(Uuid, i64, String)>, sqlx::Error> {
-    let row = sqlx::query!(
-        "SELECT invoice_id, amount, currency FROM invoice_payments
-         WHERE env_id = $1 AND account_id = $2 AND transaction_id = $3",
-        tenant.env_id,
-        account_id,
-        transaction_id
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|r| (r.invoice_id, r.amount, r.currency)))
 }

@@ -10,8 +10,10 @@ use uuid::Uuid;
 use crate::db::accounts;
 use crate::db::dlq::{self, DlqFilter, DlqRow, Redecided};
 use crate::db::ledger::{self, PageContext};
+use crate::domain::RecordReason;
 use crate::error::ApiError;
 use crate::runtime::policy_cache::LoadedPolicy;
+use crate::services::reconcile;
 use crate::services::settings::load_policy;
 use crate::services::sync::decide::decide_item;
 use crate::state::AppState;
@@ -230,7 +232,7 @@ pub async fn replay_with(
         .await?
         .and_then(|a| a.currency);
     let raw = RawValue::from_string(record.transaction.to_string()).map_err(ApiError::internal)?;
-    let row = decide_item(
+    let mut row = decide_item(
         &policy.compiled,
         &record.account_id,
         currency.as_deref(),
@@ -246,8 +248,41 @@ pub async fn replay_with(
         trace_id: &trace_id,
         policy_version: &policy.version,
     };
-    let invoice_id = ledger::record_redecision(&mut tx, &ctx, &row).await?;
-    if row.outcome == Outcome::Draft {
+    // Decided and reconciled as a sync would (the transaction is in the ledger already, as
+    // this record): a reference that names an invoice pays it or stays here, never a second
+    // invoice.
+    let target = reconcile::match_rows(
+        &mut tx,
+        tenant,
+        &record.account_id,
+        std::slice::from_mut(&mut row),
+        false,
+    )
+    .await?
+    .pop()
+    .flatten();
+    let matched = match target {
+        Some(reconcile::Target::Invoice(id)) => Some(id),
+        // One row cannot be matched with a draft of its own batch.
+        Some(reconcile::Target::Drafted(_)) | None => None,
+    };
+    let drafted = ledger::record_redecision(&mut tx, &ctx, &row).await?;
+    let invoice_id = match (row.reason, matched) {
+        (RecordReason::Reconciled, Some(invoice_id)) => {
+            // The money is in the account (Mono reported the transaction): settled.
+            let payment = reconcile::Payment {
+                account_id: &record.account_id,
+                transaction_id: &row.transaction_id,
+                settled: true,
+                trace_id: &trace_id,
+            };
+            reconcile::record_payment(&mut tx, tenant, &payment, invoice_id, row.amount, &row.currency)
+                .await?;
+            Some(invoice_id)
+        }
+        _ => drafted,
+    };
+    if row.outcome == Outcome::Draft || row.reason == RecordReason::Reconciled {
         dlq::resolve(&mut *tx, tenant, id, "replayed", None, invoice_id).await?;
     } else {
         dlq::record_redecision(

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::dlq;
+use crate::domain::RecordReason;
 use crate::error::ApiError;
 use crate::jobs::{self, BackgroundJob, JobContext, Ran};
 use crate::services::dlq::{replay_with, RecordFilter};
@@ -70,6 +71,8 @@ pub async fn start_bulk_replay(
 struct ReplayProgress {
     processed: u64,
     drafted: u64,
+    #[serde(default)]
+    reconciled: u64,
     still_open: u64,
     errors: u64,
     after_seq: i64,
@@ -102,6 +105,8 @@ impl BackgroundJob for DlqReplayJob {
             for (id, seq) in &batch {
                 match replay_with(state, &tenant, &policy, *id).await {
                     Ok(r) if r.outcome == Outcome::Draft => progress.drafted += 1,
+                    // It paid the invoice its reference names.
+                    Ok(r) if r.reason == RecordReason::Reconciled.as_str() => progress.reconciled += 1,
                     Ok(_) => progress.still_open += 1,
                     // Resolved by hand meanwhile: nothing to do.
                     Err(ApiError::Conflict { .. }) | Err(ApiError::NotFound(_)) => {}

@@ -1,69 +1,231 @@
-//! Reconciliation (ELIGIBILITY.md): a draft-worthy transaction whose reference names an
-//! invoice of the environment is that invoice's payment, not a new sale. Its amount and
-//! currency must match (else the DLQ, `amount_mismatch` / `currency_mismatch`); a match moves
-//! the invoice's payment status forward, and a transaction already matched moves it again
-//! whichever event brings it back. Everything here runs inside the caller's transaction.
+//! One path for money (ELIGIBILITY.md, "Reconciliation: every transaction, whatever brought
+//! it"). Every decided transaction, whether a sync page, a webhook or a replay brought it, is
+//! reconciled and written here, inside the caller's database transaction:
+//!
+//! 1. A draft-worthy transaction whose reference names an invoice of the environment (its own
+//!    `reference` field, else the engine's; never a DISCARDED invoice, never the one drafted
+//!    from this same transaction) is that invoice's payment, not a new sale: amount and
+//!    currency must agree (else the DLQ, `amount_mismatch` / `currency_mismatch`), and then it
+//!    is `skipped`/`reconciled` and the invoice's payment status moves.
+//! 2. The lock of every reference a batch names is taken before it looks (`db::payments::
+//!    lock_references`), so of two transactions naming one reference at once the second sees
+//!    the first one's invoice: one reference is never invoiced twice in an environment.
+//! 3. A transaction the ledger holds already creates nothing, but still moves its invoice's
+//!    payment forward (`none -> pending -> settled`, never back), whichever path brings it.
+
+use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::db::ledger::DecidedRow;
-use crate::db::payments;
+use crate::db::ledger::{self, DecidedRow, PageContext, PageRows};
+use crate::db::payments::{self, NamedInvoice};
 use crate::domain::RecordReason;
 use crate::error::ApiError;
 use crate::tenancy::Tenant;
 use eligibility::{normalize_currency, Outcome, Reason};
 
-/// One bank transaction as a payment: which account and transaction, whether it is settled.
-pub struct Payment<'a> {
-    pub account_id: &'a str,
-    pub transaction_id: &'a str,
-    /// `transaction.settled` (else `pending`).
-    pub settled: bool,
-    pub trace_id: &'a str,
+/// What a draft-worthy transaction was matched with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An invoice already stored.
+    Invoice(Uuid),
+    /// The draft an earlier transaction of the same batch makes (its transaction id).
+    Drafted(String),
 }
 
-/// A transaction already matched to an invoice: its payment moves forward (never back); the
-/// invoice's id, or None when the transaction paid no invoice yet.
-pub async fn repeat_payment(
+/// A batch as written.
+pub struct Written {
+    /// The rows as decided and reconciled, in their order.
+    pub rows: PageRows,
+    /// The transactions the ledger did not hold before: the ones this batch wrote.
+    pub fresh: HashSet<String>,
+    /// Per row, the invoice it was matched with (paid, or refused against), if any.
+    pub matched: Vec<Option<Uuid>>,
+    /// Transactions held before whose payment of an invoice moved again, with that invoice.
+    pub repeated: HashMap<String, Uuid>,
+}
+
+/// Reconciles `rows` (one account's, in the order they arrived) and writes them with
+/// `ledger::write_page`, then records the payments: `settled` says whether the channel that
+/// brought them reports the money settled (`transaction.settled`, a posted transaction from a
+/// sync) or pending (`transaction.updated`).
+pub async fn write(
     conn: &mut PgConnection,
     tenant: &Tenant,
-    payment: &Payment<'_>,
-) -> Result<Option<Uuid>, ApiError> {
-    let Some((invoice_id, amount, currency)) =
-        payments::payment_of(&mut *conn, tenant, payment.account_id, payment.transaction_id).await?
-    else {
-        return Ok(None);
+    ctx: &PageContext<'_>,
+    mut rows: Vec<DecidedRow>,
+    settled: bool,
+) -> Result<Written, ApiError> {
+    let targets = match_rows(conn, tenant, ctx.account_id, &mut rows, true).await?;
+    let facts: Vec<(String, RecordReason, i64, String)> = rows
+        .iter()
+        .map(|r| (r.transaction_id.clone(), r.reason, r.amount, r.currency.clone()))
+        .collect();
+    let mut page = PageRows::with_capacity(rows.len());
+    for row in rows {
+        page.push(row);
+    }
+    let fresh: HashSet<String> = ledger::write_page(conn, ctx, &page).await?.into_iter().collect();
+
+    let in_batch: Vec<String> = targets
+        .iter()
+        .filter_map(|t| match t {
+            Some(Target::Drafted(id)) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    let drafted: HashMap<String, Uuid> = if in_batch.is_empty() {
+        HashMap::new()
+    } else {
+        payments::drafted_from(&mut *conn, tenant, ctx.account_id, &in_batch)
+            .await?
+            .into_iter()
+            .collect()
     };
-    record_payment(conn, tenant, payment, invoice_id, amount, &currency).await?;
-    Ok(Some(invoice_id))
+    let matched: Vec<Option<Uuid>> = targets
+        .iter()
+        .map(|t| match t {
+            None => None,
+            Some(Target::Invoice(id)) => Some(*id),
+            Some(Target::Drafted(tx)) => drafted.get(tx).copied(),
+        })
+        .collect();
+
+    for ((transaction_id, reason, amount, currency), invoice) in facts.iter().zip(&matched) {
+        if *reason != RecordReason::Reconciled || !fresh.contains(transaction_id) {
+            continue;
+        }
+        if let Some(invoice_id) = invoice {
+            let payment = Payment {
+                account_id: ctx.account_id,
+                transaction_id,
+                settled,
+                trace_id: ctx.trace_id,
+            };
+            record_payment(conn, tenant, &payment, *invoice_id, *amount, currency).await?;
+        }
+    }
+
+    let held: Vec<String> = facts
+        .iter()
+        .map(|f| &f.0)
+        .filter(|id| !fresh.contains(*id))
+        .cloned()
+        .collect();
+    let mut repeated = HashMap::new();
+    if !held.is_empty() {
+        for (transaction_id, invoice_id, amount, currency) in
+            payments::payments_of(&mut *conn, tenant, ctx.account_id, &held).await?
+        {
+            let payment = Payment {
+                account_id: ctx.account_id,
+                transaction_id: &transaction_id,
+                settled,
+                trace_id: ctx.trace_id,
+            };
+            record_payment(conn, tenant, &payment, invoice_id, amount, &currency).await?;
+            repeated.insert(transaction_id, invoice_id);
+        }
+    }
+    Ok(Written {
+        rows: page,
+        fresh,
+        matched,
+        repeated,
+    })
 }
 
-/// Matches a decided row against the invoice its reference names (`reference`, else the
-/// engine's): a draft that names one becomes `reconciled` (skipped) when amount and currency
-/// agree, else a DLQ record with the mismatch. Answers the matched invoice, or None when the
-/// row is not a draft or names no invoice (it stays as decided).
-pub async fn match_invoice(
+/// Matches the draft-worthy rows against the invoices their references name, with the locks of
+/// those references taken for the rest of the caller's transaction, and re-labels each matched
+/// row: `skipped`/`reconciled` when amount and currency agree, else the DLQ with the mismatch.
+/// A reference no invoice carries yet is claimed by the first row naming it; later rows of the
+/// batch are matched with that row's draft. With `skip_held`, rows whose transaction the
+/// ledger holds already are left as they are (writing them creates nothing). Answers each
+/// row's target.
+pub async fn match_rows(
     conn: &mut PgConnection,
     tenant: &Tenant,
     account_id: &str,
-    row: &mut DecidedRow,
-    reference: Option<String>,
-) -> Result<Option<Uuid>, ApiError> {
-    if row.outcome != Outcome::Draft {
-        return Ok(None);
+    rows: &mut [DecidedRow],
+    skip_held: bool,
+) -> Result<Vec<Option<Target>>, ApiError> {
+    let mut targets: Vec<Option<Target>> = rows.iter().map(|_| None).collect();
+    let candidates: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].outcome == Outcome::Draft && rows[i].names.is_some())
+        .collect();
+    if candidates.is_empty() {
+        return Ok(targets);
     }
-    let Some(reference) = reference.or_else(|| row.reference.clone()) else {
-        return Ok(None);
+    let names: Vec<String> = candidates
+        .iter()
+        .map(|&i| rows[i].names.clone().unwrap_or_default())
+        .collect();
+    let folded = payments::fold_references(&mut *conn, &names).await?;
+    let mut keys: Vec<String> = folded.clone();
+    keys.sort_unstable();
+    keys.dedup();
+    payments::lock_references(&mut *conn, tenant, &keys).await?;
+    let held: HashSet<String> = if skip_held {
+        let ids: Vec<String> = candidates
+            .iter()
+            .map(|&i| rows[i].transaction_id.clone())
+            .collect();
+        ledger::held(&mut *conn, tenant.env_id, account_id, &ids)
+            .await?
+            .into_iter()
+            .collect()
+    } else {
+        HashSet::new()
     };
-    let Some(invoice) =
-        payments::invoice_named(&mut *conn, tenant, &reference, account_id, &row.transaction_id).await?
-    else {
-        return Ok(None);
-    };
-    let mismatch = if normalize_currency(&row.currency) != normalize_currency(&invoice.currency) {
+    let invoices = payments::invoices_named(&mut *conn, tenant, &keys).await?;
+
+    // References claimed by a draft of this batch: the drafting transaction, amount, currency.
+    let mut claimed: HashMap<&str, (String, i64, String)> = HashMap::new();
+    for (&i, key) in candidates.iter().zip(&folded) {
+        let row = &mut rows[i];
+        if held.contains(&row.transaction_id) {
+            continue;
+        }
+        let stored = newest_named(&invoices, key, account_id, &row.transaction_id);
+        let (target, amount, currency) = match (stored, claimed.get(key.as_str())) {
+            (Some(inv), _) => (Target::Invoice(inv.id), inv.amount, inv.currency.clone()),
+            (None, Some((tx, amount, currency))) => (Target::Drafted(tx.clone()), *amount, currency.clone()),
+            (None, None) => {
+                claimed.insert(
+                    key,
+                    (row.transaction_id.clone(), row.amount, row.currency.clone()),
+                );
+                continue;
+            }
+        };
+        relabel(row, amount, &currency);
+        targets[i] = Some(target);
+    }
+    Ok(targets)
+}
+
+/// The newest invoice named by `key` that was not drafted from this same transaction.
+fn newest_named<'a>(
+    invoices: &'a [NamedInvoice],
+    key: &str,
+    account_id: &str,
+    transaction_id: &str,
+) -> Option<&'a NamedInvoice> {
+    invoices.iter().find(|inv| {
+        let names = inv.reference_key.as_deref() == Some(key) || inv.number_key.as_deref() == Some(key);
+        let same = inv.account_id.as_deref() == Some(account_id)
+            && inv.transaction_id.as_deref() == Some(transaction_id);
+        names && !same
+    })
+}
+
+/// A draft-worthy row matched with an invoice of `amount` in `currency`: its payment when both
+/// agree, else a DLQ record naming the mismatch.
+fn relabel(row: &mut DecidedRow, amount: i64, currency: &str) {
+    let mismatch = if normalize_currency(&row.currency) != normalize_currency(currency) {
         Some(RecordReason::Engine(Reason::CurrencyMismatch))
-    } else if row.amount != invoice.amount {
+    } else if row.amount != amount {
         Some(RecordReason::AmountMismatch)
     } else {
         None
@@ -80,7 +242,15 @@ pub async fn match_invoice(
             row.reason = RecordReason::Reconciled;
         }
     }
-    Ok(Some(invoice.id))
+}
+
+/// One bank transaction as a payment: which account and transaction, whether it is settled.
+pub struct Payment<'a> {
+    pub account_id: &'a str,
+    pub transaction_id: &'a str,
+    /// Settled (else pending).
+    pub settled: bool,
+    pub trace_id: &'a str,
 }
 
 /// Records the transaction as the invoice's payment and moves its payment status forward.

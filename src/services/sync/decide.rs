@@ -34,6 +34,7 @@ pub fn decide_item(
                 narration: String::new(),
                 description: None,
                 reference: None,
+                names: None,
                 counterparty: None,
                 date: None,
                 rule_id: None,
@@ -56,7 +57,14 @@ pub fn decide_item(
         });
     }
     let d = eligibility::decide(&tx, policy);
+    let own = tx
+        .reference
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
     let reference = d.reference.or(tx.reference.clone());
+    let names = own.or_else(|| reference.clone());
     Some(DecidedRow {
         outcome: d.outcome,
         reason: d.reason.into(),
@@ -66,6 +74,7 @@ pub fn decide_item(
         counterparty: d.counterparty,
         keywords: d.keywords,
         reference,
+        names,
         ..row_of(tx, date, raw)
     })
 }
@@ -87,6 +96,7 @@ fn row_of(
         narration: tx.narration,
         description: tx.description,
         reference: tx.reference,
+        names: None,
         counterparty: None,
         date: Some(date),
         rule_id: None,

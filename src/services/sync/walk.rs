@@ -16,11 +16,12 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
 use crate::db::accounts::{self, AccountRow};
-use crate::db::ledger::{self, PageContext, PageRows};
+use crate::db::ledger::{DecidedRow, PageContext, PageRows};
 use crate::db::locks;
 use crate::domain::{MonoAccountId, RecordReason};
 use crate::error::ApiError;
 use crate::services::cursor::{Cursor, PageRequest};
+use crate::services::reconcile;
 use crate::services::sync::decide::decide_item;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -241,7 +242,7 @@ async fn run_locked(
         }
         empty_retries = 0;
         let mut newest: Option<NaiveDate> = None;
-        let mut rows = PageRows::with_capacity(page.items.len() - at.skip);
+        let mut rows = Vec::with_capacity(page.items.len() - at.skip);
         let mut seen = HashSet::with_capacity(page.items.len() - at.skip);
         for item in page.items.into_iter().skip(at.skip) {
             out.fetched += 1;
@@ -260,7 +261,7 @@ async fn run_locked(
         } else {
             cursor.pass_done(newest, today())
         };
-        let write = write_page(conn, tenant, &ctx, &rows, &next_cursor);
+        let write = write_page(conn, tenant, &ctx, rows, &next_cursor);
         let fresh = if more && !out_of_time() {
             let (written, fetched) =
                 tokio::join!(write, fetch(state, &account.id, &next_cursor, req.page_size));
@@ -278,7 +279,7 @@ async fn run_locked(
         } else {
             write.await?
         };
-        let Some(fresh) = fresh else {
+        let Some((rows, fresh)) = fresh else {
             // Unlinked while the sync ran: the page was not written and nothing more will be.
             return Err(unlinked());
         };
@@ -304,18 +305,19 @@ async fn write_page(
     conn: &mut PgConnection,
     tenant: &Tenant,
     ctx: &PageContext<'_>,
-    rows: &PageRows,
+    rows: Vec<DecidedRow>,
     next: &Cursor,
-) -> Result<Option<HashSet<String>>, ApiError> {
+) -> Result<Option<(PageRows, HashSet<String>)>, ApiError> {
     let mut tx = conn.begin().await?;
     // The cursor first: its row lock orders this page against a concurrent unlink.
     if !accounts::save_cursor(&mut *tx, tenant, ctx.account_id, &next.encode()).await? {
         tx.rollback().await?;
         return Ok(None);
     }
-    let fresh = ledger::write_page(&mut tx, ctx, rows).await?;
+    // A posted transaction from a sync settles the invoice it pays.
+    let written = reconcile::write(&mut tx, tenant, ctx, rows, true).await?;
     tx.commit().await?;
-    Ok(Some(fresh.into_iter().collect()))
+    Ok(Some((written.rows, written.fresh)))
 }
 
 /// The end of a pass with nothing left to write: only the cursor moves.

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::db::accounts::{self, DetailsUpdate};
-use crate::db::ledger::{self, PageContext, PageRows};
+use crate::db::ledger::PageContext;
 use crate::db::webhooks::DeliveryRow;
 use crate::domain::RecordReason;
 use crate::error::ApiError;
@@ -296,52 +296,19 @@ async fn on_transaction(
     let policy = crate::services::settings::load_policy(state, tenant).await?;
     let raw = serde_json::value::to_raw_value(raw).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
     let item = RawTransaction::decode(raw);
-    let own_reference = item
-        .decoded
-        .as_ref()
-        .ok()
-        .and_then(|t| t.reference.as_deref())
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned);
     let decided = crate::services::sync::decide::decide_item(
         &policy.compiled,
         &account.id,
         account.currency.as_deref(),
         item,
     );
-    let Some(mut row) = decided else {
+    let Some(row) = decided else {
         return finish_alone(state, d, "failed", json!({}), Some("the transaction has no id")).await;
     };
     let transaction_id = row.transaction_id.clone();
     let Some(mut tx) = lock(state, d).await? else {
         return Ok(already());
     };
-
-    // A later event of a transaction already reconciled: its payment moves forward only.
-    let payment = reconcile::Payment {
-        account_id: &account.id,
-        transaction_id: &transaction_id,
-        settled,
-        trace_id: &d.trace_id,
-    };
-    if let Some(invoice_id) = reconcile::repeat_payment(&mut tx, tenant, &payment).await? {
-        let result = json!({
-            "transactionId": transaction_id,
-            "outcome": "reconciled",
-            "reason": RecordReason::Reconciled.as_str(),
-            "invoiceId": invoice_id,
-            "repeat": true,
-        });
-        finish(&mut tx, d, "processed", &result, None).await?;
-        tx.commit().await?;
-        return Ok(result);
-    }
-
-    let matched = reconcile::match_invoice(&mut tx, tenant, &account.id, &mut row, own_reference).await?;
-    let (outcome, reason, amount, currency) = (row.outcome, row.reason, row.amount, row.currency.clone());
-    let mut rows = PageRows::with_capacity(1);
-    rows.push(row);
     let ctx = PageContext {
         org_id: tenant.org_id,
         env_id: tenant.env_id,
@@ -350,19 +317,32 @@ async fn on_transaction(
         trace_id: &d.trace_id,
         policy_version: &policy.version,
     };
-    let fresh = !ledger::write_page(&mut tx, &ctx, &rows).await?.is_empty();
-    let reconciled = fresh && reason == RecordReason::Reconciled;
-    if reconciled {
-        if let Some(invoice_id) = matched {
-            reconcile::record_payment(&mut tx, tenant, &payment, invoice_id, amount, &currency).await?;
-        }
-    }
-    let result = json!({
-        "transactionId": transaction_id,
-        "outcome": if !fresh { "duplicate" } else if reconciled { "reconciled" } else { outcome.as_str() },
-        "reason": if fresh { reason.as_str() } else { RecordReason::Duplicate.as_str() },
-        "invoiceId": matched,
-    });
+    let written = reconcile::write(&mut tx, tenant, &ctx, vec![row], settled).await?;
+    let result = if written.fresh.contains(&transaction_id) {
+        let (outcome, reason) = (written.rows.outcome[0], written.rows.reason[0]);
+        json!({
+            "transactionId": transaction_id,
+            "outcome": if reason == RecordReason::Reconciled { "reconciled" } else { outcome.as_str() },
+            "reason": reason.as_str(),
+            "invoiceId": written.matched[0],
+        })
+    } else if let Some(invoice_id) = written.repeated.get(&transaction_id) {
+        // Held already and paying an invoice: its payment moved forward (never back).
+        json!({
+            "transactionId": transaction_id,
+            "outcome": "reconciled",
+            "reason": RecordReason::Reconciled.as_str(),
+            "invoiceId": invoice_id,
+            "repeat": true,
+        })
+    } else {
+        json!({
+            "transactionId": transaction_id,
+            "outcome": "duplicate",
+            "reason": RecordReason::Duplicate.as_str(),
+            "invoiceId": null,
+        })
+    };
     finish(&mut tx, d, "processed", &result, None).await?;
     tx.commit().await?;
     Ok(result)
