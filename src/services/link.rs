@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use crate::tenancy::Tenant;
 use mono::{self, AuthInitiate, InitiateCustomer, InitiateMeta, InitiateRequest, MonoError, ReauthInitiate};
 
 /// The account object of the contract: Mono's snake_case shape plus the service's own fields.
-#[derive(Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: String,
     pub name: Option<String>,
@@ -50,7 +50,7 @@ pub struct AccountView {
 
 redact::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at; account_number, bvn });
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstitutionView {
     pub name: Option<String>,
     pub bank_code: Option<String>,
@@ -58,7 +58,7 @@ pub struct InstitutionView {
     pub kind: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerView {
     pub id: Option<String>,
 }
@@ -141,7 +141,7 @@ pub struct WidgetLinkInput {
     pub account: Option<String>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WidgetLink {
     pub mono_url: String,
@@ -495,7 +495,7 @@ pub async fn list_upstream(
 
 // ----- unlink ------------------------------------------------------------------------------
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Unlinked {
     pub account_id: String,
