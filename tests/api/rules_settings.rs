@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{assert_failure, db, tenants, TestApp};
+use crate::helpers::{assert_failure, db, tenants, RuleView, TestApp};
 
 async fn link_account(app: &TestApp, env: &str, account_id: &str) {
     let env_id = app.env_id(env).parse().unwrap();
@@ -20,51 +20,47 @@ async fn link_account(app: &TestApp, env: &str, account_id: &str) {
 async fn a_rule_is_created_listed_filtered_and_deleted(pool: PgPool) {
     let app = TestApp::builder(pool).start().await;
     link_account(&app, "sandbox", "acc_main_0001").await;
-    let (status, body) = app
-        .post_raw(
+    let rule: RuleView = app
+        .create(
             "/si/mono/allow-deny",
             json!({"list": "deny", "pattern": "betking", "note": "betting"}),
         )
         .await;
-    assert_eq!(status, 201, "{body}");
-    let rule = &body["data"];
-    assert_eq!(rule["list"], "deny");
-    assert_eq!(rule["field"], "narration");
-    assert_eq!(rule["match"], "contains");
-    assert_eq!(rule["pattern"], "betking");
-    assert!(rule["accountId"].is_null());
-    assert_eq!(rule["note"], "betting");
-    assert!(rule["createdAt"].is_string());
-    let deny_id = rule["id"].as_str().unwrap().to_string();
+    assert_eq!(rule.list, "deny");
+    assert_eq!(rule.field, "narration");
+    assert_eq!(rule.match_kind, "contains");
+    assert_eq!(rule.pattern, "betking");
+    assert!(rule.account_id.is_none(), "{rule:?}");
+    assert_eq!(rule.note.as_deref(), Some("betting"));
+    let deny_id = rule.id;
 
-    let (status, body) = app
-        .post_raw(
+    let _: RuleView = app
+        .create(
             "/si/mono/allow-deny",
             json!({"list": "allow", "pattern": "^ACME", "field": "counterparty", "match": "regex",
                    "accountId": "acc_main_0001"}),
         )
         .await;
-    assert_eq!(status, 201, "{body}");
 
-    let (_, body) = app.get_raw("/si/mono/allow-deny").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 2);
-    assert_eq!(body["meta"]["total"], 2);
-    let (_, body) = app.get_raw("/si/mono/allow-deny?list=allow").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 1);
-    assert_eq!(body["data"][0]["match"], "regex");
-    let (_, body) = app.get_raw("/si/mono/allow-deny?accountId=acc_main_0001").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    let (rules, meta) = app.get_page::<RuleView>("/si/mono/allow-deny").await;
+    assert_eq!(rules.len(), 2);
+    assert_eq!(meta.total, Some(2));
+    let allowed: Vec<RuleView> = app.get("/si/mono/allow-deny?list=allow").await;
+    assert_eq!(allowed.len(), 1);
+    assert_eq!(allowed[0].match_kind, "regex");
+    let of_account: Vec<RuleView> = app.get("/si/mono/allow-deny?accountId=acc_main_0001").await;
+    assert_eq!(of_account.len(), 1);
 
     // Rules live per environment.
-    let (_, body) = app.get_raw("/si/mono/allow-deny?env=production").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 0);
+    let production: Vec<RuleView> = app.get("/si/mono/allow-deny?env=production").await;
+    assert!(production.is_empty(), "{production:?}");
 
     let (status, _) = app.delete_raw(&format!("/si/mono/allow-deny/{deny_id}")).await;
     assert_eq!(status, 200);
     let (status, _) = app.delete_raw(&format!("/si/mono/allow-deny/{deny_id}")).await;
     assert_eq!(status, 404);
-    let (_, body) = app.get_raw("/si/mono/allow-deny").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    let left: Vec<RuleView> = app.get("/si/mono/allow-deny").await;
+    assert_eq!(left.len(), 1);
 }
 
 #[sqlx::test]
