@@ -391,7 +391,9 @@ pub async fn complete_link_ref(db: impl PgExecutor<'_>, r#ref: &str) -> Result<(
 }
 
 /// Counts of what a purge removed.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema,
+)]
 pub struct Purged {
     pub invoices: i64,
     pub dlq: i64,

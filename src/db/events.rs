@@ -5,7 +5,7 @@ use sqlx::PgExecutor;
 
 use crate::tenancy::Tenant;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EligibilityEvent {
     pub id: i64,
@@ -23,7 +23,7 @@ pub struct EligibilityEvent {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MonitoringEvent {
     pub id: i64,

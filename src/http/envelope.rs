@@ -2,14 +2,14 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::time::now_rfc3339;
 
 /// Paging of a list: `total` items in `pages` pages; `previous`/`next` are opaque cursors or
 /// page numbers as strings, null at the ends.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct PageMeta {
     pub total: Option<i64>,
     pub pages: Option<i64>,

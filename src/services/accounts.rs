@@ -2,7 +2,7 @@
 //! from Mono, and Mono's own account list.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::accounts::{self as db, AccountRow};
@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::tenancy::Tenant;
 
 /// The account object of the contract: Mono's snake_case shape plus the service's own fields.
-#[derive(Clone, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccountView {
     pub id: String,
     pub name: Option<String>,
@@ -47,7 +47,7 @@ pub struct AccountView {
 
 redact::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at; account_number, bvn });
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstitutionView {
     pub name: Option<String>,
     pub bank_code: Option<String>,
@@ -55,7 +55,7 @@ pub struct InstitutionView {
     pub kind: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerView {
     pub id: Option<String>,
 }

@@ -1,14 +1,14 @@
 //! Unlinking an account: at Mono first, then here, with an optional purge of what it brought,
 //! in one transaction (a SIGNED invoice is never purged).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::db::accounts::{self as db, Purged};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Unlinked {
     pub account_id: String,

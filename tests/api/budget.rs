@@ -118,23 +118,14 @@ async fn budget_is_shared_by_two_replicas_and_never_exceeded_in_any_second(pool:
     const RPS: u32 = 8;
     const ACCOUNTS: usize = 6;
     const PER_ACCOUNT: usize = 45;
-    let rps = RPS.to_string();
     let mut config = sandbox_config();
     config.limits.max_rps = Some(RPS);
-    let s = spawn_app_with_sandbox_config(pool.clone(), config, &[("MONO_MAX_RPS", rps.as_str())]).await;
-    let base = s.sandbox.base_url.to_string();
-    let secret = sandbox_config().secret_key;
-    let b = spawn_app_on(
-        pool.clone(),
-        test_settings(&[
-            ("MONO_BASE_URL", base.as_str()),
-            ("MONO_SECRET_KEY", secret.as_str()),
-            ("MONO_TIMEOUT_MS", "3000"),
-            ("MONO_MAX_RPS", rps.as_str()),
-        ]),
-        s.app.tenant.clone(),
-    )
-    .await;
+    let s = TestApp::builder(pool.clone())
+        .max_rps(RPS)
+        .sandbox(config)
+        .start()
+        .await;
+    let b = s.replica().start().await;
     let mut accounts = Vec::new();
     for _ in 0..ACCOUNTS {
         accounts.push(s.link_new_account(PER_ACCOUNT).await);
@@ -178,20 +169,12 @@ async fn budget_is_shared_by_two_replicas_and_never_exceeded_in_any_second(pool:
 #[sqlx::test]
 async fn budget_pause_after_a_429_holds_back_the_other_replica(pool: PgPool) {
     const RETRY_AFTER: i64 = 3;
-    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("MONO_MAX_RPS", "50")]).await;
-    let base = s.sandbox.base_url.to_string();
-    let secret = sandbox_config().secret_key;
-    let b = spawn_app_on(
-        pool.clone(),
-        test_settings(&[
-            ("MONO_BASE_URL", base.as_str()),
-            ("MONO_SECRET_KEY", secret.as_str()),
-            ("MONO_TIMEOUT_MS", "3000"),
-            ("MONO_MAX_RPS", "50"),
-        ]),
-        s.app.tenant.clone(),
-    )
-    .await;
+    let s = TestApp::builder(pool.clone())
+        .max_rps(50)
+        .with_sandbox()
+        .start()
+        .await;
+    let b = s.replica().start().await;
     let x = s.link_new_account(30).await;
     let y = s.link_new_account(30).await;
     assert_eq!(db::budget::paused_until(&pool, BUDGET_NAME).await.unwrap(), None);
@@ -363,7 +346,7 @@ async fn budget_waits_and_retry_sleeps_end_at_shutdown(pool: PgPool) {
     let shutdown = CancellationToken::new();
     let c = client(&sandbox).with_shutdown(shutdown.clone());
     let call = tokio::spawn(async move { c.balance("any", false).await });
-    wait_until("the first attempt to be refused", Duration::from_secs(5), || {
+    wait_for("the first attempt to be refused", Duration::from_secs(5), || {
         std::future::ready(fault_applied(&sandbox, &rule) == 1)
     })
     .await;
@@ -384,24 +367,22 @@ async fn budget_waits_and_retry_sleeps_end_at_shutdown(pool: PgPool) {
 /// boundary with what it wrote, as when shutdown comes between pages, not with an error.
 #[sqlx::test]
 async fn budget_wait_cut_by_shutdown_ends_a_sync_at_a_page_boundary(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(pool, sandbox_config(), &[("MONO_MAX_RPS", "1")]).await;
+    let s = TestApp::builder(pool).max_rps(1).with_sandbox().start().await;
     let account = s.link_new_account(50).await;
     let pages = install_fault(&s.sandbox, json!({"endpoint": "transactions"})).await;
     let request = s
         .app
-        .post("/si/mono/sync", json!({"accountId": account, "pageSize": 10}));
+        .post::<SyncOutcome>("/si/mono/sync", json!({"accountId": account, "pageSize": 10}));
     let stop = async {
-        wait_until("the first page to be fetched", Duration::from_secs(10), || {
+        wait_for("the first page to be fetched", Duration::from_secs(10), || {
             std::future::ready(fault_applied(&s.sandbox, &pages) >= 1)
         })
         .await;
         s.app.shutdown.cancel();
     };
-    let ((status, body), ()) = tokio::join!(request, stop);
-    assert_eq!(status, 200, "{body}");
-    let fetched = body["data"]["fetched"].as_u64().unwrap();
-    assert!((10..50).contains(&fetched), "{body}");
-    assert_eq!(body["data"]["hasMore"], true, "{body}");
+    let (page, ()) = tokio::join!(request, stop);
+    assert!((10..50).contains(&page.fetched), "{page:?}");
+    assert!(page.has_more, "{page:?}");
     let stopped = tokio::time::timeout(Duration::from_secs(10), s.app.server).await;
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "the server stopped");
 }

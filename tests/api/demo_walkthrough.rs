@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use taxpoynt_mono::services::demo::{ensure_demo, render, steps};
 
-use crate::helpers::spawn_app_with_sandbox;
+use crate::helpers::TestApp;
 
 /// Runs one shell line with `env`; answers its stdout (the command must succeed).
 async fn sh(line: &str, env: &HashMap<String, String>) -> String {
@@ -43,7 +43,7 @@ fn code_on_page(html: &str) -> String {
 
 #[sqlx::test]
 async fn the_printed_walk_through_runs_against_a_service(pool: PgPool) {
-    let sa = spawn_app_with_sandbox(pool.clone()).await;
+    let sa = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let base = sa.app.url("");
     let base = base.trim_end_matches('/');
     let demo = ensure_demo(&pool).await.expect("demo organization");

@@ -10,22 +10,16 @@ use sqlx::PgPool;
 /// An app with one synced account of `n` generated transactions; answers the account id.
 async fn synced(s: &SandboxApp, n: usize) -> String {
     let account = s.link_new_account(n).await;
-    let (status, body) = s
+    let synced: SyncOutcome = s
         .app
         .post("/si/mono/sync", json!({"accountId": account, "pageSize": 500}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        body["data"]["dlq"].as_u64().unwrap() > 0,
-        "the history has DLQ records: {body}"
-    );
+    assert!(synced.dlq > 0, "the history has DLQ records: {synced:?}");
     account
 }
 
 async fn open_records(s: &SandboxApp, query: &str) -> Vec<Value> {
-    let (status, body) = s.app.get(&format!("/si/mono/dlq?limit=200{query}")).await;
-    assert_eq!(status, 200, "{body}");
-    body["data"].as_array().unwrap().clone()
+    s.app.get(&format!("/si/mono/dlq?limit=200{query}")).await
 }
 
 fn personal(records: &[Value]) -> Value {
@@ -38,13 +32,10 @@ fn personal(records: &[Value]) -> Value {
 
 #[sqlx::test]
 async fn records_carry_the_transaction_and_the_decision_and_page_newest_first(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let account = synced(&s, 300).await;
     let all = open_records(&s, "").await;
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM dlq_records")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let stored = count(&pool, "dlq_records").await;
     assert_eq!(all.len() as i64, stored.min(200));
     let r = &all[0];
     assert_eq!(r["accountId"], account.as_str());
@@ -65,7 +56,7 @@ async fn records_carry_the_transaction_and_the_decision_and_page_newest_first(po
     let mut walked = Vec::new();
     let mut before = String::new();
     loop {
-        let (status, body) = s.app.get(&format!("/si/mono/dlq?limit=2{before}")).await;
+        let (status, body) = s.app.get_raw(&format!("/si/mono/dlq?limit=2{before}")).await;
         assert_eq!(status, 200, "{body}");
         walked.extend(body["data"].as_array().unwrap().iter().map(|r| r["id"].clone()));
         match body["meta"]["next"].as_str() {
@@ -88,26 +79,29 @@ async fn records_carry_the_transaction_and_the_decision_and_page_newest_first(po
     assert!(open_records(&s, "&accountId=acc_nobody").await.is_empty());
     assert!(open_records(&s, "&status=resolved").await.is_empty());
     assert!(open_records(&s, "&to=2000-01-01").await.is_empty());
-    let (status, body) = s.app.get("/si/mono/dlq?status=maybe").await;
+    let (status, body) = s.app.get_raw("/si/mono/dlq?status=maybe").await;
     assert_eq!(
         (status, assert_failure(&body)),
         (400, "invalid_request".to_string())
     );
     assert!(body["error"]["fields"]["status"].is_string());
-    let (status, body) = s.app.get("/si/mono/dlq?from=yesterday").await;
+    let (status, body) = s.app.get_raw("/si/mono/dlq?from=yesterday").await;
     assert_eq!(status, 400);
     assert!(body["error"]["fields"]["from"].is_string());
 }
 
 #[sqlx::test]
 async fn replay_after_an_allow_rule_drafts_once_and_resolves(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let account = synced(&s, 300).await;
     let record = personal(&open_records(&s, "").await);
     let id = record["id"].as_str().unwrap();
 
     // Nothing changed: the record stays open with the same reason.
-    let (status, body) = s.app.post(&format!("/si/mono/dlq/{id}/replay"), json!({})).await;
+    let (status, body) = s
+        .app
+        .post_raw(&format!("/si/mono/dlq/{id}/replay"), json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["outcome"], "dlq");
     assert_eq!(body["data"]["reason"], record["reason"]);
@@ -117,20 +111,26 @@ async fn replay_after_an_allow_rule_drafts_once_and_resolves(pool: PgPool) {
     let narration = record["narration"].as_str().unwrap();
     let (status, body) = s
         .app
-        .post(
+        .post_raw(
             "/si/mono/allow-deny",
             json!({"list": "allow", "pattern": narration, "match": "exact", "accountId": account}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = s.app.post(&format!("/si/mono/dlq/{id}/replay"), json!({})).await;
+    let (status, body) = s
+        .app
+        .post_raw(&format!("/si/mono/dlq/{id}/replay"), json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["outcome"], "draft");
     assert_eq!(body["data"]["reason"], "allowlisted");
     let invoice_id = body["data"]["invoiceId"].as_str().unwrap().to_string();
 
     // Twice: the same answer, one invoice.
-    let (status, again) = s.app.post(&format!("/si/mono/dlq/{id}/replay"), json!({})).await;
+    let (status, again) = s
+        .app
+        .post_raw(&format!("/si/mono/dlq/{id}/replay"), json!({}))
+        .await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["data"]["invoiceId"], invoice_id.as_str());
     let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE transaction_id = $1")
@@ -164,13 +164,13 @@ async fn replay_after_an_allow_rule_drafts_once_and_resolves(pool: PgPool) {
 
 #[sqlx::test]
 async fn resolve_closes_a_record_once(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     synced(&s, 200).await;
     let records = open_records(&s, "").await;
     let id = records[0]["id"].as_str().unwrap();
     let (status, body) = s
         .app
-        .post(
+        .post_raw(
             &format!("/si/mono/dlq/{id}/resolve"),
             json!({"resolution": "archived"}),
         )
@@ -179,7 +179,7 @@ async fn resolve_closes_a_record_once(pool: PgPool) {
     assert!(body["error"]["fields"]["resolution"].is_string());
     let (status, body) = s
         .app
-        .post(
+        .post_raw(
             &format!("/si/mono/dlq/{id}/resolve"),
             json!({"resolution": "invoiced_manually", "note": "paid by cheque, invoiced by hand"}),
         )
@@ -190,21 +190,24 @@ async fn resolve_closes_a_record_once(pool: PgPool) {
     assert_eq!(body["data"]["note"], "paid by cheque, invoiced by hand");
     let (status, body) = s
         .app
-        .post(
+        .post_raw(
             &format!("/si/mono/dlq/{id}/resolve"),
             json!({"resolution": "dismissed"}),
         )
         .await;
     assert_eq!(status, 409);
     assert_eq!(assert_failure(&body), "already_resolved");
-    let (status, body) = s.app.post(&format!("/si/mono/dlq/{id}/replay"), json!({})).await;
+    let (status, body) = s
+        .app
+        .post_raw(&format!("/si/mono/dlq/{id}/replay"), json!({}))
+        .await;
     assert_eq!(status, 409, "{body}");
     assert!(!open_records(&s, "").await.iter().any(|r| r["id"] == id));
 }
 
 #[sqlx::test]
 async fn another_organizations_records_are_not_found(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     synced(&s, 200).await;
     let id = open_records(&s, "").await[0]["id"].as_str().unwrap().to_string();
     let other = taxpoynt_mono::services::tenants::create_tenant(&pool, "Other Org")
@@ -232,7 +235,7 @@ async fn another_organizations_records_are_not_found(pool: PgPool) {
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"], json!([]));
-    let (status, _) = s.app.post("/si/mono/dlq/not-a-uuid/replay", json!({})).await;
+    let (status, _) = s.app.post_raw("/si/mono/dlq/not-a-uuid/replay", json!({})).await;
     assert_eq!(status, 404);
 }
 
@@ -263,7 +266,7 @@ async fn decide_directly(pool: &PgPool, before: &CompiledPolicy, after: &Compile
 
 #[sqlx::test]
 async fn preview_counts_what_a_rule_or_a_settings_change_would_do_and_writes_nothing(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     synced(&s, 400).await;
     let snapshot = |pool: PgPool| async move {
         sqlx::query_scalar::<_, i64>(
@@ -280,7 +283,7 @@ async fn preview_counts_what_a_rule_or_a_settings_change_would_do_and_writes_not
     // A deny rule on a word the business narrations carry.
     let (status, body) = s
         .app
-        .post(
+        .post_raw(
             "/si/mono/allow-deny/preview",
             json!({"list": "deny", "pattern": "payment"}),
         )
@@ -313,7 +316,7 @@ async fn preview_counts_what_a_rule_or_a_settings_change_would_do_and_writes_not
     // A floor change.
     let (status, body) = s
         .app
-        .post("/si/mono/allow-deny/preview", json!({"settings": {"floor": 50}}))
+        .post_raw("/si/mono/allow-deny/preview", json!({"settings": {"floor": 50}}))
         .await;
     assert_eq!(status, 200, "{body}");
     let lower = EligibilitySettings {
@@ -334,7 +337,7 @@ async fn preview_counts_what_a_rule_or_a_settings_change_would_do_and_writes_not
         .unwrap();
     let (_, body) = s
         .app
-        .post("/si/mono/allow-deny/preview", json!({"settings": {"floor": 50}}))
+        .post_raw("/si/mono/allow-deny/preview", json!({"settings": {"floor": 50}}))
         .await;
     assert_eq!(body["data"]["skippedWithoutTransaction"], 5);
     assert_eq!(body["data"]["decided"], decided - 5);
@@ -342,7 +345,7 @@ async fn preview_counts_what_a_rule_or_a_settings_change_would_do_and_writes_not
     // Bad input names the field.
     let (status, body) = s
         .app
-        .post(
+        .post_raw(
             "/si/mono/allow-deny/preview",
             json!({"list": "deny", "pattern": "(", "match": "regex"}),
         )
@@ -351,13 +354,13 @@ async fn preview_counts_what_a_rule_or_a_settings_change_would_do_and_writes_not
     assert!(body["error"]["fields"]["pattern"].is_string(), "{body}");
     let (status, body) = s
         .app
-        .post(
+        .post_raw(
             "/si/mono/allow-deny/preview",
             json!({"settings": {"floor": "lots"}}),
         )
         .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = s.app.post("/si/mono/allow-deny/preview", json!({})).await;
+    let (status, body) = s.app.post_raw("/si/mono/allow-deny/preview", json!({})).await;
     assert_eq!(status, 400);
     assert!(body["error"]["fields"]["list"].is_string());
 
@@ -370,7 +373,7 @@ async fn preview_counts_what_a_rule_or_a_settings_change_would_do_and_writes_not
 
 #[sqlx::test]
 async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     synced(&s, 300).await;
     // Age half of everything by 40 days; sign one old invoice.
     for table in [
@@ -396,19 +399,15 @@ async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    let count = |sql: &'static str| {
-        let pool = pool.clone();
-        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
-    };
     let old_unsigned = count(
-        "SELECT count(*) FROM invoices WHERE created_at < now() - interval '30 days' AND status <> 'SIGNED'",
+        &pool,
+        "invoices WHERE created_at < now() - interval '30 days' AND status <> 'SIGNED'",
     )
     .await;
-    let old_dlq =
-        count("SELECT count(*) FROM dlq_records WHERE created_at < now() - interval '30 days'").await;
-    let invoices = count("SELECT count(*) FROM invoices").await;
-    let dlq = count("SELECT count(*) FROM dlq_records").await;
-    let ledger = count("SELECT count(*) FROM mono_transactions").await;
+    let old_dlq = count(&pool, "dlq_records WHERE created_at < now() - interval '30 days'").await;
+    let invoices = count(&pool, "invoices").await;
+    let dlq = count(&pool, "dlq_records").await;
+    let ledger = count(&pool, "mono_transactions").await;
     assert!(old_unsigned > 0 && old_dlq > 0);
 
     let stop = tokio_util::sync::CancellationToken::new();
@@ -420,7 +419,7 @@ async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
     assert_eq!(sandbox_env.rows["dlqRecords"], old_dlq as u64);
     assert_eq!(sandbox_env.rows["transactionBodies"], 150);
     assert_eq!(
-        count("SELECT count(*) FROM invoices").await,
+        count(&pool, "invoices").await,
         invoices,
         "a dry run deletes nothing"
     );
@@ -432,27 +431,28 @@ async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
         done.iter().find(|e| e.env == "sandbox").unwrap().rows,
         sandbox_env.rows
     );
+    assert_eq!(count(&pool, "invoices").await, invoices - old_unsigned);
     assert_eq!(
-        count("SELECT count(*) FROM invoices").await,
-        invoices - old_unsigned
-    );
-    assert_eq!(
-        count("SELECT count(*) FROM invoices WHERE status = 'SIGNED'").await,
+        count(&pool, "invoices WHERE status = 'SIGNED'").await,
         1,
         "signed invoices stay"
     );
-    assert_eq!(count("SELECT count(*) FROM dlq_records").await, dlq - old_dlq);
+    assert_eq!(count(&pool, "dlq_records").await, dlq - old_dlq);
     assert_eq!(
-        count("SELECT count(*) FROM mono_transactions").await,
+        count(&pool, "mono_transactions").await,
         ledger,
         "ledger rows stay"
     );
     assert_eq!(
-        count("SELECT count(*) FROM mono_transactions WHERE transaction IS NULL").await,
+        count(&pool, "mono_transactions WHERE transaction IS NULL").await,
         150
     );
     assert_eq!(
-        count("SELECT count(*) FROM eligibility_events WHERE created_at < now() - interval '30 days'").await,
+        count(
+            &pool,
+            "eligibility_events WHERE created_at < now() - interval '30 days'"
+        )
+        .await,
         0
     );
 
@@ -465,25 +465,18 @@ async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
 
 /// Polls the job until it is done; answers it.
 async fn finished_job(s: &SandboxApp, job_id: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (status, body) = s.app.get(&format!("/si/mono/jobs/{job_id}")).await;
-        assert_eq!(status, 200, "{body}");
-        assert_ne!(body["data"]["status"], "failed", "{body}");
-        if body["data"]["status"] == "done" {
-            return body["data"].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the job did not finish: {body}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let what = format!("job {job_id} to finish");
+    wait_for(&what, std::time::Duration::from_secs(60), || async {
+        let job: Value = s.app.get(&format!("/si/mono/jobs/{job_id}")).await;
+        assert_ne!(job["status"], "failed", "{job}");
+        (job["status"] == "done").then_some(job)
+    })
+    .await
 }
 
 #[sqlx::test]
 async fn bulk_replay_of_a_filtered_set_runs_in_the_background_and_resumes(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     synced(&s, 400).await;
     let open_of = |reason: &'static str| {
         let pool = pool.clone();
@@ -503,7 +496,7 @@ async fn bulk_replay_of_a_filtered_set_runs_in_the_background_and_resumes(pool: 
     // Today's policy lets everything through the heuristics.
     let (status, _) = s
         .app
-        .post(
+        .post_raw(
             "/si/mono/allow-deny",
             json!({"list": "allow", "pattern": ".", "match": "regex"}),
         )
@@ -547,7 +540,7 @@ async fn bulk_replay_of_a_filtered_set_runs_in_the_background_and_resumes(pool: 
     // nothing more.
     let (status, body) = s
         .app
-        .post(
+        .post_raw(
             "/si/mono/dlq/replay",
             json!({"reason": "personal_or_low_confidence"}),
         )
@@ -569,7 +562,7 @@ async fn bulk_replay_of_a_filtered_set_runs_in_the_background_and_resumes(pool: 
 
     let (status, body) = s
         .app
-        .post("/si/mono/dlq/replay", json!({"from": "someday"}))
+        .post_raw("/si/mono/dlq/replay", json!({"from": "someday"}))
         .await;
     assert_eq!(status, 400);
     assert!(body["error"]["fields"]["from"].is_string());

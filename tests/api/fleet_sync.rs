@@ -11,35 +11,19 @@ use sqlx::PgPool;
 
 use crate::helpers::*;
 
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
-}
-
 /// Unfinished sync jobs (queued or running).
 async fn unfinished_syncs(pool: &PgPool) -> i64 {
     count(
         pool,
-        "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status IN ('queued', 'running')",
+        "jobs WHERE kind = 'sync' AND status IN ('queued', 'running')",
     )
     .await
 }
 
-/// The state of an application over `pool` that is built but never run: for calling the
-/// sweep, the claim or a worker by hand.
-async fn side_state(pool: &PgPool, extra: &[(&str, &str)]) -> AppState {
-    Application::build_with_pool(test_settings(extra), pool.clone())
-        .await
-        .unwrap()
-        .state()
-        .clone()
-}
-
-/// Settings that point at the sandbox of `s`.
-fn mono_vars(s: &SandboxApp) -> (String, String) {
-    (
-        s.sandbox.base_url.to_string(),
-        s.sandbox.state.config().secret_key.clone(),
-    )
+/// The state of an application that is built but never run: for calling the sweep, the
+/// claim or a worker by hand.
+async fn side_state(app: TestAppBuilder) -> AppState {
+    app.application().await.state().clone()
 }
 
 fn account_updated(account: &str, event_id: &str) -> Value {
@@ -56,12 +40,12 @@ fn account_updated(account: &str, event_id: &str) -> Value {
 #[sqlx::test]
 async fn sync_jobs_are_queued_once_per_account_whoever_asks(pool: PgPool) {
     // No worker: the jobs stay queued for the test to count.
-    let s = spawn_app_with_sandbox_config(
-        pool.clone(),
-        sandbox_config(),
-        &[("JOB_CONCURRENCY", "0"), ("MONO_SYNC_ON_LINK", "true")],
-    )
-    .await;
+    let s = TestApp::builder(pool.clone())
+        .job_concurrency(0)
+        .sync_on_link(true)
+        .with_sandbox()
+        .start()
+        .await;
     // A first link with AVAILABLE data queues the account's first sync.
     let a = s.link_new_account(20).await;
     let b = s.link_new_account(20).await;
@@ -75,14 +59,14 @@ async fn sync_jobs_are_queued_once_per_account_whoever_asks(pool: PgPool) {
     assert_eq!(trigger, "link");
 
     // account_updated (processed here, with no worker), the sweep, twice each: nothing more.
-    let state = side_state(&pool, &[]).await;
+    let state = side_state(TestApp::builder(pool.clone())).await;
     for i in 0..2 {
         let receipt = &s
             .app
             .deliver_webhook(&account_updated(&a, &format!("evt_dedupe_{i}")))
             .await;
-        assert_eq!(receipt["outcome"], "queued", "{receipt}");
-        let id = uuid::Uuid::parse_str(receipt["deliveryId"].as_str().unwrap()).unwrap();
+        assert_eq!(receipt.outcome, "queued", "{receipt:?}");
+        let id = receipt.delivery_id;
         let result = webhook_job::process_delivery(&state, id).await.unwrap();
         assert_eq!(result["syncQueued"], true, "{result}");
         assert!(result["syncJobId"].is_null(), "already queued: {result}");
@@ -102,13 +86,13 @@ async fn sync_jobs_are_queued_once_per_account_whoever_asks(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_webhook_triggered_sync_runs_on_the_sync_lane(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let account = s.link_new_account(40).await;
     let receipt = &s
         .app
         .deliver_webhook(&account_updated(&account, "evt_lane_1"))
         .await;
-    assert_eq!(receipt["outcome"], "queued");
+    assert_eq!(receipt.outcome, "queued");
     let job: (String, Value) = wait_for("the sync job to finish", Duration::from_secs(20), || async {
         sqlx::query_as::<_, (String, Value)>(
             "SELECT status, progress FROM jobs WHERE kind = 'sync' AND payload->>'accountId' = $1",
@@ -121,17 +105,20 @@ async fn a_webhook_triggered_sync_runs_on_the_sync_lane(pool: PgPool) {
     })
     .await;
     assert_eq!(job.1["fetched"], 40, "{}", job.1);
-    let (status, body) = s.app.get(&format!("/si/mono/accounts/{account}")).await;
-    assert_eq!(status, 200);
-    assert!(body["data"]["lastSyncedAt"].is_string(), "{body}");
-    assert!(body["data"]["lastSyncError"].is_null(), "{body}");
-    assert!(body["data"]["nextSyncAt"].is_null(), "{body}");
-    assert_eq!(count(&pool, "SELECT count(*) FROM mono_transactions").await, 40);
+    let synced: AccountView = s.app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert!(synced.last_synced_at.is_some(), "{synced:?}");
+    assert!(synced.last_sync_error.is_none(), "{synced:?}");
+    assert!(synced.next_sync_at.is_none(), "{synced:?}");
+    assert_eq!(count(&pool, "mono_transactions").await, 40);
 }
 
 #[sqlx::test]
 async fn the_sweep_queues_due_accounts_in_one_statement_and_skips_backed_off_ones(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("JOB_CONCURRENCY", "0")]).await;
+    let s = TestApp::builder(pool.clone())
+        .job_concurrency(0)
+        .with_sandbox()
+        .start()
+        .await;
     let due = s.link_new_account(10).await;
     let backed_off = s.link_new_account(10).await;
     let unlinked = s.link_new_account(10).await;
@@ -152,7 +139,7 @@ async fn the_sweep_queues_due_accounts_in_one_statement_and_skips_backed_off_one
         .await
         .unwrap();
 
-    let state = side_state(&pool, &[]).await;
+    let state = side_state(TestApp::builder(pool.clone())).await;
     // Two sweeps at once (two replicas): the due account is queued once.
     let (x, y) = tokio::join!(sweep::run_once(&state), sweep::run_once(&state));
     assert_eq!(x.unwrap() + y.unwrap(), 1);
@@ -176,45 +163,46 @@ async fn the_sweep_queues_due_accounts_in_one_statement_and_skips_backed_off_one
 
 #[sqlx::test]
 async fn a_processing_account_is_refreshed_by_the_sweep_and_synced_once_available(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(
-        pool.clone(),
-        sandbox_config(),
-        &[("MONO_SYNC_INTERVAL_SECS", "1")],
-    )
-    .await;
+    let s = TestApp::builder(pool.clone())
+        .sync_interval(Duration::from_secs(1))
+        .with_sandbox()
+        .start()
+        .await;
     let made = create_account(
         &s.sandbox,
         json!({"transactions": 25, "data_status": "PROCESSING"}),
     )
     .await;
-    let (status, body) = s
+    let linked: AccountView = s
         .app
         .post("/si/mono/exchange", json!({"code": made["code"]}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    let account = body["data"]["id"].as_str().unwrap().to_string();
-    assert_eq!(body["data"]["data_status"], "PROCESSING");
+    let account = linked.id;
+    assert_eq!(linked.data_status.as_deref(), Some("PROCESSING"));
     // An API sync refuses it; the sweep asks Mono again and finds it still processing.
-    let (status, body) = s.app.post("/si/mono/sync", json!({"accountId": account})).await;
+    let (status, body) = s
+        .app
+        .post_raw("/si/mono/sync", json!({"accountId": account}))
+        .await;
     assert_eq!(
         (status, body["error"]["code"].clone()),
         (409, json!("data_not_ready"))
     );
-    wait_until(
+    wait_for(
         "a sweep to look at Mono again",
         Duration::from_secs(20),
         || async {
             count(
                 &pool,
-                "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status = 'done'
-             AND progress->>'skipped' = 'data_not_ready' AND progress->>'dataStatus' = 'PROCESSING'",
+                "jobs WHERE kind = 'sync' AND status = 'done'
+                 AND progress->>'skipped' = 'data_not_ready' AND progress->>'dataStatus' = 'PROCESSING'",
             )
             .await
                 >= 1
         },
     )
     .await;
-    assert_eq!(count(&pool, "SELECT count(*) FROM mono_transactions").await, 0);
+    assert_eq!(count(&pool, "mono_transactions").await, 0);
 
     // Mono finishes: the next sweep refreshes the account and syncs it.
     let (status, _) = control(
@@ -225,18 +213,18 @@ async fn a_processing_account_is_refreshed_by_the_sweep_and_synced_once_availabl
     )
     .await;
     assert_eq!(status, 200);
-    wait_until("the account synced", Duration::from_secs(20), || async {
-        count(&pool, "SELECT count(*) FROM mono_transactions").await == 25
+    wait_for("the account synced", Duration::from_secs(20), || async {
+        count(&pool, "mono_transactions").await == 25
     })
     .await;
-    let (_, body) = s.app.get(&format!("/si/mono/accounts/{account}")).await;
-    assert_eq!(body["data"]["data_status"], "AVAILABLE", "{body}");
-    assert!(body["data"]["lastSyncedAt"].is_string(), "{body}");
+    let synced: AccountView = s.app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert_eq!(synced.data_status.as_deref(), Some("AVAILABLE"), "{synced:?}");
+    assert!(synced.last_synced_at.is_some(), "{synced:?}");
 }
 
 #[sqlx::test]
 async fn a_failing_account_backs_off_with_its_error_shown_while_the_others_finish(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let healthy = [s.link_new_account(30).await, s.link_new_account(30).await];
     let failing = s.link_new_account(30).await;
     let fault = install_fault(
@@ -244,28 +232,28 @@ async fn a_failing_account_backs_off_with_its_error_shown_while_the_others_finis
         json!({"endpoint": "transactions", "account": failing, "status": 500}),
     )
     .await;
-    let state = side_state(&pool, &[]).await;
+    let state = side_state(TestApp::builder(pool.clone())).await;
     assert_eq!(sweep::run_once(&state).await.unwrap(), 3);
 
     let account = wait_for("the failure recorded", Duration::from_secs(30), || async {
-        let (_, body) = s.app.get(&format!("/si/mono/accounts/{failing}")).await;
-        Some(body["data"].clone()).filter(|a| a["lastSyncError"].is_string())
+        let account: AccountView = s.app.get(&format!("/si/mono/accounts/{failing}")).await;
+        Some(account).filter(|a| a.last_sync_error.is_some())
     })
     .await;
-    let next: DateTime<Utc> = account["nextSyncAt"].as_str().unwrap().parse().unwrap();
-    assert!(next > Utc::now(), "{account}");
+    let next: DateTime<Utc> = account.next_sync_at.expect("a backoff");
+    assert!(next > Utc::now(), "{account:?}");
     assert!(
-        account["lastSyncError"].as_str().unwrap().contains("Mono"),
-        "{account}"
+        account.last_sync_error.as_deref().unwrap().contains("Mono"),
+        "{account:?}"
     );
-    wait_until("the healthy accounts synced", Duration::from_secs(30), || async {
-        count(&pool, "SELECT count(*) FROM mono_transactions").await == 60
+    wait_for("the healthy accounts synced", Duration::from_secs(30), || async {
+        count(&pool, "mono_transactions").await == 60
     })
     .await;
     for id in &healthy {
-        let (_, body) = s.app.get(&format!("/si/mono/accounts/{id}")).await;
-        assert!(body["data"]["lastSyncedAt"].is_string(), "{body}");
-        assert!(body["data"]["lastSyncError"].is_null(), "{body}");
+        let account: AccountView = s.app.get(&format!("/si/mono/accounts/{id}")).await;
+        assert!(account.last_synced_at.is_some(), "{account:?}");
+        assert!(account.last_sync_error.is_none(), "{account:?}");
     }
     // The failing account's job waits for the backoff, with an attempt used; the sweep leaves
     // the account alone meanwhile.
@@ -297,14 +285,14 @@ async fn a_failing_account_backs_off_with_its_error_shown_while_the_others_finis
         "the account synced after its backoff",
         Duration::from_secs(30),
         || async {
-            let (_, body) = s.app.get(&format!("/si/mono/accounts/{failing}")).await;
-            Some(body["data"].clone()).filter(|a| a["lastSyncedAt"].is_string())
+            let account: AccountView = s.app.get(&format!("/si/mono/accounts/{failing}")).await;
+            Some(account).filter(|a| a.last_synced_at.is_some())
         },
     )
     .await;
-    assert!(account["lastSyncError"].is_null(), "{account}");
-    assert!(account["nextSyncAt"].is_null(), "{account}");
-    assert_eq!(count(&pool, "SELECT count(*) FROM mono_transactions").await, 90);
+    assert!(account.last_sync_error.is_none(), "{account:?}");
+    assert!(account.next_sync_at.is_none(), "{account:?}");
+    assert_eq!(count(&pool, "mono_transactions").await, 90);
 }
 
 #[sqlx::test]
@@ -312,78 +300,52 @@ async fn a_replica_killed_mid_round_has_its_syncs_taken_over(pool: PgPool) {
     const ACCOUNTS: usize = 6;
     const PER_ACCOUNT: i64 = 300;
     // Neither the app nor the replicas below run a worker of their own making.
-    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("JOB_CONCURRENCY", "0")]).await;
+    let s = TestApp::builder(pool.clone())
+        .job_concurrency(0)
+        .with_sandbox()
+        .start()
+        .await;
     for _ in 0..ACCOUNTS {
         s.link_new_account(PER_ACCOUNT as usize).await;
     }
     // Three pages per account, each slow: a sync is mid-way for a while.
     install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 300})).await;
-    let (base, secret) = mono_vars(&s);
-    let vars = [
-        ("MONO_BASE_URL", base.as_str()),
-        ("MONO_SECRET_KEY", secret.as_str()),
-        ("JOB_CONCURRENCY", "0"),
-        ("MONO_SYNC_CONCURRENCY", "3"),
-    ];
-    let a = side_state(&pool, &vars).await;
+    // Replicas by hand: built on the app's settings (its sandbox, no worker of their own),
+    // three syncs at once each.
+    let replica = || s.replica().sync_concurrency(3);
+    let a = side_state(replica()).await;
     assert_eq!(sweep::run_once(&a).await.unwrap(), ACCOUNTS as u64);
 
     // Replica A, with a short lease, claims three syncs and dies half way through them.
     let a_worker = tokio::spawn(worker::run_with(a, Duration::from_secs(2)));
-    wait_until("replica A mid-round", Duration::from_secs(30), || async {
-        count(
-            &pool,
-            "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status = 'running'",
-        )
-        .await
-            == 3
-            && count(&pool, "SELECT count(*) FROM mono_transactions").await > 0
+    wait_for("replica A mid-round", Duration::from_secs(30), || async {
+        count(&pool, "jobs WHERE kind = 'sync' AND status = 'running'").await == 3
+            && count(&pool, "mono_transactions").await > 0
     })
     .await;
     a_worker.abort();
     let _ = a_worker.await;
-    let decided_at_kill = count(&pool, "SELECT count(*) FROM mono_transactions").await;
+    let decided_at_kill = count(&pool, "mono_transactions").await;
     assert!(decided_at_kill < ACCOUNTS as i64 * PER_ACCOUNT);
 
     // Replica B takes the dead replica's jobs once their lease has run out, and the rest.
-    let b = side_state(&pool, &vars).await;
+    let b = side_state(replica()).await;
     let b_worker = tokio::spawn(worker::run(b));
-    wait_until("every sync done", Duration::from_secs(60), || async {
-        count(
-            &pool,
-            "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status = 'done'",
-        )
-        .await
-            == ACCOUNTS as i64
+    wait_for("every sync done", Duration::from_secs(60), || async {
+        count(&pool, "jobs WHERE kind = 'sync' AND status = 'done'").await == ACCOUNTS as i64
     })
     .await;
     b_worker.abort();
-    let taken_over = count(
-        &pool,
-        "SELECT count(*) FROM jobs WHERE kind = 'sync' AND attempts >= 2",
-    )
-    .await;
+    let taken_over = count(&pool, "jobs WHERE kind = 'sync' AND attempts >= 2").await;
     assert!(taken_over >= 1, "the killed replica's jobs ran again");
     assert_eq!(
-        count(&pool, "SELECT count(*) FROM mono_transactions").await,
+        count(&pool, "mono_transactions").await,
         ACCOUNTS as i64 * PER_ACCOUNT,
         "every transaction decided once"
     );
+    assert_eq!(duplicate_drafts(&pool).await, 0, "no transaction drafted twice");
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) - count(DISTINCT (account_id, transaction_id)) FROM invoices"
-        )
-        .await,
-        0,
-        "no transaction drafted twice"
-    );
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM eligibility_events WHERE account_id IS NOT NULL"
-        )
-        .await,
+        count(&pool, "eligibility_events WHERE account_id IS NOT NULL").await,
         ACCOUNTS as i64 * PER_ACCOUNT,
         "one decision event per transaction"
     );
@@ -405,7 +367,7 @@ async fn claims_take_turns_between_organizations(pool: PgPool) {
         .await
         .unwrap();
     }
-    let state = side_state(&pool, &[]).await;
+    let state = side_state(TestApp::builder(pool.clone())).await;
     assert_eq!(sweep::run_once(&state).await.unwrap(), 40);
     // The small organization's only account is queued last, behind 40 of the big one's.
     sqlx::query(
@@ -441,12 +403,12 @@ async fn claims_take_turns_between_organizations(pool: PgPool) {
 
 #[sqlx::test]
 async fn webhooks_are_processed_while_the_sync_lane_is_full(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(
-        pool.clone(),
-        sandbox_config(),
-        &[("MONO_SYNC_CONCURRENCY", "2"), ("JOB_CONCURRENCY", "2")],
-    )
-    .await;
+    let s = TestApp::builder(pool.clone())
+        .sync_concurrency(2)
+        .job_concurrency(2)
+        .with_sandbox()
+        .start()
+        .await;
     let mut accounts = Vec::new();
     for _ in 0..4 {
         accounts.push(s.link_new_account(300).await);
@@ -457,15 +419,10 @@ async fn webhooks_are_processed_while_the_sync_lane_is_full(pool: PgPool) {
         json!({"endpoint": "transactions", "latency_ms": 2000}),
     )
     .await;
-    let state = side_state(&pool, &[]).await;
+    let state = side_state(TestApp::builder(pool.clone())).await;
     assert_eq!(sweep::run_once(&state).await.unwrap(), 4);
-    wait_until("the sync lane full", Duration::from_secs(20), || async {
-        count(
-            &pool,
-            "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status = 'running'",
-        )
-        .await
-            == 2
+    wait_for("the sync lane full", Duration::from_secs(20), || async {
+        count(&pool, "jobs WHERE kind = 'sync' AND status = 'running'").await == 2
     })
     .await;
 
@@ -480,11 +437,11 @@ async fn webhooks_are_processed_while_the_sync_lane_is_full(pool: PgPool) {
                 "narration": "NIP/ZENITH/ACME LTD/Payment for invoice LANE-1"}}
         }))
         .await;
-    assert_eq!(receipt["outcome"], "queued");
-    let delivery = receipt["deliveryId"].as_str().unwrap().to_string();
-    wait_until("the webhook processed", Duration::from_secs(20), || async {
-        sqlx::query_scalar::<_, String>("SELECT status FROM webhook_deliveries WHERE id = $1::uuid")
-            .bind(&delivery)
+    assert_eq!(receipt.outcome, "queued");
+    let delivery = receipt.delivery_id;
+    wait_for("the webhook processed", Duration::from_secs(20), || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM webhook_deliveries WHERE id = $1")
+            .bind(delivery)
             .fetch_one(&pool)
             .await
             .unwrap()
@@ -494,19 +451,15 @@ async fn webhooks_are_processed_while_the_sync_lane_is_full(pool: PgPool) {
     // Processed while the syncs were still under way: it did not wait for the lane.
     assert!(unfinished_syncs(&pool).await >= 2);
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM invoices WHERE transaction_id = 'tx_lane_full'"
-        )
-        .await,
+        count(&pool, "invoices WHERE transaction_id = 'tx_lane_full'").await,
         1
     );
 }
 
 #[sqlx::test]
 async fn the_documented_account_object_shows_the_sync_backoff(pool: PgPool) {
-    let app = spawn_app(pool).await;
-    let (status, doc) = app.get("/openapi.json").await;
+    let app = TestApp::builder(pool).start().await;
+    let (status, doc) = app.get_raw("/openapi.json").await;
     assert_eq!(status, 200);
     // The account object's schema: the one with lastSyncedAt among its properties.
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");

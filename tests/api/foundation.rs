@@ -9,12 +9,13 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    assert_failure, database_url_for, db, run_cli, spawn_app, tenants, wait_until, Role, TcpProxy, BIN,
+    assert_failure, database_url_for, db, run_cli, tenants, wait_for, OrgEnvironments, Role, TcpProxy,
+    TestApp, BIN,
 };
 
 #[sqlx::test]
 async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let resp = app.raw(Method::GET, "/healthz", &[], "").await;
     assert!(resp.headers.contains_key("x-trace-id"));
     let (status, body) = (resp.status, resp.json());
@@ -27,7 +28,7 @@ async fn health_and_readiness_answer_in_the_envelope(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_request_without_a_key_is_401(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let (status, body) = app.call(Method::GET, "/si/org/environments", None, None).await;
     assert_eq!(status, 401);
     assert_eq!(assert_failure(&body), "unauthorized");
@@ -47,7 +48,7 @@ async fn a_request_without_a_key_is_401(pool: PgPool) {
 
 #[sqlx::test]
 async fn an_unknown_key_is_401(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let (status, body) = app
         .call(
             Method::GET,
@@ -62,7 +63,7 @@ async fn an_unknown_key_is_401(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_revoked_key_is_401(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let key = tenants::create_key(&pool, app.tenant.org_id, Role::Tenant)
         .await
         .unwrap();
@@ -78,10 +79,12 @@ async fn a_revoked_key_is_401(pool: PgPool) {
 
 #[sqlx::test]
 async fn another_organizations_environment_is_404(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let other = tenants::create_tenant(&pool, "Other Org").await.unwrap();
     let other_env = other.environments[0].id;
-    let (status, body) = app.get(&format!("/si/org/environments?envId={other_env}")).await;
+    let (status, body) = app
+        .get_raw(&format!("/si/org/environments?envId={other_env}"))
+        .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(assert_failure(&body), "not_found");
     // And the other organization's key cannot see ours either.
@@ -98,21 +101,20 @@ async fn another_organizations_environment_is_404(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_environment_is_chosen_by_env_id_then_env_else_sandbox(pool: PgPool) {
-    let app = spawn_app(pool).await;
-    let (status, body) = app.get("/si/org/environments").await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["env"], "sandbox");
-    assert_eq!(body["data"]["envId"], app.env_id("sandbox"));
-    assert_eq!(body["data"]["environments"].as_array().unwrap().len(), 2);
+    let app = TestApp::builder(pool).start().await;
+    let chosen: OrgEnvironments = app.get("/si/org/environments").await;
+    assert_eq!(chosen.env, "sandbox");
+    assert_eq!(chosen.env_id.to_string(), app.env_id("sandbox"));
+    assert_eq!(chosen.environments.len(), 2);
 
-    let (_, body) = app.get("/si/org/environments?env=production").await;
-    assert_eq!(body["data"]["envId"], app.env_id("production"));
+    let chosen: OrgEnvironments = app.get("/si/org/environments?env=production").await;
+    assert_eq!(chosen.env_id.to_string(), app.env_id("production"));
 
     let prod = app.env_id("production");
-    let (_, body) = app
+    let chosen: OrgEnvironments = app
         .get(&format!("/si/org/environments?envId={prod}&env=sandbox"))
         .await;
-    assert_eq!(body["data"]["envId"], prod, "envId wins over env");
+    assert_eq!(chosen.env_id.to_string(), prod, "envId wins over env");
 
     // From a JSON body.
     let (status, body) = app
@@ -126,19 +128,19 @@ async fn the_environment_is_chosen_by_env_id_then_env_else_sandbox(pool: PgPool)
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["envId"], prod);
 
-    let (status, body) = app.get("/si/org/environments?env=staging").await;
+    let (status, body) = app.get_raw("/si/org/environments?env=staging").await;
     assert_eq!(status, 400);
     assert_eq!(assert_failure(&body), "invalid_request");
     assert!(body["error"]["fields"]["env"].is_string(), "{body}");
 
-    let (status, body) = app.get("/si/org/environments?envId=not-a-uuid").await;
+    let (status, body) = app.get_raw("/si/org/environments?envId=not-a-uuid").await;
     assert_eq!(status, 400);
     assert!(body["error"]["fields"]["envId"].is_string(), "{body}");
 }
 
 #[sqlx::test]
 async fn unknown_routes_and_wrong_methods_answer_in_the_envelope(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let (status, body) = app.call(Method::GET, "/si/mono/nowhere", None, None).await;
     assert_eq!(status, 404);
     assert_eq!(assert_failure(&body), "not_found");
@@ -150,7 +152,7 @@ async fn unknown_routes_and_wrong_methods_answer_in_the_envelope(pool: PgPool) {
 
 #[sqlx::test]
 async fn bodies_over_one_mebibyte_are_413(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let big = "x".repeat(1024 * 1024 + 10);
     let resp = app
         .raw(
@@ -170,7 +172,7 @@ async fn bodies_over_one_mebibyte_are_413(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_request_id_is_echoed_as_the_trace_id(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let resp = app
         .raw(
             Method::GET,
@@ -189,7 +191,7 @@ async fn the_request_id_is_echoed_as_the_trace_id(pool: PgPool) {
 
 #[sqlx::test]
 async fn metrics_count_requests_by_route_and_status(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     app.raw(Method::GET, "/healthz", &[], "").await;
     let text = app.raw(Method::GET, "/metrics", &[], "").await.text();
     assert!(text.contains("http_requests_total"), "{text}");
@@ -205,7 +207,7 @@ async fn readiness_follows_a_database_outage_and_recovers(pool_opts: PgPoolOptio
     let proxied = conn.clone().host("127.0.0.1").port(proxy.port);
     let pool = db::pool_with(proxied, 4);
     drop(pool_opts);
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
 
     let ready = || async { app.raw(Method::GET, "/readyz", &[], "").await.status };
     assert_eq!(ready().await, 200);
@@ -218,7 +220,7 @@ async fn readiness_follows_a_database_outage_and_recovers(pool_opts: PgPoolOptio
     assert_eq!(app.raw(Method::GET, "/healthz", &[], "").await.status, 200);
 
     proxy.restore();
-    wait_until(
+    wait_for(
         "readiness to return by itself once the database is back",
         Duration::from_secs(10),
         move || async move { ready().await == 200 },

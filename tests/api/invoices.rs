@@ -76,19 +76,22 @@ async fn put_profile(app: &TestApp, body: Value) -> (u16, Value) {
 }
 
 async fn transition(app: &TestApp, id: &str, action: &str) -> (u16, Value) {
-    app.post(&format!("/si/invoices/{id}/{action}"), json!({})).await
+    app.post_raw(&format!("/si/invoices/{id}/{action}"), json!({}))
+        .await
 }
 
 /// Confirmed, validated and signed; returns the signed invoice as the API answered.
-async fn signed_invoice(app: &TestApp) -> Value {
-    let (status, body) = put_profile(app, json!({"tin": TIN})).await;
-    assert_eq!(status, 200, "{body}");
+async fn signed_invoice(app: &TestApp) -> InvoiceView {
+    let _: ProfileView = app.put("/si/org/profile", json!({"tin": TIN})).await;
     let id = seed(app, |_| {}).await;
     for action in ["confirm", "validate", "sign"] {
-        let (status, body) = transition(app, &id, action).await;
-        assert_eq!(status, 200, "{action}: {body}");
+        let _: InvoiceView = app.post(&format!("/si/invoices/{id}/{action}"), json!({})).await;
     }
-    app.get(&format!("/si/invoices/{id}")).await.1["data"].clone()
+    app.get(&format!("/si/invoices/{id}")).await
+}
+
+async fn signing_key(app: &TestApp) -> SigningKey {
+    app.get("/si/invoices/signing-key").await
 }
 
 /// RFC 8785 written independently of the service: keys sorted by UTF-16 code units, no
@@ -116,22 +119,18 @@ fn jcs(value: &Value) -> String {
     }
 }
 
-/// Verifies with only the published key document and the invoice JSON.
-fn verifies(key: &Value, invoice: &Value) -> bool {
-    let raw: [u8; 32] = BASE64
-        .decode(key["publicKey"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
+/// Verifies with only the published key document and the invoice as the API shows it.
+fn verifies(key: &SigningKey, invoice: &InvoiceView) -> bool {
+    let raw: [u8; 32] = BASE64.decode(&key.public_key).unwrap().try_into().unwrap();
     let public = VerifyingKey::from_bytes(&raw).unwrap();
     let sig = Signature::from_slice(
         &BASE64
-            .decode(invoice["signature"]["value"].as_str().unwrap())
+            .decode(invoice.signature["value"].as_str().unwrap())
             .unwrap(),
     )
     .unwrap();
     public
-        .verify(jcs(&invoice["signedPayload"]).as_bytes(), &sig)
+        .verify(jcs(&invoice.signed_payload).as_bytes(), &sig)
         .is_ok()
 }
 
@@ -139,59 +138,62 @@ fn verifies(key: &Value, invoice: &Value) -> bool {
 
 #[sqlx::test]
 async fn a_reviewed_invoice_is_signed_and_verifies_with_the_published_key(pool: PgPool) {
-    let app = spawn_app(pool).await;
-    let (_, profile) = app.get("/si/org/profile").await;
-    let service_id = profile["data"]["serviceId"].as_str().unwrap().to_string();
+    let app = TestApp::builder(pool).start().await;
+    let profile: ProfileView = app.get("/si/org/profile").await;
+    let service_id = profile.service_id;
 
-    let (status, body) = put_profile(&app, json!({"tin": TIN, "address": "12 Marina, Lagos"})).await;
-    assert_eq!(status, 200, "{body}");
+    let _: ProfileView = app
+        .put(
+            "/si/org/profile",
+            json!({"tin": TIN, "address": "12 Marina, Lagos"}),
+        )
+        .await;
     let id = seed(&app, |_| {}).await;
 
-    let (status, draft) = app.get(&format!("/si/invoices/{id}")).await;
-    assert_eq!(status, 200, "{draft}");
-    let d = &draft["data"];
-    assert_eq!(d["status"], "DRAFT");
-    assert_eq!(d["kind"], "invoice");
-    assert_eq!(d["source"], "mono");
-    assert_eq!(d["issueDate"], "2026-03-09");
-    assert_eq!(d["buyer"]["name"], "Bola Stores Ltd");
-    assert_eq!(d["paymentStatus"], "none");
+    let d: InvoiceView = app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(d.status, InvoiceStatus::Draft);
+    assert_eq!(d.kind, InvoiceKind::Invoice);
+    assert_eq!(d.source, "mono");
+    assert_eq!((d.amount, d.currency.as_str()), (250_000, "NGN"));
+    assert_eq!(d.issue_date, "2026-03-09");
+    assert_eq!(d.buyer.name.as_deref(), Some("Bola Stores Ltd"));
+    assert_eq!(d.payment_status, PaymentStatus::None);
     assert_eq!(
-        d["decision"],
+        d.decision,
         json!({"reason": "business_keyword", "ruleId": null, "keywords": ["ltd"]})
     );
-    assert!(d["irn"].is_null() && d["signature"].is_null());
-    let number = d["invoiceNumber"].as_str().unwrap();
+    assert!(d.irn.is_none() && d.signature.is_null(), "{d:?}");
+    let number = d.invoice_number.as_str();
     assert!(
         number.starts_with("INV") && number.chars().all(|c| c.is_ascii_alphanumeric()),
         "{number}"
     );
 
-    let (status, body) = app
+    let confirmed: InvoiceView = app
         .post(
             &format!("/si/invoices/{id}/confirm"),
             json!({"buyerName": "Bola Stores Limited", "description": "Shelving units", "dueDate": "2026-04-08"}),
         )
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["status"], "CONFIRMED");
-    assert_eq!(body["data"]["buyer"]["name"], "Bola Stores Limited");
-    assert_eq!(body["data"]["dueDate"], "2026-04-08");
-    assert_eq!(body["data"]["reference"], "PO-2291", "uncorrected fields stay");
+    assert_eq!(confirmed.status, InvoiceStatus::Confirmed);
+    assert_eq!(confirmed.buyer.name.as_deref(), Some("Bola Stores Limited"));
+    assert_eq!(confirmed.due_date.as_deref(), Some("2026-04-08"));
+    assert_eq!(
+        confirmed.reference.as_deref(),
+        Some("PO-2291"),
+        "uncorrected fields stay"
+    );
 
-    let (status, body) = transition(&app, &id, "validate").await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["status"], "VALIDATED");
+    let validated: InvoiceView = app.post(&format!("/si/invoices/{id}/validate"), json!({})).await;
+    assert_eq!(validated.status, InvoiceStatus::Validated);
 
-    let (status, body) = transition(&app, &id, "sign").await;
-    assert_eq!(status, 200, "{body}");
-    let signed = &body["data"];
-    assert_eq!(signed["status"], "SIGNED");
-    assert!(signed["signedAt"].is_string());
-    let irn = signed["irn"].as_str().unwrap();
+    let signed: InvoiceView = app.post(&format!("/si/invoices/{id}/sign"), json!({})).await;
+    assert_eq!(signed.status, InvoiceStatus::Signed);
+    assert!(signed.signed_at.is_some(), "{signed:?}");
+    let irn = signed.irn.as_deref().unwrap();
     assert_eq!(irn, format!("{number}-{service_id}-20260309"));
     assert_eq!(
-        signed["signedPayload"],
+        signed.signed_payload,
         json!({
             "irn": irn,
             "invoiceNumber": number,
@@ -203,36 +205,31 @@ async fn a_reviewed_invoice_is_signed_and_verifies_with_the_published_key(pool: 
             "buyer": {"name": "Bola Stores Limited"},
             "reference": "PO-2291",
             "description": "Shelving units",
-            "transactionId": d["transactionId"],
+            "transactionId": d.transaction_id,
         })
     );
 
     // The key as published is all a verifier needs.
-    let (status, key) = app.get("/si/invoices/signing-key").await;
-    assert_eq!(status, 200, "{key}");
-    let key = &key["data"];
-    assert_eq!(key["alg"], "Ed25519");
-    let raw = BASE64.decode(key["publicKey"].as_str().unwrap()).unwrap();
+    let key = signing_key(&app).await;
+    assert_eq!(key.alg, "Ed25519");
+    let raw = BASE64.decode(&key.public_key).unwrap();
     assert_eq!(raw.len(), 32);
-    assert_eq!(
-        key["keyId"].as_str().unwrap(),
-        &hex::encode(Sha256::digest(&raw))[..16]
-    );
-    assert_eq!(signed["signature"]["alg"], "Ed25519");
-    assert_eq!(signed["signature"]["keyId"], key["keyId"]);
-    assert!(verifies(key, signed));
+    assert_eq!(key.key_id, hex::encode(Sha256::digest(&raw))[..16]);
+    assert_eq!(signed.signature["alg"], "Ed25519");
+    assert_eq!(signed.signature["keyId"], key.key_id.as_str());
+    assert!(verifies(&key, &signed));
     // As GET shows it, too.
-    let (_, again) = app.get(&format!("/si/invoices/{id}")).await;
-    assert!(verifies(key, &again["data"]));
+    let again: InvoiceView = app.get(&format!("/si/invoices/{id}")).await;
+    assert!(verifies(&key, &again));
 }
 
 #[sqlx::test]
 async fn changing_any_signed_field_breaks_the_signature(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let invoice = signed_invoice(&app).await;
-    let key = app.get("/si/invoices/signing-key").await.1["data"].clone();
+    let key = signing_key(&app).await;
     assert!(verifies(&key, &invoice));
-    let payload = invoice["signedPayload"].as_object().unwrap();
+    let payload = invoice.signed_payload.as_object().unwrap();
     let mut paths: Vec<Vec<&str>> = Vec::new();
     for (k, v) in payload {
         match v.as_object() {
@@ -243,7 +240,7 @@ async fn changing_any_signed_field_breaks_the_signature(pool: PgPool) {
     assert_eq!(paths.len(), 13, "{paths:?}");
     for path in paths {
         let mut forged = invoice.clone();
-        let mut slot = &mut forged["signedPayload"];
+        let mut slot = &mut forged.signed_payload;
         for p in &path {
             slot = &mut slot[*p];
         }
@@ -256,13 +253,13 @@ async fn changing_any_signed_field_breaks_the_signature(pool: PgPool) {
     }
     // Adding a member breaks it as well.
     let mut forged = invoice.clone();
-    forged["signedPayload"]["note"] = json!("extra");
+    forged.signed_payload["note"] = json!("extra");
     assert!(!verifies(&key, &forged));
 }
 
 #[sqlx::test]
 async fn each_refused_transition_names_the_current_state(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     put_profile(&app, json!({"tin": TIN})).await;
     let all = ["confirm", "discard", "validate", "sign"];
     // (how to reach the state, the state, the transitions it allows)
@@ -289,8 +286,8 @@ async fn each_refused_transition_names_the_current_state(pool: PgPool) {
                 assert_eq!(body["error"]["status"], state, "{body}");
                 assert!(body["message"].as_str().unwrap().contains(state), "{body}");
                 // Nothing moved.
-                let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
-                assert_eq!(now["data"]["status"], state);
+                let now: InvoiceView = app.get(&format!("/si/invoices/{id}")).await;
+                assert_eq!(now.status.as_str(), state);
             }
         }
     }
@@ -303,14 +300,14 @@ async fn each_refused_transition_names_the_current_state(pool: PgPool) {
 
 #[sqlx::test]
 async fn of_two_concurrent_transitions_exactly_one_wins(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     put_profile(&app, json!({"tin": TIN})).await;
     for _ in 0..5 {
         let id = seed(&app, |_| {}).await;
         let path = format!("/si/invoices/{id}/confirm");
         let (a, b) = tokio::join!(
-            app.post(&path, json!({"buyerName": "First"})),
-            app.post(&path, json!({"buyerName": "Second"}))
+            app.post_raw(&path, json!({"buyerName": "First"})),
+            app.post_raw(&path, json!({"buyerName": "Second"}))
         );
         let mut statuses = [a.0, b.0];
         statuses.sort();
@@ -319,8 +316,9 @@ async fn of_two_concurrent_transitions_exactly_one_wins(pool: PgPool) {
         assert_eq!(loser["error"]["code"], "invalid_transition");
         assert_eq!(loser["error"]["status"], "CONFIRMED");
         // The stored corrections are the winner's, not a mix.
-        let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
-        assert_eq!(now["data"]["buyer"]["name"], winner["data"]["buyer"]["name"]);
+        let now: InvoiceView = app.get(&format!("/si/invoices/{id}")).await;
+        let winner: InvoiceView = data(&winner);
+        assert_eq!(now.buyer, winner.buyer);
 
         // Confirm racing discard: one of them.
         let id = seed(&app, |_| {}).await;
@@ -341,9 +339,9 @@ async fn of_two_concurrent_transitions_exactly_one_wins(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_signed_invoice_never_changes_but_its_payment_status(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let invoice = signed_invoice(&app).await;
-    let id: uuid::Uuid = invoice["id"].as_str().unwrap().parse().unwrap();
+    let id = invoice.id;
     // Another writer trying to change it is stopped by the database.
     let err = sqlx::query("UPDATE invoices SET amount = amount + 1 WHERE id = $1")
         .bind(id)
@@ -356,19 +354,19 @@ async fn a_signed_invoice_never_changes_but_its_payment_status(pool: PgPool) {
         .execute(&app.pool)
         .await
         .unwrap();
-    let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
-    assert_eq!(now["data"]["paymentStatus"], "settled");
-    assert_eq!(now["data"]["signedPayload"], invoice["signedPayload"]);
-    assert_eq!(now["data"]["signature"], invoice["signature"]);
-    let key = app.get("/si/invoices/signing-key").await.1["data"].clone();
-    assert!(verifies(&key, &now["data"]));
+    let now: InvoiceView = app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(now.payment_status, PaymentStatus::Settled);
+    assert_eq!(now.signed_payload, invoice.signed_payload);
+    assert_eq!(now.signature, invoice.signature);
+    let key = signing_key(&app).await;
+    assert!(verifies(&key, &now));
 }
 
 // ---- validation ----------------------------------------------------------------------------
 
 #[sqlx::test]
 async fn validate_names_every_problem_at_once(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     // No TIN yet, a currency that is not ISO 4217, and a credit note whose credited invoice
     // is purged after confirmation.
     let credited = seed(&app, |_| {}).await;
@@ -377,13 +375,12 @@ async fn validate_names_every_problem_at_once(pool: PgPool) {
         d.currency = "naira".into();
     })
     .await;
-    let (status, body) = app
+    let _: InvoiceView = app
         .post(
             &format!("/si/invoices/{id}/confirm"),
             json!({"creditedInvoiceId": credited}),
         )
         .await;
-    assert_eq!(status, 200, "{body}");
     sqlx::query("DELETE FROM invoices WHERE id = $1::uuid")
         .bind(&credited)
         .execute(&app.pool)
@@ -404,9 +401,10 @@ async fn validate_names_every_problem_at_once(pool: PgPool) {
         ["creditedInvoiceId", "currency", "supplier.tin"],
         "{body}"
     );
-    let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
+    let now: InvoiceView = app.get(&format!("/si/invoices/{id}")).await;
     assert_eq!(
-        now["data"]["status"], "CONFIRMED",
+        now.status,
+        InvoiceStatus::Confirmed,
         "a failed validation moves nothing"
     );
     // Sign is refused by state, not by content.
@@ -439,14 +437,16 @@ async fn validate_names_every_problem_at_once(pool: PgPool) {
         d.counterparty = None;
     })
     .await;
-    let (status, body) = app
+    let confirmed: InvoiceView = app
         .post(
             &format!("/si/invoices/{note}/confirm"),
             json!({"buyerName": "Bola Stores Ltd", "creditedInvoiceId": credited}),
         )
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["creditedInvoiceId"], credited.as_str());
+    assert_eq!(
+        confirmed.credited_invoice_id.map(|c| c.to_string()),
+        Some(credited)
+    );
     for action in ["validate", "sign"] {
         let (status, body) = transition(&app, &note, action).await;
         assert_eq!(status, 200, "{action}: {body}");
@@ -455,10 +455,10 @@ async fn validate_names_every_problem_at_once(pool: PgPool) {
 
 #[sqlx::test]
 async fn confirm_names_every_bad_correction(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let id = seed(&app, |_| {}).await;
     let (status, body) = app
-        .post(
+        .post_raw(
             &format!("/si/invoices/{id}/confirm"),
             json!({"buyerName": "  ", "dueDate": "2026-02-30", "creditedInvoiceId": id, "reference": "x".repeat(201)}),
         )
@@ -471,7 +471,7 @@ async fn confirm_names_every_bad_correction(pool: PgPool) {
     }
     // A due date before the issue date, an unknown field.
     let (status, body) = app
-        .post(
+        .post_raw(
             &format!("/si/invoices/{id}/confirm"),
             json!({"dueDate": "2026-03-01"}),
         )
@@ -479,7 +479,7 @@ async fn confirm_names_every_bad_correction(pool: PgPool) {
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["fields"]["dueDate"].is_string());
     let (status, body) = app
-        .post(&format!("/si/invoices/{id}/confirm"), json!({"buyer": "x"}))
+        .post_raw(&format!("/si/invoices/{id}/confirm"), json!({"buyer": "x"}))
         .await;
     assert_eq!(status, 400, "{body}");
     // A credit note may not credit another credit note, a discarded or an unknown invoice.
@@ -494,7 +494,7 @@ async fn confirm_names_every_bad_correction(pool: PgPool) {
         "nope".into(),
     ] {
         let (status, body) = app
-            .post(
+            .post_raw(
                 &format!("/si/invoices/{note}/confirm"),
                 json!({"creditedInvoiceId": target}),
             )
@@ -502,9 +502,10 @@ async fn confirm_names_every_bad_correction(pool: PgPool) {
         assert_eq!(status, 400, "{target}: {body}");
         assert!(body["error"]["fields"]["creditedInvoiceId"].is_string(), "{body}");
     }
-    let (_, now) = app.get(&format!("/si/invoices/{id}")).await;
+    let now: InvoiceView = app.get(&format!("/si/invoices/{id}")).await;
     assert_eq!(
-        now["data"]["status"], "DRAFT",
+        now.status,
+        InvoiceStatus::Draft,
         "a refused confirmation moves nothing"
     );
 }
@@ -513,16 +514,14 @@ async fn confirm_names_every_bad_correction(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_profile_checks_tin_and_service_id(pool: PgPool) {
-    let app = spawn_app(pool).await;
-    let (status, body) = app.get("/si/org/profile").await;
-    assert_eq!(status, 200, "{body}");
-    let p = &body["data"];
-    assert_eq!(p["name"], "Acme Test Org");
-    assert!(p["tin"].is_null());
-    let service_id = p["serviceId"].as_str().unwrap();
+    let app = TestApp::builder(pool).start().await;
+    let p: ProfileView = app.get("/si/org/profile").await;
+    assert_eq!(p.name, "Acme Test Org");
+    assert!(p.tin.is_none(), "{p:?}");
+    let service_id = p.service_id.as_str();
     assert!(
         service_id.len() == 8 && service_id.chars().all(|c| c.is_ascii_alphanumeric()),
-        "{p}"
+        "{p:?}"
     );
 
     for (body, bad) in [
@@ -547,33 +546,30 @@ async fn the_profile_checks_tin_and_service_id(pool: PgPool) {
         named.sort();
         assert_eq!(named, bad, "{body}: {resp}");
     }
-    let (_, unchanged) = app.get("/si/org/profile").await;
-    assert_eq!(
-        unchanged["data"]["serviceId"], service_id,
-        "a refused change saves nothing"
-    );
+    let unchanged: ProfileView = app.get("/si/org/profile").await;
+    assert_eq!(unchanged.service_id, service_id, "a refused change saves nothing");
 
-    let (status, body) = put_profile(
-        &app,
-        json!({"name": "Acme Nigeria Ltd", "tin": "98765432-0001", "serviceId": "ACME2026", "email": "billing@acme.ng"}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let (_, p) = app.get("/si/org/profile").await;
-    assert_eq!(p["data"]["name"], "Acme Nigeria Ltd");
-    assert_eq!(p["data"]["tin"], "98765432-0001");
-    assert_eq!(p["data"]["serviceId"], "ACME2026");
-    assert_eq!(p["data"]["email"], "billing@acme.ng");
-    assert!(p["data"]["address"].is_null());
+    let _: ProfileView = app
+        .put(
+            "/si/org/profile",
+            json!({"name": "Acme Nigeria Ltd", "tin": "98765432-0001", "serviceId": "ACME2026", "email": "billing@acme.ng"}),
+        )
+        .await;
+    let p: ProfileView = app.get("/si/org/profile").await;
+    assert_eq!(p.name, "Acme Nigeria Ltd");
+    assert_eq!(p.tin.as_deref(), Some("98765432-0001"));
+    assert_eq!(p.service_id, "ACME2026");
+    assert_eq!(p.email.as_deref(), Some("billing@acme.ng"));
+    assert!(p.address.is_none(), "{p:?}");
 
     // The IRN and the supplier follow the profile.
     let invoice = signed_invoice(&app).await;
     assert!(
-        invoice["irn"].as_str().unwrap().ends_with("-ACME2026-20260309"),
-        "{invoice}"
+        invoice.irn.as_deref().unwrap().ends_with("-ACME2026-20260309"),
+        "{invoice:?}"
     );
     assert_eq!(
-        invoice["signedPayload"]["supplier"],
+        invoice.signed_payload["supplier"],
         json!({"name": "Acme Nigeria Ltd", "tin": TIN, "serviceId": "ACME2026"})
     );
 }
@@ -622,31 +618,26 @@ async fn tenant_create_takes_a_tin(_opts: PgPoolOptions, conn: PgConnectOptions)
 
 #[sqlx::test]
 async fn a_second_application_on_the_same_database_signs_with_the_same_key(pool: PgPool) {
-    let first = spawn_app(pool.clone()).await;
+    let first = TestApp::builder(pool.clone()).start().await;
     let invoice = signed_invoice(&first).await;
-    let second = spawn_app(pool.clone()).await;
-    let key1 = first.get("/si/invoices/signing-key").await.1["data"].clone();
-    let key2 = second.get("/si/invoices/signing-key").await.1["data"].clone();
+    let second = TestApp::builder(pool.clone()).start().await;
+    let key1 = signing_key(&first).await;
+    let key2 = signing_key(&second).await;
     assert_eq!(key1, key2);
     assert!(verifies(&key2, &invoice));
     // And what the second one signs, the first one's key verifies.
     let other = signed_invoice(&second).await;
     assert!(verifies(&key1, &other));
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM signing_keys")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(stored, 1);
+    assert_eq!(count(&pool, "signing_keys").await, 1);
 }
 
 #[sqlx::test]
 async fn signing_key_from_the_configuration(pool: PgPool) {
     let seed = [42u8; 32];
-    let settings = test_settings(&[("SIGNING_KEY", &BASE64.encode(seed))]);
-    let app = spawn_app_with(pool, settings).await;
-    let key = app.get("/si/invoices/signing-key").await.1["data"].clone();
+    let app = TestApp::builder(pool).signing_key(&seed).start().await;
+    let key = signing_key(&app).await;
     let expected = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-    assert_eq!(key["publicKey"], BASE64.encode(expected.as_bytes()));
+    assert_eq!(key.public_key, BASE64.encode(expected.as_bytes()));
     let invoice = signed_invoice(&app).await;
     assert!(verifies(&key, &invoice));
     // The key does not leave a request without a bearer key.
@@ -660,7 +651,7 @@ async fn signing_key_from_the_configuration(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_list_filters_and_pages_newest_first(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let march = |day| Some(Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).unwrap());
     let mut ids = Vec::new();
     for day in 1..=9 {
@@ -686,14 +677,8 @@ async fn the_list_filters_and_pages_newest_first(pool: PgPool) {
     let listed = |q: &'static str| {
         let app = &app;
         async move {
-            let (status, body) = app.get(&format!("/si/invoices{q}")).await;
-            assert_eq!(status, 200, "{q}: {body}");
-            body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["id"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
+            let listed: Vec<InvoiceView> = app.get(&format!("/si/invoices{q}")).await;
+            listed.iter().map(|i| i.id.to_string()).collect::<Vec<_>>()
         }
     };
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
@@ -722,12 +707,10 @@ async fn the_list_filters_and_pages_newest_first(pool: PgPool) {
     let mut seen = Vec::new();
     let mut path = "/si/invoices?limit=4".to_string();
     loop {
-        let (status, body) = app.get(&path).await;
-        assert_eq!(status, 200, "{body}");
-        let page = body["data"].as_array().unwrap();
+        let (page, meta) = app.get_page::<InvoiceView>(&path).await;
         assert!(page.len() <= 4);
-        seen.extend(page.iter().map(|i| i["id"].as_str().unwrap().to_string()));
-        match body["meta"]["next"].as_str() {
+        seen.extend(page.iter().map(|i| i.id.to_string()));
+        match meta.next {
             Some(next) => path = format!("/si/invoices?limit=4&before={next}"),
             None => break,
         }
@@ -736,7 +719,9 @@ async fn the_list_filters_and_pages_newest_first(pool: PgPool) {
 
     // Bad filters are named, all of them.
     let (status, body) = app
-        .get("/si/invoices?status=PAID&kind=receipt&paymentStatus=late&from=03-03-2026&limit=500&before=x")
+        .get_raw(
+            "/si/invoices?status=PAID&kind=receipt&paymentStatus=late&from=03-03-2026&limit=500&before=x",
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     let mut named: Vec<&str> = body["error"]["fields"]
@@ -754,7 +739,7 @@ async fn the_list_filters_and_pages_newest_first(pool: PgPool) {
 
 #[sqlx::test]
 async fn another_organizations_invoice_is_not_found(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let id = seed(&app, |_| {}).await;
     let other = taxpoynt_mono::services::tenants::create_tenant(&pool, "Other Org")
         .await
@@ -779,45 +764,41 @@ async fn another_organizations_invoice_is_not_found(pool: PgPool) {
     assert_eq!(list["data"], json!([]));
     // The other environment of the same organization does not see it either.
     let production = app.env_id("production");
-    let (status, _) = app.get(&format!("/si/invoices/{id}?envId={production}")).await;
+    let (status, _) = app
+        .get_raw(&format!("/si/invoices/{id}?envId={production}"))
+        .await;
     assert_eq!(status, 404);
-    let (_, mine) = app.get(&format!("/si/invoices/{id}")).await;
-    assert_eq!(mine["data"]["status"], "DRAFT");
+    let mine: InvoiceView = app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(mine.status, InvoiceStatus::Draft);
 }
 
 // ---- numbering -----------------------------------------------------------------------------
 
 #[sqlx::test]
 async fn every_insert_path_numbers_invoices_per_organization(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let app = &s.app;
     let account = s.link_new_account(120).await;
-    let (status, body) = app.post("/si/mono/sync", json!({"accountId": account})).await;
-    assert_eq!(status, 200, "{body}");
-    let drafted = body["data"]["drafted"].as_u64().unwrap();
-    assert!(drafted > 0, "{body}");
+    let synced: SyncOutcome = app.post("/si/mono/sync", json!({"accountId": account})).await;
+    let drafted = synced.drafted;
+    assert!(drafted > 0, "{synced:?}");
     // A second path (a manual draft) continues the same sequence.
     seed(app, |_| {}).await;
 
-    let (_, list) = app.get("/si/invoices?limit=200").await;
-    let invoices = list["data"].as_array().unwrap();
+    let invoices: Vec<InvoiceView> = app.get("/si/invoices?limit=200").await;
     assert_eq!(invoices.len() as u64, drafted + 1);
-    let mut numbers: Vec<String> = invoices
-        .iter()
-        .map(|i| i["invoiceNumber"].as_str().unwrap().to_string())
-        .collect();
+    let mut numbers: Vec<String> = invoices.iter().map(|i| i.invoice_number.clone()).collect();
     numbers.sort();
     let expected: Vec<String> = (1..=drafted + 1).map(|n| format!("INV{n:06}")).collect();
     assert_eq!(numbers, expected);
     for i in invoices
         .iter()
-        .filter(|i| i["source"] == "mono" && i["accountId"] == account.as_str())
+        .filter(|i| i.source == "mono" && i.account_id.as_deref() == Some(account.as_str()))
     {
-        assert_eq!(i["status"], "DRAFT");
-        assert!(i["decision"]["reason"].is_string(), "{i}");
-        assert!(i["decision"]["keywords"].is_array(), "{i}");
-        let date = i["issueDate"].as_str().unwrap();
-        assert_eq!(date.len(), 10, "{i}");
+        assert_eq!(i.status, InvoiceStatus::Draft);
+        assert!(i.decision["reason"].is_string(), "{i:?}");
+        assert!(i.decision["keywords"].is_array(), "{i:?}");
+        assert_eq!(i.issue_date.len(), 10, "{i:?}");
     }
 
     // Another organization counts from one.

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::{raw, spawn_app};
+use crate::helpers::{raw, TestApp};
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
@@ -29,7 +29,7 @@ fn method(name: &str) -> Method {
 
 #[sqlx::test]
 async fn the_document_is_valid_openapi_3_1(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let resp = raw(Method::GET, &app.url("/openapi.json"), &[], Vec::new()).await;
     assert_eq!(resp.status, 200);
     assert!(resp
@@ -66,7 +66,7 @@ async fn the_document_is_valid_openapi_3_1(pool: PgPool) {
 
 #[sqlx::test]
 async fn every_documented_operation_is_routed_and_described(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let doc = raw(Method::GET, &app.url("/openapi.json"), &[], Vec::new())
         .await
         .json();
@@ -159,7 +159,7 @@ fn no_route_is_mounted_without_its_description() {
 
 #[sqlx::test]
 async fn the_reference_page_is_served_from_the_binary(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let page = raw(Method::GET, &app.url("/docs"), &[], Vec::new()).await;
     assert_eq!(page.status, 200);
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
@@ -190,7 +190,7 @@ async fn the_reference_page_is_served_from_the_binary(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_demo_callback_shows_the_code_escaped(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let page = raw(
         Method::GET,
         &app.url("/demo/callback?code=code_abc%3Cb%3E"),

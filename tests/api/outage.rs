@@ -26,7 +26,7 @@ async fn a_database_outage_under_webhook_load_loses_and_doubles_nothing(
     let target = format!("{}:{}", conn.get_host(), conn.get_port());
     let proxy = TcpProxy::start(target).await;
     let proxied = conn.clone().host("127.0.0.1").port(proxy.port);
-    let app = spawn_app(db::pool_with(proxied, 8)).await;
+    let app = TestApp::builder(db::pool_with(proxied, 8)).start().await;
     let env_id = app.env_id("sandbox");
     sqlx::query(
         "INSERT INTO mono_accounts (id, org_id, env_id, currency, data_status) VALUES ('acc_outage', $1, $2::uuid, 'NGN', 'AVAILABLE')",
@@ -61,7 +61,7 @@ async fn a_database_outage_under_webhook_load_loses_and_doubles_nothing(
                 for attempt in 0.. {
                     assert!(attempt < 600, "delivery {i} never accepted");
                     let ts = Utc::now().timestamp().to_string();
-                    let sig = signature::sign(b"test-webhook-secret", ts.parse().unwrap(), &body);
+                    let sig = signature::sign(WEBHOOK_SECRET.as_bytes(), ts.parse().unwrap(), &body);
                     let answer = app
                         .http()
                         .post(app.url("/si/mono/webhook"))
@@ -92,14 +92,14 @@ async fn a_database_outage_under_webhook_load_loses_and_doubles_nothing(
         }
     });
     let outage = async {
-        wait_until(
+        wait_for(
             "a third of the deliveries to be sent",
             Duration::from_secs(60),
             || async { next.load(Ordering::SeqCst) > DELIVERIES / 3 },
         )
         .await;
         proxy.cut();
-        wait_until(
+        wait_for(
             "deliveries to be refused during the outage",
             Duration::from_secs(60),
             || async { failed_answers.load(Ordering::SeqCst) >= SENDERS },
@@ -110,39 +110,26 @@ async fn a_database_outage_under_webhook_load_loses_and_doubles_nothing(
     tokio::join!(futures::future::join_all(send_all), outage);
 
     // Everything ends processed once: one delivery, one ledger row and one draft per event.
-    let count = |sql: &'static str| {
-        let direct = direct.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(&direct)
-                .await
-                .unwrap()
-        }
-    };
-    wait_until(
+    wait_for(
         "the worker to process every delivery",
         Duration::from_secs(120),
         || async {
-            count("SELECT count(*) FROM webhook_deliveries WHERE status = 'processed'").await
-                == DELIVERIES as i64
+            count(&direct, "webhook_deliveries WHERE status = 'processed'").await == DELIVERIES as i64
         },
     )
     .await;
+    assert_eq!(count(&direct, "webhook_deliveries").await, DELIVERIES as i64);
     assert_eq!(
-        count("SELECT count(*) FROM webhook_deliveries").await,
+        count(&direct, "mono_transactions WHERE account_id = 'acc_outage'").await,
         DELIVERIES as i64
     );
     assert_eq!(
-        count("SELECT count(*) FROM mono_transactions WHERE account_id = 'acc_outage'").await,
-        DELIVERIES as i64
-    );
-    assert_eq!(
-        count("SELECT count(*) FROM invoices WHERE account_id = 'acc_outage'").await,
+        count(&direct, "invoices WHERE account_id = 'acc_outage'").await,
         DELIVERIES as i64,
         "one draft per transaction, none twice"
     );
     assert_eq!(
-        count("SELECT count(*) FROM jobs WHERE kind = 'webhook' AND status <> 'done'").await,
+        count(&direct, "jobs WHERE kind = 'webhook' AND status <> 'done'").await,
         0
     );
     let refused = failed_answers.load(Ordering::SeqCst);

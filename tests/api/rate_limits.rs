@@ -1,6 +1,8 @@
 //! 429 with Retry-After in the envelope: per API key, and between two real-time refreshes of
 //! one account at Mono (across replicas).
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -34,11 +36,7 @@ async fn as_key(app: &TestApp, key: &str) -> RawResponse {
 
 #[sqlx::test]
 async fn a_key_over_its_rate_gets_429_with_retry_after_and_others_do_not(pool: PgPool) {
-    let app = spawn_app_with(
-        pool.clone(),
-        test_settings(&[("API_RATE_LIMIT", "1"), ("API_RATE_BURST", "5")]),
-    )
-    .await;
+    let app = TestApp::builder(pool.clone()).rate_limit(1, 5).start().await;
     // A second key of the same organization has a bucket of its own.
     let other = tenants::create_key(&pool, app.tenant.org_id, Role::Tenant)
         .await
@@ -64,31 +62,19 @@ async fn a_key_over_its_rate_gets_429_with_retry_after_and_others_do_not(pool: P
 
 #[sqlx::test]
 async fn a_second_refresh_within_the_cooldown_is_429_on_every_replica(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(
-        pool.clone(),
-        sandbox_config(),
-        &[("MONO_REFRESH_COOLDOWN_SECS", "3600")],
-    )
-    .await;
-    let base = s.sandbox.base_url.to_string();
-    let secret = sandbox_config().secret_key;
-    let other = spawn_app_on(
-        pool.clone(),
-        test_settings(&[
-            ("MONO_BASE_URL", base.as_str()),
-            ("MONO_SECRET_KEY", secret.as_str()),
-            ("MONO_REFRESH_COOLDOWN_SECS", "3600"),
-        ]),
-        s.app.tenant.clone(),
-    )
-    .await;
+    let s = TestApp::builder(pool.clone())
+        .refresh_cooldown(Duration::from_secs(3600))
+        .with_sandbox()
+        .start()
+        .await;
+    let other = s.replica().start().await;
     let account = s.link_new_account(5).await;
     let path = format!("/si/mono/accounts/{account}?refresh=true");
-    let (status, body) = s.app.get(&path).await;
-    assert_eq!(status, 200, "{body}");
+    let refreshed: AccountView = s.app.get(&path).await;
+    assert_eq!(refreshed.id, account);
     // The stored account is still readable without a refresh.
-    let (status, _) = other.get(&format!("/si/mono/accounts/{account}")).await;
-    assert_eq!(status, 200);
+    let stored: AccountView = other.get(&format!("/si/mono/accounts/{account}")).await;
+    assert_eq!(stored.id, account);
     let bearer = other.bearer();
     let again = other
         .raw(Method::GET, &path, &[("authorization", bearer.as_str())], "")
@@ -97,7 +83,7 @@ async fn a_second_refresh_within_the_cooldown_is_429_on_every_replica(pool: PgPo
     let retry = assert_rate_limited(again.status, &body, &again.headers);
     assert!(retry > 3500 && retry <= 3600, "{retry}");
     // Another tenant's account is 404, cooldown or not.
-    let stranger = spawn_app(pool.clone()).await;
-    let (status, _) = stranger.get(&path).await;
+    let stranger = TestApp::builder(pool.clone()).start().await;
+    let (status, _) = stranger.get_raw(&path).await;
     assert_eq!(status, 404);
 }

@@ -12,24 +12,10 @@ const ACCOUNTS: usize = 6;
 const PER_ACCOUNT: usize = 300;
 const EVENTS: usize = 100;
 
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
-}
-
 #[sqlx::test]
 async fn two_replicas_share_syncs_and_webhooks_without_loss_or_duplicates(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
-    let base = s.sandbox.base_url.to_string();
-    let secret = sandbox_config().secret_key;
-    let b = spawn_app_on(
-        pool.clone(),
-        test_settings(&[
-            ("MONO_BASE_URL", base.as_str()),
-            ("MONO_SECRET_KEY", secret.as_str()),
-        ]),
-        s.app.tenant.clone(),
-    )
-    .await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let b = s.replica().start().await;
     let a = &s.app;
     let b = &b;
     let mut accounts = Vec::new();
@@ -61,10 +47,10 @@ async fn two_replicas_share_syncs_and_webhooks_without_loss_or_duplicates(pool: 
     let deliveries = events.iter().map(|e| async move {
         let (x, y) = tokio::join!(a.deliver_webhook(e), b.deliver_webhook(e));
         assert_eq!(
-            x["deliveryId"], y["deliveryId"],
+            x.delivery_id, y.delivery_id,
             "one delivery, whichever replica took it"
         );
-        assert_ne!(x["duplicate"], y["duplicate"], "{x} {y}");
+        assert_ne!(x.duplicate, y.duplicate, "{x:?} {y:?}");
     });
     let (fetched, ()) = tokio::join!(futures::future::join_all(syncs), async {
         futures::future::join_all(deliveries).await;
@@ -74,51 +60,25 @@ async fn two_replicas_share_syncs_and_webhooks_without_loss_or_duplicates(pool: 
     // skips those as duplicates), so fetched can exceed the history; decided cannot (below).
     assert!(fetched as usize >= ACCOUNTS * PER_ACCOUNT, "{fetched}");
 
-    wait_until(
+    wait_for(
         "both workers to process every delivery",
         Duration::from_secs(60),
-        || async {
-            count(
-                &pool,
-                "SELECT count(*) FROM webhook_deliveries WHERE status = 'queued'",
-            )
-            .await
-                == 0
-        },
+        || async { count(&pool, "webhook_deliveries WHERE status = 'queued'").await == 0 },
     )
     .await;
+    assert_eq!(count(&pool, "webhook_deliveries").await, EVENTS as i64);
     assert_eq!(
-        count(&pool, "SELECT count(*) FROM webhook_deliveries").await,
+        count(&pool, "webhook_deliveries WHERE status = 'processed'").await,
         EVENTS as i64
     );
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM webhook_deliveries WHERE status = 'processed'"
-        )
-        .await,
-        EVENTS as i64
-    );
-    assert_eq!(
-        count(&pool, "SELECT count(*) FROM mono_transactions").await,
+        count(&pool, "mono_transactions").await,
         (ACCOUNTS * PER_ACCOUNT + EVENTS) as i64,
         "every transaction decided exactly once"
     );
+    assert_eq!(duplicate_drafts(&pool).await, 0, "no transaction drafted twice");
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) - count(DISTINCT (account_id, transaction_id)) FROM invoices"
-        )
-        .await,
-        0,
-        "no transaction drafted twice"
-    );
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM invoices WHERE transaction_id LIKE 'tx_replicas_%'"
-        )
-        .await,
+        count(&pool, "invoices WHERE transaction_id LIKE 'tx_replicas_%'").await,
         EVENTS as i64
     );
     eprintln!(

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 
 #[sqlx::test]
 async fn an_environment_holds_at_most_500_rules_listed_in_pages(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let env_id = app.env_id("sandbox");
     sqlx::query(
         "INSERT INTO eligibility_rules (id, org_id, env_id, list, field, match_kind, pattern)
@@ -18,14 +18,14 @@ async fn an_environment_holds_at_most_500_rules_listed_in_pages(pool: PgPool) {
     .await
     .unwrap();
     let rule = json!({"list": "deny", "pattern": "casino"});
-    let (status, body) = app.post("/si/mono/allow-deny", rule.clone()).await;
+    let (status, body) = app.post_raw("/si/mono/allow-deny", rule.clone()).await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = app.post("/si/mono/allow-deny", rule.clone()).await;
+    let (status, body) = app.post_raw("/si/mono/allow-deny", rule.clone()).await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(assert_failure(&body), "limit_reached");
     // Another environment has its own budget.
     let (status, _) = app
-        .post(
+        .post_raw(
             "/si/mono/allow-deny",
             json!({"list": "deny", "pattern": "casino", "env": "production"}),
         )
@@ -36,7 +36,9 @@ async fn an_environment_holds_at_most_500_rules_listed_in_pages(pool: PgPool) {
     let mut seen = Vec::new();
     let mut after = String::new();
     loop {
-        let (status, body) = app.get(&format!("/si/mono/allow-deny?limit=200{after}")).await;
+        let (status, body) = app
+            .get_raw(&format!("/si/mono/allow-deny?limit=200{after}"))
+            .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["meta"]["total"], 500);
         seen.extend(
@@ -57,17 +59,17 @@ async fn an_environment_holds_at_most_500_rules_listed_in_pages(pool: PgPool) {
     sorted.dedup();
     assert_eq!(sorted.len(), 500, "no rule twice");
 
-    let (status, body) = app.get("/si/mono/allow-deny?limit=0").await;
+    let (status, body) = app.get_raw("/si/mono/allow-deny?limit=0").await;
     assert_eq!(status, 400);
     assert!(body["error"]["fields"]["limit"].is_string());
-    let (status, body) = app.get("/si/mono/allow-deny?after=nope").await;
+    let (status, body) = app.get_raw("/si/mono/allow-deny?after=nope").await;
     assert_eq!(status, 400);
     assert!(body["error"]["fields"]["after"].is_string());
 }
 
 #[sqlx::test]
 async fn concurrent_inserts_never_pass_the_cap(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let env_id = app.env_id("sandbox");
     sqlx::query(
         "INSERT INTO eligibility_rules (id, org_id, env_id, list, field, match_kind, pattern)
@@ -79,7 +81,7 @@ async fn concurrent_inserts_never_pass_the_cap(pool: PgPool) {
     .await
     .unwrap();
     let calls = (0..12).map(|i| {
-        app.post(
+        app.post_raw(
             "/si/mono/allow-deny",
             json!({"list": "deny", "pattern": format!("x{i}")}),
         )

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{assert_failure, db, spawn_app, spawn_app_with, tenants, test_settings, TestApp};
+use crate::helpers::{assert_failure, db, tenants, RuleView, TestApp};
 
 async fn link_account(app: &TestApp, env: &str, account_id: &str) {
     let env_id = app.env_id(env).parse().unwrap();
@@ -18,58 +18,54 @@ async fn link_account(app: &TestApp, env: &str, account_id: &str) {
 
 #[sqlx::test]
 async fn a_rule_is_created_listed_filtered_and_deleted(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     link_account(&app, "sandbox", "acc_main_0001").await;
-    let (status, body) = app
-        .post(
+    let rule: RuleView = app
+        .create(
             "/si/mono/allow-deny",
             json!({"list": "deny", "pattern": "betking", "note": "betting"}),
         )
         .await;
-    assert_eq!(status, 201, "{body}");
-    let rule = &body["data"];
-    assert_eq!(rule["list"], "deny");
-    assert_eq!(rule["field"], "narration");
-    assert_eq!(rule["match"], "contains");
-    assert_eq!(rule["pattern"], "betking");
-    assert!(rule["accountId"].is_null());
-    assert_eq!(rule["note"], "betting");
-    assert!(rule["createdAt"].is_string());
-    let deny_id = rule["id"].as_str().unwrap().to_string();
+    assert_eq!(rule.list, "deny");
+    assert_eq!(rule.field, "narration");
+    assert_eq!(rule.match_kind, "contains");
+    assert_eq!(rule.pattern, "betking");
+    assert!(rule.account_id.is_none(), "{rule:?}");
+    assert_eq!(rule.note.as_deref(), Some("betting"));
+    let deny_id = rule.id;
 
-    let (status, body) = app
-        .post(
+    let _: RuleView = app
+        .create(
             "/si/mono/allow-deny",
             json!({"list": "allow", "pattern": "^ACME", "field": "counterparty", "match": "regex",
                    "accountId": "acc_main_0001"}),
         )
         .await;
-    assert_eq!(status, 201, "{body}");
 
-    let (_, body) = app.get("/si/mono/allow-deny").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 2);
-    assert_eq!(body["meta"]["total"], 2);
-    let (_, body) = app.get("/si/mono/allow-deny?list=allow").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 1);
-    assert_eq!(body["data"][0]["match"], "regex");
-    let (_, body) = app.get("/si/mono/allow-deny?accountId=acc_main_0001").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    let (rules, meta) = app.get_page::<RuleView>("/si/mono/allow-deny").await;
+    assert_eq!(rules.len(), 2);
+    assert_eq!(meta.total, Some(2));
+    let allowed: Vec<RuleView> = app.get("/si/mono/allow-deny?list=allow").await;
+    assert_eq!(allowed.len(), 1);
+    assert_eq!(allowed[0].match_kind, "regex");
+    let of_account: Vec<RuleView> = app.get("/si/mono/allow-deny?accountId=acc_main_0001").await;
+    assert_eq!(of_account.len(), 1);
 
     // Rules live per environment.
-    let (_, body) = app.get("/si/mono/allow-deny?env=production").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 0);
+    let production: Vec<RuleView> = app.get("/si/mono/allow-deny?env=production").await;
+    assert!(production.is_empty(), "{production:?}");
 
-    let (status, _) = app.delete(&format!("/si/mono/allow-deny/{deny_id}")).await;
+    let (status, _) = app.delete_raw(&format!("/si/mono/allow-deny/{deny_id}")).await;
     assert_eq!(status, 200);
-    let (status, _) = app.delete(&format!("/si/mono/allow-deny/{deny_id}")).await;
+    let (status, _) = app.delete_raw(&format!("/si/mono/allow-deny/{deny_id}")).await;
     assert_eq!(status, 404);
-    let (_, body) = app.get("/si/mono/allow-deny").await;
-    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    let left: Vec<RuleView> = app.get("/si/mono/allow-deny").await;
+    assert_eq!(left.len(), 1);
 }
 
 #[sqlx::test]
 async fn invalid_rules_are_400_naming_the_field(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let long = "x".repeat(201);
     for (body, field) in [
         (
@@ -95,7 +91,7 @@ async fn invalid_rules_are_400_naming_the_field(pool: PgPool) {
         (json!({"list": "deny", "pattern": "a\u{0}b"}), "pattern"),
         (json!({"list": "deny", "pattern": "x", "note": "\u{0}"}), "note"),
     ] {
-        let (status, resp) = app.post("/si/mono/allow-deny", body.clone()).await;
+        let (status, resp) = app.post_raw("/si/mono/allow-deny", body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");
         assert_eq!(assert_failure(&resp), "invalid_request", "{resp}");
         assert!(
@@ -104,23 +100,23 @@ async fn invalid_rules_are_400_naming_the_field(pool: PgPool) {
         );
     }
     // Nothing was stored.
-    let (_, body) = app.get("/si/mono/allow-deny").await;
+    let (_, body) = app.get_raw("/si/mono/allow-deny").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 0);
 }
 
 #[sqlx::test]
 async fn a_rule_for_an_account_not_linked_here_is_404(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     link_account(&app, "production", "acc_prod_0001").await;
     let (status, body) = app
-        .post(
+        .post_raw(
             "/si/mono/allow-deny",
             json!({"list": "allow", "pattern": "acme", "accountId": "acc_prod_0001"}),
         )
         .await;
     assert_eq!(status, 404, "{body}");
     let (status, _) = app
-        .post(
+        .post_raw(
             "/si/mono/allow-deny",
             json!({"list": "allow", "pattern": "acme", "accountId": "acc_prod_0001", "env": "production"}),
         )
@@ -130,9 +126,9 @@ async fn a_rule_for_an_account_not_linked_here_is_404(pool: PgPool) {
 
 #[sqlx::test]
 async fn rules_of_another_organization_are_invisible(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let (_, body) = app
-        .post("/si/mono/allow-deny", json!({"list": "deny", "pattern": "x"}))
+        .post_raw("/si/mono/allow-deny", json!({"list": "deny", "pattern": "x"}))
         .await;
     let id = body["data"]["id"].as_str().unwrap().to_string();
     let other = tenants::create_tenant(&pool, "Other").await.unwrap();
@@ -149,18 +145,18 @@ async fn rules_of_another_organization_are_invisible(pool: PgPool) {
         .call(Method::GET, "/si/mono/allow-deny", Some(&other.api_key), None)
         .await;
     assert_eq!(body["data"].as_array().unwrap().len(), 0);
-    let (_, body) = app.get("/si/mono/allow-deny").await;
+    let (_, body) = app.get_raw("/si/mono/allow-deny").await;
     assert_eq!(body["data"].as_array().unwrap().len(), 1, "still there");
 }
 
 #[sqlx::test]
 async fn settings_default_to_the_configuration_and_can_be_changed(pool: PgPool) {
-    let settings = test_settings(&[
-        ("MONO_BUSINESS_FLOOR", "2500"),
-        ("MONO_REFERENCE_REGEX", "^INV-\\d+$"),
-    ]);
-    let app = spawn_app_with(pool, settings).await;
-    let (status, body) = app.get("/si/mono/settings").await;
+    let app = TestApp::builder(pool)
+        .setting("MONO_BUSINESS_FLOOR", 2500)
+        .setting("MONO_REFERENCE_REGEX", "^INV-\\d+$")
+        .start()
+        .await;
+    let (status, body) = app.get_raw("/si/mono/settings").await;
     assert_eq!(status, 200, "{body}");
     let s = &body["data"];
     assert_eq!(s["floor"], 2500);
@@ -182,7 +178,7 @@ async fn settings_default_to_the_configuration_and_can_be_changed(pool: PgPool) 
     assert_eq!(s["overridden"], json!([]));
 
     let (status, body) = app
-        .put(
+        .put_raw(
             "/si/mono/settings",
             json!({"floor": 500.5, "businessKeywords": ["fee", " retainer "], "invoiceCurrency": "ghc",
                    "retentionDays": 90}),
@@ -200,16 +196,16 @@ async fn settings_default_to_the_configuration_and_can_be_changed(pool: PgPool) 
     );
 
     // null returns a field to the default; production is separate.
-    let (_, body) = app.put("/si/mono/settings", json!({"floor": null})).await;
+    let (_, body) = app.put_raw("/si/mono/settings", json!({"floor": null})).await;
     assert_eq!(body["data"]["floor"], 2500);
     assert_eq!(body["data"]["invoiceCurrency"], "GHS");
-    let (_, body) = app.get("/si/mono/settings?env=production").await;
+    let (_, body) = app.get_raw("/si/mono/settings?env=production").await;
     assert_eq!(body["data"]["invoiceCurrency"], "NGN");
 }
 
 #[sqlx::test]
 async fn invalid_settings_are_400_naming_the_field_and_change_nothing(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     for (body, field) in [
         (json!({"referenceRegex": "(INV"}), "referenceRegex"),
         (json!({"floor": -1}), "floor"),
@@ -221,20 +217,20 @@ async fn invalid_settings_are_400_naming_the_field_and_change_nothing(pool: PgPo
         (json!({"retentionDays": 0}), "retentionDays"),
         (json!({"threshold": 5}), "threshold"),
     ] {
-        let (status, resp) = app.put("/si/mono/settings", body.clone()).await;
+        let (status, resp) = app.put_raw("/si/mono/settings", body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");
         assert!(
             resp["error"]["fields"][field].is_string(),
             "{body} should name {field}: {resp}"
         );
     }
-    let (_, body) = app.get("/si/mono/settings").await;
+    let (_, body) = app.get_raw("/si/mono/settings").await;
     assert_eq!(body["data"]["overridden"], json!([]));
 }
 
 #[sqlx::test]
 async fn malformed_json_and_wrong_content_types_answer_in_the_envelope(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let bearer = app.bearer();
     let resp = app
         .raw(
@@ -261,14 +257,14 @@ async fn malformed_json_and_wrong_content_types_answer_in_the_envelope(pool: PgP
     assert_eq!(assert_failure(&body), "unsupported_media_type");
 
     let (status, body) = app
-        .post("/si/mono/allow-deny", json!(["not", "an", "object"]))
+        .post_raw("/si/mono/allow-deny", json!(["not", "an", "object"]))
         .await;
     assert_eq!(status, 400);
     assert_eq!(assert_failure(&body), "invalid_request");
 
     let big = "x".repeat(1024 * 1024 + 1);
     let (status, body) = app
-        .post("/si/mono/allow-deny", json!({"list": "deny", "pattern": big}))
+        .post_raw("/si/mono/allow-deny", json!({"list": "deny", "pattern": big}))
         .await;
     assert_eq!(status, 413);
     assert_eq!(assert_failure(&body), "payload_too_large");

@@ -7,19 +7,15 @@ use std::time::Duration;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{
-    fault_applied, install_fault, sandbox_config, spawn_app_with_sandbox_config, sweep, test_settings,
-    wait_until, Application,
-};
+use crate::helpers::{count, fault_applied, install_fault, sweep, wait_for, TestApp};
 
 #[sqlx::test]
 async fn two_replicas_sync_every_account_once_and_stop_cleanly(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(
-        pool.clone(),
-        sandbox_config(),
-        &[("MONO_SYNC_INTERVAL_SECS", "1")],
-    )
-    .await;
+    let s = TestApp::builder(pool.clone())
+        .sync_interval(Duration::from_secs(1))
+        .with_sandbox()
+        .start()
+        .await;
     // A rule that changes nothing counts the transaction fetches; a round fetches every account.
     let fetches = install_fault(&s.sandbox, json!({"endpoint": "transactions"})).await;
     let accounts = [
@@ -28,22 +24,9 @@ async fn two_replicas_sync_every_account_once_and_stop_cleanly(pool: PgPool) {
         s.link_new_account(150).await,
     ];
     // A second replica on the same database and the same Mono.
-    let base = s.sandbox.base_url.to_string();
-    let secret = s.sandbox.state.config().secret_key.clone();
-    let replica = Application::build_with_pool(
-        test_settings(&[
-            ("MONO_BASE_URL", &base),
-            ("MONO_SECRET_KEY", &secret),
-            ("MONO_SYNC_INTERVAL_SECS", "1"),
-        ]),
-        pool.clone(),
-    )
-    .await
-    .unwrap();
-    let replica_stop = replica.shutdown_token();
-    let replica_task = tokio::spawn(replica.run_until_stopped());
+    let replica = s.replica().start().await;
 
-    wait_until(
+    wait_for(
         "every account synced by the schedule",
         Duration::from_secs(20),
         || async {
@@ -61,28 +44,22 @@ async fn two_replicas_sync_every_account_once_and_stop_cleanly(pool: PgPool) {
     // Let a few more rounds run on both replicas (two rounds of three accounts on each): nothing
     // is decided twice.
     let before = fault_applied(&s.sandbox, &fetches);
-    wait_until("more rounds on both replicas", Duration::from_secs(20), || {
+    wait_for("more rounds on both replicas", Duration::from_secs(20), || {
         ready(fault_applied(&s.sandbox, &fetches) >= before + 12)
     })
     .await;
-    let decided: i64 = sqlx::query_scalar("SELECT count(*) FROM mono_transactions")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM eligibility_events")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let decided = count(&pool, "mono_transactions").await;
+    let events = count(&pool, "eligibility_events").await;
     assert_eq!(decided, 450);
     assert_eq!(
         events, 450,
         "one event per transaction across every round and replica"
     );
 
-    replica_stop.cancel();
+    replica.shutdown.cancel();
     s.app.shutdown.cancel();
     let stopped = tokio::time::timeout(Duration::from_secs(10), async {
-        replica_task.await.unwrap().unwrap();
+        replica.server.await.unwrap().unwrap();
         s.app.server.await.unwrap().unwrap();
     })
     .await;
@@ -91,15 +68,15 @@ async fn two_replicas_sync_every_account_once_and_stop_cleanly(pool: PgPool) {
 
 #[sqlx::test]
 async fn concurrent_sweeps_queue_each_account_once(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("JOB_CONCURRENCY", "0")]).await;
+    let s = TestApp::builder(pool.clone())
+        .job_concurrency(0)
+        .with_sandbox()
+        .start()
+        .await;
     for _ in 0..4 {
         s.link_new_account(300).await;
     }
-    let state = Application::build_with_pool(test_settings(&[]), pool.clone())
-        .await
-        .unwrap()
-        .state()
-        .clone();
+    let state = TestApp::builder(pool.clone()).application().await.state().clone();
     let (a, b) = tokio::join!(sweep::run_once(&state), sweep::run_once(&state));
     assert_eq!(a.unwrap() + b.unwrap(), 4);
     let jobs: i64 = sqlx::query_scalar(

@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::helpers::{
-    call, database_url_for, free_port, open_widget, query_value, raw, run_cli, try_raw, wait_for, wait_until,
-    BIN,
+    call, database_url_for, free_port, open_widget, query_value, raw, run_cli, wait_for, Service, BIN,
 };
 use mono::signature;
 
@@ -20,29 +19,22 @@ const WEBHOOK_SECRET: &str = "whsec_S3CR3T_hook_0d9a7b";
 const BVN: &str = "22298765431";
 
 async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
-    let (port, sandbox_port) = (free_port(), free_port());
+    let sandbox_port = free_port();
     let log = std::env::temp_dir().join(format!("tpm-secrets-{}-{format}.log", std::process::id()));
     let file = std::fs::File::create(&log).unwrap();
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(["serve", "--sandbox", "--sandbox-port", &sandbox_port.to_string()])
         .env("DATABASE_URL", url)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("MONO_SECRET_KEY", MONO_SECRET)
         .env("MONO_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("LOG_FORMAT", format)
         .env("RUST_LOG", "debug")
         .stdout(file.try_clone().unwrap())
-        .stderr(file)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let readyz = format!("{base}/readyz");
-    wait_until("the service to become ready", Duration::from_secs(30), || async {
-        try_raw(Method::GET, &readyz, &[], "")
-            .await
-            .is_ok_and(|r| r.status == 200)
-    })
-    .await;
+        .stderr(file);
+    let mut service = Service::start(command);
+    service.wait_ready(Duration::from_secs(30)).await;
+    let base = service.base.clone();
     let out = run_cli(url, &["tenant", "create", "--name", "Secrets", "--json"]);
     let tenant: Value = serde_json::from_slice(&out.stdout).unwrap();
     let key = tenant["apiKey"].as_str().unwrap().to_string();
@@ -165,12 +157,8 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
     }
     secrets.push("0123456789".to_owned());
 
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    wait_for("the service to stop", Duration::from_secs(30), || {
-        std::future::ready(child.try_wait().unwrap())
-    })
-    .await;
+    service.terminate();
+    service.wait_exit(Duration::from_secs(30)).await;
     let text = std::fs::read_to_string(&log).unwrap();
     let _ = std::fs::remove_file(&log);
     (text, secrets)

@@ -1,51 +1,30 @@
 //! The binary end to end: `serve --sandbox` links, reads and syncs an account through the
 //! public API with no Mono keys, and stops cleanly on SIGTERM.
 
-use std::future::ready;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::helpers::{
-    call, database_url_for, free_port, open_widget, query_value, run_cli, try_raw, wait_for, wait_until, BIN,
-};
-
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
+use crate::helpers::{call, database_url_for, open_widget, query_value, run_cli, Service, BIN};
 
 #[sqlx::test]
 async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions, conn: PgConnectOptions) {
     let url = database_url_for(&conn);
-    let port = free_port();
-    let mut service = Service(
-        Command::new(BIN)
-            .args(["serve", "--sandbox"])
-            .env("DATABASE_URL", &url)
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env_remove("MONO_SECRET_KEY")
-            // The test syncs through the API and checks that answer: no first sync on link.
-            .env("MONO_SYNC_ON_LINK", "false")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    let readyz = format!("{base}/readyz");
-    wait_until("the service to become ready", Duration::from_secs(20), || async {
-        try_raw(Method::GET, &readyz, &[], "")
-            .await
-            .is_ok_and(|r| r.status == 200)
-    })
-    .await;
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--sandbox"])
+        .env("DATABASE_URL", &url)
+        .env_remove("MONO_SECRET_KEY")
+        // The test syncs through the API and checks that answer: no first sync on link.
+        .env("MONO_SYNC_ON_LINK", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut service = Service::start(command);
+    service.wait_ready(Duration::from_secs(20)).await;
+    let base = service.base.clone();
 
     let out = run_cli(&url, &["tenant", "create", "--name", "E2E", "--json"]);
     let tenant: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -86,17 +65,7 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
     );
 
     // SIGTERM: in-flight work finishes and the process exits successfully.
-    let pid = service.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = wait_for(
-        "the service to stop after SIGTERM",
-        Duration::from_secs(10),
-        || ready(service.0.try_wait().unwrap()),
-    )
-    .await;
+    service.terminate();
+    let status = service.wait_exit(Duration::from_secs(10)).await;
     assert!(status.success(), "{status:?}");
 }

@@ -1,6 +1,7 @@
 //! Operations: `/metrics` on its own address, a shutdown that keeps its deadline, and
 //! background tasks that come back after a panic.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +14,10 @@ use crate::helpers::*;
 
 #[sqlx::test]
 async fn metrics_addr_serves_metrics_alone_and_the_api_no_longer_does(pool: PgPool) {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let app = spawn_app_with(pool, test_settings(&[("METRICS_ADDR", addr.as_str())])).await;
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let app = TestApp::builder(pool).metrics_addr(addr).start().await;
     let url = format!("http://{addr}/metrics");
-    wait_until("the metrics listener", Duration::from_secs(10), || async {
+    wait_for("the metrics listener", Duration::from_secs(10), || async {
         try_raw(Method::GET, &url, &[], "")
             .await
             .is_ok_and(|r| r.status == 200)
@@ -43,7 +43,11 @@ async fn metrics_addr_serves_metrics_alone_and_the_api_no_longer_does(pool: PgPo
 
 #[sqlx::test]
 async fn shutdown_stops_a_request_that_outlives_the_deadline(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(pool, sandbox_config(), &[("SHUTDOWN_TIMEOUT_SECS", "1")]).await;
+    let s = TestApp::builder(pool)
+        .shutdown_timeout(Duration::from_secs(1))
+        .with_sandbox()
+        .start()
+        .await;
     let account = s.link_new_account(50).await;
     // Mono answers the transactions call after a minute: far past the deadline.
     let rule = install_fault(
@@ -52,9 +56,9 @@ async fn shutdown_stops_a_request_that_outlives_the_deadline(pool: PgPool) {
     )
     .await;
     let app = &s.app;
-    let sync = app.post("/si/mono/sync", json!({"accountId": account}));
+    let sync = app.post_raw("/si/mono/sync", json!({"accountId": account}));
     let stop = async {
-        wait_until("the sync to reach Mono", Duration::from_secs(20), || async {
+        wait_for("the sync to reach Mono", Duration::from_secs(20), || async {
             fault_applied(&s.sandbox, &rule) > 0
         })
         .await;
@@ -74,9 +78,7 @@ async fn shutdown_stops_a_request_that_outlives_the_deadline(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_background_task_that_panics_is_restarted_and_counted(pool: PgPool) {
-    let app = Application::build_with_pool(test_settings(&[]), pool)
-        .await
-        .unwrap();
+    let app = TestApp::builder(pool).application().await;
     let state = app.state().clone();
     let runs = Arc::new(AtomicUsize::new(0));
     let counted = runs.clone();

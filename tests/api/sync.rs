@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    assert_failure, client, create_account, eligibility_cases, fault_applied, install_fault, sandbox_config,
-    spawn_app_with_sandbox, spawn_app_with_sandbox_config, wait_until, SandboxApp,
+    assert_failure, client, count, create_account, data, eligibility_cases, fault_applied, install_fault,
+    stored_state, wait_for, AccountView, CursorView, EligibilityEvent, MonitoringEvent, SandboxApp,
+    SyncOutcome, TestApp,
 };
 
 /// The fixture cases the sandbox can carry as they are: default settings, no rules, no tags.
@@ -29,9 +30,8 @@ fn plain_fixture_cases() -> Vec<Value> {
 async fn fixture_account(s: &SandboxApp) -> (String, Vec<Value>) {
     let made = create_account(&s.sandbox, json!({"transactions": 0})).await;
     let code = made["code"].as_str().unwrap().to_string();
-    let (status, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
-    assert_eq!(status, 200, "{body}");
-    let account_id = body["data"]["id"].as_str().unwrap().to_string();
+    let account: AccountView = s.app.post("/si/mono/exchange", json!({"code": code})).await;
+    let account_id = account.id;
     let cases = plain_fixture_cases();
     let txs: Vec<Value> = cases
         .iter()
@@ -56,7 +56,7 @@ async fn fixture_account(s: &SandboxApp) -> (String, Vec<Value>) {
 
 #[sqlx::test]
 async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let (account_id, cases) = fixture_account(&s).await;
     let expected = |outcome: &str| cases.iter().filter(|c| c["expect"]["outcome"] == outcome).count() as u64;
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
@@ -68,20 +68,18 @@ async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
         }
     }
 
-    let (status, body) = s
+    let d: SyncOutcome = s
         .app
         .post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 7}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    let d = &body["data"];
-    assert_eq!(d["accountId"], account_id.as_str());
-    assert_eq!(d["fetched"], cases.len() as u64);
-    assert_eq!(d["drafted"], expected("draft"));
-    assert_eq!(d["dlq"], expected("dlq"));
-    assert_eq!(d["skipped"], cases.len() as u64 - expected("draft"));
-    assert_eq!(d["skippedByReason"], json!(by_reason));
-    assert_eq!(d["hasMore"], false);
-    assert!(d["cursor"].is_string());
+    assert_eq!(d.account_id, account_id);
+    assert_eq!(d.fetched, cases.len() as u64);
+    assert_eq!(d.drafted, expected("draft"));
+    assert_eq!(d.dlq, expected("dlq"));
+    assert_eq!(d.skipped, cases.len() as u64 - expected("draft"));
+    assert_eq!(d.skipped_by_reason, by_reason);
+    assert!(!d.has_more, "{d:?}");
+    assert!(d.cursor.is_some(), "{d:?}");
 
     let drafts: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM invoices WHERE account_id = $1 AND status = 'DRAFT' AND source = 'mono'",
@@ -138,43 +136,18 @@ async fn a_sync_stores_what_the_fixture_decisions_say(pool: PgPool) {
     assert!(raw["id"].is_string() && raw["narration"].is_string(), "{raw}");
 
     // A second sync creates nothing.
-    let (status, body) = s
+    let again: SyncOutcome = s
         .app
         .post("/si/mono/sync", json!({"accountId": account_id}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["drafted"], 0);
-    assert_eq!(body["data"]["dlq"], 0);
+    assert_eq!(again.drafted, 0);
+    assert_eq!(again.dlq, 0);
     let drafts_after: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1")
         .bind(&account_id)
         .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(drafts_after, drafts);
-}
-
-/// What a sync left for an account, independent of its transaction ids (which the sandbox
-/// derives from the account id): every decision, drafts and DLQ records, sorted.
-async fn stored_state(pool: &PgPool, account_id: &str) -> (Vec<(String, String, i64, String)>, i64, i64) {
-    let decisions: Vec<(String, String, i64, String)> = sqlx::query_as(
-        "SELECT outcome, reason, amount, narration FROM eligibility_events WHERE account_id = $1
-         ORDER BY outcome, reason, amount, narration",
-    )
-    .bind(account_id)
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1")
-        .bind(account_id)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let dlq: i64 = sqlx::query_scalar("SELECT count(*) FROM dlq_records WHERE account_id = $1")
-        .bind(account_id)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    (decisions, drafts, dlq)
 }
 
 /// A linked account of the customer with a history from `seed`; returns (account, customer).
@@ -190,25 +163,24 @@ async fn account_with_seed(
     )
     .await;
     let code = made["code"].as_str().unwrap().to_string();
-    let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
-    (
-        body["data"]["id"].as_str().unwrap().to_string(),
-        made["customer_id"].as_str().unwrap().to_string(),
-    )
+    let account: AccountView = s.app.post("/si/mono/exchange", json!({"code": code})).await;
+    (account.id, made["customer_id"].as_str().unwrap().to_string())
 }
 
 #[sqlx::test]
 async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("MONO_MAX_RETRIES", "0")]).await;
+    let s = TestApp::builder(pool.clone())
+        .max_retries(0)
+        .with_sandbox()
+        .start()
+        .await;
     let (clean, customer) = account_with_seed(&s, 600, 7, None).await;
     let (broken, _) = account_with_seed(&s, 600, 7, Some(&customer)).await;
 
-    let (status, body) = s
+    let clean_done: SyncOutcome = s
         .app
         .post("/si/mono/sync", json!({"accountId": clean, "pageSize": 50}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    let clean_cursor = body["data"]["cursor"].clone();
 
     // A share of the transactions calls fail: each sync dies part way and the next resumes.
     install_fault(
@@ -221,55 +193,58 @@ async fn an_interrupted_sync_resumes_to_the_same_end_state(pool: PgPool) {
     for _ in 0..200 {
         let (status, body) = s
             .app
-            .post("/si/mono/sync", json!({"accountId": broken, "pageSize": 50}))
+            .post_raw("/si/mono/sync", json!({"accountId": broken, "pageSize": 50}))
             .await;
-        if status == 200 && body["data"]["hasMore"] == false {
-            done = Some(body);
-            break;
+        if status == 200 {
+            let page: SyncOutcome = data(&body);
+            if !page.has_more {
+                done = Some(page);
+                break;
+            }
         }
         assert!(status == 502 || status == 200, "{status} {body}");
         failures += 1;
     }
     let done = done.expect("the sync completes eventually");
     assert!(failures > 0, "the fault interrupted at least one sync");
-    assert_eq!(done["data"]["cursor"], clean_cursor);
+    assert_eq!(done.cursor, clean_done.cursor);
 
     let clean_state = stored_state(&pool, &clean).await;
     let broken_state = stored_state(&pool, &broken).await;
-    assert_eq!(clean_state.0.len(), 600);
+    assert_eq!(clean_state.decisions.len(), 600);
     assert_eq!(
-        broken_state.0.len(),
+        broken_state.decisions.len(),
         600,
         "every transaction decided exactly once"
     );
     let differing: Vec<_> = clean_state
-        .0
+        .decisions
         .iter()
-        .zip(&broken_state.0)
+        .zip(&broken_state.decisions)
         .filter(|(a, b)| a != b)
         .take(5)
         .collect();
     assert!(differing.is_empty(), "decisions differ: {differing:?}");
     assert_eq!(
-        (clean_state.1, clean_state.2),
-        (broken_state.1, broken_state.2),
+        (clean_state.drafts, clean_state.dlq),
+        (broken_state.drafts, broken_state.dlq),
         "same drafts and DLQ records as one clean run"
     );
 }
 
 #[sqlx::test]
 async fn a_second_concurrent_sync_of_one_account_is_409(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool).await;
+    let s = TestApp::builder(pool).with_sandbox().start().await;
     let account_id = s.link_new_account(200).await;
     let slow = install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 400})).await;
     let body = json!({"accountId": account_id, "pageSize": 50});
-    let (a, b) = tokio::join!(s.app.post("/si/mono/sync", body.clone()), async {
+    let (a, b) = tokio::join!(s.app.post_raw("/si/mono/sync", body.clone()), async {
         // The first sync holds the account's lock once it fetches transactions.
-        wait_until("the first sync to fetch", Duration::from_secs(10), || {
+        wait_for("the first sync to fetch", Duration::from_secs(10), || {
             ready(fault_applied(&s.sandbox, &slow) >= 1)
         })
         .await;
-        s.app.post("/si/mono/sync", body.clone()).await
+        s.app.post_raw("/si/mono/sync", body.clone()).await
     });
     let statuses = [a.0, b.0];
     assert!(statuses.contains(&200), "{a:?} {b:?}");
@@ -277,16 +252,15 @@ async fn a_second_concurrent_sync_of_one_account_is_409(pool: PgPool) {
     let conflict = if a.0 == 409 { &a.1 } else { &b.1 };
     assert_eq!(assert_failure(conflict), "sync_in_progress");
     // The lock is released afterwards.
-    let (status, _) = s.app.post("/si/mono/sync", body).await;
-    assert_eq!(status, 200);
+    let _: SyncOutcome = s.app.post("/si/mono/sync", body).await;
 }
 
 #[sqlx::test]
 async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool).await;
+    let s = TestApp::builder(pool).with_sandbox().start().await;
     let (status, body) = s
         .app
-        .post("/si/mono/sync", json!({"accountId": "acc_nobody"}))
+        .post_raw("/si/mono/sync", json!({"accountId": "acc_nobody"}))
         .await;
     assert_eq!(status, 404, "{body}");
 
@@ -296,11 +270,11 @@ async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
     )
     .await;
     let code = made["code"].as_str().unwrap().to_string();
-    let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
-    let account_id = body["data"]["id"].as_str().unwrap().to_string();
+    let account: AccountView = s.app.post("/si/mono/exchange", json!({"code": code})).await;
+    let account_id = account.id;
     let (status, body) = s
         .app
-        .post("/si/mono/sync", json!({"accountId": account_id}))
+        .post_raw("/si/mono/sync", json!({"accountId": account_id}))
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(assert_failure(&body), "data_not_ready");
@@ -313,7 +287,7 @@ async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
         (json!({"accountId": account_id, "cursor": "garbage"}), "cursor"),
         (json!({}), "accountId"),
     ] {
-        let (status, resp) = s.app.post("/si/mono/sync", body.clone()).await;
+        let (status, resp) = s.app.post_raw("/si/mono/sync", body.clone()).await;
         assert_eq!(status, 400, "{body} -> {resp}");
         assert!(
             resp["error"]["fields"][field].is_string(),
@@ -324,14 +298,14 @@ async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
 
 #[sqlx::test]
 async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool).await;
+    let s = TestApp::builder(pool).with_sandbox().start().await;
     let a = s.link_new_account(30).await;
     let b = s.link_new_account(30).await;
     let gone = s.link_new_account(30).await;
     // Mono forgets one account (unlinked elsewhere): its transactions answer 404.
     client(&s.sandbox).unlink(&gone).await.unwrap();
 
-    let (status, body) = s.app.post("/si/mono/sync-stored", json!({})).await;
+    let (status, body) = s.app.post_raw("/si/mono/sync-stored", json!({})).await;
     assert_eq!(status, 200, "{body}");
     let d = &body["data"];
     assert_eq!(d["accounts"], 3);
@@ -363,28 +337,18 @@ async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool:
 
 #[sqlx::test]
 async fn cursor_and_events_page_newest_first(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool).await;
+    let s = TestApp::builder(pool).with_sandbox().start().await;
     let account_id = s.link_new_account(120).await;
-    let (_, body) = s
-        .app
-        .get(&format!("/si/mono/cursor?accountId={account_id}"))
-        .await;
-    assert!(
-        body["data"]["cursor"].is_null(),
-        "no cursor before the first sync"
-    );
-    let (status, sync) = s
+    let cursor_path = format!("/si/mono/cursor?accountId={account_id}");
+    let before_sync: CursorView = s.app.get(&cursor_path).await;
+    assert!(before_sync.cursor.is_none(), "no cursor before the first sync");
+    let sync: SyncOutcome = s
         .app
         .post("/si/mono/sync", json!({"accountId": account_id}))
         .await;
-    assert_eq!(status, 200, "{sync}");
-    let (status, body) = s
-        .app
-        .get(&format!("/si/mono/cursor?accountId={account_id}"))
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(body["data"]["cursor"], sync["data"]["cursor"]);
-    assert!(body["data"]["updatedAt"].is_string());
+    let after_sync: CursorView = s.app.get(&cursor_path).await;
+    assert_eq!(after_sync.cursor, sync.cursor);
+    assert!(after_sync.updated_at.is_some(), "{after_sync:?}");
 
     let mut seen = Vec::new();
     let mut before: Option<String> = None;
@@ -393,30 +357,21 @@ async fn cursor_and_events_page_newest_first(pool: PgPool) {
             Some(b) => format!("/si/mono/events?accountId={account_id}&limit=50&before={b}"),
             None => format!("/si/mono/events?accountId={account_id}&limit=50"),
         };
-        let (status, body) = s.app.get(&q).await;
-        assert_eq!(status, 200, "{body}");
-        let page = body["data"].as_array().unwrap();
+        let (page, meta) = s.app.get_page::<EligibilityEvent>(&q).await;
         assert!(page.len() <= 50);
-        seen.extend(page.iter().map(|e| e["id"].as_i64().unwrap()));
-        match body["meta"]["next"].as_str() {
-            Some(n) => before = Some(n.to_string()),
+        seen.extend(page.iter().map(|e| e.id));
+        match meta.next {
+            Some(n) => before = Some(n),
             None => break,
         }
     }
     assert_eq!(seen.len(), 120, "every decision once");
     assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, no overlap");
 
-    let (_, body) = s.app.get("/si/mono/events?kind=invoice_failed&limit=200").await;
-    assert_eq!(
-        body["data"].as_array().unwrap().len() as u64,
-        sync["data"]["dlq"].as_u64().unwrap()
-    );
-    let (_, body) = s.app.get("/si/mono/events?outcome=dlq&limit=200").await;
-    assert!(body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|e| e["outcome"] == "dlq"));
+    let failed: Vec<MonitoringEvent> = s.app.get("/si/mono/events?kind=invoice_failed&limit=200").await;
+    assert_eq!(failed.len() as u64, sync.dlq);
+    let dlq: Vec<EligibilityEvent> = s.app.get("/si/mono/events?outcome=dlq&limit=200").await;
+    assert!(dlq.iter().all(|e| e.outcome == "dlq"), "{dlq:?}");
 
     for (q, field) in [
         ("limit=0", "limit"),
@@ -425,23 +380,23 @@ async fn cursor_and_events_page_newest_first(pool: PgPool) {
         ("before=x", "before"),
         ("reason=a%00b", "reason"),
     ] {
-        let (status, body) = s.app.get(&format!("/si/mono/events?{q}")).await;
+        let (status, body) = s.app.get_raw(&format!("/si/mono/events?{q}")).await;
         assert_eq!(status, 400, "{q}");
         assert!(body["error"]["fields"][field].is_string(), "{body}");
     }
-    let (status, _) = s.app.get("/si/mono/cursor").await;
+    let (status, _) = s.app.get_raw("/si/mono/cursor").await;
     assert_eq!(status, 400);
-    let (status, _) = s.app.get("/si/mono/cursor?accountId=acc_other").await;
+    let (status, _) = s.app.get_raw("/si/mono/cursor?accountId=acc_other").await;
     assert_eq!(status, 404);
 }
 
 #[sqlx::test]
 async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let made = create_account(&s.sandbox, json!({"transactions": 0})).await;
     let code = made["code"].as_str().unwrap().to_string();
-    let (_, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
-    let account_id = body["data"]["id"].as_str().unwrap().to_string();
+    let account: AccountView = s.app.post("/si/mono/exchange", json!({"code": code})).await;
+    let account_id = account.id;
     let add = |narration: &str| {
         let path = format!("/_sandbox/accounts/{account_id}/transactions");
         let body = json!({"transactions": [{"amount": 5_000_000, "type": "credit", "narration": narration}]});
@@ -451,49 +406,45 @@ async fn changed_settings_apply_to_transactions_synced_afterwards(pool: PgPool) 
     add("BETKING payment").await;
     // Text PostgreSQL cannot hold (NUL) does not block the account's sync.
     add("Loan\u{0} repayment").await;
-    let (_, body) = s
+    let first: SyncOutcome = s
         .app
         .post("/si/mono/sync", json!({"accountId": account_id}))
         .await;
-    assert_eq!(body["data"]["drafted"], 1, "{body}");
-    assert_eq!(body["data"]["dlq"], 1, "{body}");
+    assert_eq!(first.drafted, 1, "{first:?}");
+    assert_eq!(first.dlq, 1, "{first:?}");
 
     let (status, _) = s
         .app
-        .post(
+        .post_raw(
             "/si/mono/allow-deny",
             json!({"list": "deny", "pattern": "betking"}),
         )
         .await;
     assert_eq!(status, 201);
     add("BETKING payment again").await;
-    let (_, body) = s
+    let second: SyncOutcome = s
         .app
         .post("/si/mono/sync", json!({"accountId": account_id}))
         .await;
-    assert_eq!(body["data"]["drafted"], 0, "{body}");
-    assert_eq!(body["data"]["dlq"], 1, "{body}");
-    assert_eq!(body["data"]["skippedByReason"]["denylisted"], 1, "{body}");
+    assert_eq!(second.drafted, 0, "{second:?}");
+    assert_eq!(second.dlq, 1, "{second:?}");
+    assert_eq!(second.skipped_by_reason["denylisted"], 1, "{second:?}");
 
     // The earlier draft stays a draft.
-    let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE account_id = $1")
-        .bind(&account_id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let drafts = count(&pool, &format!("invoices WHERE account_id = '{account_id}'")).await;
     assert_eq!(drafts, 1);
 }
 
 #[sqlx::test]
 async fn shutdown_lets_an_in_flight_sync_finish(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool).await;
+    let s = TestApp::builder(pool).with_sandbox().start().await;
     let account_id = s.link_new_account(100).await;
     let slow = install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 300})).await;
     let request = s
         .app
-        .post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 50}));
+        .post::<SyncOutcome>("/si/mono/sync", json!({"accountId": account_id, "pageSize": 50}));
     let stop = async {
-        wait_until(
+        wait_for(
             "the sync to fetch its first page",
             Duration::from_secs(10),
             || ready(fault_applied(&s.sandbox, &slow) >= 1),
@@ -501,12 +452,10 @@ async fn shutdown_lets_an_in_flight_sync_finish(pool: PgPool) {
         .await;
         s.app.shutdown.cancel();
     };
-    let ((status, body), ()) = tokio::join!(request, stop);
-    assert_eq!(status, 200, "{body}");
+    let (page, ()) = tokio::join!(request, stop);
     // The sync stops at a page boundary, with what it stored committed and the rest resumable.
-    let fetched = body["data"]["fetched"].as_u64().unwrap();
-    assert!(fetched >= 50, "{body}");
-    assert_eq!(body["data"]["hasMore"], fetched < 100, "{body}");
+    assert!(page.fetched >= 50, "{page:?}");
+    assert_eq!(page.has_more, page.fetched < 100, "{page:?}");
     let stopped = tokio::time::timeout(Duration::from_secs(10), s.app.server).await;
     assert!(
         matches!(stopped, Ok(Ok(Ok(())))),

@@ -10,37 +10,6 @@ use sqlx::PgPool;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// Every decision stored for an account, independent of transaction ids, plus drafts and DLQ.
-async fn stored_state(pool: &PgPool, account_id: &str) -> (Vec<(String, String, i64, String)>, i64, i64) {
-    let decisions: Vec<(String, String, i64, String)> = sqlx::query_as(
-        "SELECT outcome, reason, amount, narration FROM eligibility_events WHERE account_id = $1
-         ORDER BY outcome, reason, amount, narration",
-    )
-    .bind(account_id)
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    let count = |table: &'static str| {
-        let sql = format!("SELECT count(*) FROM {table} WHERE account_id = $1");
-        async move {
-            sqlx::query_scalar::<_, i64>(&sql)
-                .bind(account_id)
-                .fetch_one(pool)
-                .await
-                .unwrap()
-        }
-    };
-    (decisions, count("invoices").await, count("dlq_records").await)
-}
-
-async fn ledger_rows(pool: &PgPool, account_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM mono_transactions WHERE account_id = $1")
-        .bind(account_id)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
 /// Two linked accounts of one customer with the same generated history (`seed`): the first
 /// is synced cleanly in one go, the second is the one a test interrupts.
 async fn twin_accounts(s: &SandboxApp, transactions: usize, seed: u64) -> (String, String) {
@@ -50,10 +19,9 @@ async fn twin_accounts(s: &SandboxApp, transactions: usize, seed: u64) -> (Strin
         async move {
             let made = s.control_post("/_sandbox/accounts", body).await;
             let code = made["data"]["code"].as_str().unwrap().to_string();
-            let (status, body) = s.app.post("/si/mono/exchange", json!({"code": code})).await;
-            assert_eq!(status, 200, "{body}");
+            let account: AccountView = s.app.post("/si/mono/exchange", json!({"code": code})).await;
             (
-                body["data"]["id"].as_str().unwrap().to_string(),
+                account.id,
                 made["data"]["customer_id"].as_str().unwrap().to_string(),
             )
         }
@@ -65,7 +33,7 @@ async fn twin_accounts(s: &SandboxApp, transactions: usize, seed: u64) -> (Strin
 
 async fn sync(s: &SandboxApp, account_id: &str, page_size: u32) -> (u16, Value) {
     s.app
-        .post(
+        .post_raw(
             "/si/mono/sync",
             json!({"accountId": account_id, "pageSize": page_size}),
         )
@@ -74,11 +42,14 @@ async fn sync(s: &SandboxApp, account_id: &str, page_size: u32) -> (u16, Value) 
 
 /// Syncs until a call answers `hasMore: false`, cycling through `page_sizes`; answers the
 /// number of calls that stopped early (interrupted) and the last answer.
-async fn sync_to_the_end(s: &SandboxApp, account_id: &str, page_sizes: &[u32]) -> (usize, Value) {
+async fn sync_to_the_end(s: &SandboxApp, account_id: &str, page_sizes: &[u32]) -> (usize, SyncOutcome) {
     for interrupted in 0..400 {
         let (status, body) = sync(s, account_id, page_sizes[interrupted % page_sizes.len()]).await;
-        if status == 200 && body["data"]["hasMore"] == false {
-            return (interrupted, body);
+        if status == 200 {
+            let page: SyncOutcome = data(&body);
+            if !page.has_more {
+                return (interrupted, page);
+            }
         }
         assert!(status == 200 || status == 502, "{status} {body}");
     }
@@ -88,26 +59,40 @@ async fn sync_to_the_end(s: &SandboxApp, account_id: &str, page_sizes: &[u32]) -
 async fn assert_same_end_state(pool: &PgPool, clean: &str, broken: &str, expected: usize) {
     let a = stored_state(pool, clean).await;
     let b = stored_state(pool, broken).await;
-    assert_eq!(a.0.len(), expected);
-    assert_eq!(b.0.len(), expected, "every transaction decided exactly once");
+    assert_eq!(a.decisions.len(), expected);
+    assert_eq!(
+        b.decisions.len(),
+        expected,
+        "every transaction decided exactly once"
+    );
     assert_eq!(ledger_rows(pool, broken).await, expected as i64);
-    let differing: Vec<_> = a.0.iter().zip(&b.0).filter(|(x, y)| x != y).take(5).collect();
+    let differing: Vec<_> = a
+        .decisions
+        .iter()
+        .zip(&b.decisions)
+        .filter(|(x, y)| x != y)
+        .take(5)
+        .collect();
     assert!(differing.is_empty(), "decisions differ: {differing:?}");
-    assert_eq!((a.1, a.2), (b.1, b.2), "same drafts and DLQ records");
+    assert_eq!(
+        (a.drafts, a.dlq),
+        (b.drafts, b.dlq),
+        "same drafts and DLQ records"
+    );
 }
 
 #[sqlx::test]
 async fn a_sync_cut_by_its_time_budget_resumes_under_other_page_sizes(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("MONO_SYNC_BUDGET_SECS", "1")])
+    let s = TestApp::builder(pool.clone())
+        .sync_budget(Duration::from_secs(1))
+        .with_sandbox()
+        .start()
         .await;
     let (clean, broken) = twin_accounts(&s, 1200, 11).await;
     let (status, body) = sync(&s, &clean, 500).await;
-    assert_eq!(
-        (status, body["data"]["hasMore"].clone()),
-        (200, json!(false)),
-        "{body}"
-    );
-    let clean_cursor = body["data"]["cursor"].clone();
+    assert_eq!(status, 200, "{body}");
+    let clean_done: SyncOutcome = data(&body);
+    assert!(!clean_done.has_more, "{clean_done:?}");
 
     // Slow pages: each call gets through a few of them before its budget runs out.
     s.control_post(
@@ -120,13 +105,17 @@ async fn a_sync_cut_by_its_time_budget_resumes_under_other_page_sizes(pool: PgPo
         interrupted >= 2,
         "the budget cut the walk ({interrupted} interruptions)"
     );
-    assert_eq!(done["data"]["cursor"], clean_cursor);
+    assert_eq!(done.cursor, clean_done.cursor);
     assert_same_end_state(&pool, &clean, &broken, 1200).await;
 }
 
 #[sqlx::test]
 async fn a_sync_cut_by_mono_errors_resumes_under_other_page_sizes(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("MONO_MAX_RETRIES", "0")]).await;
+    let s = TestApp::builder(pool.clone())
+        .max_retries(0)
+        .with_sandbox()
+        .start()
+        .await;
     let (clean, broken) = twin_accounts(&s, 900, 12).await;
     assert_eq!(sync(&s, &clean, 100).await.0, 200);
     s.control_post(
@@ -141,12 +130,12 @@ async fn a_sync_cut_by_mono_errors_resumes_under_other_page_sizes(pool: PgPool) 
 
 #[sqlx::test]
 async fn a_sync_through_every_upstream_fault_ends_like_a_clean_one(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(
-        pool.clone(),
-        sandbox_config(),
-        &[("MONO_TIMEOUT_MS", "800"), ("MONO_MAX_RETRIES", "3")],
-    )
-    .await;
+    let s = TestApp::builder(pool.clone())
+        .mono_timeout(Duration::from_millis(800))
+        .max_retries(3)
+        .with_sandbox()
+        .start()
+        .await;
     let (clean, broken) = twin_accounts(&s, 900, 16).await;
     assert_eq!(sync(&s, &clean, 100).await.0, 200);
     // 20% 5xx, a burst of 429s with Retry-After, latency spikes and requests that never answer.
@@ -188,13 +177,13 @@ async fn a_sync_through_every_upstream_fault_ends_like_a_clean_one(pool: PgPool)
         "{body}"
     );
     assert_eq!(ledger_rows(&pool, &down).await, 0);
-    let (_, cursor) = s.app.get(&format!("/si/mono/cursor?accountId={down}")).await;
-    assert!(cursor["data"]["cursor"].is_null(), "{cursor}");
+    let cursor: CursorView = s.app.get(&format!("/si/mono/cursor?accountId={down}")).await;
+    assert!(cursor.cursor.is_none(), "{cursor:?}");
 }
 
 #[sqlx::test]
 async fn shutdown_mid_walk_then_a_larger_page_size_loses_nothing(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let (clean, broken) = twin_accounts(&s, 600, 13).await;
     assert_eq!(sync(&s, &clean, 50).await.0, 200);
     s.control_post(
@@ -204,7 +193,7 @@ async fn shutdown_mid_walk_then_a_larger_page_size_loses_nothing(pool: PgPool) {
     .await;
     let sync_call = sync(&s, &broken, 20);
     let stop = async {
-        wait_until("a few pages are stored", Duration::from_secs(20), || async {
+        wait_for("a few pages are stored", Duration::from_secs(20), || async {
             ledger_rows(&pool, &broken).await >= 60
         })
         .await;
@@ -217,23 +206,17 @@ async fn shutdown_mid_walk_then_a_larger_page_size_loses_nothing(pool: PgPool) {
     assert!(stored < 600, "stopped part way ({stored})");
 
     // A second application on the same database takes over with another page size.
-    let secret = secrecy::ExposeSecret::expose_secret(&s.sandbox.client_config().secret_key).to_string();
-    let settings = test_settings(&[
-        ("MONO_BASE_URL", s.sandbox.base_url.as_str()),
-        ("MONO_SECRET_KEY", secret.as_str()),
-    ]);
-    let app2 = spawn_app_on(pool.clone(), settings, s.app.tenant.clone()).await;
-    let (status, body) = app2
+    let app2 = s.replica().start().await;
+    let page: SyncOutcome = app2
         .post("/si/mono/sync", json!({"accountId": broken, "pageSize": 500}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["hasMore"], false);
+    assert!(!page.has_more, "{page:?}");
     assert_same_end_state(&pool, &clean, &broken, 600).await;
 }
 
 #[sqlx::test]
 async fn an_old_page_cursor_resumes_without_loss(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let (clean, broken) = twin_accounts(&s, 450, 14).await;
     assert_eq!(sync(&s, &clean, 100).await.0, 200);
     // What an earlier version left: page 3 of a walk whose page size was not recorded.
@@ -244,16 +227,17 @@ async fn an_old_page_cursor_resumes_without_loss(pool: PgPool) {
         .unwrap();
     let (status, body) = sync(&s, &broken, 500).await;
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body["data"]["cursor"].as_str().unwrap().starts_with("v2."),
-        "{body}"
-    );
+    let page: SyncOutcome = data(&body);
+    assert!(page.cursor.as_deref().unwrap().starts_with("v2."), "{page:?}");
     assert_same_end_state(&pool, &clean, &broken, 450).await;
 }
 
 #[sqlx::test]
 async fn transactions_arriving_during_a_resumed_walk_are_all_decided(pool: PgPool) {
-    let s = spawn_app_with_sandbox_config(pool.clone(), sandbox_config(), &[("MONO_SYNC_BUDGET_SECS", "1")])
+    let s = TestApp::builder(pool.clone())
+        .sync_budget(Duration::from_secs(1))
+        .with_sandbox()
+        .start()
         .await;
     let account = s.link_new_account(500).await;
     s.control_post(
@@ -267,7 +251,7 @@ async fn transactions_arriving_during_a_resumed_walk_are_all_decided(pool: PgPoo
         let (status, body) = sync(&s, &account, [30, 70, 11][calls % 3]).await;
         assert_eq!(status, 200, "{body}");
         calls += 1;
-        if body["data"]["hasMore"] == false {
+        if !data::<SyncOutcome>(&body).has_more {
             break;
         }
         // New transactions land at the top of the list between two calls of one walk.
@@ -288,7 +272,7 @@ async fn transactions_arriving_during_a_resumed_walk_are_all_decided(pool: PgPoo
 
 #[sqlx::test]
 async fn a_forward_dated_transaction_does_not_move_the_window_past_tomorrow(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let account = s.link_new_account(50).await;
     s.control_post(
         &format!("/_sandbox/accounts/{account}/transactions"),
@@ -297,7 +281,7 @@ async fn a_forward_dated_transaction_does_not_move_the_window_past_tomorrow(pool
     .await;
     let (status, body) = sync(&s, &account, 100).await;
     assert_eq!(status, 200, "{body}");
-    let cursor = body["data"]["cursor"].as_str().unwrap().to_string();
+    let cursor = data::<SyncOutcome>(&body).cursor.unwrap();
     let parts: Vec<&str> = cursor.split('.').collect();
     let tomorrow = (chrono::Utc::now().date_naive() + chrono::Days::new(1))
         .format("%Y%m%d")
@@ -348,18 +332,13 @@ async fn app_with_mock_mono(pool: PgPool) -> (TestApp, MockServer) {
         })))
         .mount(&server)
         .await;
-    let base = server.uri();
-    let app = spawn_app_with(
-        pool,
-        test_settings(&[
-            ("MONO_BASE_URL", base.as_str()),
-            ("MONO_SECRET_KEY", "sk_test"),
-            ("MONO_MAX_RETRIES", "0"),
-        ]),
-    )
-    .await;
-    let (status, body) = app.post("/si/mono/exchange", json!({"code": "code_w"})).await;
-    assert_eq!(status, 200, "{body}");
+    let app = TestApp::builder(pool)
+        .mono(&server.uri(), "sk_test")
+        .max_retries(0)
+        .start()
+        .await;
+    let account: AccountView = app.post("/si/mono/exchange", json!({"code": "code_w"})).await;
+    assert_eq!(account.id, "acc_w");
     (app, server)
 }
 
@@ -394,13 +373,12 @@ async fn an_empty_page_that_claims_more_is_reported_never_taken_as_the_end(pool:
         .respond_with(page(vec![], 4, Some("?page=3")))
         .mount_as_scoped(&server)
         .await;
-    let (status, body) = app
+    let answer: SyncOutcome = app
         .post("/si/mono/sync", json!({"accountId": "acc_w", "pageSize": 2}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["fetched"], 2);
-    assert_eq!(body["data"]["hasMore"], true, "{body}");
-    let cursor = body["data"]["cursor"].as_str().unwrap().to_string();
+    assert_eq!(answer.fetched, 2);
+    assert!(answer.has_more, "{answer:?}");
+    let cursor = answer.cursor.unwrap();
     assert!(
         cursor.starts_with("v2.-.2."),
         "the walk stays at offset 2: {cursor}"
@@ -422,13 +400,12 @@ async fn an_empty_page_that_claims_more_is_reported_never_taken_as_the_end(pool:
         ))
         .mount(&server)
         .await;
-    let (status, body) = app
+    let answer: SyncOutcome = app
         .post("/si/mono/sync", json!({"accountId": "acc_w", "pageSize": 2}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["fetched"], 2);
-    assert_eq!(body["data"]["drafted"], 2);
-    assert_eq!(body["data"]["hasMore"], false);
+    assert_eq!(answer.fetched, 2);
+    assert_eq!(answer.drafted, 2);
+    assert!(!answer.has_more, "{answer:?}");
     assert_eq!(ledger_rows(&pool, "acc_w").await, 4);
 }
 
@@ -445,12 +422,14 @@ async fn a_short_page_below_mono_total_is_not_the_end(pool: PgPool) {
         ))
         .mount(&server)
         .await;
-    let (status, body) = app
+    let answer: SyncOutcome = app
         .post("/si/mono/sync", json!({"accountId": "acc_w", "pageSize": 10}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["hasMore"], true, "{body}");
-    assert!(body["data"]["cursor"].as_str().unwrap().starts_with("v2.-.2."));
+    assert!(answer.has_more, "{answer:?}");
+    assert!(
+        answer.cursor.as_deref().unwrap().starts_with("v2.-.2."),
+        "{answer:?}"
+    );
 }
 
 #[sqlx::test]
@@ -472,16 +451,14 @@ async fn a_malformed_transaction_goes_to_the_dlq_and_the_sync_moves_on(pool: PgP
         ))
         .mount(&server)
         .await;
-    let (status, body) = app
+    let d: SyncOutcome = app
         .post("/si/mono/sync", json!({"accountId": "acc_w", "pageSize": 10}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    let d = &body["data"];
-    assert_eq!(d["fetched"], 4);
-    assert_eq!(d["drafted"], 2);
-    assert_eq!(d["dlq"], 1);
-    assert_eq!(d["skippedByReason"]["malformed_transaction"], 2, "{body}");
-    assert_eq!(d["hasMore"], false);
+    assert_eq!(d.fetched, 4);
+    assert_eq!(d.drafted, 2);
+    assert_eq!(d.dlq, 1);
+    assert_eq!(d.skipped_by_reason["malformed_transaction"], 2, "{d:?}");
+    assert!(!d.has_more, "{d:?}");
     let (reason, raw): (String, Value) =
         sqlx::query_as("SELECT reason, transaction FROM dlq_records WHERE transaction_id = 't_bad'")
             .fetch_one(&pool)
@@ -504,7 +481,7 @@ async fn the_client_follows_no_redirect(pool: PgPool) {
         .mount(&server)
         .await;
     let (status, body) = app
-        .post("/si/mono/sync", json!({"accountId": "acc_w", "pageSize": 10}))
+        .post_raw("/si/mono/sync", json!({"accountId": "acc_w", "pageSize": 10}))
         .await;
     assert_eq!(status, 502, "{body}");
     assert!(
@@ -515,7 +492,7 @@ async fn the_client_follows_no_redirect(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_client_that_disconnects_mid_sync_leaves_no_lock_behind(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let account = s.link_new_account(400).await;
     s.control_post(
         "/_sandbox/faults",
@@ -530,7 +507,7 @@ async fn a_client_that_disconnects_mid_sync_leaves_no_lock_behind(pool: PgPool) 
         .json(&json!({"accountId": account, "pageSize": 10}))
         .send();
     let started = async {
-        wait_until("the sync stored a page", Duration::from_secs(20), || async {
+        wait_for("the sync stored a page", Duration::from_secs(20), || async {
             ledger_rows(&pool, &account).await > 0
         })
         .await;
@@ -553,7 +530,11 @@ async fn more_syncs_than_pooled_connections_do_not_starve_other_requests(pool: P
         .connect_with(pool.connect_options().as_ref().clone())
         .await
         .unwrap();
-    let s = spawn_app_with_sandbox_config(small, sandbox_config(), &[("MONO_SYNC_CONCURRENCY", "2")]).await;
+    let s = TestApp::builder(small)
+        .sync_concurrency(2)
+        .with_sandbox()
+        .start()
+        .await;
     let mut accounts = Vec::new();
     for _ in 0..6 {
         accounts.push(s.link_new_account(120).await);
@@ -567,10 +548,8 @@ async fn more_syncs_than_pooled_connections_do_not_starve_other_requests(pool: P
     let others = async {
         let mut answered = 0;
         for _ in 0..10 {
-            let (status, body) = s.app.get("/si/mono/settings").await;
-            assert_eq!(status, 200, "{body}");
-            let (status, body) = s.app.get("/readyz").await;
-            assert_eq!(status, 200, "{body}");
+            let _: Value = s.app.get("/si/mono/settings").await;
+            let _: Value = s.app.get("/readyz").await;
             answered += 2;
         }
         answered
@@ -579,13 +558,13 @@ async fn more_syncs_than_pooled_connections_do_not_starve_other_requests(pool: P
     assert_eq!(answered, 20);
     for (status, body) in results {
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["data"]["fetched"], 120);
+        assert_eq!(data::<SyncOutcome>(&body).fetched, 120);
     }
 }
 
 #[sqlx::test]
 async fn unlink_with_purge_during_a_sync_leaves_nothing_behind(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let account = s.link_new_account(600).await;
     s.control_post(
         "/_sandbox/faults",
@@ -594,26 +573,26 @@ async fn unlink_with_purge_during_a_sync_leaves_nothing_behind(pool: PgPool) {
     .await;
     let syncing = sync(&s, &account, 20);
     let unlink = async {
-        wait_until("the sync stored a page", Duration::from_secs(20), || async {
+        wait_for("the sync stored a page", Duration::from_secs(20), || async {
             ledger_rows(&pool, &account).await > 0
         })
         .await;
-        let (status, body) = s
+        let unlinked: Unlinked = s
             .app
             .post(
                 &format!("/si/mono/accounts/{account}/unlink?purge=true"),
                 json!({}),
             )
             .await;
-        assert_eq!(status, 200, "{body}");
+        assert!(unlinked.unlinked);
     };
     let ((status, body), ()) = tokio::join!(syncing, unlink);
     // The sync stops at its next page: its write finds the account unlinked (409), or Mono
     // already refuses the unlinked account's next page (502).
     assert!(status == 409 || status == 502, "{status} {body}");
-    let (decisions, drafts, dlq) = stored_state(&pool, &account).await;
+    let left = stored_state(&pool, &account).await;
     assert_eq!(
-        (decisions.len(), drafts, dlq),
+        (left.decisions.len(), left.drafts, left.dlq),
         (0, 0, 0),
         "nothing written back after the purge"
     );
@@ -626,31 +605,20 @@ async fn unlink_with_purge_during_a_sync_leaves_nothing_behind(pool: PgPool) {
     assert_eq!(cursor, None);
 }
 
-/// The service binary on a port of its own, killed with SIGKILL when dropped.
-struct Service(std::process::Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_service(url: &str, port: u16, sandbox: &str, secret: &str) -> Service {
-    Service(
-        std::process::Command::new(env!("CARGO_BIN_EXE_taxpoynt-mono"))
-            .arg("serve")
-            .env("DATABASE_URL", url)
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-            .env("MONO_BASE_URL", sandbox)
-            .env("MONO_SECRET_KEY", secret)
-            .env("MONO_WEBHOOK_SECRET", "test-webhook-secret")
-            .env_remove("MONO_SYNC_INTERVAL_SECS")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+/// The service binary serving against the database at `url` and the sandbox at `sandbox`,
+/// killed with SIGKILL when dropped.
+fn start_service(url: &str, sandbox: &str, secret: &str) -> Service {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .arg("serve")
+        .env("DATABASE_URL", url)
+        .env("MONO_BASE_URL", sandbox)
+        .env("MONO_SECRET_KEY", secret)
+        .env("MONO_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env_remove("MONO_SYNC_INTERVAL_SECS")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    Service::start(command)
 }
 
 #[sqlx::test]
@@ -665,7 +633,7 @@ async fn a_service_killed_mid_sync_resumes_under_other_page_sizes(
         .await
         .unwrap();
     taxpoynt_mono::db::MIGRATOR.run(&pool).await.unwrap();
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     // The short version runs in the default suite; `TPM_RELIABILITY_LONG=1` runs the long one:
     // 10,000 transactions and 8 kills.
     let long = std::env::var("TPM_RELIABILITY_LONG").is_ok_and(|v| v == "1");
@@ -689,21 +657,11 @@ async fn a_service_killed_mid_sync_resumes_under_other_page_sizes(
     let mut rng = rand::thread_rng();
     let mut kill_points = Vec::new();
     for &page_size in sizes {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let service = start_service(&url, port, &sandbox_url, &secret);
-        let base = format!("http://127.0.0.1:{port}");
-        wait_until("the service is ready", Duration::from_secs(30), || {
-            let probe = http.get(format!("{base}/readyz")).send();
-            async move { probe.await.is_ok_and(|r| r.status() == 200) }
-        })
-        .await;
+        let service = start_service(&url, &sandbox_url, &secret);
+        service.wait_ready(Duration::from_secs(30)).await;
         let before = ledger_rows(&pool, &broken).await;
         let request = http
-            .post(format!("{base}/si/mono/sync"))
+            .post(format!("{}/si/mono/sync", service.base))
             .bearer_auth(s.app.key())
             .json(&json!({"accountId": broken, "pageSize": page_size}))
             .send();
@@ -711,7 +669,7 @@ async fn a_service_killed_mid_sync_resumes_under_other_page_sizes(
         let share = (n as i64 / (2 * sizes.len() as i64)).max(20);
         let kill_at = before + rand::Rng::gen_range(&mut rng, 10..=share);
         kill_points.push(kill_at);
-        let progressed = wait_until("the sync stores more", Duration::from_secs(120), || async {
+        let progressed = wait_for("the sync stores more", Duration::from_secs(120), || async {
             ledger_rows(&pool, &broken).await >= kill_at
         });
         tokio::select! {
@@ -729,6 +687,6 @@ async fn a_service_killed_mid_sync_resumes_under_other_page_sizes(
     eprintln!("killed mid-sync: {kills} SIGKILLs of {n} transactions at ledger rows {kill_points:?}, page sizes {sizes:?}");
     clear_faults(&s).await;
     let (_, done) = sync_to_the_end(&s, &broken, &[500]).await;
-    assert_eq!(done["data"]["hasMore"], false);
+    assert!(!done.has_more, "{done:?}");
     assert_same_end_state(&pool, &clean, &broken, n).await;
 }

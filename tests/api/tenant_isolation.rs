@@ -21,34 +21,30 @@ struct Owned {
 
 async fn populate(app: &TestApp, sandbox: &SandboxHandle) -> Owned {
     let made = create_account(sandbox, json!({"transactions": 150})).await;
-    let (status, body) = app.post("/si/mono/exchange", json!({"code": made["code"]})).await;
-    assert_eq!(status, 200, "{body}");
-    let account = body["data"]["id"].as_str().unwrap().to_owned();
-    let (status, body) = app
+    let linked: AccountView = app.post("/si/mono/exchange", json!({"code": made["code"]})).await;
+    let account = linked.id;
+    let _: SyncOutcome = app
         .post("/si/mono/sync", json!({"accountId": account, "pageSize": 500}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = app
-        .post(
+    let rule: RuleView = app
+        .create(
             "/si/mono/allow-deny",
             json!({"list": "deny", "pattern": "betting", "accountId": account}),
         )
         .await;
-    assert_eq!(status, 201, "{body}");
-    let rule = body["data"]["id"].as_str().unwrap().to_owned();
-    let (_, invoices) = app.get("/si/invoices?limit=1").await;
-    let invoice = invoices["data"][0]["id"].as_str().expect("a draft").to_owned();
-    let (_, dlq) = app.get("/si/mono/dlq?limit=1").await;
+    let invoices: Vec<InvoiceView> = app.get("/si/invoices?limit=1").await;
+    let invoice = invoices.first().expect("a draft").id.to_string();
+    let (_, dlq) = app.get_raw("/si/mono/dlq?limit=1").await;
     let dlq = dlq["data"][0]["id"].as_str().expect("a DLQ record").to_owned();
     let (status, body) = app
-        .post("/si/mono/dlq/replay", json!({"accountId": account}))
+        .post_raw("/si/mono/dlq/replay", json!({"accountId": account}))
         .await;
     assert_eq!(status, 202, "{body}");
     let job = body["data"]["jobId"].as_str().unwrap().to_owned();
     Owned {
         env_id: app.env_id("sandbox"),
         account,
-        rule,
+        rule: rule.id.to_string(),
         invoice,
         dlq,
         job,
@@ -72,17 +68,11 @@ async fn fingerprint(pool: &PgPool, account: &str) -> Value {
 
 #[sqlx::test]
 async fn every_endpoint_answers_404_for_every_other_tenants_ids(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
-    let base = s.sandbox.base_url.to_string();
-    let secret = sandbox_config().secret_key;
-    let vars = [
-        ("MONO_BASE_URL", base.as_str()),
-        ("MONO_SECRET_KEY", secret.as_str()),
-    ];
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let mut apps = Vec::new();
     for name in ["Org Two", "Org Three"] {
         let tenant = tenants::create_tenant(&pool, name).await.unwrap();
-        apps.push(spawn_app_on(pool.clone(), test_settings(&vars), tenant).await);
+        apps.push(s.replica().tenant(tenant).start().await);
     }
     let apps: Vec<&TestApp> = std::iter::once(&s.app).chain(apps.iter()).collect();
     let mut owned = Vec::new();
@@ -188,9 +178,9 @@ async fn every_endpoint_answers_404_for_every_other_tenants_ids(pool: PgPool) {
             // A reauth link for another's account is refused exactly as for an account that
             // does not exist (400 naming the field), so ids cannot be probed.
             let reauth = |account: &str| json!({"redirectUrl": "https://x.example/cb", "scope": "reauth", "account": account});
-            let (status, theirs) = caller.post("/si/mono/widget-link", reauth(acc)).await;
+            let (status, theirs) = caller.post_raw("/si/mono/widget-link", reauth(acc)).await;
             let (unknown_status, unknown) = caller
-                .post("/si/mono/widget-link", reauth("acc_that_never_was"))
+                .post_raw("/si/mono/widget-link", reauth("acc_that_never_was"))
                 .await;
             assert_eq!(
                 (status, &theirs["error"]),
@@ -206,7 +196,7 @@ async fn every_endpoint_answers_404_for_every_other_tenants_ids(pool: PgPool) {
                 format!("/si/invoices?accountId={acc}"),
                 format!("/si/mono/allow-deny?accountId={acc}"),
             ] {
-                let (status, answer) = caller.get(&path).await;
+                let (status, answer) = caller.get_raw(&path).await;
                 assert!(status == 404 || status == 200, "{path}: {status} {answer}");
                 if status == 200 {
                     assert_eq!(

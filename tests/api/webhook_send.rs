@@ -29,7 +29,7 @@ fn answer(stdout: &str) -> (String, Value) {
 
 #[sqlx::test]
 async fn every_event_is_sent_signed_and_processed(pool: PgPool) {
-    let sa = spawn_app_with_sandbox(pool.clone()).await;
+    let sa = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let account = sa.link_new_account(20).await;
     let to = sa.app.url("/si/mono/webhook");
     // account_unlinked goes last: after it, the account's events are ignored.
@@ -82,7 +82,7 @@ async fn every_event_is_sent_signed_and_processed(pool: PgPool) {
         // All about an account the service knows: each one processed, none ignored.
         assert_eq!(status, "processed", "{event}: {result:?}");
     }
-    let (_, view) = sa.app.get(&format!("/si/mono/accounts/{account}")).await;
+    let (_, view) = sa.app.get_raw(&format!("/si/mono/accounts/{account}")).await;
     assert!(view["data"]["unlinkedAt"].is_string(), "{view}");
     let decided: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM eligibility_events WHERE account_id = $1 AND source = 'webhook'",
@@ -96,7 +96,7 @@ async fn every_event_is_sent_signed_and_processed(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_wrong_secret_is_refused_and_the_command_fails(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let out = send(vec![
         "webhook".into(),
         "send".into(),

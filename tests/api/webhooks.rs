@@ -3,7 +3,7 @@
 //! the job worker (including one that died mid-job), webhook-status, and the sandbox's own
 //! signed deliveries after a link.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::helpers::*;
 use chrono::Utc;
@@ -14,8 +14,8 @@ use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::tenancy::Role;
 use uuid::Uuid;
 
-/// `MONO_WEBHOOK_SECRET` of `common::test_settings`.
-const SECRET: &str = "test-webhook-secret";
+/// `MONO_WEBHOOK_SECRET` of the test apps.
+const SECRET: &str = WEBHOOK_SECRET;
 const WAIT: Duration = Duration::from_secs(20);
 
 enum Auth {
@@ -49,8 +49,8 @@ async fn deliver_raw(app: &TestApp, body: &[u8], auth: Auth) -> (u16, Value) {
     split(request.body(body.to_vec()).send().await.unwrap()).await
 }
 
-/// Posts a correctly signed delivery; answers its `data`.
-async fn deliver(app: &TestApp, body: &Value) -> Value {
+/// Posts a correctly signed delivery; answers its receipt.
+async fn deliver(app: &TestApp, body: &Value) -> WebhookReceipt {
     let bytes = serde_json::to_vec(body).unwrap();
     let (status, resp) = deliver_raw(
         app,
@@ -63,8 +63,7 @@ async fn deliver(app: &TestApp, body: &Value) -> Value {
     )
     .await;
     assert_eq!(status, 200, "{resp}");
-    assert_eq!(resp["status"], "successful", "{resp}");
-    resp["data"].clone()
+    data(&resp)
 }
 
 fn event(name: &str, data: Value) -> Value {
@@ -87,26 +86,9 @@ fn tx_event(name: &str, account: &str, tx: Value) -> Value {
     event(name, json!({"account": account, "transaction": tx}))
 }
 
-/// Polls `check` until it answers Some, or panics after [`WAIT`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(started.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 /// The delivery once it is no longer queued: (status, result).
-async fn processed(pool: &PgPool, delivery_id: &Value) -> (String, Value) {
-    let id = Uuid::parse_str(delivery_id.as_str().unwrap()).unwrap();
-    eventually("the delivery to be processed", || async {
+async fn processed(pool: &PgPool, id: Uuid) -> (String, Value) {
+    wait_for("the delivery to be processed", WAIT, || async {
         let (status, result): (String, Option<Value>) =
             sqlx::query_as("SELECT status, result FROM webhook_deliveries WHERE id = $1")
                 .bind(id)
@@ -120,15 +102,11 @@ async fn processed(pool: &PgPool, delivery_id: &Value) -> (String, Value) {
 
 /// Delivers and waits for processing; answers the delivery's result.
 async fn deliver_processed(app: &TestApp, body: &Value) -> Value {
-    let data = deliver(app, body).await;
-    assert_eq!(data["outcome"], "queued", "{data}");
-    let (status, result) = processed(&app.pool, &data["deliveryId"]).await;
+    let receipt = deliver(app, body).await;
+    assert_eq!(receipt.outcome, "queued", "{receipt:?}");
+    let (status, result) = processed(&app.pool, receipt.delivery_id).await;
     assert_eq!(status, "processed", "{result}");
     result
-}
-
-async fn count(pool: &PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
 /// Checks that the webhook jobs name every queued-at-intake delivery exactly once (a job per
@@ -157,7 +135,7 @@ async fn jobs_cover_each_delivery_once(pool: &PgPool) -> i64 {
     );
     let unnamed = count(
         pool,
-        "SELECT count(*) FROM webhook_deliveries d WHERE d.status <> 'ignored' AND NOT EXISTS (
+        "webhook_deliveries d WHERE d.status <> 'ignored' AND NOT EXISTS (
              SELECT 1 FROM jobs j WHERE j.payload->'deliveryIds' ? d.id::text)",
     )
     .await;
@@ -173,16 +151,11 @@ async fn admin_key(app: &TestApp) -> String {
 }
 
 async fn status_with(app: &TestApp, key: &str) -> Value {
-    let resp = app
-        .http()
-        .get(app.url("/si/mono/webhook-status"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = split(resp).await;
+    let (status, body) = app
+        .call(reqwest::Method::GET, "/si/mono/webhook-status", Some(key), None)
+        .await;
     assert_eq!(status, 200, "{body}");
-    body["data"].clone()
+    data(&body)
 }
 
 /// An invoice the tenant made by hand (`source: manual`), as reconciliation finds them.
@@ -230,7 +203,7 @@ async fn payment_status(pool: &PgPool, invoice: Uuid) -> String {
 
 #[sqlx::test]
 async fn both_forms_authenticate_and_every_bad_credential_is_401_and_counted(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let ok = |n: u32| serde_json::to_vec(&event("mono.events.something_new", json!({"n": n}))).unwrap();
 
     let (status, body) = deliver_raw(&app, &ok(1), Auth::SecretHeader(SECRET)).await;
@@ -310,15 +283,8 @@ async fn both_forms_authenticate_and_every_bad_credential_is_401_and_counted(poo
     assert_eq!(resp.status(), 401);
 
     // Nothing refused was stored; every refusal was counted, with no body.
-    assert_eq!(count(&pool, "SELECT count(*) FROM webhook_deliveries").await, 5);
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM webhook_receipts WHERE kind = 'rejected'"
-        )
-        .await,
-        7
-    );
+    assert_eq!(count(&pool, "webhook_deliveries").await, 5);
+    assert_eq!(count(&pool, "webhook_receipts WHERE kind = 'rejected'").await, 7);
     let admin = status_with(&app, &admin_key(&app).await).await;
     assert_eq!(admin["signatureVerification"], true);
     assert_eq!(admin["last24h"]["rejected"], 7, "{admin}");
@@ -334,7 +300,7 @@ async fn both_forms_authenticate_and_every_bad_credential_is_401_and_counted(poo
 
 #[sqlx::test]
 async fn verification_off_accepts_unsigned_deliveries(pool: PgPool) {
-    let app = spawn_app_with(pool, test_settings(&[("MONO_VERIFY_SIGNATURE", "false")])).await;
+    let app = TestApp::builder(pool).verify_signature(false).start().await;
     let body = serde_json::to_vec(&event("mono.events.something_new", json!({}))).unwrap();
     let (status, resp) = deliver_raw(&app, &body, Auth::None).await;
     assert_eq!(status, 200, "{resp}");
@@ -347,7 +313,7 @@ async fn verification_off_accepts_unsigned_deliveries(pool: PgPool) {
 
 #[sqlx::test]
 async fn bodies_over_a_mebibyte_are_413_and_bad_json_is_400(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    let app = TestApp::builder(pool).start().await;
     let big = vec![b' '; 1024 * 1024 + 1];
     let (status, resp) = deliver_raw(&app, &big, Auth::SecretHeader(SECRET)).await;
     assert_eq!(status, 413, "{resp}");
@@ -361,7 +327,7 @@ async fn bodies_over_a_mebibyte_are_413_and_bad_json_is_400(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_delivery_seen_before_is_a_duplicate_even_two_at_once(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let app = &s.app;
     let account = s.link_new_account(0).await;
 
@@ -371,16 +337,16 @@ async fn a_delivery_seen_before_is_a_duplicate_even_two_at_once(pool: PgPool) {
         transaction("tx_dup_1", 250_000, "NGN", None),
     );
     let first = deliver(app, &body).await;
-    assert_eq!(first["duplicate"], false);
-    assert_eq!(first["event"], "transaction.updated");
+    assert!(!first.duplicate, "{first:?}");
+    assert_eq!(first.event, "transaction.updated");
     let again = deliver(app, &body).await;
-    assert_eq!(again["duplicate"], true, "{again}");
-    assert_eq!(again["deliveryId"], first["deliveryId"]);
+    assert!(again.duplicate, "{again:?}");
+    assert_eq!(again.delivery_id, first.delivery_id);
 
     // The same event id with another body is the same delivery.
     let mut changed = body.clone();
     changed["data"]["transaction"]["amount"] = json!(999_999);
-    assert_eq!(deliver(app, &changed).await["duplicate"], true);
+    assert!(deliver(app, &changed).await.duplicate);
 
     // Without an event id, the same body is.
     let mut no_id = tx_event(
@@ -389,8 +355,8 @@ async fn a_delivery_seen_before_is_a_duplicate_even_two_at_once(pool: PgPool) {
         transaction("tx_dup_2", 250_000, "NGN", None),
     );
     no_id.as_object_mut().unwrap().remove("event_id");
-    assert_eq!(deliver(app, &no_id).await["duplicate"], false);
-    assert_eq!(deliver(app, &no_id).await["duplicate"], true);
+    assert!(!deliver(app, &no_id).await.duplicate);
+    assert!(deliver(app, &no_id).await.duplicate);
 
     // Two copies at once: exactly one is stored and queued.
     let twin = tx_event(
@@ -399,25 +365,21 @@ async fn a_delivery_seen_before_is_a_duplicate_even_two_at_once(pool: PgPool) {
         transaction("tx_dup_3", 250_000, "NGN", None),
     );
     let (a, b) = tokio::join!(deliver(app, &twin), deliver(app, &twin));
-    assert_eq!(a["deliveryId"], b["deliveryId"]);
-    assert_ne!(a["duplicate"], b["duplicate"], "{a} {b}");
+    assert_eq!(a.delivery_id, b.delivery_id);
+    assert_ne!(a.duplicate, b.duplicate, "{a:?} {b:?}");
 
-    processed(&pool, &first["deliveryId"]).await;
-    processed(&pool, &a["deliveryId"]).await;
-    assert_eq!(count(&pool, "SELECT count(*) FROM webhook_deliveries").await, 3);
+    processed(&pool, first.delivery_id).await;
+    processed(&pool, a.delivery_id).await;
+    assert_eq!(count(&pool, "webhook_deliveries").await, 3);
     assert_eq!(jobs_cover_each_delivery_once(&pool).await, 3);
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM invoices WHERE transaction_id LIKE 'tx_dup_%'"
-        )
-        .await,
+        count(&pool, "invoices WHERE transaction_id LIKE 'tx_dup_%'").await,
         3
     );
     // A duplicate of a processed delivery says so.
     let late = deliver(app, &body).await;
-    assert_eq!(late["duplicate"], true);
-    assert_eq!(late["outcome"], "processed");
+    assert!(late.duplicate, "{late:?}");
+    assert_eq!(late.outcome, "processed");
     let st = status_with(app, app.key()).await;
     assert_eq!(st["last24h"]["duplicate"], 5, "{st}");
     assert_eq!(st["last24h"]["received"], 3, "{st}");
@@ -428,7 +390,7 @@ async fn a_delivery_seen_before_is_a_duplicate_even_two_at_once(pool: PgPool) {
 
 #[sqlx::test]
 async fn many_copies_at_once_store_each_delivery_once(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let app = &s.app;
     let account = s.link_new_account(0).await;
     // 12 deliveries, 6 copies of each, all in flight together: intake stores them in shared
@@ -448,41 +410,33 @@ async fn many_copies_at_once_store_each_delivery_once(pool: PgPool) {
         .map(|b| deliver(app, b));
     let answers = futures::future::join_all(sends).await;
     for group in answers.chunks(6) {
-        let firsts = group.iter().filter(|a| a["duplicate"] == false).count();
+        let firsts = group.iter().filter(|a| !a.duplicate).count();
         assert_eq!(firsts, 1, "exactly one copy is the delivery: {group:?}");
         assert!(
-            group.iter().all(|a| a["deliveryId"] == group[0]["deliveryId"]),
+            group.iter().all(|a| a.delivery_id == group[0].delivery_id),
             "{group:?}"
         );
     }
-    assert_eq!(count(&pool, "SELECT count(*) FROM webhook_deliveries").await, 12);
+    assert_eq!(count(&pool, "webhook_deliveries").await, 12);
     assert_eq!(jobs_cover_each_delivery_once(&pool).await, 12);
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM webhook_receipts WHERE kind = 'duplicate'"
-        )
-        .await,
+        count(&pool, "webhook_receipts WHERE kind = 'duplicate'").await,
         60
     );
     for a in answers.iter().step_by(6) {
-        processed(&pool, &a["deliveryId"]).await;
+        processed(&pool, a.delivery_id).await;
     }
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM invoices WHERE transaction_id LIKE 'tx_many_%'"
-        )
-        .await,
+        count(&pool, "invoices WHERE transaction_id LIKE 'tx_many_%'").await,
         12
     );
 }
 
 #[sqlx::test]
 async fn unknown_events_and_unknown_accounts_are_ignored_and_recorded(pool: PgPool) {
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     let unknown_event = deliver(&app, &event("mono.events.brand_new", json!({"account": "x"}))).await;
-    assert_eq!(unknown_event["outcome"], "ignored");
+    assert_eq!(unknown_event.outcome, "ignored");
     let unknown_account = deliver(
         &app,
         &tx_event(
@@ -492,7 +446,7 @@ async fn unknown_events_and_unknown_accounts_are_ignored_and_recorded(pool: PgPo
         ),
     )
     .await;
-    assert_eq!(unknown_account["outcome"], "ignored");
+    assert_eq!(unknown_account.outcome, "ignored");
     let unknown_ref = deliver(
         &app,
         &event(
@@ -501,7 +455,7 @@ async fn unknown_events_and_unknown_accounts_are_ignored_and_recorded(pool: PgPo
         ),
     )
     .await;
-    assert_eq!(unknown_ref["outcome"], "ignored");
+    assert_eq!(unknown_ref.outcome, "ignored");
     let results: Vec<(String, Value)> =
         sqlx::query_as("SELECT status, result FROM webhook_deliveries ORDER BY received_at")
             .fetch_all(&pool)
@@ -515,7 +469,7 @@ async fn unknown_events_and_unknown_accounts_are_ignored_and_recorded(pool: PgPo
         results[1],
         ("ignored".into(), json!({"ignored": "unknown_account"}))
     );
-    assert_eq!(count(&pool, "SELECT count(*) FROM jobs").await, 0);
+    assert_eq!(count(&pool, "jobs").await, 0);
     let admin = status_with(&app, &admin_key(&app).await).await;
     assert_eq!(admin["last24h"]["ignored"], 3, "{admin}");
 }
@@ -524,7 +478,7 @@ async fn unknown_events_and_unknown_accounts_are_ignored_and_recorded(pool: PgPo
 
 #[sqlx::test]
 async fn account_events_update_reauth_unlink_income_and_jobs(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let app = &s.app;
     let account = s.link_new_account(3).await;
 
@@ -546,15 +500,14 @@ async fn account_events_update_reauth_unlink_income_and_jobs(pool: PgPool) {
     .await;
     assert_eq!(result["reauthRequired"], true, "{result}");
     assert_eq!(result["syncQueued"], false, "{result}");
-    let (_, view) = app.get(&format!("/si/mono/accounts/{account}")).await;
-    let view = &view["data"];
-    assert_eq!(view["name"], "ACME TRADING LTD");
-    assert_eq!(view["account_number"], "0123456789");
-    assert_eq!(view["balance"], 7_000_000);
-    assert_eq!(view["bvn"], "5678");
-    assert_eq!(view["institution"]["bank_code"], "058");
-    assert_eq!(view["data_status"], "PROCESSING");
-    assert_eq!(view["reauthRequired"], true);
+    let view: AccountView = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert_eq!(view.name.as_deref(), Some("ACME TRADING LTD"));
+    assert_eq!(view.account_number.as_deref(), Some("0123456789"));
+    assert_eq!(view.balance, Some(7_000_000));
+    assert_eq!(view.bvn.as_deref(), Some("5678"));
+    assert_eq!(view.institution.bank_code.as_deref(), Some("058"));
+    assert_eq!(view.data_status.as_deref(), Some("PROCESSING"));
+    assert!(view.reauth_required, "{view:?}");
 
     // account_reauthorized clears it.
     let result = deliver_processed(
@@ -566,8 +519,8 @@ async fn account_events_update_reauth_unlink_income_and_jobs(pool: PgPool) {
     )
     .await;
     assert_eq!(result["reauthRequired"], false);
-    let (_, view) = app.get(&format!("/si/mono/accounts/{account}")).await;
-    assert_eq!(view["data"]["reauthRequired"], false);
+    let view: AccountView = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert!(!view.reauth_required, "{view:?}");
 
     // AVAILABLE queues a sync, which runs: the account is synced.
     let result = deliver_processed(
@@ -580,15 +533,15 @@ async fn account_events_update_reauth_unlink_income_and_jobs(pool: PgPool) {
     .await;
     assert_eq!(result["syncQueued"], true, "{result}");
     let job_id = result["syncJobId"].as_str().expect("a sync job").to_string();
-    let job = eventually("the sync job to finish", || async {
-        let (_, body) = app.get(&format!("/si/mono/jobs/{job_id}")).await;
-        (body["data"]["status"] == "done").then_some(body["data"].clone())
+    let job = wait_for("the sync job to finish", WAIT, || async {
+        let job: Value = app.get(&format!("/si/mono/jobs/{job_id}")).await;
+        (job["status"] == "done").then_some(job)
     })
     .await;
     assert_eq!(job["kind"], "sync");
     assert_eq!(job["progress"]["fetched"], 3, "{job}");
-    let (_, view) = app.get(&format!("/si/mono/accounts/{account}")).await;
-    assert!(view["data"]["lastSyncedAt"].is_string(), "{view}");
+    let view: AccountView = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert!(view.last_synced_at.is_some(), "{view:?}");
     // Another tenant cannot see the job.
     let other = tenants::create_tenant(&pool, "Other Org").await.unwrap();
     let resp = app
@@ -630,10 +583,10 @@ async fn account_events_update_reauth_unlink_income_and_jobs(pool: PgPool) {
     )
     .await;
     assert_eq!(result["unlinked"], true);
-    let (_, view) = app.get(&format!("/si/mono/accounts/{account}")).await;
-    assert!(view["data"]["unlinkedAt"].is_string());
+    let view: AccountView = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert!(view.unlinked_at.is_some(), "{view:?}");
     // Transactions of an unlinked account are ignored.
-    let data = deliver(
+    let receipt = deliver(
         app,
         &tx_event(
             "transaction.settled",
@@ -642,14 +595,14 @@ async fn account_events_update_reauth_unlink_income_and_jobs(pool: PgPool) {
         ),
     )
     .await;
-    let (status, result) = processed(&pool, &data["deliveryId"]).await;
+    let (status, result) = processed(&pool, receipt.delivery_id).await;
     assert_eq!(
         (status.as_str(), &result),
         ("ignored", &json!({"ignored": "account_unlinked"}))
     );
 
     // A payload that does not fit its event fails, with the field named.
-    let data = deliver(
+    let receipt = deliver(
         app,
         &event(
             "mono.events.account_updated",
@@ -657,7 +610,7 @@ async fn account_events_update_reauth_unlink_income_and_jobs(pool: PgPool) {
         ),
     )
     .await;
-    let (status, _) = processed(&pool, &data["deliveryId"]).await;
+    let (status, _) = processed(&pool, receipt.delivery_id).await;
     assert_eq!(status, "failed");
     let st = status_with(app, app.key()).await;
     assert_eq!(st["last24h"]["failed"], 1, "{st}");
@@ -669,9 +622,9 @@ async fn account_events_update_reauth_unlink_income_and_jobs(pool: PgPool) {
 
 #[sqlx::test]
 async fn account_connected_links_a_hosted_link_by_its_ref(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let app = &s.app;
-    let (status, link) = app
+    let _: WidgetLink = app
         .post(
             "/si/mono/widget-link",
             json!({"customer": {"name": "Ada Obi", "email": "ada@acme.ng"},
@@ -679,7 +632,6 @@ async fn account_connected_links_a_hosted_link_by_its_ref(pool: PgPool) {
                    "env": "production"}),
         )
         .await;
-    assert_eq!(status, 200, "{link}");
     // Mono knows the ref in the organization's namespace, and echoes it so.
     let mono_ref = taxpoynt_mono::services::link::namespaced_ref(app.tenant.org_id, "hosted-link-0001");
     // An account Mono made for that link (the sandbox's control API stands in for the widget).
@@ -698,13 +650,15 @@ async fn account_connected_links_a_hosted_link_by_its_ref(pool: PgPool) {
     .await;
     assert_eq!(result["linked"], true, "{result}");
     // Linked in the ref's environment, with the details Mono has.
-    let (status, view) = app
+    let view: AccountView = app
         .get(&format!("/si/mono/accounts/{account}?env=production"))
         .await;
-    assert_eq!(status, 200, "{view}");
-    assert_eq!(view["data"]["account_number"], made["data"]["account_number"]);
-    assert_eq!(view["data"]["data_status"], "AVAILABLE");
-    let (status, _) = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert_eq!(
+        view.account_number.as_deref(),
+        made["data"]["account_number"].as_str()
+    );
+    assert_eq!(view.data_status.as_deref(), Some("AVAILABLE"));
+    let (status, _) = app.get_raw(&format!("/si/mono/accounts/{account}")).await;
     assert_eq!(status, 404, "not in the sandbox environment");
     let completed: Option<chrono::DateTime<Utc>> =
         sqlx::query_scalar("SELECT completed_at FROM mono_link_refs WHERE client_ref = 'hosted-link-0001'")
@@ -730,7 +684,7 @@ async fn account_connected_links_a_hosted_link_by_its_ref(pool: PgPool) {
 
 #[sqlx::test]
 async fn reconciliation_marks_a_matching_invoice_pending_then_settled(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let app = &s.app;
     let account = s.link_new_account(0).await;
     let invoice = manual_invoice(app, "INV-4242", 500_000, "NGN").await;
@@ -747,28 +701,20 @@ async fn reconciliation_marks_a_matching_invoice_pending_then_settled(pool: PgPo
     deliver_processed(app, &tx_event("transaction.updated", &account, tx)).await;
     assert_eq!(payment_status(&pool, invoice).await, "settled");
     // No draft for a payment of an existing invoice; one ledger row, one event.
-    assert_eq!(count(&pool, "SELECT count(*) FROM invoices").await, 1);
+    assert_eq!(count(&pool, "invoices").await, 1);
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM mono_transactions WHERE reason = 'reconciled'"
-        )
-        .await,
+        count(&pool, "mono_transactions WHERE reason = 'reconciled'").await,
         1
     );
     assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM eligibility_events WHERE source = 'webhook'"
-        )
-        .await,
+        count(&pool, "eligibility_events WHERE source = 'webhook'").await,
         1
     );
 }
 
 #[sqlx::test]
 async fn reconciliation_sends_mismatches_to_the_dlq_and_drafts_the_rest(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let app = &s.app;
     let account = s.link_new_account(0).await;
     manual_invoice(app, "INV-7000", 500_000, "NGN").await;
@@ -855,7 +801,7 @@ async fn reconciliation_sends_mismatches_to_the_dlq_and_drafts_the_rest(pool: Pg
 
 #[sqlx::test]
 async fn a_transaction_synced_and_then_delivered_is_not_drafted_twice(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let app = &s.app;
     let account = s.link_new_account(20).await;
     s.control_post(
@@ -864,10 +810,9 @@ async fn a_transaction_synced_and_then_delivered_is_not_drafted_twice(pool: PgPo
                                   "narration": "NIP/GTB/ACME LTD/Payment for invoice 77"}]}),
     )
     .await;
-    let (status, body) = app.post("/si/mono/sync", json!({"accountId": account})).await;
-    assert_eq!(status, 200, "{body}");
-    let drafted = body["data"]["drafted"].as_i64().unwrap();
-    assert!(drafted > 0, "{body}");
+    let synced: SyncOutcome = app.post("/si/mono/sync", json!({"accountId": account})).await;
+    let drafted = synced.drafted as i64;
+    assert!(drafted > 0, "{synced:?}");
     let tx_id: String = sqlx::query_scalar("SELECT transaction_id FROM invoices LIMIT 1")
         .fetch_one(&pool)
         .await
@@ -879,7 +824,7 @@ async fn a_transaction_synced_and_then_delivered_is_not_drafted_twice(pool: PgPo
         json!({"event": "transaction.settled", "transaction_id": tx_id}),
     )
     .await;
-    let (status, result) = eventually("the sandbox's delivery", || async {
+    let (status, result) = wait_for("the sandbox's delivery", WAIT, || async {
         let row: Option<(String, Option<Value>)> = sqlx::query_as(
             "SELECT status, result FROM webhook_deliveries WHERE event = 'transaction.settled' AND status <> 'queued'",
         )
@@ -891,11 +836,7 @@ async fn a_transaction_synced_and_then_delivered_is_not_drafted_twice(pool: PgPo
     .await;
     assert_eq!(status, "processed");
     assert_eq!(result.unwrap()["outcome"], "duplicate");
-    assert_eq!(
-        count(&pool, "SELECT count(*) FROM invoices").await,
-        drafted,
-        "no second draft"
-    );
+    assert_eq!(count(&pool, "invoices").await, drafted, "no second draft");
 }
 
 // ----- the worker ----------------------------------------------------------------------------
@@ -905,13 +846,10 @@ async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool)
     use mono::signature::PresentedAuth;
     use taxpoynt_mono::db::queue::{self, Lane};
     use taxpoynt_mono::services::webhooks::{intake, job};
-    use taxpoynt_mono::startup::Application;
 
     // The first process: it takes two deliveries in, claims their jobs and dies, one job
     // before doing anything, the other after committing its work but before marking it done.
-    let first = Application::build_with_pool(test_settings(&[]), pool.clone())
-        .await
-        .unwrap();
+    let first = TestApp::builder(pool.clone()).application().await;
     let state = first.state().clone();
     org_with_account(&pool, "Crash Org", "acc_crash").await;
     let auth = PresentedAuth {
@@ -937,9 +875,9 @@ async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool)
     drop(first);
 
     // A second process takes both jobs again once their leases run out.
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     for id in &deliveries {
-        let (status, _) = processed(&pool, &json!(id.to_string())).await;
+        let (status, _) = processed(&pool, *id).await;
         assert_eq!(status, "processed");
     }
     let jobs_done = jobs_when_all_done(&pool).await;
@@ -949,9 +887,9 @@ async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool)
         "{jobs_done:?}"
     );
     for tx_id in ["tx_crash_before", "tx_crash_after"] {
-        let q = format!("SELECT count(*) FROM invoices WHERE transaction_id = '{tx_id}'");
+        let q = format!("invoices WHERE transaction_id = '{tx_id}'");
         assert_eq!(count(&pool, &q).await, 1, "{tx_id}");
-        let q = format!("SELECT count(*) FROM eligibility_events WHERE transaction_id = '{tx_id}'");
+        let q = format!("eligibility_events WHERE transaction_id = '{tx_id}'");
         assert_eq!(count(&pool, &q).await, 1, "{tx_id}");
     }
     app.shutdown.cancel();
@@ -980,7 +918,7 @@ async fn org_with_account(pool: &PgPool, name: &str, account: &str) -> Uuid {
 
 /// Every job once all are done: (attempts, progress), by environment and age.
 async fn jobs_when_all_done(pool: &PgPool) -> Vec<(i32, Value)> {
-    eventually("every job to be done", || async {
+    wait_for("every job to be done", WAIT, || async {
         let rows: Vec<(String, i32, Value)> =
             sqlx::query_as("SELECT status, attempts, progress FROM jobs ORDER BY env_id, created_at")
                 .fetch_all(pool)
@@ -1030,13 +968,7 @@ async fn one_intake_batch_is_one_job_per_environment_in_arrival_order(pool: PgPo
     assert_eq!(stored.len(), 5);
     let id_of = |tx: &str| {
         let key = &batch.iter().find(|d| d.body.contains(tx)).unwrap().dedupe_key;
-        stored
-            .iter()
-            .find(|s| &s.dedupe_key == key)
-            .unwrap()
-            .intake
-            .id
-            .to_string()
+        stored.iter().find(|s| &s.dedupe_key == key).unwrap().intake.id
     };
     let jobs: Vec<(Uuid, Value)> = sqlx::query_as(
         "SELECT env_id, payload->'deliveryIds' FROM jobs WHERE kind = 'webhook' ORDER BY env_id",
@@ -1060,14 +992,14 @@ async fn one_intake_batch_is_one_job_per_environment_in_arrival_order(pool: PgPo
         .await
         .unwrap();
     assert!(again.iter().all(|s| !s.intake.inserted));
-    assert_eq!(count(&pool, "SELECT count(*) FROM jobs").await, 2);
+    assert_eq!(count(&pool, "jobs").await, 2);
 
     // The worker processes every delivery of both jobs.
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     for tx in ["tx_a1", "tx_a2", "tx_a3", "tx_b1"] {
-        let (status, result) = processed(&pool, &json!(id_of(tx))).await;
+        let (status, result) = processed(&pool, id_of(tx)).await;
         assert_eq!(status, "processed", "{tx}: {result}");
-        let q = format!("SELECT count(*) FROM invoices WHERE transaction_id = '{tx}'");
+        let q = format!("invoices WHERE transaction_id = '{tx}'");
         assert_eq!(count(&pool, &q).await, 1, "{tx}");
     }
     let done = jobs_when_all_done(&pool).await;
@@ -1122,21 +1054,15 @@ async fn a_failing_delivery_is_retried_alone_and_failed_when_its_job_runs_out(po
         .unwrap();
     let id_of = |tx: &str| {
         let key = &batch.iter().find(|d| d.body.contains(tx)).unwrap().dedupe_key;
-        json!(stored
-            .iter()
-            .find(|s| &s.dedupe_key == key)
-            .unwrap()
-            .intake
-            .id
-            .to_string())
+        stored.iter().find(|s| &s.dedupe_key == key).unwrap().intake.id
     };
 
-    let app = spawn_app(pool.clone()).await;
+    let app = TestApp::builder(pool.clone()).start().await;
     // The job's two attempts: the others are processed by the first, once.
-    let (status, result) = processed(&pool, &id_of("tx_poison")).await;
+    let (status, result) = processed(&pool, id_of("tx_poison")).await;
     assert_eq!(status, "failed", "{result}");
-    let error: String = sqlx::query_scalar("SELECT error FROM webhook_deliveries WHERE id = $1::uuid")
-        .bind(id_of("tx_poison").as_str().unwrap())
+    let error: String = sqlx::query_scalar("SELECT error FROM webhook_deliveries WHERE id = $1")
+        .bind(id_of("tx_poison"))
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -1144,8 +1070,8 @@ async fn a_failing_delivery_is_retried_alone_and_failed_when_its_job_runs_out(po
     // error to the tenant); the job's names how many of its deliveries failed.
     assert_eq!(error, "internal error");
     for tx in ["tx_fine_1", "tx_fine_2"] {
-        assert_eq!(processed(&pool, &id_of(tx)).await.0, "processed", "{tx}");
-        let q = format!("SELECT count(*) FROM eligibility_events WHERE transaction_id = '{tx}'");
+        assert_eq!(processed(&pool, id_of(tx)).await.0, "processed", "{tx}");
+        let q = format!("eligibility_events WHERE transaction_id = '{tx}'");
         assert_eq!(count(&pool, &q).await, 1, "{tx} decided once over two attempts");
     }
     let (job_status, attempts, last_error): (String, i32, Option<String>) =
@@ -1169,36 +1095,27 @@ async fn a_failing_delivery_is_retried_alone_and_failed_when_its_job_runs_out(po
 
 #[sqlx::test]
 async fn the_sandboxs_signed_webhooks_link_and_sync_an_account(pool: PgPool) {
-    let s = spawn_app_with_sandbox(pool.clone()).await;
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     let app = &s.app;
     send_sandbox_webhooks_to(&s).await;
-    let (status, link) = app
+    let link: WidgetLink = app
         .post(
             "/si/mono/widget-link",
             json!({"customer": {"name": "Ada Obi", "email": "ada@acme.ng"},
                    "redirectUrl": "https://dashboard.example/cb"}),
         )
         .await;
-    assert_eq!(status, 200, "{link}");
     // The customer finishes the widget; no code reaches the dashboard (hosted link).
-    let resp = app
-        .http()
-        .get(link["data"]["monoUrl"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let resp = app.http().get(&link.mono_url).send().await.unwrap();
     assert!(resp.status().is_redirection(), "{}", resp.status());
 
     // account_connected links it; account_updated (AVAILABLE) queues its first sync.
-    let account = eventually("the account to be synced", || async {
-        let (_, body) = app.get("/si/mono/accounts?linkedOnly=true").await;
-        body["data"]
-            .as_array()
-            .and_then(|a| a.first().cloned())
-            .filter(|a| a["lastSyncedAt"].is_string())
+    let account = wait_for("the account to be synced", WAIT, || async {
+        let linked: Vec<AccountView> = app.get("/si/mono/accounts?linkedOnly=true").await;
+        linked.into_iter().next().filter(|a| a.last_synced_at.is_some())
     })
     .await;
-    let id = account["id"].as_str().unwrap();
+    let id = account.id.as_str();
     let deliveries = settled_deliveries(&s.sandbox).await;
     assert!(deliveries.iter().all(|d| d.status == Some(200)), "{deliveries:?}");
     let events: Vec<(String, String)> = sqlx::query_as(
@@ -1215,11 +1132,7 @@ async fn the_sandboxs_signed_webhooks_link_and_sync_an_account(pool: PgPool) {
             ("mono.events.account_updated".into(), "processed".into()),
         ]
     );
-    let decided = count(
-        &pool,
-        &format!("SELECT count(*) FROM mono_transactions WHERE account_id = '{id}'"),
-    )
-    .await;
+    let decided = count(&pool, &format!("mono_transactions WHERE account_id = '{id}'")).await;
     assert!(decided > 0);
 }
 
