@@ -16,6 +16,7 @@ mod foundation;
 mod fuzz_props;
 mod invoices;
 mod linking;
+mod money;
 mod mono_client_sandbox;
 mod mono_client_wiremock;
 mod mono_types;

@@ -66,11 +66,11 @@ async fn deliver(app: &TestApp, body: &Value) -> WebhookReceipt {
     data(&resp)
 }
 
-fn event(name: &str, data: Value) -> Value {
+pub(crate) fn event(name: &str, data: Value) -> Value {
     json!({"event": name, "event_id": format!("evt_{}", Uuid::new_v4().simple()), "data": data})
 }
 
-fn transaction(id: &str, amount: i64, currency: &str, reference: Option<&str>) -> Value {
+pub(crate) fn transaction(id: &str, amount: i64, currency: &str, reference: Option<&str>) -> Value {
     let mut t = json!({
         "id": id, "type": "credit", "amount": amount, "currency": currency,
         "narration": format!("NIP/GTB/ACME LTD/Payment for invoice {}", reference.unwrap_or("")),
@@ -82,7 +82,7 @@ fn transaction(id: &str, amount: i64, currency: &str, reference: Option<&str>) -
     t
 }
 
-fn tx_event(name: &str, account: &str, tx: Value) -> Value {
+pub(crate) fn tx_event(name: &str, account: &str, tx: Value) -> Value {
     event(name, json!({"account": account, "transaction": tx}))
 }
 
@@ -101,7 +101,7 @@ async fn processed(pool: &PgPool, id: Uuid) -> (String, Value) {
 }
 
 /// Delivers and waits for processing; answers the delivery's result.
-async fn deliver_processed(app: &TestApp, body: &Value) -> Value {
+pub(crate) async fn deliver_processed(app: &TestApp, body: &Value) -> Value {
     let receipt = deliver(app, body).await;
     assert_eq!(receipt.outcome, "queued", "{receipt:?}");
     let (status, result) = processed(&app.pool, receipt.delivery_id).await;
@@ -159,7 +159,7 @@ async fn status_with(app: &TestApp, key: &str) -> Value {
 }
 
 /// An invoice the tenant made by hand (`source: manual`), as reconciliation finds them.
-async fn manual_invoice(app: &TestApp, reference: &str, amount: i64, currency: &str) -> Uuid {
+pub(crate) async fn manual_invoice(app: &TestApp, reference: &str, amount: i64, currency: &str) -> Uuid {
     let id = Uuid::new_v4();
     let env: Uuid = app.env_id("sandbox").parse().unwrap();
     sqlx::query(
@@ -191,7 +191,7 @@ async fn send_sandbox_webhooks_to(s: &SandboxApp) {
     assert!(resp.status().is_success(), "{}", resp.status());
 }
 
-async fn payment_status(pool: &PgPool, invoice: Uuid) -> String {
+pub(crate) async fn payment_status(pool: &PgPool, invoice: Uuid) -> String {
     sqlx::query_scalar("SELECT payment_status FROM invoices WHERE id = $1")
         .bind(invoice)
         .fetch_one(pool)
@@ -896,7 +896,7 @@ async fn a_job_whose_worker_died_is_processed_once_after_a_restart(pool: PgPool)
 }
 
 /// An environment of a new organization with one AVAILABLE account `account` in it.
-async fn org_with_account(pool: &PgPool, name: &str, account: &str) -> Uuid {
+pub(crate) async fn org_with_account(pool: &PgPool, name: &str, account: &str) -> Uuid {
     let tenant = tenants::create_tenant(pool, name).await.unwrap();
     let env = tenant
         .environments

@@ -1,0 +1,295 @@
+//! One path for money (ELIGIBILITY.md, reconciliation on every path): whichever channel brings
+//! a transaction, and in whatever order, one sale is invoiced once and a payment status only
+//! moves forward. Each test is one of the ways this once went wrong.
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::*;
+use crate::webhooks::{
+    deliver_processed, manual_invoice, org_with_account, payment_status, transaction, tx_event,
+};
+use mono::signature::PresentedAuth;
+use taxpoynt_mono::services::webhooks::{intake, job};
+
+/// Invoices of the environment carrying `reference` (case-insensitively), DISCARDED ones aside.
+async fn invoices_for(pool: &PgPool, reference: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM invoices WHERE lower(reference) = lower($1) AND status <> 'DISCARDED'",
+    )
+    .bind(reference)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn open_dlq(pool: &PgPool, transaction_id: &str) -> (Uuid, String) {
+    sqlx::query_as("SELECT id, reason FROM dlq_records WHERE transaction_id = $1 AND status = 'open'")
+        .bind(transaction_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn replaying_an_amount_mismatch_never_drafts_a_second_invoice(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+    let first = transaction("tx_21001_a", 700_000, "NGN", Some("INV-21001"));
+    let result = deliver_processed(app, &tx_event("transaction.settled", &account, first)).await;
+    assert_eq!(result["outcome"], "draft", "{result}");
+    let second = transaction("tx_21001_b", 1_000_000, "NGN", Some("INV-21001"));
+    let result = deliver_processed(app, &tx_event("transaction.settled", &account, second)).await;
+    assert_eq!(result["reason"], "amount_mismatch", "{result}");
+
+    let (record, _) = open_dlq(&pool, "tx_21001_b").await;
+    let (status, body) = app
+        .post_raw(&format!("/si/mono/dlq/{record}/replay"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["outcome"], "dlq", "{body}");
+    assert_eq!(body["data"]["reason"], "amount_mismatch", "{body}");
+    assert_eq!(invoices_for(&pool, "INV-21001").await, 1);
+    assert_eq!(open_dlq(&pool, "tx_21001_b").await.1, "amount_mismatch");
+}
+
+#[sqlx::test]
+async fn a_replay_that_now_names_an_invoice_pays_it(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+    // Denied at first; the rule goes, and the replay finds the invoice its reference names.
+    let (status, rule) = app
+        .post_raw(
+            "/si/mono/allow-deny",
+            json!({"list": "deny", "pattern": "ACME", "field": "narration", "match": "contains"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    let tx = transaction("tx_replay_pay", 500_000, "NGN", Some("INV-3131"));
+    let result = deliver_processed(app, &tx_event("transaction.settled", &account, tx)).await;
+    assert_eq!(result["reason"], "denylisted", "{result}");
+    let invoice = manual_invoice(app, "INV-3131", 500_000, "NGN").await;
+    let (status, _) = app
+        .delete_raw(&format!(
+            "/si/mono/allow-deny/{}",
+            rule["data"]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 200);
+
+    let (record, _) = open_dlq(&pool, "tx_replay_pay").await;
+    let (status, body) = app
+        .post_raw(&format!("/si/mono/dlq/{record}/replay"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["reason"], "reconciled", "{body}");
+    assert_eq!(body["data"]["invoiceId"], invoice.to_string(), "{body}");
+    assert_eq!(payment_status(&pool, invoice).await, "settled");
+    assert_eq!(invoices_for(&pool, "INV-3131").await, 1);
+    let resolution: String = sqlx::query_scalar("SELECT resolution FROM dlq_records WHERE id = $1")
+        .bind(record)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(resolution, "replayed");
+}
+
+/// Adds transactions to a sandbox account; answers their ids in order.
+async fn sandbox_transactions(s: &SandboxApp, account: &str, txs: Value) -> Vec<String> {
+    let made = s
+        .control_post(
+            &format!("/_sandbox/accounts/{account}/transactions"),
+            json!({"transactions": txs}),
+        )
+        .await;
+    let items = made["data"]["added"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the sandbox names what it added: {made}"));
+    items
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[sqlx::test]
+async fn a_sync_page_reconciles_a_payment_of_an_existing_invoice(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+    let invoice = manual_invoice(app, "INV-5151", 500_000, "NGN").await;
+    sandbox_transactions(
+        &s,
+        &account,
+        json!([
+            {"amount": 500_000, "type": "credit", "narration": "NIP/GTB/ACME LTD/Payment INV-5151", "reference": "INV-5151"},
+            {"amount": 400_000, "type": "credit", "narration": "NIP/GTB/ACME LTD/Payment INV-5151", "reference": "inv-5151"},
+            {"amount": 900_000, "type": "credit", "narration": "NIP/GTB/ACME LTD/Payment INV-6161", "reference": "INV-6161"},
+            {"amount": 900_000, "type": "credit", "narration": "NIP/GTB/ACME LTD/Payment INV-6161", "reference": "INV-6161"},
+        ]),
+    )
+    .await;
+    sync_to_end(app, &account, 100, WhenBusy::Fail).await;
+
+    // The payment of INV-5151 settles it; the other amount waits in the DLQ.
+    assert_eq!(payment_status(&pool, invoice).await, "settled");
+    assert_eq!(invoices_for(&pool, "INV-5151").await, 1);
+    assert_eq!(
+        count(&pool, "dlq_records WHERE reason = 'amount_mismatch'").await,
+        1
+    );
+    // Two payments naming one new reference in one page: one draft, the other its payment.
+    assert_eq!(invoices_for(&pool, "INV-6161").await, 1);
+    let drafted: Uuid = sqlx::query_scalar("SELECT id FROM invoices WHERE reference = 'INV-6161'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(payment_status(&pool, drafted).await, "settled");
+    assert_eq!(
+        count(&pool, "mono_transactions WHERE reason = 'reconciled'").await,
+        2
+    );
+}
+
+#[sqlx::test]
+async fn a_transaction_held_already_still_moves_its_payment_forward(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+    let invoice = manual_invoice(app, "INV-7171", 250_000, "NGN").await;
+    let ids = sandbox_transactions(
+        &s,
+        &account,
+        json!([{"amount": 250_000, "type": "credit", "narration": "NIP/GTB/ACME LTD/INV-7171", "reference": "INV-7171"}]),
+    )
+    .await;
+    // Mono says "updated" first: pending.
+    let tx = transaction(&ids[0], 250_000, "NGN", Some("INV-7171"));
+    let result = deliver_processed(app, &tx_event("transaction.updated", &account, tx.clone())).await;
+    assert_eq!(result["outcome"], "reconciled", "{result}");
+    assert_eq!(payment_status(&pool, invoice).await, "pending");
+    // The sync brings the same transaction, posted: settled, nothing new written.
+    sync_to_end(app, &account, 100, WhenBusy::Fail).await;
+    assert_eq!(payment_status(&pool, invoice).await, "settled");
+    assert_eq!(ledger_rows(&pool, &account).await, 1);
+    // A late "updated" copy never moves it back, and says it was a repeat.
+    let result = deliver_processed(app, &tx_event("transaction.updated", &account, tx)).await;
+    assert_eq!(result["repeat"], true, "{result}");
+    assert_eq!(payment_status(&pool, invoice).await, "settled");
+    assert_eq!(invoices_for(&pool, "INV-7171").await, 1);
+}
+
+#[sqlx::test]
+async fn a_discarded_invoice_is_never_matched(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+    let discarded = manual_invoice(app, "INV-8181", 300_000, "NGN").await;
+    sqlx::query("UPDATE invoices SET status = 'DISCARDED' WHERE id = $1")
+        .bind(discarded)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let tx = transaction("tx_after_discard", 999_000, "NGN", Some("INV-8181"));
+    let result = deliver_processed(app, &tx_event("transaction.settled", &account, tx)).await;
+    // Not an amount mismatch against the discarded invoice: a sale of its own.
+    assert_eq!(result["outcome"], "draft", "{result}");
+    assert_eq!(payment_status(&pool, discarded).await, "none");
+    assert_eq!(invoices_for(&pool, "INV-8181").await, 1);
+}
+
+/// An application whose deliveries are stored but processed only when the test says: its
+/// state, for calling intake and processing directly.
+async fn unstarted(pool: &PgPool) -> taxpoynt_mono::state::AppState {
+    let application = TestApp::builder(pool.clone()).application().await;
+    application.state().clone()
+}
+
+async fn take_in(state: &taxpoynt_mono::state::AppState, body: &Value) -> Uuid {
+    let auth = PresentedAuth {
+        webhook_secret: Some(WEBHOOK_SECRET),
+        ..Default::default()
+    };
+    let receipt = intake::receive(state, auth, &serde_json::to_vec(body).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(receipt.outcome, "queued");
+    receipt.delivery_id
+}
+
+#[sqlx::test]
+async fn updated_and_settled_of_one_transaction_at_once_end_settled(pool: PgPool) {
+    let state = unstarted(&pool).await;
+    let env = org_with_account(&pool, "Race Org", "acc_race").await;
+    let invoice = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO invoices (id, org_id, env_id, source, kind, amount, currency, reference)
+         SELECT $1, org_id, id, 'manual', 'invoice', 600000, 'NGN', 'INV-9191' FROM environments WHERE id = $2",
+    )
+    .bind(invoice)
+    .bind(env)
+    .execute(&pool)
+    .await
+    .unwrap();
+    for round in 0..8 {
+        let tx = transaction(&format!("tx_race_{round}"), 600_000, "NGN", Some("INV-9191"));
+        let updated = take_in(&state, &tx_event("transaction.updated", "acc_race", tx.clone())).await;
+        let settled = take_in(&state, &tx_event("transaction.settled", "acc_race", tx)).await;
+        // Either may win the write: the later state is what stays.
+        let (a, b) = if round % 2 == 0 {
+            tokio::join!(
+                job::process_delivery(&state, updated),
+                job::process_delivery(&state, settled)
+            )
+        } else {
+            let (b, a) = tokio::join!(
+                job::process_delivery(&state, settled),
+                job::process_delivery(&state, updated)
+            );
+            (a, b)
+        };
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(payment_status(&pool, invoice).await, "settled", "round {round}");
+        let payment: String =
+            sqlx::query_scalar("SELECT status FROM invoice_payments WHERE transaction_id = $1")
+                .bind(format!("tx_race_{round}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(payment, "settled", "round {round}");
+        sqlx::query("UPDATE invoices SET payment_status = 'none' WHERE id = $1")
+            .bind(invoice)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+}
+
+#[sqlx::test]
+async fn two_sales_naming_one_new_reference_at_once_make_one_invoice(pool: PgPool) {
+    let state = unstarted(&pool).await;
+    org_with_account(&pool, "Twice Org", "acc_twice").await;
+    for round in 0..8 {
+        let reference = format!("INV-55{round:02}");
+        let a = transaction(&format!("tx_a_{round}"), 800_000, "NGN", Some(&reference));
+        let b = transaction(&format!("tx_b_{round}"), 800_000, "NGN", Some(&reference));
+        let a = take_in(&state, &tx_event("transaction.settled", "acc_twice", a)).await;
+        let b = take_in(&state, &tx_event("transaction.settled", "acc_twice", b)).await;
+        let (ra, rb) = tokio::join!(job::process_delivery(&state, a), job::process_delivery(&state, b));
+        let outcomes = [ra.unwrap()["outcome"].clone(), rb.unwrap()["outcome"].clone()];
+        assert!(
+            outcomes.contains(&json!("draft")) && outcomes.contains(&json!("reconciled")),
+            "round {round}: {outcomes:?}"
+        );
+        assert_eq!(invoices_for(&pool, &reference).await, 1, "round {round}");
+        let drafted: Uuid = sqlx::query_scalar("SELECT id FROM invoices WHERE reference = $1")
+            .bind(&reference)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(payment_status(&pool, drafted).await, "settled");
+    }
+}
