@@ -17,6 +17,7 @@ mod fuzz_props;
 mod invoices;
 mod linking;
 mod money;
+mod money_orderings;
 mod mono_client_sandbox;
 mod mono_client_wiremock;
 mod mono_types;
