@@ -121,7 +121,8 @@ async fn sign(pool: &PgPool, tenant: &Tenant, id: Uuid) {
 /// purge has picked its rows and reached the row the signing transaction holds. Fails at
 /// once when `task` ended first (it did not wait for the row).
 async fn wait_blocked_by<T>(pool: &PgPool, holder: i32, task: &JoinHandle<T>) {
-    wait_until(
+    // `wait_for` with an `Option<()>` probe: the one condition wait of the helpers.
+    wait_for(
         "a DELETE of invoices waiting on the signing transaction's row lock",
         Duration::from_secs(30),
         || {
@@ -131,7 +132,7 @@ async fn wait_blocked_by<T>(pool: &PgPool, holder: i32, task: &JoinHandle<T>) {
             );
             let pool = pool.clone();
             async move {
-                sqlx::query_scalar::<_, bool>(
+                let blocked = sqlx::query_scalar::<_, bool>(
                     "SELECT EXISTS (
                          SELECT 1 FROM pg_stat_activity
                          WHERE datname = current_database() AND $1 = ANY (pg_blocking_pids(pid))
@@ -140,11 +141,12 @@ async fn wait_blocked_by<T>(pool: &PgPool, holder: i32, task: &JoinHandle<T>) {
                 .bind(holder)
                 .fetch_one(&pool)
                 .await
-                .unwrap()
+                .unwrap();
+                blocked.then_some(())
             }
         },
     )
-    .await;
+    .await
 }
 
 async fn statuses(pool: &PgPool, tenant: &Tenant) -> Vec<(Uuid, String)> {
