@@ -402,6 +402,12 @@ pub struct Purged {
 
 /// Deletes an account's Mono invoices (never a SIGNED one), DLQ records, eligibility and monitoring events and its
 /// ledger, and forgets its cursor, in one statement inside the caller's transaction.
+///
+/// The invoices' DELETE states its whole predicate on the row it deletes (no sub-select), so
+/// an invoice signed by a transaction that commits while the DELETE waits on its row lock is
+/// re-read under READ COMMITTED, found SIGNED and kept; its payments (`invoice_payments`,
+/// deleted only by the cascade from their invoice) stay with it. The
+/// `invoices_signed_never_deleted` trigger refuses any SIGNED row that would get through.
 pub async fn purge(
     tx: &mut sqlx::PgConnection,
     tenant: &Tenant,

@@ -1,6 +1,8 @@
 //! Retention: what is older than an environment's cutoff, counted or deleted in small batches
 //! (each batch its own short statement, so no long lock is held). Signed invoices are kept,
-//! and ledger rows are kept (they are the exactly-once key): only their stored bodies go.
+//! even one signed while a batch runs (the DELETE re-checks its predicate on the row it
+//! deletes), and ledger rows are kept (they are the exactly-once key): only their stored
+//! bodies go.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -134,10 +136,19 @@ pub async fn delete_batch(
 ) -> Result<u64, sqlx::Error> {
     let done = match kind {
         Kind::Invoices => {
+            // The predicate is said twice: in the sub-select, which picks the batch from the
+            // statement's snapshot, and on `i`, the row deleted. Under READ COMMITTED a row
+            // updated since the snapshot (an invoice signed by a transaction this DELETE waited
+            // for) is re-read and only the conditions on `i` are checked again: the sub-select's
+            // answer is kept, so without the second `status <> 'SIGNED'` a batch picked before a
+            // sign would delete the invoice just signed. (The `invoices_signed_never_deleted`
+            // trigger would then fail the whole batch.)
             sqlx::query!(
-                "DELETE FROM invoices WHERE id IN (
+                "DELETE FROM invoices i
+                 WHERE i.id IN (
                      SELECT id FROM invoices
-                     WHERE env_id = $1 AND source = 'mono' AND status <> 'SIGNED' AND created_at < $2 LIMIT $3)",
+                     WHERE env_id = $1 AND source = 'mono' AND status <> 'SIGNED' AND created_at < $2 LIMIT $3)
+                   AND i.env_id = $1 AND i.source = 'mono' AND i.status <> 'SIGNED' AND i.created_at < $2",
                 env_id,
                 cutoff,
                 batch

@@ -34,6 +34,7 @@ mod scheduled_sync;
 mod secrets_in_logs;
 mod serve_sandbox;
 mod shutdown_metrics;
+mod signed_invoices;
 mod startup_checks;
 mod sync;
 mod sync_resume;
