@@ -20,6 +20,9 @@ pub enum RecordReason {
     /// Reconciliation: the transaction pays an invoice that already exists (skipped: no new
     /// draft; the invoice's payment status moves).
     Reconciled,
+    /// One leg of a transfer between the organization's own linked accounts (DLQ; `detail`
+    /// names the other leg as `<account>/<transaction>`).
+    OwnAccountTransfer,
 }
 
 impl RecordReason {
@@ -31,6 +34,7 @@ impl RecordReason {
             RecordReason::MalformedTransaction => "malformed_transaction",
             RecordReason::AmountMismatch => "amount_mismatch",
             RecordReason::Reconciled => "reconciled",
+            RecordReason::OwnAccountTransfer => "own_account_transfer",
         }
     }
 }

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::RecordReason;
-use eligibility::{Detail, DraftKind, Outcome};
+use eligibility::{DraftKind, Outcome};
 
 /// A page of decided transactions in column form, as the statement binds them: each
 /// transaction is moved into these columns once, straight from its decision.
@@ -15,7 +15,7 @@ pub struct PageRows {
     pub transaction_id: Vec<String>,
     pub outcome: Vec<Outcome>,
     pub reason: Vec<RecordReason>,
-    pub detail: Vec<Option<Detail>>,
+    pub detail: Vec<Option<String>>,
     /// `invoice` or `credit_note` for drafts.
     pub kind: Vec<Option<DraftKind>>,
     pub amount: Vec<i64>,
@@ -43,7 +43,8 @@ pub struct DecidedRow {
     pub transaction_id: String,
     pub outcome: Outcome,
     pub reason: RecordReason,
-    pub detail: Option<Detail>,
+    /// The engine's detail, or the pipeline's (an own-account transfer names its other leg).
+    pub detail: Option<String>,
     pub kind: Option<DraftKind>,
     pub amount: i64,
     pub currency: String,
@@ -58,6 +59,8 @@ pub struct DecidedRow {
     pub rule_id: Option<String>,
     pub keywords: Vec<String>,
     pub raw: Box<RawValue>,
+    /// A credit (else a debit); None for an item that does not decode. Not stored.
+    pub credit: Option<bool>,
 }
 
 impl PageRows {
@@ -137,7 +140,7 @@ pub async fn write_page(
     }
     let outcomes: Vec<&str> = rows.outcome.iter().map(|o| o.as_str()).collect();
     let reasons: Vec<&str> = rows.reason.iter().map(|r| r.as_str()).collect();
-    let details: Vec<Option<&str>> = rows.detail.iter().map(|d| d.map(|d| d.as_str())).collect();
+    let details: Vec<Option<&str>> = rows.detail.iter().map(|d| d.as_deref()).collect();
     let kinds: Vec<Option<&str>> = rows.kind.iter().map(|k| k.map(|k| k.as_str())).collect();
     let raws: Vec<&str> = rows.raw.iter().map(|r| r.get()).collect();
     let new_ids = sqlx::query_scalar!(
@@ -277,7 +280,7 @@ pub async fn record_redecision(
         row.transaction_id,
         row.outcome.as_str(),
         row.reason.as_str(),
-        row.detail.map(|d| d.as_str()),
+        row.detail.as_deref(),
         row.kind.map(|k| k.as_str()),
         row.amount,
         row.currency,

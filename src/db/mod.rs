@@ -15,6 +15,7 @@ pub mod retention;
 pub mod rules;
 pub mod signing_keys;
 pub mod tenancy;
+pub mod transfers;
 pub mod webhooks;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -13,9 +13,9 @@ use crate::db::ledger::{self, PageContext};
 use crate::domain::RecordReason;
 use crate::error::ApiError;
 use crate::runtime::policy_cache::LoadedPolicy;
-use crate::services::reconcile;
 use crate::services::settings::load_policy;
 use crate::services::sync::decide::decide_item;
+use crate::services::{reconcile, transfers};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use eligibility::Outcome;
@@ -251,6 +251,7 @@ pub async fn replay_with(
     // Decided and reconciled as a sync would (the transaction is in the ledger already, as
     // this record): a reference that names an invoice pays it or stays here, never a second
     // invoice.
+    transfers::pair_legs(&mut tx, tenant, &ctx, std::slice::from_mut(&mut row), true).await?;
     let target = reconcile::match_rows(
         &mut tx,
         tenant,
@@ -291,7 +292,7 @@ pub async fn replay_with(
             id,
             &Redecided {
                 reason: row.reason.as_str(),
-                detail: row.detail.map(|d| d.as_str()),
+                detail: row.detail.as_deref(),
                 rule_id: row.rule_id.as_deref(),
                 keywords: &row.keywords,
                 policy_version: &policy.version,

@@ -21,5 +21,6 @@ pub mod settings;
 pub mod signing;
 pub mod sync;
 pub mod tenants;
+pub mod transfers;
 pub mod unlink;
 pub mod webhooks;

@@ -12,6 +12,8 @@
 //!    the first one's invoice: one reference is never invoiced twice in an environment.
 //! 3. A transaction the ledger holds already creates nothing, but still moves its invoice's
 //!    payment forward (`none -> pending -> settled`, never back), whichever path brings it.
+//! 4. Before any of that, a leg of a transfer between the organization's own accounts goes to
+//!    the DLQ with its other leg (`services::transfers`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,6 +24,7 @@ use crate::db::ledger::{self, DecidedRow, PageContext, PageRows};
 use crate::db::payments::{self, NamedInvoice};
 use crate::domain::RecordReason;
 use crate::error::ApiError;
+use crate::services::transfers;
 use crate::tenancy::Tenant;
 use eligibility::{normalize_currency, Outcome, Reason};
 
@@ -57,6 +60,9 @@ pub async fn write(
     mut rows: Vec<DecidedRow>,
     settled: bool,
 ) -> Result<Written, ApiError> {
+    // Legs of a transfer between the organization's own accounts first: neither is a sale,
+    // whatever it names.
+    transfers::pair_legs(conn, tenant, ctx, &mut rows, false).await?;
     let targets = match_rows(conn, tenant, ctx.account_id, &mut rows, true).await?;
     let facts: Vec<(String, RecordReason, i64, String)> = rows
         .iter()

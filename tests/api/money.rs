@@ -293,3 +293,155 @@ async fn two_sales_naming_one_new_reference_at_once_make_one_invoice(pool: PgPoo
         assert_eq!(payment_status(&pool, drafted).await, "settled");
     }
 }
+
+// ----- transfers between the organization's own accounts --------------------------------------
+
+/// Two linked accounts of one organization, with numbers and holder names, and the state of
+/// an application that processes deliveries only when told.
+async fn own_accounts(pool: &PgPool) -> taxpoynt_mono::state::AppState {
+    let state = unstarted(pool).await;
+    let env = org_with_account(pool, "Own Org", "acc_own_a").await;
+    sqlx::query(
+        "UPDATE mono_accounts SET account_number = '0123456781', name = 'ADA OKAFOR' WHERE id = 'acc_own_a'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO mono_accounts (id, org_id, env_id, currency, data_status, account_number, name)
+         SELECT 'acc_own_b', org_id, id, 'NGN', 'AVAILABLE', '0987654322', 'ADA OKAFOR VENTURES'
+         FROM environments WHERE id = $1",
+    )
+    .bind(env)
+    .execute(pool)
+    .await
+    .unwrap();
+    state
+}
+
+fn leg(id: &str, kind: &str, amount: i64, narration: &str) -> Value {
+    json!({"id": id, "type": kind, "amount": amount, "currency": "NGN", "narration": narration,
+           "date": "2026-01-05T10:00:00.000Z"})
+}
+
+async fn deliver_now(state: &taxpoynt_mono::state::AppState, account: &str, tx: Value) -> Value {
+    let id = take_in(state, &tx_event("transaction.settled", account, tx)).await;
+    job::process_delivery(state, id).await.unwrap()
+}
+
+async fn dlq_of(pool: &PgPool, transaction_id: &str) -> Option<(String, Option<String>)> {
+    sqlx::query_as("SELECT reason, detail FROM dlq_records WHERE transaction_id = $1 AND status = 'open'")
+        .bind(transaction_id)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn both_legs_of_an_own_account_transfer_go_to_the_dlq_whichever_comes_first(pool: PgPool) {
+    let state = own_accounts(&pool).await;
+    // The debit first: skipped as not income, until its credit names its account.
+    let debit = leg("tx_out_1", "debit", 300_000, "TRF TO 0987654322 OWN ACCOUNT");
+    let result = deliver_now(&state, "acc_own_a", debit).await;
+    assert_eq!(result["reason"], "not_income", "{result}");
+    let credit = leg(
+        "tx_in_1",
+        "credit",
+        300_000,
+        "NIP/GTB/ADA OKAFOR/TRF FROM SAVINGS",
+    );
+    let result = deliver_now(&state, "acc_own_b", credit).await;
+    assert_eq!(result["reason"], "own_account_transfer", "{result}");
+    assert_eq!(
+        dlq_of(&pool, "tx_in_1").await,
+        Some(("own_account_transfer".into(), Some("acc_own_a/tx_out_1".into())))
+    );
+    assert_eq!(
+        dlq_of(&pool, "tx_out_1").await,
+        Some(("own_account_transfer".into(), Some("acc_own_b/tx_in_1".into())))
+    );
+    assert_eq!(count(&pool, "invoices").await, 0);
+
+    // The credit first: drafted (an allow rule would not help either), then DISCARDED when
+    // its debit arrives.
+    let credit = leg(
+        "tx_in_2",
+        "credit",
+        450_000,
+        "NIP/GTB/ACME LTD/Payment for services",
+    );
+    let result = deliver_now(&state, "acc_own_b", credit).await;
+    assert_eq!(result["outcome"], "draft", "{result}");
+    let debit = leg("tx_out_2", "debit", 450_000, "TRANSFER TO ADA OKAFOR VENTURES");
+    let result = deliver_now(&state, "acc_own_a", debit).await;
+    assert_eq!(result["reason"], "own_account_transfer", "{result}");
+    let (status, reason): (String, Option<String>) =
+        sqlx::query_as("SELECT status, reason FROM invoices WHERE transaction_id = 'tx_in_2'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_deref()),
+        ("DISCARDED", Some("own_account_transfer"))
+    );
+    assert_eq!(dlq_of(&pool, "tx_in_2").await.unwrap().0, "own_account_transfer");
+    assert!(
+        count(
+            &pool,
+            "monitoring_events WHERE kind = 'invoice_failed' AND reason = 'own_account_transfer'"
+        )
+        .await
+            >= 3
+    );
+}
+
+#[sqlx::test]
+async fn equal_amounts_alone_are_not_a_transfer_and_a_validated_invoice_is_only_flagged(pool: PgPool) {
+    let state = own_accounts(&pool).await;
+    // Nothing names the other account: a sale and a purchase that happen to be equal.
+    let credit = leg(
+        "tx_sale",
+        "credit",
+        300_000,
+        "NIP/GTB/GAMMA LTD/Payment for services",
+    );
+    assert_eq!(deliver_now(&state, "acc_own_b", credit).await["outcome"], "draft");
+    let debit = leg("tx_pos", "debit", 300_000, "POS PURCHASE SHOPRITE IKEJA");
+    assert_eq!(
+        deliver_now(&state, "acc_own_a", debit).await["reason"],
+        "not_income"
+    );
+    assert_eq!(count(&pool, "invoices WHERE status = 'DRAFT'").await, 1);
+    assert_eq!(count(&pool, "dlq_records").await, 0);
+
+    // A credit whose invoice moved on before its debit arrived: left alone, flagged.
+    let credit = leg(
+        "tx_in_v",
+        "credit",
+        800_000,
+        "NIP/GTB/ACME LTD/Payment for services",
+    );
+    assert_eq!(deliver_now(&state, "acc_own_b", credit).await["outcome"], "draft");
+    sqlx::query("UPDATE invoices SET status = 'VALIDATED' WHERE transaction_id = 'tx_in_v'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let debit = leg("tx_out_v", "debit", 800_000, "TRF TO 0987654322");
+    assert_eq!(
+        deliver_now(&state, "acc_own_a", debit).await["reason"],
+        "own_account_transfer"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM invoices WHERE transaction_id = 'tx_in_v'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "VALIDATED");
+    assert_eq!(
+        count(
+            &pool,
+            "monitoring_events WHERE kind = 'invoice_failed' AND transaction_id = 'tx_in_v'"
+        )
+        .await,
+        1
+    );
+}

@@ -40,6 +40,7 @@ pub fn decide_item(
                 rule_id: None,
                 keywords: Vec::new(),
                 raw,
+                credit: None,
             });
         }
     };
@@ -68,7 +69,7 @@ pub fn decide_item(
     Some(DecidedRow {
         outcome: d.outcome,
         reason: d.reason.into(),
-        detail: d.detail,
+        detail: d.detail.map(|d| d.as_str().to_owned()),
         kind: d.kind,
         rule_id: d.rule_id,
         counterparty: d.counterparty,
@@ -85,6 +86,7 @@ fn row_of(
     date: chrono::DateTime<Utc>,
     raw: Box<serde_json::value::RawValue>,
 ) -> DecidedRow {
+    let credit = tx.kind == TxType::Credit;
     DecidedRow {
         transaction_id: tx.id,
         outcome: Outcome::Skipped,
@@ -102,6 +104,7 @@ fn row_of(
         rule_id: None,
         keywords: Vec::new(),
         raw,
+        credit: Some(credit),
     }
 }
 
