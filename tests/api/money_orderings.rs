@@ -14,12 +14,13 @@
 //!
 //! Each case runs in databases of its own, made from a migrated template. 100 cases by
 //! default; `TPM_MONEY_CASES=1000 bash scripts/test.sh -E 'test(/money_orderings/)'` for more.
-//! A failure prints the case (transactions and plan) and proptest's seed.
+//! A failure prints the case (transactions and plan) and the seed: `TPM_MONEY_SEED=<hex>`
+//! with the same `TPM_MONEY_CASES` replays it.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -521,11 +522,27 @@ fn order_never_changes_the_outcome() {
             let p = plan(&txs);
             (Just(txs), p)
         });
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    // The seed: TPM_MONEY_SEED (64 hex digits) replays a run; else a fresh one, printed on
+    // failure.
+    let seed: [u8; 32] = match std::env::var("TPM_MONEY_SEED") {
+        Ok(hex) => {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("TPM_MONEY_SEED is hex"))
+                .collect();
+            bytes.try_into().expect("TPM_MONEY_SEED is 64 hex digits")
+        }
+        Err(_) => rand::random(),
+    };
+    let seed_hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+    );
     let result = runner.run(&strategy, |(txs, steps)| {
         let (got, want) = rt.block_on(async {
             let canonical = Scratch::new(&admin, &base, &template).await;
@@ -559,6 +576,6 @@ fn order_never_changes_the_outcome() {
             .unwrap();
     });
     if let Err(e) = result {
-        panic!("{e}\nseed: run again with the same TPM_MONEY_CASES; proptest's runner: {runner:?}");
+        panic!("{e}\nreplay with TPM_MONEY_SEED={seed_hex} TPM_MONEY_CASES={cases}");
     }
 }
