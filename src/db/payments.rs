@@ -6,11 +6,6 @@ use uuid::Uuid;
 
 use crate::tenancy::Tenant;
 
-/// Advisory-lock class of the references an environment's transactions name (the second key
-/// is a hash of the environment and the folded reference). Two-key locks never collide with
-/// the one-key locks of account syncs.
-const REFERENCE_LOCK_CLASS: i32 = 0x7265_6621;
-
 /// Each reference folded as the lookups fold them (`lower`), in the order given.
 pub async fn fold_references(
     db: impl PgExecutor<'_>,
@@ -22,33 +17,6 @@ pub async fn fold_references(
     )
     .fetch_all(db)
     .await
-}
-
-/// Takes, until the transaction ends, the lock of each folded reference of the environment,
-/// in the order given (callers sort them, so two writers never deadlock).
-/// Whoever decides whether a reference names an invoice holds it: the second of two
-/// transactions naming one reference sees the first one's invoice.
-pub async fn lock_references(
-    db: impl PgExecutor<'_>,
-    tenant: &Tenant,
-    keys: &[String],
-) -> Result<(), sqlx::Error> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    sqlx::query_scalar!(
-        r#"SELECT count(*) AS "locked!" FROM (
-               SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || k))
-               FROM unnest($3::text[]) WITH ORDINALITY AS u(k, n)
-               ORDER BY n
-           ) locks"#,
-        REFERENCE_LOCK_CLASS,
-        tenant.env_id.to_string(),
-        keys
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(())
 }
 
 /// An invoice a folded reference names.

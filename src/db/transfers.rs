@@ -10,11 +10,6 @@ use uuid::Uuid;
 
 use crate::tenancy::Tenant;
 
-/// Advisory-lock class of the amounts a batch's transactions carry (the second key is a hash
-/// of the environment, currency and amount): of two legs of one transfer written at once, the
-/// second sees the first.
-const AMOUNT_LOCK_CLASS: i32 = 0x7472_6621;
-
 /// One of the organization's linked accounts in the environment.
 #[derive(Debug, Clone)]
 pub struct OwnAccount {
@@ -39,31 +34,6 @@ pub async fn linked_accounts(
     )
     .fetch_all(db)
     .await
-}
-
-/// Takes, until the transaction ends, the lock of each `(currency, amount)` key given, in the
-/// order given (callers sort them).
-pub async fn lock_amounts(
-    db: impl PgExecutor<'_>,
-    tenant: &Tenant,
-    keys: &[String],
-) -> Result<(), sqlx::Error> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    sqlx::query_scalar!(
-        r#"SELECT count(*) AS "locked!" FROM (
-               SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || k))
-               FROM unnest($3::text[]) WITH ORDINALITY AS u(k, n)
-               ORDER BY n
-           ) locks"#,
-        AMOUNT_LOCK_CLASS,
-        tenant.env_id.to_string(),
-        keys
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(())
 }
 
 /// A stored transaction that may be the other leg of a transfer.

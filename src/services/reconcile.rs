@@ -7,8 +7,8 @@
 //!    from this same transaction) is that invoice's payment, not a new sale: amount and
 //!    currency must agree (else the DLQ, `amount_mismatch` / `currency_mismatch`), and then it
 //!    is `skipped`/`reconciled` and the invoice's payment status moves.
-//! 2. The lock of every reference a batch names is taken before it looks (`db::payments::
-//!    lock_references`), so of two transactions naming one reference at once the second sees
+//! 2. The lock of every reference a batch names is taken before it looks (`db::locks::
+//!    xact_locks`), so of two transactions naming one reference at once the second sees
 //!    the first one's invoice: one reference is never invoiced twice in an environment.
 //! 3. A transaction the ledger holds already creates nothing, but still moves its invoice's
 //!    payment forward (`none -> pending -> settled`, never back), whichever path brings it.
@@ -21,6 +21,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::db::ledger::{self, DecidedRow, PageContext, PageRows};
+use crate::db::locks::{self, LockClass};
 use crate::db::payments::{self, NamedInvoice};
 use crate::domain::RecordReason;
 use crate::error::ApiError;
@@ -171,7 +172,9 @@ pub async fn match_rows(
     let mut keys: Vec<String> = folded.clone();
     keys.sort_unstable();
     keys.dedup();
-    payments::lock_references(&mut *conn, tenant, &keys).await?;
+    // Whoever decides whether a reference names an invoice holds its lock: the second of two
+    // transactions naming one reference sees the first one's invoice.
+    locks::xact_locks(&mut *conn, LockClass::Reference, tenant, &keys).await?;
     let held: HashSet<String> = if skip_held {
         let ids: Vec<String> = candidates
             .iter()

@@ -18,6 +18,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use crate::db::ledger::{self, DecidedRow, PageContext};
+use crate::db::locks::{self, LockClass};
 use crate::db::transfers::{self, OwnAccount, StoredLeg};
 use crate::domain::RecordReason;
 use crate::error::ApiError;
@@ -58,7 +59,7 @@ pub async fn pair_legs(
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    transfers::lock_amounts(&mut *conn, tenant, &keys).await?;
+    locks::xact_locks(&mut *conn, LockClass::Amount, tenant, &keys).await?;
 
     let held: HashSet<String> = if include_held {
         HashSet::new()
