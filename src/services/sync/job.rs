@@ -1,8 +1,8 @@
 //! The queued sync of one account: the `sync` job the worker's sync lane runs, one unfinished
-//! per account whoever asks (`account_updated`, a first link, the sweep), and the sweep's
-//! statement that queues every due account at once. A request while the account's job is
-//! queued rides on it; while it runs, the job goes round once more when it ends, so what
-//! arrived during its walk is fetched by the same job.
+//! per account whoever asks (`account_updated`, a first link, the sweep, sync-stored finding
+//! the account busy), and the sweep's statement that queues every due account at once. A
+//! request while the account's job is queued rides on it; while it runs, the job goes round
+//! once more when it ends, so what arrived during its walk is fetched by the same job.
 
 use std::time::Duration;
 
@@ -25,7 +25,8 @@ pub struct SyncJob {
     pub account_id: String,
     /// The environment's name (`sandbox`, `production`).
     pub env: String,
-    /// Who asked (`link`, `account_updated`, `schedule`), for people reading the job.
+    /// Who asked (`link`, `account_updated`, `schedule`, `sync_stored`), for people reading
+    /// the job.
     pub trigger: String,
 }
 
