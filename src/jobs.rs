@@ -3,6 +3,10 @@
 //! and listed once in the worker's registry (`worker::registry`). A service queues one with
 //! [`enqueue`], in the same transaction as the work that asks for it; the worker claims,
 //! runs and records it. The queue's storage is `db::queue`.
+//!
+//! A kind with a dedupe key coalesces: asked for while its job of that key is queued, the
+//! request rides on that job; while it runs, the job is marked and goes round once more
+//! when its run ends, so nothing asked for during a run is dropped.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,10 +16,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
-use uuid::Uuid;
 
 use crate::db::queue::{self as db, NewJob};
-pub use crate::db::queue::{ClaimedJob, JobSpec, Lane};
+pub use crate::db::queue::{ClaimedJob, Enqueued, JobSpec, Lane, Rode};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tenancy::{EnvName, Tenant};
@@ -35,7 +38,8 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Runs before the job is failed for good.
     const MAX_ATTEMPTS: i32 = 8;
 
-    /// At most one unfinished job per key (the job table's unique index); None: no limit.
+    /// At most one unfinished job per key (the job table's unique index); None: no limit. A
+    /// job asked for while one of its key is unfinished rides on that one ([`enqueue`]).
     fn dedupe_key(&self, _tenant: &Tenant) -> Option<String> {
         None
     }
@@ -63,13 +67,15 @@ pub const fn spec<J: BackgroundJob>() -> JobSpec {
     }
 }
 
-/// Queues `job` for the tenant's environment; its id, or None when an unfinished job with
-/// the same dedupe key exists. Wake the lane ([`wake`]) once the transaction commits.
+/// Queues `job` for the tenant's environment, or coalesces it with the unfinished job of its
+/// dedupe key (queued: left as it is; running: marked to go round once more when it ends);
+/// answers the job it rode on, new or not. Wake the lane ([`wake`]) once the transaction
+/// commits.
 pub async fn enqueue<J: BackgroundJob>(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
     job: &J,
-) -> Result<Option<Uuid>, ApiError> {
+) -> Result<Enqueued, ApiError> {
     let payload = serde_json::to_value(job).map_err(ApiError::internal)?;
     let key = job.dedupe_key(tenant);
     Ok(db::enqueue(

@@ -6,6 +6,12 @@
 //!
 //! A claim hands the job a fresh `lease_id`; every later write names it, so a worker whose
 //! lease ran out (and whose job another worker took) cannot finish or fail it any more.
+//!
+//! Asking for a job whose dedupe key names an unfinished one coalesces with it, in the
+//! enqueue statement itself: a queued job is left as it is (it has not started, so it sees
+//! whatever was asked for), a running one is marked (`rerun`). The statement that records the
+//! end of a marked job's run queues it again at once instead of ending it, so a request that
+//! arrives at any moment of a run, up to the write of its result, makes one more round.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -50,15 +56,37 @@ pub struct NewJob<'a> {
     pub dedupe_key: Option<&'a str>,
 }
 
-/// Adds a job; None when an unfinished job with the same dedupe key exists.
-pub async fn enqueue(db: impl PgExecutor<'_>, job: NewJob<'_>) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!(
+/// Which job a request rode on ([`enqueue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The job that does what was asked: new, or the unfinished one with the same key.
+    pub id: Uuid,
+    pub rode: Rode,
+}
+
+/// How a request joined the job it rode on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rode {
+    /// A new job (no unfinished one had the key).
+    New,
+    /// The queued job with the key: it has not started, so it sees what was asked for.
+    Queued,
+    /// The running job with the key, now marked to go round once more when its run ends.
+    Running,
+}
+
+/// Adds a job, or coalesces with the unfinished job of the same dedupe key: a queued one is
+/// left as it is, a running one is marked to run again when it ends (`rerun`). One
+/// statement, so it answers the job the request rode on whatever runs beside it.
+pub async fn enqueue(db: impl PgExecutor<'_>, job: NewJob<'_>) -> Result<Enqueued, sqlx::Error> {
+    let new_id = Uuid::now_v7();
+    let row = sqlx::query!(
         r#"INSERT INTO jobs (id, kind, lane, payload, org_id, env_id, dedupe_key, max_attempts)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
-           DO NOTHING
-           RETURNING id"#,
-        Uuid::now_v7(),
+           DO UPDATE SET rerun = jobs.rerun OR jobs.status = 'running'
+           RETURNING id, status"#,
+        new_id,
         job.spec.kind,
         job.spec.lane.as_str(),
         job.payload,
@@ -67,8 +95,16 @@ pub async fn enqueue(db: impl PgExecutor<'_>, job: NewJob<'_>) -> Result<Option<
         job.dedupe_key,
         job.spec.max_attempts
     )
-    .fetch_optional(db)
-    .await
+    .fetch_one(db)
+    .await?;
+    let rode = if row.id == new_id {
+        Rode::New
+    } else if row.status == "running" {
+        Rode::Running
+    } else {
+        Rode::Queued
+    };
+    Ok(Enqueued { id: row.id, rode })
 }
 
 /// A job taken by a worker.
@@ -110,7 +146,7 @@ async fn claim_general(
     let rows = sqlx::query_as!(
         ClaimedRow,
         r#"UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_id = $2,
-                  locked_until = now() + make_interval(secs => $3), updated_at = now()
+                  locked_until = now() + make_interval(secs => $3), rerun = false, updated_at = now()
            WHERE id IN (
                SELECT id FROM jobs WHERE status = 'queued' AND lane = 'general' AND run_after <= now()
                ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -148,7 +184,7 @@ async fn claim_sync(
                FOR UPDATE OF j SKIP LOCKED
            )
            UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_id = $2,
-                  locked_until = now() + make_interval(secs => $3), updated_at = now()
+                  locked_until = now() + make_interval(secs => $3), rerun = false, updated_at = now()
            FROM picked WHERE jobs.id = picked.id
            RETURNING jobs.id AS "id!", jobs.kind AS "kind!", jobs.payload AS "payload!",
                      jobs.org_id, jobs.env_id, jobs.attempts AS "attempts!",
@@ -191,46 +227,82 @@ fn claimed(rows: Vec<ClaimedRow>, lease_id: Uuid) -> Result<Vec<ClaimedJob>, sql
         .collect()
 }
 
+/// What a sweep did ([`enqueue_due_syncs`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// New sync jobs.
+    pub queued: u64,
+    /// Running sync jobs marked to go round once more when they end.
+    pub marked: u64,
+}
+
 /// Queues a sync of every linked account that is due, in one statement: not backed off
 /// (`next_sync_at` past or unset), and with data that is, or may become, syncable (AVAILABLE,
 /// PARTIAL, PROCESSING, or never fetched; the job refreshes the others from Mono first).
-/// Accounts with a queued or running sync are left as they are. Answers how many were queued.
+/// It coalesces as [`enqueue`] does: an account's queued sync is left as it is (and not
+/// rewritten), a running one is marked to go round once more when it ends.
 ///
 /// The rows are what enqueueing `spec`'s job for each account would store: the payload
 /// `{accountId, env, trigger: "schedule"}` and the dedupe key `sync:{env_id}:{account}`
 /// (`services::sync::job::SyncJob`, whose tests hold the two to the same shape).
-pub async fn enqueue_due_syncs(db: impl PgExecutor<'_>, spec: JobSpec) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query!(
-        r#"INSERT INTO jobs (id, kind, lane, payload, org_id, env_id, dedupe_key, max_attempts)
-           SELECT gen_random_uuid(), $1, $2,
-                  jsonb_build_object('accountId', a.id, 'env', e.name, 'trigger', 'schedule'),
-                  a.org_id, a.env_id, 'sync:' || a.env_id || ':' || a.id, $3
-           FROM mono_accounts a JOIN environments e ON e.id = a.env_id
-           WHERE a.unlinked_at IS NULL
-             AND (a.next_sync_at IS NULL OR a.next_sync_at <= now())
-             AND (a.data_status IS NULL OR a.data_status IN ('AVAILABLE', 'PARTIAL', 'PROCESSING'))
-           ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
-           DO NOTHING"#,
+pub async fn enqueue_due_syncs(db: impl PgExecutor<'_>, spec: JobSpec) -> Result<Swept, sqlx::Error> {
+    // A row comes back for each job inserted (rerun false) or newly marked (rerun true);
+    // queued jobs and running ones marked already are left untouched and come back not.
+    let row = sqlx::query!(
+        r#"WITH asked AS (
+               INSERT INTO jobs (id, kind, lane, payload, org_id, env_id, dedupe_key, max_attempts)
+               SELECT gen_random_uuid(), $1, $2,
+                      jsonb_build_object('accountId', a.id, 'env', e.name, 'trigger', 'schedule'),
+                      a.org_id, a.env_id, 'sync:' || a.env_id || ':' || a.id, $3
+               FROM mono_accounts a JOIN environments e ON e.id = a.env_id
+               WHERE a.unlinked_at IS NULL
+                 AND (a.next_sync_at IS NULL OR a.next_sync_at <= now())
+                 AND (a.data_status IS NULL OR a.data_status IN ('AVAILABLE', 'PARTIAL', 'PROCESSING'))
+               ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
+               DO UPDATE SET rerun = true WHERE jobs.status = 'running' AND NOT jobs.rerun
+               RETURNING jobs.rerun
+           )
+           SELECT count(*) FILTER (WHERE NOT rerun) AS "queued!",
+                  count(*) FILTER (WHERE rerun) AS "marked!"
+           FROM asked"#,
         spec.kind,
         spec.lane.as_str(),
         spec.max_attempts
     )
-    .execute(db)
+    .fetch_one(db)
     .await?;
-    Ok(done.rows_affected())
+    Ok(Swept {
+        queued: row.queued as u64,
+        marked: row.marked as u64,
+    })
+}
+
+/// Where recording the end of a run left its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Done,
+    /// Queued again as the run asked: postponed, or retried after a failure. A mark
+    /// (`rerun`) is cleared: the job runs again anyway and sees what was asked for.
+    Queued,
+    /// Failed for good.
+    Failed,
+    /// Asked for again while it ran (`rerun`): instead of ending (done, or failed for good)
+    /// it is queued again at once for a new round, as a new job would be: no attempts used,
+    /// no progress.
+    Rerun,
 }
 
 /// Queues a claimed job again after `after_secs` without using up an attempt (it could not
-/// run through no fault of its own); false when the lease is no longer ours.
+/// run through no fault of its own); None when the lease is no longer ours.
 pub async fn postpone(
     db: impl PgExecutor<'_>,
     job: &ClaimedJob,
     after_secs: f64,
     progress: &Value,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<Recorded>, sqlx::Error> {
     let done = sqlx::query!(
         "UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0),
-                run_after = now() + make_interval(secs => $3), progress = $4,
+                run_after = now() + make_interval(secs => $3), progress = $4, rerun = false,
                 lease_id = NULL, locked_until = NULL, updated_at = now()
          WHERE id = $1 AND lease_id = $2 AND status = 'running'",
         job.id,
@@ -240,7 +312,7 @@ pub async fn postpone(
     )
     .execute(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok((done.rows_affected() == 1).then_some(Recorded::Queued))
 }
 
 /// Extends the lease of a running job; false when the lease is no longer ours.
@@ -274,48 +346,72 @@ pub async fn set_progress(
     Ok(done.rows_affected() == 1)
 }
 
-/// Marks a job done with its final progress; false when the lease is no longer ours.
+/// Marks a job done with its final progress, or, when it was asked for again while it ran
+/// (`rerun`), queues it again at once for a new round; None when the lease is no longer
+/// ours. The mark is read by this UPDATE, under the row's lock: a request that marks the job
+/// before it commits makes the new round, one that comes after finds it done (or queued)
+/// and acts on that.
 pub async fn complete(
     db: impl PgExecutor<'_>,
     job: &ClaimedJob,
     progress: &Value,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query!(
-        "UPDATE jobs SET status = 'done', progress = $3, lease_id = NULL, locked_until = NULL,
-                finished_at = now(), updated_at = now()
-         WHERE id = $1 AND lease_id = $2 AND status = 'running'",
+) -> Result<Option<Recorded>, sqlx::Error> {
+    let status = sqlx::query_scalar!(
+        "UPDATE jobs SET
+            status = CASE WHEN rerun THEN 'queued' ELSE 'done' END,
+            progress = CASE WHEN rerun THEN '{}'::jsonb ELSE $3 END,
+            attempts = CASE WHEN rerun THEN 0 ELSE attempts END,
+            run_after = CASE WHEN rerun THEN now() ELSE run_after END,
+            finished_at = CASE WHEN rerun THEN NULL ELSE now() END,
+            rerun = false, lease_id = NULL, locked_until = NULL, updated_at = now()
+         WHERE id = $1 AND lease_id = $2 AND status = 'running'
+         RETURNING status",
         job.id,
         job.lease_id,
         progress
     )
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(status.map(|s| {
+        if s == "queued" {
+            Recorded::Rerun
+        } else {
+            Recorded::Done
+        }
+    }))
 }
 
 /// Queues a failed job again after `retry_in_secs`, or fails it for good when `retry_in_secs`
-/// is None; false when the lease is no longer ours.
+/// is None, unless it was asked for again while it ran (`rerun`): then it is queued again at
+/// once for a new round (as [`complete`] does). None when the lease is no longer ours.
 pub async fn fail(
     db: impl PgExecutor<'_>,
     job: &ClaimedJob,
     error: &str,
     retry_in_secs: Option<f64>,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query!(
+) -> Result<Option<Recorded>, sqlx::Error> {
+    let status = sqlx::query_scalar!(
         "UPDATE jobs SET
-            status = CASE WHEN $4::float8 IS NULL THEN 'failed' ELSE 'queued' END,
+            status = CASE WHEN $4::float8 IS NULL AND NOT rerun THEN 'failed' ELSE 'queued' END,
             run_after = now() + make_interval(secs => COALESCE($4, 0)),
-            finished_at = CASE WHEN $4::float8 IS NULL THEN now() END,
-            last_error = $3, lease_id = NULL, locked_until = NULL, updated_at = now()
-         WHERE id = $1 AND lease_id = $2 AND status = 'running'",
+            finished_at = CASE WHEN $4::float8 IS NULL AND NOT rerun THEN now() END,
+            attempts = CASE WHEN $4::float8 IS NULL AND rerun THEN 0 ELSE attempts END,
+            progress = CASE WHEN $4::float8 IS NULL AND rerun THEN '{}'::jsonb ELSE progress END,
+            rerun = false, last_error = $3, lease_id = NULL, locked_until = NULL, updated_at = now()
+         WHERE id = $1 AND lease_id = $2 AND status = 'running'
+         RETURNING status",
         job.id,
         job.lease_id,
         error,
         retry_in_secs
     )
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(status.map(|s| match (s.as_str(), retry_in_secs) {
+        ("failed", _) => Recorded::Failed,
+        (_, Some(_)) => Recorded::Queued,
+        (_, None) => Recorded::Rerun,
+    }))
 }
 
 /// A job whose lease ran out without being renewed: its worker stopped.
@@ -328,13 +424,16 @@ pub struct ExpiredJob {
     pub failed: bool,
 }
 
-/// Requeues running jobs whose lease has expired (or fails those without an attempt left).
+/// Requeues running jobs whose lease has expired (or fails those without an attempt left,
+/// unless they were asked for again while they ran: those start a new round).
 pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"UPDATE jobs SET
-               status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-               finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
-               last_error = 'the worker running it stopped (lease expired)',
+               status = CASE WHEN attempts >= max_attempts AND NOT rerun THEN 'failed' ELSE 'queued' END,
+               finished_at = CASE WHEN attempts >= max_attempts AND NOT rerun THEN now() END,
+               attempts = CASE WHEN attempts >= max_attempts AND rerun THEN 0 ELSE attempts END,
+               progress = CASE WHEN attempts >= max_attempts AND rerun THEN '{}'::jsonb ELSE progress END,
+               rerun = false, last_error = 'the worker running it stopped (lease expired)',
                run_after = now(), lease_id = NULL, locked_until = NULL, updated_at = now()
            WHERE id IN (
                SELECT id FROM jobs WHERE status = 'running' AND locked_until < now()

@@ -57,9 +57,7 @@ pub async fn start_bulk_replay(
         filter,
         env: tenant.env.as_str().to_owned(),
     };
-    let job_id = jobs::enqueue(&state.db, tenant, &job)
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a job without a dedupe key was refused")))?;
+    let job_id = jobs::enqueue(&state.db, tenant, &job).await?.id;
     jobs::wake(state, DlqReplayJob::LANE);
     Ok(BulkReplayStarted { job_id, taken })
 }

@@ -238,29 +238,28 @@ pub async fn exchange(
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("linked account {account_id} not readable")))?;
     let queued = queue_first_sync(state, &mut tx, tenant, &row).await?;
     tx.commit().await?;
-    if queued {
+    if queued.is_some() {
         state.sync_notify.notify_one();
     }
     Ok(row.into())
 }
 
-/// After a link, queues the account's first sync when Mono already has its transactions
-/// (`MONO_SYNC_ON_LINK`); later ones come from `account_updated` and the sweep. True when a
-/// job was queued (the caller wakes the sync lane once its transaction commits).
+/// After a link, asks for the account's first sync when Mono already has its transactions
+/// (`MONO_SYNC_ON_LINK`); later ones come from `account_updated` and the sweep. The job the
+/// request rode on (new, or the account's unfinished sync: a re-link while it runs makes it
+/// go round once more), or None when no sync was asked for. The caller wakes the sync lane
+/// once its transaction commits.
 pub async fn queue_first_sync(
     state: &AppState,
     tx: &mut sqlx::PgConnection,
     tenant: &Tenant,
     account: &AccountRow,
-) -> Result<bool, ApiError> {
+) -> Result<Option<uuid::Uuid>, ApiError> {
     if !state.settings.sync_on_link || account.unlinked_at.is_some() || !account.transactions_ready() {
-        return Ok(false);
+        return Ok(None);
     }
-    Ok(
-        crate::services::sync::job::enqueue(tx, tenant, &account.id, "link")
-            .await?
-            .is_some(),
-    )
+    let asked = crate::services::sync::job::enqueue(tx, tenant, &account.id, "link").await?;
+    Ok(Some(asked.id))
 }
 
 /// The account's details from Mono, or None (logged) when Mono cannot give them now: a link

@@ -1,6 +1,8 @@
 //! The job worker: takes due jobs from the `jobs` table (`FOR UPDATE SKIP LOCKED`, so any
 //! number of replicas can run one), runs each by its kind (`registry`) with its lease renewed
-//! while it runs, and records the result: done, postponed, retried with backoff, or failed.
+//! while it runs, and records the result: done, postponed, retried with backoff, or failed;
+//! a job asked for again while it ran is queued again at once instead of ending (`rerun`,
+//! read by the statement that records the result).
 //!
 //! Two lanes, each with slots of its own: syncs (`MONO_SYNC_CONCURRENCY`, claimed
 //! organization by organization in turn) and everything else (`JOB_CONCURRENCY`: webhook
@@ -17,7 +19,7 @@ use tokio::task::JoinSet;
 use serde_json::Value;
 
 use super::registry::registry;
-use crate::db::queue as db;
+use crate::db::queue::{self as db, Recorded};
 use crate::error::ApiError;
 use crate::jobs::{self, ClaimedJob, JobContext, Lane, Ran, LEASE};
 use crate::state::AppState;
@@ -79,7 +81,7 @@ async fn run_lane(state: &AppState, lane: Lane, slots: usize, lease: Duration) {
                         };
                         let state = state.clone();
                         running.spawn(async move {
-                            run_one(state, job, lease).await;
+                            run_one(state, lane, job, lease).await;
                             drop(permit);
                         });
                     }
@@ -107,7 +109,7 @@ async fn run_lane(state: &AppState, lane: Lane, slots: usize, lease: Duration) {
     while running.join_next().await.is_some() {}
 }
 
-async fn run_one(state: AppState, job: ClaimedJob, lease: Duration) {
+async fn run_one(state: AppState, lane: Lane, job: ClaimedJob, lease: Duration) {
     let started = Instant::now();
     let ctx = JobContext {
         state: state.clone(),
@@ -132,25 +134,35 @@ async fn run_one(state: AppState, job: ClaimedJob, lease: Duration) {
     let kind = job.kind.clone();
     metrics::histogram!("job_duration_seconds", "kind" => kind.clone())
         .record(started.elapsed().as_secs_f64());
-    let out_of_attempts = job.attempt >= job.max_attempts;
-    let (recorded, status) = match &result {
-        Ok(Ran::Done(progress)) => (complete(&state, &job, progress).await, "done"),
-        Ok(Ran::Later { after, progress }) => (postpone(&state, &job, *after, progress).await, "later"),
+    let recorded = match &result {
+        Ok(Ran::Done(progress)) => complete(&state, &job, progress).await,
+        Ok(Ran::Later { after, progress }) => postpone(&state, &job, *after, progress).await,
         Ok(Ran::Retry { error, after }) => {
             tracing::warn!(job_id = %job.id, kind = %kind, attempt = job.attempt, error = %error, "job failed");
-            let status = if out_of_attempts { "failed" } else { "retry" };
-            (fail(&state, &job, error, Some(*after)).await, status)
+            fail(&state, &job, error, Some(*after)).await
         }
         Err(e) => {
             tracing::warn!(job_id = %job.id, kind = %kind, attempt = job.attempt, error = %e, "job failed");
-            let status = if out_of_attempts { "failed" } else { "retry" };
-            (fail(&state, &job, &e.to_string(), None).await, status)
+            fail(&state, &job, &e.to_string(), None).await
         }
     };
-    metrics::counter!("jobs_total", "kind" => kind, "status" => status).increment(1);
+    let status = match (&result, &recorded) {
+        (_, Ok(Some(Recorded::Rerun))) => "rerun",
+        (_, Ok(Some(Recorded::Done))) => "done",
+        (_, Ok(Some(Recorded::Failed))) => "failed",
+        (Ok(Ran::Later { .. }), _) => "later",
+        (Ok(Ran::Done(_)), _) => "done",
+        _ if job.attempt >= job.max_attempts => "failed",
+        _ => "retry",
+    };
+    metrics::counter!("jobs_total", "kind" => kind.clone(), "status" => status).increment(1);
     match recorded {
-        Ok(true) => {}
-        Ok(false) => {
+        Ok(Some(Recorded::Rerun)) => {
+            tracing::info!(job_id = %job.id, kind = %kind, "job asked for again while it ran; it goes round once more");
+            jobs::wake(&state, lane);
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => {
             tracing::warn!(job_id = %job.id, "job finished after its lease was lost; result not recorded")
         }
         Err(e) => {
@@ -159,44 +171,50 @@ async fn run_one(state: AppState, job: ClaimedJob, lease: Duration) {
     }
 }
 
-/// Marks a job done; false when its lease was lost (another worker has it now).
-async fn complete(state: &AppState, job: &ClaimedJob, progress: &Value) -> Result<bool, ApiError> {
+/// Marks a job done (or, asked for again while it ran, queues it again for another round);
+/// None when its lease was lost (another worker has it now).
+async fn complete(
+    state: &AppState,
+    job: &ClaimedJob,
+    progress: &Value,
+) -> Result<Option<Recorded>, ApiError> {
     Ok(db::complete(&state.db, job, progress).await?)
 }
 
-/// Queues a job again after `after` without using up an attempt; false when its lease was lost.
+/// Queues a job again after `after` without using up an attempt; None when its lease was lost.
 async fn postpone(
     state: &AppState,
     job: &ClaimedJob,
     after: Duration,
     progress: &Value,
-) -> Result<bool, ApiError> {
+) -> Result<Option<Recorded>, ApiError> {
     Ok(db::postpone(&state.db, job, after.as_secs_f64(), progress).await?)
 }
 
 /// Records a failed run: the job is queued again after `retry_after` (else its backoff), or,
 /// out of attempts, failed for good, its kind settling what it leaves behind in the same
-/// transaction (a webhook job's deliveries fail with it).
+/// transaction (a webhook job's deliveries fail with it). A job asked for again while it ran
+/// is not failed for good: it goes round once more.
 async fn fail(
     state: &AppState,
     job: &ClaimedJob,
     error: &str,
     retry_after: Option<Duration>,
-) -> Result<bool, ApiError> {
+) -> Result<Option<Recorded>, ApiError> {
     let retry = (job.attempt < job.max_attempts).then(|| {
         retry_after
             .unwrap_or_else(|| jobs::backoff(job.attempt))
             .as_secs_f64()
     });
     let mut tx = state.db.begin().await?;
-    let ours = db::fail(&mut *tx, job, error, retry).await?;
-    if ours && retry.is_none() {
+    let recorded = db::fail(&mut *tx, job, error, retry).await?;
+    if recorded == Some(Recorded::Failed) {
         registry()
             .gave_up(&job.kind, &job.payload, &mut tx, error)
             .await?;
     }
     tx.commit().await?;
-    Ok(ours)
+    Ok(recorded)
 }
 
 /// Queues again the jobs whose worker stopped (lease expired); answers how many.

@@ -2,7 +2,9 @@
 //! every linked account that is due (not backed off after failures; data AVAILABLE, PARTIAL,
 //! PROCESSING or never fetched), unless one is queued or running already. The job worker's
 //! sync lane on every replica runs them; a job refreshes from Mono an account whose data was
-//! not AVAILABLE before it syncs it. Every replica may sweep: the second one queues nothing.
+//! not AVAILABLE before it syncs it. An account whose sync is running is marked instead: its
+//! job goes round once more when it ends. Every replica may sweep: the second one queues
+//! nothing.
 
 use std::time::Duration;
 
@@ -27,9 +29,16 @@ pub async fn run(state: AppState, interval: Duration) {
     tracing::info!("scheduled sync stopped");
 }
 
-/// One sweep now (tests, benchmarks and the loop above): how many sync jobs it queued.
+/// One sweep now (tests, benchmarks and the loop above): how many sync jobs it queued (new
+/// ones; running ones it marked to go round once more are logged, not counted).
 pub async fn run_once(state: &AppState) -> Result<u64, ApiError> {
-    let queued = crate::services::sync::job::enqueue_due(state).await?;
-    metrics::counter!("sync_sweep_queued_total").increment(queued);
-    Ok(queued)
+    let swept = crate::services::sync::job::enqueue_due(state).await?;
+    metrics::counter!("sync_sweep_queued_total").increment(swept.queued);
+    if swept.marked > 0 {
+        tracing::info!(
+            marked = swept.marked,
+            "sweep: running syncs marked to go round once more"
+        );
+    }
+    Ok(swept.queued)
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::helpers::*;
 
@@ -37,6 +38,59 @@ fn account_updated(account: &str, event_id: &str) -> Value {
     })
 }
 
+fn new_data(account: &str, event_id: &str) -> Value {
+    json!({
+        "event": "mono.events.account_updated",
+        "event_id": event_id,
+        "data": {"account": {"_id": account}, "meta": {"has_new_data": true}}
+    })
+}
+
+/// Delivers `body` and processes it here (the tests that call it run no worker of the app's
+/// own); answers the delivery's result.
+async fn process_webhook(s: &SandboxApp, state: &AppState, body: &Value) -> Value {
+    let receipt = s.app.deliver_webhook(body).await;
+    assert_eq!(receipt.outcome, "queued", "{receipt:?}");
+    webhook_job::process_delivery(state, receipt.delivery_id)
+        .await
+        .unwrap()
+}
+
+/// The id of the account's one sync job.
+async fn sync_job_of(pool: &PgPool, account: &str) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM jobs WHERE kind = 'sync' AND payload->>'accountId' = $1")
+        .bind(account)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn job_rerun(pool: &PgPool, id: Uuid) -> bool {
+    sqlx::query_scalar("SELECT rerun FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A job's status, attempts and progress.
+async fn job_row(pool: &PgPool, id: Uuid) -> (String, i32, Value) {
+    sqlx::query_as("SELECT status, attempts, progress FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Waits for the job to be done; answers its progress.
+async fn job_done(pool: &PgPool, id: Uuid) -> Value {
+    wait_for("the sync job to be done", Duration::from_secs(30), || async {
+        let (status, _, progress) = job_row(pool, id).await;
+        (status == "done").then_some(progress)
+    })
+    .await
+}
+
 #[sqlx::test]
 async fn sync_jobs_are_queued_once_per_account_whoever_asks(pool: PgPool) {
     // No worker: the jobs stay queued for the test to count.
@@ -58,20 +112,21 @@ async fn sync_jobs_are_queued_once_per_account_whoever_asks(pool: PgPool) {
             .unwrap();
     assert_eq!(trigger, "link");
 
-    // account_updated (processed here, with no worker), the sweep, twice each: nothing more.
+    // account_updated (processed here, with no worker), the sweep, twice each: nothing more;
+    // each delivery names the queued job it rode on.
     let state = side_state(TestApp::builder(pool.clone())).await;
+    let queued = sync_job_of(&pool, &a).await;
     for i in 0..2 {
-        let receipt = &s
-            .app
-            .deliver_webhook(&account_updated(&a, &format!("evt_dedupe_{i}")))
-            .await;
-        assert_eq!(receipt.outcome, "queued", "{receipt:?}");
-        let id = receipt.delivery_id;
-        let result = webhook_job::process_delivery(&state, id).await.unwrap();
+        let result = process_webhook(&s, &state, &account_updated(&a, &format!("evt_dedupe_{i}"))).await;
         assert_eq!(result["syncQueued"], true, "{result}");
-        assert!(result["syncJobId"].is_null(), "already queued: {result}");
+        assert_eq!(
+            result["syncJobId"],
+            json!(queued),
+            "rode on the queued job: {result}"
+        );
         assert_eq!(sweep::run_once(&state).await.unwrap(), 0);
     }
+    assert!(!job_rerun(&pool, queued).await, "a queued job is never marked");
     let per_account: Vec<(String, i64)> = sqlx::query_as(
         "SELECT payload->>'accountId', count(*) FROM jobs WHERE kind = 'sync' GROUP BY 1 ORDER BY 1",
     )
@@ -475,4 +530,281 @@ async fn the_documented_account_object_shows_the_sync_backoff(pool: PgPool) {
     }
     let get = &doc["paths"]["/si/mono/accounts/{id}"]["get"]["responses"]["200"];
     assert!(get.to_string().contains(name.as_str()), "{get}");
+}
+
+// ----- a sync asked for while one runs is coalesced ------------------------------------------
+
+#[sqlx::test]
+async fn new_data_while_the_sync_runs_makes_it_go_round_once_more(pool: PgPool) {
+    // No worker of the app's: the test holds the job running, as a worker mid-walk would.
+    let s = TestApp::builder(pool.clone())
+        .job_concurrency(0)
+        .with_sandbox()
+        .start()
+        .await;
+    let account = s.link_new_account(30).await;
+    let state = side_state(s.replica()).await;
+    let first = process_webhook(&s, &state, &account_updated(&account, "evt_run_1")).await;
+    let job_id: Uuid = serde_json::from_value(first["syncJobId"].clone()).expect("a new sync job");
+    let claimed = job_queue::claim(&state.db, job_queue::Lane::Sync, 1, LEASE.as_secs_f64())
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job_id]);
+
+    // Its walk (here through the API, under the account's lock): the 30 transactions.
+    assert_eq!(sync_to_end(&s.app, &account, 100, WhenBusy::Fail).await, 30);
+    // Mono gets 5 more during the walk and says so: the delivery rides on the running job.
+    s.control_post(
+        &format!("/_sandbox/accounts/{account}/transactions"),
+        json!({"count": 5}),
+    )
+    .await;
+    let result = process_webhook(&s, &state, &new_data(&account, "evt_run_2")).await;
+    assert_eq!(result["syncQueued"], true, "{result}");
+    assert_eq!(
+        result["syncJobId"],
+        json!(job_id),
+        "rode on the running job: {result}"
+    );
+    assert!(job_rerun(&pool, job_id).await, "the running job is marked");
+    assert_eq!(unfinished_syncs(&pool).await, 1, "no second job");
+
+    // The walk ends: its result is recorded, and the job is queued again at once.
+    let recorded = job_queue::complete(&state.db, &claimed[0], &json!({"fetched": 30}))
+        .await
+        .unwrap();
+    assert_eq!(recorded, Some(job_queue::Recorded::Rerun));
+    let (status, attempts, _) = job_row(&pool, job_id).await;
+    assert_eq!(
+        (status.as_str(), attempts),
+        ("queued", 0),
+        "a new round, no attempt used"
+    );
+
+    // A worker runs it once more: what arrived during the first walk is stored.
+    let worker = tokio::spawn(worker::run(state.clone()));
+    let progress = job_done(&pool, job_id).await;
+    worker.abort();
+    let _ = worker.await;
+    // The cursor re-reads its last day, so what it had stored comes back as `duplicate`.
+    let new = progress["fetched"].as_u64().unwrap()
+        - progress["skippedByReason"]["duplicate"].as_u64().unwrap_or(0);
+    assert_eq!(new, 5, "the second round fetched the new ones: {progress}");
+    assert_eq!(count(&pool, "mono_transactions").await, 35);
+    assert!(!job_rerun(&pool, job_id).await);
+    assert_eq!(count(&pool, "jobs WHERE kind = 'sync'").await, 1);
+}
+
+#[sqlx::test]
+async fn a_sync_asked_for_while_queued_rides_on_the_queued_job_and_runs_once(pool: PgPool) {
+    let s = TestApp::builder(pool.clone())
+        .job_concurrency(0)
+        .with_sandbox()
+        .start()
+        .await;
+    let account = s.link_new_account(30).await;
+    let state = side_state(s.replica()).await;
+    let first = process_webhook(&s, &state, &account_updated(&account, "evt_q_1")).await;
+    let second = process_webhook(&s, &state, &new_data(&account, "evt_q_2")).await;
+    let job_id = first["syncJobId"].clone();
+    assert!(job_id.is_string(), "{first}");
+    assert_eq!(second["syncJobId"], job_id, "{second}");
+    assert_eq!(second["syncQueued"], true, "{second}");
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 0);
+    let job_id: Uuid = serde_json::from_value(job_id).unwrap();
+    assert!(!job_rerun(&pool, job_id).await);
+
+    // One run: one walk of the account's transactions (a rule with no effect counts them).
+    let calls = install_fault(
+        &s.sandbox,
+        json!({"endpoint": "transactions", "account": account, "latency_ms": 0}),
+    )
+    .await;
+    let worker = tokio::spawn(worker::run(state.clone()));
+    let progress = job_done(&pool, job_id).await;
+    worker.abort();
+    let _ = worker.await;
+    assert_eq!(progress["fetched"], 30, "{progress}");
+    assert_eq!(fault_applied(&s.sandbox, &calls), 1, "one walk, one page");
+    let (_, attempts, _) = job_row(&pool, job_id).await;
+    assert_eq!(attempts, 1);
+    assert_eq!(count(&pool, "jobs WHERE kind = 'sync'").await, 1);
+}
+
+/// Sessions of this test's database waiting on a row lock.
+async fn waiting_on_a_lock(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A sync job for `key`, as `SyncJob` stores one, through the queue's enqueue.
+fn sync_job(key: &str) -> job_queue::NewJob<'_> {
+    job_queue::NewJob {
+        spec: job_spec::<SyncJob>(),
+        payload: json!({"accountId": "acc_race", "env": "sandbox", "trigger": "account_updated"}),
+        org_id: None,
+        env_id: None,
+        dedupe_key: Some(key),
+    }
+}
+
+#[sqlx::test]
+async fn a_request_at_the_end_of_a_run_is_never_lost(pool: PgPool) {
+    let state = side_state(TestApp::builder(pool.clone())).await;
+    let key = "sync:race:acc_race";
+    let asked = job_queue::enqueue(&state.db, sync_job(key)).await.unwrap();
+    assert_eq!(asked.rode, job_queue::Rode::New);
+    let claim = || async {
+        let mut claimed = job_queue::claim(&state.db, job_queue::Lane::Sync, 1, LEASE.as_secs_f64())
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        claimed.remove(0)
+    };
+    let run = claim().await;
+
+    // The walk has ended; a request marks the job (its transaction not yet committed) and
+    // the worker's result write comes while the mark is held: the write waits for it, then
+    // reads it, and the job goes round again.
+    let mut marking = pool.begin().await.unwrap();
+    let on = job_queue::enqueue(&mut *marking, sync_job(key)).await.unwrap();
+    assert_eq!((on.id, on.rode), (asked.id, job_queue::Rode::Running));
+    let db = state.db.clone();
+    let finishing = {
+        let run = run.clone();
+        tokio::spawn(async move { job_queue::complete(&db, &run, &json!({"fetched": 1})).await })
+    };
+    wait_for(
+        "the result write to wait for the mark",
+        Duration::from_secs(10),
+        || async { waiting_on_a_lock(&pool).await == 1 },
+    )
+    .await;
+    marking.commit().await.unwrap();
+    let recorded = finishing.await.unwrap().unwrap();
+    assert_eq!(recorded, Some(job_queue::Recorded::Rerun));
+    let (status, attempts, progress) = job_row(&pool, asked.id).await;
+    assert_eq!((status.as_str(), attempts, progress), ("queued", 0, json!({})));
+    assert!(!job_rerun(&pool, asked.id).await);
+
+    // The other order: the result is written first (not yet committed) and the request comes
+    // meanwhile. It waits, then finds the job done and queues a new one: not lost either.
+    let run = claim().await;
+    assert_eq!(run.id, asked.id);
+    let mut finishing = pool.begin().await.unwrap();
+    let recorded = job_queue::complete(&mut *finishing, &run, &json!({"fetched": 0}))
+        .await
+        .unwrap();
+    assert_eq!(recorded, Some(job_queue::Recorded::Done));
+    let db = state.db.clone();
+    let asking = tokio::spawn(async move { job_queue::enqueue(&db, sync_job(key)).await });
+    wait_for(
+        "the request to wait for the result",
+        Duration::from_secs(10),
+        || async { waiting_on_a_lock(&pool).await == 1 },
+    )
+    .await;
+    finishing.commit().await.unwrap();
+    let rode = asking.await.unwrap().unwrap();
+    assert_eq!(rode.rode, job_queue::Rode::New);
+    assert_ne!(rode.id, asked.id);
+    assert_eq!(job_row(&pool, asked.id).await.0, "done");
+    assert_eq!(job_row(&pool, rode.id).await.0, "queued");
+
+    // A marked run that fails for good is not failed: it starts a new round too.
+    let run = claim().await;
+    assert_eq!(run.id, rode.id);
+    let on = job_queue::enqueue(&state.db, sync_job(key)).await.unwrap();
+    assert_eq!((on.id, on.rode), (rode.id, job_queue::Rode::Running));
+    let recorded = job_queue::fail(&state.db, &run, "Mono said no", None)
+        .await
+        .unwrap();
+    assert_eq!(recorded, Some(job_queue::Recorded::Rerun));
+    let (status, attempts, _) = job_row(&pool, rode.id).await;
+    assert_eq!((status.as_str(), attempts), ("queued", 0));
+}
+
+#[sqlx::test]
+async fn the_sweep_marks_a_running_sync_to_go_round_once_more(pool: PgPool) {
+    let s = TestApp::builder(pool.clone())
+        .job_concurrency(0)
+        .with_sandbox()
+        .start()
+        .await;
+    let running = s.link_new_account(10).await;
+    let idle = s.link_new_account(10).await;
+    let state = side_state(s.replica()).await;
+    let first = process_webhook(&s, &state, &account_updated(&running, "evt_sweep_1")).await;
+    let job_id: Uuid = serde_json::from_value(first["syncJobId"].clone()).unwrap();
+    let claimed = job_queue::claim(&state.db, job_queue::Lane::Sync, 1, LEASE.as_secs_f64())
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id, job_id);
+
+    // The idle account is queued; the running one is marked, not queued twice.
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 1);
+    assert!(job_rerun(&pool, job_id).await);
+    assert_eq!(unfinished_syncs(&pool).await, 2);
+    let queued: Vec<String> = sqlx::query_scalar(
+        "SELECT payload->>'accountId' FROM jobs WHERE kind = 'sync' AND status = 'queued'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(queued, vec![idle]);
+    // A second sweep changes nothing.
+    assert_eq!(sweep::run_once(&state).await.unwrap(), 0);
+
+    let recorded = job_queue::complete(&state.db, &claimed[0], &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(recorded, Some(job_queue::Recorded::Rerun));
+    assert_eq!(job_row(&pool, job_id).await.0, "queued");
+}
+
+#[sqlx::test]
+async fn sync_stored_rides_on_the_running_sync_of_a_busy_account(pool: PgPool) {
+    let s = TestApp::builder(pool.clone())
+        .job_concurrency(0)
+        .with_sandbox()
+        .start()
+        .await;
+    let busy = s.link_new_account(10).await;
+    let free = s.link_new_account(10).await;
+    let state = side_state(s.replica()).await;
+    let first = process_webhook(&s, &state, &account_updated(&busy, "evt_stored_1")).await;
+    let job_id: Uuid = serde_json::from_value(first["syncJobId"].clone()).unwrap();
+    let claimed = job_queue::claim(&state.db, job_queue::Lane::Sync, 1, LEASE.as_secs_f64())
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id, job_id);
+    // The running job is mid-walk: it holds the account's lock.
+    let mut walking = db::locks::dedicated_connection(&pool).await.unwrap();
+    assert!(db::locks::try_lock_account(&mut walking, &busy).await.unwrap());
+
+    let (status, body) = s.app.post_raw("/si/mono/sync-stored", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["data"]["results"].as_array().unwrap();
+    let row = |id: &str| rows.iter().find(|r| r["accountId"] == id).unwrap().clone();
+    let busy_row = row(&busy);
+    assert_eq!(busy_row["error"]["code"], "sync_in_progress", "{busy_row}");
+    assert_eq!(busy_row["syncJobId"], json!(job_id), "{busy_row}");
+    assert!(row(&free).get("syncJobId").is_none(), "{body}");
+    assert!(job_rerun(&pool, job_id).await);
+    db::locks::release(walking).await;
+
+    let recorded = job_queue::complete(&state.db, &claimed[0], &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(recorded, Some(job_queue::Recorded::Rerun));
+    let worker = tokio::spawn(worker::run(state.clone()));
+    job_done(&pool, job_id).await;
+    worker.abort();
+    let _ = worker.await;
+    assert_eq!(count(&pool, "mono_transactions").await, 20);
 }

@@ -1,6 +1,8 @@
 //! The queued sync of one account: the `sync` job the worker's sync lane runs, one unfinished
-//! per account whoever asks (`account_updated`, a first link, the sweep), and the sweep's
-//! statement that queues every due account at once.
+//! per account whoever asks (`account_updated`, a first link, the sweep, sync-stored finding
+//! the account busy), and the sweep's statement that queues every due account at once. A
+//! request while the account's job is queued rides on it; while it runs, the job goes round
+//! once more when it ends, so what arrived during its walk is fetched by the same job.
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use crate::db::accounts;
 use crate::db::queue;
 use crate::domain::MonoAccountId;
 use crate::error::ApiError;
-use crate::jobs::{self, BackgroundJob, JobContext, Lane, Ran};
+use crate::jobs::{self, BackgroundJob, Enqueued, JobContext, Lane, Ran, Rode};
 use crate::services::sync::walk::{sync_ready, unlinked, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -23,7 +25,8 @@ pub struct SyncJob {
     pub account_id: String,
     /// The environment's name (`sandbox`, `production`).
     pub env: String,
-    /// Who asked (`link`, `account_updated`, `schedule`), for people reading the job.
+    /// Who asked (`link`, `account_updated`, `schedule`, `sync_stored`), for people reading
+    /// the job.
     pub trigger: String,
 }
 
@@ -54,24 +57,31 @@ impl BackgroundJob for SyncJob {
     }
 }
 
-/// Queues a sync of the account unless one is queued or running already; the new job's id,
-/// or None. The caller wakes the sync lane (`jobs::wake`) once its transaction commits.
+/// Asks for a sync of the account: a new job, or the account's unfinished one (queued: it
+/// will see what is new; running: it goes round once more when it ends). Answers the job the
+/// request rode on. The caller wakes the sync lane (`jobs::wake`) once its transaction
+/// commits.
 pub async fn enqueue(
     conn: &mut sqlx::PgConnection,
     tenant: &Tenant,
     account_id: &str,
     trigger: &str,
-) -> Result<Option<uuid::Uuid>, ApiError> {
-    jobs::enqueue(conn, tenant, &SyncJob::new(tenant, account_id, trigger)).await
+) -> Result<Enqueued, ApiError> {
+    let asked = jobs::enqueue(conn, tenant, &SyncJob::new(tenant, account_id, trigger)).await?;
+    if asked.rode != Rode::New {
+        tracing::debug!(account_id, trigger, job_id = %asked.id, rode = ?asked.rode, "sync coalesced with the account's unfinished job");
+    }
+    Ok(asked)
 }
 
-/// The sweep: queues a sync of every due account in one statement; answers how many.
-pub async fn enqueue_due(state: &AppState) -> Result<u64, ApiError> {
-    let queued = queue::enqueue_due_syncs(&state.db, jobs::spec::<SyncJob>()).await?;
-    if queued > 0 {
+/// The sweep: queues a sync of every due account in one statement (marking those running to
+/// go round once more); answers what it did.
+pub async fn enqueue_due(state: &AppState) -> Result<queue::Swept, ApiError> {
+    let swept = queue::enqueue_due_syncs(&state.db, jobs::spec::<SyncJob>()).await?;
+    if swept.queued > 0 {
         jobs::wake(state, Lane::Sync);
     }
-    Ok(queued)
+    Ok(swept)
 }
 
 /// How soon a queued sync whose account another session is syncing is tried again.

@@ -169,7 +169,7 @@ async fn on_connected(
     let Some(mut tx) = lock(state, d).await? else {
         return Ok(already());
     };
-    let mut sync_queued = false;
+    let mut sync_job = None;
     let (status, result) =
         if link::store_link(&mut tx, tenant, &account_id, Some(&r), Some(&r), Some(&details)).await? {
             let account = accounts::get(&mut *tx, tenant, &account_id)
@@ -177,24 +177,27 @@ async fn on_connected(
                 .ok_or_else(|| {
                     ApiError::internal(anyhow::anyhow!("linked account {account_id} not readable"))
                 })?;
-            sync_queued = link::queue_first_sync(state, &mut tx, tenant, &account).await?;
+            sync_job = link::queue_first_sync(state, &mut tx, tenant, &account).await?;
             (
                 "processed",
-                json!({"accountId": account_id, "linked": true, "ref": r, "syncQueued": sync_queued}),
+                json!({"accountId": account_id, "linked": true, "ref": r,
+                       "syncQueued": sync_job.is_some(), "syncJobId": sync_job}),
             )
         } else {
             ("ignored", ignored("linked_elsewhere"))
         };
     finish(&mut tx, d, status, &result, None).await?;
     tx.commit().await?;
-    if sync_queued {
+    if sync_job.is_some() {
         state.sync_notify.notify_one();
     }
     Ok(result)
 }
 
 /// `account_updated`: the stored account refreshed from the payload (camelCase keys), reauth
-/// marked, and a sync queued when the data is AVAILABLE or Mono has new data.
+/// marked, and a sync asked for when the data is AVAILABLE or Mono has new data: the result
+/// names the job it rode on (`syncJobId`: new, or the account's queued or running sync, which
+/// then goes round once more).
 async fn on_updated(
     state: &AppState,
     tenant: &Tenant,
@@ -250,8 +253,12 @@ async fn on_updated(
         Some(DataStatus::Available | DataStatus::Partial)
     ) || event.meta.has_new_data == Some(true);
     let can_sync = account.unlinked_at.is_none() && account.transactions_ready();
+    // The job the sync rode on: new, or the account's unfinished one (which, running, goes
+    // round once more when it ends); never "queued" without a job.
     let sync_job = if wanted && can_sync {
-        crate::services::sync::job::enqueue(&mut tx, tenant, &account_id, "account_updated").await?
+        let asked =
+            crate::services::sync::job::enqueue(&mut tx, tenant, &account_id, "account_updated").await?;
+        Some(asked.id)
     } else {
         None
     };
@@ -259,7 +266,7 @@ async fn on_updated(
         "accountId": account_id,
         "dataStatus": account.data_status,
         "reauthRequired": account.reauth_required,
-        "syncQueued": wanted && can_sync,
+        "syncQueued": sync_job.is_some(),
         "syncJobId": sync_job,
     });
     finish(&mut tx, d, "processed", &result, None).await?;

@@ -1,0 +1,11 @@
+-- A job asked for again while it runs goes round once more: a request whose dedupe key
+-- names a running job sets `rerun` on it (in the enqueue statement, `INSERT … ON CONFLICT
+-- DO UPDATE`), and the statement that records the run's end queues a marked job again at
+-- once instead of finishing it (`db::queue::complete`, `fail`, `requeue_expired`). So what
+-- arrived during a sync's walk is fetched by the same job, never left for the next sweep.
+-- A queued job is never marked: it has not started, so it sees whatever arrived.
+--
+-- The default keeps a replica of the previous version working during a rolling upgrade. It
+-- neither sets nor reads the column, so during the upgrade a mark on a job its worker
+-- finishes is lost, as every such request was before.
+ALTER TABLE jobs ADD COLUMN rerun boolean NOT NULL DEFAULT false;
