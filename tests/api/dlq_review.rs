@@ -385,7 +385,10 @@ async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
     ] {
         sqlx::query(&format!(
             "UPDATE {table} SET created_at = now() - interval '40 days'
-             WHERE transaction_id IN (SELECT transaction_id FROM mono_transactions ORDER BY transaction_id LIMIT 150)"
+             WHERE transaction_id IN (SELECT transaction_id FROM mono_transactions ORDER BY transaction_id LIMIT 150)
+                -- at least two drafts and a DLQ record among the old, whatever the sandbox made
+                OR transaction_id IN (SELECT transaction_id FROM invoices ORDER BY transaction_id LIMIT 2)
+                OR transaction_id IN (SELECT transaction_id FROM dlq_records ORDER BY transaction_id LIMIT 1)"
         ))
         .execute(&pool)
         .await
