@@ -1,0 +1,328 @@
+//! The MBS client: one `reqwest::Client` with a timeout, `x-api-key`/`x-api-secret` on the
+//! protected calls, success read from MBS's envelope (`{"code", "data"}`, health's bare
+//! body), failures classified once (`error::classify`). Calls that change nothing (health,
+//! resources, confirm, download) are retried a bounded number of times with jitter when MBS
+//! is unavailable; calls that submit or change something never are: their caller settles an
+//! unknown outcome by asking (`confirm`).
+
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::error::{classify, CallKind, MbsError};
+use crate::types::{Confirmation, Invoice, IrnCheck, PaymentStatus, TaxpayerInfo};
+
+/// Where MBS is and how to call it (`MBS_BASE_URL`, `MBS_API_KEY`, `MBS_API_SECRET`,
+/// `MBS_TIMEOUT_MS`).
+#[derive(Clone)]
+pub struct MbsConfig {
+    pub base_url: Url,
+    pub api_key: SecretString,
+    pub api_secret: SecretString,
+    pub timeout: Duration,
+    /// Retries of a call that changes nothing, when MBS is unavailable.
+    pub max_retries: u32,
+}
+
+impl std::fmt::Debug for MbsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MbsConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A downloaded invoice as MBS sent it (its format is not settled across sources).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    pub bytes: bytes::Bytes,
+    pub content_type: Option<String>,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct MbsClient {
+    http: reqwest::Client,
+    config: MbsConfig,
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: T,
+}
+
+#[derive(Deserialize)]
+struct Ok {
+    #[serde(default)]
+    ok: bool,
+}
+
+/// Whether a call may be sent again after an unknown outcome.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    Safe,
+    Never,
+}
+
+impl MbsClient {
+    pub fn new(config: MbsConfig) -> Result<Self, MbsError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            // A redirect would carry the API key and secret to another host.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| MbsError::Unavailable(format!("the HTTP client could not be built: {e}")))?;
+        Ok(MbsClient { http, config })
+    }
+
+    /// `GET /api`: true when MBS says it is healthy.
+    pub async fn health(&self) -> Result<bool, MbsError> {
+        #[derive(Deserialize)]
+        struct Health {
+            healthy: bool,
+        }
+        let body = self
+            .call(Method::GET, "/api", None, false, CallKind::Other, Repeat::Safe)
+            .await?;
+        let h: Health = read(&body.1)?;
+        Ok(h.healthy)
+    }
+
+    /// A resource list (`invoice-types`, `tax-categories`, …) as MBS sends it.
+    pub async fn resources(&self, name: &str) -> Result<Vec<Value>, MbsError> {
+        let path = format!("/api/v1/invoice/resources/{name}");
+        self.data(Method::GET, &path, None, false, CallKind::Other, Repeat::Safe)
+            .await
+    }
+
+    /// `irn/validate`: the IRN fits the business's template.
+    pub async fn validate_irn(&self, check: &IrnCheck) -> Result<(), MbsError> {
+        let body = serde_json::to_value(check).map_err(|e| MbsError::Decode(e.to_string()))?;
+        self.ok(
+            Method::POST,
+            "/api/v1/invoice/irn/validate",
+            Some(body),
+            CallKind::Submission,
+        )
+        .await
+    }
+
+    /// `validate`: MBS checks the invoice without registering it.
+    pub async fn validate(&self, invoice: &Invoice) -> Result<(), MbsError> {
+        let body = serde_json::to_value(invoice).map_err(|e| MbsError::Decode(e.to_string()))?;
+        self.ok(
+            Method::POST,
+            "/api/v1/invoice/validate",
+            Some(body),
+            CallKind::Submission,
+        )
+        .await
+    }
+
+    /// `sign`: the submission. Never sent again by this client; on
+    /// [`MbsError::outcome_unknown`] ask [`MbsClient::confirm`].
+    pub async fn sign(&self, invoice: &Invoice) -> Result<(), MbsError> {
+        let body = serde_json::to_value(invoice).map_err(|e| MbsError::Decode(e.to_string()))?;
+        self.ok(
+            Method::POST,
+            "/api/v1/invoice/sign",
+            Some(body),
+            CallKind::Submission,
+        )
+        .await
+    }
+
+    /// `confirm/{IRN}`: what MBS holds of a submitted invoice; `UnknownIrn` when nothing.
+    pub async fn confirm(&self, irn: &str) -> Result<Confirmation, MbsError> {
+        let path = format!("/api/v1/invoice/confirm/{}", segment(irn));
+        self.data(Method::GET, &path, None, true, CallKind::AboutIrn, Repeat::Safe)
+            .await
+    }
+
+    /// `update/{IRN}`: the invoice's payment status.
+    pub async fn update(
+        &self,
+        irn: &str,
+        status: PaymentStatus,
+        reference: Option<&str>,
+    ) -> Result<(), MbsError> {
+        let path = format!("/api/v1/invoice/update/{}", segment(irn));
+        let mut body = serde_json::json!({ "payment_status": status });
+        if let Some(r) = reference {
+            body["reference"] = Value::String(r.to_owned());
+        }
+        self.ok(Method::PATCH, &path, Some(body), CallKind::AboutIrn)
+            .await
+    }
+
+    /// `download/{IRN}`: the bytes as sent, their type and hash.
+    pub async fn download(&self, irn: &str) -> Result<Download, MbsError> {
+        let path = format!("/api/v1/invoice/download/{}", segment(irn));
+        let (content_type, bytes) = self
+            .call(Method::GET, &path, None, true, CallKind::AboutIrn, Repeat::Safe)
+            .await?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        Ok(Download {
+            bytes,
+            content_type,
+            sha256,
+        })
+    }
+
+    /// `transmit/{IRN}`: the B2B/B2G exchange.
+    pub async fn transmit(&self, irn: &str) -> Result<(), MbsError> {
+        let path = format!("/api/v1/invoice/transmit/{}", segment(irn));
+        self.ok(Method::POST, &path, None, CallKind::AboutIrn).await
+    }
+
+    /// `utilities/verify-tin/`: what MBS knows of a taxpayer.
+    pub async fn verify_tin(&self, tin: &str) -> Result<TaxpayerInfo, MbsError> {
+        let body = serde_json::json!({ "tin": tin });
+        self.data(
+            Method::POST,
+            "/api/v1/utilities/verify-tin/",
+            Some(body),
+            true,
+            CallKind::Other,
+            Repeat::Safe,
+        )
+        .await
+    }
+
+    async fn ok(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        kind: CallKind,
+    ) -> Result<(), MbsError> {
+        let ok: Ok = self.data(method, path, body, true, kind, Repeat::Never).await?;
+        if ok.ok {
+            Ok(())
+        } else {
+            Err(MbsError::Decode(format!("{path} answered without data.ok")))
+        }
+    }
+
+    async fn data<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        keyed: bool,
+        kind: CallKind,
+        repeat: Repeat,
+    ) -> Result<T, MbsError> {
+        let (_, bytes) = self.call(method, path, body, keyed, kind, repeat).await?;
+        let envelope: Envelope<T> = read(&bytes)?;
+        Ok(envelope.data)
+    }
+
+    /// One call, retried while MBS is unavailable when `repeat` allows; the answer's content
+    /// type and bytes, or the classified error.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        keyed: bool,
+        kind: CallKind,
+        repeat: Repeat,
+    ) -> Result<(Option<String>, bytes::Bytes), MbsError> {
+        let url = self
+            .config
+            .base_url
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| MbsError::Decode(format!("{path}: {e}")))?;
+        let mut attempt = 0;
+        loop {
+            let mut request = self.http.request(method.clone(), url.clone());
+            if keyed {
+                request = request
+                    .header("x-api-key", self.config.api_key.expose_secret())
+                    .header("x-api-secret", self.config.api_secret.expose_secret());
+            }
+            if let Some(b) = &body {
+                request = request.json(b);
+            }
+            let result = match request.send().await {
+                Ok(resp) => answer(resp, kind, path).await,
+                Err(e) if e.is_timeout() => Err(MbsError::Unavailable(format!("{path} timed out"))),
+                Err(e) => Err(MbsError::Unavailable(format!("{path}: {}", without_url(&e)))),
+            };
+            match result {
+                Err(e)
+                    if e.outcome_unknown() && repeat == Repeat::Safe && attempt < self.config.max_retries =>
+                {
+                    attempt += 1;
+                    let wait = Duration::from_millis(200 * 2u64.pow(attempt - 1));
+                    let jitter = rand::thread_rng().gen_range(0.8..1.2);
+                    tracing::warn!(path, attempt, error = %e, "MBS unavailable; trying again");
+                    tokio::time::sleep(wait.mul_f64(jitter)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+async fn answer(
+    resp: reqwest::Response,
+    kind: CallKind,
+    path: &str,
+) -> Result<(Option<String>, bytes::Bytes), MbsError> {
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| MbsError::Unavailable(format!("{path}: the answer was cut: {}", without_url(&e))))?;
+    if status.is_success() {
+        return Ok((content_type, bytes));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(MbsError::RateLimited {
+            retry_after_secs: retry_after,
+        });
+    }
+    Err(classify(status.as_u16(), &bytes, kind, path))
+}
+
+fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MbsError> {
+    serde_json::from_slice(bytes).map_err(|e| MbsError::Decode(e.to_string()))
+}
+
+/// A path segment: an IRN is letters, digits and `-`, but nothing else may change the path.
+fn segment(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// reqwest's error text without the URL (it can carry a query a log should not).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    text
+}

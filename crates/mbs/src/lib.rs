@@ -1,0 +1,16 @@
+//! The e-invoicing platform of the tax authority (MBS, `spec/MBS.md`): the invoice payload as
+//! types with MBS's field names (`types`), a typed client for its calls (`client`), and one
+//! typed error that tells apart what the caller must treat differently (`error`).
+//!
+//! On MBS, signing *is* the submission. A sign whose outcome is unknown (timeout, 5xx,
+//! connection lost) is settled by asking (`confirm`), never by sending again: the client
+//! retries only calls that change nothing (health, resources, confirm, download), and never
+//! on the text of a 400.
+
+pub mod client;
+pub mod error;
+pub mod types;
+
+pub use client::{Download, MbsClient, MbsConfig};
+pub use error::MbsError;
+pub use types::*;
