@@ -336,8 +336,8 @@ async fn a_failing_account_backs_off_with_its_error_shown_while_the_others_finis
         .execute(&pool)
         .await
         .unwrap();
-    // Waits on the error clearing, not on `lastSyncedAt`: a sync that ran before the fault
-    // (the sandbox's own `account_updated` after the link queues one) may have set it already.
+    // Waits on the error clearing, not on `lastSyncedAt`: an earlier sync of the account may
+    // have set it already (seen under load), and only a success clears the error.
     let account = wait_for(
         "the account synced after its backoff, its error cleared",
         Duration::from_secs(30),
