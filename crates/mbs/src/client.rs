@@ -107,39 +107,18 @@ impl MbsClient {
 
     /// `irn/validate`: the IRN fits the business's template.
     pub async fn validate_irn(&self, check: &IrnCheck) -> Result<(), MbsError> {
-        let body = serde_json::to_value(check).map_err(|e| MbsError::Decode(e.to_string()))?;
-        self.ok(
-            Method::POST,
-            "/api/v1/invoice/irn/validate",
-            Some(body),
-            CallKind::Submission,
-        )
-        .await
+        self.submit("/api/v1/invoice/irn/validate", check).await
     }
 
     /// `validate`: MBS checks the invoice without registering it.
     pub async fn validate(&self, invoice: &Invoice) -> Result<(), MbsError> {
-        let body = serde_json::to_value(invoice).map_err(|e| MbsError::Decode(e.to_string()))?;
-        self.ok(
-            Method::POST,
-            "/api/v1/invoice/validate",
-            Some(body),
-            CallKind::Submission,
-        )
-        .await
+        self.submit("/api/v1/invoice/validate", invoice).await
     }
 
     /// `sign`: the submission. Never sent again by this client; on
     /// [`MbsError::outcome_unknown`] ask [`MbsClient::confirm`].
     pub async fn sign(&self, invoice: &Invoice) -> Result<(), MbsError> {
-        let body = serde_json::to_value(invoice).map_err(|e| MbsError::Decode(e.to_string()))?;
-        self.ok(
-            Method::POST,
-            "/api/v1/invoice/sign",
-            Some(body),
-            CallKind::Submission,
-        )
-        .await
+        self.submit("/api/v1/invoice/sign", invoice).await
     }
 
     /// `confirm/{IRN}`: what MBS holds of a submitted invoice; `UnknownIrn` when nothing.
@@ -197,6 +176,13 @@ impl MbsClient {
             Repeat::Safe,
         )
         .await
+    }
+
+    /// A submission (`irn/validate`, `validate`, `sign`): posted once, answered `data.ok`.
+    async fn submit(&self, path: &str, body: &impl serde::Serialize) -> Result<(), MbsError> {
+        let body = serde_json::to_value(body).map_err(|e| MbsError::Decode(e.to_string()))?;
+        self.ok(Method::POST, path, Some(body), CallKind::Submission)
+            .await
     }
 
     async fn ok(
