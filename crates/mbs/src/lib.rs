@@ -1,6 +1,7 @@
 //! The e-invoicing platform of the tax authority (MBS, `spec/MBS.md`): the invoice payload as
-//! types with MBS's field names (`types`), a typed client for its calls (`client`), and one
-//! typed error that tells apart what the caller must treat differently (`error`).
+//! types with MBS's field names (`types`), a typed client for its calls (`client`), one
+//! typed error that tells apart what the caller must treat differently (`error`), the key
+//! material MBS issues a business (`crypto_keys.txt`, checked into `CryptoKeys` by `keys`).
 //!
 //! On MBS, signing *is* the submission. A sign whose outcome is unknown (timeout, 5xx,
 //! connection lost) is settled by asking (`confirm`), never by sending again: the client
@@ -9,8 +10,10 @@
 
 pub mod client;
 pub mod error;
+pub mod keys;
 pub mod types;
 
 pub use client::{Download, MbsClient, MbsConfig};
 pub use error::MbsError;
+pub use keys::{CryptoKeys, KeysError};
 pub use types::*;
