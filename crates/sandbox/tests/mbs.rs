@@ -636,6 +636,13 @@ async fn the_log_and_the_counts_record_every_call() -> Result {
         .await?;
     assert_eq!(cleared["cleared"], 3);
     assert!(sandbox.state.mbs().log().is_empty());
+    // A method a route does not serve passes the gate too, and answers MBS's 404.
+    let (status, _, _) = raw(&sandbox, reqwest::Method::GET, "/api/v1/invoice/sign", None, None).await?;
+    assert_eq!(status, 404);
+    let log = sandbox.state.mbs().log();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].method.as_str(), log[0].status), ("GET", Some(404)));
+    assert_eq!(sandbox.state.mbs().calls().requests, 4);
     sandbox.shutdown().await?;
     Ok(())
 }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::faults::FaultBook;
 use super::keys::{CryptoKeys, KeyMaterial};
-use crate::limits::{Limits, LimitsView};
+use crate::limits::{Limits, SecondCount};
 
 /// Calls kept in the log (the oldest go first).
 pub const MAX_LOG: usize = 10_000;
@@ -78,6 +78,18 @@ impl Business {
     pub fn crypto_keys_txt(&self) -> Vec<u8> {
         serde_json::to_vec(&self.crypto_keys).unwrap_or_default()
     }
+}
+
+/// `GET /_sandbox/mbs/calls`: the `/api` calls counted per whole second of the wall clock
+/// (a test checks a client's request budget against it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallCounts {
+    /// Calls since the sandbox started, refused and faulted ones included.
+    pub requests: u64,
+    /// The second with the most calls (the earliest of equals).
+    pub busiest_second: Option<SecondCount>,
+    /// The last seconds with calls, oldest first (`rate_limited` is always 0: MBS sets none).
+    pub seconds: Vec<SecondCount>,
 }
 
 /// A signed invoice.
@@ -288,8 +300,13 @@ impl MbsState {
     }
 
     /// The `/api` calls counted per whole second.
-    pub fn calls(&self) -> LimitsView {
-        lock(&self.inner.calls).view()
+    pub fn calls(&self) -> CallCounts {
+        let view = lock(&self.inner.calls).view();
+        CallCounts {
+            requests: view.requests,
+            busiest_second: view.busiest_second,
+            seconds: view.seconds,
+        }
     }
 
     pub fn record(&self, entry: LogEntry) {

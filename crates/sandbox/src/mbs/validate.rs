@@ -531,6 +531,25 @@ mod tests {
     }
 
     #[test]
+    fn a_goods_line_passes_and_needs_its_product_category() {
+        let mut v = invoice();
+        let line = v["invoice_line"][0].as_object_mut().unwrap();
+        line.remove("isic_code");
+        line.remove("service_category");
+        line.insert("hsn_code".into(), json!("8471.30"));
+        line.insert("product_category".into(), json!("Laptops"));
+        assert_eq!(check_invoice(&v, WHO), Ok(()));
+        v["invoice_line"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("product_category");
+        assert_eq!(
+            details(&v),
+            "invoicerequest.invoice.invoiceline[0].productcategory is required"
+        );
+    }
+
+    #[test]
     fn the_first_bad_field_is_named_in_mbs_spelling() {
         let mut v = invoice();
         v["tax_total"][0]["tax_subtotal"][0]["tax_category"]["id"] = json!("VAT");
