@@ -1,5 +1,6 @@
 //! The sandbox's world: customers and their bank accounts, linked Mono accounts, widget
-//! sessions, exchange codes, the sandbox clock, faults and the webhook sender.
+//! sessions, exchange codes, the sandbox clock, faults and the webhook sender, and the MBS
+//! sandbox's own state (`mbs::state`).
 //!
 //! All mutable state sits behind one `std::sync::Mutex` held only for map look-ups and
 //! updates, never across an `.await`; transaction pages are generated from `Arc` snapshots
@@ -20,6 +21,7 @@ use super::data::{
 };
 use super::faults::FaultBook;
 use super::limits::Limits;
+use super::mbs::state::MbsState;
 use super::webhooks::{WebhookTarget, Webhooks};
 use crate::config::SandboxConfig;
 use mono::types::*;
@@ -158,6 +160,7 @@ pub(crate) struct Shared {
     pub faults: Mutex<FaultBook>,
     pub limits: Mutex<Limits>,
     pub webhooks: Webhooks,
+    pub mbs: MbsState,
     pub clock_offset_ms: AtomicI64,
     pub shutdown: CancellationToken,
 }
@@ -193,6 +196,7 @@ impl SandboxState {
                 limits: Mutex::new(Limits::new(config.limits.clone())),
                 world: Mutex::new(World::default()),
                 webhooks,
+                mbs: MbsState::new(shutdown.clone()),
                 clock_offset_ms: AtomicI64::new(0),
                 shutdown,
                 config,
@@ -252,6 +256,11 @@ impl SandboxState {
 
     pub fn webhooks(&self) -> &Webhooks {
         &self.shared.webhooks
+    }
+
+    /// The MBS sandbox: businesses, signed invoices, its log, faults and counts.
+    pub fn mbs(&self) -> &MbsState {
+        &self.shared.mbs
     }
 
     /// Cancelled when the sandbox shuts down (ends hangs and the webhook task).
