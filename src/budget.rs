@@ -1,11 +1,11 @@
-//! The request budget towards Mono shared by every replica (`MONO_MAX_RPS`): each call the
-//! client makes takes a token first (`mono::RequestBudget`, implemented here), and a 429 with
-//! `Retry-After` pauses every replica.
+//! The request budgets towards Mono (`MONO_MAX_RPS`) and MBS (`MBS_MAX_RPS`), each shared by
+//! every replica: each call a client makes takes a token first (`request_budget::RequestBudget`,
+//! implemented here), and a 429 with `Retry-After` pauses every replica.
 //!
 //! The tokens live in PostgreSQL (`db::budget`): a call may go when fewer than the limit went
 //! within the last window, so the fleet never exceeds the limit in any window, however many
 //! replicas share it. The window is a second plus [`GUARD`], the spread of the time between a
-//! grant and the call reaching Mono, so that calls counted by whole seconds where they arrive
+//! grant and the call reaching the upstream, so that calls counted by whole seconds where they arrive
 //! stay within the limit too.
 //!
 //! To keep round trips down a process asks once for the tokens of every caller waiting in it
@@ -21,12 +21,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use mono::{BudgetError, RequestBudget};
+use request_budget::{BudgetError, BudgetFuture, RequestBudget};
 
 use crate::db::budget::{self as store, Take};
 
-/// The budget every replica shares.
+/// The budget towards Mono every replica shares.
 pub const BUDGET_NAME: &str = "mono";
+/// The budget towards MBS every replica shares.
+pub const MBS_BUDGET_NAME: &str = "mbs";
 /// Added to the one-second window (see the module docs).
 pub const GUARD: Duration = Duration::from_millis(100);
 /// Most tokens one process takes at once.
@@ -67,11 +69,17 @@ impl std::fmt::Debug for Budget {
 }
 
 impl Budget {
-    /// `limit` calls per second (above 0) for the whole fleet.
+    /// The budget towards Mono: `limit` calls per second (above 0) for the whole fleet.
     pub fn new(pool: PgPool, limit: u32) -> Self {
+        Budget::named(pool, BUDGET_NAME, limit)
+    }
+
+    /// Budget `name` (a row of `request_budgets`, created when missing): `limit` calls per
+    /// second (above 0) for the whole fleet.
+    pub fn named(pool: PgPool, name: &str, limit: u32) -> Self {
         Budget {
             pool,
-            name: BUDGET_NAME.to_owned(),
+            name: name.to_owned(),
             limit: limit.max(1),
             window: Duration::from_secs(1) + GUARD,
             held: tokio::sync::Mutex::new(Held {
@@ -122,7 +130,7 @@ impl Budget {
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "the request budget towards Mono could not be taken from");
+                    tracing::warn!(budget = %self.name, error = %e, "the request budget could not be taken from");
                     return Err(BudgetError::Store(e.to_string()));
                 }
             };
@@ -143,7 +151,7 @@ impl Budget {
         }
     }
 
-    /// Mono answered 429 with `Retry-After`: no replica calls it for `retry_after`. Tokens
+    /// The upstream answered 429 with `Retry-After`: no replica calls it for `retry_after`. Tokens
     /// this process holds are dropped. Answers the end of the pause, when it was recorded.
     pub async fn pause(&self, retry_after: Duration) -> Option<DateTime<Utc>> {
         self.pauses.fetch_add(1, Ordering::AcqRel);
@@ -151,14 +159,15 @@ impl Budget {
         match store::pause(&self.pool, &self.name, millis).await {
             Ok(until) => {
                 tracing::info!(
+                    budget = %self.name,
                     retry_after_ms = millis,
                     paused_until = ?until,
-                    "Mono asked to slow down: every replica pauses its calls"
+                    "the upstream asked to slow down: every replica pauses its calls"
                 );
                 until
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the pause Mono asked for could not be recorded");
+                tracing::warn!(budget = %self.name, error = %e, "the pause the upstream asked for could not be recorded");
                 None
             }
         }
@@ -166,7 +175,8 @@ impl Budget {
 
     fn waited(&self, started: Instant) -> Duration {
         let waited = started.elapsed();
-        metrics::histogram!("mono_budget_wait_seconds").record(waited.as_secs_f64());
+        // `mono_budget_wait_seconds`, `mbs_budget_wait_seconds`.
+        metrics::histogram!(format!("{}_budget_wait_seconds", self.name)).record(waited.as_secs_f64());
         waited
     }
 }
@@ -179,11 +189,11 @@ impl RequestBudget for Budget {
     fn acquire<'a>(
         &'a self,
         shutdown: &'a CancellationToken,
-    ) -> mono::budget::BudgetFuture<'a, Result<Duration, BudgetError>> {
+    ) -> BudgetFuture<'a, Result<Duration, BudgetError>> {
         Box::pin(Budget::acquire(self, shutdown))
     }
 
-    fn pause(&self, retry_after: Duration) -> mono::budget::BudgetFuture<'_, ()> {
+    fn pause(&self, retry_after: Duration) -> BudgetFuture<'_, ()> {
         Box::pin(async move {
             Budget::pause(self, retry_after).await;
         })

@@ -406,10 +406,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             std::net::SocketAddr::from(([127, 0, 0, 1], args.sandbox_port)),
         )
         .await
-        .context("starting the built-in Mono sandbox")?;
+        .context("starting the built-in sandbox (Mono and MBS)")?;
         tracing::info!(url = %handle.base_url, "built-in Mono sandbox started; the Mono client points at it");
         settings.mono.base_url = handle.base_url.clone();
         settings.mono.secret_key = Some(secrecy::SecretString::from(secret));
+        if settings.mbs.base_url.is_none() {
+            // MBS's sandbox is served on the same port, with its demo business's keys.
+            let mbs = handle.state.mbs().clone();
+            let business = tokio::task::spawn_blocking(move || mbs.demo_business())
+                .await
+                .context("making the MBS sandbox's demo business")?
+                .map_err(|e| anyhow::anyhow!("making the MBS sandbox's demo business: {e}"))?;
+            settings.mbs.base_url = Some(handle.base_url.clone());
+            settings.mbs.api_key = Some(secrecy::SecretString::from(business.api_key));
+            settings.mbs.api_secret = Some(secrecy::SecretString::from(business.api_secret));
+            tracing::info!(business_id = %business.business_id, service_id = %business.service_id, "the MBS client points at the built-in MBS sandbox's demo business");
+        }
+        if settings.data_encryption_key.is_none() {
+            tracing::info!("DATA_ENCRYPTION_KEY is not set: crypto keys uploaded during this run are sealed with a key made up for it");
+            let key = crate::seal::DataKey::random_base64();
+            settings.data_encryption_key = Some(secrecy::SecretString::from(key));
+        }
         Some(handle)
     } else {
         None

@@ -35,6 +35,11 @@ pub struct Settings {
     pub bind_addr: SocketAddr,
     pub log_format: LogFormat,
     pub mono: MonoSettings,
+    pub mbs: MbsSettings,
+    /// `DATA_ENCRYPTION_KEY`: 32 bytes, base64 (checked at load), sealing what a database
+    /// dump must not reveal (organizations' MBS crypto keys). Unset: such uploads are refused
+    /// (`serve --sandbox` makes one up for the run).
+    pub data_encryption_key: Option<SecretString>,
     pub eligibility: EligibilityDefaults,
     /// `MONO_SYNC_INTERVAL_SECS`: unset = no scheduled sync.
     pub sync_interval: Option<Duration>,
@@ -87,6 +92,26 @@ pub struct MonoSettings {
     /// `MONO_MAX_RPS`: calls per second to Mono for all replicas together (default 20;
     /// 0 = no budget).
     pub max_rps: u32,
+}
+
+/// The e-invoicing platform (MBS): where it is and the integrator's keys there.
+#[derive(Debug, Clone)]
+pub struct MbsSettings {
+    /// `MBS_BASE_URL`: unset = no MBS (calls to it answer 503 naming the variable), except
+    /// with `serve --sandbox`, which points it at the built-in sandbox.
+    pub base_url: Option<Url>,
+    /// `MBS_API_KEY`, `MBS_API_SECRET`: sent as `x-api-key` / `x-api-secret`.
+    pub api_key: Option<SecretString>,
+    pub api_secret: Option<SecretString>,
+    /// `MBS_MAX_RPS`: calls per second to MBS for all replicas together (default 10;
+    /// 0 = no budget).
+    pub max_rps: u32,
+    /// `MBS_TIMEOUT_MS`: one call's whole time (default 30000).
+    pub timeout: Duration,
+    /// `MBS_RESOURCES_CHECK_SECS`: how often each replica looks for MBS code lists older than
+    /// a day to refresh, and fetches those never fetched (default 3600; 0 = never in the
+    /// background: a list is fetched when first needed and refreshed when read stale).
+    pub resources_check_every: Option<Duration>,
 }
 
 /// Defaults every environment starts from until its own settings are changed.
@@ -150,6 +175,8 @@ pub const DEFAULT_MONO_BASE_URL: &str = "https://api.withmono.com";
 pub const DEFAULT_MONO_MAX_RPS: u32 = 20;
 /// The largest `MONO_MAX_RPS`: the budget's row keeps one entry per call of the last window.
 pub const MAX_MONO_MAX_RPS: u32 = 10_000;
+/// `MBS_MAX_RPS` when unset.
+pub const DEFAULT_MBS_MAX_RPS: u32 = 10;
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -238,6 +265,41 @@ impl Settings {
             return Err(err("MONO_CONNECT_TIMEOUT_MS", "must be above 0"));
         }
 
+        let mbs = MbsSettings {
+            base_url: get("MBS_BASE_URL")
+                .map(|v| parse_http_url("MBS_BASE_URL", &v).map(with_trailing_slash))
+                .transpose()?,
+            api_key: get("MBS_API_KEY").map(SecretString::from),
+            api_secret: get("MBS_API_SECRET").map(SecretString::from),
+            max_rps: parse_num(&get, "MBS_MAX_RPS", DEFAULT_MBS_MAX_RPS)?,
+            timeout: Duration::from_millis(parse_num(&get, "MBS_TIMEOUT_MS", 30_000u64)?),
+            resources_check_every: match parse_num(&get, "MBS_RESOURCES_CHECK_SECS", 3_600u64)? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+        };
+        if mbs.max_rps > MAX_MONO_MAX_RPS {
+            return Err(err(
+                "MBS_MAX_RPS",
+                format!("must be between 0 (no budget) and {MAX_MONO_MAX_RPS}"),
+            ));
+        }
+        if mbs.timeout.is_zero() || mbs.timeout > Duration::from_secs(600) {
+            return Err(err("MBS_TIMEOUT_MS", "must be between 1 and 600000"));
+        }
+        if mbs.api_key.is_some() != mbs.api_secret.is_some() {
+            let (var, other) = if mbs.api_key.is_some() {
+                ("MBS_API_SECRET", "MBS_API_KEY")
+            } else {
+                ("MBS_API_KEY", "MBS_API_SECRET")
+            };
+            return Err(err(var, format!("must be set together with {other}")));
+        }
+        let data_encryption_key = get("DATA_ENCRYPTION_KEY").map(SecretString::from);
+        if let Some(key) = &data_encryption_key {
+            crate::seal::DataKey::decode(key.expose_secret()).map_err(|m| err("DATA_ENCRYPTION_KEY", m))?;
+        }
+
         let eligibility = EligibilityDefaults::from_lookup(&lookup)?;
 
         let sync_interval = match get("MONO_SYNC_INTERVAL_SECS") {
@@ -323,6 +385,8 @@ impl Settings {
             bind_addr,
             log_format,
             mono,
+            mbs,
+            data_encryption_key,
             eligibility,
             sync_interval,
             retention_days,
@@ -365,6 +429,16 @@ fn parse_bool(v: &str) -> Option<bool> {
         "false" | "0" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// A base URL other paths are joined onto: without the slash, `join` would drop its last
+/// segment.
+fn with_trailing_slash(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
 }
 
 fn parse_http_url(var: &'static str, v: &str) -> Result<Url, ConfigError> {

@@ -14,6 +14,7 @@ pub mod http;
 pub mod invoice;
 pub mod jobs;
 pub mod runtime;
+pub mod seal;
 pub mod services;
 pub mod signing;
 pub mod startup;

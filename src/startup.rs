@@ -53,6 +53,25 @@ impl Application {
         } else {
             tracing::info!("MONO_MAX_RPS=0: calls to Mono are not budgeted");
         }
+        let mbs = mbs_client(&settings.mbs)?.map(|client| {
+            let client = client.with_shutdown(shutdown.clone());
+            if settings.mbs.max_rps > 0 {
+                let budget = crate::budget::Budget::named(
+                    pool.clone(),
+                    crate::budget::MBS_BUDGET_NAME,
+                    settings.mbs.max_rps,
+                );
+                client.with_budget(Arc::new(budget))
+            } else {
+                tracing::info!("MBS_MAX_RPS=0: calls to MBS are not budgeted");
+                client
+            }
+        });
+        let data_key = settings
+            .data_encryption_key
+            .as_ref()
+            .and_then(|k| crate::seal::DataKey::decode(secrecy::ExposeSecret::expose_secret(k)).ok())
+            .map(Arc::new);
         let signer = crate::services::signing::load(&settings, &pool).await?;
         let state = AppState {
             intake: Arc::new(crate::runtime::intake::IntakeBatcher::start(
@@ -66,6 +85,8 @@ impl Application {
             )),
             db: pool,
             mono,
+            mbs,
+            data_key,
             sync_slots: Arc::new(tokio::sync::Semaphore::new(settings.sync_concurrency as usize)),
             signer: Arc::new(signer),
             settings: Arc::new(settings),
@@ -120,6 +141,11 @@ impl Application {
                 crate::worker::sweep::run(s, interval)
             }));
         }
+        jobs.spawn(supervise(
+            "mbs_resources",
+            state.clone(),
+            crate::services::mbs_resources::run,
+        ));
         jobs.spawn(supervise(
             "retention",
             state.clone(),
@@ -216,6 +242,31 @@ pub fn mono_client(settings: &crate::config::MonoSettings) -> anyhow::Result<mon
     config.timeout = settings.timeout;
     config.max_retries = settings.max_retries;
     MonoClient::new(config).context("MONO_BASE_URL / MONO_SECRET_KEY")
+}
+
+/// The MBS client from the settings; none without `MBS_BASE_URL` (calls that need MBS then
+/// answer 503 naming it). Without keys the protected calls are refused by MBS (400, bad
+/// key), so the service still starts and serves the rest.
+pub fn mbs_client(settings: &crate::config::MbsSettings) -> anyhow::Result<Option<mbs::MbsClient>> {
+    let Some(base_url) = settings.base_url.clone() else {
+        tracing::warn!("MBS_BASE_URL is not set: invoices cannot be validated or signed at MBS (use `serve --sandbox` to try the service)");
+        return Ok(None);
+    };
+    if settings.api_key.is_none() {
+        tracing::warn!(
+            "MBS_API_KEY and MBS_API_SECRET are not set: MBS will refuse every call that needs them"
+        );
+    }
+    let empty = || secrecy::SecretString::from(String::new());
+    let client = mbs::MbsClient::new(mbs::MbsConfig {
+        base_url,
+        api_key: settings.api_key.clone().unwrap_or_else(empty),
+        api_secret: settings.api_secret.clone().unwrap_or_else(empty),
+        timeout: settings.timeout,
+        max_retries: 2,
+    })
+    .context("MBS_BASE_URL")?;
+    Ok(Some(client))
 }
 
 /// The router with every layer the contract needs, outermost first: trace id, request span

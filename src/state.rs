@@ -8,7 +8,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::seal::DataKey;
 use crate::signing::Signer;
+use mbs::MbsClient;
 use mono::MonoClient;
 
 #[derive(Clone)]
@@ -16,6 +18,10 @@ pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
     pub mono: MonoClient,
+    /// The e-invoicing platform; none when `MBS_BASE_URL` is not set.
+    pub mbs: Option<MbsClient>,
+    /// Seals what a database dump must not reveal (`DATA_ENCRYPTION_KEY`); none: unset.
+    pub data_key: Option<Arc<DataKey>>,
     /// The key invoices are signed with (`SIGNING_KEY`, else kept in the database).
     pub signer: Arc<Signer>,
     /// Cancelled on shutdown; jobs and long requests watch it.

@@ -1,5 +1,5 @@
-//! The shared request budget towards Mono (`mono_budget`): taking tokens and pausing every
-//! replica after a 429. Both are one statement on the budget's row, so the row lock orders the
+//! The shared request budgets towards Mono and MBS (`request_budgets`, one row each): taking
+//! tokens and pausing every replica after a 429. Both are one statement on the budget's row, so the row lock orders the
 //! replicas and no two of them can spend the same token.
 //!
 //! Time is the database's clock (`clock_timestamp()`, read after the row is locked), never a
@@ -16,7 +16,7 @@ pub struct Take {
     pub granted: i32,
     /// The database's time of the take.
     pub now: DateTime<Utc>,
-    /// Until when Mono asked every replica to wait, if that is still ahead.
+    /// Until when the upstream asked every replica to wait, if that is still ahead.
     pub paused_until: Option<DateTime<Utc>>,
     /// When the token that comes back next was spent (it is back one window later); none
     /// while tokens are left.
@@ -38,7 +38,7 @@ pub async fn take(
     let want = i32::try_from(want).unwrap_or(i32::MAX);
     sqlx::query_as::<_, Take>(
         r#"
-        UPDATE mono_budget AS b
+        UPDATE request_budgets AS b
         SET (spent_at, granted, updated_at) = (
             SELECT ARRAY(SELECT t FROM unnest(s.kept || array_fill(s.now, ARRAY[s.give])) AS t ORDER BY t),
                    s.give,
@@ -73,9 +73,9 @@ pub async fn take(
     .await
 }
 
-/// Creates budget `name` when it does not exist yet (the migration creates `mono`).
+/// Creates budget `name` when it does not exist yet (the migrations create `mono` and `mbs`).
 pub async fn ensure(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO mono_budget (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+    sqlx::query("INSERT INTO request_budgets (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .execute(pool)
         .await?;
@@ -88,7 +88,7 @@ pub async fn pause(pool: &PgPool, name: &str, millis: u64) -> Result<Option<Date
     let millis = i64::try_from(millis).unwrap_or(i64::MAX);
     sqlx::query_scalar::<_, DateTime<Utc>>(
         r#"
-        UPDATE mono_budget
+        UPDATE request_budgets
         SET paused_until = GREATEST(
                 COALESCE(paused_until, '-infinity'),
                 clock_timestamp() + make_interval(secs => $2::float8 / 1000))
@@ -105,7 +105,7 @@ pub async fn pause(pool: &PgPool, name: &str, millis: u64) -> Result<Option<Date
 /// The pause recorded on budget `name`, past or not.
 pub async fn paused_until(pool: &PgPool, name: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let row: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT paused_until FROM mono_budget WHERE name = $1")
+        sqlx::query_scalar("SELECT paused_until FROM request_budgets WHERE name = $1")
             .bind(name)
             .fetch_optional(pool)
             .await?;

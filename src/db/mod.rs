@@ -9,6 +9,7 @@ pub mod events;
 pub mod invoices;
 pub mod ledger;
 pub mod locks;
+pub mod mbs;
 pub mod payments;
 pub mod queue;
 pub mod retention;

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod envelope;
 pub mod extract;
 pub mod invoices;
+pub mod mbs;
 pub mod openapi;
 pub mod ops;
 pub mod org;

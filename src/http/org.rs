@@ -1,5 +1,5 @@
-//! `/si/org/*`: what a key can see of its own organization, and its profile (the supplier
-//! its invoices name).
+//! `/si/org/*`: what a key can see of its own organization, its profile (the supplier its
+//! invoices name) and its MBS crypto keys (shown by fingerprint only).
 
 use axum::extract::State;
 use serde::Serialize;
@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::http::envelope::Envelope;
-use crate::http::extract::ApiJson;
+use crate::http::extract::{ApiJson, RawBody};
+use crate::services::crypto_keys::{self, KeysStatus, KeysUploaded};
 use crate::services::profile::{self, ProfilePatch, ProfileView};
 use crate::state::AppState;
 use crate::tenancy::{EnvName, Role, Tenant};
@@ -102,5 +103,50 @@ pub async fn put_profile(
     Ok(Envelope::ok(
         "profile saved",
         profile::update(&state, &tenant, patch).await?,
+    ))
+}
+
+/// `PUT /si/org/crypto-keys`: the `crypto_keys.txt` MBS issued the organization's business.
+#[utoipa::path(
+    put,
+    path = "/si/org/crypto-keys",
+    tag = "org",
+    summary = "Upload the crypto keys MBS issued (crypto_keys.txt)",
+    description = "The body is the `crypto_keys.txt` file MBS issued the business, as is: JSON `{public_key, certificate}` with `public_key` the base64 of a PEM RSA public key (at least 2048 bits) and `certificate` a base64 string. The QR codes of signed invoices are made with them. They are stored sealed with the service's `DATA_ENCRYPTION_KEY` and never answered back or logged: the answer is the public key's fingerprint. A second upload replaces the first. A bad file is refused naming `public_key`, `certificate` or `crypto_keys` (the file itself).",
+    request_body(content = serde_json::Value, description = "The crypto_keys.txt file", content_type = "application/json", example = json!({"public_key": "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0K...", "certificate": "Q0VSVElGSUNBVEU="})),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses(
+        (status = 200, description = "The keys are stored", body = crate::http::openapi::EnvelopeOf<KeysUploaded>),
+        (status = 400, description = "The file is not valid crypto keys; `error.fields` names the field", body = crate::http::openapi::Failure),
+        (status = 503, description = "`DATA_ENCRYPTION_KEY` is not set, so the keys cannot be stored sealed", body = crate::http::openapi::Failure),
+    ),
+)]
+pub async fn put_crypto_keys(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    RawBody(file): RawBody,
+) -> Result<Envelope<KeysUploaded>, ApiError> {
+    Ok(Envelope::ok(
+        "crypto keys stored",
+        crypto_keys::put(&state, &tenant, &file).await?,
+    ))
+}
+
+/// `GET /si/org/crypto-keys`: whether keys are on file, and which (never the keys).
+#[utoipa::path(
+    get,
+    path = "/si/org/crypto-keys",
+    tag = "org",
+    summary = "Whether MBS crypto keys are on file, and their fingerprint",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses((status = 200, description = "Whether keys are on file (never the keys)", body = crate::http::openapi::EnvelopeOf<KeysStatus>)),
+)]
+pub async fn get_crypto_keys(
+    State(state): State<AppState>,
+    tenant: Tenant,
+) -> Result<Envelope<KeysStatus>, ApiError> {
+    Ok(Envelope::ok(
+        "crypto keys status retrieved",
+        crypto_keys::status(&state, &tenant).await?,
     ))
 }

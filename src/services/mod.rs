@@ -2,6 +2,7 @@
 //! database transaction that keeps it.
 
 pub mod accounts;
+pub mod crypto_keys;
 pub mod cursor;
 pub mod demo;
 pub mod dlq;
@@ -11,6 +12,7 @@ pub mod invoices;
 pub mod job_status;
 pub mod limits;
 pub mod link;
+pub mod mbs_resources;
 pub mod ops;
 pub mod preview;
 pub mod profile;

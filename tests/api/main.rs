@@ -16,6 +16,8 @@ mod foundation;
 mod fuzz_props;
 mod invoices;
 mod linking;
+mod mbs_budget;
+mod mbs_platform;
 mod money;
 mod money_orderings;
 mod mono_client_sandbox;

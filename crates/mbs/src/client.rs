@@ -4,16 +4,24 @@
 //! resources, confirm, download) are retried a bounded number of times with jitter when MBS
 //! is unavailable; calls that submit or change something never are: their caller settles an
 //! unknown outcome by asking (`confirm`).
+//!
+//! Every attempt first takes a token of the request budget shared by all replicas (when the
+//! client has one, [`MbsClient::with_budget`]); a 429, or a 503 with `Retry-After`, pauses
+//! that budget, so every replica slows down together. Budget waits and retry sleeps end at
+//! shutdown ([`MbsClient::with_shutdown`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
+use request_budget::{BudgetError, RequestBudget};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::error::{classify, CallKind, MbsError};
@@ -50,10 +58,17 @@ pub struct Download {
     pub sha256: String,
 }
 
+/// Longest `Retry-After` that pauses the shared budget; a longer ask is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone)]
 pub struct MbsClient {
     http: reqwest::Client,
     config: MbsConfig,
+    /// The request budget every attempt takes a token from; none: unlimited.
+    budget: Option<Arc<dyn RequestBudget>>,
+    /// Ends budget waits and retry sleeps early.
+    shutdown: CancellationToken,
 }
 
 #[derive(Deserialize)]
@@ -82,7 +97,34 @@ impl MbsClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| MbsError::Unavailable(format!("the HTTP client could not be built: {e}")))?;
-        Ok(MbsClient { http, config })
+        Ok(MbsClient {
+            http,
+            config,
+            budget: None,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// Every attempt takes a token of `budget` first (without one, calls are not budgeted).
+    pub fn with_budget(mut self, budget: Arc<dyn RequestBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Budget waits and retry sleeps end when `shutdown` is cancelled: the call then fails
+    /// with [`MbsError::NotCalled`] (nothing was sent on that attempt).
+    pub fn with_shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The request budget, when calls take one.
+    pub fn budget(&self) -> Option<&Arc<dyn RequestBudget>> {
+        self.budget.as_ref()
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.config.base_url
     }
 
     /// `GET /api`: true when MBS says it is healthy.
@@ -232,6 +274,12 @@ impl MbsClient {
             .map_err(|e| MbsError::Decode(format!("{path}: {e}")))?;
         let mut attempt = 0;
         loop {
+            if let Some(budget) = &self.budget {
+                budget.acquire(&self.shutdown).await.map_err(|e| match e {
+                    BudgetError::Cancelled => MbsError::NotCalled("the service is shutting down".into()),
+                    e @ BudgetError::Store(_) => MbsError::NotCalled(e.to_string()),
+                })?;
+            }
             let mut request = self.http.request(method.clone(), url.clone());
             if keyed {
                 request = request
@@ -243,8 +291,21 @@ impl MbsClient {
             }
             let result = match request.send().await {
                 Ok(resp) => answer(resp, kind, path).await,
-                Err(e) if e.is_timeout() => Err(MbsError::Unavailable(format!("{path} timed out"))),
-                Err(e) => Err(MbsError::Unavailable(format!("{path}: {}", without_url(&e)))),
+                Err(e) if e.is_timeout() => Err((MbsError::Unavailable(format!("{path} timed out")), None)),
+                Err(e) => Err((
+                    MbsError::Unavailable(format!("{path}: {}", without_url(&e))),
+                    None,
+                )),
+            };
+            let result = match result {
+                Ok(answer) => Ok(answer),
+                Err((e, retry_after)) => {
+                    // MBS asked every caller to wait: the whole fleet pauses, not only this call.
+                    if let (Some(budget), Some(after)) = (&self.budget, retry_after) {
+                        budget.pause(after).await;
+                    }
+                    Err(e)
+                }
             };
             match result {
                 Err(e)
@@ -254,7 +315,10 @@ impl MbsClient {
                     let wait = Duration::from_millis(200 * 2u64.pow(attempt - 1));
                     let jitter = rand::thread_rng().gen_range(0.8..1.2);
                     tracing::warn!(path, attempt, error = %e, "MBS unavailable; trying again");
-                    tokio::time::sleep(wait.mul_f64(jitter)).await;
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => return Err(e),
+                        () = tokio::time::sleep(wait.mul_f64(jitter)) => {}
+                    }
                 }
                 other => return other,
             }
@@ -262,11 +326,14 @@ impl MbsClient {
     }
 }
 
+/// A failed answer: the error, and the `Retry-After` MBS asked for with a 429 or a 503.
+type Failed = (MbsError, Option<Duration>);
+
 async fn answer(
     resp: reqwest::Response,
     kind: CallKind,
     path: &str,
-) -> Result<(Option<String>, bytes::Bytes), MbsError> {
+) -> Result<(Option<String>, bytes::Bytes), Failed> {
     let status = resp.status();
     let content_type = resp
         .headers()
@@ -277,20 +344,33 @@ async fn answer(
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| MbsError::Unavailable(format!("{path}: the answer was cut: {}", without_url(&e))))?;
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let pause = retry_after
+        .filter(|_| {
+            matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            )
+        })
+        .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+    let bytes = resp.bytes().await.map_err(|e| {
+        (
+            MbsError::Unavailable(format!("{path}: the answer was cut: {}", without_url(&e))),
+            None,
+        )
+    })?;
     if status.is_success() {
         return Ok((content_type, bytes));
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(MbsError::RateLimited {
-            retry_after_secs: retry_after,
-        });
+        return Err((
+            MbsError::RateLimited {
+                retry_after_secs: retry_after,
+            },
+            pause,
+        ));
     }
-    Err(classify(status.as_u16(), &bytes, kind, path))
+    Err((classify(status.as_u16(), &bytes, kind, path), pause))
 }
 
 fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, MbsError> {

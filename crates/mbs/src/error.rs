@@ -37,6 +37,10 @@ pub enum MbsError {
     /// MBS answered 429.
     #[error("MBS asked to slow down")]
     RateLimited { retry_after_secs: Option<u64> },
+    /// The call was not made: the service is shutting down, or the shared request budget
+    /// (`MBS_MAX_RPS`) could not be read. Nothing reached MBS.
+    #[error("MBS was not called: {0}")]
+    NotCalled(String),
     /// An answer that does not read as MBS's documented shape.
     #[error("MBS answered something unreadable: {0}")]
     Decode(String),
@@ -73,6 +77,8 @@ const KEY_REFUSED: &str = "unable to validate api key";
 const IRN_TEMPLATE: &str = "irn validation failed for this business";
 const DUPLICATE_IRN: &str = "unable to complete this operation at this time, kindly try again later";
 const NO_ROUTE: &str = "no route found for this path";
+/// `transmit` without a webhook URL at the APP: a refusal about the integrator, not the IRN.
+const NO_WEBHOOK: &str = "webhook url is not setup";
 
 /// What the call was about, for the refusals whose meaning depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +128,9 @@ pub fn classify(status: u16, body: &[u8], kind: CallKind, path: &str) -> MbsErro
     }
     if details.starts_with(DUPLICATE_IRN) && kind == CallKind::Submission {
         return MbsError::DuplicateIrn;
+    }
+    if details.contains(NO_WEBHOOK) {
+        return MbsError::Refused { status, details };
     }
     if kind == CallKind::AboutIrn && (handler == "invoice_actions" || status == 404) {
         return MbsError::UnknownIrn {
@@ -195,6 +204,11 @@ mod tests {
                 path: "/api/v1/nope".into()
             }
         );
+        let no_webhook = envelope("invoice_actions", Some("webhook url is not setup"), "");
+        assert!(matches!(
+            classify(400, &no_webhook, CallKind::AboutIrn, "/api/v1/invoice/transmit/X"),
+            MbsError::Refused { status: 400, .. }
+        ));
         assert!(classify(502, b"<html>", CallKind::Submission, "/x").outcome_unknown());
         assert!(matches!(
             classify(400, b"<html>", CallKind::Other, "/x"),

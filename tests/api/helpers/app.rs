@@ -30,9 +30,17 @@ const DEFAULTS: &[(&str, &str)] = &[
     // A link queues no sync of its own, so a test's syncs are the ones it asks for; the
     // fleet tests turn it on.
     ("MONO_SYNC_ON_LINK", "false"),
-    // The request budget towards Mono has tests of its own (`budget`).
+    // The request budgets towards Mono and MBS have tests of their own (`budget`).
     ("MONO_MAX_RPS", "0"),
+    ("MBS_MAX_RPS", "0"),
+    // MBS code lists are fetched when a test asks for them, not by a task racing it.
+    ("MBS_RESOURCES_CHECK_SECS", "0"),
+    // MBS crypto keys are stored sealed with it (`TEST_DATA_KEY`).
+    ("DATA_ENCRYPTION_KEY", TEST_DATA_KEY),
 ];
+
+/// `DATA_ENCRYPTION_KEY` of every test app that sets no other: 32 bytes of 0x2a, base64.
+pub const TEST_DATA_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 /// Settings as the service's variables, later ones replacing earlier ones of a name.
 #[derive(Debug, Clone, Default)]
@@ -204,6 +212,27 @@ impl<M> TestAppBuilder<M> {
             .setting("MONO_SECRET_KEY", secret_key)
     }
 
+    /// `MBS_BASE_URL`, `MBS_API_KEY` and `MBS_API_SECRET`: an MBS of the test's own.
+    pub fn mbs(self, base_url: &str, api_key: &str, api_secret: &str) -> Self {
+        self.setting("MBS_BASE_URL", base_url)
+            .setting("MBS_API_KEY", api_key)
+            .setting("MBS_API_SECRET", api_secret)
+    }
+
+    /// `MBS_MAX_RPS`: the request budget towards MBS, all replicas together (tests: 0, none).
+    pub fn mbs_max_rps(self, n: u32) -> Self {
+        self.setting("MBS_MAX_RPS", n)
+    }
+
+    /// `DATA_ENCRYPTION_KEY` (tests: [`TEST_DATA_KEY`]); `None` leaves it unset.
+    pub fn data_encryption_key(self, key: Option<&[u8; 32]>) -> Self {
+        use base64::Engine;
+        let value = key
+            .map(|k| base64::engine::general_purpose::STANDARD.encode(k))
+            .unwrap_or_default();
+        self.setting("DATA_ENCRYPTION_KEY", value)
+    }
+
     /// `MONO_WIDGET_BASE_URL`.
     pub fn widget_base_url(self, url: &str) -> Self {
         self.setting("MONO_WIDGET_BASE_URL", url)
@@ -325,6 +354,12 @@ impl TestAppBuilder<SandboxConfig> {
         wired.set("MONO_SECRET_KEY", secret);
         wired.set("MONO_TIMEOUT_MS", "3000".into());
         wired.set("MONO_MAX_RETRIES", "2".into());
+        // MBS's sandbox on the same port, with its demo business's keys (the business itself
+        // is made when a test asks for it: `SandboxApp::mbs_business`).
+        wired.set("MBS_BASE_URL", sandbox.base_url.to_string());
+        wired.set("MBS_API_KEY", sandbox::mbs::state::DEMO_API_KEY.into());
+        wired.set("MBS_API_SECRET", sandbox::mbs::state::DEMO_API_SECRET.into());
+        wired.set("MBS_TIMEOUT_MS", "3000".into());
         let builder = TestAppBuilder {
             pool: self.pool,
             vars: self.vars.over(wired),

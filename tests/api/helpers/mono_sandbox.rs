@@ -96,6 +96,16 @@ impl SandboxApp {
         self.app.replica()
     }
 
+    /// The MBS sandbox's demo business, whose keys the app calls MBS with (made the first
+    /// time: an RSA key pair).
+    pub async fn mbs_business(&self) -> sandbox::mbs::state::Business {
+        let mbs = self.sandbox.state.mbs().clone();
+        tokio::task::spawn_blocking(move || mbs.demo_business())
+            .await
+            .expect("the key generation ran")
+            .expect("the demo business was made")
+    }
+
     /// The URL of a control endpoint of the app's sandbox.
     pub fn control(&self, path: &str) -> String {
         format!("{}{}", self.sandbox.base_url.as_str().trim_end_matches('/'), path)
