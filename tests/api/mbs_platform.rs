@@ -189,14 +189,12 @@ async fn a_day_old_list_is_served_stale_while_mbs_is_down_and_refreshed_when_it_
 
 /// A `crypto_keys.txt` as MBS issues it, with a new RSA-2048 key; its certificate.
 fn key_file() -> (Vec<u8>, String) {
-    let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("a key");
-    let pem = private
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .expect("a PEM");
-    let certificate = BASE64.encode(b"a certificate MBS issued for this business");
-    let file = json!({"public_key": BASE64.encode(pem), "certificate": certificate});
-    (serde_json::to_vec(&file).unwrap(), certificate)
+    let file = crypto_keys_file();
+    let certificate = serde_json::from_slice::<Value>(&file).unwrap()["certificate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (file, certificate)
 }
 
 async fn put_keys(app: &TestApp, file: &[u8]) -> RawResponse {

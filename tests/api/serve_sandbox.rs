@@ -1,5 +1,6 @@
 //! The binary end to end: `serve --sandbox` links, reads and syncs an account through the
-//! public API with no Mono keys, and stops cleanly on SIGTERM.
+//! public API with no Mono keys, reaches the MBS sandbox on the same port with no MBS keys,
+//! keeps crypto keys with no `DATA_ENCRYPTION_KEY`, and stops cleanly on SIGTERM.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,6 +19,10 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
         .args(["serve", "--sandbox"])
         .env("DATABASE_URL", &url)
         .env_remove("MONO_SECRET_KEY")
+        .env_remove("MBS_BASE_URL")
+        .env_remove("MBS_API_KEY")
+        .env_remove("MBS_API_SECRET")
+        .env_remove("DATA_ENCRYPTION_KEY")
         // The test syncs through the API and checks that answer: no first sync on link.
         .env("MONO_SYNC_ON_LINK", "false")
         .stdout(Stdio::null())
@@ -63,6 +68,36 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
         sync["data"]["skipped"].as_u64().unwrap(),
         sync["data"]["fetched"].as_u64().unwrap() - sync["data"]["drafted"].as_u64().unwrap()
     );
+
+    // MBS: the built-in sandbox answers the code lists, and crypto keys are kept sealed with
+    // a key made up for the run.
+    let (status, list) = call(
+        Method::GET,
+        &format!("{base}/si/mbs/resources/tax-categories"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    let codes: Vec<&str> = list["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"STANDARD_VAT"), "{list}");
+    let keys = crate::helpers::crypto_keys_file();
+    let resp = crate::helpers::raw(
+        Method::PUT,
+        &format!("{base}/si/org/crypto-keys"),
+        &[
+            ("authorization", &format!("Bearer {key}")),
+            ("content-type", "application/json"),
+        ],
+        keys,
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
 
     // SIGTERM: in-flight work finishes and the process exits successfully.
     service.terminate();

@@ -16,3 +16,19 @@ pub fn eligibility_cases() -> Vec<Value> {
         other => panic!("fixture file is not an array: {other}"),
     }
 }
+
+/// A `crypto_keys.txt` as MBS issues it: a new RSA-2048 public key (base64 of its SPKI PEM)
+/// and a base64 certificate.
+pub fn crypto_keys_file() -> Vec<u8> {
+    use base64::Engine;
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("a key");
+    let pem = private
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("a PEM");
+    let certificate = b64.encode(b"a certificate MBS issued for this business");
+    serde_json::to_vec(&serde_json::json!({"public_key": b64.encode(pem), "certificate": certificate}))
+        .expect("JSON")
+}
