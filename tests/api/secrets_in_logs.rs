@@ -1,5 +1,6 @@
 //! The logs of a full run at debug level, in both formats, carry no secret: not the Mono secret
-//! key, the webhook secret, an API key, an exchange code, a full BVN or an account number.
+//! key, the webhook secret, an API key, an exchange code, a full BVN, an account number, MBS's
+//! API key and secret, `DATA_ENCRYPTION_KEY` or an organization's MBS crypto keys.
 
 use std::process::Command;
 use std::time::Duration;
@@ -17,6 +18,8 @@ use mono::signature;
 const MONO_SECRET: &str = "live_sk_S3CR3T_monokey_8c1f2e";
 const WEBHOOK_SECRET: &str = "whsec_S3CR3T_hook_0d9a7b";
 const BVN: &str = "22298765431";
+/// `DATA_ENCRYPTION_KEY` of the run: base64 of the 32 bytes "S3CR3T data key, 32 bytes long!!".
+const DATA_KEY: &str = "UzNDUjNUIGRhdGEga2V5LCAzMiBieXRlcyBsb25nISE=";
 
 async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
     let sandbox_port = free_port();
@@ -28,6 +31,8 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
         .env("DATABASE_URL", url)
         .env("MONO_SECRET_KEY", MONO_SECRET)
         .env("MONO_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("DATA_ENCRYPTION_KEY", DATA_KEY)
+        .env_remove("MBS_BASE_URL")
         .env("LOG_FORMAT", format)
         .env("RUST_LOG", "debug")
         .stdout(file.try_clone().unwrap())
@@ -43,7 +48,33 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
         WEBHOOK_SECRET.to_owned(),
         key.clone(),
         BVN.to_owned(),
+        DATA_KEY.to_owned(),
+        sandbox::mbs::state::DEMO_API_KEY.to_owned(),
+        sandbox::mbs::state::DEMO_API_SECRET.to_owned(),
     ];
+
+    // MBS: a code list through the built-in MBS sandbox, and the organization's crypto keys.
+    let (status, list) = call(
+        Method::GET,
+        &format!("{base}/si/mbs/resources/currencies"),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    let keys_file = crate::helpers::crypto_keys_file();
+    let keys: Value = serde_json::from_slice(&keys_file).unwrap();
+    for field in ["public_key", "certificate"] {
+        secrets.push(keys[field].as_str().unwrap().to_owned());
+    }
+    let uploaded = raw(
+        Method::PUT,
+        &format!("{base}/si/org/crypto-keys"),
+        &[("authorization", &format!("Bearer {key}")), ("content-type", "application/json")],
+        keys_file,
+    )
+    .await;
+    assert_eq!(uploaded.status, 200, "{}", uploaded.text());
 
     let (status, link) = call(
         Method::POST,
