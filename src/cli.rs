@@ -386,7 +386,9 @@ fn sandbox_config(seed: u64, webhook_url: Option<url::Url>) -> sandbox::SandboxC
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut settings = load_settings()?;
     crate::telemetry::init(settings.log_format);
-    // Kept alive for as long as the service runs.
+    // Kept alive for as long as the service runs, with the MBS sandbox's demo business when
+    // the MBS client points at it.
+    let mut demo_business = None;
     let _sandbox = if args.sandbox {
         let mut config = sandbox_config(42, None);
         config.limits = SandboxLimitArgs {
@@ -418,9 +420,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .context("making the MBS sandbox's demo business")?
                 .map_err(|e| anyhow::anyhow!("making the MBS sandbox's demo business: {e}"))?;
             settings.mbs.base_url = Some(handle.base_url.clone());
-            settings.mbs.api_key = Some(secrecy::SecretString::from(business.api_key));
-            settings.mbs.api_secret = Some(secrecy::SecretString::from(business.api_secret));
+            settings.mbs.api_key = Some(secrecy::SecretString::from(business.api_key.clone()));
+            settings.mbs.api_secret = Some(secrecy::SecretString::from(business.api_secret.clone()));
             tracing::info!(business_id = %business.business_id, service_id = %business.service_id, "the MBS client points at the built-in MBS sandbox's demo business");
+            demo_business = Some(crate::services::demo::SandboxBusiness {
+                service_id: business.service_id.clone(),
+                tin: business.tin.clone(),
+                crypto_keys_txt: business.crypto_keys_txt(),
+            });
         }
         if settings.data_encryption_key.is_none() {
             tracing::info!("DATA_ENCRYPTION_KEY is not set: crypto keys uploaded during this run are sealed with a key made up for it");
@@ -432,6 +439,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let app = crate::startup::Application::build(settings).await?;
+    if let Some(business) = &demo_business {
+        match crate::services::demo::attach_sandbox_business(app.state(), business).await {
+            Ok(true) => {
+                tracing::info!(service_id = %business.service_id, "the Demo organization's business at the MBS sandbox: service id, TIN and crypto keys stored")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the Demo organization could not be given its MBS sandbox business")
+            }
+        }
+    }
     let token = app.shutdown_token();
     tokio::spawn(async move {
         crate::startup::shutdown_signal().await;

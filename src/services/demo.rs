@@ -152,3 +152,41 @@ pub fn render(base: &str, demo: &DemoTenant) -> String {
     ));
     out
 }
+
+/// What the demo organization needs of its business at the MBS sandbox: its service id (the
+/// middle of every IRN) and the `crypto_keys.txt` MBS issued it.
+#[derive(Debug, Clone)]
+pub struct SandboxBusiness {
+    pub service_id: String,
+    pub tin: String,
+    pub crypto_keys_txt: Vec<u8>,
+}
+
+/// `serve --sandbox`: gives the demo organization, when it exists, the built-in MBS
+/// sandbox's demo business: its service id and TIN in the profile, and its crypto keys
+/// (sealed with this run's `DATA_ENCRYPTION_KEY`: the sandbox makes new keys every run, so
+/// they are stored again every run). Answers whether there was a demo organization.
+pub async fn attach_sandbox_business(
+    state: &crate::state::AppState,
+    business: &SandboxBusiness,
+) -> Result<bool, crate::error::ApiError> {
+    let Some(org_id) = tenancy::organization_named(&state.db, DEMO_ORGANIZATION).await? else {
+        return Ok(false);
+    };
+    let Some((env_id, env)) = tenancy::list_environments(&state.db, org_id)
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Ok(false);
+    };
+    let tenant = crate::tenancy::Tenant::system(org_id, env_id, env);
+    let change = tenancy::ProfileChange {
+        service_id: Some(business.service_id.clone()),
+        tin: Some(Some(business.tin.clone())),
+        ..tenancy::ProfileChange::default()
+    };
+    tenancy::update_profile(&state.db, &tenant, &change).await?;
+    crate::services::crypto_keys::put(state, &tenant, &business.crypto_keys_txt).await?;
+    Ok(true)
+}

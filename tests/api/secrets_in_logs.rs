@@ -70,7 +70,10 @@ async fn full_run(url: &str, format: &str) -> (String, Vec<String>) {
     let uploaded = raw(
         Method::PUT,
         &format!("{base}/si/org/crypto-keys"),
-        &[("authorization", &format!("Bearer {key}")), ("content-type", "application/json")],
+        &[
+            ("authorization", &format!("Bearer {key}")),
+            ("content-type", "application/json"),
+        ],
         keys_file,
     )
     .await;

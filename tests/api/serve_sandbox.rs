@@ -104,3 +104,51 @@ async fn serve_with_the_sandbox_links_and_syncs_an_account(_opts: PgPoolOptions,
     let status = service.wait_exit(Duration::from_secs(10)).await;
     assert!(status.success(), "{status:?}");
 }
+
+/// `scripts/run.sh`'s first run: `demo` makes the Demo organization, then `serve --sandbox`
+/// gives it the MBS sandbox's demo business: its service id and TIN in the profile and its
+/// crypto keys on file.
+#[sqlx::test]
+async fn serve_with_the_sandbox_gives_the_demo_organization_its_mbs_business(
+    _opts: PgPoolOptions,
+    conn: PgConnectOptions,
+) {
+    let url = database_url_for(&conn);
+    run_cli(&url, &["migrate"]);
+    let out = run_cli(&url, &["demo", "--json"]);
+    let demo: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = demo["apiKey"].as_str().unwrap().to_string();
+
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--sandbox"])
+        .env("DATABASE_URL", &url)
+        .env_remove("MONO_SECRET_KEY")
+        .env_remove("MBS_BASE_URL")
+        .env_remove("DATA_ENCRYPTION_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut service = Service::start(command);
+    service.wait_ready(Duration::from_secs(20)).await;
+    let base = service.base.clone();
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        let key = key.clone();
+        async move { call(Method::GET, &url, Some(&key), None).await }
+    };
+    let (status, profile) = get("/si/org/profile").await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["data"]["serviceId"], sandbox::mbs::state::DEMO_SERVICE_ID);
+    assert_eq!(profile["data"]["tin"], sandbox::mbs::state::DEMO_TIN);
+    let (status, keys) = get("/si/org/crypto-keys").await;
+    assert_eq!(status, 200, "{keys}");
+    assert_eq!(keys["data"]["present"], true, "{keys}");
+    assert!(keys["data"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+
+    service.terminate();
+    let status = service.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}");
+}
