@@ -13,6 +13,7 @@ pub mod fuzz;
 pub mod http;
 pub mod invoice;
 pub mod jobs;
+pub mod party;
 pub mod runtime;
 pub mod seal;
 pub mod services;
