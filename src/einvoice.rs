@@ -21,7 +21,7 @@ impl Percent {
     pub const ZERO: Percent = Percent(0);
     /// The standard VAT rate, 7.5 %.
     pub const STANDARD_VAT: Percent = Percent(750);
-    const MAX_BASIS_POINTS: i64 = 100_00;
+    const MAX_BASIS_POINTS: i64 = 10_000;
 
     /// Basis points between 0 and 10000 (100 %).
     pub fn from_basis_points(bp: i64) -> Option<Percent> {
