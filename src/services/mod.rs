@@ -14,6 +14,7 @@ pub mod limits;
 pub mod link;
 pub mod mbs_resources;
 pub mod ops;
+pub mod party_checks;
 pub mod preview;
 pub mod profile;
 pub mod reconcile;

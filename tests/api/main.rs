@@ -26,6 +26,7 @@ mod mono_types;
 mod openapi;
 mod outage;
 mod policy_cache;
+mod profile;
 mod rate_limits;
 mod replicas;
 mod rules_limits;
