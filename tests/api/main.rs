@@ -8,6 +8,7 @@ mod helpers;
 
 mod bad_bodies;
 mod budget;
+mod buyers;
 mod cli_classify;
 mod demo_walkthrough;
 mod dlq_review;
