@@ -107,9 +107,8 @@ pub fn address(field: &str, value: Value, bad: &mut FieldErrors) -> Option<Addre
     }
     let mut required = |member: &str| -> String {
         text.get(member).cloned().unwrap_or_else(|| {
-            if !bad.contains_key(&format!("{field}.{member}")) {
-                bad.insert(format!("{field}.{member}"), "is required".into());
-            }
+            bad.entry(format!("{field}.{member}"))
+                .or_insert_with(|| "is required".into());
             String::new()
         })
     };
@@ -177,7 +176,7 @@ impl CodeChecks {
                     }
                 }
             }
-            if !lists[list].iter().any(|c| *c == code) {
+            if !lists[list].contains(&code) {
                 bad.insert(field, format!("`{code}` is not one of MBS's `{list}` codes"));
             }
         }
