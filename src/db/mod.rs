@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod budget;
+pub mod buyers;
 pub mod dlq;
 pub mod environments;
 pub mod events;

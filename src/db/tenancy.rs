@@ -1,7 +1,10 @@
 //! Organizations, environments and API keys.
 
+use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
+
+use crate::party::Address;
 
 use crate::tenancy::{EnvName, Role, Tenant};
 
@@ -158,25 +161,80 @@ pub async fn list_environments(
         .collect()
 }
 
-/// An organization's profile: what every invoice says of its supplier.
+/// An organization's profile: what every invoice says of its supplier, and the defaults a
+/// draft takes.
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub name: String,
     pub tin: Option<String>,
     pub service_id: String,
-    pub address: Option<String>,
+    /// The UUID MBS issued the business.
+    pub business_id: Option<Uuid>,
     pub email: Option<String>,
+    pub telephone: Option<String>,
+    pub address: Option<Address>,
+    pub description: Option<String>,
+    /// A code of MBS's `services-codes`, for a draft no rule gave one.
+    pub default_service_code: Option<String>,
+    /// A code of MBS's `tax-categories`; `STANDARD_VAT` unless changed.
+    pub default_tax_category: String,
+    /// `B2B`, `B2C` or `B2G`; None: from the buyer (B2B with a TIN, else B2C).
+    pub default_invoice_kind: Option<String>,
+    /// Due date = issue date + this many days (0 to 365).
+    pub payment_terms_days: i32,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+struct ProfileRow {
+    name: String,
+    tin: Option<String>,
+    service_id: String,
+    business_id: Option<Uuid>,
+    email: Option<String>,
+    telephone: Option<String>,
+    address: Option<Json<Address>>,
+    description: Option<String>,
+    default_service_code: Option<String>,
+    default_tax_category: String,
+    default_invoice_kind: Option<String>,
+    payment_terms_days: i32,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<ProfileRow> for Profile {
+    fn from(r: ProfileRow) -> Self {
+        Profile {
+            name: r.name,
+            tin: r.tin,
+            service_id: r.service_id,
+            business_id: r.business_id,
+            email: r.email,
+            telephone: r.telephone,
+            address: r.address.map(|a| a.0),
+            description: r.description,
+            default_service_code: r.default_service_code,
+            default_tax_category: r.default_tax_category,
+            default_invoice_kind: r.default_invoice_kind,
+            payment_terms_days: r.payment_terms_days,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 pub async fn profile(db: impl PgExecutor<'_>, tenant: &Tenant) -> Result<Profile, sqlx::Error> {
     sqlx::query_as!(
-        Profile,
-        "SELECT name, tin, service_id, address, email, updated_at FROM organizations WHERE id = $1",
+        ProfileRow,
+        r#"
+        SELECT name, tin, service_id, business_id, email, telephone,
+               postal_address AS "address: Json<Address>", description, default_service_code,
+               default_tax_category, default_invoice_kind, payment_terms_days, updated_at
+        FROM organizations WHERE id = $1
+        "#,
         tenant.org_id
     )
     .fetch_one(db)
     .await
+    .map(Profile::from)
 }
 
 /// A profile change; `None` leaves a field as it is, `Some(None)` clears an optional one.
@@ -185,8 +243,15 @@ pub struct ProfileChange {
     pub name: Option<String>,
     pub tin: Option<Option<String>>,
     pub service_id: Option<String>,
-    pub address: Option<Option<String>>,
+    pub business_id: Option<Option<Uuid>>,
     pub email: Option<Option<String>>,
+    pub telephone: Option<Option<String>>,
+    pub address: Option<Option<Address>>,
+    pub description: Option<Option<String>>,
+    pub default_service_code: Option<Option<String>>,
+    pub default_tax_category: Option<String>,
+    pub default_invoice_kind: Option<Option<String>>,
+    pub payment_terms_days: Option<i32>,
 }
 
 pub async fn update_profile(
@@ -194,31 +259,54 @@ pub async fn update_profile(
     tenant: &Tenant,
     c: &ProfileChange,
 ) -> Result<Profile, sqlx::Error> {
+    let address = c.address.as_ref().map(|a| a.as_ref().map(Json));
     sqlx::query_as!(
-        Profile,
+        ProfileRow,
         r#"
         UPDATE organizations
         SET name = coalesce($2, name),
             tin = CASE WHEN $3 THEN $4 ELSE tin END,
             service_id = coalesce($5, service_id),
-            address = CASE WHEN $6 THEN $7 ELSE address END,
+            business_id = CASE WHEN $6 THEN $7 ELSE business_id END,
             email = CASE WHEN $8 THEN $9 ELSE email END,
+            telephone = CASE WHEN $10 THEN $11 ELSE telephone END,
+            postal_address = CASE WHEN $12 THEN $13 ELSE postal_address END,
+            description = CASE WHEN $14 THEN $15 ELSE description END,
+            default_service_code = CASE WHEN $16 THEN $17 ELSE default_service_code END,
+            default_tax_category = coalesce($18, default_tax_category),
+            default_invoice_kind = CASE WHEN $19 THEN $20 ELSE default_invoice_kind END,
+            payment_terms_days = coalesce($21, payment_terms_days),
             updated_at = now()
         WHERE id = $1
-        RETURNING name, tin, service_id, address, email, updated_at
+        RETURNING name, tin, service_id, business_id, email, telephone,
+                  postal_address AS "address: Json<Address>", description, default_service_code,
+                  default_tax_category, default_invoice_kind, payment_terms_days, updated_at
         "#,
         tenant.org_id,
         c.name,
         c.tin.is_some(),
         c.tin.clone().flatten(),
         c.service_id,
-        c.address.is_some(),
-        c.address.clone().flatten(),
+        c.business_id.is_some(),
+        c.business_id.flatten(),
         c.email.is_some(),
-        c.email.clone().flatten()
+        c.email.clone().flatten(),
+        c.telephone.is_some(),
+        c.telephone.clone().flatten(),
+        address.is_some(),
+        address.flatten() as Option<Json<&Address>>,
+        c.description.is_some(),
+        c.description.clone().flatten(),
+        c.default_service_code.is_some(),
+        c.default_service_code.clone().flatten(),
+        c.default_tax_category,
+        c.default_invoice_kind.is_some(),
+        c.default_invoice_kind.clone().flatten(),
+        c.payment_terms_days
     )
     .fetch_one(db)
     .await
+    .map(Profile::from)
 }
 
 /// The oldest organization called `name`, if any (the demo reuses its own).

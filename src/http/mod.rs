@@ -4,6 +4,7 @@
 //! handlers' descriptions share.
 
 pub mod accounts;
+pub mod buyers;
 pub mod dlq;
 pub mod docs;
 pub mod envelope;

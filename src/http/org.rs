@@ -92,8 +92,13 @@ pub async fn get_profile(
     path = "/si/org/profile",
     tag = "org",
     summary = "Save the supplier profile",
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({"name":"Acme Ltd","tin":"12345678-0001","email":"billing@acme.example","address":{"street":"1 Marina","city":"Lagos","country":"NG"}})),
-    responses((status = 200, description = "Save the supplier profile", body = crate::http::openapi::EnvelopeOf<ProfileView>)),
+    description = "An absent field is left alone; `null` clears `tin`, `businessId`, `email`, `telephone`, `address`, `description`, `defaults.serviceCode` or `defaults.invoiceKind` (`name`, `serviceId`, `defaults.taxCategory` and `defaults.paymentTermsDays` cannot be cleared). `address` is `{street, city, postalZone?, country, state?, lga?}`, replaced whole. Every bad field is named at once in one 400 and nothing is saved. Codes being changed (`defaults.serviceCode` in MBS's `services-codes`, `defaults.taxCategory` in `tax-categories`, `address.country` in `countries`, `address.state` in `states`, `address.lga` in `lgas`) are checked against the cached lists; when a list cannot be had (MBS not configured, or down and never fetched) the change is refused with 503 rather than saved unchecked.",
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    request_body(content = serde_json::Value, description = "JSON body", example = json!({"name":"Acme Ltd","tin":"12345678-0001","email":"billing@acme.example","telephone":"+2348012345678","address":{"street":"12 Marina","city":"Lagos","country":"NG","state":"NG-LA"},"defaults":{"taxCategory":"STANDARD_VAT","paymentTermsDays":30}})),
+    responses(
+        (status = 200, description = "The profile saved", body = crate::http::openapi::EnvelopeOf<ProfileView>),
+        (status = 503, description = "A code list to check against cannot be had (`mbs_not_configured`, `mbs_unavailable`)", body = crate::http::openapi::Failure),
+    ),
 )]
 pub async fn put_profile(
     State(state): State<AppState>,

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::http::openapi::{self, SharedResponses};
-use crate::http::{accounts, dlq, docs, invoices, mbs, ops, org, rules, settings, sync, webhooks};
+use crate::http::{accounts, buyers, dlq, docs, invoices, mbs, ops, org, rules, settings, sync, webhooks};
 use crate::state::AppState;
 
 /// Every route, each with its OpenAPI description (`routes!` refuses a handler without
@@ -26,6 +26,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(org::get_profile, org::put_profile))
         .routes(routes!(org::get_crypto_keys, org::put_crypto_keys))
         .routes(routes!(mbs::resources))
+        .routes(routes!(buyers::list, buyers::create))
+        .routes(routes!(buyers::get, buyers::update, buyers::delete))
         .routes(routes!(invoices::list))
         .routes(routes!(invoices::signing_key))
         .routes(routes!(invoices::get))

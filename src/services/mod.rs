@@ -2,6 +2,7 @@
 //! database transaction that keeps it.
 
 pub mod accounts;
+pub mod buyers;
 pub mod crypto_keys;
 pub mod cursor;
 pub mod demo;
@@ -14,6 +15,7 @@ pub mod limits;
 pub mod link;
 pub mod mbs_resources;
 pub mod ops;
+pub mod party_checks;
 pub mod preview;
 pub mod profile;
 pub mod reconcile;

@@ -143,10 +143,7 @@ async fn a_reviewed_invoice_is_signed_and_verifies_with_the_published_key(pool: 
     let service_id = profile.service_id;
 
     let _: ProfileView = app
-        .put(
-            "/si/org/profile",
-            json!({"tin": TIN, "address": "12 Marina, Lagos"}),
-        )
+        .put("/si/org/profile", json!({"tin": TIN, "email": "billing@acme.ng"}))
         .await;
     let id = seed(&app, |_| {}).await;
 

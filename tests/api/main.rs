@@ -8,6 +8,7 @@ mod helpers;
 
 mod bad_bodies;
 mod budget;
+mod buyers;
 mod cli_classify;
 mod demo_walkthrough;
 mod dlq_review;
@@ -26,6 +27,7 @@ mod mono_types;
 mod openapi;
 mod outage;
 mod policy_cache;
+mod profile;
 mod rate_limits;
 mod replicas;
 mod rules_limits;

@@ -98,9 +98,48 @@ pub struct ProfileView {
     pub name: String,
     pub tin: Option<String>,
     pub service_id: String,
-    pub address: Option<String>,
+    pub business_id: Option<Uuid>,
     pub email: Option<String>,
+    pub telephone: Option<String>,
+    /// `{street, city, postalZone?, country, state?, lga?}`.
+    pub address: Option<serde_json::Value>,
+    pub description: Option<String>,
+    pub defaults: ProfileDefaults,
     pub updated_at: DateTime<Utc>,
+}
+
+/// `defaults` of `GET /si/org/profile`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileDefaults {
+    pub service_code: Option<String>,
+    pub tax_category: String,
+    pub invoice_kind: Option<String>,
+    pub payment_terms_days: i32,
+}
+
+/// An entry of `/si/buyers`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuyerView {
+    pub id: Uuid,
+    pub name: String,
+    pub tin: Option<String>,
+    pub email: Option<String>,
+    pub telephone: Option<String>,
+    pub address: Option<serde_json::Value>,
+    #[serde(rename = "match")]
+    pub match_keys: BuyerMatch,
+    pub invoices: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `match` of a buyer entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuyerMatch {
+    pub account_numbers: Vec<String>,
+    pub names: Vec<String>,
 }
 
 /// An allow/deny rule as `/si/mono/allow-deny` shows it.

@@ -1,0 +1,430 @@
+//! The buyer directory (`buyers`) and the counterparty keys that match a transaction to an
+//! entry (`buyer_match_keys`: account numbers and normalised names, each naming at most one
+//! entry of an organization). Per organization: both environments share it.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::party::{Address, Buyer};
+use crate::tenancy::Tenant;
+
+/// The kinds of match key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The counterparty's account number.
+    Account,
+    /// The counterparty's normalised name.
+    Name,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Account => "account",
+            KeyKind::Name => "name",
+        }
+    }
+}
+
+/// An entry of the directory, with its match keys and how many invoices name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuyerEntry {
+    pub id: Uuid,
+    pub name: String,
+    pub tin: Option<String>,
+    pub email: Option<String>,
+    pub telephone: Option<String>,
+    pub address: Option<Address>,
+    pub account_numbers: Vec<String>,
+    /// Normalised names.
+    pub names: Vec<String>,
+    /// Invoices (of either environment) whose `buyer_id` is this entry.
+    pub invoices: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<BuyerEntry> for Buyer {
+    fn from(e: BuyerEntry) -> Self {
+        Buyer {
+            id: Some(e.id),
+            name: e.name,
+            tin: e.tin,
+            email: e.email,
+            telephone: e.telephone,
+            address: e.address,
+        }
+    }
+}
+
+struct EntryRow {
+    id: Uuid,
+    name: String,
+    tin: Option<String>,
+    email: Option<String>,
+    telephone: Option<String>,
+    address: Option<Json<Address>>,
+    account_numbers: Vec<String>,
+    names: Vec<String>,
+    invoices: i64,
+    updated_at: DateTime<Utc>,
+    sort_key: String,
+}
+
+impl From<EntryRow> for BuyerEntry {
+    fn from(r: EntryRow) -> Self {
+        BuyerEntry {
+            id: r.id,
+            name: r.name,
+            tin: r.tin,
+            email: r.email,
+            telephone: r.telephone,
+            address: r.address.map(|a| a.0),
+            account_numbers: r.account_numbers,
+            names: r.names,
+            invoices: r.invoices,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// An entry's details as stored.
+#[derive(Debug, Clone, Default)]
+pub struct BuyerDetails {
+    pub name: String,
+    pub tin: Option<String>,
+    pub email: Option<String>,
+    pub telephone: Option<String>,
+    pub address: Option<Address>,
+}
+
+/// A change of an entry's details; `None` leaves a field, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct BuyerChange {
+    pub name: Option<String>,
+    pub tin: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub telephone: Option<Option<String>>,
+    pub address: Option<Option<Address>>,
+}
+
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    id: Uuid,
+) -> Result<Option<BuyerEntry>, sqlx::Error> {
+    let row = sqlx::query_as!(
+        EntryRow,
+        r#"
+        SELECT b.id, b.name, b.tin, b.email, b.telephone, b.address AS "address: Json<Address>",
+               coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
+                         WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'account'), '{}') AS "account_numbers!",
+               coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
+                         WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'name'), '{}') AS "names!",
+               (SELECT count(*) FROM invoices i WHERE i.org_id = b.org_id AND i.buyer_id = b.id) AS "invoices!",
+               b.updated_at, lower(b.name) AS "sort_key!"
+        FROM buyers b
+        WHERE b.id = $1 AND b.org_id = $2
+        "#,
+        id,
+        tenant.org_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(BuyerEntry::from))
+}
+
+/// The entry a transaction's counterparty names: by its account number when an entry holds
+/// it, else by its normalised name. The keys are already normalised.
+pub async fn find_match(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_number: Option<&str>,
+    name: Option<&str>,
+) -> Result<Option<BuyerEntry>, sqlx::Error> {
+    if account_number.is_none() && name.is_none() {
+        return Ok(None);
+    }
+    let row = sqlx::query_as!(
+        EntryRow,
+        r#"
+        WITH hit AS (
+            SELECT buyer_id FROM buyer_match_keys
+            WHERE org_id = $1
+              AND ((kind = 'account' AND match_key = $2) OR (kind = 'name' AND match_key = $3))
+            ORDER BY kind = 'account' DESC
+            LIMIT 1
+        )
+        SELECT b.id, b.name, b.tin, b.email, b.telephone, b.address AS "address: Json<Address>",
+               coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
+                         WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'account'), '{}') AS "account_numbers!",
+               coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
+                         WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'name'), '{}') AS "names!",
+               (SELECT count(*) FROM invoices i WHERE i.org_id = b.org_id AND i.buyer_id = b.id) AS "invoices!",
+               b.updated_at, lower(b.name) AS "sort_key!"
+        FROM buyers b JOIN hit ON hit.buyer_id = b.id
+        WHERE b.org_id = $1
+        "#,
+        tenant.org_id,
+        account_number,
+        name
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(BuyerEntry::from))
+}
+
+/// The id of the entry the keys name (account number first), without its details.
+pub async fn match_id(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_number: Option<&str>,
+    name: Option<&str>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        SELECT buyer_id FROM buyer_match_keys
+        WHERE org_id = $1
+          AND ((kind = 'account' AND match_key = $2) OR (kind = 'name' AND match_key = $3))
+        ORDER BY kind = 'account' DESC
+        LIMIT 1
+        "#,
+        tenant.org_id,
+        account_number,
+        name
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// A page of the directory by name (case-insensitive), after `after` (the last entry's
+/// `(lower(name), id)`), up to `limit + 1` entries so the caller knows whether more follow.
+/// `pattern` is an `ILIKE` pattern matched against names and TINs.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    pattern: Option<&str>,
+    after: Option<(&str, Uuid)>,
+    limit: i64,
+) -> Result<Vec<(BuyerEntry, String)>, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        EntryRow,
+        r#"
+        SELECT b.id, b.name, b.tin, b.email, b.telephone, b.address AS "address: Json<Address>",
+               coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
+                         WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'account'), '{}') AS "account_numbers!",
+               coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
+                         WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'name'), '{}') AS "names!",
+               (SELECT count(*) FROM invoices i WHERE i.org_id = b.org_id AND i.buyer_id = b.id) AS "invoices!",
+               b.updated_at, lower(b.name) AS "sort_key!"
+        FROM buyers b
+        WHERE b.org_id = $1
+          AND ($2::text IS NULL OR b.name ILIKE $2 OR b.tin ILIKE $2)
+          AND ($3::text IS NULL OR (lower(b.name), b.id) > ($3, $4::uuid))
+        ORDER BY lower(b.name), b.id
+        LIMIT $5
+        "#,
+        tenant.org_id,
+        pattern,
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        limit + 1
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let key = r.sort_key.clone();
+            (BuyerEntry::from(r), key)
+        })
+        .collect())
+}
+
+/// How many entries `pattern` finds (all of them without one).
+pub async fn count(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    pattern: Option<&str>,
+) -> Result<i64, sqlx::Error> {
+    let n = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM buyers WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR tin ILIKE $2)"#,
+        tenant.org_id,
+        pattern
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(n)
+}
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    id: Uuid,
+    d: &BuyerDetails,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"
+        INSERT INTO buyers (id, org_id, name, tin, email, telephone, address)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "#,
+        id,
+        tenant.org_id,
+        d.name,
+        d.tin,
+        d.email,
+        d.telephone,
+        d.address.as_ref().map(Json) as Option<Json<&Address>>
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Changes an entry's details (and `updated_at`, even with nothing to change); false when
+/// the organization has no such entry.
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    id: Uuid,
+    c: &BuyerChange,
+) -> Result<bool, sqlx::Error> {
+    let address = c.address.as_ref().map(|a| a.as_ref().map(Json));
+    let done = sqlx::query!(
+        r#"
+        UPDATE buyers
+        SET name = coalesce($3, name),
+            tin = CASE WHEN $4 THEN $5 ELSE tin END,
+            email = CASE WHEN $6 THEN $7 ELSE email END,
+            telephone = CASE WHEN $8 THEN $9 ELSE telephone END,
+            address = CASE WHEN $10 THEN $11 ELSE address END,
+            updated_at = now()
+        WHERE id = $1 AND org_id = $2
+        "#,
+        id,
+        tenant.org_id,
+        c.name,
+        c.tin.is_some(),
+        c.tin.clone().flatten(),
+        c.email.is_some(),
+        c.email.clone().flatten(),
+        c.telephone.is_some(),
+        c.telephone.clone().flatten(),
+        address.is_some(),
+        address.flatten() as Option<Json<&Address>>
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Locks an entry for the caller's transaction; false when the organization has no such entry.
+pub async fn lock(db: impl PgExecutor<'_>, tenant: &Tenant, id: Uuid) -> Result<bool, sqlx::Error> {
+    let found = sqlx::query_scalar!(
+        "SELECT id FROM buyers WHERE id = $1 AND org_id = $2 FOR UPDATE",
+        id,
+        tenant.org_id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Serialises changes of the organization's directory until the transaction ends: two
+/// confirmations learning one new counterparty make one entry, not two.
+pub async fn lock_directory(db: impl PgExecutor<'_>, tenant: &Tenant) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT 1 AS "locked!" FROM (SELECT pg_advisory_xact_lock(hashtextextended('buyers:' || $1::text, 0))) l"#,
+        tenant.org_id.to_string()
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, tenant: &Tenant, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "DELETE FROM buyers WHERE id = $1 AND org_id = $2",
+        id,
+        tenant.org_id
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The keys of `keys` that another entry than `id` holds, with that entry.
+pub async fn keys_held_elsewhere(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    kind: KeyKind,
+    keys: &[String],
+    id: Uuid,
+) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"
+        SELECT match_key, buyer_id FROM buyer_match_keys
+        WHERE org_id = $1 AND kind = $2 AND match_key = ANY($3) AND buyer_id <> $4
+        ORDER BY match_key
+        "#,
+        tenant.org_id,
+        kind.as_str(),
+        keys,
+        id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.match_key, r.buyer_id)).collect())
+}
+
+/// Makes `keys` the entry's keys of `kind`, dropping the others it held.
+pub async fn replace_keys(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    id: Uuid,
+    kind: KeyKind,
+    keys: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "DELETE FROM buyer_match_keys WHERE org_id = $1 AND buyer_id = $2 AND kind = $3 AND NOT match_key = ANY($4)",
+        tenant.org_id,
+        id,
+        kind.as_str(),
+        keys
+    )
+    .execute(&mut *conn)
+    .await?;
+    add_keys(&mut *conn, tenant, id, kind, keys, false).await
+}
+
+/// Adds keys to an entry. A key another entry holds moves to this one when `take` (the
+/// counterparty of a confirmed invoice is this buyer now), else stays where it is.
+pub async fn add_keys(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    id: Uuid,
+    kind: KeyKind,
+    keys: &[String],
+    take: bool,
+) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        r#"
+        INSERT INTO buyer_match_keys (org_id, kind, match_key, buyer_id)
+        SELECT $1, $2, k, $3 FROM unnest($4::text[]) AS u(k)
+        ON CONFLICT (org_id, kind, match_key)
+        DO UPDATE SET buyer_id = EXCLUDED.buyer_id, created_at = now() WHERE $5
+        "#,
+        tenant.org_id,
+        kind.as_str(),
+        id,
+        keys,
+        take
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
