@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Opens /docs in headless Chromium against the real binary (serve --sandbox, fresh database,
 # free port), checks that Redoc rendered the endpoint list from /openapi.json with no
-# internet, and saves a screenshot to target/browser/docs.png.
+# internet, and saves a screenshot to target/browser/docs.png. Then runs the browser tests
+# of the API suite (marked ignored there, as they need Chromium): a signed invoice's printable
+# page rendered in Chromium, its screenshot in target/browser/invoice-document.png, and the QR
+# code read back from the screenshot decrypted to the invoice's IRN.
 # Installs Debian's `chromium` when missing; skips (exit 0, saying why) only where it cannot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,3 +55,11 @@ fi
 "${chrome[@]}" --window-size=1280,2000 --screenshot="$out/docs.png" "$base/docs" >>"$out/chromium.log" 2>&1 || true
 [ -s "$out/docs.png" ] || { log "FAILED: no screenshot was written"; exit 1; }
 log "ok: /docs rendered the endpoint list offline; screenshot in $out/docs.png"
+
+log "running the API suite's browser tests (the printable invoice and its QR code)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --run-ignored only -E 'test(in_a_browser)' >&2 || { log "FAILED: the invoice page's browser test"; exit 1; }
+else
+  cargo test --test api -- --ignored in_a_browser >&2 || { log "FAILED: the invoice page's browser test"; exit 1; }
+fi
+log "ok: the printable invoice rendered and its QR code decrypts to the IRN; screenshot in $out/invoice-document.png"

@@ -46,6 +46,16 @@ pub enum ApiError {
     MonoUpstream { status: Option<u16>, message: String },
     #[error("Mono did not answer in time")]
     MonoTimeout,
+    /// MBS refused the invoice: 400 `invalid_invoice` with the field MBS named (in this
+    /// API's names) and MBS's own text in `error.mbs`.
+    #[error("MBS refused the invoice: {details}")]
+    MbsRefused { fields: FieldErrors, details: String },
+    /// MBS answered something the service cannot act on (its keys refused, say): 502.
+    #[error("{message}")]
+    MbsUpstream { code: &'static str, message: String },
+    /// MBS did not answer in time: 504 `mbs_timeout`.
+    #[error("{0}")]
+    MbsTimeout(String),
     #[error("the database is unavailable")]
     DatabaseUnavailable(#[source] sqlx::Error),
     /// A 503 for something other than the database: shutting down, or Mono's request budget
@@ -141,7 +151,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MonoUpstream { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::MonoTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::MonoTimeout | ApiError::MbsTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::MbsRefused { .. } => StatusCode::BAD_REQUEST,
+            ApiError::MbsUpstream { .. } => StatusCode::BAD_GATEWAY,
             ApiError::DatabaseUnavailable(_) | ApiError::Unavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -162,6 +174,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::MonoUpstream { .. } => "mono_error",
             ApiError::MonoTimeout => "mono_timeout",
+            ApiError::MbsRefused { .. } => "invalid_invoice",
+            ApiError::MbsUpstream { code, .. } => code,
+            ApiError::MbsTimeout(_) => "mbs_timeout",
             ApiError::DatabaseUnavailable(_) => "database_unavailable",
             ApiError::Unavailable { code, .. } => code,
             ApiError::Internal(_) => "internal_error",
@@ -262,6 +277,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::RateLimited { retry_after_secs, .. } => {
                 error.insert("retryAfter".into(), json!(retry_after_secs));
+            }
+            ApiError::MbsRefused { fields, details } => {
+                error.insert("fields".into(), json!(fields));
+                error.insert("mbs".into(), json!(details));
             }
             _ => {}
         }

@@ -4,12 +4,12 @@
 //! `invoices_signed_are_final` trigger catches any other writer). Numbers and issue dates
 //! are assigned by the `invoices_before_insert` trigger on every insert path.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde_json::Value;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::invoice::{Invoice, InvoiceKind, InvoiceStatus, PaymentStatus};
+use crate::invoice::{Invoice, InvoiceKind, InvoiceStatus, PaymentStatus, Submission, SubmissionStatus};
 use crate::tenancy::Tenant;
 
 use super::unknown_value;
@@ -24,10 +24,19 @@ struct InvoiceRow {
     transaction_id: Option<String>,
     invoice_number: String,
     issue_date: NaiveDate,
+    issue_time: NaiveTime,
     due_date: Option<NaiveDate>,
     currency: String,
     amount: i64,
     buyer_name: Option<String>,
+    counterparty: Option<String>,
+    buyer: Option<Value>,
+    invoice_kind: Option<String>,
+    service_code: Option<String>,
+    tax_category: String,
+    tax_percent_bp: Option<i32>,
+    supplier: Option<Value>,
+    billing_reference: Option<Value>,
     reference: Option<String>,
     description: Option<String>,
     payment_status: String,
@@ -41,6 +50,10 @@ struct InvoiceRow {
     signature: Option<Value>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    submission_status: Option<String>,
+    submitted_at: Option<DateTime<Utc>>,
+    submission_error: Option<String>,
+    mbs_payment_status: Option<String>,
 }
 
 impl TryFrom<InvoiceRow> for Invoice {
@@ -59,10 +72,19 @@ impl TryFrom<InvoiceRow> for Invoice {
             transaction_id: r.transaction_id,
             invoice_number: r.invoice_number,
             issue_date: r.issue_date,
+            issue_time: r.issue_time,
             due_date: r.due_date,
             currency: r.currency,
             amount: r.amount,
             buyer_name: r.buyer_name,
+            counterparty: r.counterparty,
+            buyer: r.buyer.and_then(|b| serde_json::from_value(b).ok()),
+            invoice_kind: r.invoice_kind,
+            service_code: r.service_code,
+            tax_category: r.tax_category,
+            tax_percent_bp: r.tax_percent_bp,
+            supplier: r.supplier.and_then(|b| serde_json::from_value(b).ok()),
+            billing_reference: r.billing_reference.and_then(|b| serde_json::from_value(b).ok()),
             reference: r.reference,
             description: r.description,
             reason: r.reason,
@@ -75,6 +97,16 @@ impl TryFrom<InvoiceRow> for Invoice {
             signature: r.signature,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            submission: match r.submission_status {
+                Some(status) => Some(Submission {
+                    status: SubmissionStatus::parse(&status)
+                        .ok_or_else(|| unknown_value("invoice_submissions.status", &status))?,
+                    submitted_at: r.submitted_at,
+                    last_error: r.submission_error,
+                    mbs_payment_status: r.mbs_payment_status,
+                }),
+                None => None,
+            },
         })
     }
 }
@@ -107,20 +139,25 @@ pub async fn list(
     let rows = sqlx::query_as!(
         InvoiceRow,
         r#"
-        SELECT id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, due_date,
-               currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, reference,
-               coalesce(description, narration) AS description, payment_status, reason, rule_id, keywords,
-               credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at
-        FROM invoices
-        WHERE env_id = $1 AND org_id = $2
-          AND ($3::text IS NULL OR status = $3)
-          AND ($4::text IS NULL OR account_id = $4)
-          AND ($5::text IS NULL OR kind = $5)
-          AND ($6::text IS NULL OR payment_status = $6)
-          AND ($7::date IS NULL OR issue_date >= $7)
-          AND ($8::date IS NULL OR issue_date <= $8)
-          AND ($9::timestamptz IS NULL OR (created_at, id) < ($9, $10::uuid))
-        ORDER BY created_at DESC, id DESC
+        SELECT i.id, i.status, i.kind, i.source, i.account_id, i.transaction_id, i.invoice_number, i.issue_date,
+               i.issue_time, i.due_date, i.currency, i.amount, coalesce(i.buyer_name, i.counterparty) AS buyer_name,
+               i.counterparty, i.buyer, i.invoice_kind, i.service_code, i.tax_category, i.tax_percent_bp,
+               i.supplier, i.billing_reference, i.reference,
+               coalesce(i.description, i.narration) AS description, i.payment_status, i.reason, i.rule_id,
+               i.keywords, i.credited_invoice_id, i.irn, i.signed_at, i.signed_payload, i.signature,
+               i.created_at, i.updated_at,
+               s.status AS "submission_status?", s.submitted_at AS "submitted_at?", s.last_error AS "submission_error?",
+               s.mbs_payment_status AS "mbs_payment_status?"
+        FROM invoices i LEFT JOIN invoice_submissions s ON s.invoice_id = i.id
+        WHERE i.env_id = $1 AND i.org_id = $2
+          AND ($3::text IS NULL OR i.status = $3)
+          AND ($4::text IS NULL OR i.account_id = $4)
+          AND ($5::text IS NULL OR i.kind = $5)
+          AND ($6::text IS NULL OR i.payment_status = $6)
+          AND ($7::date IS NULL OR i.issue_date >= $7)
+          AND ($8::date IS NULL OR i.issue_date <= $8)
+          AND ($9::timestamptz IS NULL OR (i.created_at, i.id) < ($9, $10::uuid))
+        ORDER BY i.created_at DESC, i.id DESC
         LIMIT $11
         "#,
         tenant.env_id,
@@ -144,12 +181,17 @@ pub async fn get(db: impl PgExecutor<'_>, tenant: &Tenant, id: Uuid) -> Result<O
     let row = sqlx::query_as!(
         InvoiceRow,
         r#"
-        SELECT id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, due_date,
-               currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, reference,
-               coalesce(description, narration) AS description, payment_status, reason, rule_id, keywords,
-               credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at
-        FROM invoices
-        WHERE id = $1 AND env_id = $2 AND org_id = $3
+        SELECT i.id, i.status, i.kind, i.source, i.account_id, i.transaction_id, i.invoice_number, i.issue_date,
+               i.issue_time, i.due_date, i.currency, i.amount, coalesce(i.buyer_name, i.counterparty) AS buyer_name,
+               i.counterparty, i.buyer, i.invoice_kind, i.service_code, i.tax_category, i.tax_percent_bp,
+               i.supplier, i.billing_reference, i.reference,
+               coalesce(i.description, i.narration) AS description, i.payment_status, i.reason, i.rule_id,
+               i.keywords, i.credited_invoice_id, i.irn, i.signed_at, i.signed_payload, i.signature,
+               i.created_at, i.updated_at,
+               s.status AS "submission_status?", s.submitted_at AS "submitted_at?", s.last_error AS "submission_error?",
+               s.mbs_payment_status AS "mbs_payment_status?"
+        FROM invoices i LEFT JOIN invoice_submissions s ON s.invoice_id = i.id
+        WHERE i.id = $1 AND i.env_id = $2 AND i.org_id = $3
         "#,
         id,
         tenant.env_id,
@@ -187,10 +229,18 @@ pub async fn creditable_exists(
 #[derive(Debug, Default, Clone)]
 pub struct Corrections {
     pub buyer_name: Option<String>,
+    /// The buyer the invoice ends with (`{id?, name, tin?, …}`), as JSON.
+    pub buyer: Option<Value>,
     pub reference: Option<String>,
     pub description: Option<String>,
     pub due_date: Option<NaiveDate>,
     pub credited_invoice_id: Option<Uuid>,
+    pub invoice_kind: Option<String>,
+    pub service_code: Option<String>,
+    pub tax_category: Option<String>,
+    pub tax_percent_bp: Option<i32>,
+    /// The buyer directory's entry the buyer went to.
+    pub buyer_id: Option<Uuid>,
 }
 
 /// DRAFT → CONFIRMED with the corrections; `None` when the invoice is not (or no longer) a
@@ -211,12 +261,21 @@ pub async fn confirm(
             description = coalesce($6, description),
             due_date = coalesce($7, due_date),
             credited_invoice_id = coalesce($8, credited_invoice_id),
+            buyer = coalesce($9, buyer),
+            invoice_kind = coalesce($10, invoice_kind),
+            service_code = coalesce($11, service_code),
+            tax_category = coalesce($12, tax_category),
+            tax_percent_bp = CASE WHEN $12::text IS NULL THEN tax_percent_bp ELSE $13 END,
+            buyer_id = coalesce($14, buyer_id),
             updated_at = now()
         WHERE id = $1 AND env_id = $2 AND org_id = $3 AND status = 'DRAFT'
-        RETURNING id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, due_date,
-                  currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, reference,
-                  coalesce(description, narration) AS description, payment_status, reason, rule_id, keywords,
-                  credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at
+        RETURNING id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, issue_time,
+                  due_date, currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, counterparty,
+                  buyer, invoice_kind, service_code, tax_category, tax_percent_bp, supplier, billing_reference,
+                  reference, coalesce(description, narration) AS description, payment_status, reason, rule_id,
+                  keywords, credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at,
+                  NULL::text AS "submission_status?", NULL::timestamptz AS "submitted_at?",
+                  NULL::text AS "submission_error?", NULL::text AS "mbs_payment_status?"
         "#,
         id,
         tenant.env_id,
@@ -225,7 +284,13 @@ pub async fn confirm(
         c.reference,
         c.description,
         c.due_date,
-        c.credited_invoice_id
+        c.credited_invoice_id,
+        c.buyer,
+        c.invoice_kind,
+        c.service_code,
+        c.tax_category,
+        c.tax_percent_bp,
+        c.buyer_id
     )
     .fetch_optional(db)
     .await?;
@@ -248,10 +313,13 @@ pub async fn set_status(
         UPDATE invoices
         SET status = $5, updated_at = now()
         WHERE id = $1 AND env_id = $2 AND org_id = $3 AND status = $4 AND status <> 'SIGNED'
-        RETURNING id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, due_date,
-                  currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, reference,
-                  coalesce(description, narration) AS description, payment_status, reason, rule_id, keywords,
-                  credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at
+        RETURNING id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, issue_time,
+                  due_date, currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, counterparty,
+                  buyer, invoice_kind, service_code, tax_category, tax_percent_bp, supplier, billing_reference,
+                  reference, coalesce(description, narration) AS description, payment_status, reason, rule_id,
+                  keywords, credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at,
+                  NULL::text AS "submission_status?", NULL::timestamptz AS "submitted_at?",
+                  NULL::text AS "submission_error?", NULL::text AS "mbs_payment_status?"
         "#,
         id,
         tenant.env_id,
@@ -280,10 +348,13 @@ pub async fn sign(
         UPDATE invoices
         SET status = 'SIGNED', irn = $4, signed_payload = $5, signature = $6, signed_at = now(), updated_at = now()
         WHERE id = $1 AND env_id = $2 AND org_id = $3 AND status = 'VALIDATED'
-        RETURNING id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, due_date,
-                  currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, reference,
-                  coalesce(description, narration) AS description, payment_status, reason, rule_id, keywords,
-                  credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at
+        RETURNING id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, issue_time,
+                  due_date, currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, counterparty,
+                  buyer, invoice_kind, service_code, tax_category, tax_percent_bp, supplier, billing_reference,
+                  reference, coalesce(description, narration) AS description, payment_status, reason, rule_id,
+                  keywords, credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at,
+                  NULL::text AS "submission_status?", NULL::timestamptz AS "submitted_at?",
+                  NULL::text AS "submission_error?", NULL::text AS "mbs_payment_status?"
         "#,
         id,
         tenant.env_id,
@@ -329,10 +400,13 @@ pub async fn insert_draft(
                               reference, counterparty, narration, description, transaction_date, reason,
                               rule_id, keywords)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-        RETURNING id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, due_date,
-                  currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, reference,
-                  coalesce(description, narration) AS description, payment_status, reason, rule_id, keywords,
-                  credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at
+        RETURNING id, status, kind, source, account_id, transaction_id, invoice_number, issue_date, issue_time,
+                  due_date, currency, amount, coalesce(buyer_name, counterparty) AS buyer_name, counterparty,
+                  buyer, invoice_kind, service_code, tax_category, tax_percent_bp, supplier, billing_reference,
+                  reference, coalesce(description, narration) AS description, payment_status, reason, rule_id,
+                  keywords, credited_invoice_id, irn, signed_at, signed_payload, signature, created_at, updated_at,
+                  NULL::text AS "submission_status?", NULL::timestamptz AS "submitted_at?",
+                  NULL::text AS "submission_error?", NULL::text AS "mbs_payment_status?"
         "#,
         Uuid::now_v7(),
         tenant.org_id,

@@ -16,6 +16,7 @@ pub mod queue;
 pub mod retention;
 pub mod rules;
 pub mod signing_keys;
+pub mod submissions;
 pub mod tenancy;
 pub mod transfers;
 pub mod webhooks;

@@ -112,13 +112,14 @@ pub struct Payment<'a> {
 
 /// Records that the transaction pays the invoice (or moves an earlier record forward) and
 /// sets the invoice's payment status: `pending` only from `none`, `settled` from anything.
+/// Answers true when this settled a SIGNED invoice (MBS is to be told).
 pub async fn record_payment(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
     p: &Payment<'_>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let status = if p.settled { "settled" } else { "pending" };
-    sqlx::query!(
+    let settled_signed = sqlx::query_scalar!(
         r#"
         WITH payment AS (
             INSERT INTO invoice_payments AS p (env_id, account_id, transaction_id, invoice_id, status, amount,
@@ -133,6 +134,7 @@ pub async fn record_payment(
             updated_at = now()
         WHERE id = $4 AND env_id = $1 AND org_id = $9
           AND payment_status <> CASE WHEN payment_status = 'settled' OR $5 = 'settled' THEN 'settled' ELSE 'pending' END
+        RETURNING status = 'SIGNED' AND payment_status = 'settled' AS "settled_signed!"
         "#,
         tenant.env_id,
         p.account_id,
@@ -144,7 +146,7 @@ pub async fn record_payment(
         p.trace_id,
         tenant.org_id
     )
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(())
+    Ok(settled_signed.unwrap_or(false))
 }

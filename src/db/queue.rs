@@ -292,6 +292,20 @@ pub enum Recorded {
     Rerun,
 }
 
+/// A queued job runs no sooner than `after_secs` from now (a job queued as a safety net for
+/// work that may still finish on its own); a running job is left alone.
+pub async fn defer(db: impl PgExecutor<'_>, id: Uuid, after_secs: f64) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE jobs SET run_after = greatest(run_after, now() + make_interval(secs => $2)), updated_at = now()
+         WHERE id = $1 AND status = 'queued'",
+        id,
+        after_secs
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Queues a claimed job again after `after_secs` without using up an attempt (it could not
 /// run through no fault of its own); None when the lease is no longer ours.
 pub async fn postpone(

@@ -41,6 +41,14 @@ impl<T: Serialize> Envelope<T> {
         }
     }
 
+    /// 202: the request was taken and its outcome follows later.
+    pub fn accepted(message: impl Into<String>, data: T) -> Self {
+        Envelope {
+            status: StatusCode::ACCEPTED,
+            ..Envelope::ok(message, data)
+        }
+    }
+
     pub fn with_meta(mut self, meta: PageMeta) -> Self {
         self.meta = Some(meta);
         self

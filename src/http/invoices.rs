@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJsonOrEmpty, ApiPath, ApiQuery};
 use crate::services::invoices::{self, ConfirmBody, InvoiceView, ListQuery};
+use crate::services::submission;
 use crate::signing::PublicKey;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -97,9 +98,15 @@ pub async fn discard(
     post,
     path = "/si/invoices/{id}/validate",
     tag = "invoices",
-    summary = "Validate an invoice as an e-invoice",
+    summary = "Validate an invoice as an e-invoice, here and at MBS",
+    description = "Checks everything MBS requires of the invoice and the organization profile and names every problem at once (400 `invalid_invoice`, `error.fields`); then fixes the IRN (`{invoiceNumber}-{serviceId}-{YYYYMMDD}`, never changed after) and asks MBS to validate the IRN and the invoice. MBS's refusal is a 400 `invalid_invoice` naming the field, with MBS's text in `error.mbs`; MBS unreachable is a 503 `mbs_unavailable` or 504 `mbs_timeout`. In every failure the invoice is unchanged.",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
-    responses((status = 200, description = "Validate an invoice as an e-invoice", body = crate::http::openapi::EnvelopeOf<InvoiceView>)),
+    responses(
+        (status = 200, description = "The invoice, VALIDATED", body = crate::http::openapi::EnvelopeOf<InvoiceView>),
+        (status = 400, description = "What keeps it from being a valid e-invoice", body = crate::http::openapi::Failure),
+        (status = 503, description = "MBS could not be reached", body = crate::http::openapi::Failure),
+        (status = 504, description = "MBS did not answer in time", body = crate::http::openapi::Failure),
+    ),
 )]
 pub async fn validate(
     State(state): State<AppState>,
@@ -108,7 +115,7 @@ pub async fn validate(
 ) -> Result<Envelope<InvoiceView>, ApiError> {
     Ok(Envelope::ok(
         "invoice validated",
-        invoices::validate(&state, &tenant, id).await?,
+        submission::validate(&state, &tenant, id).await?,
     ))
 }
 
@@ -116,19 +123,100 @@ pub async fn validate(
     post,
     path = "/si/invoices/{id}/sign",
     tag = "invoices",
-    summary = "Sign a validated invoice",
+    summary = "Submit a validated invoice to MBS (sign)",
+    description = "Submits the invoice to MBS (its `sign` call: the submission). Accepted: 200 `SIGNED` with `submission.status: accepted`, `signedPayload` (the exact MBS payload) and `signature` (the service's Ed25519 seal over its RFC 8785 bytes). Refused: 400 `invalid_invoice` naming the field (or 409 `duplicate_irn`), the invoice still VALIDATED. Outcome unknown (timeout, 5xx, connection lost): the service asks MBS (`confirm`) at once; if that does not settle it, 202 with `submission.status: unknown`, and a background job settles it, never sending the invoice twice.",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
-    responses((status = 200, description = "Sign a validated invoice", body = crate::http::openapi::EnvelopeOf<InvoiceView>)),
+    responses(
+        (status = 200, description = "The invoice, SIGNED", body = crate::http::openapi::EnvelopeOf<InvoiceView>),
+        (status = 202, description = "Submitted; the outcome is not known yet (`submission.status: unknown`)", body = crate::http::openapi::EnvelopeOf<InvoiceView>),
+        (status = 400, description = "MBS refused the invoice", body = crate::http::openapi::Failure),
+        (status = 409, description = "Not VALIDATED, or a duplicate IRN", body = crate::http::openapi::Failure),
+    ),
 )]
 pub async fn sign(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Envelope<InvoiceView>, ApiError> {
-    Ok(Envelope::ok(
-        "invoice signed",
-        invoices::sign(&state, &tenant, id).await?,
-    ))
+    Ok(match submission::sign(&state, &tenant, id).await? {
+        submission::Signed::Accepted(view) => Envelope::ok("invoice signed", view),
+        submission::Signed::Pending(view) => Envelope::accepted(
+            "invoice submitted; MBS's answer is not known yet and will be settled in the background",
+            view,
+        ),
+    })
+}
+
+/// `?format=svg|png`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct QrQuery {
+    format: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/si/invoices/{id}/qr",
+    tag = "invoices",
+    summary = "The QR code of a signed invoice",
+    description = "The QR code MBS.md describes: the standard base64 of the organization's MBS public key's RSA (PKCS#1 v1.5) encryption of `{\"irn\": \"<IRN>.<unix seconds>\", \"certificate\": …}`, as SVG (default) or PNG. 409 `crypto_keys_missing` until the organization uploaded its crypto keys; 409 `invalid_transition` for an invoice not SIGNED.",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The resource id"),
+        ("format" = Option<String>, Query, description = "`svg` (default) or `png`"),
+    ),
+    responses(
+        (status = 200, description = "The QR code", content_type = "image/svg+xml", body = String),
+        (status = 409, description = "Not signed, or no crypto keys", body = crate::http::openapi::Failure),
+    ),
+)]
+pub async fn qr(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<QrQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let png = match q.format.as_deref().map(str::trim) {
+        None | Some("") | Some("svg") => false,
+        Some("png") => true,
+        Some(_) => return Err(ApiError::field("format", "must be svg or png")),
+    };
+    let code = submission::qr(&state, &tenant, id).await?;
+    let cache = (axum::http::header::CACHE_CONTROL, "no-store");
+    Ok(if png {
+        ([(axum::http::header::CONTENT_TYPE, "image/png"), cache], code.png).into_response()
+    } else {
+        (
+            [(axum::http::header::CONTENT_TYPE, "image/svg+xml"), cache],
+            code.svg,
+        )
+            .into_response()
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/si/invoices/{id}/document",
+    tag = "invoices",
+    summary = "The invoice as a printable HTML page",
+    description = "One self-contained HTML page (no outside assets): supplier, buyer, lines, VAT, totals, the IRN and, for a SIGNED invoice of an organization with crypto keys, the QR code inline as SVG. Fit to hand to a buyer or print.",
+    params(("id" = uuid::Uuid, Path, description = "The resource id")),
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)),
+)]
+pub async fn document(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let page = submission::document(&state, &tenant, id).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        page,
+    )
+        .into_response())
 }
 
 /// Any valid key may read it; the key is the same for every organization.

@@ -35,6 +35,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::discard))
         .routes(routes!(invoices::validate))
         .routes(routes!(invoices::sign))
+        .routes(routes!(invoices::qr))
+        .routes(routes!(invoices::document))
         .routes(routes!(accounts::widget_link))
         .routes(routes!(sync::sync))
         .routes(routes!(sync::sync_stored))

@@ -10,9 +10,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::invoices::{self as db, Corrections, InvoiceFilter};
-use crate::db::tenancy;
 use crate::error::{ApiError, FieldErrors};
-use crate::invoice::{self, Invoice, InvoiceKind, InvoiceStatus, PaymentStatus, Supplier, Transition};
+use crate::invoice::{self, Invoice, InvoiceKind, InvoiceStatus, PaymentStatus, Transition};
 use crate::signing::PublicKey;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -24,21 +23,42 @@ pub struct InvoiceView {
     id: Uuid,
     status: InvoiceStatus,
     kind: InvoiceKind,
+    /// `B2B`, `B2C` or `B2G`: as set at confirmation, else B2B when the buyer has a TIN.
+    invoice_kind: &'static str,
+    /// 381 for an invoice, 380 for a credit note (MBS's `invoice-types`).
+    type_code: &'static str,
     source: String,
     account_id: Option<String>,
     transaction_id: Option<String>,
     invoice_number: String,
     issue_date: NaiveDate,
+    /// `HH:MM:SS`, UTC.
+    issue_time: String,
     due_date: Option<NaiveDate>,
+    tax_point_date: NaiveDate,
     currency: String,
+    /// What the buyer paid, VAT included, in minor units.
     amount: i64,
-    buyer: Buyer,
+    /// The supplier as validated (a snapshot of the profile); absent before validation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    supplier: Option<crate::party::Supplier>,
+    buyer: crate::party::Buyer,
+    lines: Vec<crate::einvoice::Line>,
+    /// Absent while the tax category's percent is not known (it is fixed at validation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tax: Option<crate::einvoice::Tax>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    totals: Option<crate::einvoice::Totals>,
     reference: Option<String>,
     description: Option<String>,
     payment_status: PaymentStatus,
     decision: Decision,
     credited_invoice_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    billing_reference: Option<crate::invoice::BillingReference>,
     irn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    submission: Option<SubmissionView>,
     signed_at: Option<DateTime<Utc>>,
     signed_payload: Option<Value>,
     signature: Option<Value>,
@@ -46,9 +66,18 @@ pub struct InvoiceView {
     updated_at: DateTime<Utc>,
 }
 
+/// The invoice's submission to MBS.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct Buyer {
-    name: Option<String>,
+#[serde(rename_all = "camelCase")]
+pub struct SubmissionView {
+    /// `accepted`, `rejected` or `unknown` (and `prepared`/`submitted` before an answer).
+    status: crate::invoice::SubmissionStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    submitted_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mbs_payment_status: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -61,7 +90,15 @@ struct Decision {
 
 impl From<Invoice> for InvoiceView {
     fn from(i: Invoice) -> Self {
+        let figures = figures(&i);
+        let (lines, tax, totals) = match figures {
+            Some(f) => (f.lines, Some(f.tax), Some(f.totals)),
+            None => (Vec::new(), None, None),
+        };
         InvoiceView {
+            invoice_kind: invoice::invoice_kind(&i),
+            type_code: i.type_code(),
+            buyer: i.buyer(),
             id: i.id,
             status: i.status,
             kind: i.kind,
@@ -70,10 +107,15 @@ impl From<Invoice> for InvoiceView {
             transaction_id: i.transaction_id,
             invoice_number: i.invoice_number,
             issue_date: i.issue_date,
+            issue_time: i.issue_time.format("%H:%M:%S").to_string(),
             due_date: i.due_date,
+            tax_point_date: i.issue_date,
             currency: i.currency,
             amount: i.amount,
-            buyer: Buyer { name: i.buyer_name },
+            supplier: i.supplier,
+            lines,
+            tax,
+            totals,
             reference: i.reference,
             description: i.description,
             payment_status: i.payment_status,
@@ -83,7 +125,14 @@ impl From<Invoice> for InvoiceView {
                 keywords: i.keywords,
             },
             credited_invoice_id: i.credited_invoice_id,
+            billing_reference: i.billing_reference,
             irn: i.irn,
+            submission: i.submission.map(|s| SubmissionView {
+                status: s.status,
+                submitted_at: s.submitted_at,
+                last_error: s.last_error,
+                mbs_payment_status: s.mbs_payment_status,
+            }),
             signed_at: i.signed_at,
             signed_payload: i.signed_payload,
             signature: i.signature,
@@ -91,6 +140,26 @@ impl From<Invoice> for InvoiceView {
             updated_at: i.updated_at,
         }
     }
+}
+
+/// The invoice's line, tax and totals from its amount, tax category and percent (None while
+/// the percent is not known).
+pub fn figures(i: &Invoice) -> Option<crate::einvoice::Figures> {
+    figures_with(i, None)
+}
+
+/// [`figures`] with the line's service category (the description of its service code in
+/// MBS's `services-codes`), for the MBS payload.
+pub fn figures_with(i: &Invoice, service_category: Option<String>) -> Option<crate::einvoice::Figures> {
+    let percent = crate::einvoice::Percent::from_basis_points(i64::from(i.tax_percent_bp?))?;
+    Some(crate::einvoice::draft_figures(
+        i.amount,
+        i.description.clone().unwrap_or_default(),
+        i.service_code.clone().unwrap_or_default(),
+        service_category,
+        &i.tax_category,
+        percent,
+    ))
 }
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -219,14 +288,14 @@ pub async fn get(state: &AppState, tenant: &Tenant, id: Uuid) -> Result<InvoiceV
     Ok(find(state, tenant, id).await?.into())
 }
 
-async fn find(state: &AppState, tenant: &Tenant, id: Uuid) -> Result<Invoice, ApiError> {
+pub(crate) async fn find(state: &AppState, tenant: &Tenant, id: Uuid) -> Result<Invoice, ApiError> {
     db::get(&state.db, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("invoice not found"))
 }
 
 /// 409 unless the invoice is where `t` starts.
-fn expect_state(invoice: &Invoice, t: Transition) -> Result<(), ApiError> {
+pub(crate) fn expect_state(invoice: &Invoice, t: Transition) -> Result<(), ApiError> {
     if invoice.status == t.from() {
         Ok(())
     } else {
@@ -236,7 +305,7 @@ fn expect_state(invoice: &Invoice, t: Transition) -> Result<(), ApiError> {
 
 /// The answer when a conditional UPDATE matched nothing: the invoice moved on (409 naming
 /// where it is now) or is gone (404).
-async fn refused(state: &AppState, tenant: &Tenant, id: Uuid, t: Transition) -> ApiError {
+pub(crate) async fn refused(state: &AppState, tenant: &Tenant, id: Uuid, t: Transition) -> ApiError {
     match db::get(&state.db, tenant, id).await {
         Ok(Some(now)) => ApiError::invalid_transition(t.as_str(), now.status.as_str()),
         Ok(None) => ApiError::not_found("invoice not found"),
@@ -248,11 +317,15 @@ async fn refused(state: &AppState, tenant: &Tenant, id: Uuid, t: Transition) -> 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfirmBody {
+    buyer: Option<BuyerPatch>,
     buyer_name: Option<String>,
     reference: Option<String>,
     description: Option<String>,
     due_date: Option<String>,
     credited_invoice_id: Option<String>,
+    invoice_kind: Option<String>,
+    service_code: Option<String>,
+    tax_category: Option<String>,
     /// Environment selectors, read by the `Tenant` extractor.
     #[serde(default, rename = "envId")]
     _env_id: Option<Value>,
@@ -260,8 +333,23 @@ pub struct ConfirmBody {
     _env: Option<Value>,
 }
 
+/// The buyer's corrections at confirmation: each member replaces the draft's; `id` names a
+/// buyer directory entry to start from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuyerPatch {
+    id: Option<Uuid>,
+    name: Option<String>,
+    tin: Option<String>,
+    email: Option<String>,
+    telephone: Option<String>,
+    address: Option<crate::party::Address>,
+}
+
 /// DRAFT → CONFIRMED, applying the corrections. The confirmed invoice must name a buyer and,
-/// for a credit note, the invoice it credits (400 naming `buyerName`/`creditedInvoiceId`).
+/// for a credit note, the invoice it credits (400 naming `buyer.name`/`creditedInvoiceId`);
+/// the buyer it ends with is added to (or updates) the buyer directory, keyed by the
+/// transaction's counterparty, in the same transaction.
 pub async fn confirm(
     state: &AppState,
     tenant: &Tenant,
@@ -270,10 +358,27 @@ pub async fn confirm(
 ) -> Result<InvoiceView, ApiError> {
     let invoice = find(state, tenant, id).await?;
     expect_state(&invoice, Transition::Confirm)?;
-    let corrections = corrections(state, tenant, &invoice, body).await?;
-    match db::confirm(&state.db, tenant, id, &corrections).await? {
-        Some(confirmed) => Ok(confirmed.into()),
-        None => Err(refused(state, tenant, id, Transition::Confirm).await),
+    let (mut corrections, buyer) = corrections(state, tenant, &invoice, body).await?;
+    let mut tx = state.db.begin().await?;
+    let entry =
+        crate::services::buyers::learn(&mut tx, tenant, &buyer, None, invoice.counterparty.as_deref())
+            .await?;
+    let buyer = crate::party::Buyer {
+        id: Some(entry),
+        ..buyer
+    };
+    corrections.buyer = Some(serde_json::to_value(&buyer).map_err(ApiError::internal)?);
+    corrections.buyer_id = Some(entry);
+    let confirmed = db::confirm(&mut *tx, tenant, id, &corrections).await?;
+    match confirmed {
+        Some(confirmed) => {
+            tx.commit().await?;
+            Ok(confirmed.into())
+        }
+        None => {
+            drop(tx);
+            Err(refused(state, tenant, id, Transition::Confirm).await)
+        }
     }
 }
 
@@ -282,7 +387,7 @@ async fn corrections(
     tenant: &Tenant,
     invoice: &Invoice,
     body: ConfirmBody,
-) -> Result<Corrections, ApiError> {
+) -> Result<(Corrections, crate::party::Buyer), ApiError> {
     let mut bad = FieldErrors::new();
     let mut text = |name: &str, value: Option<String>, max: usize| -> Option<String> {
         let value = value?.trim().to_string();
@@ -293,12 +398,69 @@ async fn corrections(
             Some(value)
         }
     };
+    let buyer_name = text("buyerName", body.buyer_name, 200);
     let mut c = Corrections {
-        buyer_name: text("buyerName", body.buyer_name, 200),
         reference: text("reference", body.reference, 200),
         description: text("description", body.description, 1000),
         ..Corrections::default()
     };
+    let mut buyer = invoice.buyer();
+    if let Some(name) = buyer_name {
+        buyer.name = name;
+    }
+    if let Some(patch) = body.buyer {
+        if let Some(entry) = patch.id {
+            match crate::db::buyers::get(&state.db, tenant, entry).await? {
+                Some(found) => buyer = found.into(),
+                None => {
+                    bad.insert("buyer.id".into(), "is not a buyer of this organization".into());
+                }
+            }
+        }
+        if let Some(name) = patch.name {
+            buyer.name = name.trim().to_owned();
+        }
+        let set = |slot: &mut Option<String>, value: Option<String>| {
+            if let Some(v) = value {
+                let v = v.trim().to_owned();
+                *slot = (!v.is_empty()).then_some(v);
+            }
+        };
+        set(&mut buyer.tin, patch.tin);
+        set(&mut buyer.email, patch.email);
+        set(&mut buyer.telephone, patch.telephone);
+        if let Some(address) = patch.address {
+            buyer.address = Some(address);
+        }
+    }
+    if buyer.name.trim().is_empty() || buyer.name.chars().count() > 200 {
+        bad.insert(
+            "buyer.name".into(),
+            "must be 1 to 200 characters: the draft names no buyer, give one".into(),
+        );
+    }
+    if let Some(tin) = &buyer.tin {
+        if crate::tenancy::Tin::parse(tin).is_err() {
+            bad.insert("buyer.tin".into(), crate::tenancy::Tin::RULE.into());
+        }
+    }
+    if buyer.email.as_deref().is_some_and(|e| !crate::party::is_email(e)) {
+        bad.insert("buyer.email".into(), "must be an email address".into());
+    }
+    if buyer
+        .telephone
+        .as_deref()
+        .is_some_and(|t| !crate::party::is_telephone(t))
+    {
+        bad.insert(
+            "buyer.telephone".into(),
+            "must start with + and hold 7 to 15 digits".into(),
+        );
+    }
+    if let Some(address) = &buyer.address {
+        address.problems("buyer.address", &mut bad);
+    }
+    c.buyer_name = Some(buyer.name.clone());
     if let Some(raw) = body.due_date {
         match parse_date(raw.trim()) {
             None => {
@@ -311,6 +473,35 @@ async fn corrections(
                 );
             }
             Some(d) => c.due_date = Some(d),
+        }
+    }
+    if let Some(kind) = body.invoice_kind {
+        match kind.trim() {
+            k @ ("B2B" | "B2C" | "B2G") => c.invoice_kind = Some(k.to_owned()),
+            _ => {
+                bad.insert("invoiceKind".into(), "must be B2B, B2C or B2G".into());
+            }
+        }
+    }
+    if let Some(code) = body.service_code {
+        let code = code.trim().to_owned();
+        let codes = crate::services::mbs_resources::codes(state, "services-codes").await?;
+        if codes.contains(&code) {
+            c.service_code = Some(code);
+        } else {
+            bad.insert("serviceCode".into(), "is not one of MBS's services-codes".into());
+        }
+    }
+    if let Some(category) = body.tax_category {
+        let category = category.trim().to_owned();
+        match crate::services::mbs_resources::tax_percent_bp(state, &category).await? {
+            Some(percent) => {
+                c.tax_category = Some(category);
+                c.tax_percent_bp = percent;
+            }
+            None => {
+                bad.insert("taxCategory".into(), "is not one of MBS's tax-categories".into());
+            }
         }
     }
     if let Some(raw) = body.credited_invoice_id {
@@ -336,15 +527,6 @@ async fn corrections(
             }
         }
     }
-    // What only a confirmation can supply must be there once it is confirmed: nothing can
-    // change a CONFIRMED invoice, so without them it could never be validated.
-    let buyer = c.buyer_name.as_deref().or(invoice.buyer_name.as_deref());
-    if buyer.is_none_or(|b| b.trim().is_empty()) && !bad.contains_key("buyerName") {
-        bad.insert(
-            "buyerName".into(),
-            "the draft names no buyer: give a buyerName".into(),
-        );
-    }
     if invoice.kind == InvoiceKind::CreditNote
         && c.credited_invoice_id.or(invoice.credited_invoice_id).is_none()
         && !bad.contains_key("creditedInvoiceId")
@@ -355,7 +537,7 @@ async fn corrections(
         );
     }
     if bad.is_empty() {
-        Ok(c)
+        Ok((c, buyer))
     } else {
         Err(ApiError::fields(bad))
     }
@@ -366,56 +548,6 @@ pub async fn discard(state: &AppState, tenant: &Tenant, id: Uuid) -> Result<Invo
     let t = Transition::Discard;
     match db::set_status(&state.db, tenant, id, t.from(), t.to()).await? {
         Some(discarded) => Ok(discarded.into()),
-        None => Err(refused(state, tenant, id, t).await),
-    }
-}
-
-/// The organization as the supplier, and every problem that keeps `invoice` from being a
-/// valid e-invoice (400 `invalid_invoice` naming them all).
-async fn check(state: &AppState, tenant: &Tenant, invoice: &Invoice) -> Result<Supplier, ApiError> {
-    let profile = tenancy::profile(&state.db, tenant).await?;
-    let supplier = Supplier {
-        name: profile.name,
-        tin: profile.tin,
-        service_id: profile.service_id,
-    };
-    let credited_exists = match invoice.credited_invoice_id {
-        Some(credited) => db::creditable_exists(&state.db, tenant, credited).await?,
-        None => false,
-    };
-    let problems = invoice::problems(invoice, &supplier, credited_exists);
-    if problems.is_empty() {
-        Ok(supplier)
-    } else {
-        Err(ApiError::invalid_invoice(problems))
-    }
-}
-
-/// CONFIRMED → VALIDATED when the invoice has everything an e-invoice needs.
-pub async fn validate(state: &AppState, tenant: &Tenant, id: Uuid) -> Result<InvoiceView, ApiError> {
-    let t = Transition::Validate;
-    let invoice = find(state, tenant, id).await?;
-    expect_state(&invoice, t)?;
-    check(state, tenant, &invoice).await?;
-    match db::set_status(&state.db, tenant, id, t.from(), t.to()).await? {
-        Some(validated) => Ok(validated.into()),
-        None => Err(refused(state, tenant, id, t).await),
-    }
-}
-
-/// VALIDATED → SIGNED: issues the IRN and signs the payload with the service's key. The
-/// checks run again, as the organization profile may have changed since `validate`.
-pub async fn sign(state: &AppState, tenant: &Tenant, id: Uuid) -> Result<InvoiceView, ApiError> {
-    let t = Transition::Sign;
-    let invoice = find(state, tenant, id).await?;
-    expect_state(&invoice, t)?;
-    let supplier = check(state, tenant, &invoice).await?;
-    let irn = invoice::irn(&invoice, &supplier.service_id);
-    let payload = invoice::signed_payload(&invoice, &supplier, &irn);
-    let signature = state.signer.sign(&payload).map_err(ApiError::internal)?;
-    let signature = serde_json::to_value(signature).map_err(ApiError::internal)?;
-    match db::sign(&state.db, tenant, id, &irn, &payload, &signature).await? {
-        Some(signed) => Ok(signed.into()),
         None => Err(refused(state, tenant, id, t).await),
     }
 }

@@ -87,6 +87,22 @@ pub async fn codes(state: &AppState, name: &str) -> Result<Vec<String>, ApiError
         .collect())
 }
 
+/// Whether `category` is one of MBS's tax categories, and its percent in hundredths (`"7.5"`
+/// → 750; None when MBS gives it none, "Not Available" say). None: not in the list.
+pub async fn tax_percent_bp(state: &AppState, category: &str) -> Result<Option<Option<i32>>, ApiError> {
+    let list = get(state, "tax-categories").await?;
+    Ok(list
+        .items
+        .iter()
+        .find(|item| item.get("code").and_then(Value::as_str) == Some(category))
+        .map(|item| {
+            item.get("percent")
+                .and_then(Value::as_str)
+                .and_then(crate::einvoice::Percent::parse)
+                .and_then(|p| i32::try_from(p.basis_points()).ok())
+        }))
+}
+
 /// Refreshes every list due (never fetched, or older than [`MAX_AGE`]) that no other replica
 /// is refreshing; a failure is recorded beside the list kept. Answers how many were stored.
 pub async fn refresh_due(state: &AppState) -> usize {

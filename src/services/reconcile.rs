@@ -280,6 +280,14 @@ pub async fn record_payment(
         currency,
         trace_id: payment.trace_id,
     };
-    payments::record_payment(&mut *conn, tenant, &row).await?;
+    if payments::record_payment(&mut *conn, tenant, &row).await? {
+        // A SIGNED invoice is paid: MBS is told (`update/{irn}` PAID) by a job, committed with
+        // the payment.
+        let job = crate::services::submission::PaymentUpdateJob {
+            invoice_id,
+            env: tenant.env.as_str().to_owned(),
+        };
+        crate::jobs::enqueue(&mut *conn, tenant, &job).await?;
+    }
     Ok(())
 }

@@ -12,6 +12,7 @@ use sqlx::PgConnection;
 use crate::error::ApiError;
 use crate::jobs::{BackgroundJob, JobContext, JobSpec, Lane, Ran};
 use crate::services::dlq_replay::DlqReplayJob;
+use crate::services::submission::{PaymentUpdateJob, SubmissionJob};
 use crate::services::sync::job::SyncJob;
 use crate::services::webhooks::job::WebhookJob;
 
@@ -22,6 +23,8 @@ pub fn registry() -> &'static Registry {
             .register::<WebhookJob>()
             .register::<SyncJob>()
             .register::<DlqReplayJob>()
+            .register::<SubmissionJob>()
+            .register::<PaymentUpdateJob>()
     });
     &REGISTRY
 }
@@ -143,9 +146,21 @@ mod tests {
     fn every_kind_is_registered_once_with_its_lane() {
         let specs = registry().specs();
         let kinds: Vec<&str> = specs.iter().map(|s| s.kind).collect();
-        assert_eq!(kinds, ["dlq_replay", "sync", "webhook"]);
+        assert_eq!(
+            kinds,
+            [
+                "dlq_replay",
+                "mbs_payment_update",
+                "mbs_submission",
+                "sync",
+                "webhook"
+            ]
+        );
         assert_eq!(registry().kinds_of(Lane::Sync), ["sync"]);
-        assert_eq!(registry().kinds_of(Lane::General), ["dlq_replay", "webhook"]);
+        assert_eq!(
+            registry().kinds_of(Lane::General),
+            ["dlq_replay", "mbs_payment_update", "mbs_submission", "webhook"]
+        );
     }
 
     #[test]

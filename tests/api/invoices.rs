@@ -1,6 +1,7 @@
-//! Invoice review, validation and signing over HTTP with a real database: the state machine,
-//! concurrent transitions, validation naming every problem, the organization profile, and
-//! signatures verified with nothing but the published key and the invoice as the API shows it.
+//! Invoice review, validation and signing over HTTP with a real database and the MBS
+//! sandbox: the state machine, concurrent transitions, validation naming every problem, the
+//! organization profile, and the service's seal over the payload filed at MBS, verified with
+//! nothing but the published key and the invoice as the API shows it.
 
 use crate::helpers::*;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -80,9 +81,13 @@ async fn transition(app: &TestApp, id: &str, action: &str) -> (u16, Value) {
         .await
 }
 
+/// An app wired to the sandbox with the profile of its MBS business: ready to sign.
+async fn einvoicing(builder: TestAppBuilder) -> SandboxApp {
+    builder.with_sandbox().start().await.e_invoicing().await
+}
+
 /// Confirmed, validated and signed; returns the signed invoice as the API answered.
 async fn signed_invoice(app: &TestApp) -> InvoiceView {
-    let _: ProfileView = app.put("/si/org/profile", json!({"tin": TIN})).await;
     let id = seed(app, |_| {}).await;
     for action in ["confirm", "validate", "sign"] {
         let _: InvoiceView = app.post(&format!("/si/invoices/{id}/{action}"), json!({})).await;
@@ -108,13 +113,19 @@ fn jcs(value: &Value) -> String {
             format!("{{{}}}", members.join(","))
         }
         Value::Array(items) => format!("[{}]", items.iter().map(jcs).collect::<Vec<_>>().join(",")),
-        Value::Number(n) => {
-            assert!(
-                n.is_i64() || n.is_u64(),
-                "the signed payload holds integers only: {n}"
-            );
-            n.to_string()
-        }
+        // ECMAScript's Number-to-String for the amounts MBS reads (two decimals at most):
+        // integral values without a fraction, others in their shortest form.
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => {
+                let f = n.as_f64().unwrap();
+                if f.fract() == 0.0 && f.abs() < 1e21 {
+                    format!("{}", f as i64)
+                } else {
+                    format!("{f}")
+                }
+            }
+        },
         other => serde_json::to_string(other).unwrap(),
     }
 }
@@ -138,19 +149,24 @@ fn verifies(key: &SigningKey, invoice: &InvoiceView) -> bool {
 
 #[sqlx::test]
 async fn a_reviewed_invoice_is_signed_and_verifies_with_the_published_key(pool: PgPool) {
-    let app = TestApp::builder(pool).start().await;
+    let s = einvoicing(TestApp::builder(pool)).await;
+    let app = &s.app;
     let profile: ProfileView = app.get("/si/org/profile").await;
     let service_id = profile.service_id;
 
     let _: ProfileView = app
         .put("/si/org/profile", json!({"tin": TIN, "email": "billing@acme.ng"}))
         .await;
-    let id = seed(&app, |_| {}).await;
+    let id = seed(app, |_| {}).await;
 
     let d: InvoiceView = app.get(&format!("/si/invoices/{id}")).await;
     assert_eq!(d.status, InvoiceStatus::Draft);
     assert_eq!(d.kind, InvoiceKind::Invoice);
     assert_eq!(d.source, "mono");
+    assert!(
+        d.transaction_id.as_deref().is_some_and(|t| t.starts_with("txn_")),
+        "{d:?}"
+    );
     assert_eq!((d.amount, d.currency.as_str()), (250_000, "NGN"));
     assert_eq!(d.issue_date, "2026-03-09");
     assert_eq!(d.buyer.name.as_deref(), Some("Bola Stores Ltd"));
@@ -189,25 +205,25 @@ async fn a_reviewed_invoice_is_signed_and_verifies_with_the_published_key(pool: 
     assert!(signed.signed_at.is_some(), "{signed:?}");
     let irn = signed.irn.as_deref().unwrap();
     assert_eq!(irn, format!("{number}-{service_id}-20260309"));
+    // The payload filed at MBS, as MBS holds it.
+    let payload = &signed.signed_payload;
+    assert_eq!(payload["irn"], irn);
+    assert_eq!(payload["invoice_type_code"], "381");
+    assert_eq!(payload["due_date"], "2026-04-08");
     assert_eq!(
-        signed.signed_payload,
-        json!({
-            "irn": irn,
-            "invoiceNumber": number,
-            "issueDate": "2026-03-09",
-            "currency": "NGN",
-            "amount": 250000,
-            "kind": "invoice",
-            "supplier": {"name": "Acme Test Org", "tin": TIN, "serviceId": service_id},
-            "buyer": {"name": "Bola Stores Limited"},
-            "reference": "PO-2291",
-            "description": "Shelving units",
-            "transactionId": d.transaction_id,
-        })
+        payload["accounting_supplier_party"]["party_name"],
+        "Taxpoynt Demo Supplies Limited"
     );
+    assert_eq!(
+        payload["invoice_line"][0]["item"]["description"],
+        "Shelving units"
+    );
+    assert_eq!(payload["legal_monetary_total"]["payable_amount"], json!(2500.0));
+    let held = s.sandbox.state.mbs().invoice(irn).expect("MBS holds it");
+    assert_eq!(held.invoice, *payload);
 
     // The key as published is all a verifier needs.
-    let key = signing_key(&app).await;
+    let key = signing_key(app).await;
     assert_eq!(key.alg, "Ed25519");
     let raw = BASE64.decode(&key.public_key).unwrap();
     assert_eq!(raw.len(), 32);
@@ -222,28 +238,43 @@ async fn a_reviewed_invoice_is_signed_and_verifies_with_the_published_key(pool: 
 
 #[sqlx::test]
 async fn changing_any_signed_field_breaks_the_signature(pool: PgPool) {
-    let app = TestApp::builder(pool).start().await;
-    let invoice = signed_invoice(&app).await;
-    let key = signing_key(&app).await;
+    let s = einvoicing(TestApp::builder(pool)).await;
+    let app = &s.app;
+    let invoice = signed_invoice(app).await;
+    let key = signing_key(app).await;
     assert!(verifies(&key, &invoice));
-    let payload = invoice.signed_payload.as_object().unwrap();
-    let mut paths: Vec<Vec<&str>> = Vec::new();
-    for (k, v) in payload {
-        match v.as_object() {
-            Some(inner) => paths.extend(inner.keys().map(|ik| vec![k.as_str(), ik.as_str()])),
-            None => paths.push(vec![k.as_str()]),
+    // Every leaf of the payload, by its path of keys and indexes.
+    fn leaves(v: &Value, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v {
+            Value::Object(map) => map.iter().for_each(|(k, v)| {
+                let mut p = path.clone();
+                p.push(k.clone());
+                leaves(v, p, out)
+            }),
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| {
+                let mut p = path.clone();
+                p.push(i.to_string());
+                leaves(v, p, out)
+            }),
+            _ => out.push(path),
         }
     }
-    assert_eq!(paths.len(), 13, "{paths:?}");
+    let mut paths = Vec::new();
+    leaves(&invoice.signed_payload, Vec::new(), &mut paths);
+    assert!(paths.len() >= 35, "{} leaves: {paths:?}", paths.len());
     for path in paths {
         let mut forged = invoice.clone();
         let mut slot = &mut forged.signed_payload;
         for p in &path {
-            slot = &mut slot[*p];
+            slot = match p.parse::<usize>() {
+                Ok(i) if slot.is_array() => &mut slot[i],
+                _ => &mut slot[p.as_str()],
+            };
         }
         *slot = match &*slot {
-            Value::Number(n) => json!(n.as_i64().unwrap() + 1),
+            Value::Number(n) => json!(n.as_f64().unwrap() + 1.0),
             Value::String(s) => json!(format!("{s}X")),
+            Value::Bool(b) => json!(!b),
             _ => json!("X"),
         };
         assert!(!verifies(&key, &forged), "changing {path:?} still verified");
@@ -256,8 +287,8 @@ async fn changing_any_signed_field_breaks_the_signature(pool: PgPool) {
 
 #[sqlx::test]
 async fn each_refused_transition_names_the_current_state(pool: PgPool) {
-    let app = TestApp::builder(pool).start().await;
-    put_profile(&app, json!({"tin": TIN})).await;
+    let s = einvoicing(TestApp::builder(pool)).await;
+    let app = &s.app;
     let all = ["confirm", "discard", "validate", "sign"];
     // (how to reach the state, the state, the transitions it allows)
     let cases: [(&[&str], &str, &[&str]); 5] = [
@@ -269,12 +300,12 @@ async fn each_refused_transition_names_the_current_state(pool: PgPool) {
     ];
     for (path, state, allowed) in cases {
         for action in all {
-            let id = seed(&app, |_| {}).await;
+            let id = seed(app, |_| {}).await;
             for step in path {
-                let (status, body) = transition(&app, &id, step).await;
+                let (status, body) = transition(app, &id, step).await;
                 assert_eq!(status, 200, "{step}: {body}");
             }
-            let (status, body) = transition(&app, &id, action).await;
+            let (status, body) = transition(app, &id, action).await;
             if allowed.contains(&action) {
                 assert_eq!(status, 200, "{action} from {state}: {body}");
             } else {
@@ -289,18 +320,18 @@ async fn each_refused_transition_names_the_current_state(pool: PgPool) {
         }
     }
     // An id that does not exist is 404, whatever the transition.
-    let (status, body) = transition(&app, &uuid::Uuid::now_v7().to_string(), "confirm").await;
+    let (status, body) = transition(app, &uuid::Uuid::now_v7().to_string(), "confirm").await;
     assert_eq!(status, 404, "{body}");
-    let (status, _) = transition(&app, "not-a-uuid", "sign").await;
+    let (status, _) = transition(app, "not-a-uuid", "sign").await;
     assert_eq!(status, 404);
 }
 
 #[sqlx::test]
 async fn of_two_concurrent_transitions_exactly_one_wins(pool: PgPool) {
-    let app = TestApp::builder(pool).start().await;
-    put_profile(&app, json!({"tin": TIN})).await;
+    let s = einvoicing(TestApp::builder(pool)).await;
+    let app = &s.app;
     for _ in 0..5 {
-        let id = seed(&app, |_| {}).await;
+        let id = seed(app, |_| {}).await;
         let path = format!("/si/invoices/{id}/confirm");
         let (a, b) = tokio::join!(
             app.post_raw(&path, json!({"buyerName": "First"})),
@@ -318,26 +349,40 @@ async fn of_two_concurrent_transitions_exactly_one_wins(pool: PgPool) {
         assert_eq!(now.buyer, winner.buyer);
 
         // Confirm racing discard: one of them.
-        let id = seed(&app, |_| {}).await;
-        let (a, b) = tokio::join!(transition(&app, &id, "confirm"), transition(&app, &id, "discard"));
+        let id = seed(app, |_| {}).await;
+        let (a, b) = tokio::join!(transition(app, &id, "confirm"), transition(app, &id, "discard"));
         let mut statuses = [a.0, b.0];
         statuses.sort();
         assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
     }
-    // Two signs: one signature.
-    let id = seed(&app, |_| {}).await;
-    transition(&app, &id, "confirm").await;
-    transition(&app, &id, "validate").await;
-    let (a, b) = tokio::join!(transition(&app, &id, "sign"), transition(&app, &id, "sign"));
-    let mut statuses = [a.0, b.0];
-    statuses.sort();
-    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    // Two signs: one submission to MBS, one signature. The loser answers with the invoice
+    // as it stands (200 once signed, 202 while the winner's call is out) or 409.
+    let id = seed(app, |_| {}).await;
+    transition(app, &id, "confirm").await;
+    let (_, validated) = transition(app, &id, "validate").await;
+    let irn = validated["data"]["irn"].as_str().unwrap().to_owned();
+    let (a, b) = tokio::join!(transition(app, &id, "sign"), transition(app, &id, "sign"));
+    assert!(a.0 == 200 || b.0 == 200, "{a:?} {b:?}");
+    assert!(
+        [200, 202, 409].contains(&a.0) && [200, 202, 409].contains(&b.0),
+        "{a:?} {b:?}"
+    );
+    let signs = s
+        .sandbox
+        .state
+        .mbs()
+        .log()
+        .iter()
+        .filter(|e| e.path == "/api/v1/invoice/sign" && e.body["irn"] == irn.as_str())
+        .count();
+    assert_eq!(signs, 1);
 }
 
 #[sqlx::test]
 async fn a_signed_invoice_never_changes_but_its_payment_status(pool: PgPool) {
-    let app = TestApp::builder(pool).start().await;
-    let invoice = signed_invoice(&app).await;
+    let s = einvoicing(TestApp::builder(pool)).await;
+    let app = &s.app;
+    let invoice = signed_invoice(app).await;
     let id = invoice.id;
     // Another writer trying to change it is stopped by the database.
     let err = sqlx::query("UPDATE invoices SET amount = amount + 1 WHERE id = $1")
@@ -355,7 +400,7 @@ async fn a_signed_invoice_never_changes_but_its_payment_status(pool: PgPool) {
     assert_eq!(now.payment_status, PaymentStatus::Settled);
     assert_eq!(now.signed_payload, invoice.signed_payload);
     assert_eq!(now.signature, invoice.signature);
-    let key = signing_key(&app).await;
+    let key = signing_key(app).await;
     assert!(verifies(&key, &now));
 }
 
@@ -363,11 +408,13 @@ async fn a_signed_invoice_never_changes_but_its_payment_status(pool: PgPool) {
 
 #[sqlx::test]
 async fn validate_names_every_problem_at_once(pool: PgPool) {
-    let app = TestApp::builder(pool).start().await;
-    // No TIN yet, a currency that is not ISO 4217, and a credit note whose credited invoice
-    // is purged after confirmation.
-    let credited = seed(&app, |_| {}).await;
-    let id = seed(&app, |d| {
+    let s = einvoicing(TestApp::builder(pool)).await;
+    let app = &s.app;
+    // No TIN, a currency that is not ISO 4217, and a credit note whose credited invoice is
+    // purged after confirmation.
+    put_profile(app, json!({"tin": null})).await;
+    let credited = seed(app, |_| {}).await;
+    let id = seed(app, |d| {
         d.kind = InvoiceKind::CreditNote;
         d.currency = "naira".into();
     })
@@ -383,7 +430,7 @@ async fn validate_names_every_problem_at_once(pool: PgPool) {
         .execute(&app.pool)
         .await
         .unwrap();
-    let (status, body) = transition(&app, &id, "validate").await;
+    let (status, body) = transition(app, &id, "validate").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(assert_failure(&body), "invalid_invoice");
     let mut fields: Vec<&str> = body["error"]["fields"]
@@ -405,31 +452,55 @@ async fn validate_names_every_problem_at_once(pool: PgPool) {
         "a failed validation moves nothing"
     );
     // Sign is refused by state, not by content.
-    let (status, body) = transition(&app, &id, "sign").await;
+    let (status, body) = transition(app, &id, "sign").await;
     assert_eq!(status, 409, "{body}");
 
     // The profile problem fixed, the invoice's own remain.
-    put_profile(&app, json!({"tin": TIN})).await;
-    let (_, body) = transition(&app, &id, "validate").await;
+    put_profile(app, json!({"tin": TIN})).await;
+    let (_, body) = transition(app, &id, "validate").await;
     assert!(body["error"]["fields"]["supplier.tin"].is_null(), "{body}");
     assert!(body["error"]["fields"]["currency"].is_string(), "{body}");
 
-    // The TIN checked at sign time, too: cleared between validate and sign.
-    let ok = seed(&app, |_| {}).await;
-    transition(&app, &ok, "confirm").await;
-    let (status, body) = transition(&app, &ok, "validate").await;
+    // What is signed is the supplier as validated: a profile changed between validate and
+    // sign changes nothing of what is filed.
+    let ok = seed(app, |_| {}).await;
+    transition(app, &ok, "confirm").await;
+    let (status, body) = transition(app, &ok, "validate").await;
     assert_eq!(status, 200, "{body}");
-    put_profile(&app, json!({"tin": null})).await;
-    let (status, body) = transition(&app, &ok, "sign").await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["fields"]["supplier.tin"].is_string(), "{body}");
-    put_profile(&app, json!({"tin": TIN})).await;
-    let (status, body) = transition(&app, &ok, "sign").await;
+    put_profile(app, json!({"tin": null})).await;
+    let (status, body) = transition(app, &ok, "sign").await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["signedPayload"]["accounting_supplier_party"]["tin"],
+        TIN
+    );
+    put_profile(app, json!({"tin": TIN})).await;
 
-    // A credit note confirmed with everything it needs validates and signs.
-    let credited = seed(&app, |_| {}).await;
-    let note = seed(&app, |d| {
+    // A credit note needs its invoice SIGNED; with it, it validates and signs and names it.
+    let unsigned = seed(app, |_| {}).await;
+    let note = seed(app, |d| {
+        d.kind = InvoiceKind::CreditNote;
+        d.counterparty = None;
+    })
+    .await;
+    let _: InvoiceView = app
+        .post(
+            &format!("/si/invoices/{note}/confirm"),
+            json!({"buyerName": "Bola Stores Ltd", "creditedInvoiceId": unsigned}),
+        )
+        .await;
+    let (status, body) = transition(app, &note, "validate").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["fields"]["creditedInvoiceId"]
+            .as_str()
+            .unwrap()
+            .contains("SIGNED"),
+        "{body}"
+    );
+
+    let credited = signed_invoice(app).await;
+    let note = seed(app, |d| {
         d.kind = InvoiceKind::CreditNote;
         d.counterparty = None;
     })
@@ -437,16 +508,21 @@ async fn validate_names_every_problem_at_once(pool: PgPool) {
     let confirmed: InvoiceView = app
         .post(
             &format!("/si/invoices/{note}/confirm"),
-            json!({"buyerName": "Bola Stores Ltd", "creditedInvoiceId": credited}),
+            json!({"buyerName": "Bola Stores Ltd", "creditedInvoiceId": credited.id}),
         )
         .await;
-    assert_eq!(
-        confirmed.credited_invoice_id.map(|c| c.to_string()),
-        Some(credited)
-    );
+    assert_eq!(confirmed.credited_invoice_id, Some(credited.id));
     for action in ["validate", "sign"] {
-        let (status, body) = transition(&app, &note, action).await;
+        let (status, body) = transition(app, &note, action).await;
         assert_eq!(status, 200, "{action}: {body}");
+        if action == "sign" {
+            let payload = &body["data"]["signedPayload"];
+            assert_eq!(payload["invoice_type_code"], "380");
+            assert_eq!(
+                payload["billing_reference"][0]["irn"],
+                credited.irn.as_deref().unwrap()
+            );
+        }
     }
 }
 
@@ -558,17 +634,27 @@ async fn the_profile_checks_tin_and_service_id(pool: PgPool) {
     assert_eq!(p.service_id, "ACME2026");
     assert_eq!(p.email.as_deref(), Some("billing@acme.ng"));
     assert!(p.address.is_none(), "{p:?}");
+}
 
-    // The IRN and the supplier follow the profile.
-    let invoice = signed_invoice(&app).await;
+/// The IRN and the supplier of what is filed follow the profile.
+#[sqlx::test]
+async fn the_irn_and_the_supplier_follow_the_profile(pool: PgPool) {
+    let s = einvoicing(TestApp::builder(pool)).await;
+    let app = &s.app;
+    let _: ProfileView = app
+        .put(
+            "/si/org/profile",
+            json!({"name": "Acme Nigeria Ltd", "tin": "98765432-0001"}),
+        )
+        .await;
+    let invoice = signed_invoice(app).await;
     assert!(
-        invoice.irn.as_deref().unwrap().ends_with("-ACME2026-20260309"),
+        invoice.irn.as_deref().unwrap().ends_with("-TXPDEMO1-20260309"),
         "{invoice:?}"
     );
-    assert_eq!(
-        invoice.signed_payload["supplier"],
-        json!({"name": "Acme Nigeria Ltd", "tin": TIN, "serviceId": "ACME2026"})
-    );
+    let party = &invoice.signed_payload["accounting_supplier_party"];
+    assert_eq!(party["party_name"], "Acme Nigeria Ltd");
+    assert_eq!(party["tin"], "98765432-0001");
 }
 
 #[sqlx::test]
@@ -615,10 +701,11 @@ async fn tenant_create_takes_a_tin(_opts: PgPoolOptions, conn: PgConnectOptions)
 
 #[sqlx::test]
 async fn a_second_application_on_the_same_database_signs_with_the_same_key(pool: PgPool) {
-    let first = TestApp::builder(pool.clone()).start().await;
-    let invoice = signed_invoice(&first).await;
-    let second = TestApp::builder(pool.clone()).start().await;
-    let key1 = signing_key(&first).await;
+    let s = einvoicing(TestApp::builder(pool.clone())).await;
+    let first = &s.app;
+    let invoice = signed_invoice(first).await;
+    let second = s.replica().start().await;
+    let key1 = signing_key(first).await;
     let key2 = signing_key(&second).await;
     assert_eq!(key1, key2);
     assert!(verifies(&key2, &invoice));
@@ -631,11 +718,12 @@ async fn a_second_application_on_the_same_database_signs_with_the_same_key(pool:
 #[sqlx::test]
 async fn signing_key_from_the_configuration(pool: PgPool) {
     let seed = [42u8; 32];
-    let app = TestApp::builder(pool).signing_key(&seed).start().await;
-    let key = signing_key(&app).await;
+    let s = einvoicing(TestApp::builder(pool).signing_key(&seed)).await;
+    let app = &s.app;
+    let key = signing_key(app).await;
     let expected = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
     assert_eq!(key.public_key, BASE64.encode(expected.as_bytes()));
-    let invoice = signed_invoice(&app).await;
+    let invoice = signed_invoice(app).await;
     assert!(verifies(&key, &invoice));
     // The key does not leave a request without a bearer key.
     let (status, _) = app

@@ -12,6 +12,7 @@ mod buyers;
 mod cli_classify;
 mod demo_walkthrough;
 mod dlq_review;
+mod einvoices;
 mod fleet_sync;
 mod foundation;
 mod fuzz_props;

@@ -291,7 +291,7 @@ impl MbsClient {
             }
             let result = match request.send().await {
                 Ok(resp) => answer(resp, kind, path).await,
-                Err(e) if e.is_timeout() => Err((MbsError::Unavailable(format!("{path} timed out")), None)),
+                Err(e) if e.is_timeout() => Err((MbsError::TimedOut(format!("{path} timed out")), None)),
                 Err(e) => Err((
                     MbsError::Unavailable(format!("{path}: {}", without_url(&e))),
                     None,
@@ -354,10 +354,13 @@ async fn answer(
         })
         .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     let bytes = resp.bytes().await.map_err(|e| {
-        (
-            MbsError::Unavailable(format!("{path}: the answer was cut: {}", without_url(&e))),
-            None,
-        )
+        let text = format!("{path}: the answer was cut: {}", without_url(&e));
+        let error = if e.is_timeout() {
+            MbsError::TimedOut(text)
+        } else {
+            MbsError::Unavailable(text)
+        };
+        (error, None)
     })?;
     if status.is_success() {
         return Ok((content_type, bytes));

@@ -34,6 +34,10 @@ pub enum MbsError {
     /// connection. For a sign, ask `confirm` before anything else.
     #[error("MBS is unavailable: {0}")]
     Unavailable(String),
+    /// MBS did not answer within `MBS_TIMEOUT_MS`: the outcome is unknown, as for
+    /// [`MbsError::Unavailable`].
+    #[error("MBS did not answer in time: {0}")]
+    TimedOut(String),
     /// MBS answered 429.
     #[error("MBS asked to slow down")]
     RateLimited { retry_after_secs: Option<u64> },
@@ -49,7 +53,7 @@ pub enum MbsError {
 impl MbsError {
     /// Whether the call may have taken effect without an answer (a sign must be confirmed).
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, MbsError::Unavailable(_))
+        matches!(self, MbsError::Unavailable(_) | MbsError::TimedOut(_))
     }
 }
 

@@ -268,7 +268,7 @@ async fn a_5xx_or_a_timeout_is_unavailable_retried_only_where_nothing_changes() 
     assert!(c.confirm("INV1-X-20261207").await.unwrap_err().outcome_unknown());
     let slow = c.resources("currencies").await.unwrap_err();
     assert!(
-        matches!(slow, MbsError::Unavailable(ref t) if t.contains("timed out")),
+        matches!(slow, MbsError::TimedOut(ref t) if t.contains("timed out")),
         "{slow:?}"
     );
     server.verify().await;

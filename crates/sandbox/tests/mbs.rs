@@ -571,7 +571,7 @@ async fn a_hang_times_the_client_out_and_latency_delays_it() -> Result {
     )
     .await?;
     let error = mbs.confirm("INV001-X-20240611").await.err().ok_or("answered")?;
-    assert!(matches!(error, MbsError::Unavailable(_)), "{error:?}");
+    assert!(matches!(error, MbsError::TimedOut(_)), "{error:?}");
     add_fault(
         &sandbox,
         json!({"kind": "latency", "ms": 150, "path": "/api", "times": 1}),

@@ -106,6 +106,15 @@ impl SandboxApp {
             .expect("the demo business was made")
     }
 
+    /// Makes the MBS demo business and completes the organization's profile as that business
+    /// ([`complete_profile`]): what validating and signing invoices need.
+    pub async fn e_invoicing(self) -> Self {
+        self.mbs_business().await;
+        let (status, body) = self.app.put_raw("/si/org/profile", complete_profile()).await;
+        assert_eq!(status, 200, "the complete profile: {body}");
+        self
+    }
+
     /// The URL of a control endpoint of the app's sandbox.
     pub fn control(&self, path: &str) -> String {
         format!("{}{}", self.sandbox.base_url.as_str().trim_end_matches('/'), path)
@@ -129,4 +138,19 @@ impl SandboxApp {
         let account: AccountView = self.app.post("/si/mono/exchange", json!({"code": code})).await;
         account.id
     }
+}
+
+/// The organization's complete profile as the MBS sandbox's demo business.
+pub fn complete_profile() -> Value {
+    use sandbox::mbs::state::{DEMO_BUSINESS_ID, DEMO_SERVICE_ID, DEMO_TIN};
+    json!({
+        "name": "Taxpoynt Demo Supplies Limited",
+        "tin": DEMO_TIN,
+        "serviceId": DEMO_SERVICE_ID,
+        "businessId": DEMO_BUSINESS_ID,
+        "email": "billing@demo-supplies.ng",
+        "telephone": "+2348012345678",
+        "address": {"street": "1 Marina", "city": "Lagos", "country": "NG", "state": "NG-LA"},
+        "defaults": {"serviceCode": "6920", "taxCategory": "STANDARD_VAT", "paymentTermsDays": 14}
+    })
 }

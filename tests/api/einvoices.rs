@@ -1,0 +1,625 @@
+//! Invoices become e-invoices through MBS (the sandbox): confirm → validate (here and at MBS)
+//! → sign (MBS's `sign`, the submission), with the figures of API.md, MBS's refusals mapped
+//! to fields, MBS down leaving the invoice unchanged, and one invoice never submitted twice:
+//! not by two signs at once, not after a dropped answer, not after a replica is killed
+//! mid-submission. The QR code of a signed invoice decrypts to its IRN.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chrono::{TimeZone, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::*;
+use sandbox::mbs::faults::{FaultKind, FaultSpec};
+use sandbox::mbs::state::{Business, DEMO_BUSINESS_ID, DEMO_SERVICE_ID};
+use taxpoynt_mono::db::invoices::{insert_draft, NewDraft};
+use taxpoynt_mono::invoice::InvoiceKind;
+use taxpoynt_mono::tenancy::{EnvName, Tenant};
+
+/// An app wired to the sandbox, the demo business made, the profile complete.
+async fn ready(pool: PgPool) -> (SandboxApp, Business) {
+    let s = TestApp::builder(pool)
+        .with_sandbox()
+        .start()
+        .await
+        .e_invoicing()
+        .await;
+    let business = s.mbs_business().await;
+    (s, business)
+}
+
+fn sandbox_tenant(app: &TestApp) -> Tenant {
+    let env_id = app.env_id("sandbox").parse().unwrap();
+    Tenant::system(app.tenant.org_id, env_id, EnvName::Sandbox)
+}
+
+/// A draft as a sync stores it: 1,075.00 naira paid by Bola Stores.
+async fn draft(app: &TestApp, amount: i64) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(1);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let invoice = insert_draft(
+        &app.pool,
+        &sandbox_tenant(app),
+        &NewDraft {
+            source: "mono",
+            kind: InvoiceKind::Invoice,
+            account_id: Some("acc_einvoice".into()),
+            transaction_id: Some(format!("txn_einvoice_{n}")),
+            amount,
+            currency: "NGN".into(),
+            reference: Some(format!("PO-{n}")),
+            counterparty: Some("Bola Stores Ltd".into()),
+            narration: Some("TRF FROM BOLA STORES LTD".into()),
+            description: Some("Bookkeeping, March".into()),
+            transaction_date: Some(Utc.with_ymd_and_hms(2026, 3, 9, 14, 30, 5).unwrap()),
+            reason: Some("business_keyword".into()),
+            rule_id: None,
+            keywords: vec!["ltd".into()],
+        },
+    )
+    .await
+    .expect("draft stored");
+    invoice.id.to_string()
+}
+
+async fn step(app: &TestApp, id: &str, action: &str, body: Value) -> (u16, Value) {
+    app.post_raw(&format!("/si/invoices/{id}/{action}"), body).await
+}
+
+/// A draft confirmed and validated.
+async fn validated(app: &TestApp, amount: i64) -> (String, Value) {
+    let id = draft(app, amount).await;
+    let (status, body) = step(app, &id, "confirm", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = step(app, &id, "validate", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    (id, body["data"].clone())
+}
+
+fn sign_calls(s: &SandboxApp, irn: &str) -> usize {
+    s.sandbox
+        .state
+        .mbs()
+        .log()
+        .iter()
+        .filter(|e| e.path == "/api/v1/invoice/sign" && e.body["irn"] == irn)
+        .count()
+}
+
+fn fault(s: &SandboxApp, kind: FaultKind, path: &str, times: Option<u32>) {
+    s.sandbox.state.mbs().faults().add(FaultSpec {
+        kind,
+        path: Some(path.into()),
+        times,
+    });
+}
+
+#[sqlx::test]
+async fn a_draft_becomes_an_e_invoice_mbs_accepted(pool: PgPool) {
+    let (s, _) = ready(pool).await;
+    let id = draft(&s.app, 107_500).await;
+    let draft: Value = s.app.get(&format!("/si/invoices/{id}")).await;
+    // The figures of API.md: 1,075.00 naira VAT included at 7.5 %.
+    assert_eq!(draft["typeCode"], "381");
+    assert_eq!(draft["invoiceKind"], "B2C");
+    assert_eq!(draft["issueTime"], "14:30:05");
+    assert_eq!(
+        draft["dueDate"], "2026-03-23",
+        "issue date + the profile's 14 days"
+    );
+    assert_eq!(
+        draft["tax"],
+        json!({"category": "STANDARD_VAT", "percent": "7.5", "taxableAmount": 100_000, "taxAmount": 7_500})
+    );
+    assert_eq!(
+        draft["totals"],
+        json!({"lineExtension": 100_000, "taxExclusive": 100_000, "taxInclusive": 107_500, "payable": 107_500})
+    );
+    assert_eq!(draft["lines"][0]["serviceCode"], "6920");
+    assert_eq!(draft["lines"][0]["lineAmount"], 100_000);
+
+    let (status, confirmed) = step(
+        &s.app,
+        &id,
+        "confirm",
+        json!({"buyer": {"name": "Bola Stores Limited"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirmed}");
+    assert_eq!(confirmed["data"]["buyer"]["name"], "Bola Stores Limited");
+    let (status, validated) = step(&s.app, &id, "validate", json!({})).await;
+    assert_eq!(status, 200, "{validated}");
+    let validated = &validated["data"];
+    assert_eq!(validated["status"], "VALIDATED");
+    let irn = validated["irn"].as_str().unwrap().to_owned();
+    assert_eq!(
+        irn,
+        format!(
+            "{}-{DEMO_SERVICE_ID}-20260309",
+            validated["invoiceNumber"].as_str().unwrap()
+        )
+    );
+    assert_eq!(validated["supplier"]["businessId"], DEMO_BUSINESS_ID);
+    assert_eq!(validated["submission"]["status"], "prepared");
+
+    let (status, signed) = step(&s.app, &id, "sign", json!({})).await;
+    assert_eq!(status, 200, "{signed}");
+    let signed = &signed["data"];
+    assert_eq!(signed["status"], "SIGNED");
+    assert_eq!(signed["submission"]["status"], "accepted");
+    let payload = &signed["signedPayload"];
+    assert_eq!(payload["irn"], irn);
+    assert_eq!(payload["business_id"], DEMO_BUSINESS_ID);
+    assert_eq!(payload["legal_monetary_total"]["payable_amount"], json!(1075.0));
+    assert_eq!(payload["tax_total"][0]["tax_amount"], json!(75.0));
+    assert!(
+        payload.get("accounting_customer_party").is_none(),
+        "B2C without a TIN"
+    );
+    // What MBS holds is what the service says it filed.
+    let held = s
+        .sandbox
+        .state
+        .mbs()
+        .invoice(&irn)
+        .expect("MBS holds the invoice");
+    assert_eq!(held.invoice, *payload);
+    assert_eq!(sign_calls(&s, &irn), 1);
+    // The seal verifies over the payload's RFC 8785 bytes.
+    let key: Value = s.app.get("/si/invoices/signing-key").await;
+    let public = BASE64.decode(key["publicKey"].as_str().unwrap()).unwrap();
+    let verifying = ed25519_dalek::VerifyingKey::from_bytes(&public.try_into().unwrap()).unwrap();
+    let sig = BASE64
+        .decode(signed["signature"]["value"].as_str().unwrap())
+        .unwrap();
+    let bytes = serde_json_canonicalizer::to_vec(payload).unwrap();
+    use ed25519_dalek::Verifier;
+    verifying
+        .verify(&bytes, &ed25519_dalek::Signature::from_slice(&sig).unwrap())
+        .expect("the seal verifies");
+
+    // Signing again is a 409 naming the state; MBS is not called again.
+    let (status, again) = step(&s.app, &id, "sign", json!({})).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["status"], "SIGNED");
+    assert_eq!(sign_calls(&s, &irn), 1);
+}
+
+#[sqlx::test]
+async fn every_problem_of_the_invoice_and_the_profile_is_named_before_mbs_is_asked(pool: PgPool) {
+    let s = TestApp::builder(pool).with_sandbox().start().await;
+    s.mbs_business().await;
+    let id = draft(&s.app, 107_500).await;
+    let (status, body) = step(&s.app, &id, "confirm", json!({"buyer": {"tin": "87654321-0001"}})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = step(&s.app, &id, "validate", json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_invoice");
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for expected in [
+        "buyer.address",
+        "buyer.email",
+        "buyer.telephone",
+        "lines[0].serviceCode",
+        "supplier.address",
+        "supplier.businessId",
+        "supplier.email",
+        "supplier.telephone",
+        "supplier.tin",
+    ] {
+        assert!(fields.contains(&expected), "{expected} in {fields:?}");
+    }
+    let calls = s.sandbox.state.mbs().log();
+    assert!(
+        calls.iter().all(|c| !c.path.contains("/invoice/validate")),
+        "MBS was not asked"
+    );
+    let invoice: Value = s.app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(invoice["status"], "CONFIRMED");
+    assert_eq!(invoice["irn"], Value::Null);
+}
+
+#[sqlx::test]
+async fn mbs_refusing_the_irn_template_is_a_400_naming_the_field_with_mbs_text(pool: PgPool) {
+    let (s, _) = ready(pool).await;
+    let (status, body) = s
+        .app
+        .put_raw("/si/org/profile", json!({"serviceId": "OTHER123"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = draft(&s.app, 50_000).await;
+    step(&s.app, &id, "confirm", json!({})).await;
+    let (status, body) = step(&s.app, &id, "validate", json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_invoice");
+    assert!(body["error"]["fields"]["irn"].is_string(), "{body}");
+    assert!(
+        body["error"]["mbs"].as_str().unwrap().contains("template"),
+        "{body}"
+    );
+    let invoice: Value = s.app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(invoice["status"], "CONFIRMED");
+}
+
+#[sqlx::test]
+async fn mbs_down_is_a_503_and_the_invoice_is_unchanged(pool: PgPool) {
+    let (s, _) = ready(pool).await;
+    // The code lists are cached first: only the validation calls fail.
+    let _: Value = s.app.get("/si/mbs/resources/services-codes").await;
+    let _: Value = s.app.get("/si/mbs/resources/tax-categories").await;
+    let id = draft(&s.app, 50_000).await;
+    step(&s.app, &id, "confirm", json!({})).await;
+    fault(
+        &s,
+        FaultKind::Status {
+            status: 503,
+            retry_after_secs: None,
+        },
+        "/api/v1/invoice",
+        None,
+    );
+    let (status, body) = step(&s.app, &id, "validate", json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "mbs_unavailable");
+    let invoice: Value = s.app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(invoice["status"], "CONFIRMED");
+    assert_eq!(invoice["irn"], Value::Null);
+    assert!(invoice.get("submission").is_none());
+}
+
+#[sqlx::test]
+async fn a_sign_whose_answer_is_dropped_is_settled_by_confirm_with_one_sign_call(pool: PgPool) {
+    let (s, _) = ready(pool).await;
+    let (id, validated) = validated(&s.app, 107_500).await;
+    let irn = validated["irn"].as_str().unwrap().to_owned();
+    fault(&s, FaultKind::DropAfterStore, "/api/v1/invoice/sign", Some(1));
+    let (status, body) = step(&s.app, &id, "sign", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "SIGNED");
+    assert_eq!(sign_calls(&s, &irn), 1);
+    let confirms = s
+        .sandbox
+        .state
+        .mbs()
+        .log()
+        .iter()
+        .filter(|e| e.path.starts_with("/api/v1/invoice/confirm"))
+        .count();
+    assert!(confirms >= 1, "the unknown outcome was settled by asking");
+}
+
+#[sqlx::test]
+async fn two_signs_at_once_make_one_sign_call(pool: PgPool) {
+    let (s, _) = ready(pool).await;
+    let (id, validated) = validated(&s.app, 107_500).await;
+    let irn = validated["irn"].as_str().unwrap().to_owned();
+    // Slow MBS, so both requests are in flight together.
+    fault(&s, FaultKind::Latency { ms: 300 }, "/api/v1/invoice/sign", None);
+    let replica = s.replica().start().await;
+    let (a, b) = tokio::join!(
+        step(&s.app, &id, "sign", json!({})),
+        step(&replica, &id, "sign", json!({}))
+    );
+    for (status, body) in [&a, &b] {
+        assert!([200, 202, 409].contains(status), "{body}");
+    }
+    assert!(a.0 == 200 || b.0 == 200, "one of them signed it: {a:?} {b:?}");
+    let invoice = wait_for("the invoice SIGNED", Duration::from_secs(20), || async {
+        let v: Value = s.app.get(&format!("/si/invoices/{id}")).await;
+        (v["status"] == "SIGNED").then_some(v)
+    })
+    .await;
+    assert_eq!(invoice["submission"]["status"], "accepted");
+    assert_eq!(sign_calls(&s, &irn), 1);
+}
+
+/// The replica that made the sign call is killed (SIGKILL) while MBS holds the call; another
+/// replica's settle job asks MBS once the call's lease is over and records the invoice SIGNED:
+/// one sign call in all.
+#[sqlx::test]
+async fn a_replica_killed_mid_submission_leaves_the_invoice_signed_once(
+    _opts: sqlx::postgres::PgPoolOptions,
+    conn: sqlx::postgres::PgConnectOptions,
+) {
+    let url = database_url_for(&conn);
+    let pool = sqlx::postgres::PgPoolOptions::new().connect(&url).await.unwrap();
+    let (s, business) = ready(pool).await;
+    let (id, validated) = validated(&s.app, 107_500).await;
+    let irn = validated["irn"].as_str().unwrap().to_owned();
+    // The process replica: the same database and MBS, a short MBS timeout (a 6 s lease).
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve"])
+        .env("DATABASE_URL", &url)
+        .env("MONO_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("DATA_ENCRYPTION_KEY", TEST_DATA_KEY)
+        .env("MBS_BASE_URL", s.sandbox.base_url.as_str())
+        .env("MBS_API_KEY", &business.api_key)
+        .env("MBS_API_SECRET", &business.api_secret)
+        .env("MBS_TIMEOUT_MS", "3000")
+        .env("JOB_CONCURRENCY", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let service = Service::start(command);
+    service.wait_ready(Duration::from_secs(20)).await;
+    // MBS stores the sign and holds the answer; the process is killed meanwhile.
+    fault(&s, FaultKind::DropAfterStore, "/api/v1/invoice/sign", Some(1));
+    let url = format!("{}/si/invoices/{id}/sign", service.base);
+    let key = s.app.key().to_owned();
+    let request = tokio::spawn(async move {
+        try_raw(
+            Method::POST,
+            &url,
+            &[("authorization", &format!("Bearer {key}"))],
+            "{}",
+        )
+        .await
+    });
+    wait_for("MBS to hold the sign", Duration::from_secs(20), || async {
+        s.sandbox.state.mbs().invoice(&irn).is_some()
+    })
+    .await;
+    drop(service);
+    let _ = request.await;
+    let mid: Value = s.app.get(&format!("/si/invoices/{id}")).await;
+    assert_eq!(
+        mid["status"], "VALIDATED",
+        "the killed replica recorded nothing: {mid}"
+    );
+    assert_eq!(mid["submission"]["status"], "submitted");
+
+    // The test app's worker runs the settle job once the lease is over.
+    let invoice = wait_for("the settle job to sign it", Duration::from_secs(60), || async {
+        let v: Value = s.app.get(&format!("/si/invoices/{id}")).await;
+        (v["status"] == "SIGNED").then_some(v)
+    })
+    .await;
+    assert_eq!(invoice["submission"]["status"], "accepted");
+    assert_eq!(sign_calls(&s, &irn), 1);
+}
+
+#[sqlx::test]
+async fn the_qr_of_a_signed_invoice_decrypts_to_its_irn(pool: PgPool) {
+    use rsa::pkcs8::DecodePrivateKey;
+    let (s, business) = ready(pool).await;
+    let (id, _) = validated(&s.app, 107_500).await;
+    // Not signed yet: no QR.
+    let (status, body) = s.app.get_raw(&format!("/si/invoices/{id}/qr")).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = step(&s.app, &id, "sign", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let irn = body["data"]["irn"].as_str().unwrap().to_owned();
+    // No crypto keys yet.
+    let (status, body) = s.app.get_raw(&format!("/si/invoices/{id}/qr")).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "crypto_keys_missing");
+    let bearer = s.app.bearer();
+    let put = s
+        .app
+        .raw(
+            Method::PUT,
+            "/si/org/crypto-keys",
+            &[("authorization", &bearer)],
+            business.crypto_keys_txt(),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+
+    let png = s
+        .app
+        .raw(
+            Method::GET,
+            &format!("/si/invoices/{id}/qr?format=png"),
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await;
+    assert_eq!(png.status, 200);
+    assert_eq!(png.header("content-type"), Some("image/png"));
+    let image = image::load_from_memory(&png.body).expect("a PNG").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    let (_, text) = grids[0].decode().expect("the QR decodes");
+    let private = rsa::RsaPrivateKey::from_pkcs8_pem(&business.private_key_pem).unwrap();
+    let plain = private
+        .decrypt(rsa::Pkcs1v15Encrypt, &BASE64.decode(&text).unwrap())
+        .unwrap();
+    let payload: Value = serde_json::from_slice(&plain).unwrap();
+    let (qr_irn, _) = payload["irn"].as_str().unwrap().rsplit_once('.').unwrap();
+    assert_eq!(qr_irn, irn);
+    assert_eq!(payload["certificate"], business.crypto_keys.certificate);
+
+    let svg = s
+        .app
+        .raw(
+            Method::GET,
+            &format!("/si/invoices/{id}/qr"),
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await;
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    assert!(
+        svg.text().starts_with("<svg") || svg.text().starts_with("<?xml"),
+        "{}",
+        svg.text()
+    );
+
+    // Another organization sees none of it.
+    let other = tenants::create_tenant(&s.app.pool, "Other Org").await.unwrap();
+    let (status, _) = s
+        .app
+        .call(
+            Method::GET,
+            &format!("/si/invoices/{id}/qr"),
+            Some(&other.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// The signed invoice, its crypto keys uploaded: the app and the business.
+async fn signed_with_keys(pool: PgPool) -> (SandboxApp, Business, String, String) {
+    let (s, business) = ready(pool).await;
+    let (id, _) = validated(&s.app, 107_500).await;
+    let (status, body) = step(&s.app, &id, "sign", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let irn = body["data"]["irn"].as_str().unwrap().to_owned();
+    let bearer = s.app.bearer();
+    let put = s
+        .app
+        .raw(
+            Method::PUT,
+            "/si/org/crypto-keys",
+            &[("authorization", &bearer)],
+            business.crypto_keys_txt(),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    (s, business, id, irn)
+}
+
+/// What a QR code's text decrypts to with the business's private key: the IRN and the
+/// certificate.
+fn decrypt_qr(business: &Business, text: &str) -> (String, Value) {
+    use rsa::pkcs8::DecodePrivateKey;
+    let private = rsa::RsaPrivateKey::from_pkcs8_pem(&business.private_key_pem).unwrap();
+    let plain = private
+        .decrypt(rsa::Pkcs1v15Encrypt, &BASE64.decode(text).expect("base64"))
+        .expect("decrypts with the business's private key");
+    let payload: Value = serde_json::from_slice(&plain).unwrap();
+    let (irn, _) = payload["irn"].as_str().unwrap().rsplit_once('.').unwrap();
+    (irn.to_owned(), payload["certificate"].clone())
+}
+
+#[sqlx::test]
+async fn the_document_is_one_page_with_the_figures_the_irn_and_the_qr_inline(pool: PgPool) {
+    let (s, _, id, irn) = signed_with_keys(pool).await;
+    let bearer = s.app.bearer();
+    let page = s
+        .app
+        .raw(
+            Method::GET,
+            &format!("/si/invoices/{id}/document"),
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    let html = page.text();
+    for expected in [
+        irn.as_str(),
+        "Taxpoynt Demo Supplies Limited",
+        "Bola Stores Ltd",
+        "NGN 1,075.00",
+        "NGN 75.00",
+        "NGN 1,000.00",
+        "VAT 7.5%",
+        "<svg",
+    ] {
+        assert!(html.contains(expected), "{expected} in the page");
+    }
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "no outside assets"
+    );
+    let other = tenants::create_tenant(&s.app.pool, "Other Org").await.unwrap();
+    let (status, _) = s
+        .app
+        .call(
+            Method::GET,
+            &format!("/si/invoices/{id}/document"),
+            Some(&other.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// The printable page in headless Chromium: it renders, a screenshot is saved under
+/// `target/browser/`, and the QR code read back from the screenshot decrypts to the IRN.
+/// Needs Chromium: `scripts/browser-test.sh` installs it and runs this test.
+#[sqlx::test]
+#[ignore = "needs Chromium: run by scripts/browser-test.sh"]
+async fn the_document_in_a_browser_shows_a_qr_that_decrypts_to_the_irn(pool: PgPool) {
+    let (s, business, id, irn) = signed_with_keys(pool).await;
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("Chromium is installed (scripts/browser-test.sh installs it)");
+    // The page as a file: Chromium cannot send the bearer key.
+    let bearer = s.app.bearer();
+    let html = s
+        .app
+        .raw(
+            Method::GET,
+            &format!("/si/invoices/{id}/document"),
+            &[("authorization", &bearer)],
+            "",
+        )
+        .await
+        .text();
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    std::fs::create_dir_all(&out).unwrap();
+    let page = out.join("invoice-document.html");
+    let shot = out.join("invoice-document.png");
+    std::fs::write(&page, html).unwrap();
+    let _ = std::fs::remove_file(&shot);
+    let profile = tempdir("chromium-profile");
+    let status = Command::new(chromium)
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1000,1300",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("Chromium ran");
+    assert!(status.success(), "{status:?}");
+    let png = std::fs::read(&shot).expect("a screenshot");
+    let image = image::load_from_memory(&png).expect("a PNG").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the page");
+    let (_, text) = grids[0].decode().expect("the QR decodes from the screenshot");
+    let (qr_irn, certificate) = decrypt_qr(&business, &text);
+    assert_eq!(qr_irn, irn);
+    assert_eq!(certificate, business.crypto_keys.certificate);
+    eprintln!("screenshot: {}", shot.display());
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "tpm-{name}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
