@@ -428,3 +428,48 @@ pub async fn add_keys(
     .await?;
     Ok(())
 }
+
+/// Names the buyer of drafts just stored from the directory: for each `(transaction id,
+/// normalised account number, normalised name)` of `account_id`, the entry holding the
+/// account number, else the name. Drafts that already name a buyer are left alone.
+pub async fn prefill_drafts(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+    drafts: &[(String, Option<String>, Option<String>)],
+) -> Result<u64, sqlx::Error> {
+    let transaction_ids: Vec<&str> = drafts.iter().map(|d| d.0.as_str()).collect();
+    let accounts: Vec<Option<&str>> = drafts.iter().map(|d| d.1.as_deref()).collect();
+    let names: Vec<Option<&str>> = drafts.iter().map(|d| d.2.as_deref()).collect();
+    let done = sqlx::query!(
+        r#"
+        UPDATE invoices i
+        SET buyer = jsonb_strip_nulls(jsonb_build_object(
+                'id', b.id, 'name', b.name, 'tin', b.tin, 'email', b.email,
+                'telephone', b.telephone, 'address', b.address)),
+            buyer_name = b.name,
+            buyer_id = b.id
+        FROM unnest($4::text[], $5::text[], $6::text[]) AS t(transaction_id, account_key, name_key)
+        CROSS JOIN LATERAL (
+            SELECT bu.id, bu.name, bu.tin, bu.email, bu.telephone, bu.address
+            FROM buyer_match_keys k JOIN buyers bu ON bu.org_id = k.org_id AND bu.id = k.buyer_id
+            WHERE k.org_id = $2
+              AND ((k.kind = 'account' AND k.match_key = t.account_key)
+                   OR (k.kind = 'name' AND k.match_key = t.name_key))
+            ORDER BY (k.kind = 'account') DESC
+            LIMIT 1
+        ) b
+        WHERE i.env_id = $1 AND i.org_id = $2 AND i.account_id = $3 AND i.transaction_id = t.transaction_id
+          AND i.status = 'DRAFT' AND i.buyer IS NULL
+        "#,
+        tenant.env_id,
+        tenant.org_id,
+        account_id,
+        &transaction_ids as &[&str],
+        &accounts as &[Option<&str>],
+        &names as &[Option<&str>]
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -430,3 +430,37 @@ pub async fn insert_draft(
     .await?;
     row.try_into()
 }
+
+/// The tenant's VALIDATED invoices among `ids` (all of them when None) matching the filter,
+/// oldest first, at most `limit`: what a bulk submission takes.
+pub async fn validated_ids(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    ids: Option<&[Uuid]>,
+    account_id: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"
+        SELECT id FROM invoices
+        WHERE env_id = $1 AND org_id = $2 AND status = 'VALIDATED'
+          AND ($3::uuid[] IS NULL OR id = ANY($3))
+          AND ($4::text IS NULL OR account_id = $4)
+          AND ($5::date IS NULL OR issue_date >= $5)
+          AND ($6::date IS NULL OR issue_date <= $6)
+        ORDER BY created_at, id
+        LIMIT $7
+        "#,
+        tenant.env_id,
+        tenant.org_id,
+        ids as Option<&[Uuid]>,
+        account_id,
+        from,
+        to,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}

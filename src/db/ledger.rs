@@ -55,6 +55,9 @@ pub struct DecidedRow {
     /// reconciliation): its own `reference` field, else the one the engine matched. Not stored.
     pub names: Option<String>,
     pub counterparty: Option<String>,
+    /// The counterparty's account number as Mono sent it, for the buyer directory's match.
+    /// Not stored.
+    pub counterparty_account: Option<String>,
     pub date: Option<DateTime<Utc>>,
     pub rule_id: Option<String>,
     pub keywords: Vec<String>,

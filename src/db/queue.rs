@@ -292,6 +292,16 @@ pub enum Recorded {
     Rerun,
 }
 
+/// The unfinished (queued or running) job holding `dedupe_key`, if any.
+pub async fn unfinished(db: impl PgExecutor<'_>, dedupe_key: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT id FROM jobs WHERE dedupe_key = $1 AND status IN ('queued', 'running')",
+        dedupe_key
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// A queued job runs no sooner than `after_secs` from now (a job queued as a safety net for
 /// work that may still finish on its own); a running job is left alone.
 pub async fn defer(db: impl PgExecutor<'_>, id: Uuid, after_secs: f64) -> Result<(), sqlx::Error> {

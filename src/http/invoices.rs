@@ -147,6 +147,33 @@ pub async fn sign(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/si/invoices/sign",
+    tag = "invoices",
+    summary = "Submit many validated invoices to MBS in the background",
+    description = "`{ids}` (1 to 10,000 invoice ids) or a filter `{status: \"VALIDATED\", accountId?, from?, to?}` (issue dates). The VALIDATED invoices selected now are submitted by one background job (`GET /si/mono/jobs/{id}` shows `progress`: `taken`, `handled`, `signed`, `pending`, `skipped`, `failed`, `errors`), under `MBS_MAX_RPS`, each exactly as `POST /si/invoices/{id}/sign` would. One bulk submission per environment at a time: another is 409 `job_running` with its `jobId`.",
+    request_body(content = serde_json::Value, description = "The invoices to submit", example = json!({"status": "VALIDATED", "from": "2026-03-01", "to": "2026-03-31"})),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses(
+        (status = 202, description = "Queued", body = crate::http::openapi::EnvelopeOf<crate::services::bulk_sign::BulkSignStarted>),
+        (status = 400, description = "A bad selection, each bad field named", body = crate::http::openapi::Failure),
+        (status = 409, description = "The environment's previous bulk submission is still running (`error.jobId`)", body = crate::http::openapi::Failure),
+    ),
+)]
+pub async fn bulk_sign(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    crate::http::extract::ApiJson(body): crate::http::extract::ApiJson<
+        crate::services::bulk_sign::BulkSignBody,
+    >,
+) -> Result<Envelope<crate::services::bulk_sign::BulkSignStarted>, ApiError> {
+    Ok(Envelope::accepted(
+        "bulk submission queued",
+        crate::services::bulk_sign::start(&state, &tenant, body).await?,
+    ))
+}
+
 /// `?format=svg|png`.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct QrQuery {

@@ -30,6 +30,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(buyers::get, buyers::update, buyers::delete))
         .routes(routes!(invoices::list))
         .routes(routes!(invoices::signing_key))
+        .routes(routes!(invoices::bulk_sign))
         .routes(routes!(invoices::get))
         .routes(routes!(invoices::confirm))
         .routes(routes!(invoices::discard))

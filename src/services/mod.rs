@@ -2,6 +2,7 @@
 //! database transaction that keeps it.
 
 pub mod accounts;
+pub mod bulk_sign;
 pub mod buyers;
 pub mod crypto_keys;
 pub mod cursor;

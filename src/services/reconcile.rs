@@ -69,11 +69,32 @@ pub async fn write(
         .iter()
         .map(|r| (r.transaction_id.clone(), r.reason, r.amount, r.currency.clone()))
         .collect();
+    // The counterparties of the drafts, for the buyer directory's match once they are stored.
+    let buyers: Vec<(String, Option<String>, Option<String>)> = rows
+        .iter()
+        .filter(|r| r.outcome == eligibility::Outcome::Draft)
+        .filter(|r| r.counterparty.is_some() || r.counterparty_account.is_some())
+        .map(|r| {
+            (
+                r.transaction_id.clone(),
+                r.counterparty_account
+                    .as_deref()
+                    .and_then(crate::services::buyers::normalise_account),
+                r.counterparty
+                    .as_deref()
+                    .map(crate::services::buyers::normalise_name),
+            )
+        })
+        .collect();
     let mut page = PageRows::with_capacity(rows.len());
     for row in rows {
         page.push(row);
     }
     let fresh: HashSet<String> = ledger::write_page(conn, ctx, &page).await?.into_iter().collect();
+    let buyers: Vec<_> = buyers.into_iter().filter(|b| fresh.contains(&b.0)).collect();
+    if !buyers.is_empty() {
+        crate::db::buyers::prefill_drafts(&mut *conn, tenant, ctx.account_id, &buyers).await?;
+    }
 
     let in_batch: Vec<String> = targets
         .iter()

@@ -11,6 +11,7 @@ use sqlx::PgConnection;
 
 use crate::error::ApiError;
 use crate::jobs::{BackgroundJob, JobContext, JobSpec, Lane, Ran};
+use crate::services::bulk_sign::BulkSignJob;
 use crate::services::dlq_replay::DlqReplayJob;
 use crate::services::submission::{PaymentUpdateJob, SubmissionJob};
 use crate::services::sync::job::SyncJob;
@@ -25,6 +26,7 @@ pub fn registry() -> &'static Registry {
             .register::<DlqReplayJob>()
             .register::<SubmissionJob>()
             .register::<PaymentUpdateJob>()
+            .register::<BulkSignJob>()
     });
     &REGISTRY
 }
@@ -150,6 +152,7 @@ mod tests {
             kinds,
             [
                 "dlq_replay",
+                "mbs_bulk_sign",
                 "mbs_payment_update",
                 "mbs_submission",
                 "sync",
@@ -159,7 +162,13 @@ mod tests {
         assert_eq!(registry().kinds_of(Lane::Sync), ["sync"]);
         assert_eq!(
             registry().kinds_of(Lane::General),
-            ["dlq_replay", "mbs_payment_update", "mbs_submission", "webhook"]
+            [
+                "dlq_replay",
+                "mbs_bulk_sign",
+                "mbs_payment_update",
+                "mbs_submission",
+                "webhook"
+            ]
         );
     }
 

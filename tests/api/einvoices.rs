@@ -623,3 +623,264 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A settled payment of a SIGNED invoice is told to MBS (`update/{irn}` PAID) by a job, and
+/// the invoice shows it (`submission.mbsPaymentStatus`).
+#[sqlx::test]
+async fn a_settled_payment_of_a_signed_invoice_is_told_to_mbs(pool: PgPool) {
+    let (s, _) = ready(pool).await;
+    let (id, _) = validated(&s.app, 107_500).await;
+    let (status, body) = step(&s.app, &id, "sign", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let irn = body["data"]["irn"].as_str().unwrap().to_owned();
+    let tenant = sandbox_tenant(&s.app);
+    let mut tx = s.app.pool.begin().await.unwrap();
+    let payment = taxpoynt_mono::services::reconcile::Payment {
+        account_id: "acc_einvoice",
+        transaction_id: "txn_payment_1",
+        settled: true,
+        trace_id: "test",
+    };
+    taxpoynt_mono::services::reconcile::record_payment(
+        &mut tx,
+        &tenant,
+        &payment,
+        id.parse().unwrap(),
+        107_500,
+        "NGN",
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let invoice = wait_for("MBS told of the payment", Duration::from_secs(30), || async {
+        let v: Value = s.app.get(&format!("/si/invoices/{id}")).await;
+        (v["submission"]["mbsPaymentStatus"] == "PAID").then_some(v)
+    })
+    .await;
+    assert_eq!(invoice["paymentStatus"], "settled");
+    let held = s.sandbox.state.mbs().invoice(&irn).unwrap();
+    assert_eq!(held.payment_status, "PAID");
+    let updates = s
+        .sandbox
+        .state
+        .mbs()
+        .log()
+        .iter()
+        .filter(|e| e.path.starts_with("/api/v1/invoice/update/"))
+        .count();
+    assert_eq!(updates, 1);
+}
+
+#[sqlx::test]
+async fn a_bulk_submission_signs_what_it_took_once_each_and_one_runs_per_environment(pool: PgPool) {
+    let (s, _) = ready(pool).await;
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(validated(&s.app, 107_500).await.0);
+    }
+    let draft = draft(&s.app, 50_000).await;
+    // Bad selections are named.
+    let (status, body) = s
+        .app
+        .post_raw("/si/invoices/sign", json!({"status": "DRAFT"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["fields"]["status"].is_string());
+    let (status, body) = s
+        .app
+        .post_raw("/si/invoices/sign", json!({"ids": ["nope"]}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["fields"]["ids"].is_string());
+
+    // MBS slow, so the first job is still running when the second is asked for.
+    fault(&s, FaultKind::Latency { ms: 200 }, "/api/v1/invoice/sign", None);
+    let (status, started) = s
+        .app
+        .post_raw("/si/invoices/sign", json!({"status": "VALIDATED"}))
+        .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["data"]["taken"], 6, "the draft is not taken: {draft}");
+    let job_id = started["data"]["jobId"].as_str().unwrap().to_owned();
+    let (status, again) = s
+        .app
+        .post_raw("/si/invoices/sign", json!({"ids": [ids[0]]}))
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "job_running");
+    assert_eq!(again["error"]["jobId"], job_id);
+
+    let job = wait_for(
+        "the bulk submission to finish",
+        Duration::from_secs(60),
+        || async {
+            let v: Value = s.app.get(&format!("/si/mono/jobs/{job_id}")).await;
+            (v["status"] == "done").then_some(v)
+        },
+    )
+    .await;
+    assert_eq!(job["progress"]["signed"], 6, "{job}");
+    assert_eq!(job["progress"]["failed"], 0, "{job}");
+    for id in &ids {
+        let v: Value = s.app.get(&format!("/si/invoices/{id}")).await;
+        assert_eq!(v["status"], "SIGNED");
+        assert_eq!(sign_calls(&s, v["irn"].as_str().unwrap()), 1);
+    }
+    // Done: the next bulk submission may start (nothing left to take).
+    let (status, body) = s.app.post_raw("/si/invoices/sign", json!({"ids": ids})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["data"]["taken"], 0);
+}
+
+/// Load: 1,000 VALIDATED invoices submitted in bulk at `MBS_MAX_RPS=50` with MBS answering
+/// every sign after 100 ms. Prints the wall time beside the budget's floor (1,000 / 50 =
+/// 20 s), the busiest second at MBS and the failures. Run with
+/// `cargo nextest run --run-ignored only -E 'test(bulk_submission_load)' --no-capture`
+/// (`TPM_BULK_SIGN_INVOICES` changes the count).
+#[sqlx::test]
+#[ignore = "load measurement: run on purpose, see the doc comment"]
+async fn bulk_submission_load(pool: PgPool) {
+    let n: usize = std::env::var("TPM_BULK_SIGN_INVOICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    const RPS: u32 = 50;
+    let s = TestApp::builder(pool)
+        .mbs_max_rps(RPS)
+        .with_sandbox()
+        .start()
+        .await
+        .e_invoicing()
+        .await;
+    // The invoices are made VALIDATED by an unbudgeted replica, so only the bulk submission is
+    // measured.
+    let setup = s.replica().mbs_max_rps(0).job_concurrency(0).start().await;
+    let made = std::time::Instant::now();
+    let mut ids = Vec::with_capacity(n);
+    for chunk in 0..n.div_ceil(50) {
+        let batch = (chunk * 50..((chunk + 1) * 50).min(n)).map(|_| async {
+            let id = draft(&setup, 107_500).await;
+            step(&setup, &id, "confirm", json!({})).await;
+            let (status, body) = step(&setup, &id, "validate", json!({})).await;
+            assert_eq!(status, 200, "{body}");
+            id
+        });
+        ids.extend(futures::future::join_all(batch).await);
+    }
+    eprintln!(
+        "bulk sign load: {n} invoices validated in {:.1} s",
+        made.elapsed().as_secs_f64()
+    );
+    fault(&s, FaultKind::Latency { ms: 100 }, "/api/v1/invoice/sign", None);
+    let before = s.sandbox.state.mbs().calls().requests;
+    let started = std::time::Instant::now();
+    let (status, body) = s
+        .app
+        .post_raw("/si/invoices/sign", json!({"status": "VALIDATED"}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["data"]["jobId"].as_str().unwrap().to_owned();
+    let job = wait_for("the bulk submission", Duration::from_secs(600), || async {
+        let v: Value = s.app.get(&format!("/si/mono/jobs/{job_id}")).await;
+        (v["status"] == "done" || v["status"] == "failed").then_some(v)
+    })
+    .await;
+    let wall = started.elapsed().as_secs_f64();
+    let counts = s.sandbox.state.mbs().calls();
+    let busiest = counts.seconds.iter().map(|c| c.requests).max().unwrap_or(0);
+    let floor = n as f64 / f64::from(RPS);
+    eprintln!(
+        "bulk sign load: {n} invoices at MBS_MAX_RPS={RPS}, sign 100 ms: {wall:.1} s (floor {floor:.1} s, {:.2}x), \
+         {} MBS calls, busiest second {busiest}, signed {}, pending {}, failed {}",
+        wall / floor,
+        counts.requests - before,
+        job["progress"]["signed"],
+        job["progress"]["pending"],
+        job["progress"]["failed"]
+    );
+    assert_eq!(job["progress"]["signed"], n, "{job}");
+    assert!(busiest <= u64::from(RPS), "busiest second {busiest}");
+}
+
+/// A draft's buyer comes from the directory entry its counterparty matches (account number,
+/// else normalised name); confirming adds or updates the entry, keyed by the counterparty.
+#[sqlx::test]
+async fn a_drafts_buyer_comes_from_the_directory_and_confirm_teaches_it(pool: PgPool) {
+    let (s, _) = ready(pool).await;
+    let known: Value = s
+        .app
+        .create(
+            "/si/buyers",
+            json!({"name": "Bola Stores Ltd", "tin": "87654321-0001", "email": "ap@bola.ng",
+                   "telephone": "+2348099999999",
+                   "address": {"street": "4 Allen Avenue", "city": "Ikeja", "country": "NG", "state": "NG-LA"},
+                   "match": {"accountNumbers": ["0001112223"]}}),
+        )
+        .await;
+    let account = s.link_new_account(0).await;
+    let credit = |narration: &str, name: &str, number: &str, reference: &str| {
+        json!({"amount": 250_000, "type": "credit", "narration": narration, "reference": reference,
+               "counterparty": {"name": name, "accountNumber": number}})
+    };
+    s.control_post(
+        &format!("/_sandbox/accounts/{account}/transactions"),
+        json!({"transactions": [
+            // By account number, whatever the name says.
+            credit("INVOICE PAYMENT FROM BOLA ENTERPRISES LTD", "BOLA ENTERPRISES", "000-111-2223", "PO-7001"),
+            // By normalised name.
+            credit("INVOICE PAYMENT BOLA STORES LIMITED", "bola stores limited.", "5550001111", "PO-7002"),
+            // Nobody the directory knows.
+            credit("INVOICE PAYMENT FROM KUNLE TRADERS LTD", "KUNLE TRADERS LTD", "9990001111", "PO-7003"),
+        ]}),
+    )
+    .await;
+    sync_to_end(&s.app, &account, 100, WhenBusy::Wait).await;
+    let (drafts, _) = s
+        .app
+        .get_page::<Value>(&format!("/si/invoices?accountId={account}&status=DRAFT"))
+        .await;
+    assert_eq!(drafts.len(), 3, "{drafts:?}");
+    let by_reference = |r: &str| drafts.iter().find(|d| d["reference"] == r).unwrap().clone();
+    for reference in ["PO-7001", "PO-7002"] {
+        let d = by_reference(reference);
+        assert_eq!(d["buyer"]["id"], known["id"], "{reference}: {d}");
+        assert_eq!(d["buyer"]["tin"], "87654321-0001");
+        assert_eq!(d["invoiceKind"], "B2B", "a buyer with a TIN");
+    }
+    let stranger = by_reference("PO-7003");
+    assert!(stranger["buyer"].get("id").is_none(), "{stranger}");
+
+    // Confirming the stranger's invoice with details adds it to the directory, keyed by the
+    // counterparty: the next transaction from it is drafted naming it.
+    let id = stranger["id"].as_str().unwrap();
+    let (status, body) = step(
+        &s.app,
+        id,
+        "confirm",
+        json!({"buyer": {"name": "Kunle Traders Limited", "email": "kunle@traders.ng"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let entry = body["data"]["buyer"]["id"]
+        .as_str()
+        .expect("the entry learnt")
+        .to_owned();
+    s.control_post(
+        &format!("/_sandbox/accounts/{account}/transactions"),
+        json!({"transactions": [credit("INVOICE PAYMENT FROM KUNLE TRADERS", "KUNLE TRADERS LTD", "1234567890", "PO-7004")]}),
+    )
+    .await;
+    sync_to_end(&s.app, &account, 100, WhenBusy::Wait).await;
+    let next: Value = wait_for("the next draft", Duration::from_secs(20), || async {
+        let (drafts, _) = s
+            .app
+            .get_page::<Value>(&format!("/si/invoices?accountId={account}&status=DRAFT"))
+            .await;
+        drafts.into_iter().find(|d| d["reference"] == "PO-7004")
+    })
+    .await;
+    assert_eq!(next["buyer"]["id"], entry.as_str(), "{next}");
+    assert_eq!(next["buyer"]["email"], "kunle@traders.ng");
+    let learnt: Value = s.app.get(&format!("/si/buyers/{entry}")).await;
+    assert_eq!(learnt["invoices"], 2, "{learnt}");
+}

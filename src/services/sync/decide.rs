@@ -36,6 +36,7 @@ pub fn decide_item(
                 reference: None,
                 names: None,
                 counterparty: None,
+                counterparty_account: None,
                 date: None,
                 rule_id: None,
                 keywords: Vec::new(),
@@ -45,6 +46,7 @@ pub fn decide_item(
         }
     };
     let date = t.date;
+    let counterparty_account = t.counterparty.as_ref().and_then(|c| c.account_number.clone());
     let tx = into_engine(account_id, account_currency, t);
     if tx.amount == 0 {
         return Some(DecidedRow {
@@ -73,6 +75,7 @@ pub fn decide_item(
         kind: d.kind,
         rule_id: d.rule_id,
         counterparty: d.counterparty,
+        counterparty_account,
         keywords: d.keywords,
         reference,
         names,
@@ -100,6 +103,7 @@ fn row_of(
         reference: tx.reference,
         names: None,
         counterparty: None,
+        counterparty_account: None,
         date: Some(date),
         rule_id: None,
         keywords: Vec::new(),
