@@ -424,6 +424,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             settings.mbs.api_secret = Some(secrecy::SecretString::from(business.api_secret.clone()));
             tracing::info!(business_id = %business.business_id, service_id = %business.service_id, "the MBS client points at the built-in MBS sandbox's demo business");
             demo_business = Some(crate::services::demo::SandboxBusiness {
+                business_id: business.business_id.clone(),
                 service_id: business.service_id.clone(),
                 tin: business.tin.clone(),
                 crypto_keys_txt: business.crypto_keys_txt(),

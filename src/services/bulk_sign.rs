@@ -20,6 +20,8 @@ use crate::tenancy::Tenant;
 pub const MAX_TAKEN: i64 = 10_000;
 /// Invoices handled between two records of progress.
 const CHUNK: usize = 100;
+/// Sign calls one bulk submission has in flight at most.
+const MAX_IN_FLIGHT: usize = 8;
 /// Errors kept on the job for the caller to read (the rest are counted).
 const MAX_ERRORS_KEPT: usize = 50;
 
@@ -222,9 +224,11 @@ impl BackgroundJob for BulkSignJob {
         let state = ctx.state.clone();
         let mut progress: Progress = ctx.progress();
         progress.taken = self.ids.len();
+        // Enough calls in flight for MBS's latency not to be the limit (the budget paces
+        // them), few enough to leave the database pool to the rest of the service.
         let at_once = match state.settings.mbs.max_rps {
-            0 => 8,
-            rps => (rps as usize).clamp(1, 32),
+            0 => MAX_IN_FLIGHT,
+            rps => (rps as usize).clamp(1, MAX_IN_FLIGHT),
         };
         while progress.handled < self.ids.len() {
             if state.shutdown.is_cancelled() {

@@ -1,5 +1,7 @@
-//! The first-run demo: a "Demo" organization (created once, reused after), a fresh API key
-//! for it, and the walk-through of the API a new user can paste into a shell. The same steps
+//! The first-run demo: a "Demo" organization (created once, reused after) with a complete
+//! profile as the MBS sandbox's demo business, a fresh API key for it, and the walk-through of
+//! the API a new user can paste into a shell, from linking an account to a signed e-invoice
+//! with its QR code and printable page. The same steps
 //! are printed as text and as JSON (`demo --json`), and a test runs them against a service.
 
 use serde::Serialize;
@@ -35,12 +37,42 @@ pub async fn ensure_demo(pool: &PgPool) -> Result<DemoTenant, TenantError> {
         }
         None => {
             let created = tenants::create_tenant(pool, DEMO_ORGANIZATION).await?;
+            if let Some(env) = created.environments.first() {
+                let env_name =
+                    crate::tenancy::EnvName::parse(&env.name).unwrap_or(crate::tenancy::EnvName::Sandbox);
+                let tenant = crate::tenancy::Tenant::system(created.org_id, env.id, env_name);
+                tenancy::update_profile(pool, &tenant, &demo_profile()).await?;
+            }
             Ok(DemoTenant {
                 org_id: created.org_id,
                 api_key: created.api_key,
                 reused: false,
             })
         }
+    }
+}
+
+/// The demo organization's profile: the MBS sandbox's demo business (its business id,
+/// service id and TIN), with a complete address and the defaults a draft needs.
+pub fn demo_profile() -> tenancy::ProfileChange {
+    use sandbox::mbs::state::{DEMO_BUSINESS_ID, DEMO_SERVICE_ID, DEMO_TIN};
+    tenancy::ProfileChange {
+        tin: Some(Some(DEMO_TIN.to_owned())),
+        service_id: Some(DEMO_SERVICE_ID.to_owned()),
+        business_id: Some(Uuid::parse_str(DEMO_BUSINESS_ID).ok()),
+        email: Some(Some("billing@demo-supplies.ng".to_owned())),
+        telephone: Some(Some("+2348012345678".to_owned())),
+        address: Some(Some(crate::party::Address {
+            street: "1 Marina".to_owned(),
+            city: "Lagos".to_owned(),
+            postal_zone: None,
+            country: "NG".to_owned(),
+            state: Some("NG-LA".to_owned()),
+            lga: None,
+        })),
+        description: Some(Some("Bookkeeping and tax services".to_owned())),
+        default_service_code: Some(Some("6920".to_owned())),
+        ..tenancy::ProfileChange::default()
     }
 }
 
@@ -94,9 +126,9 @@ pub fn steps(base: &str) -> Vec<Step> {
         Step {
             title: "The drafted invoices",
             method: "GET",
-            path: "/si/invoices?accountId={accountId}&limit=5",
+            path: "/si/invoices?accountId={accountId}&kind=invoice&limit=5",
             body: None,
-            then: "Review, confirm, validate and sign them at /si/invoices/{id}/...",
+            then: "Each has its line, VAT backed out of the amount, and totals. Pick one to file.",
         },
         Step {
             title: "Transactions that were not invoiced (the DLQ)",
@@ -105,11 +137,48 @@ pub fn steps(base: &str) -> Vec<Step> {
             body: None,
             then: "Replay or resolve them; tune rules with /si/mono/allow-deny.",
         },
+        Step {
+            title: "Confirm the invoice (corrections optional: buyer, due date, service code, ...)",
+            method: "POST",
+            path: "/si/invoices/{invoiceId}/confirm",
+            body: Some(json!({})),
+            then: "CONFIRMED; its buyer is now in the buyer directory (/si/buyers).",
+        },
+        Step {
+            title: "Validate it, here and at MBS (the built-in MBS sandbox)",
+            method: "POST",
+            path: "/si/invoices/{invoiceId}/validate",
+            body: Some(json!({})),
+            then: "VALIDATED, with its IRN fixed; a problem would be named field by field.",
+        },
+        Step {
+            title: "Sign it: the submission to MBS that makes it an e-invoice",
+            method: "POST",
+            path: "/si/invoices/{invoiceId}/sign",
+            body: Some(json!({})),
+            then: "SIGNED: signedPayload is what MBS accepted, signature the service's seal over it.",
+        },
+        Step {
+            title: "Its QR code (SVG; ?format=png for a PNG)",
+            method: "GET",
+            path: "/si/invoices/{invoiceId}/qr",
+            body: None,
+            then: "Save it with -o qr.svg: it encodes the IRN, encrypted with the business's MBS key.",
+        },
+        Step {
+            title: "Its printable page",
+            method: "GET",
+            path: "/si/invoices/{invoiceId}/document",
+            body: None,
+            then: "Save it with -o invoice.html and open it in a browser.",
+        },
     ]
 }
 
 fn shell(text: &str) -> String {
-    text.replace("{code}", "$CODE").replace("{accountId}", "$ACCOUNT")
+    text.replace("{code}", "$CODE")
+        .replace("{accountId}", "$ACCOUNT")
+        .replace("{invoiceId}", "$INVOICE")
 }
 
 /// The walk-through as shell commands.
@@ -143,6 +212,7 @@ pub fn render(base: &str, demo: &DemoTenant) -> String {
         match i {
             0 => out.push_str("   Then: export CODE=<the code on that page>\n"),
             1 => out.push_str("   Then: export ACCOUNT=<data.id>\n"),
+            4 => out.push_str("   Then: export INVOICE=<data[0].id>\n"),
             _ => {}
         }
         out.push('\n');
@@ -157,6 +227,7 @@ pub fn render(base: &str, demo: &DemoTenant) -> String {
 /// middle of every IRN) and the `crypto_keys.txt` MBS issued it.
 #[derive(Debug, Clone)]
 pub struct SandboxBusiness {
+    pub business_id: String,
     pub service_id: String,
     pub tin: String,
     pub crypto_keys_txt: Vec<u8>,
@@ -184,7 +255,8 @@ pub async fn attach_sandbox_business(
     let change = tenancy::ProfileChange {
         service_id: Some(business.service_id.clone()),
         tin: Some(Some(business.tin.clone())),
-        ..tenancy::ProfileChange::default()
+        business_id: Some(Uuid::parse_str(&business.business_id).ok()),
+        ..demo_profile()
     };
     tenancy::update_profile(&state.db, &tenant, &change).await?;
     crate::services::crypto_keys::put(state, &tenant, &business.crypto_keys_txt).await?;

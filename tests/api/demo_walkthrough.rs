@@ -1,12 +1,13 @@
 //! The walk-through `taxpoynt-mono demo` prints, run as printed: every `curl` line goes
-//! through bash against a running service wired to the sandbox, with the variables the text
-//! tells the user to export, and each answer is checked. A step that rots fails here.
+//! through bash against a running service wired to the sandbox (Mono and MBS), with the
+//! variables the text tells the user to export, and each answer is checked, from the widget
+//! link to a signed e-invoice, its QR code and its printable page. A step that rots fails here.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 use sqlx::PgPool;
-use taxpoynt_mono::services::demo::{ensure_demo, render, steps};
+use taxpoynt_mono::services::demo::{attach_sandbox_business, ensure_demo, render, steps, SandboxBusiness};
 
 use crate::helpers::TestApp;
 
@@ -48,6 +49,22 @@ async fn the_printed_walk_through_runs_against_a_service(pool: PgPool) {
     let base = base.trim_end_matches('/');
     let demo = ensure_demo(&pool).await.expect("demo organization");
     assert!(!demo.reused, "the first run creates the organization");
+    // What `serve --sandbox` does at start: the demo organization gets the MBS sandbox's demo
+    // business (its crypto keys, for the QR code).
+    let business = sa.mbs_business().await;
+    let application = sa.replica().application().await;
+    let attached = attach_sandbox_business(
+        application.state(),
+        &SandboxBusiness {
+            business_id: business.business_id.clone(),
+            service_id: business.service_id.clone(),
+            tin: business.tin.clone(),
+            crypto_keys_txt: business.crypto_keys_txt(),
+        },
+    )
+    .await
+    .expect("the business attached");
+    assert!(attached);
     let text = render(base, &demo);
 
     let mut env: HashMap<String, String> = HashMap::new();
@@ -69,7 +86,26 @@ async fn the_printed_walk_through_runs_against_a_service(pool: PgPool) {
     assert_eq!(commands.len(), steps(base).len(), "one command per step:\n{text}");
 
     for (i, command) in commands.iter().enumerate() {
-        let body = success(command, &sh(command, &env).await);
+        let out = sh(command, &env).await;
+        match i {
+            9 => {
+                assert!(
+                    out.starts_with("<svg") || out.starts_with("<?xml"),
+                    "the QR code: {out}"
+                );
+                continue;
+            }
+            10 => {
+                assert!(out.starts_with("<!doctype html>"), "the page: {out}");
+                assert!(
+                    out.contains(&env["IRN"]) && out.contains("<svg"),
+                    "IRN and QR on the page"
+                );
+                continue;
+            }
+            _ => {}
+        }
+        let body = success(command, &out);
         let data = &body["data"];
         match i {
             0 => {
@@ -94,6 +130,15 @@ async fn the_printed_walk_through_runs_against_a_service(pool: PgPool) {
                 let dlq = data["dlq"].as_u64().unwrap();
                 assert!(drafted > 0 && dlq > 0, "sandbox data has both kinds: {body}");
             }
+            6 => assert_eq!(data["status"], "CONFIRMED", "{body}"),
+            7 => {
+                assert_eq!(data["status"], "VALIDATED", "{body}");
+                env.insert("IRN".into(), data["irn"].as_str().expect("the IRN").into());
+            }
+            8 => {
+                assert_eq!(data["status"], "SIGNED", "{body}");
+                assert_eq!(data["submission"]["status"], "accepted", "{body}");
+            }
             _ => {
                 let items = data
                     .as_array()
@@ -105,6 +150,15 @@ async fn the_printed_walk_through_runs_against_a_service(pool: PgPool) {
                     "step {}: another account's items: {body}",
                     i + 1
                 );
+                if i == 4 {
+                    assert!(
+                        items
+                            .iter()
+                            .all(|item| item["kind"] == "invoice" && item["totals"].is_object()),
+                        "{body}"
+                    );
+                    env.insert("INVOICE".into(), items[0]["id"].as_str().unwrap().into());
+                }
             }
         }
     }
