@@ -899,3 +899,92 @@ async fn a_drafts_buyer_comes_from_the_directory_and_confirm_teaches_it(pool: Pg
     let learnt: Value = s.app.get(&format!("/si/buyers/{entry}")).await;
     assert_eq!(learnt["invoices"], 2, "{learnt}");
 }
+
+/// The migration that made invoices e-invoices, on a database of the schema before it:
+/// unsigned invoices get the organization's defaults (line, tax category and percent, due
+/// date from its payment terms, issue time); an invoice sealed before submissions existed
+/// keeps its seal and shows no submission.
+#[sqlx::test(migrations = false)]
+async fn the_e_invoice_migration_backfills_what_came_before(pool: PgPool) {
+    const FIRST_AFTER: &str = "20261208500000";
+    let dir = tempdir("migrations-before");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.as_str() < FIRST_AFTER {
+            std::fs::copy(&path, dir.join(&name)).unwrap();
+        }
+    }
+    sqlx::migrate::Migrator::new(dir.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .expect("the schema before");
+    let (org, env) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO organizations (id, name, tin, default_service_code, payment_terms_days) VALUES ($1, 'Before Ltd', '12345678-0001', '6920', 7)",
+    )
+    .bind(org)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO environments (id, org_id, name) VALUES ($1, $2, 'sandbox')")
+        .bind(env)
+        .bind(org)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let insert = |status: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let id = uuid::Uuid::now_v7();
+            sqlx::query(
+                "INSERT INTO invoices (id, org_id, env_id, status, source, kind, account_id, transaction_id, amount, currency,
+                                       transaction_date, irn, signed_at, signed_payload, signature)
+                 VALUES ($1, $2, $3, $4, 'mono', 'invoice', 'acc', $5, 107500, 'NGN', '2026-03-09T14:30:05Z',
+                         CASE WHEN $4 = 'SIGNED' THEN 'INV1-AB12CD34-20260309' END,
+                         CASE WHEN $4 = 'SIGNED' THEN now() END,
+                         CASE WHEN $4 = 'SIGNED' THEN '{\"amount\": 107500}'::jsonb END,
+                         CASE WHEN $4 = 'SIGNED' THEN '{\"alg\": \"Ed25519\", \"keyId\": \"k\", \"value\": \"v\"}'::jsonb END)",
+            )
+            .bind(id)
+            .bind(org)
+            .bind(env)
+            .bind(status)
+            .bind(format!("txn_{status}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+            id
+        }
+    };
+    let draft = insert("DRAFT").await;
+    let sealed = insert("SIGNED").await;
+
+    taxpoynt_mono::db::MIGRATOR.run(&pool).await.expect("the rest of the migrations");
+
+    let row: (String, Option<i32>, Option<String>, chrono::NaiveDate, chrono::NaiveDate, chrono::NaiveTime) = sqlx::query_as(
+        "SELECT tax_category, tax_percent_bp, service_code, issue_date, due_date, issue_time FROM invoices WHERE id = $1",
+    )
+    .bind(draft)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(row.0, "STANDARD_VAT");
+    assert_eq!(row.1, Some(750));
+    assert_eq!(row.2.as_deref(), Some("6920"));
+    assert_eq!(row.4, row.3 + chrono::Days::new(7), "due from the payment terms");
+    assert_eq!(row.5.to_string(), "14:30:05");
+    let (status, payload, signature): (String, Value, Value) =
+        sqlx::query_as("SELECT status, signed_payload, signature FROM invoices WHERE id = $1")
+            .bind(sealed)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "SIGNED");
+    assert_eq!(payload, json!({"amount": 107500}), "the seal's payload is kept");
+    assert_eq!(signature["value"], "v");
+    assert_eq!(count(&pool, "invoice_submissions").await, 0, "no submission for what came before");
+}
