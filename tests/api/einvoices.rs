@@ -963,7 +963,10 @@ async fn the_e_invoice_migration_backfills_what_came_before(pool: PgPool) {
     let draft = insert("DRAFT").await;
     let sealed = insert("SIGNED").await;
 
-    taxpoynt_mono::db::MIGRATOR.run(&pool).await.expect("the rest of the migrations");
+    taxpoynt_mono::db::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("the rest of the migrations");
 
     let row: (String, Option<i32>, Option<String>, chrono::NaiveDate, chrono::NaiveDate, chrono::NaiveTime) = sqlx::query_as(
         "SELECT tax_category, tax_percent_bp, service_code, issue_date, due_date, issue_time FROM invoices WHERE id = $1",
@@ -986,5 +989,9 @@ async fn the_e_invoice_migration_backfills_what_came_before(pool: PgPool) {
     assert_eq!(status, "SIGNED");
     assert_eq!(payload, json!({"amount": 107500}), "the seal's payload is kept");
     assert_eq!(signature["value"], "v");
-    assert_eq!(count(&pool, "invoice_submissions").await, 0, "no submission for what came before");
+    assert_eq!(
+        count(&pool, "invoice_submissions").await,
+        0,
+        "no submission for what came before"
+    );
 }
