@@ -24,6 +24,8 @@ sends it to the dead-letter queue (DLQ) for review.\n\nEvery answer is an envelo
 on failure. `/si/*` calls take `Authorization: Bearer <api key>` and may name an environment \
 with `envId` or `env` (query or JSON body).",
         license(name = "UNLICENSED"),
+        // The contract's version, raised with every change CHANGELOG.md lists.
+        version = "0.2.0",
     ),
     servers((url = "/", description = "this service")),
     tags(

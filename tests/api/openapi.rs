@@ -248,3 +248,17 @@ fn success_answers_name_their_data_type() {
         ]
     );
 }
+
+/// The document's `info.version` is the newest version CHANGELOG.md lists, so a contract
+/// change raises both together.
+#[test]
+fn the_document_version_is_the_changelogs_newest() {
+    let changelog = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/CHANGELOG.md")).unwrap();
+    let newest = changelog
+        .lines()
+        .find_map(|l| l.strip_prefix("## [")?.split(']').next())
+        .expect("a version heading");
+    let doc: serde_json::Value =
+        serde_json::from_str(taxpoynt_mono::http::router::document_json()).expect("the document");
+    assert_eq!(doc["info"]["version"], newest);
+}
