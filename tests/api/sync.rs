@@ -251,8 +251,38 @@ async fn a_second_concurrent_sync_of_one_account_is_409(pool: PgPool) {
     assert!(statuses.contains(&409), "{a:?} {b:?}");
     let conflict = if a.0 == 409 { &a.1 } else { &b.1 };
     assert_eq!(assert_failure(conflict), "sync_in_progress");
+    assert!(
+        conflict["error"].get("jobId").is_none(),
+        "the running sync is no job: {conflict}"
+    );
     // The lock is released afterwards.
     let _: SyncOutcome = s.app.post("/si/mono/sync", body).await;
+}
+
+/// Right after a link, the sync the link queued holds the account: the 409 names that job,
+/// so a dashboard knows what to watch.
+#[sqlx::test]
+async fn a_sync_refused_while_the_links_queued_sync_runs_names_its_job(pool: PgPool) {
+    let s = TestApp::builder(pool)
+        .sync_on_link(true)
+        .with_sandbox()
+        .start()
+        .await;
+    let slow = install_fault(&s.sandbox, json!({"endpoint": "transactions", "latency_ms": 400})).await;
+    let account_id = s.link_new_account(200).await;
+    wait_for("the queued sync to fetch", Duration::from_secs(20), || {
+        ready(fault_applied(&s.sandbox, &slow) >= 1)
+    })
+    .await;
+    let (status, body) = s
+        .app
+        .post_raw("/si/mono/sync", json!({"accountId": account_id, "pageSize": 50}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(assert_failure(&body), "sync_in_progress");
+    let job_id = body["error"]["jobId"].as_str().expect("the job it waits for");
+    let job: Value = s.app.get(&format!("/si/mono/jobs/{job_id}")).await;
+    assert_eq!(job["kind"], "sync", "{job}");
 }
 
 #[sqlx::test]

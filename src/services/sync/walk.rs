@@ -106,7 +106,7 @@ pub async fn sync_ready(
     let mut conn = locks::dedicated_connection(&state.db).await?;
     if !locks::try_lock_account(&mut conn, &account.id).await? {
         locks::release(conn).await;
-        return Err(busy());
+        return Err(busy(state, tenant, &account.id).await);
     }
     let result = run_locked(state, tenant, account, req, &mut conn).await;
     if result.is_ok() && (account.next_sync_at.is_some() || account.last_sync_error.is_some()) {
@@ -116,8 +116,19 @@ pub async fn sync_ready(
     result
 }
 
-fn busy() -> ApiError {
-    ApiError::conflict("sync_in_progress", "a sync of this account is already running")
+/// 409 `sync_in_progress`, with `error.jobId` when the sync running is a queued one (the
+/// first sync a link queued, say): the job a dashboard can watch (`GET /si/mono/jobs/{id}`).
+async fn busy(state: &AppState, tenant: &Tenant, account_id: &str) -> ApiError {
+    let key = format!("sync:{}:{}", tenant.env_id, account_id);
+    let mut extra = serde_json::Map::new();
+    if let Ok(Some(job)) = crate::db::queue::unfinished(&state.db, &key).await {
+        extra.insert("jobId".into(), serde_json::Value::from(job.to_string()));
+    }
+    ApiError::Conflict {
+        code: "sync_in_progress",
+        message: "a sync of this account is already running".into(),
+        extra,
+    }
 }
 
 pub fn unlinked() -> ApiError {
