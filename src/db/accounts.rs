@@ -37,9 +37,15 @@ pub struct AccountRow {
     pub last_sync_error: Option<String>,
     /// Until when queued syncs leave the account alone after failures.
     pub next_sync_at: Option<DateTime<Utc>>,
+    /// `ok`, `reauth_required` or `sync_failed` (`unlinked` is read from `unlinked_at`).
+    pub connection: String,
+    /// The account's unfinished sync job (queued or running), read with the account.
+    pub sync_job_id: Option<Uuid>,
+    /// `queued` or `running` when there is such a job.
+    pub sync_job_status: Option<String>,
 }
 
-redact::debug_redacted!(AccountRow { id, org_id, env_id, name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at, retrieved_data, last_sync_error, next_sync_at; account_number });
+redact::debug_redacted!(AccountRow { id, org_id, env_id, name, currency, r#type, balance, bvn_last4, institution_name, bank_code, institution_type, customer_id, data_status, auth_method, reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at, retrieved_data, last_sync_error, next_sync_at, connection, sync_job_id, sync_job_status; account_number });
 
 impl AccountRow {
     /// Whether Mono has the account's transactions: AVAILABLE, or PARTIAL with transactions
@@ -200,7 +206,10 @@ pub async fn set_reauth_required(
     required: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "UPDATE mono_accounts SET reauth_required = $4 WHERE id = $1 AND env_id = $2 AND org_id = $3",
+        "UPDATE mono_accounts SET reauth_required = $4,
+             connection = CASE WHEN $4 THEN 'reauth_required'
+                               WHEN connection = 'reauth_required' THEN 'ok' ELSE connection END
+         WHERE id = $1 AND env_id = $2 AND org_id = $3",
         account_id,
         tenant.env_id,
         tenant.org_id,
@@ -218,11 +227,18 @@ pub async fn get(
 ) -> Result<Option<AccountRow>, sqlx::Error> {
     sqlx::query_as!(
         AccountRow,
-        r#"SELECT id, org_id, env_id, name, account_number, currency, type AS "type", balance, bvn_last4,
-                  institution_name, bank_code, institution_type, customer_id, data_status, auth_method,
-                  reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at,
-                  sync_cursor, cursor_updated_at, retrieved_data, last_sync_error, next_sync_at
-           FROM mono_accounts WHERE id = $1 AND org_id = $2 AND env_id = $3"#,
+        r#"SELECT a.id, a.org_id, a.env_id, a.name, a.account_number, a.currency, a.type AS "type", a.balance,
+                  a.bvn_last4, a.institution_name, a.bank_code, a.institution_type, a.customer_id,
+                  a.data_status, a.auth_method, a.reauth_required, a.link_ref, a.linked_at, a.unlinked_at,
+                  a.details_fetched_at, a.last_synced_at, a.sync_cursor, a.cursor_updated_at,
+                  a.retrieved_data, a.last_sync_error, a.next_sync_at, a.connection,
+                  j.id AS "sync_job_id?", j.status AS "sync_job_status?"
+           FROM mono_accounts a
+           LEFT JOIN LATERAL (
+               SELECT id, status FROM jobs
+               WHERE dedupe_key = 'sync:' || a.env_id || ':' || a.id AND status IN ('queued', 'running')
+           ) j ON true
+           WHERE a.id = $1 AND a.org_id = $2 AND a.env_id = $3"#,
         account_id,
         tenant.org_id,
         tenant.env_id
@@ -231,17 +247,32 @@ pub async fn get(
     .await
 }
 
-/// Linked (not unlinked) accounts of an environment, oldest link first.
-pub async fn list_linked(db: impl PgExecutor<'_>, tenant: &Tenant) -> Result<Vec<AccountRow>, sqlx::Error> {
+/// Linked (not unlinked) accounts of an environment, oldest link first; `connection` Some keeps
+/// those in that state.
+pub async fn list_linked(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    connection: Option<&str>,
+) -> Result<Vec<AccountRow>, sqlx::Error> {
     sqlx::query_as!(
         AccountRow,
-        r#"SELECT id, org_id, env_id, name, account_number, currency, type AS "type", balance, bvn_last4,
-                  institution_name, bank_code, institution_type, customer_id, data_status, auth_method,
-                  reauth_required, link_ref, linked_at, unlinked_at, details_fetched_at, last_synced_at,
-                  sync_cursor, cursor_updated_at, retrieved_data, last_sync_error, next_sync_at
-           FROM mono_accounts WHERE env_id = $1 AND org_id = $2 AND unlinked_at IS NULL ORDER BY linked_at, id"#,
+        r#"SELECT a.id, a.org_id, a.env_id, a.name, a.account_number, a.currency, a.type AS "type", a.balance,
+                  a.bvn_last4, a.institution_name, a.bank_code, a.institution_type, a.customer_id,
+                  a.data_status, a.auth_method, a.reauth_required, a.link_ref, a.linked_at, a.unlinked_at,
+                  a.details_fetched_at, a.last_synced_at, a.sync_cursor, a.cursor_updated_at,
+                  a.retrieved_data, a.last_sync_error, a.next_sync_at, a.connection,
+                  j.id AS "sync_job_id?", j.status AS "sync_job_status?"
+           FROM mono_accounts a
+           LEFT JOIN LATERAL (
+               SELECT id, status FROM jobs
+               WHERE dedupe_key = 'sync:' || a.env_id || ':' || a.id AND status IN ('queued', 'running')
+           ) j ON true
+           WHERE a.env_id = $1 AND a.org_id = $2 AND a.unlinked_at IS NULL
+             AND ($3::text IS NULL OR a.connection = $3)
+           ORDER BY a.linked_at, a.id"#,
         tenant.env_id,
-        tenant.org_id
+        tenant.org_id,
+        connection
     )
     .fetch_all(db)
     .await
@@ -483,6 +514,9 @@ pub async fn update_details(
             data_status = COALESCE($14, data_status),
             auth_method = COALESCE($15, auth_method),
             reauth_required = COALESCE($16, reauth_required),
+            connection = CASE WHEN $16 THEN 'reauth_required'
+                              WHEN NOT $16 AND connection = 'reauth_required' THEN 'ok'
+                              ELSE connection END,
             retrieved_data = COALESCE($17, retrieved_data),
             details_fetched_at = now()
         WHERE id = $1 AND env_id = $2 AND org_id = $3
@@ -559,16 +593,19 @@ pub async fn record_sync_failure(
 pub const SYNC_BACKOFF_FIRST_SECS: f64 = 60.0;
 pub const SYNC_BACKOFF_MAX_SECS: f64 = 3600.0;
 
-/// Ends an account's backoff after a sync that succeeded (writes only when there is one).
+/// Ends an account's backoff, and a `sync_failed` connection, after a sync that succeeded
+/// (writes only when there is one); `reauth_required` stays until Mono says reauthorised.
 pub async fn clear_sync_failure(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
     account_id: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "UPDATE mono_accounts SET sync_failures = 0, last_sync_error = NULL, next_sync_at = NULL
+        "UPDATE mono_accounts SET sync_failures = 0, last_sync_error = NULL, next_sync_at = NULL,
+             connection = CASE WHEN connection = 'sync_failed' THEN 'ok' ELSE connection END
          WHERE id = $1 AND env_id = $2 AND org_id = $3
-           AND (sync_failures > 0 OR last_sync_error IS NOT NULL OR next_sync_at IS NOT NULL)",
+           AND (sync_failures > 0 OR last_sync_error IS NOT NULL OR next_sync_at IS NOT NULL
+                OR connection = 'sync_failed')",
         account_id,
         tenant.env_id,
         tenant.org_id
@@ -576,4 +613,27 @@ pub async fn clear_sync_failure(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Mono reported a failed sync of the account (`mono.events.sync_failed`): the connection is
+/// `sync_failed` with the reason, unless the customer must reauthorise anyway (the stronger
+/// state). False when the tenant has no such account.
+pub async fn mark_sync_failed(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE mono_accounts SET last_sync_error = $4,
+             connection = CASE WHEN connection = 'reauth_required' THEN connection ELSE 'sync_failed' END
+         WHERE id = $1 AND env_id = $2 AND org_id = $3",
+        account_id,
+        tenant.env_id,
+        tenant.org_id,
+        error
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -296,6 +296,9 @@ pub struct AccountsQuery {
     page: Option<u32>,
     #[serde(default)]
     linked_only: bool,
+    /// With `linkedOnly=true`: only the accounts whose `connection` is this
+    /// (`ok`, `reauth_required`, `sync_failed`, `unlinked`).
+    connection: Option<String>,
 }
 
 #[utoipa::path(
@@ -311,8 +314,23 @@ pub async fn list_accounts(
     tenant: Tenant,
     ApiQuery(q): ApiQuery<AccountsQuery>,
 ) -> Result<Envelope<Value>, ApiError> {
+    let connection = match q.connection.as_deref() {
+        None => None,
+        Some(_) if !q.linked_only => {
+            return Err(ApiError::field(
+                "connection",
+                "is only allowed with linkedOnly=true",
+            ))
+        }
+        Some(c) => Some(accounts::Connection::parse(c).ok_or_else(|| {
+            ApiError::field(
+                "connection",
+                "must be one of ok, reauth_required, sync_failed, unlinked",
+            )
+        })?),
+    };
     if q.linked_only {
-        let accounts = accounts::list_linked(&state, &tenant).await?;
+        let accounts = accounts::list_linked(&state, &tenant, connection).await?;
         let total = accounts.len() as i64;
         return Ok(Envelope::ok(
             "linked accounts retrieved",

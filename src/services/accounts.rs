@@ -43,9 +43,84 @@ pub struct AccountView {
     /// it is not backed off.
     #[serde(rename = "nextSyncAt")]
     pub next_sync_at: Option<DateTime<Utc>>,
+    /// The account's connection to its bank.
+    pub connection: Connection,
+    /// The account's background sync, so a dashboard can show "syncing" from the moment a
+    /// link queues the first one.
+    pub sync: SyncView,
 }
 
-redact::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at; account_number, bvn });
+/// The account's connection: `unlinked` once unlinked, whatever else is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    Ok,
+    /// The customer must reauthorise (a widget-link with `scope: reauth`) before data flows.
+    ReauthRequired,
+    /// Mono reported a failed sync; the next successful sync ends it.
+    SyncFailed,
+    Unlinked,
+}
+
+impl Connection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Connection::Ok => "ok",
+            Connection::ReauthRequired => "reauth_required",
+            Connection::SyncFailed => "sync_failed",
+            Connection::Unlinked => "unlinked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Connection::Ok,
+            Connection::ReauthRequired,
+            Connection::SyncFailed,
+            Connection::Unlinked,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+/// Where the account's background sync stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    Idle,
+    Queued,
+    Running,
+    /// Queued syncs leave the account alone until `nextSyncAt` after failures.
+    Backoff,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SyncView {
+    pub state: SyncState,
+    /// The queued or running sync job (`GET /si/mono/jobs/{id}`).
+    #[serde(rename = "jobId", default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Uuid>,
+}
+
+impl SyncView {
+    fn of(a: &AccountRow, now: DateTime<Utc>) -> Self {
+        let state = match (a.sync_job_id, a.sync_job_status.as_deref()) {
+            (Some(_), Some("running")) => SyncState::Running,
+            (Some(_), _) => SyncState::Queued,
+            (None, _) if a.last_sync_error.is_some() && a.next_sync_at.is_some_and(|t| t > now) => {
+                SyncState::Backoff
+            }
+            (None, _) => SyncState::Idle,
+        };
+        SyncView {
+            state,
+            job_id: a.sync_job_id,
+        }
+    }
+}
+
+redact::debug_redacted!(AccountView { id, name, currency, account_type, balance, institution, customer, data_status, auth_method, env_id, linked_at, unlinked_at, last_synced_at, reauth_required, last_sync_error, next_sync_at, connection, sync; account_number, bvn });
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstitutionView {
@@ -62,6 +137,12 @@ pub struct CustomerView {
 
 impl From<AccountRow> for AccountView {
     fn from(a: AccountRow) -> Self {
+        let connection = if a.unlinked_at.is_some() {
+            Connection::Unlinked
+        } else {
+            Connection::parse(&a.connection).unwrap_or(Connection::Ok)
+        };
+        let sync = SyncView::of(&a, Utc::now());
         AccountView {
             id: a.id,
             name: a.name,
@@ -85,6 +166,8 @@ impl From<AccountRow> for AccountView {
             reauth_required: a.reauth_required,
             last_sync_error: a.last_sync_error,
             next_sync_at: a.next_sync_at,
+            connection,
+            sync,
         }
     }
 }
@@ -169,12 +252,19 @@ pub async fn refresh_from_mono(
         .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))
 }
 
-pub async fn list_linked(state: &AppState, tenant: &Tenant) -> Result<Vec<AccountView>, ApiError> {
-    Ok(db::list_linked(&state.db, tenant)
-        .await?
-        .into_iter()
-        .map(AccountView::from)
-        .collect())
+/// The environment's linked accounts; `connection` Some keeps those in that state.
+pub async fn list_linked(
+    state: &AppState,
+    tenant: &Tenant,
+    connection: Option<Connection>,
+) -> Result<Vec<AccountView>, ApiError> {
+    Ok(
+        db::list_linked(&state.db, tenant, connection.map(Connection::as_str))
+            .await?
+            .into_iter()
+            .map(AccountView::from)
+            .collect(),
+    )
 }
 
 /// Mono's own account list, one page (every customer of the Mono app: callers check the role).
@@ -229,6 +319,11 @@ mod tests {
             reauth_required: false,
             last_sync_error: None,
             next_sync_at: None,
+            connection: Connection::Ok,
+            sync: SyncView {
+                state: SyncState::Idle,
+                job_id: None,
+            },
         };
         let json = serde_json::to_value(&view).unwrap();
         for key in [
@@ -238,9 +333,13 @@ mod tests {
             "linkedAt",
             "reauthRequired",
             "type",
+            "connection",
+            "sync",
         ] {
             assert!(json.get(key).is_some(), "{key}");
         }
         assert_eq!(json["institution"]["bank_code"], "058");
+        assert_eq!(json["connection"], "ok");
+        assert_eq!(json["sync"], serde_json::json!({"state": "idle"}));
     }
 }

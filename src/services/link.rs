@@ -237,6 +237,11 @@ pub async fn exchange(
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("linked account {account_id} not readable")))?;
     let queued = queue_first_sync(state, &mut tx, tenant, &row).await?;
+    // Read again once the first sync is queued: the answer shows it (`sync.state`, `jobId`).
+    let row = match queued {
+        Some(_) => db::get(&mut *tx, tenant, &account_id).await?.unwrap_or(row),
+        None => row,
+    };
     tx.commit().await?;
     if queued.is_some() {
         state.sync_notify.notify_one();

@@ -57,7 +57,7 @@ pub async fn sync_stored(
     page_size: u32,
 ) -> Result<StoredOutcome, ApiError> {
     use futures::StreamExt;
-    let accounts = crate::db::accounts::list_linked(&state.db, tenant).await?;
+    let accounts = crate::db::accounts::list_linked(&state.db, tenant, None).await?;
     let total = accounts.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let done = &done;

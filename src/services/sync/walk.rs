@@ -109,7 +109,11 @@ pub async fn sync_ready(
         return Err(busy(state, tenant, &account.id).await);
     }
     let result = run_locked(state, tenant, account, req, &mut conn).await;
-    if result.is_ok() && (account.next_sync_at.is_some() || account.last_sync_error.is_some()) {
+    if result.is_ok()
+        && (account.next_sync_at.is_some()
+            || account.last_sync_error.is_some()
+            || account.connection == "sync_failed")
+    {
         accounts::clear_sync_failure(&mut conn, tenant, &account.id).await?;
     }
     locks::release(conn).await;
