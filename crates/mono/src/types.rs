@@ -657,6 +657,10 @@ pub mod events {
     pub const ACCOUNT_CONNECTED: &str = "mono.events.account_connected";
     pub const ACCOUNT_UPDATED: &str = "mono.events.account_updated";
     pub const ACCOUNT_REAUTHORIZED: &str = "mono.events.account_reauthorized";
+    /// `{account: {_id}}`: the customer must reauthorise before the next sync.
+    pub const REAUTHORISATION_REQUIRED: &str = "mono.events.reauthorisation_required";
+    /// `{account: {_id}}`, sometimes with a `meta` or a message: a data sync at Mono failed.
+    pub const SYNC_FAILED: &str = "mono.events.sync_failed";
     pub const ACCOUNT_UNLINKED: &str = "mono.events.account_unlinked";
     pub const ACCOUNT_INCOME: &str = "mono.events.account_income";
     pub const JOBS_UPDATE: &str = "mono.accounts.jobs.update";

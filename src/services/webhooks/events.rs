@@ -1,5 +1,6 @@
 //! What each Mono event does to the environment it belongs to: linking (`account_connected`),
-//! account updates (details, reauth, a queued sync), unlinking, recording income and Mono jobs,
+//! account updates (details, reauth, a queued sync), the connection (reauthorisation required,
+//! reauthorised, a failed sync at Mono), unlinking, recording income and Mono jobs,
 //! and transactions (decided, then reconciled against invoices by `services::reconcile`).
 
 use serde_json::{json, Value};
@@ -31,6 +32,8 @@ pub async fn process(state: &AppState, d: DeliveryRow) -> Result<Value, ApiError
         events::ACCOUNT_CONNECTED => on_connected(state, &tenant, &d, data).await,
         events::ACCOUNT_UPDATED => on_updated(state, &tenant, &d, data).await,
         events::ACCOUNT_REAUTHORIZED => on_reauthorized(state, &tenant, &d).await,
+        events::REAUTHORISATION_REQUIRED => on_reauth_required(state, &tenant, &d).await,
+        events::SYNC_FAILED => on_sync_failed(state, &tenant, &d, data).await,
         events::ACCOUNT_UNLINKED => on_unlinked(state, &tenant, &d).await,
         events::ACCOUNT_INCOME => match typed::<AccountIncome>(data) {
             Ok(income) => {
@@ -69,7 +72,56 @@ async fn on_recorded(
     finish_alone(state, d, "processed", result, None).await
 }
 
+/// `account_reauthorized`: the connection is `ok` again, and a sync is asked for (as
+/// `account_updated` reaching AVAILABLE asks) when Mono has the account's transactions.
 async fn on_reauthorized(state: &AppState, tenant: &Tenant, d: &DeliveryRow) -> Result<Value, ApiError> {
+    let account_id = d.account_id.clone().unwrap_or_default();
+    let Some(mut tx) = lock(state, d).await? else {
+        return Ok(already());
+    };
+    if !accounts::update_details(
+        &mut *tx,
+        tenant,
+        &account_id,
+        &DetailsUpdate::default(),
+        Some(false),
+    )
+    .await?
+    {
+        let result = ignored("unknown_account");
+        finish(&mut tx, d, "ignored", &result, None).await?;
+        tx.commit().await?;
+        return Ok(result);
+    }
+    let account = accounts::get(&mut *tx, tenant, &account_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("reauthorised account {account_id} not readable"))
+        })?;
+    let sync_job = if account.unlinked_at.is_none() && account.transactions_ready() {
+        let asked =
+            crate::services::sync::job::enqueue(&mut tx, tenant, &account_id, "account_reauthorized").await?;
+        Some(asked.id)
+    } else {
+        None
+    };
+    let result = json!({
+        "accountId": account_id,
+        "reauthRequired": false,
+        "connection": "ok",
+        "syncQueued": sync_job.is_some(),
+        "syncJobId": sync_job,
+    });
+    finish(&mut tx, d, "processed", &result, None).await?;
+    tx.commit().await?;
+    if sync_job.is_some() {
+        state.sync_notify.notify_one();
+    }
+    Ok(result)
+}
+
+/// `reauthorisation_required`: no sync can succeed until the customer reauthorises.
+async fn on_reauth_required(state: &AppState, tenant: &Tenant, d: &DeliveryRow) -> Result<Value, ApiError> {
     let account_id = d.account_id.clone().unwrap_or_default();
     let Some(mut tx) = lock(state, d).await? else {
         return Ok(already());
@@ -79,13 +131,59 @@ async fn on_reauthorized(state: &AppState, tenant: &Tenant, d: &DeliveryRow) -> 
         tenant,
         &account_id,
         &DetailsUpdate::default(),
-        Some(false),
+        Some(true),
     )
     .await?;
     let (status, result) = if found {
         (
             "processed",
-            json!({"accountId": account_id, "reauthRequired": false}),
+            json!({"accountId": account_id, "reauthRequired": true, "connection": "reauth_required"}),
+        )
+    } else {
+        ("ignored", ignored("unknown_account"))
+    };
+    finish(&mut tx, d, status, &result, None).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// What `sync_failed` says went wrong: its message (top level or in `meta`), else its `meta`,
+/// else a plain statement; at most 500 characters.
+fn sync_failure_reason(data: &Value) -> String {
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let reason = text(data.get("message"))
+        .or_else(|| text(data.pointer("/meta/message")))
+        .or_else(|| text(data.get("meta")))
+        .or_else(|| {
+            data.get("meta")
+                .filter(|m| m.as_object().is_some_and(|o| !o.is_empty()))
+                .map(Value::to_string)
+        })
+        .unwrap_or_else(|| "Mono reported a failed sync".to_owned());
+    reason.chars().take(500).collect()
+}
+
+/// `sync_failed`: the connection is `sync_failed` with Mono's reason as `lastSyncError`.
+async fn on_sync_failed(
+    state: &AppState,
+    tenant: &Tenant,
+    d: &DeliveryRow,
+    data: &Value,
+) -> Result<Value, ApiError> {
+    let account_id = d.account_id.clone().unwrap_or_default();
+    let reason = sync_failure_reason(data);
+    let Some(mut tx) = lock(state, d).await? else {
+        return Ok(already());
+    };
+    let (status, result) = if accounts::mark_sync_failed(&mut *tx, tenant, &account_id, &reason).await? {
+        (
+            "processed",
+            json!({"accountId": account_id, "connection": "sync_failed", "lastSyncError": reason}),
         )
     } else {
         ("ignored", ignored("unknown_account"))
@@ -353,4 +451,29 @@ async fn on_transaction(
     finish(&mut tx, d, "processed", &result, None).await?;
     tx.commit().await?;
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_sync_names_monos_reason_or_says_plainly() {
+        assert_eq!(
+            sync_failure_reason(&json!({"account": {"_id": "a"}, "message": "bank timeout"})),
+            "bank timeout"
+        );
+        assert_eq!(
+            sync_failure_reason(&json!({"account": {"_id": "a"}, "meta": {"message": "MFA"}})),
+            "MFA"
+        );
+        assert_eq!(
+            sync_failure_reason(&json!({"account": {"_id": "a"}, "meta": {"code": 1}})),
+            r#"{"code":1}"#
+        );
+        assert_eq!(
+            sync_failure_reason(&json!({"account": {"_id": "a"}})),
+            "Mono reported a failed sync"
+        );
+    }
 }

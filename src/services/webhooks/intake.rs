@@ -14,10 +14,12 @@ use crate::state::AppState;
 use mono::signature::{self, PresentedAuth, SignatureError};
 use mono::types::events;
 
-const KNOWN_EVENTS: [&str; 8] = [
+const KNOWN_EVENTS: [&str; 10] = [
     events::ACCOUNT_CONNECTED,
     events::ACCOUNT_UPDATED,
     events::ACCOUNT_REAUTHORIZED,
+    events::REAUTHORISATION_REQUIRED,
+    events::SYNC_FAILED,
     events::ACCOUNT_UNLINKED,
     events::ACCOUNT_INCOME,
     events::JOBS_UPDATE,
