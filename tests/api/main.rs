@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod account_connection;
 mod bad_bodies;
 mod budget;
 mod buyers;
