@@ -262,3 +262,30 @@ fn the_document_version_is_the_changelogs_newest() {
         serde_json::from_str(taxpoynt_mono::http::router::document_json()).expect("the document");
     assert_eq!(doc["info"]["version"], newest);
 }
+
+#[sqlx::test]
+async fn the_account_schema_names_its_connection_and_sync_states(pool: PgPool) {
+    let app = TestApp::builder(pool).start().await;
+    let doc = raw(Method::GET, &app.url("/openapi.json"), &[], Vec::new())
+        .await
+        .json();
+    let schemas = &doc["components"]["schemas"];
+    let values = |name: &str| -> Vec<String> {
+        let mut v: Vec<String> = schemas[name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} is an enum: {}", schemas[name]))
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        values("Connection"),
+        ["ok", "reauth_required", "sync_failed", "unlinked"]
+    );
+    assert_eq!(values("SyncState"), ["backoff", "idle", "queued", "running"]);
+    let account = &schemas["AccountView"]["properties"];
+    assert!(account.get("connection").is_some(), "{account}");
+    assert!(account.get("sync").is_some(), "{account}");
+}
