@@ -141,8 +141,8 @@ pub fn steps(base: &str) -> Vec<Step> {
             title: "Confirm the invoice (corrections optional: buyer, due date, service code, ...)",
             method: "POST",
             path: "/si/invoices/{invoiceId}/confirm",
-            body: Some(json!({})),
-            then: "CONFIRMED; its buyer is now in the buyer directory (/si/buyers).",
+            body: Some(json!({"buyer": {"name": "Demo Customer Ltd"}})),
+            then: "CONFIRMED. A draft names the counterparty the bank gave, when it gave one; the buyer given here is used either way and is now in the buyer directory (/si/buyers).",
         },
         Step {
             title: "Validate it, here and at MBS (the built-in MBS sandbox)",
