@@ -306,7 +306,7 @@ pub struct AccountsQuery {
     path = "/si/mono/accounts",
     tag = "accounts",
     summary = "List accounts (Mono's list, or only the linked ones)",
-    params(AccountsQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(AccountsQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "List accounts (Mono's list, or only the linked ones)", body = crate::http::openapi::Envelope)),
 )]
 pub async fn list_accounts(
@@ -393,7 +393,7 @@ pub struct AccountQuery {
     path = "/si/mono/accounts/{id}",
     tag = "accounts",
     summary = "One linked account",
-    params(("id" = String, Path, description = "Mono account id"), AccountQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("id" = String, Path, description = "Mono account id"), AccountQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "One linked account", body = crate::http::openapi::EnvelopeOf<AccountView>)),
 )]
 pub async fn get_account(

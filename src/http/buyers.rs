@@ -17,7 +17,7 @@ use crate::tenancy::Tenant;
     tag = "buyers",
     summary = "List the buyer directory by name, or search it",
     description = "Entries by name (case-insensitive). `q` finds the entries whose name or TIN contains it, in any case. `meta.next` is the cursor of the next page; `meta.total` counts every entry found.",
-    params(BuyerQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(BuyerQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "A page of the directory", body = crate::http::openapi::PageOf<BuyerView>)),
 )]
 pub async fn list(
@@ -62,7 +62,7 @@ pub async fn create(
     path = "/si/buyers/{id}",
     tag = "buyers",
     summary = "One entry of the buyer directory",
-    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "The entry", body = crate::http::openapi::EnvelopeOf<BuyerView>)),
 )]
 pub async fn get(
@@ -107,7 +107,7 @@ pub async fn update(
     tag = "buyers",
     summary = "Delete an entry of the buyer directory",
     description = "The entry and its match keys go; invoices that named it keep their buyer details.",
-    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "The entry is deleted", body = crate::http::openapi::EnvelopeOf<BuyerDeleted>)),
 )]
 pub async fn delete(

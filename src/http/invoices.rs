@@ -18,7 +18,7 @@ use crate::tenancy::Tenant;
     path = "/si/invoices",
     tag = "invoices",
     summary = "List drafted invoices, newest first",
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<String>, Query, description = "Filter or paging: `status`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("kind" = Option<String>, Query, description = "Filter or paging: `kind`"), ("paymentStatus" = Option<String>, Query, description = "Filter or paging: `paymentStatus`"), ("from" = Option<String>, Query, description = "Filter or paging: `from`"), ("to" = Option<String>, Query, description = "Filter or paging: `to`"), ("limit" = Option<String>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<String>, Query, description = "Filter or paging: `status`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("kind" = Option<String>, Query, description = "Filter or paging: `kind`"), ("paymentStatus" = Option<String>, Query, description = "Filter or paging: `paymentStatus`"), ("from" = Option<String>, Query, description = "Filter or paging: `from`"), ("to" = Option<String>, Query, description = "Filter or paging: `to`"), ("limit" = Option<i64>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
     responses((status = 200, description = "List drafted invoices, newest first", body = crate::http::openapi::PageOf<InvoiceView>)),
 )]
 pub async fn list(
@@ -40,7 +40,7 @@ pub async fn list(
     path = "/si/invoices/{id}",
     tag = "invoices",
     summary = "One invoice",
-    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "One invoice", body = crate::http::openapi::EnvelopeOf<InvoiceView>)),
 )]
 pub async fn get(
@@ -154,7 +154,7 @@ pub async fn sign(
     summary = "Submit many validated invoices to MBS in the background",
     description = "`{ids}` (1 to 10,000 invoice ids) or a filter `{status: \"VALIDATED\", accountId?, from?, to?}` (issue dates). The VALIDATED invoices selected now are submitted by one background job (`GET /si/mono/jobs/{id}` shows `progress`: `taken`, `handled`, `signed`, `pending`, `skipped`, `failed`, `errors`), under `MBS_MAX_RPS`, each exactly as `POST /si/invoices/{id}/sign` would. One bulk submission per environment at a time: another is 409 `job_running` with its `jobId`.",
     request_body(content = serde_json::Value, description = "The invoices to submit", example = json!({"status": "VALIDATED", "from": "2026-03-01", "to": "2026-03-31"})),
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses(
         (status = 202, description = "Queued", body = crate::http::openapi::EnvelopeOf<crate::services::bulk_sign::BulkSignStarted>),
         (status = 400, description = "A bad selection, each bad field named", body = crate::http::openapi::Failure),
@@ -252,7 +252,7 @@ pub async fn document(
     path = "/si/invoices/signing-key",
     tag = "invoices",
     summary = "The public key invoice signatures verify with",
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "The public key invoice signatures verify with", body = crate::http::openapi::EnvelopeOf<PublicKey>)),
 )]
 pub async fn signing_key(State(state): State<AppState>, _tenant: Tenant) -> Envelope<PublicKey> {

@@ -19,7 +19,7 @@ use crate::tenancy::Tenant;
     params(
         ("name" = String, Path, description = "The list's name at MBS", example = "tax-categories"),
         ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"),
-        ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`"),
+        ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"),
     ),
     responses(
         (status = 200, description = "The list", body = crate::http::openapi::EnvelopeOf<ResourceList>),

@@ -42,9 +42,17 @@ with `envId` or `env` (query or JSON body).",
         (name = "ops", description = "Health, readiness, metrics"),
         (name = "docs", description = "This document, its browsable page and the sandbox demo page"),
     ),
-    components(schemas(Failure, FailureError, PageMeta, Envelope, EnvelopeList, EnvelopeEmpty)),
+    components(schemas(Failure, FailureError, PageMeta, Envelope, EnvelopeList, EnvelopeEmpty, EnvParam)),
 )]
 pub struct ApiDoc;
+
+/// An environment's name, as `env` selects it.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum EnvParam {
+    Sandbox,
+    Production,
+}
 
 /// The success envelope with one object as `data`.
 #[derive(ToSchema)]

@@ -75,7 +75,7 @@ pub struct ListQuery {
     path = "/si/mono/allow-deny",
     tag = "rules",
     summary = "List the environment's rules",
-    params(ListQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(ListQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "List the environment's rules", body = crate::http::openapi::PageOf<RuleView>)),
 )]
 pub async fn list(
@@ -105,7 +105,7 @@ pub async fn list(
     path = "/si/mono/allow-deny/{id}",
     tag = "rules",
     summary = "Delete a rule",
-    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "Delete a rule", body = crate::http::openapi::EnvelopeEmpty)),
 )]
 pub async fn delete(

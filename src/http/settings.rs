@@ -14,7 +14,7 @@ use crate::tenancy::Tenant;
     path = "/si/mono/settings",
     tag = "settings",
     summary = "The environment's eligibility settings",
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "The environment's eligibility settings", body = crate::http::openapi::EnvelopeOf<SettingsView>)),
 )]
 pub async fn get_settings(

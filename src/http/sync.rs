@@ -109,7 +109,7 @@ pub struct CursorQuery {
     path = "/si/mono/cursor",
     tag = "sync",
     summary = "Where sync resumes for an account",
-    params(CursorQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(CursorQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "Where sync resumes for an account", body = crate::http::openapi::EnvelopeOf<CursorView>)),
 )]
 pub async fn cursor(
@@ -130,7 +130,7 @@ pub async fn cursor(
     path = "/si/mono/events",
     tag = "sync",
     summary = "The event log: what happened to each transaction",
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("outcome" = Option<String>, Query, description = "Filter or paging: `outcome`"), ("reason" = Option<String>, Query, description = "Filter or paging: `reason`"), ("kind" = Option<String>, Query, description = "Filter or paging: `kind`"), ("limit" = Option<String>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("outcome" = Option<String>, Query, description = "Filter or paging: `outcome`"), ("reason" = Option<String>, Query, description = "Filter or paging: `reason`"), ("kind" = Option<String>, Query, description = "Filter or paging: `kind`"), ("limit" = Option<i64>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
     responses((status = 200, description = "The event log: what happened to each transaction", body = crate::http::openapi::EnvelopeList)),
 )]
 pub async fn events(

@@ -49,7 +49,7 @@ pub async fn receive(
     path = "/si/mono/webhook-status",
     tag = "webhooks",
     summary = "Recent webhook deliveries and queue state",
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "Recent webhook deliveries and queue state", body = crate::http::openapi::EnvelopeOf<WebhookStatus>)),
 )]
 pub async fn status(
@@ -67,7 +67,7 @@ pub async fn status(
     path = "/si/mono/jobs/{id}",
     tag = "webhooks",
     summary = "A background job and its progress",
-    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<String>, Query, description = "Environment name, `sandbox` or `production`")),
+    params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "A background job and its progress", body = crate::http::openapi::EnvelopeOf<JobRow>)),
 )]
 pub async fn job(

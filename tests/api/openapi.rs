@@ -289,3 +289,55 @@ async fn the_account_schema_names_its_connection_and_sync_states(pool: PgPool) {
     assert!(account.get("connection").is_some(), "{account}");
     assert!(account.get("sync").is_some(), "{account}");
 }
+
+/// The selectors and paging parameters every list shares are typed as the server reads them:
+/// `env` one of the two environment names, `envId` a UUID, `limit` and `page` integers.
+#[test]
+fn shared_parameters_are_typed() {
+    let doc: serde_json::Value =
+        serde_json::from_str(taxpoynt_mono::http::router::document_json()).expect("the document");
+    let resolve = |schema: &serde_json::Value| -> serde_json::Value {
+        match schema.get("$ref").and_then(|r| r.as_str()) {
+            Some(r) => doc["components"]["schemas"][r.rsplit('/').next().unwrap()].clone(),
+            None => schema.clone(),
+        }
+    };
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let name = param["name"].as_str().unwrap();
+                let schema = resolve(&param["schema"]);
+                let types = |t: &str| {
+                    schema["type"] == t
+                        || schema["type"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|x| x == t))
+                };
+                match name {
+                    "env" => {
+                        assert_eq!(
+                            schema["enum"],
+                            serde_json::json!(["sandbox", "production"]),
+                            "{method} {path}: {schema}"
+                        );
+                        *seen.entry("env").or_default() += 1;
+                    }
+                    "envId" => {
+                        assert_eq!(schema["format"], "uuid", "{method} {path}: {schema}");
+                        *seen.entry("envId").or_default() += 1;
+                    }
+                    "limit" | "page" => {
+                        assert!(types("integer"), "{method} {path} {name}: {schema}");
+                        *seen.entry("paging").or_default() += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(
+        seen["env"] > 20 && seen["envId"] > 20 && seen["paging"] >= 4,
+        "{seen:?}"
+    );
+}
