@@ -199,6 +199,11 @@ pub fn invoice_kind(buyer: &Buyer, set: Option<mbs::InvoiceKind>) -> mbs::Invoic
     })
 }
 
+/// Three upper-case ASCII letters, the shape of an ISO 4217 alphabetic code.
+pub fn is_currency_code(s: &str) -> bool {
+    s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
+}
+
 /// The due date `payment_terms_days` after the issue date (0: the issue date itself).
 pub fn due_date(issue: NaiveDate, payment_terms_days: u32) -> NaiveDate {
     issue
@@ -206,8 +211,10 @@ pub fn due_date(issue: NaiveDate, payment_terms_days: u32) -> NaiveDate {
         .unwrap_or(NaiveDate::MAX)
 }
 
-/// The invoice a credit note credits, as MBS's `billing_reference` names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The invoice a credit note credits (`{irn, issueDate}` in the API, MBS's
+/// `billing_reference`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct BillingReference {
     pub irn: String,
     pub issue_date: NaiveDate,
@@ -263,7 +270,7 @@ pub fn mbs_payload(doc: &EInvoiceDoc) -> Result<mbs::Invoice, FieldErrors> {
     if doc.type_code.trim().is_empty() {
         fields.insert("typeCode".into(), "is missing".into());
     }
-    if !crate::invoice::is_currency_code(&doc.currency) {
+    if !is_currency_code(&doc.currency) {
         fields.insert(
             "currency".into(),
             "must be an ISO 4217 code (three upper-case letters)".into(),

@@ -179,13 +179,8 @@ pub struct Submission {
     pub mbs_payment_status: Option<String>,
 }
 
-/// The credited invoice's reference a credit note carries: `{irn, issueDate}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BillingReference {
-    pub irn: String,
-    pub issue_date: NaiveDate,
-}
+/// The credited invoice's reference a credit note carries.
+pub use crate::einvoice::BillingReference;
 
 /// An invoice as stored, with the corrections of its review applied (`buyer_name` is the
 /// corrected name, else the counterparty Mono sent; `description` else the narration).
@@ -249,8 +244,8 @@ impl Invoice {
     /// 381 for an invoice, 380 for a credit note (MBS's `invoice-types`).
     pub fn type_code(&self) -> &'static str {
         match self.kind {
-            InvoiceKind::Invoice => "381",
-            InvoiceKind::CreditNote => "380",
+            InvoiceKind::Invoice => crate::einvoice::INVOICE_TYPE_CODE,
+            InvoiceKind::CreditNote => crate::einvoice::CREDIT_NOTE_TYPE_CODE,
         }
     }
 }
@@ -268,21 +263,23 @@ pub struct Context {
 }
 
 /// The invoice kind the invoice is submitted as: as set at confirmation, else B2B when the
-/// buyer has a TIN, else B2C.
+/// buyer has a TIN, else B2C (`einvoice::invoice_kind`).
+pub fn mbs_kind(invoice: &Invoice) -> mbs::InvoiceKind {
+    let set = match invoice.invoice_kind.as_deref() {
+        Some("B2B") => Some(mbs::InvoiceKind::B2B),
+        Some("B2G") => Some(mbs::InvoiceKind::B2G),
+        Some("B2C") => Some(mbs::InvoiceKind::B2C),
+        _ => None,
+    };
+    crate::einvoice::invoice_kind(&invoice.buyer(), set)
+}
+
+/// [`mbs_kind`]'s name, as the API writes it.
 pub fn invoice_kind(invoice: &Invoice) -> &'static str {
-    match invoice.invoice_kind.as_deref() {
-        Some("B2B") => "B2B",
-        Some("B2G") => "B2G",
-        Some("B2C") => "B2C",
-        _ if invoice
-            .buyer()
-            .tin
-            .as_deref()
-            .is_some_and(|t| !t.trim().is_empty()) =>
-        {
-            "B2B"
-        }
-        _ => "B2C",
+    match mbs_kind(invoice) {
+        mbs::InvoiceKind::B2B => "B2B",
+        mbs::InvoiceKind::B2C => "B2C",
+        mbs::InvoiceKind::B2G => "B2G",
     }
 }
 
@@ -450,10 +447,7 @@ pub fn problems(invoice: &Invoice, ctx: &Context) -> FieldErrors {
     fields
 }
 
-/// Three upper-case ASCII letters, the shape of an ISO 4217 alphabetic code.
-pub fn is_currency_code(s: &str) -> bool {
-    s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
-}
+pub use crate::einvoice::is_currency_code;
 
 /// The invoice reference number: `{invoiceNumber}-{serviceId}-{YYYYMMDD}` of the issue date.
 pub fn irn(invoice: &Invoice, service_id: &str) -> String {

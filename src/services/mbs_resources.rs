@@ -65,42 +65,60 @@ pub async fn get(state: &AppState, name: &str) -> Result<ResourceList, ApiError>
     Ok(view(name, items, fetched_at, false))
 }
 
-/// The codes of list `name` (each entry's `code`, or `alpha_2` for countries), for checking a
-/// value against MBS's list.
-pub async fn codes(state: &AppState, name: &str) -> Result<Vec<String>, ApiError> {
-    let list = get(state, name).await?;
-    Ok(list
-        .items
-        .iter()
-        .filter_map(|item| {
-            let code = if name == "countries" {
-                item.get("alpha_2").or_else(|| item.get("code"))
-            } else {
-                item.get("code")
-            };
-            match code? {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }
-        })
-        .collect())
+impl ResourceList {
+    /// Its entries' codes (each entry's `code`, or `alpha_2` for countries), for checking a
+    /// value against MBS's list.
+    pub fn codes(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(|item| {
+                let code = if self.name == "countries" {
+                    item.get("alpha_2").or_else(|| item.get("code"))
+                } else {
+                    item.get("code")
+                };
+                match code? {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Of the `tax-categories` list: whether `category` is in it, and its percent in
+    /// hundredths (`"7.5"` → 750; None when MBS gives it none, "Not Available" say). None: not
+    /// in the list.
+    pub fn tax_percent_bp(&self, category: &str) -> Option<Option<i32>> {
+        self.items
+            .iter()
+            .find(|item| item.get("code").and_then(Value::as_str) == Some(category))
+            .map(|item| {
+                item.get("percent")
+                    .and_then(Value::as_str)
+                    .and_then(crate::einvoice::Percent::parse)
+                    .and_then(|p| i32::try_from(p.basis_points()).ok())
+            })
+    }
+
+    /// The `description` of the entry with `code` (a service category, in `services-codes`).
+    pub fn description_of(&self, code: &str) -> Option<String> {
+        self.items
+            .iter()
+            .find(|i| i.get("code").and_then(Value::as_str) == Some(code))
+            .and_then(|i| i.get("description").and_then(Value::as_str))
+            .map(str::to_owned)
+    }
 }
 
-/// Whether `category` is one of MBS's tax categories, and its percent in hundredths (`"7.5"`
-/// → 750; None when MBS gives it none, "Not Available" say). None: not in the list.
+/// The codes of list `name` ([`ResourceList::codes`]).
+pub async fn codes(state: &AppState, name: &str) -> Result<Vec<String>, ApiError> {
+    Ok(get(state, name).await?.codes())
+}
+
+/// [`ResourceList::tax_percent_bp`] of the cached `tax-categories` list.
 pub async fn tax_percent_bp(state: &AppState, category: &str) -> Result<Option<Option<i32>>, ApiError> {
-    let list = get(state, "tax-categories").await?;
-    Ok(list
-        .items
-        .iter()
-        .find(|item| item.get("code").and_then(Value::as_str) == Some(category))
-        .map(|item| {
-            item.get("percent")
-                .and_then(Value::as_str)
-                .and_then(crate::einvoice::Percent::parse)
-                .and_then(|p| i32::try_from(p.basis_points()).ok())
-        }))
+    Ok(get(state, "tax-categories").await?.tax_percent_bp(category))
 }
 
 /// Refreshes every list due (never fetched, or older than [`MAX_AGE`]) that no other replica

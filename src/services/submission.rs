@@ -108,23 +108,16 @@ async fn prepare(state: &AppState, tenant: &Tenant, invoice: &Invoice) -> Result
     // MBS's lists, when they can be had: without them the invoice's own problems are still
     // named, and only an invoice with none waits for MBS (it is needed next anyway).
     let services = mbs_resources::get(state, "services-codes").await;
-    let tax_categories = mbs_resources::codes(state, "tax-categories").await;
+    let tax_categories = mbs_resources::get(state, "tax-categories").await;
     let mut invoice = invoice.clone();
-    if invoice.tax_percent_bp.is_none() && tax_categories.is_ok() {
-        invoice.tax_percent_bp = mbs_resources::tax_percent_bp(state, &invoice.tax_category)
-            .await?
-            .flatten();
+    if let (None, Ok(list)) = (invoice.tax_percent_bp, &tax_categories) {
+        invoice.tax_percent_bp = list.tax_percent_bp(&invoice.tax_category).flatten();
     }
     let ctx = invoice::Context {
         supplier: Some(supplier.clone()),
         credited: credited.clone(),
-        service_codes: services.as_ref().ok().map(|list| {
-            list.items
-                .iter()
-                .filter_map(|i| i.get("code").and_then(Value::as_str).map(str::to_owned))
-                .collect()
-        }),
-        tax_categories: tax_categories.as_ref().ok().cloned(),
+        service_codes: services.as_ref().ok().map(|list| list.codes()),
+        tax_categories: tax_categories.as_ref().ok().map(|list| list.codes()),
     };
     let mut problems = invoice::problems(&invoice, &ctx);
     if services.is_err() || tax_categories.is_err() {
@@ -149,12 +142,10 @@ async fn prepare(state: &AppState, tenant: &Tenant, invoice: &Invoice) -> Result
         }
         _ => None,
     };
-    let service_category = services
-        .items
-        .iter()
-        .find(|i| i.get("code").and_then(Value::as_str) == invoice.service_code.as_deref())
-        .and_then(|i| i.get("description").and_then(Value::as_str))
-        .map(str::to_owned);
+    let service_category = invoice
+        .service_code
+        .as_deref()
+        .and_then(|code| services.description_of(code));
     let figures = crate::services::invoices::figures_with(&invoice, service_category)
         .ok_or_else(|| ApiError::invalid_invoice(one("tax.percent", "is not known for this tax category")))?;
     let doc = crate::einvoice::EInvoiceDoc {
@@ -165,19 +156,10 @@ async fn prepare(state: &AppState, tenant: &Tenant, invoice: &Invoice) -> Result
         due_date,
         tax_point_date: invoice.issue_date,
         type_code: invoice.type_code().to_owned(),
-        invoice_kind: match invoice::invoice_kind(&invoice) {
-            "B2B" => mbs::InvoiceKind::B2B,
-            "B2G" => mbs::InvoiceKind::B2G,
-            _ => mbs::InvoiceKind::B2C,
-        },
+        invoice_kind: invoice::mbs_kind(&invoice),
         currency: invoice.currency.clone(),
         note: invoice.description.clone(),
-        billing_reference: billing_reference
-            .as_ref()
-            .map(|b| crate::einvoice::BillingReference {
-                irn: b.irn.clone(),
-                issue_date: b.issue_date,
-            }),
+        billing_reference: billing_reference.clone(),
         supplier: supplier.clone(),
         buyer: invoice.buyer(),
         figures,
