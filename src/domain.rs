@@ -26,6 +26,23 @@ pub enum RecordReason {
 }
 
 impl RecordReason {
+    /// Every reason, for the contract's vocabulary (`crate::vocab::Reason`) to be held to.
+    pub const ALL: [RecordReason; 13] = [
+        RecordReason::Engine(Reason::NotIncome),
+        RecordReason::Engine(Reason::Denylisted),
+        RecordReason::Engine(Reason::CurrencyMismatch),
+        RecordReason::Engine(Reason::ReferenceMismatch),
+        RecordReason::Engine(Reason::Allowlisted),
+        RecordReason::Engine(Reason::PersonalOrLowConfidence),
+        RecordReason::Engine(Reason::BusinessSignal),
+        RecordReason::ZeroAmount,
+        RecordReason::Duplicate,
+        RecordReason::MalformedTransaction,
+        RecordReason::AmountMismatch,
+        RecordReason::Reconciled,
+        RecordReason::OwnAccountTransfer,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RecordReason::Engine(r) => r.as_str(),

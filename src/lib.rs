@@ -24,4 +24,5 @@ pub mod state;
 pub mod telemetry;
 pub mod tenancy;
 pub mod time;
+pub mod vocab;
 pub mod worker;

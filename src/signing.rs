@@ -32,6 +32,7 @@ impl std::fmt::Debug for Signer {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKey {
+    #[schema(value_type = crate::vocab::SealAlg)]
     pub alg: &'static str,
     pub key_id: String,
     /// Base64 of the 32 raw bytes.
@@ -39,9 +40,10 @@ pub struct PublicKey {
 }
 
 /// A signature as stored with an invoice: `{alg, keyId, value}`, `value` in base64.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignatureValue {
+    #[schema(value_type = crate::vocab::SealAlg)]
     pub alg: &'static str,
     pub key_id: String,
     pub value: String,

@@ -5,28 +5,35 @@ use sqlx::PgExecutor;
 
 use crate::tenancy::Tenant;
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// What the pipeline decided for one transaction.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EligibilityEvent {
     pub id: i64,
     pub account_id: String,
     pub transaction_id: String,
+    #[schema(value_type = crate::vocab::Outcome)]
     pub outcome: String,
+    #[schema(value_type = crate::vocab::Reason)]
     pub reason: String,
     pub detail: Option<String>,
     pub amount: i64,
     pub currency: String,
     pub narration: String,
     pub reference: Option<String>,
+    #[schema(value_type = crate::vocab::DecisionSource)]
     pub source: String,
     pub trace_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// A monitoring event: something the pipeline could not do (an invoice it could not draft).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MonitoringEvent {
     pub id: i64,
+    /// Which monitoring event; the list answers it as the entry's `kind`.
+    #[serde(skip)]
     pub kind: String,
     pub account_id: Option<String>,
     pub transaction_id: Option<String>,

@@ -478,19 +478,16 @@ pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>,
         .collect()
 }
 
-/// A job as `GET /si/mono/jobs/{id}` shows it.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// A job of an environment, as its owner may read it.
+#[derive(Debug, Clone)]
 pub struct JobRow {
     pub id: Uuid,
     pub kind: String,
     pub status: String,
     pub progress: Value,
     pub attempts: i32,
-    #[serde(rename = "error", skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

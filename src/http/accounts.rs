@@ -23,12 +23,14 @@ pub struct WidgetLinkBody {
     redirect_url: Option<String>,
     meta: Option<MetaBody>,
     institution: Option<InstitutionBody>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::vocab::LinkScope>)]
     scope: Option<Scope>,
     account: Option<String>,
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
 }
 
@@ -254,8 +256,10 @@ pub struct ExchangeBody {
     #[serde(rename = "ref")]
     r#ref: Option<String>,
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
 }
 
@@ -298,6 +302,7 @@ pub struct AccountsQuery {
     linked_only: bool,
     /// With `linkedOnly=true`: only the accounts whose `connection` is this
     /// (`ok`, `reauth_required`, `sync_failed`, `unlinked`).
+    #[param(value_type = Option<crate::services::accounts::Connection>)]
     connection: Option<String>,
 }
 
@@ -307,7 +312,7 @@ pub struct AccountsQuery {
     tag = "accounts",
     summary = "List accounts (Mono's list, or only the linked ones)",
     params(AccountsQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "List accounts (Mono's list, or only the linked ones)", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "List accounts (Mono's list, or only the linked ones)", body = crate::http::openapi::ListOf<crate::services::accounts::AccountList>)),
 )]
 pub async fn list_accounts(
     State(state): State<AppState>,

@@ -40,7 +40,7 @@ pub async fn list(
     tag = "buyers",
     summary = "Add a buyer to the directory",
     description = "`{name, tin?, email?, telephone?, address?, match?: {accountNumbers?, names?}}`. Every bad field is named at once. Without `match.names` the entry matches by its own name (unless another entry already does). A match key another entry holds → 409 `match_taken`.",
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({"name": "Bola Stores Ltd", "tin": "23456789-0001", "email": "accounts@bolastores.ng", "telephone": "+2348012345678", "address": {"street": "4 Allen Avenue", "city": "Ikeja", "country": "NG", "state": "NG-LA"}, "match": {"accountNumbers": ["0123456789"]}})),
+    request_body(content = BuyerBody),
     responses(
         (status = 201, description = "The entry", body = crate::http::openapi::EnvelopeOf<BuyerView>),
         (status = 409, description = "A match key already names another entry (`match_taken`)", body = crate::http::openapi::Failure),
@@ -83,7 +83,7 @@ pub async fn get(
     summary = "Change an entry of the buyer directory",
     description = "An absent field is left alone; `null` clears `tin`, `email`, `telephone` or `address`. A `match` list given replaces that list (`match: null` clears both).",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({"email": "billing@bolastores.ng", "match": {"names": ["Bola Stores Ltd", "Bola Stores Ikeja"]}})),
+    request_body(content = BuyerBody, description = "The fields to change: an absent field is left alone, `null` clears an optional one, a `match` list given replaces that list", example = json!({"email": "billing@bolastores.ng", "match": {"names": ["Bola Stores Ltd", "Bola Stores Ikeja"]}})),
     responses(
         (status = 200, description = "The entry", body = crate::http::openapi::EnvelopeOf<BuyerView>),
         (status = 409, description = "A match key already names another entry (`match_taken`)", body = crate::http::openapi::Failure),

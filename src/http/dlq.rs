@@ -17,7 +17,7 @@ use crate::tenancy::Tenant;
     path = "/si/mono/dlq",
     tag = "dlq",
     summary = "List DLQ records, newest first",
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<String>, Query, description = "Filter or paging: `status`"), ("reason" = Option<String>, Query, description = "Filter or paging: `reason`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("from" = Option<String>, Query, description = "Filter or paging: `from`"), ("to" = Option<String>, Query, description = "Filter or paging: `to`"), ("limit" = Option<i64>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<crate::vocab::DlqStatus>, Query, description = "`open` (default) or `resolved`"), ("reason" = Option<crate::vocab::Reason>, Query, description = "Only records with this reason"), ("accountId" = Option<String>, Query, description = "Only this account's records"), ("from" = Option<crate::vocab::DateBound>, Query, description = "Created at or after"), ("to" = Option<crate::vocab::DateBound>, Query, description = "Created at or before (a day: the whole day)"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, 1 to 200 (default 50)"), ("before" = Option<String>, Query, description = "`meta.next` of the page before")),
     responses((status = 200, description = "List DLQ records, newest first", body = crate::http::openapi::PageOf<DlqRecord>)),
 )]
 pub async fn list(
@@ -41,8 +41,10 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct EnvOnly {
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<serde_json::Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<serde_json::Value>,
 }
 
@@ -52,7 +54,7 @@ pub struct EnvOnly {
     tag = "dlq",
     summary = "Replay one record through the current rules",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
-    request_body(content = EnvOnly),
+    request_body(content = Option<EnvOnly>, description = "Optional: only the environment may be named"),
     responses((status = 200, description = "Replay one record through the current rules", body = crate::http::openapi::EnvelopeOf<Replayed>)),
 )]
 pub async fn replay(
@@ -73,7 +75,7 @@ pub async fn replay(
     tag = "dlq",
     summary = "Resolve a record by hand",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({"resolution":"ignored","note":"personal transfer"})),
+    request_body(content = ResolveBody),
     responses((status = 200, description = "Resolve a record by hand", body = crate::http::openapi::EnvelopeOf<DlqRecord>)),
 )]
 pub async fn resolve(
@@ -93,7 +95,7 @@ pub async fn resolve(
     path = "/si/mono/allow-deny/preview",
     tag = "rules",
     summary = "Preview what a rule change would do to recent transactions",
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({"add":[{"list":"deny","pattern":"POS","field":"narration","match":"contains"}]})),
+    request_body(content = PreviewBody, description = "A rule as `POST /si/mono/allow-deny` takes it, or `{settings}`, with an optional scope"),
     responses((status = 200, description = "Preview what a rule change would do to recent transactions", body = crate::http::openapi::EnvelopeOf<Preview>)),
 )]
 pub async fn preview(
@@ -112,8 +114,8 @@ pub async fn preview(
     path = "/si/mono/dlq/replay",
     tag = "dlq",
     summary = "Replay every record matching a filter, as a background job",
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({"reason":"not_revenue","from":"2026-11-01"})),
-    responses((status = 202, description = "Replay every record matching a filter, as a background job", body = crate::http::openapi::EnvelopeEmpty)),
+    request_body(content = Option<BulkReplayBody>, description = "The filter: every open record it selects is replayed (no body: every open record)"),
+    responses((status = 202, description = "Queued; `GET /si/mono/jobs/{jobId}` shows its progress", body = crate::http::openapi::EnvelopeOf<BulkReplayStarted>)),
 )]
 pub async fn bulk_replay(
     State(state): State<AppState>,

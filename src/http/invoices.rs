@@ -18,7 +18,7 @@ use crate::tenancy::Tenant;
     path = "/si/invoices",
     tag = "invoices",
     summary = "List drafted invoices, newest first",
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<String>, Query, description = "Filter or paging: `status`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("kind" = Option<String>, Query, description = "Filter or paging: `kind`"), ("paymentStatus" = Option<String>, Query, description = "Filter or paging: `paymentStatus`"), ("from" = Option<String>, Query, description = "Filter or paging: `from`"), ("to" = Option<String>, Query, description = "Filter or paging: `to`"), ("limit" = Option<i64>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<crate::invoice::InvoiceStatus>, Query, description = "Only invoices in this state"), ("accountId" = Option<String>, Query, description = "Only this account's invoices"), ("kind" = Option<crate::invoice::InvoiceKind>, Query, description = "`invoice` or `credit_note`"), ("paymentStatus" = Option<crate::invoice::PaymentStatus>, Query, description = "Only invoices with this payment status"), ("from" = Option<chrono::NaiveDate>, Query, description = "Issue date, from (inclusive)"), ("to" = Option<chrono::NaiveDate>, Query, description = "Issue date, to (inclusive)"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, 1 to 200 (default 50)"), ("before" = Option<String>, Query, description = "`meta.next` of the page before")),
     responses((status = 200, description = "List drafted invoices, newest first", body = crate::http::openapi::PageOf<InvoiceView>)),
 )]
 pub async fn list(
@@ -60,7 +60,7 @@ pub async fn get(
     tag = "invoices",
     summary = "Confirm a draft",
     params(("id" = uuid::Uuid, Path, description = "The resource id")),
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({})),
+    request_body(content = Option<ConfirmBody>, description = "Optional corrections of what the draft says"),
     responses((status = 200, description = "Confirm a draft", body = crate::http::openapi::EnvelopeOf<InvoiceView>)),
 )]
 pub async fn confirm(
@@ -153,7 +153,7 @@ pub async fn sign(
     tag = "invoices",
     summary = "Submit many validated invoices to MBS in the background",
     description = "`{ids}` (1 to 10,000 invoice ids) or a filter `{status: \"VALIDATED\", accountId?, from?, to?}` (issue dates). The VALIDATED invoices selected now are submitted by one background job (`GET /si/mono/jobs/{id}` shows `progress`: `taken`, `handled`, `signed`, `pending`, `skipped`, `failed`, `errors`), under `MBS_MAX_RPS`, each exactly as `POST /si/invoices/{id}/sign` would. One bulk submission per environment at a time: another is 409 `job_running` with its `jobId`.",
-    request_body(content = serde_json::Value, description = "The invoices to submit", example = json!({"status": "VALIDATED", "from": "2026-03-01", "to": "2026-03-31"})),
+    request_body(content = crate::services::bulk_sign::BulkSignBody, description = "The invoices to submit: `ids`, or a filter"),
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses(
         (status = 202, description = "Queued", body = crate::http::openapi::EnvelopeOf<crate::services::bulk_sign::BulkSignStarted>),
@@ -188,7 +188,7 @@ pub struct QrQuery {
     description = "The QR code MBS.md describes: the standard base64 of the organization's MBS public key's RSA (PKCS#1 v1.5) encryption of `{\"irn\": \"<IRN>.<unix seconds>\", \"certificate\": …}`, as SVG (default) or PNG. 409 `crypto_keys_missing` until the organization uploaded its crypto keys; 409 `invalid_transition` for an invoice not SIGNED.",
     params(
         ("id" = uuid::Uuid, Path, description = "The resource id"),
-        ("format" = Option<String>, Query, description = "`svg` (default) or `png`"),
+        ("format" = Option<crate::vocab::QrFormat>, Query, description = "`svg` (default) or `png`"),
     ),
     responses(
         (status = 200, description = "The QR code", content_type = "image/svg+xml", body = String),

@@ -17,7 +17,7 @@ use crate::tenancy::Tenant;
     summary = "One of MBS's code lists, from the service's cache",
     description = "The e-invoicing platform's code lists, as MBS sends them: `invoice-types` `{code, value}`, `tax-categories` `{code, value, percent}` (`percent` a string), `currencies`, `services-codes` `{code, description}`, `payment-means` `{code, value}`, `countries` (`alpha_2` is what addresses use), `states`, `lgas` and `vat-exemptions`. Kept by the service and refreshed once a day; when MBS is down the last list it sent is answered with `stale: true`. Only a list never fetched needs MBS to answer (503 `mbs_unavailable` otherwise).",
     params(
-        ("name" = String, Path, description = "The list's name at MBS", example = "tax-categories"),
+        ("name" = crate::vocab::ResourceName, Path, description = "The list's name at MBS", example = "tax-categories"),
         ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"),
         ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"),
     ),

@@ -25,7 +25,7 @@ on failure. `/si/*` calls take `Authorization: Bearer <api key>` and may name an
 with `envId` or `env` (query or JSON body).",
         license(name = "UNLICENSED"),
         // The contract's version, raised with every change CHANGELOG.md lists.
-        version = "0.2.0",
+        version = "0.3.0",
     ),
     servers((url = "/", description = "this service")),
     tags(
@@ -42,34 +42,18 @@ with `envId` or `env` (query or JSON body).",
         (name = "ops", description = "Health, readiness, metrics"),
         (name = "docs", description = "This document, its browsable page and the sandbox demo page"),
     ),
-    components(schemas(Failure, FailureError, PageMeta, Envelope, EnvelopeList, EnvelopeEmpty, EnvParam)),
+    components(schemas(
+        Failure, FailureError, PageMeta, EnvParam,
+        // The vocabularies only query and path parameters name.
+        crate::vocab::Outcome, crate::vocab::Reason, crate::vocab::EventKind, crate::vocab::DlqStatus,
+        crate::vocab::RuleList, crate::vocab::QrFormat, crate::vocab::ResourceName, crate::vocab::DateBound,
+        crate::invoice::InvoiceStatus, crate::invoice::InvoiceKind, crate::invoice::PaymentStatus,
+        crate::services::accounts::Connection,
+    )),
 )]
 pub struct ApiDoc;
 
-/// An environment's name, as `env` selects it.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum EnvParam {
-    Sandbox,
-    Production,
-}
-
-/// The success envelope with one object as `data`.
-#[derive(ToSchema)]
-#[schema(example = json!({"status": "successful", "message": "account retrieved", "timestamp": "2026-12-04T10:00:00Z", "data": {}}))]
-pub struct Envelope {
-    /// Always `successful`.
-    #[schema(inline, value_type = String, example = "successful")]
-    pub status: String,
-    pub message: String,
-    /// RFC 3339 time of the answer.
-    pub timestamp: String,
-    /// The resource (an object, or an array for an unpaged list); its members are described
-    /// by the operation.
-    pub data: serde_json::Value,
-    #[schema(nullable = false)]
-    pub meta: Option<PageMeta>,
-}
+pub use crate::vocab::EnvParam;
 
 /// The success envelope around one resource of type `T`.
 #[derive(ToSchema)]
@@ -96,27 +80,18 @@ pub struct PageOf<T: ToSchema> {
     pub meta: PageMeta,
 }
 
-/// The success envelope of a list: `data` is an array and `meta` pages it.
+/// The success envelope of a list whose `data` is `T` (an array, or a choice of arrays), with
+/// `meta` paging it.
 #[derive(ToSchema)]
-pub struct EnvelopeList {
+pub struct ListOf<T: ToSchema> {
+    /// Always `successful`.
     #[schema(example = "successful")]
     pub status: String,
     pub message: String,
+    /// RFC 3339 time of the answer.
     pub timestamp: String,
-    #[schema(value_type = Vec<Object>)]
-    pub data: Vec<serde_json::Value>,
+    pub data: T,
     pub meta: PageMeta,
-}
-
-/// The success envelope of an answer without a resource (`data` may be null or a small object).
-#[derive(ToSchema)]
-pub struct EnvelopeEmpty {
-    #[schema(example = "successful")]
-    pub status: String,
-    pub message: String,
-    pub timestamp: String,
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<serde_json::Value>,
 }
 
 /// The failure envelope: every error, from a bad field to an outage.
@@ -130,13 +105,26 @@ pub struct Failure {
     pub message: String,
     pub timestamp: String,
     /// Always null.
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<serde_json::Value>,
+    #[schema(inline)]
+    pub data: Null,
     pub error: FailureError,
     /// The request's trace id, also in the logs.
     #[schema(rename = "traceId")]
     pub trace_id: String,
 }
+
+/// JSON's `null`.
+pub struct Null;
+
+impl utoipa::PartialSchema for Null {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Null)
+            .into()
+    }
+}
+
+impl ToSchema for Null {}
 
 #[derive(ToSchema)]
 pub struct FailureError {
@@ -212,6 +200,27 @@ fn add_failures(op: &mut Operation, list: &[(&str, &str)]) {
     }
 }
 
+/// utoipa writes an optional body (`content = Option<T>`) as `oneOf: [null, T]`, which a
+/// generated client reads as "send null"; the contract means "the body may be left out": `T`
+/// by reference, not required.
+fn optional_body_by_reference(body: &mut utoipa::openapi::request_body::RequestBody) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    for content in body.content.values_mut() {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+            continue;
+        };
+        let reference = one_of.items.iter().find_map(|item| match item {
+            RefOr::Ref(r) => Some(r.clone()),
+            RefOr::T(_) => None,
+        });
+        if let (2, Some(reference)) = (one_of.items.len(), reference) {
+            content.schema = Some(RefOr::Ref(reference));
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+}
+
 impl Modify for SharedResponses {
     fn modify(&self, doc: &mut OpenApiDoc) {
         let components = doc.components.get_or_insert_with(Default::default);
@@ -246,6 +255,14 @@ impl Modify for SharedResponses {
             SecurityRequirement::new("webhookSecret", Vec::<String>::new()),
             SecurityRequirement::new("webhookSignature", Vec::<String>::new()),
         ];
+        for item in doc.paths.paths.values_mut() {
+            let ops = [item.put.as_mut(), item.post.as_mut(), item.patch.as_mut()];
+            for op in ops.into_iter().flatten() {
+                if let Some(body) = op.request_body.as_mut() {
+                    optional_body_by_reference(body);
+                }
+            }
+        }
         for (path, item) in doc.paths.paths.iter_mut() {
             let ops = [
                 item.get.as_mut(),

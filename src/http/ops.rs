@@ -1,27 +1,38 @@
 //! Operations endpoints: `/healthz` (process up), `/readyz` (database reachable and migrated),
 //! `/metrics` (Prometheus text).
 
+use crate::error::ApiError;
+use crate::http::envelope::Envelope;
+use crate::services::ops::{self, Readiness};
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
-use crate::error::ApiError;
-use crate::http::envelope::Envelope;
-use crate::services::ops;
-use crate::state::AppState;
+/// `/healthz`: the process answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `up`.
+    #[schema(example = "up")]
+    status: &'static str,
+    /// The service's version.
+    version: &'static str,
+}
 
 #[utoipa::path(
     get,
     path = "/healthz",
     tag = "ops",
     summary = "The process is up",
-    responses((status = 200, description = "The process is up", body = crate::http::openapi::Envelope)),
+    responses((status = 200, description = "The process is up", body = crate::http::openapi::EnvelopeOf<Health>)),
 )]
-pub async fn healthz() -> Envelope<serde_json::Value> {
+pub async fn healthz() -> Envelope<Health> {
     Envelope::ok(
         "up",
-        json!({"status": "up", "version": env!("CARGO_PKG_VERSION")}),
+        Health {
+            status: "up",
+            version: env!("CARGO_PKG_VERSION"),
+        },
     )
 }
 
@@ -30,9 +41,9 @@ pub async fn healthz() -> Envelope<serde_json::Value> {
     path = "/readyz",
     tag = "ops",
     summary = "The database is reachable and migrated",
-    responses((status = 200, description = "The database is reachable and migrated", body = crate::http::openapi::EnvelopeOf<serde_json::Value>)),
+    responses((status = 200, description = "The database is reachable and migrated", body = crate::http::openapi::EnvelopeOf<Readiness>)),
 )]
-pub async fn readyz(State(state): State<AppState>) -> Result<Envelope<serde_json::Value>, ApiError> {
+pub async fn readyz(State(state): State<AppState>) -> Result<Envelope<Readiness>, ApiError> {
     Ok(Envelope::ok("ready", ops::readiness(&state).await?))
 }
 

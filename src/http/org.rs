@@ -17,7 +17,7 @@ use crate::tenancy::{EnvName, Role, Tenant};
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentView {
     id: Uuid,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::vocab::EnvParam)]
     name: EnvName,
     current: bool,
 }
@@ -26,10 +26,10 @@ pub struct EnvironmentView {
 #[serde(rename_all = "camelCase")]
 pub struct OrgEnvironments {
     org_id: Uuid,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::vocab::Role)]
     role: Role,
     env_id: Uuid,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::vocab::EnvParam)]
     env: EnvName,
     environments: Vec<EnvironmentView>,
 }
@@ -94,7 +94,7 @@ pub async fn get_profile(
     summary = "Save the supplier profile",
     description = "An absent field is left alone; `null` clears `tin`, `businessId`, `email`, `telephone`, `address`, `description`, `defaults.serviceCode` or `defaults.invoiceKind` (`name`, `serviceId`, `defaults.taxCategory` and `defaults.paymentTermsDays` cannot be cleared). `address` is `{street, city, postalZone?, country, state?, lga?}`, replaced whole. Every bad field is named at once in one 400 and nothing is saved. Codes being changed (`defaults.serviceCode` in MBS's `services-codes`, `defaults.taxCategory` in `tax-categories`, `address.country` in `countries`, `address.state` in `states`, `address.lga` in `lgas`) are checked against the cached lists; when a list cannot be had (MBS not configured, or down and never fetched) the change is refused with 503 rather than saved unchecked.",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({"name":"Acme Ltd","tin":"12345678-0001","email":"billing@acme.example","telephone":"+2348012345678","address":{"street":"12 Marina","city":"Lagos","country":"NG","state":"NG-LA"},"defaults":{"taxCategory":"STANDARD_VAT","paymentTermsDays":30}})),
+    request_body(content = ProfilePatch, description = "The fields to change: an absent field is left alone, `null` clears an optional one; `address` is replaced whole, `defaults` member by member"),
     responses(
         (status = 200, description = "The profile saved", body = crate::http::openapi::EnvelopeOf<ProfileView>),
         (status = 503, description = "A code list to check against cannot be had (`mbs_not_configured`, `mbs_unavailable`)", body = crate::http::openapi::Failure),
@@ -118,7 +118,7 @@ pub async fn put_profile(
     tag = "org",
     summary = "Upload the crypto keys MBS issued (crypto_keys.txt)",
     description = "The body is the `crypto_keys.txt` file MBS issued the business, as is: JSON `{public_key, certificate}` with `public_key` the base64 of a PEM RSA public key (at least 2048 bits) and `certificate` a base64 string. The QR codes of signed invoices are made with them. They are stored sealed with the service's `DATA_ENCRYPTION_KEY` and never answered back or logged: the answer is the public key's fingerprint. A second upload replaces the first. A bad file is refused naming `public_key`, `certificate` or `crypto_keys` (the file itself).",
-    request_body(content = serde_json::Value, description = "The crypto_keys.txt file", content_type = "application/json", example = json!({"public_key": "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0K...", "certificate": "Q0VSVElGSUNBVEU="})),
+    request_body(content = crate::services::crypto_keys::CryptoKeysFile, description = "The crypto_keys.txt file", content_type = "application/json"),
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses(
         (status = 200, description = "The keys are stored", body = crate::http::openapi::EnvelopeOf<KeysUploaded>),

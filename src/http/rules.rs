@@ -17,20 +17,22 @@ use eligibility::{MatchKind, RuleField, RuleList};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewRuleBody {
-    #[schema(value_type = String, example = "deny")]
+    #[schema(value_type = crate::vocab::RuleList, example = "deny")]
     list: RuleList,
     pattern: String,
     #[serde(default)]
-    #[schema(value_type = String, example = "narration")]
+    #[schema(value_type = crate::vocab::RuleField, example = "narration")]
     field: RuleField,
     #[serde(default, rename = "match")]
-    #[schema(value_type = String, example = "contains")]
+    #[schema(value_type = crate::vocab::RuleMatch, example = "contains")]
     match_kind: MatchKind,
     account_id: Option<String>,
     note: Option<String>,
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
 }
 
@@ -63,9 +65,11 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<crate::vocab::RuleList>)]
     list: Option<RuleList>,
     account_id: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     after: Option<String>,
 }
@@ -100,22 +104,27 @@ pub async fn list(
     }))
 }
 
+/// A deleted rule.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RuleDeleted {
+    id: Uuid,
+    /// Always true.
+    deleted: bool,
+}
+
 #[utoipa::path(
     delete,
     path = "/si/mono/allow-deny/{id}",
     tag = "rules",
     summary = "Delete a rule",
     params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "Delete a rule", body = crate::http::openapi::EnvelopeEmpty)),
+    responses((status = 200, description = "Delete a rule", body = crate::http::openapi::EnvelopeOf<RuleDeleted>)),
 )]
 pub async fn delete(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Envelope<Value>, ApiError> {
+) -> Result<Envelope<RuleDeleted>, ApiError> {
     rules::delete(&state, &tenant, id).await?;
-    Ok(Envelope::ok(
-        "rule deleted",
-        serde_json::json!({"id": id, "deleted": true}),
-    ))
+    Ok(Envelope::ok("rule deleted", RuleDeleted { id, deleted: true }))
 }

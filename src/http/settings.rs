@@ -32,7 +32,7 @@ pub async fn get_settings(
     path = "/si/mono/settings",
     tag = "settings",
     summary = "Change eligibility settings",
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({"minAmountKobo":100000})),
+    request_body(content = SettingsPatch, description = "The settings to change: an absent field is left alone, `null` returns it to the configured default"),
     responses((status = 200, description = "Change eligibility settings", body = crate::http::openapi::EnvelopeOf<SettingsView>)),
 )]
 pub async fn put_settings(

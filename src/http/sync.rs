@@ -24,8 +24,10 @@ pub struct SyncBody {
     cursor: Option<String>,
     page_size: Option<i64>,
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
 }
 
@@ -75,8 +77,10 @@ pub async fn sync(
 pub struct SyncStoredBody {
     page_size: Option<i64>,
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
 }
 
@@ -85,7 +89,7 @@ pub struct SyncStoredBody {
     path = "/si/mono/sync-stored",
     tag = "sync",
     summary = "Sync every linked account of the environment",
-    request_body(content = SyncStoredBody),
+    request_body(content = Option<SyncStoredBody>, description = "Optional: only the environment may be named"),
     responses((status = 200, description = "Sync every linked account of the environment", body = crate::http::openapi::EnvelopeOf<StoredOutcome>)),
 )]
 pub async fn sync_stored(
@@ -130,14 +134,14 @@ pub async fn cursor(
     path = "/si/mono/events",
     tag = "sync",
     summary = "The event log: what happened to each transaction",
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("outcome" = Option<String>, Query, description = "Filter or paging: `outcome`"), ("reason" = Option<String>, Query, description = "Filter or paging: `reason`"), ("kind" = Option<String>, Query, description = "Filter or paging: `kind`"), ("limit" = Option<i64>, Query, description = "Filter or paging: `limit`"), ("before" = Option<String>, Query, description = "Filter or paging: `before`")),
-    responses((status = 200, description = "The event log: what happened to each transaction", body = crate::http::openapi::EnvelopeList)),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("outcome" = Option<crate::vocab::Outcome>, Query, description = "Only eligibility events with this outcome"), ("reason" = Option<crate::vocab::Reason>, Query, description = "Only events with this reason"), ("kind" = Option<crate::vocab::EventKind>, Query, description = "Which events: `eligibility` (default) or `invoice_failed`"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, 1 to 200 (default 50)"), ("before" = Option<String>, Query, description = "`meta.next` of the page before")),
+    responses((status = 200, description = "The event log: what happened to each transaction", body = crate::http::openapi::PageOf<crate::services::events::Event>)),
 )]
 pub async fn events(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiQuery(q): ApiQuery<EventsQuery>,
-) -> Result<Envelope<Value>, ApiError> {
+) -> Result<Envelope<Vec<crate::services::events::Event>>, ApiError> {
     let (data, next) = events::list(&state, &tenant, q).await?;
     Ok(Envelope::ok("events retrieved", data).with_meta(PageMeta {
         total: None,

@@ -78,8 +78,9 @@ struct EnvQuery {
 fn requested_environment(parts: &Parts) -> Result<(Option<Uuid>, EnvName), ApiError> {
     let query: EnvQuery = parse_query(parts.uri.query().unwrap_or(""))?;
     let body = parts.extensions.get::<BodyEnvHint>().cloned().unwrap_or_default();
-    let env_id = query.env_id.or(body.env_id).filter(|s| !s.is_empty());
-    let env = query.env.or(body.env).filter(|s| !s.is_empty());
+    // Given empty, a selector is a mistake, not a request for the default environment.
+    let env_id = query.env_id.or(body.env_id);
+    let env = query.env.or(body.env);
     let env_id = match env_id {
         None => None,
         Some(raw) => Some(

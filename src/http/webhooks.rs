@@ -8,12 +8,23 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::http::envelope::Envelope;
 use crate::http::extract::{ApiPath, RawBody};
-use crate::services::job_status::{self, JobRow};
+use crate::services::job_status::{self, JobView};
 use crate::services::webhooks::intake::{self, Receipt};
 use crate::services::webhooks::status::{self, WebhookStatus};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use mono::signature::{self, PresentedAuth};
+
+/// A Mono webhook delivery as Mono sends it (MONO.md): the event's name and its data.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the body, which is read as bytes
+pub struct MonoDelivery {
+    /// `mono.events.account_updated`, `mono.events.account_connected`, ...
+    event: String,
+    /// The event's data as Mono sends it (`account`, `meta`, ...).
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}
 
 /// The body is taken as bytes, untouched: the signature covers exactly what arrived.
 #[utoipa::path(
@@ -21,7 +32,7 @@ use mono::signature::{self, PresentedAuth};
     path = "/si/mono/webhook",
     tag = "webhooks",
     summary = "Receive a Mono webhook event",
-    request_body(content = serde_json::Value, description = "JSON body", example = json!({"event":"mono.events.account_updated","data":{"account":{"_id":"65f1c0ffee0000000000abcd"},"meta":{"data_status":"AVAILABLE"}}})),
+    request_body(content = MonoDelivery, example = json!({"event":"mono.events.account_updated","data":{"account":{"_id":"65f1c0ffee0000000000abcd"},"meta":{"data_status":"AVAILABLE"}}})),
     responses((status = 200, description = "Receive a Mono webhook event", body = crate::http::openapi::EnvelopeOf<Receipt>)),
 )]
 pub async fn receive(
@@ -68,12 +79,12 @@ pub async fn status(
     tag = "webhooks",
     summary = "A background job and its progress",
     params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
-    responses((status = 200, description = "A background job and its progress", body = crate::http::openapi::EnvelopeOf<JobRow>)),
+    responses((status = 200, description = "A background job and its progress", body = crate::http::openapi::EnvelopeOf<JobView>)),
 )]
 pub async fn job(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Envelope<JobRow>, ApiError> {
+) -> Result<Envelope<JobView>, ApiError> {
     Ok(Envelope::ok("Job", job_status::get(&state, &tenant, id).await?))
 }

@@ -24,6 +24,7 @@ pub struct AccountView {
     pub bvn: Option<String>,
     pub institution: InstitutionView,
     pub customer: CustomerView,
+    #[schema(value_type = Option<crate::vocab::DataStatus>)]
     pub data_status: Option<String>,
     pub auth_method: Option<String>,
     #[serde(rename = "envId")]
@@ -265,6 +266,41 @@ pub async fn list_linked(
             .map(AccountView::from)
             .collect(),
     )
+}
+
+/// `GET /si/mono/accounts`'s `data`: the environment's linked accounts (`linkedOnly=true`),
+/// or a page of Mono's own list (an admin key), each in its own shape.
+pub struct AccountList;
+
+impl utoipa::PartialSchema for AccountList {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder};
+        use utoipa::openapi::Ref;
+        use utoipa::ToSchema;
+        let array_of =
+            |name: std::borrow::Cow<'static, str>| ArrayBuilder::new().items(Ref::from_schema_name(name));
+        AnyOfBuilder::new()
+            .item(array_of(AccountView::name()))
+            .item(array_of(mono::AccountSummary::name()))
+            .description(Some(
+                "With `linkedOnly=true`: the linked accounts (the account object). Otherwise \
+                 (an admin key): a page of Mono's own list, as Mono describes each account.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AccountList {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push((AccountView::name().into(), AccountView::schema()));
+        AccountView::schemas(schemas);
+        schemas.push((
+            mono::AccountSummary::name().into(),
+            mono::AccountSummary::schema(),
+        ));
+        mono::AccountSummary::schemas(schemas);
+    }
 }
 
 /// Mono's own account list, one page (every customer of the Mono app: callers check the role).

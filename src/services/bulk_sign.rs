@@ -26,17 +26,28 @@ const MAX_IN_FLIGHT: usize = 8;
 const MAX_ERRORS_KEPT: usize = 50;
 
 /// `POST /si/invoices/sign` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"status": "VALIDATED", "from": "2026-03-01", "to": "2026-03-31"}))]
 pub struct BulkSignBody {
+    /// The invoices to submit (at most 10,000); or else a filter:
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
     ids: Option<Vec<String>>,
+    /// Only `VALIDATED` invoices are submitted.
+    #[schema(value_type = Option<crate::vocab::SignableStatus>)]
     status: Option<String>,
     account_id: Option<String>,
+    /// Issue date, from (inclusive).
+    #[schema(value_type = Option<chrono::NaiveDate>)]
     from: Option<String>,
+    /// Issue date, to (inclusive).
+    #[schema(value_type = Option<chrono::NaiveDate>)]
     to: Option<String>,
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<serde_json::Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<serde_json::Value>,
 }
 
@@ -179,9 +190,10 @@ fn parse(body: BulkSignBody) -> Result<Selection, ApiError> {
 }
 
 /// What a bulk submission has done so far.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Progress {
+#[schema(as = BulkSignProgress)]
+pub struct Progress {
     taken: usize,
     /// Invoices handled (the job resumes after them).
     handled: usize,
@@ -194,9 +206,10 @@ struct Progress {
     errors: Vec<ItemError>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ItemError {
+#[schema(as = BulkSignError)]
+pub struct ItemError {
     invoice_id: Uuid,
     code: String,
     error: String,

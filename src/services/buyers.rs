@@ -203,8 +203,9 @@ impl From<BuyerEntry> for BuyerView {
 
 /// `POST /si/buyers` and `PUT /si/buyers/{id}`. On PUT an absent field is left alone and
 /// `null` clears an optional one; a `match` list given replaces that list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"name": "Bola Stores Ltd", "tin": "23456789-0001", "email": "accounts@bolastores.ng", "telephone": "+2348012345678", "address": {"street": "4 Allen Avenue", "city": "Ikeja", "country": "NG", "state": "NG-LA"}, "match": {"accountNumbers": ["0123456789"]}}))]
 pub struct BuyerBody {
     #[serde(default, deserialize_with = "present")]
     name: Option<Option<String>>,
@@ -215,17 +216,22 @@ pub struct BuyerBody {
     #[serde(default, deserialize_with = "present")]
     telephone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<crate::party::Address>)]
     address: Option<Option<Value>>,
+    /// How transactions name this buyer.
     #[serde(default, rename = "match", deserialize_with = "present")]
     match_keys: Option<Option<MatchBody>>,
     /// Environment selectors, read by the `Tenant` extractor.
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A buyer's match keys: each list given replaces the stored one.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MatchBody {
     #[serde(default)]

@@ -13,6 +13,18 @@ use crate::seal::{DataKey, OpenError, Sealed};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
+/// The `crypto_keys.txt` file MBS issues a business, as is.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the body, which is read as bytes
+pub struct CryptoKeysFile {
+    /// Base64 of a PEM (or DER) RSA public key of at least 2048 bits.
+    #[schema(example = "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0K...")]
+    public_key: String,
+    /// Base64, kept exactly as given.
+    #[schema(example = "Q0VSVElGSUNBVEU=")]
+    certificate: String,
+}
+
 /// What `PUT` answers.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -28,6 +28,7 @@ pub struct DlqRecord {
     id: Uuid,
     account_id: String,
     transaction_id: String,
+    #[schema(value_type = crate::vocab::Reason)]
     reason: String,
     detail: Option<String>,
     amount: Option<i64>,
@@ -35,12 +36,16 @@ pub struct DlqRecord {
     narration: Option<String>,
     reference: Option<String>,
     /// As Mono sent it.
+    #[schema(value_type = Object)]
     transaction: serde_json::Value,
+    #[schema(value_type = crate::vocab::DecisionSource)]
     source: String,
     decision: DecisionView,
     trace_id: Option<String>,
+    #[schema(value_type = crate::vocab::DlqStatus)]
     status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::vocab::DlqResolution>)]
     resolution: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<String>,
@@ -193,8 +198,9 @@ pub async fn list(
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Replayed {
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::vocab::Outcome)]
     pub outcome: Outcome,
+    #[schema(value_type = crate::vocab::Reason)]
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invoice_id: Option<Uuid>,
@@ -322,14 +328,20 @@ fn already_resolved(record: &DlqRow) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /si/mono/dlq/{id}/resolve` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"resolution": "dismissed", "note": "a personal transfer"}))]
 pub struct ResolveBody {
+    #[schema(value_type = crate::vocab::ResolveAs)]
     resolution: String,
+    /// At most 500 characters.
     note: Option<String>,
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<serde_json::Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<serde_json::Value>,
 }
 

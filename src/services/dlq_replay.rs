@@ -19,20 +19,28 @@ use eligibility::Outcome;
 pub const REPLAY_BATCH: i64 = 500;
 
 /// `POST /si/mono/dlq/replay` body: the filter, plus the environment selectors.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"reason": "personal_or_low_confidence", "from": "2026-11-01"}))]
 pub struct BulkReplayBody {
+    #[schema(value_type = Option<crate::vocab::Reason>)]
     reason: Option<String>,
     account_id: Option<String>,
+    /// Records created on or after this day.
+    #[schema(value_type = Option<crate::vocab::DateBound>)]
     from: Option<String>,
+    /// Records created on or before this day.
+    #[schema(value_type = Option<crate::vocab::DateBound>)]
     to: Option<String>,
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<serde_json::Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BulkReplayStarted {
     pub job_id: Uuid,
@@ -64,9 +72,10 @@ pub async fn start_bulk_replay(
 
 /// Progress of a bulk replay, kept on its job after every batch so a restart resumes after
 /// the last record handled.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ReplayProgress {
+#[schema(as = DlqReplayProgress)]
+pub struct ReplayProgress {
     processed: u64,
     drafted: u64,
     #[serde(default)]

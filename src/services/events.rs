@@ -1,8 +1,7 @@
 //! Eligibility events (why each transaction went where it did) and monitoring events
 //! (`invoice_failed`), newest first, paged by id.
 
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use crate::db::events::{self as db, EventFilter};
 use crate::error::ApiError;
@@ -20,12 +19,20 @@ pub struct EventsQuery {
     before: Option<String>,
 }
 
+/// One entry of the event log; `kind` says which (the list's `kind` filter).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Eligibility(db::EligibilityEvent),
+    InvoiceFailed(db::MonitoringEvent),
+}
+
 /// One page of events, newest first, and the `before` of the next page.
 pub async fn list(
     state: &AppState,
     tenant: &Tenant,
     q: EventsQuery,
-) -> Result<(Value, Option<String>), ApiError> {
+) -> Result<(Vec<Event>, Option<String>), ApiError> {
     let limit = match q.limit {
         None => 50,
         Some(n) if (1..=200).contains(&n) => n,
@@ -56,12 +63,12 @@ pub async fn list(
         "eligibility" => {
             let mut rows = db::eligibility(&state.db, tenant, &filter).await?;
             let next = page_end(&mut rows, limit, |e| e.id);
-            (serde_json::to_value(rows).map_err(ApiError::internal)?, next)
+            (rows.into_iter().map(Event::Eligibility).collect(), next)
         }
         "invoice_failed" => {
             let mut rows = db::monitoring(&state.db, tenant, "invoice_failed", &filter).await?;
             let next = page_end(&mut rows, limit, |e| e.id);
-            (serde_json::to_value(rows).map_err(ApiError::internal)?, next)
+            (rows.into_iter().map(Event::InvoiceFailed).collect(), next)
         }
         _ => return Err(ApiError::field("kind", "must be eligibility or invoice_failed")),
     };

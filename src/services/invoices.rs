@@ -24,9 +24,12 @@ pub struct InvoiceView {
     status: InvoiceStatus,
     kind: InvoiceKind,
     /// `B2B`, `B2C` or `B2G`: as set at confirmation, else B2B when the buyer has a TIN.
+    #[schema(value_type = mbs::InvoiceKind)]
     invoice_kind: &'static str,
     /// 381 for an invoice, 380 for a credit note (MBS's `invoice-types`).
+    #[schema(value_type = crate::vocab::TypeCode)]
     type_code: &'static str,
+    #[schema(value_type = crate::vocab::InvoiceSource)]
     source: String,
     account_id: Option<String>,
     transaction_id: Option<String>,
@@ -60,7 +63,11 @@ pub struct InvoiceView {
     #[serde(skip_serializing_if = "Option::is_none")]
     submission: Option<SubmissionView>,
     signed_at: Option<DateTime<Utc>>,
+    /// The exact payload MBS accepted (its invoice object), as filed.
+    #[schema(value_type = Option<mbs::Invoice>)]
     signed_payload: Option<Value>,
+    /// The service's seal over `signedPayload` (see `GET /si/invoices/signing-key`).
+    #[schema(value_type = Option<crate::signing::SignatureValue>)]
     signature: Option<Value>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -77,12 +84,14 @@ pub struct SubmissionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<mbs::PaymentStatus>)]
     mbs_payment_status: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Decision {
+    #[schema(value_type = Option<crate::vocab::Reason>)]
     reason: Option<String>,
     rule_id: Option<String>,
     keywords: Vec<String>,
@@ -314,28 +323,34 @@ pub(crate) async fn refused(state: &AppState, tenant: &Tenant, id: Uuid, t: Tran
 }
 
 /// `confirm`'s body: corrections of what the draft says, each optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"buyer": {"name": "Bola Stores Ltd", "tin": "23456789-0001"}, "description": "Consulting, March"}))]
 pub struct ConfirmBody {
     buyer: Option<BuyerPatch>,
     buyer_name: Option<String>,
     reference: Option<String>,
     description: Option<String>,
+    #[schema(value_type = Option<chrono::NaiveDate>)]
     due_date: Option<String>,
+    #[schema(value_type = Option<uuid::Uuid>)]
     credited_invoice_id: Option<String>,
+    #[schema(value_type = Option<mbs::InvoiceKind>)]
     invoice_kind: Option<String>,
     service_code: Option<String>,
     tax_category: Option<String>,
     /// Environment selectors, read by the `Tenant` extractor.
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
 }
 
 /// The buyer's corrections at confirmation: each member replaces the draft's; `id` names a
 /// buyer directory entry to start from.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BuyerPatch {
     id: Option<Uuid>,

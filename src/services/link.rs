@@ -41,7 +41,7 @@ pub struct WidgetLinkInput {
 pub struct WidgetLink {
     pub mono_url: String,
     pub r#ref: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::vocab::LinkScope)]
     pub scope: mono::Scope,
     pub customer: CustomerView,
     pub created_at: DateTime<Utc>,

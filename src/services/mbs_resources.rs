@@ -22,6 +22,21 @@ pub const MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 /// A refresh another replica began this recently is left to it.
 pub const RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
 
+/// One entry of an MBS code list, as MBS sent it: which members it has depends on the list
+/// (`{code, value}`, `{code, value, percent}`, `{code, description}`, a country's
+/// `alpha_2`, ...), and MBS may send more.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes entries kept as MBS sent them
+pub struct ResourceItem {
+    code: Option<String>,
+    value: Option<String>,
+    description: Option<String>,
+    /// A tax category's percent, as text.
+    percent: Option<String>,
+    name: Option<String>,
+    alpha_2: Option<String>,
+}
+
 /// A list as `GET /si/mbs/resources/{name}` answers it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -29,7 +44,7 @@ pub struct ResourceList {
     /// The list's name at MBS (`tax-categories`, …).
     pub name: String,
     /// The entries exactly as MBS sent them (`{code, value, percent}` for tax categories, …).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<ResourceItem>)]
     pub items: Vec<Value>,
     /// When MBS sent them.
     pub fetched_at: DateTime<Utc>,

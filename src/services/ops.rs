@@ -3,13 +3,24 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
-
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Ok with the number of applied migrations, or 503 saying why the service is not ready.
-pub async fn readiness(state: &AppState) -> Result<Value, ApiError> {
+/// `/readyz`: the database answers and every migration is applied.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// Always `ready`.
+    #[schema(example = "ready")]
+    status: &'static str,
+    /// Always `up`.
+    #[schema(example = "up")]
+    database: &'static str,
+    /// Migrations applied.
+    migrations: i64,
+}
+
+pub async fn readiness(state: &AppState) -> Result<Readiness, ApiError> {
     let expected = crate::db::MIGRATOR.iter().count() as i64;
     let check = tokio::time::timeout(Duration::from_secs(3), crate::db::applied_migrations(&state.db)).await;
     let applied = match check {
@@ -25,7 +36,11 @@ pub async fn readiness(state: &AppState) -> Result<Value, ApiError> {
     if applied < expected {
         return Err(not_ready(&format!("{applied} of {expected} migrations applied")));
     }
-    Ok(json!({"status": "ready", "database": "up", "migrations": applied}))
+    Ok(Readiness {
+        status: "ready",
+        database: "up",
+        migrations: applied,
+    })
 }
 
 fn not_ready(message: &str) -> ApiError {

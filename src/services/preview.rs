@@ -21,22 +21,33 @@ pub const MAX_SAMPLES: usize = 20;
 
 /// A rule as `POST /si/mono/allow-deny` takes it (not saved), or `{settings}`, with the
 /// optional scope `accountId`, `from`, `to`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"list": "deny", "pattern": "POS", "field": "narration", "match": "contains"}))]
 pub struct PreviewBody {
+    #[schema(value_type = Option<crate::vocab::RuleList>)]
     list: Option<RuleList>,
     pattern: Option<String>,
+    #[schema(value_type = Option<crate::vocab::RuleField>)]
     field: Option<RuleField>,
     #[serde(rename = "match")]
+    #[schema(value_type = Option<crate::vocab::RuleMatch>)]
     match_kind: Option<MatchKind>,
     account_id: Option<String>,
     note: Option<String>,
+    /// A settings change to preview instead of a rule.
     settings: Option<SettingsPatch>,
+    /// Transactions dated on or after this day.
+    #[schema(value_type = Option<crate::vocab::DateBound>)]
     from: Option<String>,
+    /// Transactions dated on or before this day.
+    #[schema(value_type = Option<crate::vocab::DateBound>)]
     to: Option<String>,
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<serde_json::Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<serde_json::Value>,
 }
 
@@ -70,8 +81,9 @@ pub struct Sample {
 
 #[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Verdict {
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::vocab::Outcome)]
     pub outcome: Outcome,
+    #[schema(value_type = crate::vocab::Reason)]
     pub reason: String,
 }
 

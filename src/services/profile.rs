@@ -89,8 +89,9 @@ pub fn supplier(profile: &Profile) -> Supplier {
 /// `PUT /si/org/profile`: an absent field is left alone; `null` clears an optional one
 /// (`name`, `serviceId`, `defaults.taxCategory` and `defaults.paymentTermsDays` cannot be
 /// cleared). `address` is replaced whole; `defaults` member by member.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme Ltd", "tin": "12345678-0001", "email": "billing@acme.example", "telephone": "+2348012345678", "address": {"street": "12 Marina", "city": "Lagos", "country": "NG", "state": "NG-LA"}, "defaults": {"taxCategory": "STANDARD_VAT", "paymentTermsDays": 30}}))]
 pub struct ProfilePatch {
     #[serde(default, deserialize_with = "present")]
     name: Option<Option<String>>,
@@ -105,6 +106,7 @@ pub struct ProfilePatch {
     #[serde(default, deserialize_with = "present")]
     telephone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<crate::party::Address>)]
     address: Option<Option<Value>>,
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
@@ -112,12 +114,15 @@ pub struct ProfilePatch {
     defaults: Option<Option<DefaultsPatch>>,
     /// Environment selectors, read by the `Tenant` extractor.
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The defaults a draft takes, member by member.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DefaultsPatch {
     #[serde(default, deserialize_with = "present")]
@@ -125,6 +130,7 @@ pub struct DefaultsPatch {
     #[serde(default, deserialize_with = "present")]
     tax_category: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<mbs::InvoiceKind>)]
     invoice_kind: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     payment_terms_days: Option<Option<i64>>,

@@ -19,9 +19,12 @@ pub const MAX_RULES: i64 = 500;
 #[serde(rename_all = "camelCase")]
 pub struct RuleView {
     id: Uuid,
+    #[schema(value_type = crate::vocab::RuleList)]
     list: String,
+    #[schema(value_type = crate::vocab::RuleField)]
     field: String,
     #[serde(rename = "match")]
+    #[schema(value_type = crate::vocab::RuleMatch)]
     match_kind: String,
     pattern: String,
     account_id: Option<String>,

@@ -21,9 +21,10 @@ use eligibility::{CompiledPolicy, EligibilitySettings, Overrides, Rule, Settings
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
     env_id: Uuid,
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::vocab::EnvParam)]
     env: EnvName,
     /// Major units of the invoice currency.
+    #[schema(value_type = f64)]
     floor: Value,
     reference_regex: Option<String>,
     invoice_currency: String,
@@ -37,10 +38,13 @@ pub struct SettingsView {
 }
 
 /// A settings change as `PUT /si/mono/settings` takes it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"floor": 5000, "personalKeywords": ["upkeep", "school fees"]}))]
 pub struct SettingsPatch {
+    /// The business floor in major units; `null` returns to the configured default.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>, minimum = 0)]
     floor: Option<Option<serde_json::Number>>,
     #[serde(default, deserialize_with = "present")]
     reference_regex: Option<Option<String>>,
@@ -56,8 +60,10 @@ pub struct SettingsPatch {
     retention_days: Option<Option<i64>>,
     /// Environment selectors, read by the `Tenant` extractor.
     #[serde(default, rename = "envId")]
+    #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
     #[serde(default, rename = "env")]
+    #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
 }
 

@@ -206,47 +206,249 @@ async fn the_demo_callback_shows_the_code_escaped(pool: PgPool) {
     );
 }
 
-/// Every JSON answer of a resource names its type: `EnvelopeOf<T>` or `PageOf<T>`. The
-/// untyped envelopes are left to the few answers whose shape is open by design.
-#[test]
-fn success_answers_name_their_data_type() {
-    let doc: Value = serde_json::to_value(taxpoynt_mono::http::router::document()).unwrap();
-    let mut untyped = Vec::new();
-    for (method, path) in operations(&doc) {
-        for (status, response) in doc["paths"][&path][&method]["responses"].as_object().unwrap() {
-            if !status.starts_with('2') {
-                continue;
+/// Where a schema leaves its values open: a property with no type, an object with neither
+/// properties nor typed members, an array of anything. Walks every parameter, body and JSON
+/// answer of every operation through `$ref`s; each finding is `<where> (<what>)`.
+fn open_spots(doc: &Value) -> Vec<String> {
+    fn walk(doc: &Value, schema: &Value, at: String, seen: &mut Vec<String>, found: &mut Vec<String>) {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.rsplit('/').next().unwrap().to_string();
+            if !seen.contains(&name) {
+                seen.push(name.clone());
+                walk(doc, &doc["components"]["schemas"][&name], name, seen, found);
             }
-            let Some(schema) = response.pointer("/content/application~1json/schema") else {
-                continue;
-            };
-            let reference = schema["$ref"].as_str().unwrap_or_default();
-            if reference.contains("EnvelopeOf") || reference.contains("PageOf") {
-                let name = reference.rsplit('/').next().unwrap();
-                assert!(
-                    doc["components"]["schemas"][name]["properties"]["data"].is_object(),
-                    "{name} has no data schema"
-                );
-            } else if path != "/openapi.json" {
-                untyped.push(format!("{} {path}", method.to_uppercase()));
+            return;
+        }
+        let mut combined = false;
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for (i, item) in schema[key].as_array().into_iter().flatten().enumerate() {
+                combined = true;
+                walk(doc, item, format!("{at}/{key}{i}"), seen, found);
+            }
+        }
+        if combined || schema.get("enum").is_some() || schema.get("const").is_some() {
+            return;
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => {
+                found.push(format!("{at} (no type)"));
+                return;
+            }
+        };
+        if types.contains(&"object") {
+            let properties = schema["properties"].as_object();
+            let members = &schema["additionalProperties"];
+            let typed_members = members.as_object().is_some_and(|m| !m.is_empty());
+            if properties.is_none_or(|p| p.is_empty()) && !typed_members && members != &Value::Bool(false) {
+                found.push(format!("{at} (an object of anything)"));
+            }
+            for (name, property) in properties.into_iter().flatten() {
+                walk(doc, property, format!("{at}.{name}"), seen, found);
+            }
+            if typed_members {
+                walk(doc, members, format!("{at}{{*}}"), seen, found);
+            }
+        }
+        if types.contains(&"array") {
+            match schema.get("items") {
+                Some(items) if items.as_object().is_some_and(|i| !i.is_empty()) => {
+                    walk(doc, items, format!("{at}[]"), seen, found)
+                }
+                _ => found.push(format!("{at} (an array of anything)")),
             }
         }
     }
-    untyped.sort();
+    let mut seen = Vec::new();
+    let mut found = Vec::new();
+    for (method, path) in operations(doc) {
+        let op = &doc["paths"][&path][&method];
+        let label = format!("{} {path}", method.to_uppercase());
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            walk(
+                doc,
+                &param["schema"],
+                format!("{label} ?{}", param["name"].as_str().unwrap()),
+                &mut seen,
+                &mut found,
+            );
+        }
+        if let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") {
+            walk(doc, schema, format!("{label} body"), &mut seen, &mut found);
+        }
+        for (status, response) in op["responses"].as_object().unwrap() {
+            if let Some(schema) = response.pointer("/content/application~1json/schema") {
+                walk(doc, schema, format!("{label} {status}"), &mut seen, &mut found);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Every answer, body and parameter is typed, so a client generated from the document reads
+/// no `unknown`; the only open values are the ones the contract leaves open by design.
+#[test]
+fn every_value_is_typed_but_a_few_open_by_design() {
+    let doc: Value = serde_json::to_value(taxpoynt_mono::http::router::document()).unwrap();
     assert_eq!(
-        untyped,
+        open_spots(&doc),
         [
-            // No resource: a confirmation.
-            "DELETE /si/mono/allow-deny/{id}",
-            "GET /healthz",
-            // Mono's own list (or the linked ones), passed through.
-            "GET /si/mono/accounts",
-            // Eligibility or monitoring events, by `kind`.
-            "GET /si/mono/events",
-            // The queued job's id.
+            // The document itself.
+            "GET /openapi.json 200 (an object of anything)",
+            // A single-item job's run notes, for people (bulk jobs' progress is typed).
+            "JobProgress/anyOf2 (an object of anything)",
+            // A DLQ record's transaction, as Mono sent it (in both answers that carry one).
+            "EnvelopeOf_DlqRecord.data.transaction (an object of anything)",
+            "PageOf_DlqRecord.data[].transaction (an object of anything)",
+            // A webhook delivery's data, as Mono sends it.
+            "MonoDelivery.data (an object of anything)",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+
+    // The walk finds what it looks for.
+    let mut broken = doc.clone();
+    broken["components"]["schemas"]["Address"]["properties"]["city"] = serde_json::json!({});
+    assert!(open_spots(&broken).iter().any(|s| s == "Address.city (no type)"));
+}
+
+/// Every request body is a named schema, so a generated client has a type to build it with;
+/// a body that may be left out says so (`required: false`) rather than allowing `null`.
+#[test]
+fn every_request_body_is_a_named_schema() {
+    let doc: Value = serde_json::to_value(taxpoynt_mono::http::router::document()).unwrap();
+    let mut optional = Vec::new();
+    for (method, path) in operations(&doc) {
+        let Some(body) = doc["paths"][&path][&method].get("requestBody") else {
+            continue;
+        };
+        let schema = &body["content"]["application/json"]["schema"];
+        assert!(
+            schema["$ref"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("#/components/schemas/")),
+            "{method} {path}: the body is not a named schema: {schema}"
+        );
+        if body["required"] != true {
+            optional.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    optional.sort();
+    assert_eq!(
+        optional,
+        [
+            "POST /si/invoices/{id}/confirm",
             "POST /si/mono/dlq/replay",
+            "POST /si/mono/dlq/{id}/replay",
+            "POST /si/mono/sync-stored",
         ]
     );
+}
+
+/// The contract's closed vocabularies are enums in the document, each with exactly its values.
+#[test]
+fn closed_vocabularies_are_enums() {
+    let doc: Value = serde_json::to_value(taxpoynt_mono::http::router::document()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let values_of = |schema: &Value| -> Vec<String> {
+        // An optional member is `oneOf: [null, <the vocabulary>]`.
+        let schema = schema["oneOf"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i.get("$ref").is_some()))
+            .unwrap_or(schema);
+        let schema = match schema["$ref"].as_str() {
+            Some(r) => &schemas[r.rsplit('/').next().unwrap()],
+            None => schema,
+        };
+        let mut v: Vec<String> = schema["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not an enum: {schema}"))
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect();
+        v.sort();
+        v
+    };
+    let property = |schema: &str, name: &str| values_of(&schemas[schema]["properties"][name]);
+    assert_eq!(property("DlqRecord", "status"), ["open", "resolved"]);
+    assert_eq!(property("DlqRecord", "source"), ["replay", "sync", "webhook"]);
+    assert_eq!(
+        property("DlqRecord", "resolution"),
+        ["dismissed", "invoiced_manually", "replayed"]
+    );
+    assert_eq!(
+        property("ResolveBody", "resolution"),
+        ["dismissed", "invoiced_manually"]
+    );
+    assert!(property("DlqRecord", "reason").contains(&"own_account_transfer".to_string()));
+    assert_eq!(property("Replayed", "outcome"), ["dlq", "draft", "skipped"]);
+    assert_eq!(
+        property("EligibilityEvent", "outcome"),
+        ["dlq", "draft", "skipped"]
+    );
+    assert_eq!(property("Receipt", "outcome"), ["ignored", "processed", "queued"]);
+    assert_eq!(property("WidgetLink", "scope"), ["auth", "reauth"]);
+    assert_eq!(
+        property("JobView", "status"),
+        ["done", "failed", "queued", "running"]
+    );
+    assert!(property("JobView", "kind").contains(&"dlq_replay".to_string()));
+    assert_eq!(
+        property("InvoiceView", "status"),
+        ["CONFIRMED", "DISCARDED", "DRAFT", "SIGNED", "VALIDATED"]
+    );
+    assert_eq!(
+        property("InvoiceView", "paymentStatus"),
+        ["none", "pending", "settled"]
+    );
+    assert_eq!(property("InvoiceView", "invoiceKind"), ["B2B", "B2C", "B2G"]);
+    assert_eq!(property("InvoiceView", "typeCode"), ["380", "381"]);
+    assert_eq!(
+        property("SubmissionView", "status"),
+        ["accepted", "prepared", "rejected", "submitted", "unknown"]
+    );
+    assert_eq!(
+        property("AccountView", "connection"),
+        ["ok", "reauth_required", "sync_failed", "unlinked"]
+    );
+    assert_eq!(property("RuleView", "list"), ["allow", "deny"]);
+    assert_eq!(property("NewRuleBody", "match"), ["contains", "exact", "regex"]);
+
+    // The events list: one item schema per `kind`, told apart by it.
+    let events =
+        &doc["paths"]["/si/mono/events"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    let page = &schemas[events["$ref"].as_str().unwrap().rsplit('/').next().unwrap()];
+    let item = &page["properties"]["data"]["items"];
+    let item = match item["$ref"].as_str() {
+        Some(r) => &schemas[r.rsplit('/').next().unwrap()],
+        None => item,
+    };
+    let kinds: Vec<String> = item["oneOf"]
+        .as_array()
+        .expect("events are a oneOf")
+        .iter()
+        .flat_map(|variant| {
+            let variants: Vec<&Value> = match variant["allOf"].as_array() {
+                Some(parts) => parts.iter().collect(),
+                None => vec![variant],
+            };
+            variants
+                .into_iter()
+                .filter_map(|v| {
+                    v.pointer("/properties/kind/enum/0")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(kinds, ["eligibility", "invoice_failed"]);
 }
 
 /// The document's `info.version` is the newest version CHANGELOG.md lists, so a contract
@@ -340,4 +542,49 @@ fn shared_parameters_are_typed() {
         seen["env"] > 20 && seen["envId"] > 20 && seen["paging"] >= 4,
         "{seen:?}"
     );
+}
+
+/// Every example the document gives for a request body is one its own schema accepts, so a
+/// developer copying it from `/docs` sends a valid body.
+#[test]
+fn every_body_example_fits_its_schema() {
+    let doc: Value = serde_json::to_value(taxpoynt_mono::http::router::document()).unwrap();
+    let mut checked = 0;
+    for (method, path) in operations(&doc) {
+        let Some(content) = doc["paths"][&path][&method].pointer("/requestBody/content/application~1json")
+        else {
+            continue;
+        };
+        let reference = content["schema"]["$ref"].as_str().expect("a named body schema");
+        let named = &doc["components"]["schemas"][reference.rsplit('/').next().unwrap()];
+        let examples: Vec<&Value> = [content.get("example"), named.get("example")]
+            .into_iter()
+            .flatten()
+            .collect();
+        // The schema with the document's components beside it, so its `$ref`s resolve.
+        let schema = serde_json::json!({
+            "$ref": reference,
+            "components": doc["components"],
+        });
+        let validator = jsonschema::validator_for(&schema).expect("the body schema compiles");
+        for example in examples {
+            let errors: Vec<String> = validator
+                .iter_errors(example)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{} {path}: the example {example} does not fit: {errors:?}",
+                method.to_uppercase()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "only {checked} examples checked");
+
+    // The check refuses what does not fit.
+    let schema =
+        serde_json::json!({"$ref": "#/components/schemas/ResolveBody", "components": doc["components"]});
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(!validator.is_valid(&serde_json::json!({"resolution": "ignored"})));
 }

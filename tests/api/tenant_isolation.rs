@@ -214,3 +214,30 @@ async fn every_endpoint_answers_404_for_every_other_tenants_ids(pool: PgPool) {
     assert_eq!(before, after, "no tenant's data changed");
     eprintln!("tenant isolation: {tried} cross-tenant requests, all refused");
 }
+
+/// An environment selector given empty is a mistake, not a request for the default
+/// environment: 400 naming it, in the query and in a body alike.
+#[sqlx::test]
+async fn an_empty_environment_selector_is_refused(pool: PgPool) {
+    let app = TestApp::builder(pool).start().await;
+    for (path, field) in [
+        ("/si/mono/settings?envId=", "envId"),
+        ("/si/mono/settings?env=", "env"),
+    ] {
+        let (status, body) = app.get_raw(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"]["fields"].get(field).is_some(), "{path}: {body}");
+    }
+    for (selector, field) in [(json!({"envId": ""}), "envId"), (json!({"env": ""}), "env")] {
+        let mut rule = json!({"list": "deny", "pattern": "POS"});
+        rule.as_object_mut()
+            .unwrap()
+            .extend(selector.as_object().unwrap().clone());
+        let (status, body) = app.post_raw("/si/mono/allow-deny", rule).await;
+        assert_eq!(status, 400, "{selector}: {body}");
+        assert!(body["error"]["fields"].get(field).is_some(), "{selector}: {body}");
+    }
+    let (status, rules) = app.get_raw("/si/mono/allow-deny").await;
+    assert_eq!(status, 200);
+    assert_eq!(rules["data"], json!([]), "nothing was stored");
+}

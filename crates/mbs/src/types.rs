@@ -17,6 +17,20 @@ impl Serialize for Amount {
     }
 }
 
+/// Written as a number in major units.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Number)
+            .description(Some("Major units, at most two decimals"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Amount {}
+
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let major = f64::deserialize(d)?;
@@ -26,6 +40,7 @@ impl<'de> Deserialize<'de> for Amount {
 
 /// `B2B`, `B2C` or `B2G`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsInvoiceKind))]
 pub enum InvoiceKind {
     B2B,
     B2C,
@@ -34,6 +49,7 @@ pub enum InvoiceKind {
 
 /// An invoice's payment status at MBS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsPaymentStatus))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PaymentStatus {
     Pending,
@@ -46,6 +62,7 @@ pub enum PaymentStatus {
 
 /// The invoice of `validate` and `sign`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsInvoice))]
 pub struct Invoice {
     pub business_id: String,
     pub irn: String,
@@ -77,18 +94,21 @@ pub struct Invoice {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsBillingReference))]
 pub struct BillingReference {
     pub irn: String,
     pub issue_date: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsPaymentMeans))]
 pub struct PaymentMeans {
     pub payment_means_code: String,
     pub payment_due_date: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsParty))]
 pub struct Party {
     pub party_name: String,
     pub tin: String,
@@ -101,6 +121,7 @@ pub struct Party {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsPostalAddress))]
 pub struct PostalAddress {
     pub street_name: String,
     pub city_name: String,
@@ -119,6 +140,7 @@ pub struct PostalAddress {
 /// A line: a service (`isic_code` + `service_category`) or goods (`hsn_code` +
 /// `product_category`), never both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsInvoiceLine))]
 pub struct InvoiceLine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isic_code: Option<String>,
@@ -143,6 +165,7 @@ pub struct InvoiceLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsItem))]
 pub struct Item {
     pub name: String,
     pub description: String,
@@ -150,6 +173,7 @@ pub struct Item {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsPrice))]
 pub struct Price {
     pub price_amount: Amount,
     pub base_quantity: u32,
@@ -158,12 +182,14 @@ pub struct Price {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsTaxTotal))]
 pub struct TaxTotal {
     pub tax_amount: Amount,
     pub tax_subtotal: Vec<TaxSubtotal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsTaxSubtotal))]
 pub struct TaxSubtotal {
     pub taxable_amount: Amount,
     pub tax_amount: Amount,
@@ -171,6 +197,7 @@ pub struct TaxSubtotal {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsTaxCategory))]
 pub struct TaxCategory {
     /// From `tax-categories`: `STANDARD_VAT`, `ZERO_VAT`, `EXEMPTED`, …
     pub id: String,
@@ -178,6 +205,7 @@ pub struct TaxCategory {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MbsLegalMonetaryTotal))]
 pub struct LegalMonetaryTotal {
     pub line_extension_amount: Amount,
     pub tax_exclusive_amount: Amount,

@@ -296,6 +296,7 @@ pub struct ExchangeData {
 
 /// A bank as Mono describes it inside an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MonoInstitution))]
 pub struct Institution {
     pub name: String,
     #[serde(default)]
@@ -306,6 +307,7 @@ pub struct Institution {
 
 /// A reference to a customer: Mono sends `"<id>"` in some answers and `{id}` in others.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MonoCustomerRef))]
 pub struct CustomerRef {
     pub id: String,
 }
@@ -318,6 +320,7 @@ impl<'de> Deserialize<'de> for CustomerRef {
 
 /// One item of `GET /v2/accounts`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = MonoAccount))]
 pub struct AccountSummary {
     #[serde(alias = "_id")]
     pub id: String,

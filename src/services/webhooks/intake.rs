@@ -35,7 +35,8 @@ pub struct Receipt {
     pub event: String,
     pub duplicate: bool,
     /// `queued`, `ignored`, and for a duplicate the first copy's state (`processed`,
-    /// `queued`, `ignored`, `failed`).
+    /// `queued`, `ignored`).
+    #[schema(value_type = crate::vocab::WebhookOutcome)]
     pub outcome: String,
 }
 
