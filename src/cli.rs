@@ -198,6 +198,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     rows.join(" ")
                 );
             }
+            let keep = crate::services::retention::UnattributedRetention::from_settings(&settings);
+            let platform = crate::services::retention::purge_unattributed(&pool, keep, &stop, dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let rows: Vec<String> = platform.rows.iter().map(|(k, n)| format!("{k}={n}")).collect();
+            total += platform.rows.values().sum::<u64>();
+            println!(
+                "no environment (receipts {} days, unclaimed deliveries {} days): {verb} {}",
+                platform.receipt_days,
+                platform.unclaimed_days,
+                rows.join(" ")
+            );
             println!(
                 "{} environment(s) with a retention; {verb} {total} row(s) in all",
                 report.len()

@@ -43,8 +43,13 @@ pub struct Settings {
     pub eligibility: EligibilityDefaults,
     /// `MONO_SYNC_INTERVAL_SECS`: unset = no scheduled sync.
     pub sync_interval: Option<Duration>,
-    /// `MONO_DATA_RETENTION_DAYS`: unset = keep forever.
+    /// `MONO_DATA_RETENTION_DAYS`: unset = keep forever; at most [`MAX_RETENTION_DAYS`].
     pub retention_days: Option<u32>,
+    /// `MONO_UNCLAIMED_RETENTION_DAYS`: days to keep webhook deliveries no environment claims
+    /// (their bodies may carry account numbers), 1 to [`MAX_RETENTION_DAYS`] (default 7).
+    pub unclaimed_retention_days: u32,
+    /// How refused webhook deliveries are limited and counted.
+    pub webhook_refusals: WebhookRefusalSettings,
     /// `MONO_SYNC_CONCURRENCY`: syncs one replica runs at once (default 8, 1 to 256), API
     /// syncs and the job worker's sync lane together; the lane runs up to this many queued
     /// syncs, apart from `JOB_CONCURRENCY`.
@@ -92,6 +97,19 @@ pub struct MonoSettings {
     /// `MONO_MAX_RPS`: calls per second to Mono for all replicas together (default 20;
     /// 0 = no budget).
     pub max_rps: u32,
+}
+
+/// Refused webhook deliveries: throttled per source address, counted in memory and flushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookRefusalSettings {
+    /// `MONO_WEBHOOK_REFUSAL_LIMIT`: refused deliveries one source address may make per
+    /// minute to one replica, sustained, before they answer 429 (default 60; 0 = no limit).
+    pub per_minute: u32,
+    /// `MONO_WEBHOOK_REFUSAL_BURST`: refused deliveries it may make at once (default 20).
+    pub burst: u32,
+    /// `MONO_WEBHOOK_REFUSAL_FLUSH_SECS`: how often the refusals counted in memory are written
+    /// to the database, one statement a period (default 10, 1 to 3600).
+    pub flush_every: Duration,
 }
 
 /// The e-invoicing platform (MBS): where it is and the integrator's keys there.
@@ -177,6 +195,11 @@ pub const DEFAULT_MONO_MAX_RPS: u32 = 20;
 pub const MAX_MONO_MAX_RPS: u32 = 10_000;
 /// `MBS_MAX_RPS` when unset.
 pub const DEFAULT_MBS_MAX_RPS: u32 = 10;
+/// The longest retention (100 years), as for an environment's own `retentionDays`: a cutoff
+/// must be a date (about 96 million days back is none).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+/// `MONO_UNCLAIMED_RETENTION_DAYS` when unset.
+pub const DEFAULT_UNCLAIMED_RETENTION_DAYS: u32 = 7;
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -314,18 +337,36 @@ impl Settings {
                 Ok(n) => Some(Duration::from_secs(n)),
             },
         };
-        let retention_days = match get("MONO_DATA_RETENTION_DAYS") {
-            None => None,
-            Some(v) => match v.parse::<u32>() {
-                Ok(0) | Err(_) => {
-                    return Err(err(
-                        "MONO_DATA_RETENTION_DAYS",
-                        format!("`{v}` is not a positive number of days"),
-                    ))
-                }
-                Ok(n) => Some(n),
-            },
+        let retention_days = get("MONO_DATA_RETENTION_DAYS")
+            .map(|v| parse_days("MONO_DATA_RETENTION_DAYS", &v))
+            .transpose()?;
+        let unclaimed_retention_days = match get("MONO_UNCLAIMED_RETENTION_DAYS") {
+            None => DEFAULT_UNCLAIMED_RETENTION_DAYS,
+            Some(v) => parse_days("MONO_UNCLAIMED_RETENTION_DAYS", &v)?,
         };
+        let webhook_refusals = WebhookRefusalSettings {
+            per_minute: parse_num(&get, "MONO_WEBHOOK_REFUSAL_LIMIT", 60u32)?,
+            burst: parse_num(&get, "MONO_WEBHOOK_REFUSAL_BURST", 20u32)?,
+            flush_every: Duration::from_secs(parse_num(&get, "MONO_WEBHOOK_REFUSAL_FLUSH_SECS", 10u64)?),
+        };
+        if webhook_refusals.per_minute > 60_000 {
+            return Err(err(
+                "MONO_WEBHOOK_REFUSAL_LIMIT",
+                "must be between 0 (no limit) and 60000 per minute",
+            ));
+        }
+        if webhook_refusals.per_minute > 0 && !(1..=10_000).contains(&webhook_refusals.burst) {
+            return Err(err(
+                "MONO_WEBHOOK_REFUSAL_BURST",
+                "must be between 1 and 10000 while MONO_WEBHOOK_REFUSAL_LIMIT is set",
+            ));
+        }
+        if !(1..=3_600).contains(&webhook_refusals.flush_every.as_secs()) {
+            return Err(err(
+                "MONO_WEBHOOK_REFUSAL_FLUSH_SECS",
+                "must be between 1 and 3600",
+            ));
+        }
 
         let sync_concurrency = parse_num(&get, "MONO_SYNC_CONCURRENCY", 8u32)?;
         if !(1..=256).contains(&sync_concurrency) {
@@ -390,6 +431,8 @@ impl Settings {
             eligibility,
             sync_interval,
             retention_days,
+            unclaimed_retention_days,
+            webhook_refusals,
             sync_concurrency,
             sync_on_link,
             sync_time_budget,
@@ -420,6 +463,17 @@ fn parse_num<T: std::str::FromStr>(
         Some(v) => v
             .parse()
             .map_err(|_| err(var, format!("`{v}` is not a valid non-negative number"))),
+    }
+}
+
+/// A retention: whole days, 1 to [`MAX_RETENTION_DAYS`].
+fn parse_days(var: &'static str, v: &str) -> Result<u32, ConfigError> {
+    match v.parse::<u32>() {
+        Ok(n @ 1..=MAX_RETENTION_DAYS) => Ok(n),
+        _ => Err(err(
+            var,
+            format!("`{v}` is not a number of days between 1 and {MAX_RETENTION_DAYS}"),
+        )),
     }
 }
 
@@ -473,6 +527,15 @@ mod tests {
         assert_eq!(s.sync_concurrency, 8);
         assert!(s.sync_on_link);
         assert_eq!(s.retention_days, None);
+        assert_eq!(s.unclaimed_retention_days, 7);
+        assert_eq!(
+            s.webhook_refusals,
+            WebhookRefusalSettings {
+                per_minute: 60,
+                burst: 20,
+                flush_every: Duration::from_secs(10),
+            }
+        );
         assert_eq!(s.log_format, LogFormat::Text);
         assert!(s.signing_key.is_none());
     }
@@ -495,6 +558,17 @@ mod tests {
             ("MONO_SYNC_CONCURRENCY", "many"),
             ("MONO_SYNC_ON_LINK", "sometimes"),
             ("MONO_DATA_RETENTION_DAYS", "x"),
+            ("MONO_DATA_RETENTION_DAYS", "0"),
+            ("MONO_DATA_RETENTION_DAYS", "36501"),
+            ("MONO_DATA_RETENTION_DAYS", "96000000"),
+            ("MONO_UNCLAIMED_RETENTION_DAYS", "0"),
+            ("MONO_UNCLAIMED_RETENTION_DAYS", "4294967295"),
+            ("MONO_UNCLAIMED_RETENTION_DAYS", "a week"),
+            ("MONO_WEBHOOK_REFUSAL_LIMIT", "-1"),
+            ("MONO_WEBHOOK_REFUSAL_LIMIT", "60001"),
+            ("MONO_WEBHOOK_REFUSAL_BURST", "0"),
+            ("MONO_WEBHOOK_REFUSAL_FLUSH_SECS", "0"),
+            ("MONO_WEBHOOK_REFUSAL_FLUSH_SECS", "3601"),
             ("API_RATE_LIMIT", "fast"),
             ("API_RATE_BURST", "0"),
             ("MONO_REFRESH_COOLDOWN_SECS", "-1"),
@@ -530,6 +604,38 @@ mod tests {
             e.to_string(),
             "MONO_MAX_RPS: `lots` is not a valid non-negative number"
         );
+    }
+
+    #[test]
+    fn retentions_are_bounded_so_every_cutoff_is_a_date() {
+        let s = load(&[
+            ("MONO_DATA_RETENTION_DAYS", "36500"),
+            ("MONO_UNCLAIMED_RETENTION_DAYS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(s.retention_days, Some(MAX_RETENTION_DAYS));
+        assert_eq!(s.unclaimed_retention_days, 1);
+        let e = load(&[("MONO_DATA_RETENTION_DAYS", "100000000")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "MONO_DATA_RETENTION_DAYS: `100000000` is not a number of days between 1 and 36500"
+        );
+        let now = chrono::Utc::now();
+        assert!(now
+            .checked_sub_signed(chrono::TimeDelta::days(i64::from(MAX_RETENTION_DAYS)))
+            .is_some());
+    }
+
+    #[test]
+    fn refusals_may_go_unlimited_but_a_limit_needs_a_burst() {
+        let s = load(&[
+            ("MONO_WEBHOOK_REFUSAL_LIMIT", "0"),
+            ("MONO_WEBHOOK_REFUSAL_BURST", "0"),
+        ])
+        .unwrap();
+        assert_eq!(s.webhook_refusals.per_minute, 0);
+        let e = load(&[("MONO_WEBHOOK_REFUSAL_BURST", "0")]).unwrap_err();
+        assert!(e.message.contains("MONO_WEBHOOK_REFUSAL_LIMIT"), "{e}");
     }
 
     #[test]

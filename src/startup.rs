@@ -83,6 +83,10 @@ impl Application {
                 settings.api_rate_limit,
                 settings.api_rate_burst,
             )),
+            refusals: Arc::new(crate::runtime::webhook_refusals::Refusals::new(
+                settings.webhook_refusals.per_minute,
+                settings.webhook_refusals.burst,
+            )),
             db: pool,
             mono,
             mbs,
@@ -151,6 +155,11 @@ impl Application {
             state.clone(),
             crate::worker::retention::run,
         ));
+        jobs.spawn(supervise(
+            "webhook_refusals",
+            state.clone(),
+            crate::services::webhooks::refusals::run,
+        ));
         if let Some(addr) = state.settings.metrics_addr {
             let listener = TcpListener::bind(addr)
                 .await
@@ -168,7 +177,9 @@ impl Application {
             });
         }
         tracing::info!(addr = %self.addr, "serving");
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown({
+        // With the peer's address, which webhook refusals are limited by.
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown({
             let token = token.clone();
             async move { token.cancelled().await }
         });
@@ -199,6 +210,8 @@ impl Application {
             }
         }
         while jobs.join_next().await.is_some() {}
+        // Refusals counted since the last flush, now that no request is left to add one.
+        crate::services::webhooks::refusals::flush_at_shutdown(&state).await;
         tracing::info!("server stopped");
         Ok(())
     }

@@ -39,6 +39,8 @@ pub struct AppState {
     pub intake: Arc<crate::runtime::intake::IntakeBatcher>,
     /// Requests per API key (`API_RATE_LIMIT`).
     pub rate_limits: Arc<crate::runtime::key_limiter::KeyLimiter>,
+    /// Refused webhooks: per source address buckets, and the tallies not flushed yet.
+    pub refusals: Arc<crate::runtime::webhook_refusals::Refusals>,
     /// Webhook processing's own connections (`db::hot_statement_pool`): the same few
     /// statements for every delivery, planned once per connection.
     pub webhook_db: PgPool,

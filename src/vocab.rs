@@ -132,15 +132,6 @@ pub enum JobStatus {
     Failed,
 }
 
-/// What became of a webhook delivery (for a copy: of the first delivery).
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum WebhookOutcome {
-    Processed,
-    Queued,
-    Ignored,
-}
-
 /// An allow or deny list.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -374,14 +365,6 @@ mod tests {
             .into_iter()
             .map(|s| s.kind);
         assert_eq!(values::<super::JobKind>(), set(registered));
-    }
-
-    #[test]
-    fn webhook_outcomes_are_what_a_delivery_can_become_but_failed() {
-        let mut stored =
-            check_values("status          text NOT NULL CHECK (status IN ('queued', 'processed'");
-        stored.remove("failed");
-        assert_eq!(values::<super::WebhookOutcome>(), stored);
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! Retention: what is older than an environment's cutoff, counted or deleted in small batches
-//! (each batch its own short statement, so no long lock is held). Signed invoices are kept,
-//! even one signed while a batch runs (the DELETE re-checks its predicate on the row it
-//! deletes), and ledger rows are kept (they are the exactly-once key): only their stored
-//! bodies go.
+//! Retention: what is older than an environment's cutoff (or, for what no environment owns,
+//! the platform's), counted or deleted in small batches (each batch its own short statement,
+//! so no long lock is held). Signed invoices are kept, even one signed while a batch runs
+//! (the DELETE re-checks its predicate on the row it deletes), and ledger rows are kept (they
+//! are the exactly-once key): only their stored bodies go.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -209,6 +209,92 @@ pub async fn delete_batch(
                      SELECT id FROM webhook_deliveries
                      WHERE env_id = $1 AND received_at < $2 AND body <> '' AND status <> 'queued' LIMIT $3)",
                 env_id,
+                cutoff,
+                batch
+            )
+            .execute(db)
+            .await?
+        }
+    };
+    Ok(done.rows_affected())
+}
+
+/// What retention removes that no environment owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnattributedKind {
+    /// Receipts of refusals and duplicates (`webhook_receipts`).
+    WebhookReceipts,
+    /// Deliveries no environment claims (unknown account or ref), with their bodies.
+    UnclaimedDeliveries,
+}
+
+impl UnattributedKind {
+    pub const ALL: [UnattributedKind; 2] = [
+        UnattributedKind::WebhookReceipts,
+        UnattributedKind::UnclaimedDeliveries,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnattributedKind::WebhookReceipts => "webhookReceipts",
+            UnattributedKind::UnclaimedDeliveries => "unclaimedDeliveries",
+        }
+    }
+}
+
+/// How many rows of `kind` are older than `cutoff`.
+pub async fn count_unattributed(
+    db: &PgPool,
+    kind: UnattributedKind,
+    cutoff: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    let n = match kind {
+        UnattributedKind::WebhookReceipts => {
+            sqlx::query_scalar!(
+                "SELECT count(*) FROM webhook_receipts WHERE received_at < $1",
+                cutoff
+            )
+            .fetch_one(db)
+            .await?
+        }
+        UnattributedKind::UnclaimedDeliveries => {
+            sqlx::query_scalar!(
+                "SELECT count(*) FROM webhook_deliveries
+                 WHERE env_id IS NULL AND received_at < $1 AND status <> 'queued'",
+                cutoff
+            )
+            .fetch_one(db)
+            .await?
+        }
+    };
+    Ok(n.unwrap_or(0))
+}
+
+/// Deletes at most `batch` rows of `kind` older than `cutoff`; answers how many.
+pub async fn delete_unattributed_batch(
+    db: &PgPool,
+    kind: UnattributedKind,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = match kind {
+        UnattributedKind::WebhookReceipts => {
+            sqlx::query!(
+                "DELETE FROM webhook_receipts WHERE id IN (
+                     SELECT id FROM webhook_receipts WHERE received_at < $1 LIMIT $2)",
+                cutoff,
+                batch
+            )
+            .execute(db)
+            .await?
+        }
+        UnattributedKind::UnclaimedDeliveries => {
+            // A delivery is attributed when it is stored and never after, so the batch's
+            // predicate holds for every row it picked.
+            sqlx::query!(
+                "DELETE FROM webhook_deliveries WHERE id IN (
+                     SELECT id FROM webhook_deliveries
+                     WHERE env_id IS NULL AND received_at < $1 AND status <> 'queued' LIMIT $2)",
                 cutoff,
                 batch
             )

@@ -1,5 +1,5 @@
 //! Webhook deliveries (stored before they are acknowledged), the receipts that store no body
-//! (rejections, duplicates) and the figures of `webhook-status`.
+//! (refusals, a row per reason and flush; duplicates) and the figures of `webhook-status`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -198,16 +198,35 @@ async fn record_duplicates(
     Ok(())
 }
 
-/// A refused delivery: its reason and time, never its body.
-pub async fn record_rejection(
-    db: impl PgExecutor<'_>,
-    reason: &str,
-    trace_id: &str,
-) -> Result<(), sqlx::Error> {
+/// The refusals of one reason over a flush period: never a body or a credential.
+#[derive(Debug, Clone)]
+pub struct RefusalTally {
+    pub reason: String,
+    pub count: i32,
+    pub last_at: DateTime<Utc>,
+    /// The latest refusal's trace id.
+    pub trace_id: Option<String>,
+    /// The latest refusals: `[{at, source, traceId, throttled}]`.
+    pub sample: Value,
+}
+
+/// Writes a flush period's refusals, a receipt per reason, in one statement.
+pub async fn record_refusals(db: impl PgExecutor<'_>, tallies: &[RefusalTally]) -> Result<(), sqlx::Error> {
+    let reasons: Vec<&str> = tallies.iter().map(|t| t.reason.as_str()).collect();
+    let counts: Vec<i32> = tallies.iter().map(|t| t.count).collect();
+    let times: Vec<DateTime<Utc>> = tallies.iter().map(|t| t.last_at).collect();
+    let traces: Vec<Option<&str>> = tallies.iter().map(|t| t.trace_id.as_deref()).collect();
+    let samples: Vec<Value> = tallies.iter().map(|t| t.sample.clone()).collect();
     sqlx::query!(
-        "INSERT INTO webhook_receipts (kind, reason, trace_id) VALUES ('rejected', $1, $2)",
-        reason,
-        trace_id
+        "INSERT INTO webhook_receipts (kind, reason, count, received_at, trace_id, sample)
+         SELECT 'rejected', reason, count, received_at, trace_id, sample
+         FROM UNNEST($1::text[], $2::int[], $3::timestamptz[], $4::text[], $5::jsonb[])
+             AS t(reason, count, received_at, trace_id, sample)",
+        &reasons as &[&str],
+        &counts,
+        &times,
+        &traces as &[Option<&str>],
+        &samples
     )
     .execute(db)
     .await?;
@@ -352,7 +371,7 @@ pub async fn status(db: impl PgExecutor<'_>, env_id: Option<Uuid>) -> Result<Sta
             WHERE ($1::uuid IS NULL OR env_id = $1) AND received_at > now() - interval '24 hours'
         ),
         receipts AS (
-            SELECT kind FROM webhook_receipts
+            SELECT kind, count FROM webhook_receipts
             WHERE ($1::uuid IS NULL OR env_id = $1) AND received_at > now() - interval '24 hours'
         ),
         failure AS (
@@ -378,8 +397,8 @@ pub async fn status(db: impl PgExecutor<'_>, env_id: Option<Uuid>) -> Result<Sta
             (SELECT count(*) FROM recent WHERE status = 'processed') AS "processed!",
             (SELECT count(*) FROM recent WHERE status = 'ignored') AS "ignored!",
             (SELECT count(*) FROM recent WHERE status = 'failed') AS "failed!",
-            (SELECT count(*) FROM receipts WHERE kind = 'duplicate') AS "duplicate!",
-            (SELECT count(*) FROM receipts WHERE kind = 'rejected') AS "rejected!"
+            (SELECT COALESCE(sum(count), 0) FROM receipts WHERE kind = 'duplicate')::bigint AS "duplicate!",
+            (SELECT COALESCE(sum(count), 0) FROM receipts WHERE kind = 'rejected')::bigint AS "rejected!"
         "#,
         env_id
     )

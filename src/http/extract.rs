@@ -1,5 +1,6 @@
 //! Extractors that fail in the contract's envelope, naming the offending field:
-//! `ApiJson` (body), `ApiQuery` (query string) and `ApiPath` (path parameters).
+//! `ApiJson` (body), `ApiQuery` (query string) and `ApiPath` (path parameters); and the
+//! caller's address (`PeerAddr`), which never fails.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
@@ -58,6 +59,23 @@ where
             ));
         }
         parse_json(&bytes).map(ApiJsonOrEmpty)
+    }
+}
+
+/// The socket peer's address, as the server was told it (`startup` serves with it); none
+/// when it was not (a router called without a socket). No proxy header is read: behind a
+/// proxy this is the proxy.
+pub struct PeerAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(PeerAddr(peer))
     }
 }
 

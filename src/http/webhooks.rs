@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::http::envelope::Envelope;
-use crate::http::extract::{ApiPath, RawBody};
+use crate::http::extract::{ApiPath, PeerAddr, RawBody};
 use crate::services::job_status::{self, JobView};
 use crate::services::webhooks::intake::{self, Receipt};
 use crate::services::webhooks::status::{self, WebhookStatus};
@@ -26,17 +26,32 @@ pub struct MonoDelivery {
     data: serde_json::Value,
 }
 
-/// The body is taken as bytes, untouched: the signature covers exactly what arrived.
+/// The body is taken as bytes, untouched: the signature covers exactly what arrived. The
+/// source of a refusal is the socket peer (no proxy header is trusted).
 #[utoipa::path(
     post,
     path = "/si/mono/webhook",
     tag = "webhooks",
     summary = "Receive a Mono webhook event",
+    description = "Authenticated by `mono-webhook-secret`, or by `x-mono-timestamp` with \
+`x-mono-signature`. A refused delivery (401) is counted in webhook-status (`last24h.rejected`, \
+`lastFailure`) and in `webhook_refusals_total`, and is not stored. Refusals are limited per \
+source address (the connection's peer): past `MONO_WEBHOOK_REFUSAL_BURST` at once or \
+`MONO_WEBHOOK_REFUSAL_LIMIT` a minute, they answer 429 with `Retry-After` instead; a delivery \
+that authenticates is never limited. A duplicate's `outcome` is what became of the first copy: \
+`queued` while it waits or is retried, `processed`, or `ignored` (also when its processing \
+failed for good).",
     request_body(content = MonoDelivery, example = json!({"event":"mono.events.account_updated","data":{"account":{"_id":"65f1c0ffee0000000000abcd"},"meta":{"data_status":"AVAILABLE"}}})),
-    responses((status = 200, description = "Receive a Mono webhook event", body = crate::http::openapi::EnvelopeOf<Receipt>)),
+    responses(
+        (status = 200, description = "Receive a Mono webhook event", body = crate::http::openapi::EnvelopeOf<Receipt>),
+        (status = 401, description = "The secret or signature is missing or wrong (counted, not stored)", body = crate::http::openapi::Failure),
+        (status = 429, description = "Too many refused deliveries from this source address; `Retry-After` (seconds) says when to try again", body = crate::http::openapi::Failure,
+            headers(("Retry-After" = u64, description = "Seconds until this address may be refused again"))),
+    ),
 )]
 pub async fn receive(
     State(state): State<AppState>,
+    PeerAddr(source): PeerAddr,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Envelope<Receipt>, ApiError> {
@@ -46,7 +61,7 @@ pub async fn receive(
         timestamp: header(signature::HEADER_TIMESTAMP),
         signature: header(signature::HEADER_SIGNATURE),
     };
-    let receipt = intake::receive(&state, auth, &body).await?;
+    let receipt = intake::receive_from(&state, auth, &body, source).await?;
     let message = if receipt.duplicate {
         "Webhook already received"
     } else {

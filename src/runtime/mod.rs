@@ -4,7 +4,9 @@
 //! - `intake`: webhook deliveries stored in batches, one commit for many.
 //! - `policy_cache`: compiled eligibility policies by environment.
 //! - `key_limiter`: the per-key request budget of `API_RATE_LIMIT`.
+//! - `webhook_refusals`: refused webhooks, throttled per source address and tallied.
 
 pub mod intake;
 pub mod key_limiter;
 pub mod policy_cache;
+pub mod webhook_refusals;

@@ -1,4 +1,5 @@
-//! The hourly retention purge (see `services::retention`). Every replica may run it: the
+//! The hourly retention purge (see `services::retention`): every environment's, then what no
+//! environment owns (webhook receipts, unclaimed deliveries). Every replica may run it: the
 //! batched deletes are idempotent, so two at once only share the work.
 
 use std::time::Duration;
@@ -24,6 +25,14 @@ pub async fn run(state: AppState) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+        }
+        let keep = retention::UnattributedRetention::from_settings(&state.settings);
+        match retention::purge_unattributed(&state.db, keep, &token, false).await {
+            Ok(report) if report.rows.values().any(|n| *n > 0) => {
+                tracing::info!(rows = ?report.rows, "retention purge of what no environment owns");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention purge of what no environment owns failed"),
         }
     }
 }

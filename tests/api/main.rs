@@ -45,5 +45,6 @@ mod startup_checks;
 mod sync;
 mod sync_resume;
 mod tenant_isolation;
+mod webhook_refusals;
 mod webhook_send;
 mod webhooks;

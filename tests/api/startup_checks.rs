@@ -22,6 +22,33 @@ fn serving_with_verification_and_no_webhook_secret_is_refused_naming_both() {
     assert!(stderr.contains("MONO_VERIFY_SIGNATURE"), "{stderr}");
 }
 
+/// Retentions whose cutoff no date can hold (about 96 million days back) are refused naming
+/// the variable, as are unclaimed-delivery retentions of zero days.
+#[test]
+fn retentions_beyond_any_date_are_refused_naming_the_variable() {
+    for (var, value) in [
+        ("MONO_DATA_RETENTION_DAYS", "100000000"),
+        ("MONO_DATA_RETENTION_DAYS", "36501"),
+        ("MONO_UNCLAIMED_RETENTION_DAYS", "4000000000"),
+        ("MONO_UNCLAIMED_RETENTION_DAYS", "0"),
+    ] {
+        let out = Command::new(BIN)
+            .arg("serve")
+            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("MONO_WEBHOOK_SECRET", "whsec_startup")
+            .env_remove("MONO_DATA_RETENTION_DAYS")
+            .env_remove("MONO_UNCLAIMED_RETENTION_DAYS")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{var}={value}: serve must not start");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(var), "{var}={value}: {stderr}");
+        assert!(stderr.contains("36500"), "{var}={value}: {stderr}");
+    }
+}
+
 #[test]
 fn the_sandbox_never_prints_a_key_it_was_given() {
     let given = "live_sk_given_by_the_user_7f3a9c";

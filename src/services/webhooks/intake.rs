@@ -1,5 +1,8 @@
 //! Webhook intake: authentication (either form of MONO.md), the envelope, attribution to an
-//! account or widget-link ref, and the durable store of each delivery before the 2xx.
+//! account or widget-link ref, and the durable store of each delivery before the 2xx. A
+//! refusal is answered and counted by `refusals`, without a write of its own.
+
+use std::net::IpAddr;
 
 use chrono::Utc;
 use secrecy::ExposeSecret;
@@ -8,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::db::webhooks::{self as db, PendingDelivery};
+use crate::db::webhooks::PendingDelivery;
 use crate::error::ApiError;
 use crate::state::AppState;
 use mono::signature::{self, PresentedAuth, SignatureError};
@@ -34,40 +37,71 @@ pub struct Receipt {
     pub delivery_id: Uuid,
     pub event: String,
     pub duplicate: bool,
-    /// `queued`, `ignored`, and for a duplicate the first copy's state (`processed`,
-    /// `queued`, `ignored`).
-    #[schema(value_type = crate::vocab::WebhookOutcome)]
-    pub outcome: String,
+    /// `queued` or `ignored`; for a duplicate, what became of the first copy.
+    pub outcome: WebhookOutcome,
+}
+
+/// What became of a delivery, as the contract names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookOutcome {
+    /// Its effects are done.
+    Processed,
+    /// Stored; a job processes it (also while its job retries it).
+    Queued,
+    /// Stored and acknowledged, nothing to do: an unknown event or account, or (for a
+    /// duplicate) a first copy whose processing failed for good, which a copy does not
+    /// redo (webhook-status `lastFailure` shows why).
+    Ignored,
+}
+
+impl WebhookOutcome {
+    /// The outcome of a stored delivery's status (`queued`, `processed`, `ignored`, `failed`).
+    pub fn of_status(status: &str) -> Self {
+        match status {
+            "processed" => WebhookOutcome::Processed,
+            "queued" => WebhookOutcome::Queued,
+            _ => WebhookOutcome::Ignored,
+        }
+    }
+
+    /// The name the contract gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookOutcome::Processed => "processed",
+            WebhookOutcome::Queued => "queued",
+            WebhookOutcome::Ignored => "ignored",
+        }
+    }
+}
+
+impl PartialEq<&str> for WebhookOutcome {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
 }
 
 // ----- intake ------------------------------------------------------------------------------
 
-/// Authenticates, stores and acknowledges one delivery. The delivery (and its job) is
-/// committed before this returns, so a 2xx means it is durable.
+/// Authenticates, stores and acknowledges one delivery from an unknown source address.
 pub async fn receive(state: &AppState, auth: PresentedAuth<'_>, body: &[u8]) -> Result<Receipt, ApiError> {
-    let trace_id = crate::telemetry::current_trace_id();
+    receive_from(state, auth, body, None).await
+}
+
+/// Authenticates, stores and acknowledges one delivery from `source` (the socket peer). The
+/// delivery (and its job) is committed before this returns, so a 2xx means it is durable; a
+/// refusal touches no database.
+pub async fn receive_from(
+    state: &AppState,
+    auth: PresentedAuth<'_>,
+    body: &[u8],
+    source: Option<IpAddr>,
+) -> Result<Receipt, ApiError> {
     if let Err(reason) = authenticate(state, auth, body) {
-        metrics::counter!("webhook_deliveries_total", "outcome" => "rejected").increment(1);
-        tracing::warn!(reason, "webhook refused");
-        // Counting is best effort: a refusal stays a 401 even when the database is away.
-        if let Err(e) = db::record_rejection(&state.db, reason, &trace_id).await {
-            tracing::warn!(error = %e, "could not record a refused webhook");
-        }
-        return Err(ApiError::Unauthorized(format!(
-            "webhook authentication failed: {}",
-            reason.replace('_', " ")
-        )));
+        return Err(super::refusals::refuse(state, reason, source));
     }
-    let (text, envelope) = match parse_envelope(body) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            metrics::counter!("webhook_deliveries_total", "outcome" => "rejected").increment(1);
-            if let Err(e) = db::record_rejection(&state.db, "malformed_body", &trace_id).await {
-                tracing::warn!(error = %e, "could not record a refused webhook");
-            }
-            return Err(e);
-        }
-    };
+    let trace_id = crate::telemetry::current_trace_id();
+    let (text, envelope) = parse_envelope(body).map_err(|e| super::refusals::malformed(state, source, e))?;
     let event = envelope.event.as_str();
     let event_id = envelope
         .event_id
@@ -105,7 +139,7 @@ pub async fn receive(state: &AppState, auth: PresentedAuth<'_>, body: &[u8]) -> 
         delivery_id: intake.id,
         event: intake.event,
         duplicate: !intake.inserted,
-        outcome: intake.status,
+        outcome: WebhookOutcome::of_status(&intake.status),
     })
 }
 

@@ -37,10 +37,20 @@ pub struct Last24h {
 }
 
 /// The caller's environment; an admin key: every environment, and the deliveries (and
-/// refusals) no environment claims.
+/// refusals) no environment claims. Refusals are the flushed ones of every replica and this
+/// replica's not flushed yet: another replica's appear within its flush period.
 pub async fn status(state: &AppState, tenant: &Tenant) -> Result<WebhookStatus, ApiError> {
     let scope = (!tenant.is_admin()).then_some(tenant.env_id);
-    let f = db::status(&state.db, scope).await?;
+    let mut f = db::status(&state.db, scope).await?;
+    if scope.is_none() {
+        let unflushed = state.refusals.unflushed();
+        f.rejected += i64::try_from(unflushed.count).unwrap_or(i64::MAX);
+        if let Some((at, reason)) = unflushed.last {
+            if f.last_failure.as_ref().is_none_or(|(last, _)| at >= *last) {
+                f.last_failure = Some((at, reason.to_owned()));
+            }
+        }
+    }
     Ok(WebhookStatus {
         signature_verification: state.settings.mono.verify_signature,
         last_received_at: f.last_received_at,
