@@ -83,6 +83,10 @@ impl Application {
                 settings.api_rate_limit,
                 settings.api_rate_burst,
             )),
+            previews: Arc::new(crate::runtime::preview_limiter::PreviewLimiter::new(
+                settings.preview.per_env,
+                settings.preview.total,
+            )),
             db: pool,
             mono,
             mbs,

@@ -39,6 +39,8 @@ pub struct AppState {
     pub intake: Arc<crate::runtime::intake::IntakeBatcher>,
     /// Requests per API key (`API_RATE_LIMIT`).
     pub rate_limits: Arc<crate::runtime::key_limiter::KeyLimiter>,
+    /// Rule previews running at once (`PREVIEW_CONCURRENCY_PER_ENV`, `PREVIEW_CONCURRENCY`).
+    pub previews: Arc<crate::runtime::preview_limiter::PreviewLimiter>,
     /// Webhook processing's own connections (`db::hot_statement_pool`): the same few
     /// statements for every delivery, planned once per connection.
     pub webhook_db: PgPool,

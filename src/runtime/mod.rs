@@ -4,7 +4,9 @@
 //! - `intake`: webhook deliveries stored in batches, one commit for many.
 //! - `policy_cache`: compiled eligibility policies by environment.
 //! - `key_limiter`: the per-key request budget of `API_RATE_LIMIT`.
+//! - `preview_limiter`: rule previews at once, per environment and in all.
 
 pub mod intake;
 pub mod key_limiter;
 pub mod policy_cache;
+pub mod preview_limiter;
