@@ -496,3 +496,33 @@ async fn a_queued_sync_without_a_readable_budget_leaves_the_account_alone(pool: 
     assert_eq!(failures, 0);
     assert_eq!(connection, "ok");
 }
+
+/// Shutdown cutting short the wait before a retry (Mono asked for 30 s with a 429): Mono's
+/// trouble that the retry would have handled, not the account's; the job is queued again
+/// without an attempt and the account keeps its state.
+#[sqlx::test]
+async fn a_queued_sync_whose_retry_shutdown_cut_short_leaves_the_account_due(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let account = s.link_new_account(5).await;
+    let rule = install_fault(
+        &s.sandbox,
+        json!({"endpoint": "transactions", "rate_limit_retry_after": 30}),
+    )
+    .await;
+    let job = queue_sync(&s.app, &account).await;
+    wait_for("the first attempt to be refused", Duration::from_secs(20), || {
+        std::future::ready((fault_applied(&s.sandbox, &rule) == 1).then_some(()))
+    })
+    .await;
+    s.app.shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(20), s.app.server).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the server stopped");
+    assert_eq!(fault_applied(&s.sandbox, &rule), 1, "no retry after shutdown");
+
+    let (status, attempts, progress) = sync_job_row(&pool, job).await;
+    assert_eq!((status.as_str(), attempts), ("queued", 0), "{progress}");
+    assert_eq!(progress["waiting"], "shutting_down", "{progress}");
+    let (error, next, failures, connection) = sync_state(&pool, &account).await;
+    assert_eq!((error, next, failures), (None, None, 0));
+    assert_eq!(connection, "ok");
+}
