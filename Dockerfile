@@ -1,10 +1,15 @@
 # Build: SQLX_OFFLINE uses the committed .sqlx/ query data, so no database is needed.
+# Everything the workspace's build reads, laid out as in the repository: the manifests, the
+# query data, the migrations and assets the binary embeds (`migrate!`, `include_bytes!` of the
+# vendored Redoc), the service's sources and its crates (with their own data and benches).
+# `scripts/docker-context-check.sh` (CI) checks that this list is enough.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 ENV SQLX_OFFLINE=true
 COPY Cargo.toml Cargo.lock ./
 COPY .sqlx ./.sqlx
 COPY migrations ./migrations
+COPY assets ./assets
 COPY src ./src
 COPY crates ./crates
 RUN cargo build --release --locked --bin taxpoynt-mono \

@@ -81,6 +81,49 @@ pub struct Settings {
     /// `SHUTDOWN_TIMEOUT_SECS`: after SIGTERM, how long requests and jobs get to finish
     /// before the process stops them (default 30).
     pub shutdown_timeout: Duration,
+    /// Rule previews: how many at once, and how long one's scan may run.
+    pub preview: PreviewLimits,
+}
+
+/// Rule previews (`POST /si/mono/allow-deny/preview`) each hold a main-pool connection for
+/// their whole scan of the ledger: how many may run at once in one replica, and how long a
+/// scan may take.
+#[derive(Debug, Clone, Copy)]
+pub struct PreviewLimits {
+    /// `PREVIEW_CONCURRENCY_PER_ENV`: previews of one environment at once (default 2, 1 to
+    /// 64); past it 429 `rate_limited`.
+    pub per_env: u32,
+    /// `PREVIEW_CONCURRENCY`: previews of every environment together at once (default 4, 1
+    /// to 256); past it 429 `rate_limited`.
+    pub total: u32,
+    /// `PREVIEW_STATEMENT_TIMEOUT_MS`: the scan's `statement_timeout` (default 30000, 100 to
+    /// 600000); a scan cut by it answers 422 `preview_too_large`.
+    pub statement_timeout: Duration,
+}
+
+impl PreviewLimits {
+    fn from_get(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let per_env = parse_num(get, "PREVIEW_CONCURRENCY_PER_ENV", 2u32)?;
+        if !(1..=64).contains(&per_env) {
+            return Err(err("PREVIEW_CONCURRENCY_PER_ENV", "must be between 1 and 64"));
+        }
+        let total = parse_num(get, "PREVIEW_CONCURRENCY", 4u32)?;
+        if !(1..=256).contains(&total) {
+            return Err(err("PREVIEW_CONCURRENCY", "must be between 1 and 256"));
+        }
+        let timeout_ms = parse_num(get, "PREVIEW_STATEMENT_TIMEOUT_MS", 30_000u64)?;
+        if !(100..=600_000).contains(&timeout_ms) {
+            return Err(err(
+                "PREVIEW_STATEMENT_TIMEOUT_MS",
+                "must be between 100 and 600000",
+            ));
+        }
+        Ok(PreviewLimits {
+            per_env,
+            total,
+            statement_timeout: Duration::from_millis(timeout_ms),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -414,8 +457,10 @@ impl Settings {
         };
 
         let shutdown_timeout = Duration::from_secs(parse_num(&get, "SHUTDOWN_TIMEOUT_SECS", 30u64)?);
+        let preview = PreviewLimits::from_get(&get)?;
 
         Ok(Settings {
+            preview,
             shutdown_timeout,
             api_rate_limit,
             api_rate_burst,
@@ -636,6 +681,24 @@ mod tests {
         assert_eq!(s.webhook_refusals.per_minute, 0);
         let e = load(&[("MONO_WEBHOOK_REFUSAL_BURST", "0")]).unwrap_err();
         assert!(e.message.contains("MONO_WEBHOOK_REFUSAL_LIMIT"), "{e}");
+    }
+
+    #[test]
+    fn preview_limits_default_small_and_each_bad_value_names_its_variable() {
+        let p = load(&[]).unwrap().preview;
+        assert_eq!((p.per_env, p.total), (2, 4));
+        assert_eq!(p.statement_timeout, Duration::from_secs(30));
+        for (var, value) in [
+            ("PREVIEW_CONCURRENCY_PER_ENV", "0"),
+            ("PREVIEW_CONCURRENCY_PER_ENV", "65"),
+            ("PREVIEW_CONCURRENCY", "0"),
+            ("PREVIEW_CONCURRENCY", "many"),
+            ("PREVIEW_STATEMENT_TIMEOUT_MS", "99"),
+            ("PREVIEW_STATEMENT_TIMEOUT_MS", "600001"),
+        ] {
+            let e = load(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var, "{var}={value} gave {e}");
+        }
     }
 
     #[test]

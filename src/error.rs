@@ -42,6 +42,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{message}")]
     RateLimited { message: String, retry_after_secs: u64 },
+    /// 422: the request is well formed but more than the service will do at once (a rule
+    /// preview whose scan ran past its statement timeout: `preview_too_large`).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("Mono answered with an error: {message}")]
     MonoUpstream { status: Option<u16>, message: String },
     #[error("Mono did not answer in time")]
@@ -150,6 +154,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MonoUpstream { .. } => StatusCode::BAD_GATEWAY,
             ApiError::MonoTimeout | ApiError::MbsTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::MbsRefused { .. } => StatusCode::BAD_REQUEST,
@@ -172,6 +177,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::MonoUpstream { .. } => "mono_error",
             ApiError::MonoTimeout => "mono_timeout",
             ApiError::MbsRefused { .. } => "invalid_invoice",

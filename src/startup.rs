@@ -87,6 +87,10 @@ impl Application {
                 settings.webhook_refusals.per_minute,
                 settings.webhook_refusals.burst,
             )),
+            previews: Arc::new(crate::runtime::preview_limiter::PreviewLimiter::new(
+                settings.preview.per_env,
+                settings.preview.total,
+            )),
             db: pool,
             mono,
             mbs,

@@ -2,6 +2,7 @@
 //! trace id (`x-request-id` honoured, echoed as `x-trace-id`), one span per request, and the
 //! Prometheus request metrics.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -40,7 +41,9 @@ pub async fn with_trace_id<F: std::future::Future>(trace_id: String, fut: F) -> 
     TRACE_ID.scope(trace_id, fut).await
 }
 
-/// Installs the global subscriber once; later calls are no-ops (tests build many apps).
+/// Installs the global subscriber once; later calls are no-ops (tests build many apps). Text
+/// logs are coloured only on a terminal: written to a file or a pipe (a log collector),
+/// escape codes would be noise in every line. `NO_COLOR` turns colour off on a terminal too.
 pub fn init(format: LogFormat) {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
@@ -56,11 +59,19 @@ pub fn init(format: LogFormat) {
                         .with_current_span(true),
                 )
                 .try_init(),
-            LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+            LogFormat::Text => registry
+                .with(tracing_subscriber::fmt::layer().with_ansi(colour_logs()))
+                .try_init(),
         };
         // A subscriber set by a test harness is fine.
         let _ = result;
     });
+}
+
+/// Whether text logs are coloured: only when they go to a terminal (the fmt layer writes to
+/// stdout) and `NO_COLOR` is unset or empty.
+fn colour_logs() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// The process-wide Prometheus recorder (installed on first use).

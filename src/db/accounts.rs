@@ -411,6 +411,30 @@ pub async fn find_link_ref(db: impl PgExecutor<'_>, r#ref: &str) -> Result<Optio
     .await
 }
 
+/// Whether the tenant's account was unlinked after the widget-link ref `r` was issued: a late
+/// `account_connected` of that ref must not link it again. Locks the account's row for the
+/// caller's transaction, so an unlink cannot land between this answer and the link.
+pub async fn unlinked_since_ref(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    account_id: &str,
+    r#ref: &str,
+) -> Result<bool, sqlx::Error> {
+    let since = sqlx::query_scalar!(
+        r#"SELECT COALESCE(a.unlinked_at > l.created_at, false) AS "since!"
+           FROM mono_accounts a JOIN mono_link_refs l ON l.ref = $4
+           WHERE a.id = $1 AND a.env_id = $2 AND a.org_id = $3
+           FOR UPDATE OF a"#,
+        account_id,
+        tenant.env_id,
+        tenant.org_id,
+        r#ref
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(since.unwrap_or(false))
+}
+
 pub async fn complete_link_ref(db: impl PgExecutor<'_>, r#ref: &str) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE mono_link_refs SET completed_at = COALESCE(completed_at, now()) WHERE ref = $1",

@@ -307,10 +307,30 @@ pub struct StoredTransaction {
     pub raw: Option<String>,
 }
 
+/// Cuts every later statement of the caller's transaction that runs longer than `timeout`
+/// (`statement_timeout`, for this transaction only); a statement cut so fails with SQLSTATE
+/// 57014 ([`is_statement_timeout`]).
+pub async fn set_local_statement_timeout(
+    conn: &mut sqlx::PgConnection,
+    timeout: std::time::Duration,
+) -> Result<(), sqlx::Error> {
+    let ms = format!("{}ms", timeout.as_millis().max(1));
+    sqlx::query!("SELECT set_config('statement_timeout', $1, true)", ms)
+        .fetch_one(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether `err` is a statement cut by `statement_timeout` (or a cancel).
+pub fn is_statement_timeout(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+}
+
 /// The environment's stored transactions as a stream (never all in memory), optionally of one
-/// account and within transaction dates `[from, to)`.
+/// account and within transaction dates `[from, to)`, read on `conn` (the preview's
+/// transaction, under its statement timeout).
 pub fn stored_transactions<'a>(
-    db: &'a sqlx::PgPool,
+    db: &'a mut sqlx::PgConnection,
     tenant: &'a crate::tenancy::Tenant,
     account_id: Option<&'a str>,
     from: Option<DateTime<Utc>>,

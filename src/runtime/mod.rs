@@ -5,8 +5,10 @@
 //! - `policy_cache`: compiled eligibility policies by environment.
 //! - `key_limiter`: the per-key request budget of `API_RATE_LIMIT`.
 //! - `webhook_refusals`: refused webhooks, throttled per source address and tallied.
+//! - `preview_limiter`: rule previews at once, per environment and in all.
 
 pub mod intake;
 pub mod key_limiter;
 pub mod policy_cache;
 pub mod webhook_refusals;
+pub mod preview_limiter;

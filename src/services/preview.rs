@@ -2,6 +2,11 @@
 //! under a proposed one (a rule added, or a settings change), and reports what would change.
 //! Nothing is written. Transactions stream from the ledger; each is decoded once and decided
 //! twice with compiled policies.
+//!
+//! The scan holds a main-pool connection from its first row to its last, so previews are
+//! bounded: a few at once per environment and per replica (`runtime::preview_limiter`; past
+//! them 429 with `Retry-After`), each scan under a statement timeout (past it 422
+//! `preview_too_large`: narrow it with `accountId`, `from`, `to`).
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -9,6 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::db::{accounts, environments, ledger, rules};
 use crate::error::ApiError;
+use crate::runtime::preview_limiter::PreviewPermit;
 use crate::services::dlq::parse_bound;
 use crate::services::settings::{apply_patch, effective_settings, SettingsPatch};
 use crate::services::sync::decide::into_engine;
@@ -18,6 +24,9 @@ use eligibility::{self, validate_rule, MatchKind, Outcome, Rule, RuleField, Rule
 use mono::RawTransaction;
 
 pub const MAX_SAMPLES: usize = 20;
+/// The `Retry-After` of a preview refused for want of room: previews of a usual ledger take
+/// about this long.
+pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// A rule as `POST /si/mono/allow-deny` takes it (not saved), or `{settings}`, with the
 /// optional scope `accountId`, `from`, `to`.
@@ -103,6 +112,7 @@ pub async fn preview(state: &AppState, tenant: &Tenant, body: PreviewBody) -> Re
         .as_deref()
         .map(str::trim)
         .filter(|a| !a.is_empty());
+    let _room = admit(state, tenant)?;
 
     let stored = environments::settings(&state.db, tenant).await?;
     let current_rules = rules::all_for_env(&state.db, tenant)
@@ -156,9 +166,12 @@ pub async fn preview(state: &AppState, tenant: &Tenant, body: PreviewBody) -> Re
     let currencies = accounts::currencies(&state.db, tenant).await?;
 
     let mut out = Preview::default();
-    let mut rows = ledger::stored_transactions(&state.db, tenant, account_id, from, to);
+    let timeout = state.settings.preview.statement_timeout;
+    let mut tx = state.db.begin().await?;
+    ledger::set_local_statement_timeout(&mut tx, timeout).await?;
+    let mut rows = ledger::stored_transactions(&mut tx, tenant, account_id, from, to);
     while let Some(row) = rows.next().await {
-        let row = row?;
+        let row = row.map_err(|e| scan_failed(e, timeout))?;
         let Some(raw) = row.raw else {
             out.skipped_without_transaction += 1;
             continue;
@@ -204,5 +217,45 @@ pub async fn preview(state: &AppState, tenant: &Tenant, body: PreviewBody) -> Re
             });
         }
     }
+    drop(rows);
+    // Nothing was written: the transaction only carried the statement timeout.
+    tx.rollback().await?;
     Ok(out)
+}
+
+/// Room for one more preview of the tenant's environment in this replica, or 429.
+fn admit(state: &AppState, tenant: &Tenant) -> Result<PreviewPermit, ApiError> {
+    state.previews.try_acquire(tenant.env_id).map_err(|full| {
+        metrics::counter!("preview_refused_total", "bound" => full.as_str()).increment(1);
+        let limits = &state.settings.preview;
+        let message = match full {
+            crate::runtime::preview_limiter::PreviewRefused::Environment => format!(
+                "{} previews of this environment are running, the most at once; retry after the time in Retry-After",
+                limits.per_env
+            ),
+            crate::runtime::preview_limiter::PreviewRefused::Replica => format!(
+                "{} previews are running on this server, the most at once; retry after the time in Retry-After",
+                limits.total
+            ),
+        };
+        ApiError::RateLimited {
+            message,
+            retry_after_secs: RETRY_AFTER_SECS,
+        }
+    })
+}
+
+/// The scan's failure: 422 `preview_too_large` when it ran past its statement timeout.
+fn scan_failed(err: sqlx::Error, timeout: std::time::Duration) -> ApiError {
+    if ledger::is_statement_timeout(&err) {
+        metrics::counter!("preview_timeouts_total").increment(1);
+        return ApiError::Unprocessable {
+            code: "preview_too_large",
+            message: format!(
+                "the preview's scan of the stored transactions ran past {} ms; narrow it with accountId, from or to",
+                timeout.as_millis()
+            ),
+        };
+    }
+    err.into()
 }

@@ -386,3 +386,143 @@ async fn budget_wait_cut_by_shutdown_ends_a_sync_at_a_page_boundary(pool: PgPool
     let stopped = tokio::time::timeout(Duration::from_secs(10), s.app.server).await;
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "the server stopped");
 }
+
+/// The account's sync state as a queued sync leaves it: (last error, next sync, failures,
+/// connection).
+async fn sync_state(pool: &PgPool, account: &str) -> (Option<String>, Option<DateTime<Utc>>, i32, String) {
+    sqlx::query_as(
+        "SELECT last_sync_error, next_sync_at, sync_failures, connection FROM mono_accounts WHERE id = $1",
+    )
+    .bind(account)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// The account's queued sync job: (status, attempts, progress).
+async fn sync_job_row(pool: &PgPool, job: uuid::Uuid) -> (String, i32, Value) {
+    sqlx::query_as("SELECT status, attempts, progress FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Queues a sync of `account` as `account_updated` would; answers the job.
+async fn queue_sync(app: &TestApp, account: &str) -> uuid::Uuid {
+    let env_id = app.env_id("sandbox").parse().unwrap();
+    let tenant = taxpoynt_mono::tenancy::Tenant::system(
+        app.tenant.org_id,
+        env_id,
+        taxpoynt_mono::tenancy::EnvName::Sandbox,
+    );
+    let mut conn = app.pool.acquire().await.unwrap();
+    taxpoynt_mono::services::sync::job::enqueue(&mut conn, &tenant, account, "account_updated")
+        .await
+        .unwrap()
+        .id
+}
+
+/// Shutdown while a queued sync waits for the budget is not the account's doing: the job
+/// goes back to the queue without using an attempt, due at once, and the account is not put
+/// in backoff (no `lastSyncError`, no `nextSyncAt`, connection unchanged).
+#[sqlx::test]
+async fn a_queued_sync_cut_by_shutdown_leaves_the_account_due(pool: PgPool) {
+    let s = TestApp::builder(pool.clone())
+        .max_rps(1)
+        .with_sandbox()
+        .start()
+        .await;
+    let account = s.link_new_account(5).await;
+    // A pause of a minute: the sync's first call to Mono waits for the budget.
+    db::budget::pause(&pool, BUDGET_NAME, 60_000).await.unwrap();
+    let job = queue_sync(&s.app, &account).await;
+    wait_for("the sync job to be running", Duration::from_secs(20), || async {
+        (sync_job_row(&pool, job).await.0 == "running").then_some(())
+    })
+    .await;
+    s.app.shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(20), s.app.server).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the server stopped");
+
+    let (status, attempts, progress) = sync_job_row(&pool, job).await;
+    assert_eq!((status.as_str(), attempts), ("queued", 0), "{progress}");
+    let due: bool = sqlx::query_scalar("SELECT run_after <= now() FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(due, "the job is due again at once");
+    let (error, next, failures, connection) = sync_state(&pool, &account).await;
+    assert_eq!(error, None);
+    assert_eq!(next, None);
+    assert_eq!(failures, 0);
+    assert_eq!(connection, "ok");
+}
+
+/// The budget's storage failing is not the account's doing either: the job is postponed
+/// without using an attempt and the account keeps its state.
+#[sqlx::test]
+async fn a_queued_sync_without_a_readable_budget_leaves_the_account_alone(pool: PgPool) {
+    let s = TestApp::builder(pool.clone())
+        .max_rps(1)
+        .with_sandbox()
+        .start()
+        .await;
+    let account = s.link_new_account(5).await;
+    // The budget's row can no longer be taken from.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_budget() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'the budget store is down'; END $$;
+         CREATE TRIGGER refuse_budget BEFORE UPDATE ON request_budgets
+             FOR EACH ROW EXECUTE FUNCTION refuse_budget();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let job = queue_sync(&s.app, &account).await;
+    let (status, attempts, progress) =
+        wait_for("the sync to be postponed", Duration::from_secs(20), || async {
+            // Claimed and back in the queue: an attempt used, or postponed with what it waits on.
+            let row = sync_job_row(&pool, job).await;
+            (row.0 == "queued" && (row.1 > 0 || row.2.get("waiting").is_some())).then_some(row)
+        })
+        .await;
+    assert_eq!((status.as_str(), attempts), ("queued", 0), "{progress}");
+    assert_eq!(progress["waiting"], "mono_budget_unavailable", "{progress}");
+    let (error, next, failures, connection) = sync_state(&pool, &account).await;
+    assert_eq!(error, None);
+    assert_eq!(next, None);
+    assert_eq!(failures, 0);
+    assert_eq!(connection, "ok");
+}
+
+/// Shutdown cutting short the wait before a retry (Mono asked for 30 s with a 429): Mono's
+/// trouble that the retry would have handled, not the account's; the job is queued again
+/// without an attempt and the account keeps its state.
+#[sqlx::test]
+async fn a_queued_sync_whose_retry_shutdown_cut_short_leaves_the_account_due(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let account = s.link_new_account(5).await;
+    let rule = install_fault(
+        &s.sandbox,
+        json!({"endpoint": "transactions", "rate_limit_retry_after": 30}),
+    )
+    .await;
+    let job = queue_sync(&s.app, &account).await;
+    wait_for("the first attempt to be refused", Duration::from_secs(20), || {
+        std::future::ready((fault_applied(&s.sandbox, &rule) == 1).then_some(()))
+    })
+    .await;
+    s.app.shutdown.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(20), s.app.server).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "the server stopped");
+    assert_eq!(fault_applied(&s.sandbox, &rule), 1, "no retry after shutdown");
+
+    let (status, attempts, progress) = sync_job_row(&pool, job).await;
+    assert_eq!((status.as_str(), attempts), ("queued", 0), "{progress}");
+    assert_eq!(progress["waiting"], "shutting_down", "{progress}");
+    let (error, next, failures, connection) = sync_state(&pool, &account).await;
+    assert_eq!((error, next, failures), (None, None, 0));
+    assert_eq!(connection, "ok");
+}

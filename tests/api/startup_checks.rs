@@ -109,3 +109,55 @@ fn the_run_commands_private_cluster_keeps_fsync_on() {
         "the run command keeps the default (on)"
     );
 }
+
+/// `serve --sandbox` up to a start-up failure (no database where `DATABASE_URL` points),
+/// with stdout and stderr piped: it logs the built-in sandbox starting, then stops. Answers
+/// (stdout, stderr).
+fn serve_without_a_database(log_format: &str) -> (String, String) {
+    let out = Command::new(BIN)
+        .args(["serve", "--sandbox", "--sandbox-port", "0"])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("MONO_WEBHOOK_SECRET", "whsec_log_colour_test")
+        .env("LOG_FORMAT", log_format)
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "serve must not start without its database");
+    assert!(stderr.contains("migrations"), "{stderr}");
+    (stdout, stderr)
+}
+
+/// Logs written to a pipe (or a file) carry no ANSI colour codes; JSON logs stay JSON.
+#[test]
+fn logs_to_a_pipe_are_plain_text() {
+    let (stdout, stderr) = serve_without_a_database("text");
+    assert!(stdout.contains("built-in Mono sandbox started"), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "colour codes in piped logs: {stdout:?}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in piped stderr: {stderr:?}"
+    );
+
+    let (stdout, _) = serve_without_a_database("json");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "built-in Mono sandbox started; the Mono client points at it"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+}

@@ -687,6 +687,78 @@ async fn account_connected_links_a_hosted_link_by_its_ref(pool: PgPool) {
     assert_eq!(st["data"]["last24h"]["processed"], 1, "{st}");
 }
 
+/// A late `account_connected` (delayed, or redelivered by Mono) for an account the customer
+/// unlinked after the link's ref was issued neither links it again nor queues a sync; a ref
+/// issued after the unlink links it as ever.
+#[sqlx::test]
+async fn a_late_account_connected_does_not_relink_an_account_unlinked_since_its_ref(pool: PgPool) {
+    let s = TestApp::builder(pool.clone())
+        .sync_on_link(true)
+        .with_sandbox()
+        .start()
+        .await;
+    let app = &s.app;
+    let issue = |client_ref: &'static str| async move {
+        let _: WidgetLink = app
+            .post(
+                "/si/mono/widget-link",
+                json!({"customer": {"name": "Ada Obi", "email": "ada@acme.ng"},
+                       "redirectUrl": "https://dashboard.example/cb", "meta": {"ref": client_ref}}),
+            )
+            .await;
+        taxpoynt_mono::services::link::namespaced_ref(app.tenant.org_id, client_ref)
+    };
+    let first_ref = issue("late-connect-0001").await;
+    let made = s
+        .control_post("/_sandbox/accounts", json!({"transactions": 2, "ref": first_ref}))
+        .await;
+    let account = made["data"]["id"].as_str().unwrap().to_string();
+    let connected = |r: &str| {
+        event(
+            "mono.events.account_connected",
+            json!({"id": account, "customer": {"id": made["data"]["customer_id"]},
+                   "meta": {"data_status": "AVAILABLE", "auth_method": "mobile_banking", "ref": r}}),
+        )
+    };
+    let unfinished_syncs = || async {
+        count(
+            &pool,
+            &format!(
+                "jobs WHERE kind = 'sync' AND payload->>'accountId' = '{account}'
+                   AND status IN ('queued', 'running')"
+            ),
+        )
+        .await
+    };
+    let linked = deliver_processed(app, &connected(&first_ref)).await;
+    assert_eq!(linked["linked"], true, "{linked}");
+    assert_eq!(linked["syncQueued"], true, "{linked}");
+    wait_for("the first sync to finish", WAIT, || async {
+        (unfinished_syncs().await == 0).then_some(())
+    })
+    .await;
+    let unlinked: Unlinked = app
+        .post(&format!("/si/mono/accounts/{account}/unlink"), json!({}))
+        .await;
+    assert!(unlinked.unlinked);
+
+    // The same ref again, after the unlink: ignored, and the account stays unlinked.
+    let receipt = deliver(app, &connected(&first_ref)).await;
+    let (status, result) = processed(&pool, receipt.delivery_id).await;
+    assert_eq!(status, "ignored", "{result}");
+    assert_eq!(result, json!({"ignored": "unlinked_after_ref"}));
+    let view: AccountView = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert!(view.unlinked_at.is_some(), "{view:?}");
+    assert_eq!(unfinished_syncs().await, 0, "no sync queued");
+
+    // A new link of the same account, by a ref issued after the unlink, links it again.
+    let second_ref = issue("late-connect-0002").await;
+    let relinked = deliver_processed(app, &connected(&second_ref)).await;
+    assert_eq!(relinked["linked"], true, "{relinked}");
+    let view: AccountView = app.get(&format!("/si/mono/accounts/{account}")).await;
+    assert!(view.unlinked_at.is_none(), "{view:?}");
+}
+
 // ----- reconciliation ------------------------------------------------------------------------
 
 #[sqlx::test]

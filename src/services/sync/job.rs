@@ -86,6 +86,8 @@ pub async fn enqueue_due(state: &AppState) -> Result<queue::Swept, ApiError> {
 
 /// How soon a queued sync whose account another session is syncing is tried again.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
+/// How soon a queued sync is tried again after Mono's request budget could not be read.
+const BUDGET_RETRY: Duration = Duration::from_secs(5);
 
 /// A queued sync (the sync lane of the job worker): the account's details refreshed from
 /// Mono first unless its data is AVAILABLE (so an account stored PROCESSING or PARTIAL moves
@@ -96,9 +98,29 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 /// gone); later, without using an attempt, when another session is syncing the account or
 /// the sync stopped at its time budget with more to fetch; and on failure the account backs
 /// off (`lastSyncError`, `nextSyncAt`), the job retried when the backoff ends. A database
-/// outage is the job queue's to retry: it says nothing about the account.
+/// outage is the job queue's to retry: it says nothing about the account. Nor does a sync
+/// that stopped because the service is shutting down, or because Mono's request budget could
+/// not be read: the job goes back to the queue without using an attempt ([`not_the_accounts`]).
 async fn run_queued(state: &AppState, tenant: &Tenant, account_id: MonoAccountId) -> Result<Ran, ApiError> {
-    match queued_sync(state, tenant, account_id.as_str()).await {
+    let result = queued_sync(state, tenant, account_id.as_str()).await;
+    let waiting = result.as_ref().err().and_then(|e| not_the_accounts(state, e));
+    if let (Some(waiting), Err(e)) = (waiting, &result) {
+        tracing::info!(
+            account_id = account_id.as_str(),
+            error = %e,
+            "queued sync stopped through no fault of the account; queued again"
+        );
+        let after = if waiting == "mono_budget_unavailable" {
+            BUDGET_RETRY
+        } else {
+            Duration::ZERO
+        };
+        return Ok(Ran::Later {
+            after,
+            progress: serde_json::json!({ "waiting": waiting }),
+        });
+    }
+    match result {
         Ok(Queued::Synced(outcome)) => {
             let more = outcome.has_more && outcome.fetched > 0;
             let progress =
@@ -144,6 +166,29 @@ async fn run_queued(state: &AppState, tenant: &Tenant, account_id: MonoAccountId
             );
             Ok(Ran::Retry { error, after })
         }
+    }
+}
+
+/// Why a sync that failed with `e` stopped through no fault of its account, if it did:
+/// `shutting_down` (Mono was not called, or a retry was cut short, because the service is
+/// stopping) or `mono_budget_unavailable` (the shared request budget could not be read).
+fn not_the_accounts(state: &AppState, e: &ApiError) -> Option<&'static str> {
+    match e {
+        ApiError::Unavailable {
+            code: code @ ("shutting_down" | "mono_budget_unavailable"),
+            ..
+        } => Some(code),
+        // Shutdown ends the wait before a retry with the last answer: Mono's trouble, which
+        // the next attempt would have retried, not the account's.
+        ApiError::MonoTimeout | ApiError::MonoUpstream { status: None, .. }
+            if state.shutdown.is_cancelled() =>
+        {
+            Some("shutting_down")
+        }
+        ApiError::MonoUpstream {
+            status: Some(status), ..
+        } if state.shutdown.is_cancelled() && (*status == 429 || *status >= 500) => Some("shutting_down"),
+        _ => None,
     }
 }
 

@@ -222,7 +222,8 @@ async fn ref_of_tenant(
 }
 
 /// `account_connected`: the hosted-link flow. The ref names the organization and environment;
-/// the account is stored as the exchange stores it, with its details from Mono.
+/// the account is stored as the exchange stores it, with its details from Mono, unless it was
+/// unlinked after the ref was issued (ignored: `unlinked_after_ref`).
 async fn on_connected(
     state: &AppState,
     tenant: &Tenant,
@@ -267,6 +268,14 @@ async fn on_connected(
     let Some(mut tx) = lock(state, d).await? else {
         return Ok(already());
     };
+    // Unlinked by the customer since this link began: a late (or redelivered) event of that
+    // link does not undo the unlink.
+    if accounts::unlinked_since_ref(&mut *tx, tenant, &account_id, &r).await? {
+        let result = ignored("unlinked_after_ref");
+        finish(&mut tx, d, "ignored", &result, None).await?;
+        tx.commit().await?;
+        return Ok(result);
+    }
     let mut sync_job = None;
     let (status, result) =
         if link::store_link(&mut tx, tenant, &account_id, Some(&r), Some(&r), Some(&details)).await? {
