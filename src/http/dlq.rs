@@ -96,7 +96,6 @@ pub async fn resolve(
     tag = "rules",
     summary = "Preview what a rule change would do to recent transactions",
     request_body(content = PreviewBody, description = "A rule as `POST /si/mono/allow-deny` takes it, or `{settings}`, with an optional scope"),
-
     responses(
         (status = 200, description = "Preview what a rule change would do to recent transactions", body = crate::http::openapi::EnvelopeOf<Preview>),
         (status = 422, description = "`preview_too_large`: the scan of the stored transactions ran past `PREVIEW_STATEMENT_TIMEOUT_MS`; narrow it with `accountId`, `from` or `to`", body = crate::http::openapi::Failure),
