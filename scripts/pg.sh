@@ -114,8 +114,11 @@ ensure_database() {
 # Serves the debug binary (`serve --sandbox`) on a free port against a fresh database
 # tpm_$1_<pid>, logging to $2/serve.log; further arguments (NAME=VALUE) are added to the
 # service's environment. Waits until it answers /readyz; sets SERVED_BASE and SERVED_PID, and
-# exports DATABASE_URL naming that database. `stop_served` stops it and drops the database
-# (safe to call before or without `serve_on_free_port`, so it can go in a trap first).
+# exports DATABASE_URL naming that database. SERVED_SETUP, when set, names a command run
+# once the binary is built and DATABASE_URL names the fresh database, before the service
+# starts (e.g. `taxpoynt-mono demo`: `serve --sandbox` gives the Demo organization the MBS
+# sandbox's business at start). `stop_served` stops it and drops the database (safe to call
+# before or without `serve_on_free_port`, so it can go in a trap first).
 serve_on_free_port() {
   local name="$1" out="$2"; shift 2
   ensure_postgres
@@ -124,6 +127,9 @@ serve_on_free_port() {
   DATABASE_URL="$(database_url_for "$SERVED_DB")"
   export DATABASE_URL SQLX_OFFLINE=true
   cargo build --quiet --bin taxpoynt-mono
+  if [ -n "${SERVED_SETUP:-}" ]; then
+    "$SERVED_SETUP" || { _pg_log "$SERVED_SETUP failed before the service started"; return 1; }
+  fi
   local port
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   SERVED_BASE="http://127.0.0.1:$port"

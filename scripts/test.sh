@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against a real PostgreSQL (see scripts/pg.sh for which one).
 # Each storage test gets a fresh database of its own (#[sqlx::test]). Then the /docs page is
-# opened in headless Chromium (scripts/browser-test.sh).
+# opened in headless Chromium (scripts/browser-test.sh), and the typed dashboard example runs
+# its review loop against the binary (scripts/dashboard-example.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A private cluster, when one is needed, is the tests' own with fsync off: its databases are
@@ -15,7 +16,9 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --no-fail-fast "$@"
   cargo test --workspace --doc --quiet
   bash scripts/browser-test.sh
+  bash scripts/dashboard-example.sh
 else
   cargo test --workspace --all-targets --no-fail-fast "$@"
   bash scripts/browser-test.sh
+  bash scripts/dashboard-example.sh
 fi

@@ -14,6 +14,7 @@ use crate::tenancy::Tenant;
 #[utoipa::path(
     get,
     path = "/si/buyers",
+    operation_id = "list_buyers",
     tag = "buyers",
     summary = "List the buyer directory by name, or search it",
     description = "Entries by name (case-insensitive). `q` finds the entries whose name or TIN contains it, in any case. `meta.next` is the cursor of the next page; `meta.total` counts every entry found.",
@@ -37,6 +38,7 @@ pub async fn list(
 #[utoipa::path(
     post,
     path = "/si/buyers",
+    operation_id = "create_buyer",
     tag = "buyers",
     summary = "Add a buyer to the directory",
     description = "`{name, tin?, email?, telephone?, address?, match?: {accountNumbers?, names?}}`. Every bad field is named at once. Without `match.names` the entry matches by its own name (unless another entry already does). A match key another entry holds → 409 `match_taken`.",
@@ -60,6 +62,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/si/buyers/{id}",
+    operation_id = "get_buyer",
     tag = "buyers",
     summary = "One entry of the buyer directory",
     params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
@@ -79,6 +82,7 @@ pub async fn get(
 #[utoipa::path(
     put,
     path = "/si/buyers/{id}",
+    operation_id = "update_buyer",
     tag = "buyers",
     summary = "Change an entry of the buyer directory",
     description = "An absent field is left alone; `null` clears `tin`, `email`, `telephone` or `address`. A `match` list given replaces that list (`match: null` clears both).",
@@ -104,6 +108,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/si/buyers/{id}",
+    operation_id = "delete_buyer",
     tag = "buyers",
     summary = "Delete an entry of the buyer directory",
     description = "The entry and its match keys go; invoices that named it keep their buyer details.",

@@ -15,6 +15,7 @@ use crate::tenancy::Tenant;
 #[utoipa::path(
     get,
     path = "/si/mono/dlq",
+    operation_id = "list_dlq",
     tag = "dlq",
     summary = "List DLQ records, newest first",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<crate::vocab::DlqStatus>, Query, description = "`open` (default) or `resolved`"), ("reason" = Option<crate::vocab::Reason>, Query, description = "Only records with this reason"), ("accountId" = Option<String>, Query, description = "Only this account's records"), ("from" = Option<crate::vocab::DateBound>, Query, description = "Created at or after"), ("to" = Option<crate::vocab::DateBound>, Query, description = "Created at or before (a day: the whole day)"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, 1 to 200 (default 50)"), ("before" = Option<String>, Query, description = "`meta.next` of the page before")),

@@ -16,6 +16,7 @@ use crate::tenancy::Tenant;
 #[utoipa::path(
     get,
     path = "/si/invoices",
+    operation_id = "list_invoices",
     tag = "invoices",
     summary = "List drafted invoices, newest first",
     params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("status" = Option<crate::invoice::InvoiceStatus>, Query, description = "Only invoices in this state"), ("accountId" = Option<String>, Query, description = "Only this account's invoices"), ("kind" = Option<crate::invoice::InvoiceKind>, Query, description = "`invoice` or `credit_note`"), ("paymentStatus" = Option<crate::invoice::PaymentStatus>, Query, description = "Only invoices with this payment status"), ("from" = Option<chrono::NaiveDate>, Query, description = "Issue date, from (inclusive)"), ("to" = Option<chrono::NaiveDate>, Query, description = "Issue date, to (inclusive)"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, 1 to 200 (default 50)"), ("before" = Option<String>, Query, description = "`meta.next` of the page before")),
@@ -38,6 +39,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/si/invoices/{id}",
+    operation_id = "get_invoice",
     tag = "invoices",
     summary = "One invoice",
     params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),

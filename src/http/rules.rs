@@ -39,6 +39,7 @@ pub struct NewRuleBody {
 #[utoipa::path(
     post,
     path = "/si/mono/allow-deny",
+    operation_id = "create_rule",
     tag = "rules",
     summary = "Add an allow or deny rule",
     request_body(content = NewRuleBody, example = json!({"list":"deny","pattern":"SALARY","field":"narration","match":"contains"})),
@@ -77,6 +78,7 @@ pub struct ListQuery {
 #[utoipa::path(
     get,
     path = "/si/mono/allow-deny",
+    operation_id = "list_rules",
     tag = "rules",
     summary = "List the environment's rules",
     params(ListQuery, ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
@@ -115,6 +117,7 @@ pub struct RuleDeleted {
 #[utoipa::path(
     delete,
     path = "/si/mono/allow-deny/{id}",
+    operation_id = "delete_rule",
     tag = "rules",
     summary = "Delete a rule",
     params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),

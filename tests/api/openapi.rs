@@ -351,6 +351,26 @@ fn every_request_body_is_a_named_schema() {
     );
 }
 
+/// Every operation has an `operationId` no other one has (OpenAPI requires it): a generated
+/// client names its operations by them, so two alike would type one with the other's answer.
+#[test]
+fn every_operation_id_is_unique() {
+    let doc: Value = serde_json::to_value(taxpoynt_mono::http::router::document()).unwrap();
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (method, path) in operations(&doc) {
+        let id = doc["paths"][&path][&method]["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        seen.entry(id.to_string())
+            .or_default()
+            .push(format!("{} {path}", method.to_uppercase()));
+    }
+    let shared: Vec<_> = seen.iter().filter(|(_, ops)| ops.len() > 1).collect();
+    assert!(shared.is_empty(), "operationIds used more than once: {shared:?}");
+    assert_eq!(seen["list_invoices"], ["GET /si/invoices"]);
+    assert_eq!(seen["list_dlq"], ["GET /si/mono/dlq"]);
+}
+
 /// The contract's closed vocabularies are enums in the document, each with exactly its values.
 #[test]
 fn closed_vocabularies_are_enums() {
