@@ -43,6 +43,11 @@ impl RecordReason {
         RecordReason::OwnAccountTransfer,
     ];
 
+    /// The reason of this name, if there is one.
+    pub fn parse(name: &str) -> Option<RecordReason> {
+        RecordReason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RecordReason::Engine(r) => r.as_str(),

@@ -55,7 +55,9 @@ redact::debug_redacted!(IdentityBody { kind; number });
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MetaBody {
+    /// The dashboard's own reference for this link, 10 to 200 characters.
     #[serde(rename = "ref")]
+    #[schema(min_length = 10, max_length = 200)]
     r#ref: Option<String>,
 }
 
@@ -236,7 +238,7 @@ fn validate_widget_link(body: WidgetLinkBody) -> Result<WidgetLinkInput, ApiErro
     path = "/si/mono/widget-link",
     tag = "accounts",
     summary = "Start linking: a Mono widget link for the customer",
-    request_body(content = WidgetLinkBody, description = "Who links and where the widget returns", example = json!({"customer":{"name":"Ada Obi","email":"ada@example.com"},"redirectUrl":"http://127.0.0.1:8080/demo/callback","meta":{"ref":"demo-1"}})),
+    request_body(content = WidgetLinkBody, description = "Who links and where the widget returns", example = json!({"customer":{"name":"Ada Obi","email":"ada@example.com"},"redirectUrl":"http://127.0.0.1:8080/demo/callback","meta":{"ref":"dashboard-demo-1"}})),
     responses((status = 200, description = "Start linking: a Mono widget link for the customer", body = crate::http::openapi::EnvelopeOf<WidgetLink>)),
 )]
 pub async fn widget_link(

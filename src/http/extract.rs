@@ -79,6 +79,24 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     }
 }
 
+/// An optional integer as JSON Schema counts one: `161` and `161.0` alike (a client's JSON
+/// library may write a whole number with a fraction part); `161.5` is refused.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a whole number, got {n}"
+        ))),
+    }
+}
+
 /// The raw body, untouched, within the size limit (413 beyond it): for signed webhooks.
 pub struct RawBody(pub Bytes);
 
@@ -272,6 +290,24 @@ fn field_in_message(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_whole_number_may_carry_a_zero_fraction() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(default, deserialize_with = "super::whole_number")]
+            n: Option<i64>,
+        }
+        let n = |json: &str| serde_json::from_str::<Body>(json).map(|b| b.n);
+        assert_eq!(n(r#"{"n": 161}"#).unwrap(), Some(161));
+        assert_eq!(n(r#"{"n": 161.0}"#).unwrap(), Some(161));
+        assert_eq!(n(r#"{"n": -3.0}"#).unwrap(), Some(-3));
+        assert_eq!(n(r#"{"n": null}"#).unwrap(), None);
+        assert_eq!(n(r#"{}"#).unwrap(), None);
+        assert!(n(r#"{"n": 161.5}"#).is_err());
+        assert!(n(r#"{"n": 1e300}"#).is_err());
+        assert!(n(r#"{"n": "161"}"#).is_err());
+    }
     use super::*;
     use serde::Deserialize;
 

@@ -19,6 +19,8 @@ use eligibility::{MatchKind, RuleField, RuleList};
 pub struct NewRuleBody {
     #[schema(value_type = crate::vocab::RuleList, example = "deny")]
     list: RuleList,
+    /// 1 to 200 characters; a regex must compile.
+    #[schema(min_length = 1, max_length = 200)]
     pattern: String,
     #[serde(default)]
     #[schema(value_type = crate::vocab::RuleField, example = "narration")]
@@ -72,6 +74,8 @@ pub struct ListQuery {
     /// Page size, 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// `meta.next` of the page before.
+    #[param(value_type = Option<uuid::Uuid>)]
     after: Option<String>,
 }
 

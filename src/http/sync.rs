@@ -22,6 +22,9 @@ use crate::tenancy::Tenant;
 pub struct SyncBody {
     account_id: String,
     cursor: Option<String>,
+    /// Transactions per page from Mono, 1 to 500 (default 100).
+    #[schema(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::http::extract::whole_number")]
     page_size: Option<i64>,
     #[serde(default, rename = "envId")]
     #[schema(value_type = Option<uuid::Uuid>)]
@@ -75,6 +78,9 @@ pub async fn sync(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncStoredBody {
+    /// Transactions per page from Mono, 1 to 500 (default 100).
+    #[schema(minimum = 1, maximum = 500)]
+    #[serde(default, deserialize_with = "crate::http::extract::whole_number")]
     page_size: Option<i64>,
     #[serde(default, rename = "envId")]
     #[schema(value_type = Option<uuid::Uuid>)]
@@ -134,7 +140,7 @@ pub async fn cursor(
     path = "/si/mono/events",
     tag = "sync",
     summary = "The event log: what happened to each transaction",
-    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("outcome" = Option<crate::vocab::Outcome>, Query, description = "Only eligibility events with this outcome"), ("reason" = Option<crate::vocab::Reason>, Query, description = "Only events with this reason"), ("kind" = Option<crate::vocab::EventKind>, Query, description = "Which events: `eligibility` (default) or `invoice_failed`"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, 1 to 200 (default 50)"), ("before" = Option<String>, Query, description = "`meta.next` of the page before")),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`"), ("accountId" = Option<String>, Query, description = "Filter or paging: `accountId`"), ("outcome" = Option<crate::vocab::Outcome>, Query, description = "Only eligibility events with this outcome"), ("reason" = Option<crate::vocab::Reason>, Query, description = "Only events with this reason"), ("kind" = Option<crate::vocab::EventKind>, Query, description = "Which events: `eligibility` (default) or `invoice_failed`"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, 1 to 200 (default 50)"), ("before" = Option<String>, Query, pattern = r"^[1-9][0-9]{0,17}$", description = "`meta.next` of the page before")),
     responses((status = 200, description = "The event log: what happened to each transaction", body = crate::http::openapi::PageOf<crate::services::events::Event>)),
 )]
 pub async fn events(

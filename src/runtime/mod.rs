@@ -10,5 +10,5 @@
 pub mod intake;
 pub mod key_limiter;
 pub mod policy_cache;
-pub mod webhook_refusals;
 pub mod preview_limiter;
+pub mod webhook_refusals;

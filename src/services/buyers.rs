@@ -207,13 +207,17 @@ impl From<BuyerEntry> for BuyerView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"name": "Bola Stores Ltd", "tin": "23456789-0001", "email": "accounts@bolastores.ng", "telephone": "+2348012345678", "address": {"street": "4 Allen Avenue", "city": "Ikeja", "country": "NG", "state": "NG-LA"}, "match": {"accountNumbers": ["0123456789"]}}))]
 pub struct BuyerBody {
+    /// Required to create an entry; 1 to 200 characters.
     #[serde(default, deserialize_with = "present")]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = r"^[0-9-]{8,20}$")]
     tin: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = r"^\+[0-9 -]+$", max_length = 40)]
     telephone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<crate::party::Address>)]
@@ -255,6 +259,7 @@ pub struct BuyerQuery {
     /// Part of a name or TIN, any case.
     q: Option<String>,
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `meta.next` of the page before.
     cursor: Option<String>,

@@ -121,7 +121,7 @@ pub struct RecordFilter {
 impl RecordFilter {
     pub fn to_db(&self) -> Result<DlqFilter, ApiError> {
         Ok(DlqFilter {
-            reason: self.reason.clone().filter(|r| !r.is_empty()),
+            reason: self.reason.as_deref().map(reason_filter).transpose()?,
             account_id: self.account_id.clone().filter(|a| !a.is_empty()),
             from: self
                 .from
@@ -136,6 +136,13 @@ impl RecordFilter {
             ..DlqFilter::default()
         })
     }
+}
+
+/// A `reason` filter: one of the reasons a decision records.
+pub fn reason_filter(name: &str) -> Result<String, ApiError> {
+    crate::domain::RecordReason::parse(name)
+        .map(|r| r.as_str().to_owned())
+        .ok_or_else(|| ApiError::field("reason", "is not a reason a decision records"))
 }
 
 /// `2025-05-30` or an RFC 3339 time; an upper date bound is exclusive of the next day.
@@ -164,7 +171,7 @@ pub async fn list(
         Some("resolved") => true,
         Some(_) => return Err(ApiError::field("status", "must be open or resolved")),
     };
-    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
+    let before = match q.before.as_deref() {
         None => None,
         Some(b) => Some(
             b.parse::<i64>()

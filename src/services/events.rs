@@ -38,7 +38,7 @@ pub async fn list(
         Some(n) if (1..=200).contains(&n) => n,
         Some(_) => return Err(ApiError::field("limit", "must be between 1 and 200")),
     };
-    let before = match q.before.as_deref().filter(|b| !b.is_empty()) {
+    let before = match q.before.as_deref() {
         None => None,
         Some(b) => Some(
             b.parse::<i64>()
@@ -55,7 +55,11 @@ pub async fn list(
     let filter = EventFilter {
         account_id: q.account_id.filter(|a| !a.is_empty()),
         outcome: q.outcome,
-        reason: q.reason.filter(|r| !r.is_empty()),
+        reason: q
+            .reason
+            .as_deref()
+            .map(crate::services::dlq::reason_filter)
+            .transpose()?,
         before,
         limit,
     };

@@ -208,11 +208,13 @@ pub async fn list(
 fn parse_list_query(q: ListQuery) -> Result<InvoiceFilter, ApiError> {
     let mut bad = FieldErrors::new();
     let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    // A typed filter given empty is refused like any other value that is not one.
+    let given = |v: Option<String>| v.map(|s| s.trim().to_string());
     let mut f = InvoiceFilter {
         limit: DEFAULT_LIMIT,
         ..InvoiceFilter::default()
     };
-    if let Some(s) = nonempty(q.status) {
+    if let Some(s) = given(q.status) {
         match InvoiceStatus::parse(&s) {
             Some(s) => f.status = Some(s),
             None => {
@@ -224,7 +226,7 @@ fn parse_list_query(q: ListQuery) -> Result<InvoiceFilter, ApiError> {
         }
     }
     f.account_id = nonempty(q.account_id);
-    if let Some(k) = nonempty(q.kind) {
+    if let Some(k) = given(q.kind) {
         match InvoiceKind::parse(&k) {
             Some(k) => f.kind = Some(k),
             None => {
@@ -232,7 +234,7 @@ fn parse_list_query(q: ListQuery) -> Result<InvoiceFilter, ApiError> {
             }
         }
     }
-    if let Some(p) = nonempty(q.payment_status) {
+    if let Some(p) = given(q.payment_status) {
         match PaymentStatus::parse(&p) {
             Some(p) => f.payment_status = Some(p),
             None => {
@@ -241,7 +243,7 @@ fn parse_list_query(q: ListQuery) -> Result<InvoiceFilter, ApiError> {
         }
     }
     for (name, raw, slot) in [("from", q.from, &mut f.from), ("to", q.to, &mut f.to)] {
-        if let Some(d) = nonempty(raw) {
+        if let Some(d) = given(raw) {
             match parse_date(&d) {
                 Some(d) => *slot = Some(d),
                 None => {
@@ -255,7 +257,7 @@ fn parse_list_query(q: ListQuery) -> Result<InvoiceFilter, ApiError> {
             bad.insert("to".into(), "must not be before `from`".into());
         }
     }
-    if let Some(l) = nonempty(q.limit) {
+    if let Some(l) = given(q.limit) {
         match l.parse::<i64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => f.limit = n,
             _ => {
@@ -263,7 +265,7 @@ fn parse_list_query(q: ListQuery) -> Result<InvoiceFilter, ApiError> {
             }
         }
     }
-    if let Some(b) = nonempty(q.before) {
+    if let Some(b) = given(q.before) {
         match parse_cursor(&b) {
             Some(c) => f.before = Some(c),
             None => {

@@ -36,6 +36,7 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 pub struct PreviewBody {
     #[schema(value_type = Option<crate::vocab::RuleList>)]
     list: Option<RuleList>,
+    #[schema(min_length = 1, max_length = 200)]
     pattern: Option<String>,
     #[schema(value_type = Option<crate::vocab::RuleField>)]
     field: Option<RuleField>,

@@ -94,16 +94,21 @@ pub fn supplier(profile: &Profile) -> Supplier {
 #[schema(example = json!({"name": "Acme Ltd", "tin": "12345678-0001", "email": "billing@acme.example", "telephone": "+2348012345678", "address": {"street": "12 Marina", "city": "Lagos", "country": "NG", "state": "NG-LA"}, "defaults": {"taxCategory": "STANDARD_VAT", "paymentTermsDays": 30}}))]
 pub struct ProfilePatch {
     #[serde(default, deserialize_with = "present")]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = r"^[0-9-]{8,20}$")]
     tin: Option<Option<String>>,
+    /// 8 letters or digits: the IRN template's service id at MBS.
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = r"^[A-Za-z0-9]{8}$")]
     service_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     business_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = r"^\+[0-9 -]+$", max_length = 40)]
     telephone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<crate::party::Address>)]
@@ -133,6 +138,7 @@ pub struct DefaultsPatch {
     #[schema(value_type = Option<mbs::InvoiceKind>)]
     invoice_kind: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 0, maximum = 365)]
     payment_terms_days: Option<Option<i64>>,
 }
 

@@ -137,7 +137,6 @@ pub async fn list(
         }
     };
     let after = after
-        .filter(|a| !a.is_empty())
         .map(|a| Uuid::parse_str(a).map_err(|_| ApiError::field("after", "is not a cursor from meta.next")))
         .transpose()?;
     let mut rows = rules::list(&state.db, tenant, list, account_id, after, limit + 1).await?;

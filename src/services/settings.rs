@@ -57,6 +57,7 @@ pub struct SettingsPatch {
     #[serde(default, deserialize_with = "present")]
     refund_keywords: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 1, maximum = 36500)]
     retention_days: Option<Option<i64>>,
     /// Environment selectors, read by the `Tenant` extractor.
     #[serde(default, rename = "envId")]

@@ -197,6 +197,11 @@ pub fn parse_envelope(body: &[u8]) -> Result<(&str, mono::types::WebhookEnvelope
         refuse(path, e.into_inner())
     })?;
     de.end().map_err(|e| refuse(".".into(), e))?;
+    let envelope: mono::types::WebhookEnvelope = envelope;
+    // Every Mono event carries an object: anything else is not a Mono event.
+    if !envelope.data.is_object() {
+        return Err(ApiError::field("data", "must be an object"));
+    }
     Ok((text, envelope))
 }
 
