@@ -3,6 +3,9 @@
 //! the account busy), and the sweep's statement that queues every due account at once. A
 //! request while the account's job is queued rides on it; while it runs, the job goes round
 //! once more when it ends, so what arrived during its walk is fetched by the same job.
+//!
+//! A sync job may be a part of a sync of every stored account (`stored`): each of its runs
+//! is counted there (`report_to_parent`).
 
 use std::time::Duration;
 
@@ -13,7 +16,8 @@ use crate::db::accounts;
 use crate::db::queue;
 use crate::domain::MonoAccountId;
 use crate::error::ApiError;
-use crate::jobs::{self, BackgroundJob, Enqueued, JobContext, Lane, Ran, Rode};
+use crate::jobs::{self, BackgroundJob, Ended, Enqueued, JobContext, Lane, Ran, Rode};
+use crate::services::sync::stored::{self, Part};
 use crate::services::sync::walk::{sync_ready, unlinked, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -25,8 +29,8 @@ pub struct SyncJob {
     pub account_id: String,
     /// The environment's name (`sandbox`, `production`).
     pub env: String,
-    /// Who asked (`link`, `account_updated`, `schedule`, `sync_stored`), for people reading
-    /// the job.
+    /// Who asked first (`link`, `account_updated`, `schedule`, `sync_stored`), for people
+    /// reading the job.
     pub trigger: String,
 }
 
@@ -53,8 +57,38 @@ impl BackgroundJob for SyncJob {
 
     async fn run(self, ctx: JobContext) -> Result<Ran, ApiError> {
         let tenant = ctx.tenant(&self.env)?;
-        run_queued(&ctx.state, &tenant, MonoAccountId::from_stored(self.account_id)).await
+        let account_id = MonoAccountId::from_stored(self.account_id);
+        run_queued(&ctx.state, &tenant, account_id, ctx.job.parent_id).await
     }
+
+    /// The end of the account's part in a sync of every stored account (its pages were
+    /// counted there as they were written): synced, or failed with the code that stopped it.
+    async fn report_to_parent(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        parent: uuid::Uuid,
+        ended: Ended<'_>,
+    ) -> Result<(), ApiError> {
+        let part = match ended {
+            Ended::Done(progress) => match not_synced(progress) {
+                Some(code) => Part::Failed { code },
+                None => Part::Synced,
+            },
+            Ended::Failed { code } => Part::Failed {
+                code: code.to_owned(),
+            },
+        };
+        stored::count_part(conn, parent, &self.account_id, part).await
+    }
+}
+
+/// The code of a run that finished without syncing (`{"skipped": "<code>", …}`, written by
+/// [`run_queued`]: the data not ready, the account unlinked or gone); None for a sync.
+fn not_synced(progress: &serde_json::Value) -> Option<String> {
+    progress
+        .get("skipped")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
 }
 
 /// Asks for a sync of the account: a new job, or the account's unfinished one (queued: it
@@ -97,8 +131,13 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 /// the sync stopped at its time budget with more to fetch; and on failure the account backs
 /// off (`lastSyncError`, `nextSyncAt`), the job retried when the backoff ends. A database
 /// outage is the job queue's to retry: it says nothing about the account.
-async fn run_queued(state: &AppState, tenant: &Tenant, account_id: MonoAccountId) -> Result<Ran, ApiError> {
-    match queued_sync(state, tenant, account_id.as_str()).await {
+async fn run_queued(
+    state: &AppState,
+    tenant: &Tenant,
+    account_id: MonoAccountId,
+    part_of: Option<uuid::Uuid>,
+) -> Result<Ran, ApiError> {
+    match queued_sync(state, tenant, account_id.as_str(), part_of).await {
         Ok(Queued::Synced(outcome)) => {
             let more = outcome.has_more && outcome.fetched > 0;
             let progress =
@@ -142,7 +181,11 @@ async fn run_queued(state: &AppState, tenant: &Tenant, account_id: MonoAccountId
                 retry_in_secs = after.as_secs(),
                 "queued sync failed; the account backs off"
             );
-            Ok(Ran::Retry { error, after })
+            Ok(Ran::Retry {
+                code: e.code(),
+                error,
+                after,
+            })
         }
     }
 }
@@ -153,7 +196,12 @@ enum Queued {
     NotReady(Option<String>),
 }
 
-async fn queued_sync(state: &AppState, tenant: &Tenant, account_id: &str) -> Result<Queued, ApiError> {
+async fn queued_sync(
+    state: &AppState,
+    tenant: &Tenant,
+    account_id: &str,
+    part_of: Option<uuid::Uuid>,
+) -> Result<Queued, ApiError> {
     let account = accounts::get(&state.db, tenant, account_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
@@ -172,6 +220,7 @@ async fn queued_sync(state: &AppState, tenant: &Tenant, account_id: &str) -> Res
         account_id: MonoAccountId::from_stored(account.id.clone()),
         cursor: None,
         page_size: DEFAULT_PAGE_SIZE,
+        part_of,
     };
     Ok(Queued::Synced(sync_ready(state, tenant, &account, req).await?))
 }
