@@ -243,8 +243,6 @@ fn success_answers_name_their_data_type() {
             "GET /si/mono/accounts",
             // Eligibility or monitoring events, by `kind`.
             "GET /si/mono/events",
-            // The queued job's id.
-            "POST /si/mono/dlq/replay",
         ]
     );
 }
