@@ -170,6 +170,31 @@ pub async fn insert_bulk(
     )))
 }
 
+/// Fails the environment's bulk job of `kind` that is done by parts when it is unfinished
+/// and no unfinished job names it any more: its parts all ended, some without being counted
+/// (a replica of an earlier version, which knows no parents, finished them), so it would
+/// hold the environment's slot for ever. A part names its parent until the transaction that
+/// counts its end, so while one is uncounted and unfinished it still names it. Answers how
+/// many it failed.
+pub async fn fail_orphaned_bulk(
+    db: impl PgExecutor<'_>,
+    env_id: Option<Uuid>,
+    kind: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE jobs p SET status = 'failed', finished_at = now(), updated_at = now(),
+                last_error = 'its parts ended without being counted (run by a replica of an earlier version)'
+         WHERE p.env_id = $1 AND p.kind = $2 AND p.bulk AND p.status = 'running' AND p.lease_id IS NULL
+           AND NOT EXISTS (SELECT 1 FROM jobs c
+                           WHERE c.parent_id = p.id AND c.status IN ('queued', 'running'))",
+        env_id,
+        kind
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// The environment's unfinished (queued or running) bulk job of `kind`, if any.
 pub async fn unfinished_bulk(
     db: impl PgExecutor<'_>,

@@ -227,6 +227,40 @@ async fn a_second_sync_stored_while_one_runs_is_409_naming_it_on_any_replica(poo
 }
 
 #[sqlx::test]
+async fn a_sync_stored_whose_parts_ended_uncounted_does_not_hold_the_slot(pool: PgPool) {
+    let s = TestApp::builder(pool.clone())
+        .job_concurrency(0)
+        .with_sandbox()
+        .start()
+        .await;
+    for _ in 0..2 {
+        s.link_new_account(5).await;
+    }
+    let (first, _) = sync_stored(&s.app).await;
+    // A replica of an earlier version, which knows no parents, finishes the parts without
+    // counting them.
+    let ended =
+        sqlx::query("UPDATE jobs SET status = 'done', finished_at = now() WHERE parent_id = $1::uuid")
+            .bind(&first)
+            .execute(&pool)
+            .await
+            .unwrap();
+    assert_eq!(ended.rows_affected(), 2);
+    let (next, accounts) = sync_stored(&s.app).await;
+    assert_ne!(next, first);
+    assert_eq!(accounts, 2);
+    let orphan = job(&s.app, &first).await;
+    assert_eq!(orphan["status"], "failed", "{orphan}");
+    assert!(
+        orphan["error"]
+            .as_str()
+            .unwrap()
+            .contains("without being counted"),
+        "{orphan}"
+    );
+}
+
+#[sqlx::test]
 async fn one_bulk_replay_per_environment_at_a_time(pool: PgPool) {
     let s = TestApp::builder(pool.clone()).job_concurrency(0).start().await;
     let other = s.replica().start().await;

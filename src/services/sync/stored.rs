@@ -125,6 +125,9 @@ impl StoredProgress {
 /// `job_running` (with its `jobId`) while the environment's previous one is unfinished.
 pub async fn start(state: &AppState, tenant: &Tenant) -> Result<SyncStoredAccepted, ApiError> {
     let mut tx = state.db.begin().await?;
+    if queue::fail_orphaned_bulk(&mut *tx, Some(tenant.env_id), KIND).await? > 0 {
+        tracing::warn!(env_id = %tenant.env_id, "a sync of every stored account whose parts ended uncounted was failed");
+    }
     let empty = to_json(&StoredProgress::default())?;
     let job_id = queue::insert_bulk(
         &mut tx,
