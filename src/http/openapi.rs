@@ -25,7 +25,7 @@ on failure. `/si/*` calls take `Authorization: Bearer <api key>` and may name an
 with `envId` or `env` (query or JSON body).",
         license(name = "UNLICENSED"),
         // The contract's version, raised with every change CHANGELOG.md lists.
-        version = "0.2.0",
+        version = "0.3.0",
     ),
     servers((url = "/", description = "this service")),
     tags(
