@@ -7,12 +7,14 @@
 -- the service maps its violation to 409 `job_running` naming the unfinished job.
 --
 -- `parent_id` names the bulk job a job is a part of (each `sync` job a sync of every stored
--- account queued or joined). When a run of the part ends, the statement that records the end
--- and the update of the parent's progress commit together, and the part lets go of its parent
--- once its outcome is counted, so a part is counted exactly once whatever replica runs it or
--- dies running it (`db::queue`, `worker::lanes`).
+-- account queued or joined), and `tally` adds up what the part did while it runs (a sync's
+-- drafts and skips, in each page's own transaction). When the part ends, the statement that
+-- records the end and the update of the parent's progress with the tally commit together,
+-- and the part lets go of its parent there, so a part is counted exactly once whatever
+-- replica runs it or dies running it (`db::queue`, `worker::lanes`).
 ALTER TABLE jobs ADD COLUMN bulk boolean NOT NULL DEFAULT false;
 ALTER TABLE jobs ADD COLUMN parent_id uuid REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE jobs ADD COLUMN tally jsonb NOT NULL DEFAULT '{}';
 
 -- Unfinished bulk jobs of the previous version: one per environment and kind becomes the
 -- environment's bulk job of its kind (the oldest); any other finishes as it was.

@@ -81,11 +81,12 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
 
 /// How the part of a job in a bulk job ended ([`BackgroundJob::report_to_parent`]).
 #[derive(Debug, Clone, Copy)]
-pub enum Ended<'a> {
-    /// The run finished with this progress (`Ran::Done`).
-    Done(&'a Value),
-    /// The run failed with this error code (whether or not the job is retried).
-    Failed { code: &'a str },
+pub struct Ended<'a> {
+    /// The run finished with this progress (`Ran::Done`), or failed with this error code
+    /// (whether or not the job is retried).
+    pub outcome: Result<&'a Value, &'a str>,
+    /// What the part added up while it ran (`db::queue::add_to_tally`).
+    pub tally: &'a Value,
 }
 
 /// What a kind stores with each of its jobs.

@@ -17,8 +17,9 @@
 //! unique index `jobs_one_bulk_per_env` decides it ([`insert_bulk`], [`BulkRunning`]). A job
 //! may be a part of a bulk job (`parent_id`): a run records its end with the parent it was
 //! claimed with ([`ClaimedJob::parent_id`]), and a part whose run ended lets go of its parent
-//! in that same statement, so the worker counts it in the parent (`lock_progress`,
-//! `set_bulk_progress`) in the transaction that records the end, exactly once.
+//! in that same statement, so the worker counts it in the parent ([`lock_bulk_progress`],
+//! [`set_bulk_progress`], with what the part added up in its [`tally`]) in the transaction
+//! that records the end, exactly once.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -216,7 +217,8 @@ pub async fn unfinished_bulk(
 /// started, so it sees everything); a running one is marked to go round once more (`rerun`)
 /// and its next run is the part (its current run started before the request). Either way
 /// each account is counted once. The rows are what enqueueing `spec`'s job would store, as
-/// [`enqueue_due_syncs`] writes them, with the trigger `sync_stored`.
+/// [`enqueue_due_syncs`] writes them, with the trigger `sync_stored`; a joined job's tally
+/// starts again from nothing.
 pub async fn enqueue_env_syncs(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
@@ -232,7 +234,7 @@ pub async fn enqueue_env_syncs(
                FROM mono_accounts a
                WHERE a.env_id = $6 AND a.org_id = $7 AND a.unlinked_at IS NULL
                ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
-               DO UPDATE SET parent_id = EXCLUDED.parent_id,
+               DO UPDATE SET parent_id = EXCLUDED.parent_id, tally = '{}',
                              rerun = jobs.rerun OR jobs.status = 'running',
                              updated_at = now()
                RETURNING 1 AS one
@@ -248,6 +250,33 @@ pub async fn enqueue_env_syncs(
     )
     .fetch_one(db)
     .await
+}
+
+/// Adds `add`'s numeric members to the job's tally (what a part of a bulk job did so far),
+/// in the caller's transaction: the part's own row, so parts running at once do not wait on
+/// each other.
+pub async fn add_to_tally(db: impl PgExecutor<'_>, id: Uuid, add: &Value) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"UPDATE jobs SET tally = (
+               SELECT COALESCE(jsonb_object_agg(key, total), '{}'::jsonb)
+               FROM (SELECT key, sum(value::numeric) AS total
+                     FROM (SELECT * FROM jsonb_each_text(jobs.tally)
+                           UNION ALL SELECT * FROM jsonb_each_text($2)) members
+                     GROUP BY key) sums)
+           WHERE id = $1"#,
+        id,
+        add
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The job's tally ([`add_to_tally`]).
+pub async fn tally(db: impl PgExecutor<'_>, id: Uuid) -> Result<Value, sqlx::Error> {
+    sqlx::query_scalar!("SELECT tally FROM jobs WHERE id = $1", id)
+        .fetch_one(db)
+        .await
 }
 
 /// The progress of the unfinished bulk job `id`, its row locked until the transaction ends

@@ -65,7 +65,7 @@ pub async fn sync(
         account_id,
         cursor,
         page_size: page_size(body.page_size)?,
-        part_of: None,
+        tally_of: None,
     };
     let outcome = walk::sync_account(&state, &tenant, req).await?;
     Ok(Envelope::ok("sync completed", outcome))

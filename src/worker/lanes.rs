@@ -191,8 +191,13 @@ async fn complete(
     let mut tx = state.db.begin().await?;
     let recorded = db::complete(&mut *tx, job, progress).await?;
     if recorded.is_some() {
+        let tally = db::tally(&mut *tx, job.id).await?;
+        let ended = Ended {
+            outcome: Ok(progress),
+            tally: &tally,
+        };
         registry()
-            .report_to_parent(&job.kind, &job.payload, &mut tx, parent, Ended::Done(progress))
+            .report_to_parent(&job.kind, &job.payload, &mut tx, parent, ended)
             .await?;
     }
     tx.commit().await?;
@@ -239,8 +244,13 @@ async fn fail(
             .await?;
     }
     if let (Some(parent), Some(_), true) = (job.parent_id, recorded, ends_part) {
+        let tally = db::tally(&mut *tx, job.id).await?;
+        let ended = Ended {
+            outcome: Err(code),
+            tally: &tally,
+        };
         registry()
-            .report_to_parent(&job.kind, &job.payload, &mut tx, parent, Ended::Failed { code })
+            .report_to_parent(&job.kind, &job.payload, &mut tx, parent, ended)
             .await?;
     }
     tx.commit().await?;
@@ -255,7 +265,9 @@ const WORKER_STOPPED: &str = "worker_stopped";
 /// for good is counted failed in its bulk job; one queued again stays its part.
 pub async fn requeue_expired(state: &AppState) -> Result<usize, ApiError> {
     let mut tx = state.db.begin().await?;
-    let expired = db::requeue_expired(&mut *tx).await?;
+    let mut expired = db::requeue_expired(&mut *tx).await?;
+    // Bulk jobs' rows locked in one order by every replica: no deadlock between two of these.
+    expired.sort_by_key(|j| j.parent_id);
     for job in expired.iter().filter(|j| j.failed) {
         registry()
             .gave_up(
@@ -266,14 +278,13 @@ pub async fn requeue_expired(state: &AppState) -> Result<usize, ApiError> {
             )
             .await?;
         if let Some(parent) = job.parent_id {
+            let tally = db::tally(&mut *tx, job.id).await?;
+            let ended = Ended {
+                outcome: Err(WORKER_STOPPED),
+                tally: &tally,
+            };
             registry()
-                .report_to_parent(
-                    &job.kind,
-                    &job.payload,
-                    &mut tx,
-                    parent,
-                    Ended::Failed { code: WORKER_STOPPED },
-                )
+                .report_to_parent(&job.kind, &job.payload, &mut tx, parent, ended)
                 .await?;
             db::let_go_of_parent(&mut *tx, job.id).await?;
         }

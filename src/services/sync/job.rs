@@ -4,8 +4,9 @@
 //! request while the account's job is queued rides on it; while it runs, the job goes round
 //! once more when it ends, so what arrived during its walk is fetched by the same job.
 //!
-//! A sync job may be a part of a sync of every stored account (`stored`): each of its runs
-//! is counted there (`report_to_parent`).
+//! A sync job may be a part of a sync of every stored account (`stored`): a run claimed as
+//! one adds each page's counts to the job's tally, and the part's end is counted there with
+//! it (`report_to_parent`).
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::db::queue;
 use crate::domain::MonoAccountId;
 use crate::error::ApiError;
 use crate::jobs::{self, BackgroundJob, Ended, Enqueued, JobContext, Lane, Ran, Rode};
-use crate::services::sync::stored::{self, Part};
+use crate::services::sync::stored::{self, Part, Tally};
 use crate::services::sync::walk::{sync_ready, unlinked, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -58,25 +59,29 @@ impl BackgroundJob for SyncJob {
     async fn run(self, ctx: JobContext) -> Result<Ran, ApiError> {
         let tenant = ctx.tenant(&self.env)?;
         let account_id = MonoAccountId::from_stored(self.account_id);
-        run_queued(&ctx.state, &tenant, account_id, ctx.job.parent_id).await
+        // A run claimed as a part of a bulk job adds its pages' counts to its tally.
+        let tally_of = ctx.job.parent_id.map(|_| ctx.job.id);
+        run_queued(&ctx.state, &tenant, account_id, tally_of).await
     }
 
-    /// The end of the account's part in a sync of every stored account (its pages were
-    /// counted there as they were written): synced, or failed with the code that stopped it.
+    /// The end of the account's part in a sync of every stored account: what its pages
+    /// drafted and skipped (its tally, added up as they were written), and synced or failed
+    /// with the code that stopped it.
     async fn report_to_parent(
         &self,
         conn: &mut sqlx::PgConnection,
         parent: uuid::Uuid,
         ended: Ended<'_>,
     ) -> Result<(), ApiError> {
-        let part = match ended {
-            Ended::Done(progress) => match not_synced(progress) {
-                Some(code) => Part::Failed { code },
-                None => Part::Synced,
-            },
-            Ended::Failed { code } => Part::Failed {
-                code: code.to_owned(),
-            },
+        let tally: Tally = serde_json::from_value(ended.tally.clone()).unwrap_or_default();
+        let failed = match ended.outcome {
+            Ok(progress) => not_synced(progress),
+            Err(code) => Some(code.to_owned()),
+        };
+        let part = Part {
+            drafted: tally.drafted,
+            skipped: tally.skipped,
+            failed,
         };
         stored::count_part(conn, parent, &self.account_id, part).await
     }
@@ -135,9 +140,9 @@ async fn run_queued(
     state: &AppState,
     tenant: &Tenant,
     account_id: MonoAccountId,
-    part_of: Option<uuid::Uuid>,
+    tally_of: Option<uuid::Uuid>,
 ) -> Result<Ran, ApiError> {
-    match queued_sync(state, tenant, account_id.as_str(), part_of).await {
+    match queued_sync(state, tenant, account_id.as_str(), tally_of).await {
         Ok(Queued::Synced(outcome)) => {
             let more = outcome.has_more && outcome.fetched > 0;
             let progress =
@@ -200,7 +205,7 @@ async fn queued_sync(
     state: &AppState,
     tenant: &Tenant,
     account_id: &str,
-    part_of: Option<uuid::Uuid>,
+    tally_of: Option<uuid::Uuid>,
 ) -> Result<Queued, ApiError> {
     let account = accounts::get(&state.db, tenant, account_id)
         .await?
@@ -220,7 +225,7 @@ async fn queued_sync(
         account_id: MonoAccountId::from_stored(account.id.clone()),
         cursor: None,
         page_size: DEFAULT_PAGE_SIZE,
-        part_of,
+        tally_of,
     };
     Ok(Queued::Synced(sync_ready(state, tenant, &account, req).await?))
 }

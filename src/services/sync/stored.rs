@@ -5,10 +5,11 @@
 //! (`db::queue::enqueue_env_syncs`), and answers 202 `{jobId, accounts}`. The sync jobs are
 //! the ones the sweep and the webhooks queue: the worker's sync lane on every replica runs
 //! them, `MONO_SYNC_CONCURRENCY` at a time per replica, under the shared `MONO_MAX_RPS`
-//! budget, organization by organization in turn. Each names the bulk job (`parent_id`) and
-//! is counted here ([`count_part`]): every page its sync writes adds its drafts and skips in
-//! the page's own transaction (`walk`), and the end of its part (synced, or failed with a
-//! code) is counted in the transaction that records the job's end (`worker::lanes`). So the
+//! budget, organization by organization in turn. Each names the bulk job (`parent_id`):
+//! every page its sync writes adds its drafts and skips to the part's own tally in the page's
+//! transaction (`walk`, on the part's row, so parts do not wait on each other), and the end
+//! of its part (synced, or failed with a code) is counted here with that tally
+//! ([`count_part`]) in the transaction that records the job's end (`worker::lanes`). So the
 //! counts are exact whichever replica runs a sync and whatever dies when: a page is counted
 //! if and only if it was written, an account once when its part ends. The part that brings
 //! `done + failed` to `total` finishes the bulk job. The bulk job itself is never claimed by
@@ -82,28 +83,32 @@ pub struct PartError {
     pub code: String,
 }
 
-/// What an account's sync did, for the bulk job.
+/// What a part's pages added up while it ran (the job's `tally`, added to with each page).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub drafted: u64,
+    /// What the pages fetched and did not draft.
+    pub skipped: u64,
+}
+
+/// How an account's part in the bulk job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Part {
-    /// A page written: its drafts and the rest of what it fetched (committed with the page).
-    Counts { drafted: u64, skipped: u64 },
-    /// The account is synced to the end: done.
-    Synced,
-    /// The account's sync failed (it may be retried on the account's backoff, outside the
-    /// bulk job) or could not run: the account is failed with this code.
-    Failed { code: String },
+pub struct Part {
+    pub drafted: u64,
+    pub skipped: u64,
+    /// None: synced to the end (done). Some: the account's sync failed (it may be retried on
+    /// the account's backoff, outside the bulk job) or could not run, with this code.
+    pub failed: Option<String>,
 }
 
 impl StoredProgress {
     /// Adds `part` of `account_id`; true when every account is counted.
     pub fn add(&mut self, account_id: &str, part: Part) -> bool {
-        match part {
-            Part::Counts { drafted, skipped } => {
-                self.drafted += drafted;
-                self.skipped += skipped;
-            }
-            Part::Synced => self.done += 1,
-            Part::Failed { code } => {
+        self.drafted += part.drafted;
+        self.skipped += part.skipped;
+        match part.failed {
+            None => self.done += 1,
+            Some(code) => {
                 self.failed += 1;
                 if self.errors.len() < MAX_ERRORS_KEPT {
                     self.errors.push(PartError {
@@ -157,9 +162,9 @@ pub async fn start(state: &AppState, tenant: &Tenant) -> Result<SyncStoredAccept
     Ok(SyncStoredAccepted { job_id, accounts })
 }
 
-/// Counts a run of `account_id`'s sync in the bulk job `parent`, inside the transaction that
-/// records the run's end (parts of one bulk job take turns on its row); the part that counts
-/// the last account finishes it.
+/// Counts the end of `account_id`'s part in the bulk job `parent`, inside the transaction
+/// that records it (parts of one bulk job take turns on its row, for that short
+/// transaction only); the part that counts the last account finishes it.
 pub async fn count_part(
     conn: &mut sqlx::PgConnection,
     parent: Uuid,
@@ -194,45 +199,27 @@ fn to_json(progress: &StoredProgress) -> Result<serde_json::Value, ApiError> {
 mod tests {
     use super::*;
 
+    fn part(drafted: u64, skipped: u64, failed: Option<&str>) -> Part {
+        Part {
+            drafted,
+            skipped,
+            failed: failed.map(str::to_owned),
+        }
+    }
+
     #[test]
     fn every_account_is_counted_once_and_the_last_finishes() {
         let mut p = StoredProgress {
             total: 3,
             ..StoredProgress::default()
         };
-        assert!(!p.add(
-            "a",
-            Part::Counts {
-                drafted: 2,
-                skipped: 1
-            }
-        ));
-        assert!(!p.add(
-            "a",
-            Part::Counts {
-                drafted: 1,
-                skipped: 0
-            }
-        ));
-        assert!(!p.add("a", Part::Synced));
-        assert!(!p.add(
-            "b",
-            Part::Failed {
-                code: "mono_error".into()
-            }
-        ));
-        assert!(!p.add(
-            "c",
-            Part::Counts {
-                drafted: 0,
-                skipped: 4
-            }
-        ));
-        assert!(p.add("c", Part::Synced));
-        assert_eq!((p.done, p.failed, p.drafted, p.skipped), (2, 1, 3, 5));
+        assert!(!p.add("a", part(3, 1, None)));
+        assert!(!p.add("b", part(1, 0, Some("mono_error"))));
+        assert!(p.add("c", part(0, 4, None)));
+        assert_eq!((p.done, p.failed, p.drafted, p.skipped), (2, 1, 4, 5));
         assert_eq!(
             serde_json::to_value(&p).unwrap(),
-            serde_json::json!({"total": 3, "done": 2, "drafted": 3, "skipped": 5, "failed": 1,
+            serde_json::json!({"total": 3, "done": 2, "drafted": 4, "skipped": 5, "failed": 1,
                 "errors": [{"accountId": "b", "code": "mono_error"}]})
         );
     }
@@ -244,12 +231,7 @@ mod tests {
             ..StoredProgress::default()
         };
         for i in 0..150 {
-            p.add(
-                &format!("acc_{i}"),
-                Part::Failed {
-                    code: "mono_error".into(),
-                },
-            );
+            p.add(&format!("acc_{i}"), part(0, 0, Some("mono_error")));
         }
         assert_eq!(p.failed, 150);
         assert_eq!(p.errors.len(), MAX_ERRORS_KEPT);

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::services::cursor::{Cursor, PageRequest};
 use crate::services::reconcile;
 use crate::services::sync::decide::decide_item;
-use crate::services::sync::stored::{self, Part};
+use crate::services::sync::stored::Tally;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use eligibility::{self, Outcome};
@@ -72,10 +72,10 @@ pub struct SyncRequest {
     pub account_id: MonoAccountId,
     pub cursor: Option<Cursor>,
     pub page_size: u32,
-    /// The bulk job (a sync of every stored account) this sync is a part of: each page's
-    /// counts are added there in the page's own transaction, so they are exact whatever
-    /// dies when.
-    pub part_of: Option<uuid::Uuid>,
+    /// The job whose run this sync is, when it is a part of a bulk job (a sync of every
+    /// stored account): each page's drafts and skips are added to its tally in the page's own
+    /// transaction, so they are exact whatever dies when.
+    pub tally_of: Option<uuid::Uuid>,
 }
 
 pub async fn sync_account(
@@ -283,7 +283,7 @@ async fn run_locked(
             cursor.pass_done(newest, today())
         };
         let page_fetched = out.fetched - fetched_before;
-        let part = req.part_of.map(|parent| (parent, page_fetched));
+        let part = req.tally_of.map(|job| (job, page_fetched));
         let write = write_page(conn, tenant, &ctx, rows, &next_cursor, part);
         let fresh = if more && !out_of_time() {
             let (written, fetched) =
@@ -323,8 +323,9 @@ fn today() -> NaiveDate {
 }
 
 /// One page's rows and the cursor after it, committed together, with the page's counts in
-/// the bulk job the sync is a part of (`part`: that job and the items the page fetched);
-/// None (nothing written) when the account was unlinked meanwhile.
+/// the tally of the job whose run this is, when it is a part of a bulk job (`part`: that job
+/// and the items the page fetched); None (nothing written) when the account was unlinked
+/// meanwhile.
 async fn write_page(
     conn: &mut PgConnection,
     tenant: &Tenant,
@@ -341,14 +342,14 @@ async fn write_page(
     }
     // A posted transaction from a sync settles the invoice it pays.
     let written = reconcile::write(&mut tx, tenant, ctx, rows, true).await?;
-    if let Some((parent, fetched)) = part {
-        // Last: the bulk job's row is locked only for the commit.
+    if let Some((job, fetched)) = part {
         let drafted = drafted(&written.rows, &written.fresh);
-        let counts = Part::Counts {
+        let counts = Tally {
             drafted,
             skipped: fetched - drafted,
         };
-        stored::count_part(&mut tx, parent, ctx.account_id, counts).await?;
+        let counts = serde_json::to_value(counts).map_err(ApiError::internal)?;
+        crate::db::queue::add_to_tally(&mut *tx, job, &counts).await?;
     }
     tx.commit().await?;
     Ok(Some((written.rows, written.fresh)))
