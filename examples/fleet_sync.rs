@@ -1,15 +1,20 @@
-//! Fleet benchmark: one scheduled sync round over N linked accounts (default 2,000), each with
-//! new transactions, against the sandbox answering every Mono call after 200 ms, run by one
-//! and then two replicas on one PostgreSQL. For each run: a fresh database, the accounts
-//! linked under ten organizations, one sweep (`sweep::run_once`), and the wait until
-//! every sync job is finished. Prints the round's wall time, accounts/s, Mono requests and
-//! requests/s (as the sandbox counted them), 429s the Mono client saw, and peak RSS (VmHWM of
-//! this process, which holds the sandbox and every replica).
+//! Fleet benchmark: one sync round over N linked accounts (default 2,000), each with new
+//! transactions, against the sandbox answering every Mono call after 200 ms, run by one and
+//! then two replicas on one PostgreSQL. For each run: a fresh database, the accounts linked
+//! under ten organizations, the round started, and the wait until it is finished. The round
+//! is started (`--via`) either by one sweep (`sweep`, the default: `sweep::run_once`, the
+//! wait until every sync job is finished) or through the API (`sync-stored`: one
+//! `POST /si/mono/sync-stored` per organization, each with its own key, all ten at once
+//! against the first replica, so ten bulk jobs of 200 accounts share the lanes; the wait
+//! until every bulk job is `done`). Prints the round's wall time, accounts/s, Mono requests
+//! and requests/s (as the sandbox counted them), 429s the Mono client saw, the busiest second
+//! of Mono requests (the sandbox's per-second count), and peak RSS (VmHWM of this process,
+//! which holds the sandbox and every replica).
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!   cargo run --release --example fleet_sync -- [--accounts 2000] [--replicas 1|2|both]
-//!   [--latency-ms 200] [--transactions 5] [--concurrency 32]
+//!   [--latency-ms 200] [--transactions 5] [--concurrency 32] [--via sweep|sync-stored]
 //! ```
 //!
 //! The replicas' settings come from the environment as `serve` reads them (so `MONO_MAX_RPS`,
@@ -37,12 +42,29 @@ use taxpoynt_mono::worker::sweep;
 
 const ORGS: usize = 10;
 
+/// How the round is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Sweep,
+    SyncStored,
+}
+
+impl Via {
+    fn as_str(self) -> &'static str {
+        match self {
+            Via::Sweep => "sweep",
+            Via::SyncStored => "sync-stored",
+        }
+    }
+}
+
 struct Args {
     accounts: usize,
     replicas: Vec<usize>,
     latency_ms: u64,
     transactions: usize,
     concurrency: u32,
+    via: Via,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -52,6 +74,7 @@ fn args() -> anyhow::Result<Args> {
         latency_ms: 200,
         transactions: 5,
         concurrency: 32,
+        via: Via::Sweep,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +90,13 @@ fn args() -> anyhow::Result<Args> {
             "--latency-ms" => a.latency_ms = value()?.parse()?,
             "--transactions" => a.transactions = value()?.parse()?,
             "--concurrency" => a.concurrency = value()?.parse()?,
+            "--via" => {
+                a.via = match value()?.as_str() {
+                    "sweep" => Via::Sweep,
+                    "sync-stored" => Via::SyncStored,
+                    other => bail!("--via is sweep or sync-stored, not {other}"),
+                }
+            }
             other => bail!("unknown argument {other}"),
         }
     }
@@ -118,6 +148,29 @@ fn settings(database_url: &str, sandbox: &SandboxHandle, concurrency: u32) -> an
     })?)
 }
 
+/// Starts the round through the API: one `POST /si/mono/sync-stored` per organization, all
+/// at once; answers the accounts the bulk jobs hold together.
+async fn start_sync_stored(http: &reqwest::Client, api: &str, keys: &[String]) -> anyhow::Result<usize> {
+    let url = format!("{api}/si/mono/sync-stored");
+    let answers = futures::future::join_all(
+        keys.iter()
+            .map(|key| http.post(&url).bearer_auth(key).json(&json!({})).send()),
+    )
+    .await;
+    let mut accounts = 0;
+    for answer in answers {
+        let answer = answer?;
+        anyhow::ensure!(
+            answer.status() == reqwest::StatusCode::ACCEPTED,
+            "sync-stored answered {}",
+            answer.status()
+        );
+        let body: Value = answer.json().await?;
+        accounts += body["data"]["accounts"].as_u64().context("accounts")? as usize;
+    }
+    Ok(accounts)
+}
+
 async fn count(pool: &PgPool, sql: &str) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(sql).fetch_one(pool).await?)
 }
@@ -167,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
 
     println!(
-        "replicas\taccounts\tconcurrency\tlatency_ms\tseconds\taccounts/s\tmono_requests\trequests/s\tclient_responses\t429s\tdecided\tfailed_jobs\tbacked_off\tpeak_rss_mib\tbudget_rps\tbusiest_second"
+        "via\treplicas\taccounts\tconcurrency\tlatency_ms\tseconds\taccounts/s\tmono_requests\trequests/s\tclient_responses\t429s\tdecided\tfailed_jobs\tbacked_off\tpeak_rss_mib\tbudget_rps\tbusiest_second"
     );
     for &replicas in &args.replicas {
         let db = format!("taxpoynt_fleet_{}_{replicas}", std::process::id());
@@ -183,6 +236,7 @@ async fn main() -> anyhow::Result<()> {
         let pool = state.db.clone();
         // The accounts, linked under ten organizations as an exchange stores them.
         let mut tenants_made = Vec::new();
+        let mut keys = Vec::new();
         for o in 0..ORGS {
             let t = tenants::create_tenant(&pool, &format!("Fleet Org {o}")).await?;
             let env = t
@@ -192,6 +246,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("sandbox environment")?
                 .id;
             tenants_made.push(Tenant::system(t.org_id, env, EnvName::Sandbox));
+            keys.push(t.api_key.clone());
         }
         let details = DetailsUpdate {
             currency: Some("NGN".into()),
@@ -209,6 +264,7 @@ async fn main() -> anyhow::Result<()> {
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
 
+        let api = format!("http://127.0.0.1:{}", apps[0].port());
         let stops: Vec<_> = apps.iter().map(Application::shutdown_token).collect();
         let servers: Vec<_> = apps
             .into_iter()
@@ -233,17 +289,19 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs();
         let started = Instant::now();
-        let queued = sweep::run_once(&state).await?;
-        anyhow::ensure!(queued as usize == ids.len(), "the sweep queued {queued}");
-        loop {
-            let left = count(
-                &pool,
-                "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status IN ('queued', 'running')",
-            )
-            .await?;
-            if left == 0 {
-                break;
+        let finished = match args.via {
+            Via::Sweep => {
+                let queued = sweep::run_once(&state).await?;
+                anyhow::ensure!(queued as usize == ids.len(), "the sweep queued {queued}");
+                "SELECT count(*) FROM jobs WHERE kind = 'sync' AND status IN ('queued', 'running')"
             }
+            Via::SyncStored => {
+                let queued = start_sync_stored(&http, &api, &keys).await?;
+                anyhow::ensure!(queued == ids.len(), "sync-stored queued {queued}");
+                "SELECT count(*) FROM jobs WHERE kind = 'sync_stored' AND status <> 'done'"
+            }
+        };
+        while count(&pool, finished).await? > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let secs = started.elapsed().as_secs_f64();
@@ -279,7 +337,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         println!(
-            "{replicas}\t{}\t{}\t{}\t{secs:.2}\t{:.1}\t{requests}\t{:.1}\t{}\t{}\t{decided}\t{failed}\t{backed_off}\t{:.1}\t{}\t{busiest}",
+            "{}\t{replicas}\t{}\t{}\t{}\t{secs:.2}\t{:.1}\t{requests}\t{:.1}\t{}\t{}\t{decided}\t{failed}\t{backed_off}\t{:.1}\t{}\t{busiest}",
+            args.via.as_str(),
             ids.len(),
             state.settings.sync_concurrency,
             args.latency_ms,
@@ -295,6 +354,20 @@ async fn main() -> anyhow::Result<()> {
             "decided {decided} transactions of {}",
             ids.len() * args.transactions
         );
+        if args.via == Via::SyncStored {
+            // The bulk jobs' own count of the round agrees with the database.
+            let (done, failed, counted): (i64, i64, i64) = sqlx::query_as(
+                "SELECT sum((progress->>'done')::bigint)::bigint, sum((progress->>'failed')::bigint)::bigint,
+                        sum((progress->>'drafted')::bigint + (progress->>'skipped')::bigint)::bigint
+                 FROM jobs WHERE kind = 'sync_stored'",
+            )
+            .fetch_one(&pool)
+            .await?;
+            anyhow::ensure!(
+                (done + failed) as usize == ids.len() && counted == decided,
+                "the bulk jobs counted {done} done, {failed} failed, {counted} transactions"
+            );
+        }
 
         http.delete(&faults).send().await?.error_for_status()?;
         for stop in &stops {

@@ -119,6 +119,18 @@ impl ApiError {
         }
     }
 
+    /// 409 `job_running`: the environment's bulk job of `kind` is unfinished; `error.jobId`
+    /// names it, for the caller to watch (`GET /si/mono/jobs/{id}`).
+    pub fn job_running(kind: &str, id: uuid::Uuid) -> Self {
+        let mut extra = Map::new();
+        extra.insert("jobId".into(), Value::from(id.to_string()));
+        ApiError::Conflict {
+            code: "job_running",
+            message: format!("this environment's {kind} job {id} is still running; one runs at a time"),
+            extra,
+        }
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code,

@@ -7,6 +7,12 @@
 //! A kind with a dedupe key coalesces: asked for while its job of that key is queued, the
 //! request rides on that job; while it runs, the job is marked and goes round once more
 //! when its run ends, so nothing asked for during a run is dropped.
+//!
+//! A bulk kind (`BULK`) has at most one unfinished job per environment: [`enqueue`] answers
+//! 409 `job_running` naming the one there is. A job may be a part of a bulk job made of
+//! other jobs (a sync of every stored account): when a run of it ends, its kind's
+//! [`BackgroundJob::report_to_parent`] counts the run there, in the transaction that records
+//! the end.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
 
 use crate::db::queue::{self as db, NewJob};
 pub use crate::db::queue::{ClaimedJob, Enqueued, JobSpec, Lane, Rode};
@@ -37,6 +44,9 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
     const LANE: Lane = Lane::General;
     /// Runs before the job is failed for good.
     const MAX_ATTEMPTS: i32 = 8;
+    /// A bulk kind: at most one unfinished job of it per environment, so one organization
+    /// cannot hold the shared lanes ([`enqueue`] answers 409 `job_running` meanwhile).
+    const BULK: bool = false;
 
     /// At most one unfinished job per key (the job table's unique index); None: no limit. A
     /// job asked for while one of its key is unfinished rides on that one ([`enqueue`]).
@@ -56,6 +66,27 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), ApiError>> + Send + 'a {
         async { Ok(()) }
     }
+
+    /// This job's part in the bulk job `parent` ended (the run claimed with that parent
+    /// finished, or failed): count it there, inside the transaction that records the end.
+    fn report_to_parent<'a>(
+        &'a self,
+        _conn: &'a mut PgConnection,
+        _parent: Uuid,
+        _ended: Ended<'a>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send + 'a {
+        async { Ok(()) }
+    }
+}
+
+/// How the part of a job in a bulk job ended ([`BackgroundJob::report_to_parent`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Ended<'a> {
+    /// The run finished with this progress (`Ran::Done`), or failed with this error code
+    /// (whether or not the job is retried).
+    pub outcome: Result<&'a Value, &'a str>,
+    /// What the part added up while it ran (`db::queue::add_to_tally`).
+    pub tally: &'a Value,
 }
 
 /// What a kind stores with each of its jobs.
@@ -64,31 +95,48 @@ pub const fn spec<J: BackgroundJob>() -> JobSpec {
         kind: J::KIND,
         lane: J::LANE,
         max_attempts: J::MAX_ATTEMPTS,
+        bulk: J::BULK,
     }
 }
 
 /// Queues `job` for the tenant's environment, or coalesces it with the unfinished job of its
 /// dedupe key (queued: left as it is; running: marked to go round once more when it ends);
-/// answers the job it rode on, new or not. Wake the lane ([`wake`]) once the transaction
-/// commits.
+/// answers the job it rode on, new or not. A bulk kind is not coalesced: while the
+/// environment's job of its kind is unfinished the answer is 409 `job_running` naming it.
+/// Wake the lane ([`wake`]) once the transaction commits.
 pub async fn enqueue<J: BackgroundJob>(
-    db: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     tenant: &Tenant,
     job: &J,
 ) -> Result<Enqueued, ApiError> {
     let payload = serde_json::to_value(job).map_err(ApiError::internal)?;
     let key = job.dedupe_key(tenant);
-    Ok(db::enqueue(
-        db,
-        NewJob {
-            spec: spec::<J>(),
-            payload,
-            org_id: Some(tenant.org_id),
-            env_id: Some(tenant.env_id),
-            dedupe_key: key.as_deref(),
-        },
-    )
-    .await?)
+    let new = NewJob {
+        spec: spec::<J>(),
+        payload,
+        org_id: Some(tenant.org_id),
+        env_id: Some(tenant.env_id),
+        dedupe_key: key.as_deref(),
+    };
+    if J::BULK {
+        let id = db::insert_bulk(conn, new, None)
+            .await?
+            .map_err(|running| ApiError::job_running(J::KIND, running.0))?;
+        return Ok(Enqueued { id, rode: Rode::New });
+    }
+    Ok(db::enqueue(conn, new).await?)
+}
+
+/// 409 `job_running` when the environment's bulk job of `J`'s kind is unfinished: a cheap
+/// look before the work of selecting what a new one would take ([`enqueue`] decides).
+pub async fn ensure_no_bulk<J: BackgroundJob>(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+) -> Result<(), ApiError> {
+    match db::unfinished_bulk(db, Some(tenant.env_id), J::KIND).await? {
+        Some(running) => Err(ApiError::job_running(J::KIND, running)),
+        None => Ok(()),
+    }
 }
 
 /// Wakes this replica's worker lane that runs `lane` (it polls anyway).
@@ -107,9 +155,13 @@ pub enum Ran {
     /// Not finished through no fault of its own (its account is busy with another sync, or
     /// has more to fetch): queued again after `after` without using up an attempt.
     Later { after: Duration, progress: Value },
-    /// Failed; tried again after `after` (instead of the queue's own backoff) while attempts
-    /// remain.
-    Retry { error: String, after: Duration },
+    /// Failed with the error `code` (`ApiError::code`); tried again after `after` (instead
+    /// of the queue's own backoff) while attempts remain.
+    Retry {
+        code: &'static str,
+        error: String,
+        after: Duration,
+    },
 }
 
 /// What a running job may use: the application's state and its own row.

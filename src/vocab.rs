@@ -120,6 +120,7 @@ pub enum JobKind {
     MbsSubmission,
     MbsPaymentUpdate,
     MbsBulkSign,
+    SyncStored,
 }
 
 /// A background job's state.
@@ -360,10 +361,12 @@ mod tests {
 
     #[test]
     fn job_kinds_are_the_registered_kinds() {
+        // The bulk sync-stored job is done by its parts: stored, never claimed.
         let registered = crate::worker::registry::registry()
             .specs()
             .into_iter()
-            .map(|s| s.kind);
+            .map(|s| s.kind)
+            .chain([crate::services::sync::stored::KIND]);
         assert_eq!(values::<super::JobKind>(), set(registered));
     }
 

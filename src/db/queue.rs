@@ -12,10 +12,18 @@
 //! whatever was asked for), a running one is marked (`rerun`). The statement that records the
 //! end of a marked job's run queues it again at once instead of ending it, so a request that
 //! arrives at any moment of a run, up to the write of its result, makes one more round.
+//!
+//! A bulk job (`bulk`) is one of its kind per environment while unfinished: the partial
+//! unique index `jobs_one_bulk_per_env` decides it ([`insert_bulk`], [`BulkRunning`]). A job
+//! may be a part of a bulk job (`parent_id`): a run records its end with the parent it was
+//! claimed with ([`ClaimedJob::parent_id`]), and a part whose run ended lets go of its parent
+//! in that same statement, so the worker counts it in the parent ([`lock_bulk_progress`],
+//! [`set_bulk_progress`], with what the part added up in its [`tally`]) in the transaction
+//! that records the end, exactly once.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::tenancy::Tenant;
@@ -44,6 +52,8 @@ pub struct JobSpec {
     pub kind: &'static str,
     pub lane: Lane,
     pub max_attempts: i32,
+    /// One unfinished job of the kind per environment ([`insert_bulk`]).
+    pub bulk: bool,
 }
 
 /// A job to add.
@@ -79,6 +89,7 @@ pub enum Rode {
 /// left as it is, a running one is marked to run again when it ends (`rerun`). One
 /// statement, so it answers the job the request rode on whatever runs beside it.
 pub async fn enqueue(db: impl PgExecutor<'_>, job: NewJob<'_>) -> Result<Enqueued, sqlx::Error> {
+    debug_assert!(!job.spec.bulk, "{} is a bulk kind: insert_bulk", job.spec.kind);
     let new_id = Uuid::now_v7();
     let row = sqlx::query!(
         r#"INSERT INTO jobs (id, kind, lane, payload, org_id, env_id, dedupe_key, max_attempts)
@@ -107,6 +118,200 @@ pub async fn enqueue(db: impl PgExecutor<'_>, job: NewJob<'_>) -> Result<Enqueue
     Ok(Enqueued { id: row.id, rode })
 }
 
+/// The environment's unfinished bulk job of the kind asked for: another is not added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkRunning(pub Uuid);
+
+/// Adds a bulk job (`spec.bulk`): at most one of its kind per environment is unfinished, so
+/// while one is, none is added and the answer names it (race-free whichever replicas ask at
+/// once: the partial unique index `jobs_one_bulk_per_env` decides). With `parts`, the job
+/// is done by jobs that report to it (`parent_id`): it starts running with that progress and
+/// no lease, so no worker claims it and no lease expires; the last part to report finishes
+/// it ([`set_bulk_progress`]).
+pub async fn insert_bulk(
+    conn: &mut PgConnection,
+    job: NewJob<'_>,
+    parts: Option<&Value>,
+) -> Result<Result<Uuid, BulkRunning>, sqlx::Error> {
+    debug_assert!(job.spec.bulk, "{} is not a bulk kind", job.spec.kind);
+    // The unfinished one may finish between the insert that found it and the look-up: then
+    // the slot is free and the insert is tried again.
+    for _ in 0..3 {
+        let new_id = Uuid::now_v7();
+        let added = sqlx::query_scalar!(
+            r#"INSERT INTO jobs (id, kind, lane, payload, org_id, env_id, dedupe_key, max_attempts,
+                                 bulk, status, progress)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true,
+                       CASE WHEN $9::jsonb IS NULL THEN 'queued' ELSE 'running' END,
+                       COALESCE($9, '{}'::jsonb))
+               ON CONFLICT (env_id, kind) WHERE bulk AND status IN ('queued', 'running') DO NOTHING
+               RETURNING id"#,
+            new_id,
+            job.spec.kind,
+            job.spec.lane.as_str(),
+            job.payload,
+            job.org_id,
+            job.env_id,
+            job.dedupe_key,
+            job.spec.max_attempts,
+            parts
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = added {
+            return Ok(Ok(id));
+        }
+        if let Some(running) = unfinished_bulk(&mut *conn, job.env_id, job.spec.kind).await? {
+            return Ok(Err(BulkRunning(running)));
+        }
+    }
+    Err(sqlx::Error::Protocol(format!(
+        "the {} bulk job slot changed hands three times in a row",
+        job.spec.kind
+    )))
+}
+
+/// Fails the environment's bulk job of `kind` that is done by parts when it is unfinished
+/// and no unfinished job names it any more: its parts all ended, some without being counted
+/// (a replica of an earlier version, which knows no parents, finished them), so it would
+/// hold the environment's slot for ever. A part names its parent until the transaction that
+/// counts its end, so while one is uncounted and unfinished it still names it. Answers how
+/// many it failed.
+pub async fn fail_orphaned_bulk(
+    db: impl PgExecutor<'_>,
+    env_id: Option<Uuid>,
+    kind: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE jobs p SET status = 'failed', finished_at = now(), updated_at = now(),
+                last_error = 'its parts ended without being counted (run by a replica of an earlier version)'
+         WHERE p.env_id = $1 AND p.kind = $2 AND p.bulk AND p.status = 'running' AND p.lease_id IS NULL
+           AND NOT EXISTS (SELECT 1 FROM jobs c
+                           WHERE c.parent_id = p.id AND c.status IN ('queued', 'running'))",
+        env_id,
+        kind
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The environment's unfinished (queued or running) bulk job of `kind`, if any.
+pub async fn unfinished_bulk(
+    db: impl PgExecutor<'_>,
+    env_id: Option<Uuid>,
+    kind: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT id FROM jobs WHERE env_id = $1 AND kind = $2 AND bulk AND status IN ('queued', 'running')",
+        env_id,
+        kind
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Queues a sync of every linked account of the tenant's environment as a part of the bulk
+/// job `parent`, in one statement, and answers how many accounts it names. An account whose
+/// sync is unfinished is joined, not queued twice: a queued job becomes the part (it has not
+/// started, so it sees everything); a running one is marked to go round once more (`rerun`)
+/// and its next run is the part (its current run started before the request). Either way
+/// each account is counted once. The rows are what enqueueing `spec`'s job would store, as
+/// [`enqueue_due_syncs`] writes them, with the trigger `sync_stored`; a joined job's tally
+/// starts again from nothing.
+pub async fn enqueue_env_syncs(
+    db: impl PgExecutor<'_>,
+    tenant: &Tenant,
+    spec: JobSpec,
+    parent: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"WITH asked AS (
+               INSERT INTO jobs (id, kind, lane, payload, org_id, env_id, dedupe_key, max_attempts, parent_id)
+               SELECT gen_random_uuid(), $1, $2,
+                      jsonb_build_object('accountId', a.id, 'env', $3::text, 'trigger', 'sync_stored'),
+                      a.org_id, a.env_id, 'sync:' || a.env_id || ':' || a.id, $4, $5
+               FROM mono_accounts a
+               WHERE a.env_id = $6 AND a.org_id = $7 AND a.unlinked_at IS NULL
+               ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'running')
+               DO UPDATE SET parent_id = EXCLUDED.parent_id, tally = '{}',
+                             rerun = jobs.rerun OR jobs.status = 'running',
+                             updated_at = now()
+               RETURNING 1 AS one
+           )
+           SELECT count(*) AS "count!" FROM asked"#,
+        spec.kind,
+        spec.lane.as_str(),
+        tenant.env.as_str(),
+        spec.max_attempts,
+        parent,
+        tenant.env_id,
+        tenant.org_id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Adds `add`'s numeric members to the job's tally (what a part of a bulk job did so far),
+/// in the caller's transaction: the part's own row, so parts running at once do not wait on
+/// each other.
+pub async fn add_to_tally(db: impl PgExecutor<'_>, id: Uuid, add: &Value) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"UPDATE jobs SET tally = (
+               SELECT COALESCE(jsonb_object_agg(key, total), '{}'::jsonb)
+               FROM (SELECT key, sum(value::numeric) AS total
+                     FROM (SELECT * FROM jsonb_each_text(jobs.tally)
+                           UNION ALL SELECT * FROM jsonb_each_text($2)) members
+                     GROUP BY key) sums)
+           WHERE id = $1"#,
+        id,
+        add
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The job's tally ([`add_to_tally`]).
+pub async fn tally(db: impl PgExecutor<'_>, id: Uuid) -> Result<Value, sqlx::Error> {
+    sqlx::query_scalar!("SELECT tally FROM jobs WHERE id = $1", id)
+        .fetch_one(db)
+        .await
+}
+
+/// The progress of the unfinished bulk job `id`, its row locked until the transaction ends
+/// (parts reporting at once take turns); None when it is finished or gone.
+pub async fn lock_bulk_progress(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Value>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT progress FROM jobs WHERE id = $1 AND bulk AND status = 'running' FOR NO KEY UPDATE",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Records a bulk job's progress, and with `finished` marks it done.
+pub async fn set_bulk_progress(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    progress: &Value,
+    finished: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE jobs SET progress = $2,
+                status = CASE WHEN $3 THEN 'done' ELSE status END,
+                finished_at = CASE WHEN $3 THEN now() ELSE finished_at END,
+                updated_at = now()
+         WHERE id = $1 AND status = 'running'",
+        id,
+        progress,
+        finished
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// A job taken by a worker.
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
@@ -121,6 +326,10 @@ pub struct ClaimedJob {
     pub lease_id: Uuid,
     /// What the job recorded so far (a resumable job continues from it).
     pub progress: Value,
+    /// The bulk job this run is a part of, as the claim found it. A bulk job that joins the
+    /// job while it runs marks it to go round once more (`rerun`) and is the next run's
+    /// parent: this run started before it asked.
+    pub parent_id: Option<Uuid>,
 }
 
 /// Takes up to `limit` due jobs of `lane`, skipping those another worker holds.
@@ -150,7 +359,7 @@ async fn claim_general(
            WHERE id IN (
                SELECT id FROM jobs WHERE status = 'queued' AND lane = 'general' AND run_after <= now()
                ORDER BY run_after LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, kind, payload, org_id, env_id, attempts, max_attempts, progress"#,
+           RETURNING id, kind, payload, org_id, env_id, attempts, max_attempts, progress, parent_id"#,
         limit,
         lease_id,
         lease_secs
@@ -188,7 +397,8 @@ async fn claim_sync(
            FROM picked WHERE jobs.id = picked.id
            RETURNING jobs.id AS "id!", jobs.kind AS "kind!", jobs.payload AS "payload!",
                      jobs.org_id, jobs.env_id, jobs.attempts AS "attempts!",
-                     jobs.max_attempts AS "max_attempts!", jobs.progress AS "progress!""#,
+                     jobs.max_attempts AS "max_attempts!", jobs.progress AS "progress!",
+                     jobs.parent_id"#,
         limit,
         lease_id,
         lease_secs
@@ -207,6 +417,7 @@ struct ClaimedRow {
     attempts: i32,
     max_attempts: i32,
     progress: Value,
+    parent_id: Option<Uuid>,
 }
 
 fn claimed(rows: Vec<ClaimedRow>, lease_id: Uuid) -> Result<Vec<ClaimedJob>, sqlx::Error> {
@@ -222,6 +433,7 @@ fn claimed(rows: Vec<ClaimedRow>, lease_id: Uuid) -> Result<Vec<ClaimedJob>, sql
                 max_attempts: r.max_attempts,
                 lease_id,
                 progress: r.progress,
+                parent_id: r.parent_id,
             })
         })
         .collect()
@@ -372,7 +584,8 @@ pub async fn set_progress(
 
 /// Marks a job done with its final progress, or, when it was asked for again while it ran
 /// (`rerun`), queues it again at once for a new round; None when the lease is no longer
-/// ours. The mark is read by this UPDATE, under the row's lock: a request that marks the job
+/// ours. A part of a bulk job lets go of the parent it was claimed with (the worker counts
+/// the run there in the same transaction). The mark is read by this UPDATE, under the row's lock: a request that marks the job
 /// before it commits makes the new round, one that comes after finds it done (or queued)
 /// and acts on that.
 pub async fn complete(
@@ -387,12 +600,14 @@ pub async fn complete(
             attempts = CASE WHEN rerun THEN 0 ELSE attempts END,
             run_after = CASE WHEN rerun THEN now() ELSE run_after END,
             finished_at = CASE WHEN rerun THEN NULL ELSE now() END,
+            parent_id = CASE WHEN parent_id = $4 THEN NULL ELSE parent_id END,
             rerun = false, lease_id = NULL, locked_until = NULL, updated_at = now()
          WHERE id = $1 AND lease_id = $2 AND status = 'running'
          RETURNING status",
         job.id,
         job.lease_id,
-        progress
+        progress,
+        job.parent_id
     )
     .fetch_optional(db)
     .await?;
@@ -407,12 +622,16 @@ pub async fn complete(
 
 /// Queues a failed job again after `retry_in_secs`, or fails it for good when `retry_in_secs`
 /// is None, unless it was asked for again while it ran (`rerun`): then it is queued again at
-/// once for a new round (as [`complete`] does). None when the lease is no longer ours.
+/// once for a new round (as [`complete`] does). None when the lease is no longer ours. A
+/// part of a bulk job lets go of the parent it was claimed with, as in [`complete`], when
+/// `ends_part` (the failure is its outcome there, whether or not the job is retried);
+/// otherwise its next run is still the part.
 pub async fn fail(
     db: impl PgExecutor<'_>,
     job: &ClaimedJob,
     error: &str,
     retry_in_secs: Option<f64>,
+    ends_part: bool,
 ) -> Result<Option<Recorded>, sqlx::Error> {
     let status = sqlx::query_scalar!(
         "UPDATE jobs SET
@@ -421,13 +640,16 @@ pub async fn fail(
             finished_at = CASE WHEN $4::float8 IS NULL AND NOT rerun THEN now() END,
             attempts = CASE WHEN $4::float8 IS NULL AND rerun THEN 0 ELSE attempts END,
             progress = CASE WHEN $4::float8 IS NULL AND rerun THEN '{}'::jsonb ELSE progress END,
+            parent_id = CASE WHEN $6 AND parent_id = $5 THEN NULL ELSE parent_id END,
             rerun = false, last_error = $3, lease_id = NULL, locked_until = NULL, updated_at = now()
          WHERE id = $1 AND lease_id = $2 AND status = 'running'
          RETURNING status",
         job.id,
         job.lease_id,
         error,
-        retry_in_secs
+        retry_in_secs,
+        job.parent_id,
+        ends_part
     )
     .fetch_optional(db)
     .await?;
@@ -446,6 +668,9 @@ pub struct ExpiredJob {
     pub payload: Value,
     /// True when it had no attempt left and is now failed; else it is queued again.
     pub failed: bool,
+    /// The bulk job it is a part of: a failed one still names it, for the worker to count it
+    /// there and let go ([`let_go_of_parent`]); a queued one keeps it for its next run.
+    pub parent_id: Option<Uuid>,
 }
 
 /// Requeues running jobs whose lease has expired (or fails those without an attempt left,
@@ -462,7 +687,7 @@ pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>,
            WHERE id IN (
                SELECT id FROM jobs WHERE status = 'running' AND locked_until < now()
                FOR UPDATE SKIP LOCKED)
-           RETURNING id, kind, payload, status"#
+           RETURNING id, kind, payload, status, parent_id"#
     )
     .fetch_all(db)
     .await?;
@@ -473,9 +698,18 @@ pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>,
                 kind: r.kind,
                 payload: r.payload,
                 failed: r.status == "failed",
+                parent_id: r.parent_id,
             })
         })
         .collect()
+}
+
+/// A finished job that was counted in its bulk job stops naming it.
+pub async fn let_go_of_parent(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!("UPDATE jobs SET parent_id = NULL WHERE id = $1", id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// A job of an environment, as its owner may read it.

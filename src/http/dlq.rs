@@ -119,17 +119,20 @@ pub async fn preview(
     path = "/si/mono/dlq/replay",
     tag = "dlq",
     summary = "Replay every record matching a filter, as a background job",
+    description = "A filter `{reason?, accountId?, from?, to?}` over the open records. One background job replays them (`GET /si/mono/jobs/{id}` shows `progress`: `processed`, `drafted`, `reconciled`, `stillOpen`, `errors`); `taken` is how many the filter selected when it was queued. One bulk replay per environment at a time: another is 409 `job_running` with its `jobId`.",
     request_body(content = Option<BulkReplayBody>, description = "The filter: every open record it selects is replayed (no body: every open record)"),
-    responses((status = 202, description = "Queued; `GET /si/mono/jobs/{jobId}` shows its progress", body = crate::http::openapi::EnvelopeOf<BulkReplayStarted>)),
+    responses(
+        (status = 202, description = "Queued; `GET /si/mono/jobs/{jobId}` shows its progress", body = crate::http::openapi::EnvelopeOf<BulkReplayStarted>),
+        (status = 409, description = "The environment's previous bulk replay is still running (`job_running`, `error.jobId`)", body = crate::http::openapi::Failure),
+    ),
 )]
 pub async fn bulk_replay(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<BulkReplayBody>,
-) -> Result<(axum::http::StatusCode, Envelope<BulkReplayStarted>), ApiError> {
-    let started = dlq_replay::start_bulk_replay(&state, &tenant, body).await?;
-    Ok((
-        axum::http::StatusCode::ACCEPTED,
-        Envelope::ok("bulk replay queued", started),
+) -> Result<Envelope<BulkReplayStarted>, ApiError> {
+    Ok(Envelope::accepted(
+        "bulk replay queued",
+        dlq_replay::start_bulk_replay(&state, &tenant, body).await?,
     ))
 }

@@ -160,7 +160,7 @@ pub async fn sign(
     responses(
         (status = 202, description = "Queued", body = crate::http::openapi::EnvelopeOf<crate::services::bulk_sign::BulkSignStarted>),
         (status = 400, description = "A bad selection, each bad field named", body = crate::http::openapi::Failure),
-        (status = 409, description = "The environment's previous bulk submission is still running (`error.jobId`)", body = crate::http::openapi::Failure),
+        (status = 409, description = "The environment's previous bulk submission is still running (`job_running`, `error.jobId`)", body = crate::http::openapi::Failure),
     ),
 )]
 pub async fn bulk_sign(

@@ -10,7 +10,7 @@ use crate::http::envelope::{Envelope, PageMeta};
 use crate::http::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery};
 use crate::services::cursor::Cursor;
 use crate::services::events::{self, EventsQuery};
-use crate::services::sync::stored::{self, StoredOutcome};
+use crate::services::sync::stored::{self, SyncStoredAccepted};
 use crate::services::sync::walk::{
     self, CursorView, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
@@ -70,21 +70,22 @@ pub async fn sync(
         account_id,
         cursor,
         page_size: page_size(body.page_size)?,
+        tally_of: None,
     };
     let outcome = walk::sync_account(&state, &tenant, req).await?;
     Ok(Envelope::ok("sync completed", outcome))
 }
 
+/// `POST /si/mono/sync-stored` body: nothing but the environment, which may also come in
+/// the query string.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct SyncStoredBody {
-    /// Transactions per page from Mono, 1 to 500 (default 100).
-    #[schema(minimum = 1, maximum = 500)]
-    #[serde(default, deserialize_with = "crate::http::extract::whole_number")]
-    page_size: Option<i64>,
+    /// The environment's id (default: the key's default environment).
     #[serde(default, rename = "envId")]
     #[schema(value_type = Option<uuid::Uuid>)]
     _env_id: Option<Value>,
+    /// The environment's name, `sandbox` or `production`.
     #[serde(default, rename = "env")]
     #[schema(value_type = Option<crate::vocab::EnvParam>)]
     _env: Option<Value>,
@@ -94,17 +95,24 @@ pub struct SyncStoredBody {
     post,
     path = "/si/mono/sync-stored",
     tag = "sync",
-    summary = "Sync every linked account of the environment",
+    summary = "Sync every linked account of the environment, in the background",
+    description = "Body `{}` plus the environment (it may be left out). Queues a sync of every linked account of the environment on the background job lanes (the sync jobs of the scheduled round: `MONO_SYNC_CONCURRENCY` per replica, the shared `MONO_MAX_RPS` budget, organizations taken in turn, every replica working) and answers 202 `{jobId, accounts}`. `GET /si/mono/jobs/{jobId}` shows `progress: {total, done, drafted, skipped, failed, errors: [{accountId, code}]}` (the first 100 errors) until `status` is `done` (`done + failed = total`). An account whose sync is already queued is joined; one whose sync is running goes round once more and that round is counted: each account once. Unlinked accounts are not synced. One sync of every stored account per environment at a time: another is 409 `job_running` with its `jobId`.",
     request_body(content = Option<SyncStoredBody>, description = "Optional: only the environment may be named"),
-    responses((status = 200, description = "Sync every linked account of the environment", body = crate::http::openapi::EnvelopeOf<StoredOutcome>)),
+    params(("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
+    responses(
+        (status = 202, description = "Queued: the bulk job and the number of accounts in it", body = crate::http::openapi::EnvelopeOf<SyncStoredAccepted>),
+        (status = 409, description = "The environment's previous sync of every stored account is still running (`job_running`, `error.jobId`)", body = crate::http::openapi::Failure),
+    ),
 )]
 pub async fn sync_stored(
     State(state): State<AppState>,
     tenant: Tenant,
-    ApiJsonOrEmpty(body): ApiJsonOrEmpty<SyncStoredBody>,
-) -> Result<Envelope<StoredOutcome>, ApiError> {
-    let outcome = stored::sync_stored(&state, &tenant, page_size(body.page_size)?).await?;
-    Ok(Envelope::ok("stored accounts synced", outcome))
+    ApiJsonOrEmpty(_body): ApiJsonOrEmpty<SyncStoredBody>,
+) -> Result<Envelope<SyncStoredAccepted>, ApiError> {
+    Ok(Envelope::accepted(
+        "sync of every stored account queued",
+        stored::start(&state, &tenant).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -93,6 +93,7 @@ pub async fn status(
     path = "/si/mono/jobs/{id}",
     tag = "webhooks",
     summary = "A background job and its progress",
+    description = "A job of the caller's environment: `{id, kind, status: queued|running|done|failed, progress, attempts, error?, createdAt, finishedAt?}`. `progress` by kind: `sync_stored` (a sync of every stored account) `{total, done, drafted, skipped, failed, errors: [{accountId, code}]}` (the first 100 errors; `done` when `done + failed = total`); `dlq_replay` `{processed, drafted, reconciled, stillOpen, errors, afterSeq}`; `mbs_bulk_sign` `{taken, handled, signed, pending, skipped, failed, errors}`; `sync` one account's sync outcome. The bulk kinds (`sync_stored`, `dlq_replay`, `mbs_bulk_sign`) have at most one unfinished job per environment.",
     params(("id" = uuid::Uuid, Path, description = "The resource id"), ("envId" = Option<uuid::Uuid>, Query, description = "Environment id (default: the key's default environment)"), ("env" = Option<crate::http::openapi::EnvParam>, Query, description = "Environment name, `sandbox` or `production`")),
     responses((status = 200, description = "A background job and its progress", body = crate::http::openapi::EnvelopeOf<JobView>)),
 )]

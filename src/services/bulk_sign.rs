@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::db;
 use crate::error::{ApiError, FieldErrors};
-use crate::jobs::{self, BackgroundJob, JobContext, Ran, Rode};
+use crate::jobs::{self, BackgroundJob, JobContext, Ran};
 use crate::services::submission::{self, Signed};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -68,10 +68,7 @@ pub async fn start(
 ) -> Result<BulkSignStarted, ApiError> {
     let selection = parse(body)?;
     crate::services::mbs_resources::client(state)?;
-    let key = dedupe_key(tenant);
-    if let Some(running) = db::queue::unfinished(&state.db, &key).await? {
-        return Err(job_running(running));
-    }
+    jobs::ensure_no_bulk::<BulkSignJob>(&state.db, tenant).await?;
     let ids = db::invoices::validated_ids(
         &state.db,
         tenant,
@@ -87,29 +84,14 @@ pub async fn start(
         env: tenant.env.as_str().to_owned(),
         ids,
     };
-    let queued = jobs::enqueue(&state.db, tenant, &job).await?;
-    if queued.rode != Rode::New {
-        return Err(job_running(queued.id));
-    }
+    // A bulk kind: the insert answers 409 `job_running` when another request got there first.
+    let mut conn = state.db.acquire().await?;
+    let queued = jobs::enqueue(&mut conn, tenant, &job).await?;
     jobs::wake(state, BulkSignJob::LANE);
     Ok(BulkSignStarted {
         job_id: queued.id,
         taken,
     })
-}
-
-fn job_running(id: Uuid) -> ApiError {
-    let mut extra = serde_json::Map::new();
-    extra.insert("jobId".into(), serde_json::Value::from(id.to_string()));
-    ApiError::Conflict {
-        code: "job_running",
-        message: format!("a bulk submission of this environment is still running (job {id})"),
-        extra,
-    }
-}
-
-fn dedupe_key(tenant: &Tenant) -> String {
-    format!("mbs_bulk_sign:{}", tenant.env_id)
 }
 
 struct Selection {
@@ -227,10 +209,7 @@ pub struct BulkSignJob {
 impl BackgroundJob for BulkSignJob {
     const KIND: &'static str = "mbs_bulk_sign";
     const MAX_ATTEMPTS: i32 = 5;
-
-    fn dedupe_key(&self, tenant: &Tenant) -> Option<String> {
-        Some(dedupe_key(tenant))
-    }
+    const BULK: bool = true;
 
     async fn run(self, ctx: JobContext) -> Result<Ran, ApiError> {
         let tenant = ctx.tenant(&self.env)?;
@@ -246,6 +225,7 @@ impl BackgroundJob for BulkSignJob {
         while progress.handled < self.ids.len() {
             if state.shutdown.is_cancelled() {
                 return Ok(Ran::Retry {
+                    code: "shutting_down",
                     error: "the service is shutting down".into(),
                     after: std::time::Duration::from_secs(1),
                 });

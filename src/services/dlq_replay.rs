@@ -48,7 +48,8 @@ pub struct BulkReplayStarted {
     pub taken: i64,
 }
 
-/// Queues a bulk replay of the open records `body` selects.
+/// Queues a bulk replay of the open records `body` selects; 409 `job_running` (with its
+/// `jobId`) while the environment's previous one is unfinished.
 pub async fn start_bulk_replay(
     state: &AppState,
     tenant: &Tenant,
@@ -60,12 +61,15 @@ pub async fn start_bulk_replay(
         from: body.from,
         to: body.to,
     };
-    let taken = dlq::count_open(&state.db, tenant, &filter.to_db()?).await?;
+    let db_filter = filter.to_db()?;
+    jobs::ensure_no_bulk::<DlqReplayJob>(&state.db, tenant).await?;
+    let taken = dlq::count_open(&state.db, tenant, &db_filter).await?;
     let job = DlqReplayJob {
         filter,
         env: tenant.env.as_str().to_owned(),
     };
-    let job_id = jobs::enqueue(&state.db, tenant, &job).await?.id;
+    let mut conn = state.db.acquire().await?;
+    let job_id = jobs::enqueue(&mut conn, tenant, &job).await?.id;
     jobs::wake(state, DlqReplayJob::LANE);
     Ok(BulkReplayStarted { job_id, taken })
 }
@@ -95,6 +99,7 @@ pub struct DlqReplayJob {
 
 impl BackgroundJob for DlqReplayJob {
     const KIND: &'static str = "dlq_replay";
+    const BULK: bool = true;
 
     /// Batches of open records in `seq` order after the last one handled, each record
     /// replayed in its own short transaction under the policy of the job's start.

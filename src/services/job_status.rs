@@ -12,6 +12,7 @@ use crate::db::queue::{self as db, JobRow};
 use crate::error::ApiError;
 use crate::services::bulk_sign::Progress as BulkSignProgress;
 use crate::services::dlq_replay::ReplayProgress;
+use crate::services::sync::stored::StoredProgress;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 
@@ -69,6 +70,7 @@ impl PartialSchema for JobProgress {
         AnyOfBuilder::new()
             .item(Ref::from_schema_name(ReplayProgress::name()))
             .item(Ref::from_schema_name(BulkSignProgress::name()))
+            .item(Ref::from_schema_name(StoredProgress::name()))
             .item(notes)
             .into()
     }
@@ -80,6 +82,8 @@ impl ToSchema for JobProgress {
         ReplayProgress::schemas(schemas);
         schemas.push((BulkSignProgress::name().into(), BulkSignProgress::schema()));
         BulkSignProgress::schemas(schemas);
+        schemas.push((StoredProgress::name().into(), StoredProgress::schema()));
+        StoredProgress::schemas(schemas);
     }
 }
 

@@ -232,7 +232,7 @@ async fn submit(state: &AppState, tenant: &Tenant, id: Uuid, from: &[&str]) -> R
         invoice_id: id,
         env: tenant.env.as_str().to_owned(),
     };
-    let queued = jobs::enqueue(&mut *tx, tenant, &job).await?;
+    let queued = jobs::enqueue(&mut tx, tenant, &job).await?;
     db::queue::defer(&mut *tx, queued.id, lease.as_secs_f64()).await?;
     tx.commit().await?;
 
@@ -484,6 +484,7 @@ impl BackgroundJob for SubmissionJob {
                     )),
                     Ok(Outcome::Busy(status)) => Ok(Ran::Done(serde_json::json!({"settled": status}))),
                     Ok(Outcome::Pending) => Ok(Ran::Retry {
+                        code: "submission_unknown",
                         error: "the submission's outcome is still unknown".into(),
                         after: ctx.backoff(),
                     }),
@@ -492,12 +493,14 @@ impl BackgroundJob for SubmissionJob {
                         Ran::Done(serde_json::json!({"settled": "rejected", "error": e.to_string()})),
                     ),
                     Err(e) => Ok(Ran::Retry {
+                        code: e.code(),
                         error: e.to_string(),
                         after: ctx.backoff(),
                     }),
                 }
             }
             Err(e) => Ok(Ran::Retry {
+                code: "mbs_unavailable",
                 error: format!("MBS could not be asked: {e}"),
                 after: ctx.backoff(),
             }),
@@ -547,6 +550,7 @@ impl BackgroundJob for PaymentUpdateJob {
                 Ok(Ran::Done(serde_json::json!({"told": true})))
             }
             Err(e) => Ok(Ran::Retry {
+                code: "mbs_unavailable",
                 error: format!("MBS was not told the payment: {e}"),
                 after: ctx.backoff(),
             }),

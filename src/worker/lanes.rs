@@ -9,6 +9,12 @@
 //! processing, bulk DLQ replay), so a full sync lane never keeps a webhook waiting. A lane
 //! wakes on its notification (`AppState::jobs_notify`, `AppState::sync_notify`) and otherwise
 //! polls every second; the sync lane also requeues the jobs of workers that died.
+//!
+//! A run of a part of a bulk job (claimed with its `parent_id`) that finishes or fails ends
+//! the part, counted in the parent in the transaction that records the end
+//! (`registry::Registry::report_to_parent`); a postponed one stays the part. A run whose
+//! lease was lost records nothing and counts nothing: the worker that took the job over
+//! ends the part.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +27,7 @@ use serde_json::Value;
 use super::registry::registry;
 use crate::db::queue::{self as db, Recorded};
 use crate::error::ApiError;
-use crate::jobs::{self, ClaimedJob, JobContext, Lane, Ran, LEASE};
+use crate::jobs::{self, ClaimedJob, Ended, JobContext, Lane, Ran, LEASE};
 use crate::state::AppState;
 
 /// The longest a lane sleeps without a notification.
@@ -137,13 +143,13 @@ async fn run_one(state: AppState, lane: Lane, job: ClaimedJob, lease: Duration) 
     let recorded = match &result {
         Ok(Ran::Done(progress)) => complete(&state, &job, progress).await,
         Ok(Ran::Later { after, progress }) => postpone(&state, &job, *after, progress).await,
-        Ok(Ran::Retry { error, after }) => {
+        Ok(Ran::Retry { code, error, after }) => {
             tracing::warn!(job_id = %job.id, kind = %kind, attempt = job.attempt, error = %error, "job failed");
-            fail(&state, &job, error, Some(*after)).await
+            fail(&state, &job, code, error, Some(*after)).await
         }
         Err(e) => {
             tracing::warn!(job_id = %job.id, kind = %kind, attempt = job.attempt, error = %e, "job failed");
-            fail(&state, &job, &e.to_string(), None).await
+            fail(&state, &job, e.code(), &e.to_string(), None).await
         }
     };
     let status = match (&result, &recorded) {
@@ -171,17 +177,35 @@ async fn run_one(state: AppState, lane: Lane, job: ClaimedJob, lease: Duration) 
     }
 }
 
-/// Marks a job done (or, asked for again while it ran, queues it again for another round);
-/// None when its lease was lost (another worker has it now).
+/// Marks a job done (or, asked for again while it ran, queues it again for another round)
+/// and counts the run in its bulk job; None when its lease was lost (another worker has it
+/// now).
 async fn complete(
     state: &AppState,
     job: &ClaimedJob,
     progress: &Value,
 ) -> Result<Option<Recorded>, ApiError> {
-    Ok(db::complete(&state.db, job, progress).await?)
+    let Some(parent) = job.parent_id else {
+        return Ok(db::complete(&state.db, job, progress).await?);
+    };
+    let mut tx = state.db.begin().await?;
+    let recorded = db::complete(&mut *tx, job, progress).await?;
+    if recorded.is_some() {
+        let tally = db::tally(&mut *tx, job.id).await?;
+        let ended = Ended {
+            outcome: Ok(progress),
+            tally: &tally,
+        };
+        registry()
+            .report_to_parent(&job.kind, &job.payload, &mut tx, parent, ended)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(recorded)
 }
 
-/// Queues a job again after `after` without using up an attempt; None when its lease was lost.
+/// Queues a job again after `after` without using up an attempt (a part of a bulk job stays
+/// one); None when its lease was lost.
 async fn postpone(
     state: &AppState,
     job: &ClaimedJob,
@@ -195,9 +219,14 @@ async fn postpone(
 /// out of attempts, failed for good, its kind settling what it leaves behind in the same
 /// transaction (a webhook job's deliveries fail with it). A job asked for again while it ran
 /// is not failed for good: it goes round once more.
+///
+/// A part of a bulk job is counted there as failed with `code` when the job's own work
+/// failed (`retry_after`, from `Ran::Retry`) or no attempt is left; an attempt that broke
+/// (an error, the queue's backoff: the database, say) leaves the part to the next attempt.
 async fn fail(
     state: &AppState,
     job: &ClaimedJob,
+    code: &str,
     error: &str,
     retry_after: Option<Duration>,
 ) -> Result<Option<Recorded>, ApiError> {
@@ -206,21 +235,39 @@ async fn fail(
             .unwrap_or_else(|| jobs::backoff(job.attempt))
             .as_secs_f64()
     });
+    let ends_part = retry_after.is_some() || retry.is_none();
     let mut tx = state.db.begin().await?;
-    let recorded = db::fail(&mut *tx, job, error, retry).await?;
+    let recorded = db::fail(&mut *tx, job, error, retry, ends_part).await?;
     if recorded == Some(Recorded::Failed) {
         registry()
             .gave_up(&job.kind, &job.payload, &mut tx, error)
+            .await?;
+    }
+    if let (Some(parent), Some(_), true) = (job.parent_id, recorded, ends_part) {
+        let tally = db::tally(&mut *tx, job.id).await?;
+        let ended = Ended {
+            outcome: Err(code),
+            tally: &tally,
+        };
+        registry()
+            .report_to_parent(&job.kind, &job.payload, &mut tx, parent, ended)
             .await?;
     }
     tx.commit().await?;
     Ok(recorded)
 }
 
-/// Queues again the jobs whose worker stopped (lease expired); answers how many.
+/// The code a part of a bulk job is counted failed with when its worker stopped and no
+/// attempt was left.
+const WORKER_STOPPED: &str = "worker_stopped";
+
+/// Queues again the jobs whose worker stopped (lease expired); answers how many. One failed
+/// for good is counted failed in its bulk job; one queued again stays its part.
 pub async fn requeue_expired(state: &AppState) -> Result<usize, ApiError> {
     let mut tx = state.db.begin().await?;
-    let expired = db::requeue_expired(&mut *tx).await?;
+    let mut expired = db::requeue_expired(&mut *tx).await?;
+    // Bulk jobs' rows locked in one order by every replica: no deadlock between two of these.
+    expired.sort_by_key(|j| j.parent_id);
     for job in expired.iter().filter(|j| j.failed) {
         registry()
             .gave_up(
@@ -230,6 +277,17 @@ pub async fn requeue_expired(state: &AppState) -> Result<usize, ApiError> {
                 "the worker running it stopped (lease expired)",
             )
             .await?;
+        if let Some(parent) = job.parent_id {
+            let tally = db::tally(&mut *tx, job.id).await?;
+            let ended = Ended {
+                outcome: Err(WORKER_STOPPED),
+                tally: &tally,
+            };
+            registry()
+                .report_to_parent(&job.kind, &job.payload, &mut tx, parent, ended)
+                .await?;
+            db::let_go_of_parent(&mut *tx, job.id).await?;
+        }
     }
     tx.commit().await?;
     for job in &expired {

@@ -8,9 +8,10 @@ use std::sync::LazyLock;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::jobs::{BackgroundJob, JobContext, JobSpec, Lane, Ran};
+use crate::jobs::{BackgroundJob, Ended, JobContext, JobSpec, Lane, Ran};
 use crate::services::bulk_sign::BulkSignJob;
 use crate::services::dlq_replay::DlqReplayJob;
 use crate::services::submission::{PaymentUpdateJob, SubmissionJob};
@@ -33,12 +34,15 @@ pub fn registry() -> &'static Registry {
 
 type RunFn = fn(JobContext) -> BoxFuture<'static, Result<Ran, ApiError>>;
 type GaveUpFn = for<'a> fn(&'a Value, &'a mut PgConnection, &'a str) -> BoxFuture<'a, Result<(), ApiError>>;
+type ReportFn =
+    for<'a> fn(&'a Value, &'a mut PgConnection, Uuid, Ended<'a>) -> BoxFuture<'a, Result<(), ApiError>>;
 
 #[derive(Clone, Copy)]
 struct Kind {
     spec: JobSpec,
     run: RunFn,
     gave_up: GaveUpFn,
+    report: ReportFn,
 }
 
 /// Job kinds by name.
@@ -54,6 +58,7 @@ impl Registry {
             spec: crate::jobs::spec::<J>(),
             run: run_kind::<J>,
             gave_up: gave_up_kind::<J>,
+            report: report_kind::<J>,
         };
         assert!(
             self.kinds.insert(J::KIND, kind).is_none(),
@@ -107,6 +112,43 @@ impl Registry {
             None => Ok(()),
         }
     }
+
+    /// Counts a run of a job of `kind` that ended in the bulk job `parent` it is a part of,
+    /// inside `conn`'s transaction (the one recording the end).
+    pub async fn report_to_parent(
+        &self,
+        kind: &str,
+        payload: &Value,
+        conn: &mut PgConnection,
+        parent: Uuid,
+        ended: Ended<'_>,
+    ) -> Result<(), ApiError> {
+        match self.kinds.get(kind) {
+            Some(k) => (k.report)(payload, conn, parent, ended).await,
+            None => {
+                tracing::error!(kind, %parent, "a job of a kind this service does not know cannot be counted in its bulk job");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn report_kind<'a, J: BackgroundJob>(
+    payload: &'a Value,
+    conn: &'a mut PgConnection,
+    parent: Uuid,
+    ended: Ended<'a>,
+) -> BoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        match read::<J>(payload) {
+            Ok(job) => job.report_to_parent(conn, parent, ended).await,
+            // Recording the end must not wait on a payload that will never read.
+            Err(e) => {
+                tracing::error!(%parent, error = %e, "a part of a bulk job cannot be counted there");
+                Ok(())
+            }
+        }
+    })
 }
 
 fn read<J: BackgroundJob>(payload: &Value) -> Result<J, ApiError> {

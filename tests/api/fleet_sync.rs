@@ -726,7 +726,7 @@ async fn a_request_at_the_end_of_a_run_is_never_lost(pool: PgPool) {
     assert_eq!(run.id, rode.id);
     let on = job_queue::enqueue(&state.db, sync_job(key)).await.unwrap();
     assert_eq!((on.id, on.rode), (rode.id, job_queue::Rode::Running));
-    let recorded = job_queue::fail(&state.db, &run, "Mono said no", None)
+    let recorded = job_queue::fail(&state.db, &run, "Mono said no", None, true)
         .await
         .unwrap();
     assert_eq!(recorded, Some(job_queue::Recorded::Rerun));
@@ -770,46 +770,4 @@ async fn the_sweep_marks_a_running_sync_to_go_round_once_more(pool: PgPool) {
         .unwrap();
     assert_eq!(recorded, Some(job_queue::Recorded::Rerun));
     assert_eq!(job_row(&pool, job_id).await.0, "queued");
-}
-
-#[sqlx::test]
-async fn sync_stored_rides_on_the_running_sync_of_a_busy_account(pool: PgPool) {
-    let s = TestApp::builder(pool.clone())
-        .job_concurrency(0)
-        .with_sandbox()
-        .start()
-        .await;
-    let busy = s.link_new_account(10).await;
-    let free = s.link_new_account(10).await;
-    let state = side_state(s.replica()).await;
-    let first = process_webhook(&s, &state, &account_updated(&busy, "evt_stored_1")).await;
-    let job_id: Uuid = serde_json::from_value(first["syncJobId"].clone()).unwrap();
-    let claimed = job_queue::claim(&state.db, job_queue::Lane::Sync, 1, LEASE.as_secs_f64())
-        .await
-        .unwrap();
-    assert_eq!(claimed[0].id, job_id);
-    // The running job is mid-walk: it holds the account's lock.
-    let mut walking = db::locks::dedicated_connection(&pool).await.unwrap();
-    assert!(db::locks::try_lock_account(&mut walking, &busy).await.unwrap());
-
-    let (status, body) = s.app.post_raw("/si/mono/sync-stored", json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    let rows = body["data"]["results"].as_array().unwrap();
-    let row = |id: &str| rows.iter().find(|r| r["accountId"] == id).unwrap().clone();
-    let busy_row = row(&busy);
-    assert_eq!(busy_row["error"]["code"], "sync_in_progress", "{busy_row}");
-    assert_eq!(busy_row["syncJobId"], json!(job_id), "{busy_row}");
-    assert!(row(&free).get("syncJobId").is_none(), "{body}");
-    assert!(job_rerun(&pool, job_id).await);
-    db::locks::release(walking).await;
-
-    let recorded = job_queue::complete(&state.db, &claimed[0], &json!({}))
-        .await
-        .unwrap();
-    assert_eq!(recorded, Some(job_queue::Recorded::Rerun));
-    let worker = tokio::spawn(worker::run(state.clone()));
-    job_done(&pool, job_id).await;
-    worker.abort();
-    let _ = worker.await;
-    assert_eq!(count(&pool, "mono_transactions").await, 20);
 }

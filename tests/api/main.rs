@@ -44,6 +44,7 @@ mod signed_invoices;
 mod startup_checks;
 mod sync;
 mod sync_resume;
+mod sync_stored;
 mod tenant_isolation;
 mod webhook_refusals;
 mod webhook_send;

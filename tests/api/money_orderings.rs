@@ -472,10 +472,15 @@ async fn run_job(state: &AppState, id: Uuid) {
     let ran = taxpoynt_mono::worker::registry::registry()
         .run(JobContext {
             state: state.clone(),
-            job,
+            job: job.clone(),
         })
         .await;
-    assert!(ran.is_ok(), "{ran:?}");
+    let Ok(taxpoynt_mono::jobs::Ran::Done(progress)) = ran else {
+        panic!("the bulk replay ran to its end: {ran:?}");
+    };
+    // Recorded as the worker would: one bulk replay per environment is unfinished at a time.
+    let recorded = queue::complete(&state.db, &job, &progress).await.unwrap();
+    assert_eq!(recorded, Some(queue::Recorded::Done));
 }
 
 #[test]

@@ -298,7 +298,7 @@ fn every_value_is_typed_but_a_few_open_by_design() {
             // The document itself.
             "GET /openapi.json 200 (an object of anything)",
             // A single-item job's run notes, for people (bulk jobs' progress is typed).
-            "JobProgress/anyOf2 (an object of anything)",
+            "JobProgress/anyOf3 (an object of anything)",
             // A DLQ record's transaction, as Mono sent it (in both answers that carry one).
             "EnvelopeOf_DlqRecord.data.transaction (an object of anything)",
             "PageOf_DlqRecord.data[].transaction (an object of anything)",

@@ -4,12 +4,11 @@ use std::collections::BTreeMap;
 use std::future::ready;
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    assert_failure, client, count, create_account, data, eligibility_cases, fault_applied, install_fault,
+    assert_failure, count, create_account, data, eligibility_cases, fault_applied, install_fault,
     stored_state, wait_for, AccountView, CursorView, EligibilityEvent, MonitoringEvent, SandboxApp,
     SyncOutcome, TestApp,
 };
@@ -324,45 +323,6 @@ async fn sync_refuses_unknown_unready_and_bad_input(pool: PgPool) {
             "{body} should name {field}: {resp}"
         );
     }
-}
-
-#[sqlx::test]
-async fn sync_stored_reports_a_failing_account_without_stopping_the_others(pool: PgPool) {
-    let s = TestApp::builder(pool).with_sandbox().start().await;
-    let a = s.link_new_account(30).await;
-    let b = s.link_new_account(30).await;
-    let gone = s.link_new_account(30).await;
-    // Mono forgets one account (unlinked elsewhere): its transactions answer 404.
-    client(&s.sandbox).unlink(&gone).await.unwrap();
-
-    let (status, body) = s.app.post_raw("/si/mono/sync-stored", json!({})).await;
-    assert_eq!(status, 200, "{body}");
-    let d = &body["data"];
-    assert_eq!(d["accounts"], 3);
-    let results = d["results"].as_array().unwrap();
-    let row = |id: &str| results.iter().find(|r| r["accountId"] == id).unwrap().clone();
-    assert!(row(&a)["error"].is_null());
-    assert!(row(&b)["error"].is_null());
-    assert_eq!(row(&gone)["error"]["code"], "mono_error", "{body}");
-    let drafted: u64 = results.iter().map(|r| r["drafted"].as_u64().unwrap()).sum();
-    assert_eq!(d["drafted"], drafted);
-    assert_eq!(
-        row(&a)["drafted"].as_u64().unwrap() + row(&a)["skipped"].as_u64().unwrap(),
-        30
-    );
-
-    // The body is optional; a second run finds nothing new.
-    let (status, body) = s
-        .app
-        .call(
-            Method::POST,
-            "/si/mono/sync-stored?env=sandbox",
-            Some(s.app.key()),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["drafted"], 0);
 }
 
 #[sqlx::test]

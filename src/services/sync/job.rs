@@ -3,6 +3,10 @@
 //! the account busy), and the sweep's statement that queues every due account at once. A
 //! request while the account's job is queued rides on it; while it runs, the job goes round
 //! once more when it ends, so what arrived during its walk is fetched by the same job.
+//!
+//! A sync job may be a part of a sync of every stored account (`stored`): a run claimed as
+//! one adds each page's counts to the job's tally, and the part's end is counted there with
+//! it (`report_to_parent`).
 
 use std::time::Duration;
 
@@ -13,7 +17,8 @@ use crate::db::accounts;
 use crate::db::queue;
 use crate::domain::MonoAccountId;
 use crate::error::ApiError;
-use crate::jobs::{self, BackgroundJob, Enqueued, JobContext, Lane, Ran, Rode};
+use crate::jobs::{self, BackgroundJob, Ended, Enqueued, JobContext, Lane, Ran, Rode};
+use crate::services::sync::stored::{self, Part, Tally};
 use crate::services::sync::walk::{sync_ready, unlinked, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -25,8 +30,8 @@ pub struct SyncJob {
     pub account_id: String,
     /// The environment's name (`sandbox`, `production`).
     pub env: String,
-    /// Who asked (`link`, `account_updated`, `schedule`, `sync_stored`), for people reading
-    /// the job.
+    /// Who asked first (`link`, `account_updated`, `schedule`, `sync_stored`), for people
+    /// reading the job.
     pub trigger: String,
 }
 
@@ -53,8 +58,42 @@ impl BackgroundJob for SyncJob {
 
     async fn run(self, ctx: JobContext) -> Result<Ran, ApiError> {
         let tenant = ctx.tenant(&self.env)?;
-        run_queued(&ctx.state, &tenant, MonoAccountId::from_stored(self.account_id)).await
+        let account_id = MonoAccountId::from_stored(self.account_id);
+        // A run claimed as a part of a bulk job adds its pages' counts to its tally.
+        let tally_of = ctx.job.parent_id.map(|_| ctx.job.id);
+        run_queued(&ctx.state, &tenant, account_id, tally_of).await
     }
+
+    /// The end of the account's part in a sync of every stored account: what its pages
+    /// drafted and skipped (its tally, added up as they were written), and synced or failed
+    /// with the code that stopped it.
+    async fn report_to_parent(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        parent: uuid::Uuid,
+        ended: Ended<'_>,
+    ) -> Result<(), ApiError> {
+        let tally: Tally = serde_json::from_value(ended.tally.clone()).unwrap_or_default();
+        let failed = match ended.outcome {
+            Ok(progress) => not_synced(progress),
+            Err(code) => Some(code.to_owned()),
+        };
+        let part = Part {
+            drafted: tally.drafted,
+            skipped: tally.skipped,
+            failed,
+        };
+        stored::count_part(conn, parent, &self.account_id, part).await
+    }
+}
+
+/// The code of a run that finished without syncing (`{"skipped": "<code>", …}`, written by
+/// [`run_queued`]: the data not ready, the account unlinked or gone); None for a sync.
+fn not_synced(progress: &serde_json::Value) -> Option<String> {
+    progress
+        .get("skipped")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
 }
 
 /// Asks for a sync of the account: a new job, or the account's unfinished one (queued: it
@@ -101,8 +140,13 @@ const BUDGET_RETRY: Duration = Duration::from_secs(5);
 /// outage is the job queue's to retry: it says nothing about the account. Nor does a sync
 /// that stopped because the service is shutting down, or because Mono's request budget could
 /// not be read: the job goes back to the queue without using an attempt ([`not_the_accounts`]).
-async fn run_queued(state: &AppState, tenant: &Tenant, account_id: MonoAccountId) -> Result<Ran, ApiError> {
-    let result = queued_sync(state, tenant, account_id.as_str()).await;
+async fn run_queued(
+    state: &AppState,
+    tenant: &Tenant,
+    account_id: MonoAccountId,
+    tally_of: Option<uuid::Uuid>,
+) -> Result<Ran, ApiError> {
+    let result = queued_sync(state, tenant, account_id.as_str(), tally_of).await;
     let waiting = result.as_ref().err().and_then(|e| not_the_accounts(state, e));
     if let (Some(waiting), Err(e)) = (waiting, &result) {
         tracing::info!(
@@ -164,7 +208,11 @@ async fn run_queued(state: &AppState, tenant: &Tenant, account_id: MonoAccountId
                 retry_in_secs = after.as_secs(),
                 "queued sync failed; the account backs off"
             );
-            Ok(Ran::Retry { error, after })
+            Ok(Ran::Retry {
+                code: e.code(),
+                error,
+                after,
+            })
         }
     }
 }
@@ -198,7 +246,12 @@ enum Queued {
     NotReady(Option<String>),
 }
 
-async fn queued_sync(state: &AppState, tenant: &Tenant, account_id: &str) -> Result<Queued, ApiError> {
+async fn queued_sync(
+    state: &AppState,
+    tenant: &Tenant,
+    account_id: &str,
+    tally_of: Option<uuid::Uuid>,
+) -> Result<Queued, ApiError> {
     let account = accounts::get(&state.db, tenant, account_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("account {account_id} not found")))?;
@@ -217,6 +270,7 @@ async fn queued_sync(state: &AppState, tenant: &Tenant, account_id: &str) -> Res
         account_id: MonoAccountId::from_stored(account.id.clone()),
         cursor: None,
         page_size: DEFAULT_PAGE_SIZE,
+        tally_of,
     };
     Ok(Queued::Synced(sync_ready(state, tenant, &account, req).await?))
 }

@@ -1,8 +1,8 @@
 //! Transaction sync. `walk` syncs one account from its cursor, deciding each transaction with
-//! `decide` (the one decision every path shares); `stored` is `sync-stored`, every account of
-//! an environment at once; `job` is the queued sync the worker's sync lane runs, queued by
-//! `account_updated`, a first link and the sweep every `MONO_SYNC_INTERVAL_SECS`
-//! (`worker::sweep`).
+//! `decide` (the one decision every path shares); `job` is the queued sync the worker's sync
+//! lane runs, queued by `account_updated`, a first link, the sweep every
+//! `MONO_SYNC_INTERVAL_SECS` (`worker::sweep`) and `stored`: `sync-stored`, a bulk job of
+//! those sync jobs for every linked account of an environment.
 
 pub mod decide;
 pub mod job;

@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::services::cursor::{Cursor, PageRequest};
 use crate::services::reconcile;
 use crate::services::sync::decide::decide_item;
+use crate::services::sync::stored::Tally;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use eligibility::{self, Outcome};
@@ -71,6 +72,10 @@ pub struct SyncRequest {
     pub account_id: MonoAccountId,
     pub cursor: Option<Cursor>,
     pub page_size: u32,
+    /// The job whose run this sync is, when it is a part of a bulk job (a sync of every
+    /// stored account): each page's drafts and skips are added to its tally in the page's own
+    /// transaction, so they are exact whatever dies when.
+    pub tally_of: Option<uuid::Uuid>,
 }
 
 pub async fn sync_account(
@@ -256,6 +261,7 @@ async fn run_locked(
             break;
         }
         empty_retries = 0;
+        let fetched_before = out.fetched;
         let mut newest: Option<NaiveDate> = None;
         let mut rows = Vec::with_capacity(page.items.len() - at.skip);
         let mut seen = HashSet::with_capacity(page.items.len() - at.skip);
@@ -276,7 +282,9 @@ async fn run_locked(
         } else {
             cursor.pass_done(newest, today())
         };
-        let write = write_page(conn, tenant, &ctx, rows, &next_cursor);
+        let page_fetched = out.fetched - fetched_before;
+        let part = req.tally_of.map(|job| (job, page_fetched));
+        let write = write_page(conn, tenant, &ctx, rows, &next_cursor, part);
         let fresh = if more && !out_of_time() {
             let (written, fetched) =
                 tokio::join!(write, fetch(state, &account.id, &next_cursor, req.page_size));
@@ -314,14 +322,17 @@ fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-/// One page's rows and the cursor after it, committed together; None (nothing written) when
-/// the account was unlinked meanwhile.
+/// One page's rows and the cursor after it, committed together, with the page's counts in
+/// the tally of the job whose run this is, when it is a part of a bulk job (`part`: that job
+/// and the items the page fetched); None (nothing written) when the account was unlinked
+/// meanwhile.
 async fn write_page(
     conn: &mut PgConnection,
     tenant: &Tenant,
     ctx: &PageContext<'_>,
     rows: Vec<DecidedRow>,
     next: &Cursor,
+    part: Option<(uuid::Uuid, u64)>,
 ) -> Result<Option<(PageRows, HashSet<String>)>, ApiError> {
     let mut tx = conn.begin().await?;
     // The cursor first: its row lock orders this page against a concurrent unlink.
@@ -331,8 +342,24 @@ async fn write_page(
     }
     // A posted transaction from a sync settles the invoice it pays.
     let written = reconcile::write(&mut tx, tenant, ctx, rows, true).await?;
+    if let Some((job, fetched)) = part {
+        let drafted = drafted(&written.rows, &written.fresh);
+        let counts = Tally {
+            drafted,
+            skipped: fetched - drafted,
+        };
+        let counts = serde_json::to_value(counts).map_err(ApiError::internal)?;
+        crate::db::queue::add_to_tally(&mut *tx, job, &counts).await?;
+    }
     tx.commit().await?;
     Ok(Some((written.rows, written.fresh)))
+}
+
+/// The page's new drafts, as [`count_written`] counts them.
+fn drafted(rows: &PageRows, fresh: &HashSet<String>) -> u64 {
+    (0..rows.len())
+        .filter(|&i| rows.outcome[i] == Outcome::Draft && fresh.contains(&rows.transaction_id[i]))
+        .count() as u64
 }
 
 /// The end of a pass with nothing left to write: only the cursor moves.

@@ -65,6 +65,7 @@ impl BackgroundJob for WebhookJob {
             None => Ok(Ran::Done(progress)),
             Some(e) if ids.len() == 1 => Err(e),
             Some(e) => Ok(Ran::Retry {
+                code: e.code(),
                 error: format!(
                     "{} of {} deliveries failed; the first: {e}",
                     run.failed,
