@@ -12,7 +12,7 @@ use crate::db::queue::{self as db, JobRow};
 use crate::error::ApiError;
 use crate::services::bulk_sign::Progress as BulkSignProgress;
 use crate::services::dlq_replay::ReplayProgress;
-use crate::services::sync::stored::StoredProgress;
+use crate::services::sync::parts::StoredProgress;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 

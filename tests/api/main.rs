@@ -46,6 +46,7 @@ mod sync;
 mod sync_resume;
 mod sync_stored;
 mod tenant_isolation;
+mod vocab;
 mod webhook_refusals;
 mod webhook_send;
 mod webhooks;

@@ -18,7 +18,7 @@ use crate::db::queue;
 use crate::domain::MonoAccountId;
 use crate::error::ApiError;
 use crate::jobs::{self, BackgroundJob, Ended, Enqueued, JobContext, Lane, Ran, Rode};
-use crate::services::sync::stored::{self, Part, Tally};
+use crate::services::sync::parts::{self, Part, Tally};
 use crate::services::sync::walk::{sync_ready, unlinked, SyncOutcome, SyncRequest, DEFAULT_PAGE_SIZE};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -83,7 +83,7 @@ impl BackgroundJob for SyncJob {
             skipped: tally.skipped,
             failed,
         };
-        stored::count_part(conn, parent, &self.account_id, part).await
+        parts::count_part(conn, parent, &self.account_id, part).await
     }
 }
 

@@ -6,5 +6,6 @@
 
 pub mod decide;
 pub mod job;
+pub mod parts;
 pub mod stored;
 pub mod walk;

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::services::cursor::{Cursor, PageRequest};
 use crate::services::reconcile;
 use crate::services::sync::decide::decide_item;
-use crate::services::sync::stored::Tally;
+use crate::services::sync::parts::Tally;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
 use eligibility::{self, Outcome};
