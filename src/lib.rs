@@ -14,6 +14,7 @@ pub mod fuzz;
 pub mod http;
 pub mod invoice;
 pub mod jobs;
+pub mod nul;
 pub mod party;
 pub mod runtime;
 pub mod seal;

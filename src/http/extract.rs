@@ -135,9 +135,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     // PostgreSQL text cannot hold NUL; refuse it here, where the field can still be named.
-    if contains_escaped_nul(bytes) {
+    if crate::nul::contains_escaped_nul(bytes) {
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
-            if let Some(path) = nul_path(&value, String::new()) {
+            if let Some(path) = crate::nul::nul_path(&value, String::new()) {
                 return Err(ApiError::field(path, "must not contain NUL characters"));
             }
         }
@@ -235,38 +235,6 @@ fn strip_position(text: &str) -> &str {
     match text.rfind(" at line ") {
         Some(i) => &text[..i],
         None => text,
-    }
-}
-
-/// JSON can only carry NUL as the escape `\u0000`.
-fn contains_escaped_nul(bytes: &[u8]) -> bool {
-    bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
-}
-
-/// The path (`customer.name`, `tags[2]`) of the first string or key holding a NUL.
-fn nul_path(value: &serde_json::Value, at: String) -> Option<String> {
-    use serde_json::Value;
-    let join = |key: &str| {
-        if at.is_empty() {
-            key.to_string()
-        } else {
-            format!("{at}.{key}")
-        }
-    };
-    match value {
-        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { "body".into() } else { at }),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| nul_path(v, format!("{at}[{i}]"))),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            if k.contains('\0') {
-                Some(join(&k.replace('\0', "")))
-            } else {
-                nul_path(v, join(k))
-            }
-        }),
-        _ => None,
     }
 }
 

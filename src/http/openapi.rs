@@ -200,6 +200,45 @@ fn add_failures(op: &mut Operation, list: &[(&str, &str)]) {
     }
 }
 
+/// What every free-text string of the API may not hold: NUL, which PostgreSQL text cannot
+/// store and the service refuses (400 naming the field) wherever it arrives.
+pub const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// Gives every string schema without a format, an enum or a pattern of its own the
+/// [`NO_NUL`] pattern, so the document says what the service accepts.
+fn strings_without_nul(schema: &mut utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>) {
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(o) => {
+            let is_string = match &o.schema_type {
+                SchemaType::Type(t) => *t == Type::String,
+                SchemaType::Array(ts) => ts.contains(&Type::String),
+                SchemaType::AnyValue => false,
+            };
+            if is_string && o.format.is_none() && o.enum_values.is_none() && o.pattern.is_none() {
+                o.pattern = Some(NO_NUL.to_owned());
+            }
+            for property in o.properties.values_mut() {
+                strings_without_nul(property);
+            }
+            if let Some(AdditionalProperties::RefOr(inner)) = o.additional_properties.as_deref_mut() {
+                strings_without_nul(inner);
+            }
+        }
+        Schema::Array(a) => {
+            if let ArrayItems::RefOrSchema(items) = &mut a.items {
+                strings_without_nul(items);
+            }
+        }
+        Schema::OneOf(c) => c.items.iter_mut().for_each(strings_without_nul),
+        Schema::AllOf(c) => c.items.iter_mut().for_each(strings_without_nul),
+        Schema::AnyOf(c) => c.items.iter_mut().for_each(strings_without_nul),
+        _ => {}
+    }
+}
+
 /// utoipa writes an optional body (`content = Option<T>`) as `oneOf: [null, T]`, which a
 /// generated client reads as "send null"; the contract means "the body may be left out": `T`
 /// by reference, not required.
@@ -255,6 +294,37 @@ impl Modify for SharedResponses {
             SecurityRequirement::new("webhookSecret", Vec::<String>::new()),
             SecurityRequirement::new("webhookSignature", Vec::<String>::new()),
         ];
+        for schema in components.schemas.values_mut() {
+            strings_without_nul(schema);
+        }
+        // The service's own API; `/demo/callback` shows what it is given, NUL included.
+        for item in doc
+            .paths
+            .paths
+            .iter_mut()
+            .filter(|(path, _)| path.starts_with("/si/"))
+            .map(|(_, item)| item)
+        {
+            let ops = [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ];
+            for op in ops.into_iter().flatten() {
+                for parameter in op.parameters.iter_mut().flatten() {
+                    if let Some(schema) = parameter.schema.as_mut() {
+                        strings_without_nul(schema);
+                    }
+                }
+                for content in op.request_body.iter_mut().flat_map(|b| b.content.values_mut()) {
+                    if let Some(schema) = content.schema.as_mut() {
+                        strings_without_nul(schema);
+                    }
+                }
+            }
+        }
         for item in doc.paths.paths.values_mut() {
             let ops = [item.put.as_mut(), item.post.as_mut(), item.patch.as_mut()];
             for op in ops.into_iter().flatten() {

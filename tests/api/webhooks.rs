@@ -1222,3 +1222,40 @@ fn webhook_job_spec(max_attempts: i32) -> taxpoynt_mono::jobs::JobSpec {
         ..taxpoynt_mono::jobs::spec::<taxpoynt_mono::services::webhooks::job::WebhookJob>()
     }
 }
+
+/// A delivery whose event name, or the account it names, holds a NUL (which a text column
+/// cannot store) is refused with 400 naming where, not failed with a 500 at the database;
+/// nothing is stored.
+#[sqlx::test]
+async fn a_delivery_holding_a_nul_is_refused_naming_where(pool: PgPool) {
+    let app = TestApp::builder(pool.clone()).start().await;
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for (body, field) in [
+        (
+            br#"{"event": "mono.events.account_updated\u0000", "data": {}}"#.as_slice(),
+            "event",
+        ),
+        (
+            br#"{"event": "mono.events.account_updated", "data": {"account": {"_id": "a\u0000b"}}}"#
+                .as_slice(),
+            "data",
+        ),
+        // Not a Mono event: its data is not an object.
+        (
+            br#"{"event": "mono.events.account_updated", "data": [null, null]}"#.as_slice(),
+            "data",
+        ),
+    ] {
+        let (status, resp) = deliver_raw(&app, body, Auth::SecretHeader(SECRET)).await;
+        assert_eq!(status, 400, "{resp}");
+        assert!(resp["error"]["fields"].get(field).is_some(), "{resp}");
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(after, before, "nothing stored");
+}

@@ -113,6 +113,13 @@ pub async fn receive_from(
         None => format!("sha256:{}", hex::encode(Sha256::digest(body))),
     };
     let (account_id, link_ref) = attribution(event, &envelope.data);
+    // Both are stored in columns of their own, which cannot hold NUL.
+    if account_id.iter().chain(link_ref.iter()).any(|v| v.contains('\0')) {
+        return Err(ApiError::field(
+            "data",
+            "names an account or ref holding a NUL character",
+        ));
+    }
     let intake = state
         .intake
         .submit(PendingDelivery {
@@ -201,6 +208,14 @@ pub fn parse_envelope(body: &[u8]) -> Result<(&str, mono::types::WebhookEnvelope
     // Every Mono event carries an object: anything else is not a Mono event.
     if !envelope.data.is_object() {
         return Err(ApiError::field("data", "must be an object"));
+    }
+    // The body is kept as text, escapes and all; the fields stored in columns of their own
+    // cannot hold NUL.
+    if envelope.event.contains('\0') {
+        return Err(ApiError::field("event", "must not contain NUL characters"));
+    }
+    if envelope.event_id.as_deref().is_some_and(|id| id.contains('\0')) {
+        return Err(ApiError::field("event_id", "must not contain NUL characters"));
     }
     Ok((text, envelope))
 }
