@@ -666,20 +666,29 @@ pub struct ExpiredJob {
     pub id: Uuid,
     pub kind: String,
     pub payload: Value,
-    /// True when it had no attempt left and is now failed; else it is queued again.
+    /// True when its lease ran out [`MAX_LEASE_EXPIRIES`] times and it is now failed; else it
+    /// is queued again.
     pub failed: bool,
     /// The bulk job it is a part of: a failed one still names it, for the worker to count it
     /// there and let go ([`let_go_of_parent`]); a queued one keeps it for its next run.
     pub parent_id: Option<Uuid>,
 }
 
-/// Requeues running jobs whose lease has expired (or fails those without an attempt left,
-/// unless they were asked for again while they ran: those start a new round).
+/// Lease expiries after which a job is given up: a lease that runs out is not a
+/// failed attempt (its worker may be alive, its renewal starved), but a job whose process
+/// dies every time it runs must end.
+pub const MAX_LEASE_EXPIRIES: i32 = 3;
+
+/// Requeues running jobs whose lease has expired, whatever their attempts (a run that lost
+/// its lease records nothing, so its work is done again, or found done, by the next run);
+/// fails those that expired [`MAX_LEASE_EXPIRIES`] times, unless they were asked for again
+/// while they ran: those start a new round.
 pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"UPDATE jobs SET
-               status = CASE WHEN attempts >= max_attempts AND NOT rerun THEN 'failed' ELSE 'queued' END,
-               finished_at = CASE WHEN attempts >= max_attempts AND NOT rerun THEN now() END,
+               status = CASE WHEN lease_expiries + 1 >= $1 AND NOT rerun THEN 'failed' ELSE 'queued' END,
+               finished_at = CASE WHEN lease_expiries + 1 >= $1 AND NOT rerun THEN now() END,
+               lease_expiries = CASE WHEN rerun THEN 0 ELSE lease_expiries + 1 END,
                attempts = CASE WHEN attempts >= max_attempts AND rerun THEN 0 ELSE attempts END,
                progress = CASE WHEN attempts >= max_attempts AND rerun THEN '{}'::jsonb ELSE progress END,
                rerun = false, last_error = 'the worker running it stopped (lease expired)',
@@ -687,7 +696,8 @@ pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>,
            WHERE id IN (
                SELECT id FROM jobs WHERE status = 'running' AND locked_until < now()
                FOR UPDATE SKIP LOCKED)
-           RETURNING id, kind, payload, status, parent_id"#
+           RETURNING id, kind, payload, status, parent_id"#,
+        MAX_LEASE_EXPIRIES
     )
     .fetch_all(db)
     .await?;

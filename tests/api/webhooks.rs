@@ -1259,3 +1259,69 @@ async fn a_delivery_holding_a_nul_is_refused_naming_where(pool: PgPool) {
         .unwrap();
     assert_eq!(after, before, "nothing stored");
 }
+
+/// A lease that runs out on a job's last attempt is not a failure: its worker may be alive
+/// and working (its renewal starved of a connection). The job is queued again and its
+/// still-queued deliveries are left queued; only a job whose lease ran out
+/// `MAX_LEASE_EXPIRIES` times is given up, failing its deliveries.
+#[sqlx::test]
+async fn a_lease_that_runs_out_on_the_last_attempt_fails_nothing(pool: PgPool) {
+    use taxpoynt_mono::db::queue::MAX_LEASE_EXPIRIES;
+    // Built, never run: no worker of its own claims the job.
+    let state = TestApp::builder(pool.clone()).application().await.state().clone();
+    let delivery = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, dedupe_key, event, body, trace_id, status)
+         VALUES ($1, 'lease-test', 'mono.events.account_updated', '{}', 't', 'queued')",
+    )
+    .bind(delivery)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let job: Uuid = sqlx::query_scalar(
+        "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts)
+         VALUES (gen_random_uuid(), 'webhook', jsonb_build_object('deliveryIds', jsonb_build_array($1::text)),
+                 'queued', 0, 1)
+         RETURNING id",
+    )
+    .bind(delivery.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let state_of = |table: &'static str, id: Uuid| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(&format!("SELECT status FROM {table} WHERE id = $1"))
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    for expiry in 1..=MAX_LEASE_EXPIRIES {
+        // Claimed on its last attempt (attempts = max_attempts), and the lease runs out.
+        sqlx::query(
+            "UPDATE jobs SET status = 'running', attempts = max_attempts, lease_id = gen_random_uuid(),
+                             locked_until = now() - interval '1 second' WHERE id = $1",
+        )
+        .bind(job)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let expired = taxpoynt_mono::worker::lanes::requeue_expired(&state)
+            .await
+            .unwrap();
+        assert_eq!(expired, 1);
+        if expiry < MAX_LEASE_EXPIRIES {
+            assert_eq!(state_of("jobs", job).await, "queued", "expiry {expiry}");
+            assert_eq!(
+                state_of("webhook_deliveries", delivery).await,
+                "queued",
+                "expiry {expiry}"
+            );
+        } else {
+            assert_eq!(state_of("jobs", job).await, "failed");
+            assert_eq!(state_of("webhook_deliveries", delivery).await, "failed");
+        }
+    }
+}
