@@ -68,6 +68,10 @@ pub struct Settings {
     /// deployments that keep intake and processing on separate replicas). Each holds a pooled connection while it writes, so this stays well
     /// below `DATABASE_MAX_CONNECTIONS`, leaving the rest to requests such as webhook intake.
     pub job_concurrency: u32,
+    /// `JOB_LEASE_SECS`: how long a replica's claim holds a background job without being
+    /// renewed (a running job renews it every third of it), so how soon the jobs of a replica
+    /// that died are taken over by another (default 30, 3 to 3600).
+    pub job_lease: Duration,
     /// `API_RATE_LIMIT`: requests per second one API key may make to one replica, sustained
     /// (default 50; 0 = no limit). `API_RATE_BURST`: how many it may make at once (default
     /// twice the rate).
@@ -437,6 +441,16 @@ impl Settings {
             ));
         }
 
+        let job_lease = match parse_num(&get, "JOB_LEASE_SECS", 30u64)? {
+            secs @ 3..=3600 => Duration::from_secs(secs),
+            secs => {
+                return Err(err(
+                    "JOB_LEASE_SECS",
+                    format!("`{secs}` is not a number of seconds between 3 and 3600"),
+                ))
+            }
+        };
+
         let api_rate_limit = parse_num(&get, "API_RATE_LIMIT", 50u32)?;
         let api_rate_burst = parse_num(&get, "API_RATE_BURST", api_rate_limit.saturating_mul(2))?;
         if api_rate_limit > 0 && api_rate_burst == 0 {
@@ -483,6 +497,7 @@ impl Settings {
             sync_time_budget,
             signing_key,
             job_concurrency,
+            job_lease,
         })
     }
 
@@ -649,6 +664,21 @@ mod tests {
             e.to_string(),
             "MONO_MAX_RPS: `lots` is not a valid non-negative number"
         );
+    }
+
+    #[test]
+    fn the_job_lease_is_bounded() {
+        assert_eq!(load(&[]).unwrap().job_lease, Duration::from_secs(30));
+        assert_eq!(
+            load(&[("JOB_LEASE_SECS", "3")]).unwrap().job_lease,
+            Duration::from_secs(3)
+        );
+        let e = load(&[("JOB_LEASE_SECS", "2")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "JOB_LEASE_SECS: `2` is not a number of seconds between 3 and 3600"
+        );
+        assert!(load(&[("JOB_LEASE_SECS", "3601")]).is_err());
     }
 
     #[test]

@@ -30,7 +30,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tenancy::{EnvName, Tenant};
 
-/// How long a claim holds a job before another worker may take it; renewed while it runs.
+/// How long a claim holds a job before another worker may take it, renewed while it runs:
+/// the default of `JOB_LEASE_SECS`.
 pub const LEASE: Duration = Duration::from_secs(30);
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: f64 = 300.0;

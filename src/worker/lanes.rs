@@ -27,14 +27,15 @@ use serde_json::Value;
 use super::registry::registry;
 use crate::db::queue::{self as db, Recorded};
 use crate::error::ApiError;
-use crate::jobs::{self, ClaimedJob, Ended, JobContext, Lane, Ran, LEASE};
+use crate::jobs::{self, ClaimedJob, Ended, JobContext, Lane, Ran};
 use crate::state::AppState;
 
 /// The longest a lane sleeps without a notification.
 pub const POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(state: AppState) {
-    run_with(state, LEASE).await
+    let lease = state.settings.job_lease;
+    run_with(state, lease).await
 }
 
 /// The worker with a lease of `lease` (tests shorten it). Dropping the future (a replica

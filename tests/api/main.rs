@@ -10,6 +10,7 @@ mod account_connection;
 mod bad_bodies;
 mod budget;
 mod buyers;
+mod chaos;
 mod cli_classify;
 mod demo_walkthrough;
 mod dlq_review;

@@ -151,6 +151,19 @@ impl TestApp {
     }
 
     /// The `authorization` value of the tenant's key.
+    /// The binary serving as a replica of this app (as a process of its own, for a test that
+    /// kills it): the app's settings as its variables, the database at `database_url`, no
+    /// scheduled sweep unless the app has one. [`super::Service::start`] picks its port.
+    pub fn process(&self, database_url: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(super::BIN);
+        command.arg("serve").env_remove("MONO_SYNC_INTERVAL_SECS");
+        for (name, value) in &self.vars.0 {
+            command.env(name, value);
+        }
+        command.env("DATABASE_URL", database_url);
+        command
+    }
+
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.key())
     }

@@ -1,13 +1,15 @@
 //! The test harness, one module per concern: the application under test and its builder
 //! (`app`), HTTP calls and typed answers (`http`, `answers`), the Mono sandbox
 //! (`mono_sandbox`) and client (`client`), syncs through the API (`sync`), webhooks both ways
-//! (`webhooks`), the per-test database (`database`), waiting for a condition (`wait`), the
+//! (`webhooks`), the per-test database (`database`), a PostgreSQL server of a test's own
+//! (`cluster`), waiting for a condition (`wait`), the
 //! binary as a process (`process`) and the fixture files (`fixtures`). Tests import it whole:
 //! `use crate::helpers::*`.
 
 mod answers;
 mod app;
 mod client;
+mod cluster;
 mod database;
 mod fixtures;
 mod http;
@@ -20,6 +22,7 @@ mod webhooks;
 pub use answers::*;
 pub use app::*;
 pub use client::*;
+pub use cluster::*;
 pub use database::*;
 pub use fixtures::*;
 pub use http::*;
