@@ -675,14 +675,22 @@ pub struct ExpiredJob {
 }
 
 /// Lease expiries after which a job is given up: a lease that runs out is not a
-/// failed attempt (its worker may be alive, its renewal starved), but a job whose process
-/// dies every time it runs must end.
-pub const MAX_LEASE_EXPIRIES: i32 = 3;
+/// failed attempt (its worker may be alive, its renewal starved, or its replica killed by a
+/// deploy), but a job whose process dies every time it runs must end. Replicas die for
+/// reasons of their own far more often than a job kills them, so the bar is high, and each
+/// expiry also waits longer before the next run ([`EXPIRY_BACKOFF_CAP_SECS`]): a job that
+/// does kill its process cannot take the fleet down in a loop.
+pub const MAX_LEASE_EXPIRIES: i32 = 10;
+
+/// The longest wait before a job whose lease ran out runs again: 1 s after the first expiry,
+/// doubling with each one, at most this.
+pub const EXPIRY_BACKOFF_CAP_SECS: f64 = 60.0;
 
 /// Requeues running jobs whose lease has expired, whatever their attempts (a run that lost
-/// its lease records nothing, so its work is done again, or found done, by the next run);
-/// fails those that expired [`MAX_LEASE_EXPIRIES`] times, unless they were asked for again
-/// while they ran: those start a new round.
+/// its lease records nothing, so its work is done again, or found done, by the next run),
+/// each to run again after its expiry backoff; fails those that expired
+/// [`MAX_LEASE_EXPIRIES`] times, unless they were asked for again while they ran: those start
+/// a new round at once.
 pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"UPDATE jobs SET
@@ -692,12 +700,16 @@ pub async fn requeue_expired(db: impl PgExecutor<'_>) -> Result<Vec<ExpiredJob>,
                attempts = CASE WHEN attempts >= max_attempts AND rerun THEN 0 ELSE attempts END,
                progress = CASE WHEN attempts >= max_attempts AND rerun THEN '{}'::jsonb ELSE progress END,
                rerun = false, last_error = 'the worker running it stopped (lease expired)',
-               run_after = now(), lease_id = NULL, locked_until = NULL, updated_at = now()
+               run_after = CASE WHEN rerun THEN now()
+                                ELSE now() + make_interval(secs => least(power(2, lease_expiries), $2))
+                           END,
+               lease_id = NULL, locked_until = NULL, updated_at = now()
            WHERE id IN (
                SELECT id FROM jobs WHERE status = 'running' AND locked_until < now()
                FOR UPDATE SKIP LOCKED)
            RETURNING id, kind, payload, status, parent_id"#,
-        MAX_LEASE_EXPIRIES
+        MAX_LEASE_EXPIRIES,
+        EXPIRY_BACKOFF_CAP_SECS
     )
     .fetch_all(db)
     .await?;

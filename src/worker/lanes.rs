@@ -23,6 +23,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::registry::registry;
 use crate::db::queue::{self as db, Recorded};
@@ -192,14 +194,7 @@ async fn complete(
     let mut tx = state.db.begin().await?;
     let recorded = db::complete(&mut *tx, job, progress).await?;
     if recorded.is_some() {
-        let tally = db::tally(&mut *tx, job.id).await?;
-        let ended = Ended {
-            outcome: Ok(progress),
-            tally: &tally,
-        };
-        registry()
-            .report_to_parent(&job.kind, &job.payload, &mut tx, parent, ended)
-            .await?;
+        end_part(&mut tx, job.id, &job.kind, &job.payload, parent, Ok(progress)).await?;
     }
     tx.commit().await?;
     Ok(recorded)
@@ -245,17 +240,30 @@ async fn fail(
             .await?;
     }
     if let (Some(parent), Some(_), true) = (job.parent_id, recorded, ends_part) {
-        let tally = db::tally(&mut *tx, job.id).await?;
-        let ended = Ended {
-            outcome: Err(code),
-            tally: &tally,
-        };
-        registry()
-            .report_to_parent(&job.kind, &job.payload, &mut tx, parent, ended)
-            .await?;
+        end_part(&mut tx, job.id, &job.kind, &job.payload, parent, Err(code)).await?;
     }
     tx.commit().await?;
     Ok(recorded)
+}
+
+/// Counts the end of a bulk job's part (`part`, of `kind` with `payload`) in the bulk job
+/// (`parent`) with what the part tallied while it ran, on the transaction that records the end.
+async fn end_part(
+    conn: &mut PgConnection,
+    part: Uuid,
+    kind: &str,
+    payload: &Value,
+    parent: Uuid,
+    outcome: Result<&Value, &str>,
+) -> Result<(), ApiError> {
+    let tally = db::tally(&mut *conn, part).await?;
+    let ended = Ended {
+        outcome,
+        tally: &tally,
+    };
+    registry()
+        .report_to_parent(kind, payload, conn, parent, ended)
+        .await
 }
 
 /// The code a part of a bulk job is counted failed with when its worker stopped and no
@@ -279,14 +287,15 @@ pub async fn requeue_expired(state: &AppState) -> Result<usize, ApiError> {
             )
             .await?;
         if let Some(parent) = job.parent_id {
-            let tally = db::tally(&mut *tx, job.id).await?;
-            let ended = Ended {
-                outcome: Err(WORKER_STOPPED),
-                tally: &tally,
-            };
-            registry()
-                .report_to_parent(&job.kind, &job.payload, &mut tx, parent, ended)
-                .await?;
+            end_part(
+                &mut tx,
+                job.id,
+                &job.kind,
+                &job.payload,
+                parent,
+                Err(WORKER_STOPPED),
+            )
+            .await?;
             db::let_go_of_parent(&mut *tx, job.id).await?;
         }
     }

@@ -615,7 +615,8 @@ async fn chaos_two_replicas_killed_and_a_database_restart_lose_and_double_nothin
 /// processed and every submission sent settled (a `prepared` one, validated and never signed,
 /// rests).
 async fn drained(pool: &PgPool, last: &str) {
-    wait_for("the queues to drain", Duration::from_secs(180), || async {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
         let busy: Option<(i64, i64, i64, String)> = sqlx::query_as(
             "SELECT (SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')),
                     (SELECT count(*) FROM webhook_deliveries WHERE status = 'queued'),
@@ -627,11 +628,40 @@ async fn drained(pool: &PgPool, last: &str) {
         .await
         .ok()
         .flatten();
-        busy.is_some_and(|(jobs, deliveries, submissions, last)| {
-            jobs == 0 && deliveries == 0 && submissions == 0 && last == "done"
-        })
-    })
-    .await;
+        if busy
+            .as_ref()
+            .is_some_and(|(jobs, deliveries, submissions, last)| {
+                *jobs == 0 && *deliveries == 0 && *submissions == 0 && last == "done"
+            })
+        {
+            return;
+        }
+        if Instant::now() > deadline {
+            // What every session does, and who blocks whom, for the failure's report.
+            let sessions: Vec<(
+                i32,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<f64>,
+                Vec<i32>,
+                Option<String>,
+            )> = sqlx::query_as(
+                "SELECT pid, state, wait_event_type, wait_event,
+                            extract(epoch FROM now() - xact_start)::float8, pg_blocking_pids(pid),
+                            left(query, 300)
+                     FROM pg_stat_activity WHERE datname IS NOT NULL AND pid <> pg_backend_pid()",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+            for session in sessions {
+                eprintln!("session {session:?}");
+            }
+            panic!("the queues did not drain in 180 s: (jobs, deliveries, submissions, last sync-stored) = {busy:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn rows<T>(pool: &PgPool, sql: &str) -> Vec<T>

@@ -1314,6 +1314,19 @@ async fn a_lease_that_runs_out_on_the_last_attempt_fails_nothing(pool: PgPool) {
         assert_eq!(expired, 1);
         if expiry < MAX_LEASE_EXPIRIES {
             assert_eq!(state_of("jobs", job).await, "queued", "expiry {expiry}");
+            // Each expiry waits longer before the next run: 1 s, 2 s, 4 s, ... at most 60 s.
+            let wait: f64 = sqlx::query_scalar(
+                "SELECT extract(epoch FROM run_after - now())::float8 FROM jobs WHERE id = $1",
+            )
+            .bind(job)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            let backoff = 2f64.powi(expiry - 1).min(60.0);
+            assert!(
+                wait > backoff - 1.0 && wait <= backoff,
+                "expiry {expiry}: runs again in {wait} s"
+            );
             assert_eq!(
                 state_of("webhook_deliveries", delivery).await,
                 "queued",

@@ -47,6 +47,19 @@ pub async fn finish(
     Ok(())
 }
 
+/// Finishes a delivery in the transaction that did its work, and commits that transaction:
+/// answers `result`.
+pub async fn finish_in(
+    mut tx: Transaction<'static, Postgres>,
+    d: &DeliveryRow,
+    status: &str,
+    result: Value,
+) -> Result<Value, ApiError> {
+    finish(&mut tx, d, status, &result, None).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
 /// Finishes a delivery that has no other effect.
 pub async fn finish_alone(
     state: &AppState,

@@ -11,7 +11,7 @@ use crate::db::webhooks::DeliveryRow;
 use crate::domain::RecordReason;
 use crate::error::ApiError;
 use crate::services::accounts as accounts_view;
-use crate::services::webhooks::delivery::{already, finish, finish_alone, ignored, lock, typed};
+use crate::services::webhooks::delivery::{already, finish, finish_alone, finish_in, ignored, lock, typed};
 use crate::services::{link, reconcile};
 use crate::state::AppState;
 use crate::tenancy::Tenant;
@@ -89,9 +89,7 @@ async fn on_reauthorized(state: &AppState, tenant: &Tenant, d: &DeliveryRow) -> 
     .await?
     {
         let result = ignored("unknown_account");
-        finish(&mut tx, d, "ignored", &result, None).await?;
-        tx.commit().await?;
-        return Ok(result);
+        return finish_in(tx, d, "ignored", result).await;
     }
     let account = accounts::get(&mut *tx, tenant, &account_id)
         .await?
@@ -142,9 +140,7 @@ async fn on_reauth_required(state: &AppState, tenant: &Tenant, d: &DeliveryRow) 
     } else {
         ("ignored", ignored("unknown_account"))
     };
-    finish(&mut tx, d, status, &result, None).await?;
-    tx.commit().await?;
-    Ok(result)
+    finish_in(tx, d, status, result).await
 }
 
 /// What `sync_failed` says went wrong: its message (top level or in `meta`), else its `meta`,
@@ -188,9 +184,7 @@ async fn on_sync_failed(
     } else {
         ("ignored", ignored("unknown_account"))
     };
-    finish(&mut tx, d, status, &result, None).await?;
-    tx.commit().await?;
-    Ok(result)
+    finish_in(tx, d, status, result).await
 }
 
 async fn on_unlinked(state: &AppState, tenant: &Tenant, d: &DeliveryRow) -> Result<Value, ApiError> {
@@ -203,9 +197,7 @@ async fn on_unlinked(state: &AppState, tenant: &Tenant, d: &DeliveryRow) -> Resu
     } else {
         ("ignored", ignored("unknown_account"))
     };
-    finish(&mut tx, d, status, &result, None).await?;
-    tx.commit().await?;
-    Ok(result)
+    finish_in(tx, d, status, result).await
 }
 
 /// The widget-link ref, when it was issued to this tenant's environment.
@@ -252,9 +244,7 @@ async fn on_connected(
             } else {
                 ("ignored", ignored("unknown_ref"))
             };
-        finish(&mut tx, d, status, &result, None).await?;
-        tx.commit().await?;
-        return Ok(result);
+        return finish_in(tx, d, status, result).await;
     };
     if accounts::owner(&state.db, &account_id)
         .await?
@@ -272,9 +262,7 @@ async fn on_connected(
     // link does not undo the unlink.
     if accounts::unlinked_since_ref(&mut *tx, tenant, &account_id, &r).await? {
         let result = ignored("unlinked_after_ref");
-        finish(&mut tx, d, "ignored", &result, None).await?;
-        tx.commit().await?;
-        return Ok(result);
+        return finish_in(tx, d, "ignored", result).await;
     }
     let mut sync_job = None;
     let (status, result) =
@@ -348,9 +336,7 @@ async fn on_updated(
     }
     if !stored {
         let result = ignored("unknown_account");
-        finish(&mut tx, d, "ignored", &result, None).await?;
-        tx.commit().await?;
-        return Ok(result);
+        return finish_in(tx, d, "ignored", result).await;
     }
     let account = accounts::get(&mut *tx, tenant, &account_id)
         .await?
@@ -457,9 +443,7 @@ async fn on_transaction(
             "invoiceId": null,
         })
     };
-    finish(&mut tx, d, "processed", &result, None).await?;
-    tx.commit().await?;
-    Ok(result)
+    finish_in(tx, d, "processed", result).await
 }
 
 #[cfg(test)]
