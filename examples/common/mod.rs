@@ -78,3 +78,5 @@ pub async fn link_sandbox_account(
         .ok_or_else(|| anyhow::anyhow!("{linked}"))?
         .to_string())
 }
+
+pub mod seed;

@@ -452,3 +452,29 @@ async fn shutdown_lets_an_in_flight_sync_finish(pool: PgPool) {
         "the server stopped after the request"
     );
 }
+
+#[sqlx::test]
+async fn a_sync_that_outgrows_the_statistics_leaves_them_current(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let (account, _) = account_with_seed(&s, 12_000, 3, None).await;
+    let before: f32 =
+        sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'mono_transactions'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let done: SyncOutcome = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account, "pageSize": 500}))
+        .await;
+    assert_eq!((done.fetched, done.has_more), (12_000, false));
+    // The planner knew of none of them before; the sync's answer comes after its ANALYZE.
+    assert!(before < 1_000.0, "{before}");
+    for table in ["mono_transactions", "eligibility_events"] {
+        let known: f32 = sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = $1")
+            .bind(table)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(known, 12_000.0, "{table}");
+    }
+}

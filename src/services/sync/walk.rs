@@ -122,8 +122,21 @@ pub async fn sync_ready(
         accounts::clear_sync_failure(&mut conn, tenant, &account.id).await?;
     }
     locks::release(conn).await;
+    if let Ok(out) = &result {
+        if out.fetched >= ANALYZE_AFTER {
+            // A first sync of a long history multiplies the tables: the lists read right after
+            // it plan on current statistics, not on autovacuum's next round.
+            if let Err(e) = crate::db::stats::analyze_if_outgrown(&state.db, out.fetched).await {
+                tracing::warn!(error = %e, "refreshing the planner's statistics after a large sync failed");
+            }
+        }
+    }
     result
 }
+
+/// A sync that fetched at least this many transactions checks whether it outgrew the
+/// planner's statistics (`db::stats::analyze_if_outgrown`).
+const ANALYZE_AFTER: u64 = 10_000;
 
 /// 409 `sync_in_progress`, with `error.jobId` when the sync running is a queued one (the
 /// first sync a link queued, say): the job a dashboard can watch (`GET /si/mono/jobs/{id}`).
