@@ -159,6 +159,11 @@ async fn main() -> anyhow::Result<()> {
             .await?
             .json()
             .await?;
+        // Linking starts a first sync of its own: wait for it, then page on.
+        if resp["error"]["code"] == "sync_in_progress" {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
         anyhow::ensure!(resp["data"].is_object(), "sync failed: {resp}");
         if resp["data"]["hasMore"] != true {
             break;
