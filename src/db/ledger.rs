@@ -32,6 +32,9 @@ pub struct PageRows {
     /// The transaction as Mono sent it: kept in the ledger (rule preview, replay) and on DLQ
     /// records.
     pub raw: Vec<Box<RawValue>>,
+    /// Whether the transaction is a credit; None for one that did not decode. With it the
+    /// ledger keeps the fields the engine reads beside the JSON, for the rule preview.
+    pub credit: Vec<Option<bool>>,
 }
 
 /// Joins a row's keywords for [`PageRows::keywords`]; a keyword never holds this character
@@ -84,6 +87,7 @@ impl PageRows {
             rule_id: Vec::with_capacity(n),
             keywords: Vec::with_capacity(n),
             raw: Vec::with_capacity(n),
+            credit: Vec::with_capacity(n),
         }
     }
 
@@ -97,6 +101,7 @@ impl PageRows {
 
     pub fn push(&mut self, row: DecidedRow) {
         self.raw.push(row.raw);
+        self.credit.push(row.credit);
         let mut joined = String::new();
         for (i, k) in row.keywords.iter().enumerate() {
             if i > 0 {
@@ -152,13 +157,27 @@ pub async fn write_page(
             SELECT * FROM UNNEST(
                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[],
                 $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::text[],
-                $20::text[]
+                $20::text[], $22::bool[]
             ) AS t(transaction_id, outcome, reason, detail, kind, amount, currency,
-                   narration, description, reference, counterparty, tx_date, rule_id, raw, keywords)
+                   narration, description, reference, counterparty, tx_date, rule_id, raw, keywords, credit)
         ),
         fresh AS (
-            INSERT INTO mono_transactions (env_id, account_id, transaction_id, outcome, reason, transaction, tx_date)
-            SELECT $2, $3, transaction_id, outcome, reason, raw::jsonb, tx_date FROM input
+            -- What the engine reads, taken from the JSON as stored, for a transaction that
+            -- decoded (the rule preview reads these instead of the JSON).
+            INSERT INTO mono_transactions (env_id, account_id, transaction_id, outcome, reason, transaction, tx_date,
+                                           credit, amount, currency, narration, description, reference,
+                                           counterparty_name, counterparty_account, counterparty_bank)
+            SELECT $2, $3, transaction_id, outcome, reason, j, tx_date, input.credit,
+                   CASE WHEN input.credit IS NOT NULL THEN (j->>'amount')::int8 END,
+                   CASE WHEN input.credit IS NOT NULL THEN j->>'currency' END,
+                   CASE WHEN input.credit IS NOT NULL THEN j->>'narration' END,
+                   CASE WHEN input.credit IS NOT NULL THEN j->>'description' END,
+                   CASE WHEN input.credit IS NOT NULL THEN j->>'reference' END,
+                   CASE WHEN input.credit IS NOT NULL THEN j->'counterparty'->>'name' END,
+                   CASE WHEN input.credit IS NOT NULL
+                        THEN coalesce(j->'counterparty'->>'accountNumber', j->'counterparty'->>'account_number') END,
+                   CASE WHEN input.credit IS NOT NULL THEN j->'counterparty'->>'bank' END
+            FROM input, LATERAL (SELECT input.raw::jsonb AS j) AS parsed
             ON CONFLICT ON CONSTRAINT mono_transactions_pkey DO NOTHING
             RETURNING transaction_id
         ),
@@ -217,7 +236,8 @@ pub async fn write_page(
         &rows.rule_id as &[Option<String>],
         &raws as &[&str],
         &rows.keywords,
-        ctx.policy_version
+        ctx.policy_version,
+        &rows.credit as &[Option<bool>]
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -300,10 +320,25 @@ pub async fn record_redecision(
     Ok(invoice_id)
 }
 
-/// One stored transaction for the rule preview: its account and Mono's JSON (None for rows
-/// written before the ledger kept it).
+/// One stored transaction for the rule preview: its account, and either the fields the
+/// engine reads (`credit` set) or Mono's JSON (`raw`; None for rows written before the ledger
+/// kept it, or whose JSON retention removed).
 pub struct StoredTransaction {
     pub account_id: String,
+    pub transaction_id: String,
+    /// False when the ledger holds no JSON for the row: nothing to decide.
+    pub kept: bool,
+    /// Set when the fields below are: the transaction decoded when it was stored.
+    pub credit: Option<bool>,
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub narration: Option<String>,
+    pub description: Option<String>,
+    pub reference: Option<String>,
+    pub counterparty_name: Option<String>,
+    pub counterparty_account: Option<String>,
+    pub counterparty_bank: Option<String>,
+    /// Mono's JSON, only for a kept row without the fields.
     pub raw: Option<String>,
 }
 
@@ -339,12 +374,23 @@ pub fn stored_transactions<'a>(
     sqlx::query_as!(
         StoredTransaction,
         r#"
-        SELECT account_id, transaction::text AS raw
-        FROM mono_transactions
-        WHERE env_id = $1
-          AND ($2::text IS NULL OR account_id = $2)
-          AND ($3::timestamptz IS NULL OR tx_date >= $3)
-          AND ($4::timestamptz IS NULL OR tx_date < $4)
+        SELECT account_id, transaction_id, kept AS "kept!",
+               credit, amount, currency, narration, description, reference,
+               counterparty_name, counterparty_account, counterparty_bank,
+               -- The subquery is pulled up: the JSON is made text only for rows without the
+               -- engine's fields.
+               CASE WHEN credit IS NULL THEN raw END AS raw
+        FROM (
+            SELECT account_id, transaction_id, transaction IS NOT NULL AS kept,
+                   credit, amount, currency, narration, description, reference,
+                   counterparty_name, counterparty_account, counterparty_bank,
+                   transaction::text AS raw
+            FROM mono_transactions
+            WHERE env_id = $1
+              AND ($2::text IS NULL OR account_id = $2)
+              AND ($3::timestamptz IS NULL OR tx_date >= $3)
+              AND ($4::timestamptz IS NULL OR tx_date < $4)
+        ) AS stored
         "#,
         tenant.env_id,
         account_id,

@@ -191,14 +191,16 @@ pub async fn delete_batch(
         }
         Kind::TransactionBodies => {
             sqlx::query!(
-                "UPDATE mono_transactions SET transaction = NULL
+            "UPDATE mono_transactions SET transaction = NULL, credit = NULL, amount = NULL, currency = NULL,
+                     narration = NULL, description = NULL, reference = NULL, counterparty_name = NULL,
+                     counterparty_account = NULL, counterparty_bank = NULL
                  WHERE (env_id, account_id, transaction_id) IN (
                      SELECT env_id, account_id, transaction_id FROM mono_transactions
                      WHERE env_id = $1 AND created_at < $2 AND transaction IS NOT NULL LIMIT $3)",
-                env_id,
-                cutoff,
-                batch
-            )
+            env_id,
+            cutoff,
+            batch
+        )
             .execute(db)
             .await?
         }

@@ -1,17 +1,24 @@
 //! Rule preview: decides every stored transaction of the environment under today's policy and
 //! under a proposed one (a rule added, or a settings change), and reports what would change.
-//! Nothing is written. Transactions stream from the ledger; each is decoded once and decided
-//! twice with compiled policies.
+//! Nothing is written. Transactions stream from the ledger, the fields the engine reads rather
+//! than Mono's JSON where the ledger keeps them (rows it stored before that are decoded from
+//! the JSON), in batches to one decider per core, each deciding every transaction twice with
+//! the compiled policies; the answer is the one a single pass in scan order gives.
 //!
 //! The scan holds a main-pool connection from its first row to its last, so previews are
 //! bounded: a few at once per environment and per replica (`runtime::preview_limiter`; past
 //! them 429 with `Retry-After`), each scan under a statement timeout (past it 422
 //! `preview_too_large`: narrow it with `accountId`, `from`, `to`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tokio::sync::mpsc;
 
+use crate::db::ledger::StoredTransaction;
 use crate::db::{accounts, environments, ledger, rules};
 use crate::error::ApiError;
 use crate::runtime::preview_limiter::PreviewPermit;
@@ -20,7 +27,7 @@ use crate::services::settings::{apply_patch, effective_settings, SettingsPatch};
 use crate::services::sync::decide::into_engine;
 use crate::state::AppState;
 use crate::tenancy::Tenant;
-use eligibility::{self, validate_rule, MatchKind, Outcome, Rule, RuleField, RuleList};
+use eligibility::{self, validate_rule, MatchKind, Outcome, Rule, RuleField, RuleList, TxType};
 use mono::RawTransaction;
 
 pub const MAX_SAMPLES: usize = 20;
@@ -166,62 +173,251 @@ pub async fn preview(state: &AppState, tenant: &Tenant, body: PreviewBody) -> Re
     let after_policy = compile(&proposed_settings, &proposed_rules)?;
     let currencies = accounts::currencies(&state.db, tenant).await?;
 
-    let mut out = Preview::default();
     let timeout = state.settings.preview.statement_timeout;
     let mut tx = state.db.begin().await?;
     ledger::set_local_statement_timeout(&mut tx, timeout).await?;
+    let mut deciders = Deciders::start(Arc::new(Policies {
+        before: before_policy,
+        after: after_policy,
+        currencies,
+    }));
     let mut rows = ledger::stored_transactions(&mut tx, tenant, account_id, from, to);
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut scan = Ok(());
     while let Some(row) = rows.next().await {
-        let row = row.map_err(|e| scan_failed(e, timeout))?;
-        let Some(raw) = row.raw else {
-            out.skipped_without_transaction += 1;
-            continue;
-        };
-        let Ok(raw) = RawValue::from_string(raw) else {
-            continue;
-        };
-        let Ok(t) = RawTransaction::decode(raw).decoded else {
-            // Malformed as stored: it stays in the DLQ under any policy.
-            out.decided += 1;
-            continue;
-        };
-        out.decided += 1;
-        let currency = currencies.get(&row.account_id).and_then(|c| c.as_deref());
-        let tx = into_engine(&row.account_id, currency, t);
-        if tx.amount == 0 {
-            continue;
+        match row {
+            Ok(row) => batch.push(row),
+            Err(e) => {
+                scan = Err(scan_failed(e, timeout));
+                break;
+            }
         }
-        let before = eligibility::decide(&tx, &before_policy);
-        let after = eligibility::decide(&tx, &after_policy);
-        if before.outcome == after.outcome {
-            continue;
-        }
-        match after.outcome {
-            Outcome::Draft if before.outcome != Outcome::Draft => out.changed.to_draft += 1,
-            Outcome::Dlq if before.outcome != Outcome::Dlq => out.changed.to_dlq += 1,
-            Outcome::Skipped if before.outcome != Outcome::Skipped => out.changed.to_skipped += 1,
-            _ => {}
-        }
-        if out.samples.len() < MAX_SAMPLES {
-            out.samples.push(Sample {
-                transaction_id: tx.id,
-                narration: tx.narration,
-                amount: tx.amount,
-                before: Verdict {
-                    outcome: before.outcome,
-                    reason: before.reason.as_str().to_owned(),
-                },
-                after: Verdict {
-                    outcome: after.outcome,
-                    reason: after.reason.as_str().to_owned(),
-                },
-            });
+        if batch.len() == BATCH_ROWS {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            deciders.send(full).await;
         }
     }
     drop(rows);
+    if !batch.is_empty() {
+        deciders.send(batch).await;
+    }
+    let out = deciders.finish().await;
+    scan?;
+    let out = out?;
     // Nothing was written: the transaction only carried the statement timeout.
     tx.rollback().await?;
     Ok(out)
+}
+
+/// Rows per batch handed to a decider: large enough that handing over costs nothing beside
+/// deciding, small enough that every decider has work until the scan ends.
+const BATCH_ROWS: usize = 1024;
+
+/// What every decider reads: the two policies and the accounts' currencies.
+struct Policies {
+    before: eligibility::CompiledPolicy,
+    after: eligibility::CompiledPolicy,
+    currencies: HashMap<String, Option<String>>,
+}
+
+/// One decider per core, each on a blocking thread, fed batches in turn while the scan
+/// streams; each keeps its counts and, per batch, the first samples. Batches are numbered in
+/// scan order, so the samples kept are those a single pass would have kept.
+struct Deciders {
+    senders: Vec<mpsc::Sender<(usize, Vec<StoredTransaction>)>>,
+    workers: Vec<tokio::task::JoinHandle<Partial>>,
+    sent: usize,
+}
+
+impl Deciders {
+    fn start(policies: Arc<Policies>) -> Deciders {
+        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (senders, workers) = (0..count)
+            .map(|_| {
+                // Two batches queued per decider keep it busy without holding the scan's
+                // rows in memory.
+                let (send, mut receive) = mpsc::channel::<(usize, Vec<StoredTransaction>)>(2);
+                let policies = Arc::clone(&policies);
+                let worker = tokio::task::spawn_blocking(move || {
+                    let mut partial = Partial::default();
+                    while let Some((number, rows)) = receive.blocking_recv() {
+                        partial.decide_batch(&policies, number, rows);
+                    }
+                    partial
+                });
+                (send, worker)
+            })
+            .unzip();
+        Deciders {
+            senders,
+            workers,
+            sent: 0,
+        }
+    }
+
+    async fn send(&mut self, rows: Vec<StoredTransaction>) {
+        let number = self.sent;
+        self.sent += 1;
+        if let Some(sender) = self.senders.get(number % self.senders.len()) {
+            // A decider gone means it panicked: `finish` reports it.
+            let _ = sender.send((number, rows)).await;
+        }
+    }
+
+    /// Waits for every decider and adds up their counts; the first samples in scan order.
+    async fn finish(self) -> Result<Preview, ApiError> {
+        drop(self.senders);
+        let mut out = Preview::default();
+        let mut samples: Vec<(usize, Vec<Sample>)> = Vec::new();
+        for worker in self.workers {
+            let partial = worker
+                .await
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("a preview decider failed: {e}")))?;
+            out.decided += partial.decided;
+            out.skipped_without_transaction += partial.skipped_without_transaction;
+            out.changed.to_draft += partial.changed.to_draft;
+            out.changed.to_dlq += partial.changed.to_dlq;
+            out.changed.to_skipped += partial.changed.to_skipped;
+            samples.extend(partial.samples);
+        }
+        samples.sort_by_key(|(number, _)| *number);
+        out.samples = samples
+            .into_iter()
+            .flat_map(|(_, batch)| batch)
+            .take(MAX_SAMPLES)
+            .collect();
+        Ok(out)
+    }
+}
+
+/// One decider's share of the answer.
+#[derive(Default)]
+struct Partial {
+    decided: u64,
+    skipped_without_transaction: u64,
+    changed: Changed,
+    /// The first samples of each batch, by batch number; only as many batches as needed for
+    /// [`MAX_SAMPLES`] are kept.
+    samples: Vec<(usize, Vec<Sample>)>,
+}
+
+impl Partial {
+    fn decide_batch(&mut self, policies: &Policies, number: usize, rows: Vec<StoredTransaction>) {
+        let mut samples = Vec::new();
+        for row in rows {
+            let Some(tx) = self.engine_input(policies, row) else {
+                continue;
+            };
+            let before = eligibility::decide(&tx, &policies.before);
+            let after = eligibility::decide(&tx, &policies.after);
+            if before.outcome == after.outcome {
+                continue;
+            }
+            match after.outcome {
+                Outcome::Draft if before.outcome != Outcome::Draft => self.changed.to_draft += 1,
+                Outcome::Dlq if before.outcome != Outcome::Dlq => self.changed.to_dlq += 1,
+                Outcome::Skipped if before.outcome != Outcome::Skipped => self.changed.to_skipped += 1,
+                _ => {}
+            }
+            if samples.len() < MAX_SAMPLES {
+                samples.push(Sample {
+                    transaction_id: tx.id,
+                    narration: tx.narration,
+                    amount: tx.amount,
+                    before: Verdict {
+                        outcome: before.outcome,
+                        reason: before.reason.as_str().to_owned(),
+                    },
+                    after: Verdict {
+                        outcome: after.outcome,
+                        reason: after.reason.as_str().to_owned(),
+                    },
+                });
+            }
+        }
+        if samples.is_empty() {
+            return;
+        }
+        let at = self.samples.partition_point(|(n, _)| *n < number);
+        self.samples.insert(at, (number, samples));
+        // Batches past those that already hold MAX_SAMPLES samples can never contribute.
+        let mut held = 0;
+        let keep = self
+            .samples
+            .iter()
+            .position(|(_, batch)| {
+                held += batch.len();
+                held >= MAX_SAMPLES
+            })
+            .map_or(self.samples.len(), |at| at + 1);
+        self.samples.truncate(keep);
+    }
+
+    /// The engine's transaction for a stored row, counting it as decided; None when there is
+    /// nothing to compare (no JSON kept, malformed as stored, a zero amount).
+    fn engine_input(
+        &mut self,
+        policies: &Policies,
+        row: StoredTransaction,
+    ) -> Option<eligibility::Transaction> {
+        if !row.kept {
+            self.skipped_without_transaction += 1;
+            return None;
+        }
+        let currency = policies
+            .currencies
+            .get(&row.account_id)
+            .and_then(|c| c.as_deref());
+        let tx = match row.credit {
+            Some(credit) => {
+                self.decided += 1;
+                from_columns(row, credit, currency)
+            }
+            None => {
+                let raw = RawValue::from_string(row.raw?).ok()?;
+                // Malformed as stored: it stays in the DLQ under any policy.
+                let decoded = RawTransaction::decode(raw).decoded;
+                self.decided += 1;
+                into_engine(&row.account_id, currency, decoded.ok()?)
+            }
+        };
+        (tx.amount != 0).then_some(tx)
+    }
+}
+
+/// The engine's transaction from the fields the ledger keeps beside the JSON: what
+/// `into_engine` makes of the decoded JSON (the account's currency when the transaction has
+/// none, the amount's magnitude).
+fn from_columns(
+    row: StoredTransaction,
+    credit: bool,
+    account_currency: Option<&str>,
+) -> eligibility::Transaction {
+    let any = row.counterparty_name.is_some()
+        || row.counterparty_account.is_some()
+        || row.counterparty_bank.is_some();
+    let counterparty = any.then_some(eligibility::Counterparty {
+        name: row.counterparty_name,
+        account_number: row.counterparty_account,
+        bank: row.counterparty_bank,
+    });
+    eligibility::Transaction {
+        id: row.transaction_id,
+        account_id: Some(row.account_id),
+        kind: if credit { TxType::Credit } else { TxType::Debit },
+        amount: row.amount.unwrap_or_default().saturating_abs(),
+        currency: row
+            .currency
+            .or_else(|| account_currency.map(str::to_owned))
+            .unwrap_or_default(),
+        narration: row.narration.unwrap_or_default(),
+        description: row.description,
+        tags: Vec::new(),
+        reference: row.reference,
+        category: None,
+        counterparty,
+        date: None,
+    }
 }
 
 /// Room for one more preview of the tenant's environment in this replica, or 429.

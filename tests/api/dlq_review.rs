@@ -372,6 +372,59 @@ async fn preview_counts_what_a_rule_or_a_settings_change_would_do_and_writes_not
 }
 
 #[sqlx::test]
+async fn preview_decides_the_kept_engine_fields_and_older_rows_json_alike(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    synced(&s, 400).await;
+    let with_fields: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mono_transactions WHERE credit IS NOT NULL AND amount IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        with_fields, 400,
+        "a sync keeps the engine's fields beside the JSON"
+    );
+    let previews = [
+        json!({"list": "deny", "pattern": "payment"}),
+        json!({"settings": {"floor": 50}}),
+        json!({"list": "allow", "pattern": "(?i)^trf", "match": "regex"}),
+    ];
+    let mut from_fields = Vec::new();
+    for body in &previews {
+        let (status, answer) = s.app.post_raw("/si/mono/allow-deny/preview", body.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+        from_fields.push(answer["data"].clone());
+    }
+    // Half the rows as the ledger held them before it kept the fields: decided from the JSON.
+    sqlx::query(
+        "UPDATE mono_transactions SET credit = NULL, amount = NULL, currency = NULL, narration = NULL,
+             description = NULL, reference = NULL, counterparty_name = NULL, counterparty_account = NULL,
+             counterparty_bank = NULL
+         WHERE transaction_id IN (SELECT transaction_id FROM mono_transactions ORDER BY transaction_id LIMIT 200)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (body, expected) in previews.iter().zip(&from_fields) {
+        let (status, answer) = s.app.post_raw("/si/mono/allow-deny/preview", body.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+        let data = &answer["data"];
+        assert_eq!(data["decided"], expected["decided"], "{body}");
+        assert_eq!(data["changed"], expected["changed"], "{body}");
+        assert_eq!(
+            data["samples"].as_array().map(Vec::len),
+            expected["samples"].as_array().map(Vec::len),
+            "{body}"
+        );
+    }
+    assert_ne!(
+        from_fields[0]["changed"]["toDlq"], 0,
+        "the deny rule changes something"
+    );
+}
+
+#[sqlx::test]
 async fn retention_deletes_exactly_what_is_old_and_unsigned(pool: PgPool) {
     let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
     synced(&s, 300).await;

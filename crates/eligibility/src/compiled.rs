@@ -218,6 +218,10 @@ pub(crate) struct FieldRules {
     /// length no pattern has is turned away after comparing lengths alone, and the few
     /// patterns of its length are compared ASCII-case-insensitively.
     exact: Vec<(String, Vec<RuleRef>)>,
+    /// Per byte length up to the longest pattern's, and one more: where the patterns of
+    /// that length start in `exact`. A text is compared only with the patterns of its
+    /// length, found without a search.
+    exact_starts: Vec<u32>,
     /// Regexes with required literals, each with the rules that have it. On ASCII text a
     /// regex runs only when its longest literal occurs and its anchored ones (what the
     /// text starts or ends with) are there; on other text it always runs.
@@ -290,6 +294,10 @@ impl FieldRules {
             }
         }
         exact.sort_by(|a, b| (a.0.len(), &a.0).cmp(&(b.0.len(), &b.0)));
+        let longest = exact.last().map_or(0, |(p, _)| p.len());
+        let exact_starts = (0..=longest + 1)
+            .map(|len| exact.partition_point(|(p, _)| p.len() < len) as u32)
+            .collect();
 
         let always = if always.is_empty() {
             RegexRules::Empty
@@ -320,6 +328,7 @@ impl FieldRules {
                 .then(|| LiteralSet::new(literals.iter().map(|(p, _)| p.as_bytes()))),
             literal_uses: literals.into_iter().map(|(_, uses)| uses).collect(),
             exact,
+            exact_starts,
             filtered: filtered
                 .into_iter()
                 .map(|(pattern, literals, rules)| {
@@ -380,15 +389,16 @@ impl FieldRules {
             }
             if !self.exact.is_empty() {
                 let trimmed = trim(folded);
-                let from = self.exact.partition_point(|(p, _)| p.len() < trimmed.len());
-                for (pattern, rules) in self.exact.get(from..).unwrap_or_default() {
-                    if pattern.len() != trimmed.len() {
-                        break;
-                    }
-                    // A lowercased pattern equals an ASCII text, or a lowercased one,
-                    // exactly when they are equal ASCII-case-insensitively.
-                    if pattern.eq_ignore_ascii_case(trimmed) {
-                        add(rules, hits);
+                let len = trimmed.len();
+                // Longer than every pattern: no range.
+                if let (Some(&from), Some(&to)) = (self.exact_starts.get(len), self.exact_starts.get(len + 1))
+                {
+                    for (pattern, rules) in self.exact.get(from as usize..to as usize).unwrap_or_default() {
+                        // A lowercased pattern equals an ASCII text, or a lowercased one,
+                        // exactly when they are equal ASCII-case-insensitively.
+                        if pattern.eq_ignore_ascii_case(trimmed) {
+                            add(rules, hits);
+                        }
                     }
                 }
             }

@@ -10,7 +10,7 @@ use super::compiled::{CompiledPolicy, MatchScratch};
 use super::keywords::{BUSINESS, PERSONAL, REFUND};
 use super::literals::RegexLiterals;
 use super::model::{currency_matches, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType};
-use super::text::{narration_sender, reference_tokens, trim};
+use super::text::{narration_sender, reference_tokens_holding, trim};
 
 /// Buffers reused from one decision to the next on the same thread.
 struct Scratch {
@@ -174,12 +174,20 @@ fn find_reference<'a>(
     own_reference: Option<&'a str>,
     tx: &'a Transaction,
     regex: &Regex,
-    literals: &RegexLiterals,
+    literals: &'a RegexLiterals,
 ) -> Option<&'a str> {
+    // Every match holds the longest literal, so on ASCII text only the tokens holding it
+    // are candidates worth trying; they come in the same order.
+    let literal = literals.longest.as_bytes();
     own_reference
         .into_iter()
-        .chain(reference_tokens(&tx.narration))
-        .chain(tx.description.as_deref().into_iter().flat_map(reference_tokens))
+        .chain(reference_tokens_holding(&tx.narration, literal))
+        .chain(
+            tx.description
+                .as_deref()
+                .into_iter()
+                .flat_map(|description| reference_tokens_holding(description, literal)),
+        )
         .find(|candidate| literals.may_match(candidate) && regex.is_match(candidate))
 }
 

@@ -168,6 +168,75 @@ pub fn reference_tokens(text: &str) -> impl Iterator<Item = &str> {
         .chain(general.into_iter().flatten())
 }
 
+/// The [`reference_tokens`] of `text` that may hold `literal` (ASCII, lowercase), in order:
+/// when `text` is ASCII and `literal` is not empty, only the tokens holding it
+/// ASCII-case-insensitively, found by searching for the literal rather than cutting every
+/// token; otherwise every token.
+pub(crate) fn reference_tokens_holding<'t>(
+    text: &'t str,
+    literal: &'t [u8],
+) -> impl Iterator<Item = &'t str> {
+    let search = !literal.is_empty() && is_ascii(text);
+    let holding = search.then_some(TokensHolding { text, literal, at: 0 });
+    let every = (!search).then(|| reference_tokens(text));
+    holding.into_iter().flatten().chain(every.into_iter().flatten())
+}
+
+/// A reference candidate separator (`char::is_whitespace` on ASCII, and `/ , ; |`).
+#[inline]
+fn separates(b: u8) -> bool {
+    matches!(
+        b,
+        b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ' | b'/' | b',' | b';' | b'|'
+    )
+}
+
+/// [`reference_tokens_holding`] of an ASCII text.
+struct TokensHolding<'t> {
+    text: &'t str,
+    literal: &'t [u8],
+    /// Where the search goes on: the end of the last token given.
+    at: usize,
+}
+
+impl<'t> Iterator for TokensHolding<'t> {
+    type Item = &'t str;
+
+    fn next(&mut self) -> Option<&'t str> {
+        let bytes = self.text.as_bytes();
+        let (&first, rest) = self.literal.split_first()?;
+        // A literal holding a separator is in no token.
+        if self.literal.iter().any(|&b| separates(b)) {
+            return None;
+        }
+        let last_start = bytes.len().checked_sub(self.literal.len())?;
+        let mut i = self.at;
+        while i <= last_start {
+            if bytes[i].to_ascii_lowercase() == first
+                && bytes
+                    .get(i + 1..i + self.literal.len())
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(rest))
+            {
+                let start = bytes
+                    .get(self.at..i)?
+                    .iter()
+                    .rposition(|&b| separates(b))
+                    .map_or(self.at, |j| self.at + j + 1);
+                let end = bytes
+                    .get(i..)?
+                    .iter()
+                    .position(|&b| separates(b))
+                    .map_or(bytes.len(), |j| i + j);
+                self.at = end;
+                return self.text.get(start..end);
+            }
+            i += 1;
+        }
+        self.at = bytes.len();
+        None
+    }
+}
+
 /// [`reference_tokens`] of an ASCII text, byte by byte.
 struct AsciiTokens<'t> {
     text: &'t str,
@@ -255,9 +324,12 @@ fn nip_sender(rest: &str) -> Option<&str> {
     if !head.eq_ignore_ascii_case("nip/") {
         return None;
     }
-    let mut segments = rest[4..].splitn(3, '/');
-    let bank = segments.next()?.trim();
-    let name = segments.next()?.trim();
+    // `/` is ASCII, so the byte positions are char boundaries.
+    let body = rest.get(4..)?;
+    let slash = body.bytes().position(|b| b == b'/')?;
+    let bank = trim(body.get(..slash)?);
+    let after = body.get(slash + 1..)?;
+    let name = trim(after.get(..after.bytes().position(|b| b == b'/').unwrap_or(after.len()))?);
     (!bank.is_empty() && !name.is_empty()).then_some(name)
 }
 
@@ -269,7 +341,11 @@ fn strip_marker<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
         return None;
     }
     let after = &text[marker.len()..];
-    let trimmed = after.trim_start();
+    // Most markers are followed by one ASCII space and a name: no char decoding then.
+    let trimmed = match after.as_bytes() {
+        [b' ', next, ..] if next.is_ascii() && !(*next as char).is_whitespace() => &after[1..],
+        _ => after.trim_start(),
+    };
     (trimmed.len() < after.len()).then_some(trimmed)
 }
 
@@ -280,7 +356,7 @@ fn free_name(text: &str) -> Option<&str> {
     } else {
         name_end(text)
     };
-    let name = text.get(..end)?.trim();
+    let name = trim(text.get(..end)?);
     (!name.is_empty()).then_some(name)
 }
 

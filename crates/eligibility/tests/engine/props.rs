@@ -5,8 +5,9 @@
 use proptest::prelude::*;
 
 use eligibility::{
-    decide, validate_pattern, validate_rule, CompiledPolicy, Counterparty, Decision, EligibilitySettings,
-    MatchKind, Outcome, Reason, Rule, RuleField, RuleList, Transaction, TxType, DEFAULT_REFUND_KEYWORDS,
+    decide, validate_pattern, validate_rule, CompiledPolicy, Counterparty, Decision, Detail, DraftKind,
+    EligibilitySettings, MatchKind, Outcome, Reason, Rule, RuleField, RuleList, Transaction, TxType,
+    DEFAULT_REFUND_KEYWORDS,
 };
 
 const WORDS: &[&str] = &[
@@ -637,5 +638,260 @@ proptest! {
         }
         let decision = run(&settings, &[], &tx);
         prop_assert_eq!(decision.keywords, expected);
+    }
+}
+
+// The whole decision, against an oracle: the decision table of `spec/ELIGIBILITY.md` written
+// out plainly (every keyword, rule and candidate tried one by one, no index, no automaton),
+// so that every shortcut the compiled engine takes is checked to decide exactly the same,
+// evidence included.
+
+/// `char::is_whitespace`, or one of the spec's reference separators.
+fn separates_references(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '/' | ',' | ';' | '|')
+}
+
+/// The sender a narration names (spec "Text matching"), naively: every word start tried in
+/// turn with every form.
+fn naive_sender(narration: &str) -> Option<String> {
+    let chars: Vec<(usize, char)> = narration.char_indices().collect();
+    for (i, &(at, _)) in chars.iter().enumerate() {
+        if i > 0 && chars[i - 1].1.is_alphanumeric() {
+            continue;
+        }
+        let rest = &narration[at..];
+        let lower_rest = rest.to_ascii_lowercase();
+        // NIP/<bank>/<name>[/...]
+        if lower_rest.starts_with("nip/") {
+            let parts: Vec<&str> = rest[4..].splitn(3, '/').collect();
+            if parts.len() >= 2 && !parts[0].trim().is_empty() && !parts[1].trim().is_empty() {
+                return Some(parts[1].trim().to_owned());
+            }
+            continue;
+        }
+        // <marker> <whitespace> ... then the free-form name.
+        let after_word = |text: &str, word: &str| -> Option<usize> {
+            let head = text.get(..word.len())?;
+            if !head.eq_ignore_ascii_case(word) {
+                return None;
+            }
+            let tail = &text[word.len()..];
+            let skipped = tail.len() - tail.trim_start().len();
+            (skipped > 0).then_some(word.len() + skipped)
+        };
+        let name_at = after_word(rest, "frm").or_else(|| {
+            let first = after_word(rest, "trf").or_else(|| after_word(rest, "transfer"))?;
+            Some(first + after_word(&rest[first..], "from")?)
+        });
+        let Some(name_at) = name_at else {
+            continue;
+        };
+        let name = &rest[name_at..];
+        let name = &name[..name.find(['/', ',', ';', '|']).unwrap_or(name.len())];
+        // Cut before a standalone `TO` that is not the first word.
+        let words: Vec<(usize, &str)> = name
+            .split_whitespace()
+            .map(|w| (w.as_ptr() as usize - name.as_ptr() as usize, w))
+            .collect();
+        let end = words
+            .iter()
+            .skip(1)
+            .find(|(_, w)| w.eq_ignore_ascii_case("to"))
+            .map_or(name.len(), |(at, _)| *at);
+        let name = name[..end].trim();
+        if !name.is_empty() {
+            return Some(name.to_owned());
+        }
+    }
+    None
+}
+
+fn naive_currency(code: &str) -> String {
+    match code.trim().to_uppercase().as_str() {
+        "GHC" => "GHS".to_owned(),
+        "KSH" => "KES".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The decision of `spec/ELIGIBILITY.md`, step by step, with nothing compiled.
+fn oracle(settings: &EligibilitySettings, rules: &[Rule], tx: &Transaction) -> Decision {
+    let words = words_of(tx);
+    // Keywords: business, personal, refund, each in configured order; a spelling once, and
+    // a keyword repeated in one list (the same words) once, in its first spelling.
+    let mut keywords: Vec<String> = Vec::new();
+    let mut fired = [false; 3];
+    let lists = [
+        &settings.business_keywords,
+        &settings.personal_keywords,
+        &settings.refund_keywords,
+    ];
+    for (list, configured) in lists.into_iter().enumerate() {
+        let mut forms: Vec<Vec<String>> = Vec::new();
+        for keyword in configured {
+            let spelling = keyword.trim();
+            let form = naive_words(spelling);
+            if form.is_empty() || forms.contains(&form) {
+                continue;
+            }
+            forms.push(form);
+            if naive_keyword_match(&words, spelling) {
+                fired[list] = true;
+                if !keywords.iter().any(|k| k == spelling) {
+                    keywords.push(spelling.to_owned());
+                }
+            }
+        }
+    }
+    let [business, personal, refund] = fired;
+    let mut decision = Decision {
+        outcome: Outcome::Skipped,
+        reason: Reason::NotIncome,
+        detail: None,
+        reference: None,
+        kind: None,
+        rule_id: None,
+        keywords,
+        counterparty: None,
+    };
+    // Step 1.
+    if tx.kind == TxType::Debit && !refund {
+        return decision;
+    }
+
+    let own_reference = tx
+        .reference
+        .as_deref()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    let regex = settings
+        .reference_regex
+        .as_deref()
+        .map(|pattern| regex::Regex::new(pattern).expect("generated regexes are valid"));
+    let matched_reference = regex.as_ref().and_then(|regex| {
+        let tokens = |text: &str| {
+            text.split(separates_references)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        own_reference
+            .iter()
+            .cloned()
+            .chain(tokens(&tx.narration))
+            .chain(tx.description.as_deref().map(tokens).unwrap_or_default())
+            .find(|candidate| regex.is_match(candidate))
+    });
+    decision.reference = if regex.is_some() {
+        matched_reference.clone()
+    } else {
+        own_reference
+    };
+    let named = tx
+        .counterparty
+        .as_ref()
+        .and_then(|c| c.name.as_deref())
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    decision.counterparty = named.or_else(|| naive_sender(&tx.narration));
+    let account_number = tx
+        .counterparty
+        .as_ref()
+        .and_then(|c| c.account_number.as_deref())
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+
+    let deny = naive_first_rule(rules, RuleList::Deny, tx, &decision, settings);
+    let allow = naive_first_rule(rules, RuleList::Allow, tx, &decision, settings);
+    let low = |detail| (Outcome::Dlq, Reason::PersonalOrLowConfidence, Some(detail), None);
+    let (outcome, reason, detail, rule_id) = if deny.is_some() {
+        (Outcome::Dlq, Reason::Denylisted, None, deny)
+    } else if naive_currency(&tx.currency) != naive_currency(&settings.invoice_currency) {
+        (Outcome::Dlq, Reason::CurrencyMismatch, None, None)
+    } else if regex.is_some() && matched_reference.is_none() {
+        (Outcome::Dlq, Reason::ReferenceMismatch, None, None)
+    } else if allow.is_some() {
+        (Outcome::Draft, Reason::Allowlisted, None, allow)
+    } else if personal {
+        low(Detail::PersonalKeyword)
+    } else if !business && matched_reference.is_none() {
+        low(Detail::NoBusinessSignal)
+    } else if tx.amount >= settings.floor_minor || decision.counterparty.is_some() || account_number.is_some()
+    {
+        // Step 8, or step 9: below the floor with counterparty info.
+        (Outcome::Draft, Reason::BusinessSignal, None, None)
+    } else {
+        low(Detail::BelowFloorNoCounterparty)
+    };
+    decision.outcome = outcome;
+    decision.reason = reason;
+    decision.detail = detail;
+    decision.rule_id = rule_id;
+    decision.kind = (outcome == Outcome::Draft).then_some(match tx.kind {
+        TxType::Credit => DraftKind::Invoice,
+        TxType::Debit => DraftKind::CreditNote,
+    });
+    decision
+}
+
+/// Narrations in the sender forms and bank shapes, beside free text.
+fn bank_narration() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => text(8),
+        1 => (word(), text(3), text(3)).prop_map(|(bank, name, rest)| format!("NIP/{bank}/{name}/{rest}")),
+        1 => (proptest::sample::select(&["TRF FROM ", "transfer  from ", "Frm ", "TRF FROM\t"][..]), text(4))
+            .prop_map(|(marker, rest)| format!("{marker}{rest}")),
+        1 => (text(2), text(2), text(2)).prop_map(|(a, b, c)| format!("{a}TRF FROM {b} TO {c}")),
+        1 => (text(3), proptest::sample::select(&["INV-42", "inv-7", "PO-1234", "INV-", "xINV-9"][..]), text(2))
+            .prop_map(|(a, reference, b)| format!("{a}{reference}/{b}")),
+    ]
+}
+
+fn oracle_settings() -> impl Strategy<Value = EligibilitySettings> {
+    (
+        proptest::option::of(proptest::sample::select(
+            &[
+                r"^INV-\d+$",
+                r"(?i)^inv-\d+",
+                r"(?i)^acme$",
+                r"\d",
+                r"PO-\d{4}",
+                r"(?i)ltd/",
+            ][..],
+        )),
+        proptest::option::of(proptest::collection::vec(keyword(), 0..6)),
+        0i64..200_000,
+    )
+        .prop_map(|(regex, business, floor_minor)| {
+            let mut settings = EligibilitySettings {
+                reference_regex: regex.map(str::to_owned),
+                floor_minor,
+                ..EligibilitySettings::default()
+            };
+            if let Some(business) = business {
+                settings.business_keywords = business
+                    .into_iter()
+                    .filter(|k| !naive_words(k).is_empty())
+                    .collect();
+            }
+            settings
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn the_engine_decides_exactly_as_the_oracle(
+        mut tx in transaction(),
+        narration in bank_narration(),
+        rules in proptest::collection::vec(rich_rule(), 0..40),
+        settings in oracle_settings(),
+    ) {
+        tx.narration = narration;
+        prop_assume!(settings.validate().is_ok());
+        let policy = CompiledPolicy::compile(&settings, &rules).expect("generated policies are valid");
+        prop_assert_eq!(decide(&tx, &policy), oracle(&settings, &rules, &tx));
     }
 }
