@@ -520,7 +520,8 @@ struct Batch {
 
 const LEDGER_COPY: &str =
     "COPY mono_transactions (env_id, account_id, transaction_id, outcome, reason, transaction, \
-     tx_date, created_at) FROM STDIN";
+     tx_date, credit, amount, currency, narration, description, reference, counterparty_name, \
+     counterparty_account, counterparty_bank, created_at) FROM STDIN";
 const EVENTS_COPY: &str =
     "COPY eligibility_events (org_id, env_id, account_id, transaction_id, outcome, reason, \
      detail, amount, currency, narration, reference, source, trace_id, created_at) FROM STDIN";
@@ -649,6 +650,8 @@ impl Generator {
                 .max(synced_at - chrono::Duration::days(3))
                 .min(self.now);
             let raw = serde_json::value::to_raw_value(&tx)?;
+            // What the ledger keeps beside the JSON for the rule preview, as a sync writes it.
+            let kept = tx.clone();
             let item = RawTransaction { raw, decoded: Ok(tx) };
             let Some(row) = decide_item(&self.policy.compiled, &account, Some("NGN"), item) else {
                 continue;
@@ -666,6 +669,23 @@ impl Generator {
             field(l, reason);
             field(l, row.raw.get());
             opt_ts(l, row.date);
+            field(
+                l,
+                if kept.kind == TransactionType::Credit {
+                    "t"
+                } else {
+                    "f"
+                },
+            );
+            field(l, &kept.amount.to_string());
+            opt(l, kept.currency.as_deref());
+            field(l, &kept.narration);
+            opt(l, kept.description.as_deref());
+            opt(l, kept.reference.as_deref());
+            let counterparty = kept.counterparty.as_ref();
+            opt(l, counterparty.and_then(|c| c.name.as_deref()));
+            opt(l, counterparty.and_then(|c| c.account_number.as_deref()));
+            opt(l, counterparty.and_then(|c| c.bank.as_deref()));
             last_field(l, &ts(created_at));
             b.ledger_rows += 1;
             // Eligibility event.

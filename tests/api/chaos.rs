@@ -289,12 +289,7 @@ async fn rules(run: Arc<Run>, seed: u64) {
                     .call(&mut rng, Method::GET, "/si/mono/dlq?limit=20", None)
                     .await
                 {
-                    let open: Vec<String> = page["data"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|r| r["id"].as_str().map(str::to_owned))
-                        .collect();
+                    let open = ids(&page);
                     if !open.is_empty() {
                         let id = &open[rng.gen_range(0..open.len())];
                         run.call(
@@ -310,6 +305,16 @@ async fn rules(run: Arc<Run>, seed: u64) {
             }
         }
     }
+}
+
+/// The ids of a page's items.
+fn ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["id"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// Drafts taken to MBS: confirm, validate, sign one at a time; now and then a bulk sign of
@@ -334,12 +339,7 @@ async fn e_invoices(run: Arc<Run>, seed: u64) {
         else {
             continue;
         };
-        let drafts: Vec<String> = page["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i["id"].as_str().map(str::to_owned))
-            .collect();
+        let drafts = ids(&page);
         if drafts.is_empty() {
             continue;
         }

@@ -123,17 +123,25 @@ impl Cluster {
         }
     }
 
-    fn run(&self, program: &str, args: &[&str]) -> Output {
+    /// `program` of the server's binaries, run as the owner.
+    fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
-        let output = match &self.owner {
-            Some(owner) => Command::new("runuser")
-                .args(["-u", owner, "--"])
-                .arg(&path)
-                .args(args)
-                .output(),
-            None => Command::new(&path).args(args).output(),
+        match &self.owner {
+            Some(owner) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", owner, "--"]).arg(path);
+                command
+            }
+            None => Command::new(path),
         }
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let output = self
+            .command(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
         assert!(
             output.status.success(),
             "{program} {args:?}: {}\n{}\n{}",
@@ -147,17 +155,11 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let path = self.bin.join("pg_ctl");
         let data = self.data();
-        let args = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
-        let _ = match &self.owner {
-            Some(owner) => Command::new("runuser")
-                .args(["-u", owner, "--"])
-                .arg(&path)
-                .args(args)
-                .output(),
-            None => Command::new(&path).args(args).output(),
-        };
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", data.as_str(), "-m", "immediate", "-w", "stop"])
+            .output();
         if std::thread::panicking() {
             eprintln!(
                 "the test's PostgreSQL cluster and logs are kept in {}",
