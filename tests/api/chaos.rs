@@ -611,6 +611,19 @@ async fn chaos_two_replicas_killed_and_a_database_restart_lose_and_double_nothin
     drop(services);
 }
 
+/// One PostgreSQL session, as the report of queues that did not drain shows it.
+#[derive(Debug, sqlx::FromRow)]
+#[allow(dead_code)] // read through Debug
+struct Session {
+    pid: i32,
+    state: Option<String>,
+    wait_event_type: Option<String>,
+    wait_event: Option<String>,
+    in_transaction_secs: Option<f64>,
+    blocked_by: Vec<i32>,
+    query: Option<String>,
+}
+
 /// Waits until the last sync-stored is done, nothing is queued or running, every delivery is
 /// processed and every submission sent settled (a `prepared` one, validated and never signed,
 /// rests).
@@ -638,19 +651,11 @@ async fn drained(pool: &PgPool, last: &str) {
         }
         if Instant::now() > deadline {
             // What every session does, and who blocks whom, for the failure's report.
-            let sessions: Vec<(
-                i32,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<f64>,
-                Vec<i32>,
-                Option<String>,
-            )> = sqlx::query_as(
+            let sessions: Vec<Session> = sqlx::query_as(
                 "SELECT pid, state, wait_event_type, wait_event,
-                            extract(epoch FROM now() - xact_start)::float8, pg_blocking_pids(pid),
-                            left(query, 300)
-                     FROM pg_stat_activity WHERE datname IS NOT NULL AND pid <> pg_backend_pid()",
+                        extract(epoch FROM now() - xact_start)::float8 AS in_transaction_secs,
+                        pg_blocking_pids(pid) AS blocked_by, left(query, 300) AS query
+                 FROM pg_stat_activity WHERE datname IS NOT NULL AND pid <> pg_backend_pid()",
             )
             .fetch_all(pool)
             .await
