@@ -2,8 +2,9 @@
 # The reliability and security proofs, long versions (the default test command runs the short
 # ones): SIGKILL at 8 random points of a 10,000-transaction sync, a database outage under
 # webhook load, every upstream fault, tenant isolation, secrets in debug logs, two replicas,
-# broken bodies, the fuzz entry points under 100,000 proptest cases each, schemathesis against
-# /openapi.json (scripts/schemathesis.sh), and then each
+# broken bodies, the fuzz entry points under 100,000 proptest cases each, the chaos run with 5
+# minutes of load (scripts/chaos.sh), schemathesis against /openapi.json
+# (scripts/schemathesis.sh), and then each
 # cargo-fuzz target for FUZZ_SECS seconds (default 600) when cargo-fuzz is installed.
 #   bash scripts/reliability.sh            everything
 #   FUZZ_SECS=0 bash scripts/reliability.sh  without the cargo-fuzz runs
@@ -11,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TPM_RELIABILITY_LONG=1 PROPTEST_CASES="${PROPTEST_CASES:-100000}"
 bash scripts/test.sh --no-capture -E 'test(/killed_mid_sync|outage|every_upstream_fault|tenant_isolation|secrets_in_logs|replicas::|bad_bodies|fuzz_props/)'
+
+echo "== the chaos run, 5 minutes of load"
+bash scripts/chaos.sh
 
 echo "== schemathesis against /openapi.json"
 ST_MAX_EXAMPLES="${ST_MAX_EXAMPLES:-200}" bash scripts/schemathesis.sh
