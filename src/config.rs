@@ -441,7 +441,7 @@ impl Settings {
             ));
         }
 
-        let job_lease = match parse_num(&get, "JOB_LEASE_SECS", 30u64)? {
+        let job_lease = match parse_num(&get, "JOB_LEASE_SECS", DEFAULT_JOB_LEASE.as_secs())? {
             secs @ 3..=3600 => Duration::from_secs(secs),
             secs => {
                 return Err(err(
@@ -512,6 +512,9 @@ impl Settings {
             .and_then(|k| crate::signing::decode_seed(k.expose_secret()).ok())
     }
 }
+
+/// How long a claim holds a background job unless renewed, when `JOB_LEASE_SECS` is unset.
+pub const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(30);
 
 fn parse_num<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,

@@ -30,9 +30,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tenancy::{EnvName, Tenant};
 
-/// How long a claim holds a job before another worker may take it, renewed while it runs:
-/// the default of `JOB_LEASE_SECS`.
-pub const LEASE: Duration = Duration::from_secs(30);
+/// How long a claim holds a job before another worker may take it, renewed while it runs,
+/// unless `JOB_LEASE_SECS` says otherwise.
+pub const LEASE: Duration = crate::config::DEFAULT_JOB_LEASE;
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: f64 = 300.0;
 

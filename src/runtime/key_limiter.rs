@@ -14,7 +14,7 @@ pub struct KeyLimiter {
     /// Tokens per second; 0 = no limit.
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<Uuid, (f64, Instant)>>,
+    buckets: Mutex<HashMap<Uuid, Bucket>>,
 }
 
 impl KeyLimiter {
@@ -33,21 +33,35 @@ impl KeyLimiter {
         }
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&key) {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < burst);
+            forget_full(&mut buckets, now, self.rate, self.burst);
         }
-        let (tokens, at) = buckets.entry(key).or_insert((self.burst, now));
-        let refilled =
-            (*tokens + now.saturating_duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
-        *at = now;
-        if refilled >= 1.0 {
-            *tokens = refilled - 1.0;
-            Ok(())
-        } else {
-            *tokens = refilled;
-            Err(Duration::from_secs_f64((1.0 - refilled) / self.rate))
-        }
+        let bucket = buckets.entry(key).or_insert((self.burst, now));
+        take_token(bucket, now, self.rate, self.burst)
     }
+}
+
+/// A token bucket: its tokens, and when they were counted.
+pub type Bucket = (f64, Instant);
+
+/// Takes a token from `bucket` at `now`, refilled at `rate` a second up to `burst`; Err(wait)
+/// when there is none, with the time until one.
+pub fn take_token(bucket: &mut Bucket, now: Instant, rate: f64, burst: f64) -> Result<(), Duration> {
+    let (tokens, at) = bucket;
+    let refilled = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * rate).min(burst);
+    *at = now;
+    if refilled >= 1.0 {
+        *tokens = refilled - 1.0;
+        Ok(())
+    } else {
+        *tokens = refilled;
+        Err(Duration::from_secs_f64((1.0 - refilled) / rate))
+    }
+}
+
+/// Forgets the buckets that are full again at `now`: a forgotten bucket is a full one.
+pub fn forget_full<K>(buckets: &mut HashMap<K, Bucket>, now: Instant, rate: f64, burst: f64) {
+    buckets
+        .retain(|_, (tokens, at)| *tokens + now.saturating_duration_since(*at).as_secs_f64() * rate < burst);
 }
 
 #[cfg(test)]

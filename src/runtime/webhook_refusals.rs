@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::key_limiter::{forget_full, take_token, Bucket};
+
 /// Refusals kept per reason between two flushes: the latest.
 pub const SAMPLE_SIZE: usize = 20;
 /// Source addresses with a bucket. When every one is still refilling, a refusal from an
@@ -70,7 +72,7 @@ pub struct Refusals {
     /// Tokens per second; 0 = no limit.
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
     tallies: Mutex<BTreeMap<&'static str, Tally>>,
 }
 
@@ -93,26 +95,13 @@ impl Refusals {
         let key = bucket_of(source);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_SOURCES && !buckets.contains_key(&key) {
-            // A forgotten bucket is a full one: forget those that are.
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.saturating_duration_since(*at).as_secs_f64() * rate < burst
-            });
+            forget_full(&mut buckets, now, self.rate, self.burst);
             if buckets.len() >= MAX_SOURCES {
                 return Err(Duration::from_secs_f64(1.0 / self.rate));
             }
         }
-        let (tokens, at) = buckets.entry(key).or_insert((self.burst, now));
-        let refilled =
-            (*tokens + now.saturating_duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
-        *at = now;
-        if refilled >= 1.0 {
-            *tokens = refilled - 1.0;
-            Ok(())
-        } else {
-            *tokens = refilled;
-            Err(Duration::from_secs_f64((1.0 - refilled) / self.rate))
-        }
+        let bucket = buckets.entry(key).or_insert((self.burst, now));
+        take_token(bucket, now, self.rate, self.burst)
     }
 
     /// Counts one refusal.

@@ -62,6 +62,30 @@ struct Tally {
     kills: AtomicU64,
 }
 
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} kills; {} deliveries ({} sends, {} not answered 2xx), {} syncs, {} sync-stored, \
+             {} rule changes, {} replays, {} confirms, {} validations, {} signs, {} bulk signs, \
+             {} dropped sign answers",
+            get(&self.kills),
+            get(&self.deliveries),
+            get(&self.delivery_sends),
+            get(&self.delivery_refused),
+            get(&self.syncs),
+            get(&self.syncs_stored),
+            get(&self.rules),
+            get(&self.replays),
+            get(&self.confirms),
+            get(&self.validations),
+            get(&self.signs),
+            get(&self.bulk_signs),
+            get(&self.dropped_answers),
+        )
+    }
+}
+
 fn add(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
@@ -588,25 +612,10 @@ async fn chaos_two_replicas_killed_and_a_database_restart_lose_and_double_nothin
 
     let report = check(&pool, &s, &run).await;
     println!(
-        "chaos: load {:.1} s, drained in {:.1} s; {} kills, {} database restart(s); \
-         {} deliveries ({} sends, {} not answered 2xx), {} syncs, {} sync-stored, {} rule changes, \
-         {} replays, {} confirms, {} validations, {} signs, {} bulk signs, {} dropped sign answers; {report}",
+        "chaos: load {:.1} s, drained in {:.1} s; {restarts} database restart(s); {}; {report}",
         loaded.as_secs_f64(),
         drained_after.as_secs_f64(),
-        get(&run.tally.kills),
-        restarts,
-        get(&run.tally.deliveries),
-        get(&run.tally.delivery_sends),
-        get(&run.tally.delivery_refused),
-        get(&run.tally.syncs),
-        get(&run.tally.syncs_stored),
-        get(&run.tally.rules),
-        get(&run.tally.replays),
-        get(&run.tally.confirms),
-        get(&run.tally.validations),
-        get(&run.tally.signs),
-        get(&run.tally.bulk_signs),
-        get(&run.tally.dropped_answers),
+        run.tally,
     );
     drop(services);
 }
