@@ -225,16 +225,18 @@ pub async fn seed(state: &AppState, tenant: &Tenant, opts: &SeedOptions) -> anyh
         .bind(now)
         .execute(pool)
         .await?;
+    // The invoice counts of the buyer directory, as the worker folds them every second.
+    taxpoynt_mono::db::buyers::fold_invoice_counts(pool).await?;
     // A bulk write leaves the planner's statistics of these tables behind by millions of
     // rows; what a sync of this size does too (`db::stats`).
     taxpoynt_mono::db::stats::analyze_written(pool).await?;
-    sqlx::query("ANALYZE buyers, buyer_match_keys")
+    sqlx::query("ANALYZE buyers, buyer_match_keys, buyer_invoice_counts")
         .execute(pool)
         .await?;
     if opts.vacuum {
         sqlx::query(
             "VACUUM mono_transactions, eligibility_events, invoices, dlq_records, monitoring_events, jobs, \
-             buyers, buyer_match_keys",
+             buyers, buyer_match_keys, buyer_invoice_counts, buyer_invoice_deltas",
         )
         .execute(pool)
         .await?;

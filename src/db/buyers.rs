@@ -122,7 +122,9 @@ pub async fn get(
                          WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'account'), '{}') AS "account_numbers!",
                coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
                          WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'name'), '{}') AS "names!",
-               (SELECT count(*) FROM invoices i WHERE i.org_id = b.org_id AND i.buyer_id = b.id) AS "invoices!",
+               coalesce((SELECT c.invoices FROM buyer_invoice_counts c WHERE c.org_id = b.org_id AND c.buyer_id = b.id), 0)
+                 + coalesce((SELECT sum(d.delta) FROM buyer_invoice_deltas d WHERE d.org_id = b.org_id AND d.buyer_id = b.id), 0)
+                 AS "invoices!",
                b.updated_at, lower(b.name) AS "sort_key!"
         FROM buyers b
         WHERE b.id = $1 AND b.org_id = $2
@@ -161,7 +163,9 @@ pub async fn find_match(
                          WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'account'), '{}') AS "account_numbers!",
                coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
                          WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'name'), '{}') AS "names!",
-               (SELECT count(*) FROM invoices i WHERE i.org_id = b.org_id AND i.buyer_id = b.id) AS "invoices!",
+               coalesce((SELECT c.invoices FROM buyer_invoice_counts c WHERE c.org_id = b.org_id AND c.buyer_id = b.id), 0)
+                 + coalesce((SELECT sum(d.delta) FROM buyer_invoice_deltas d WHERE d.org_id = b.org_id AND d.buyer_id = b.id), 0)
+                 AS "invoices!",
                b.updated_at, lower(b.name) AS "sort_key!"
         FROM buyers b JOIN hit ON hit.buyer_id = b.id
         WHERE b.org_id = $1
@@ -216,7 +220,9 @@ pub async fn list(
                          WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'account'), '{}') AS "account_numbers!",
                coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
                          WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'name'), '{}') AS "names!",
-               (SELECT count(*) FROM invoices i WHERE i.org_id = b.org_id AND i.buyer_id = b.id) AS "invoices!",
+               coalesce((SELECT c.invoices FROM buyer_invoice_counts c WHERE c.org_id = b.org_id AND c.buyer_id = b.id), 0)
+                 + coalesce((SELECT sum(d.delta) FROM buyer_invoice_deltas d WHERE d.org_id = b.org_id AND d.buyer_id = b.id), 0)
+                 AS "invoices!",
                b.updated_at, lower(b.name) AS "sort_key!"
         FROM buyers b
         WHERE b.org_id = $1
@@ -240,6 +246,40 @@ pub async fn list(
             (BuyerEntry::from(r), key)
         })
         .collect())
+}
+
+/// Folds the invoice-count changes the `invoices` triggers appended into each entry's count
+/// (migration `20261210000000_buyer_invoice_counts`), in one statement: a reader sees a
+/// change either as a delta or in the count, never both, never neither. Changes of entries
+/// deleted since are dropped; an entry being deleted meanwhile is waited for (the fold holds
+/// its entries, `FOR KEY SHARE`, before it writes their counts), so its count is never
+/// written after it went. Entries and counts are taken in one order, so two folds at once
+/// (two replicas) and a deletion wait for each other rather than deadlock. Answers the
+/// deltas folded.
+pub async fn fold_invoice_counts(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+    let folded = sqlx::query_scalar!(
+        r#"
+        WITH taken AS (
+            DELETE FROM buyer_invoice_deltas RETURNING org_id, buyer_id, delta
+        ), summed AS (
+            SELECT org_id, buyer_id, sum(delta) AS delta, count(*) AS n FROM taken GROUP BY org_id, buyer_id
+        ), alive AS (
+            SELECT b.org_id, b.id FROM buyers b JOIN summed s ON s.org_id = b.org_id AND s.buyer_id = b.id
+            ORDER BY b.org_id, b.id
+            FOR KEY SHARE OF b
+        ), kept AS (
+            INSERT INTO buyer_invoice_counts AS c (org_id, buyer_id, invoices)
+            SELECT s.org_id, s.buyer_id, s.delta FROM summed s
+            JOIN alive a ON a.org_id = s.org_id AND a.id = s.buyer_id
+            ORDER BY s.org_id, s.buyer_id
+            ON CONFLICT (org_id, buyer_id) DO UPDATE SET invoices = c.invoices + excluded.invoices
+        )
+        SELECT coalesce(sum(n), 0)::int8 AS "folded!" FROM summed
+        "#
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(folded as u64)
 }
 
 /// How many entries `pattern` finds (all of them without one).

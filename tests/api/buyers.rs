@@ -440,3 +440,175 @@ async fn the_account_number_wins_over_the_name(pool: PgPool) {
     let bola_now: BuyerView = app.get(&format!("/si/buyers/{}", bola.id)).await;
     assert!(bola_now.match_keys.account_numbers.is_empty(), "{bola_now:?}");
 }
+
+/// A tiny deterministic generator for the writers' choices (xorshift64*).
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// Every entry's `invoices` as one snapshot reads it: the directory's answer beside a count
+/// of the invoices themselves, both read in one REPEATABLE READ transaction.
+async fn counts_in_one_snapshot(app: &TestApp, tenant: &Tenant) -> Vec<(Uuid, i64, i64)> {
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let listed = db::buyers::list(&mut *tx, tenant, None, None, 100).await.unwrap();
+    let mut out = Vec::new();
+    for (entry, _) in listed {
+        let counted: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM invoices WHERE org_id = $1 AND buyer_id = $2")
+                .bind(tenant.org_id)
+                .bind(entry.id)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        out.push((entry.id, entry.invoices, counted));
+    }
+    tx.commit().await.unwrap();
+    out
+}
+
+/// An entry's `invoices` is kept as the writes happen (deltas appended by triggers, folded
+/// into a count every second), not counted at each read: it stays exact through concurrent
+/// writers inserting, re-pointing and deleting invoices in multi-statement transactions (some
+/// rolled back), folds running beside them (the worker's, every second, and a tight loop of
+/// its own), an entry deleted midway, and readers checking in one snapshot that the answer
+/// equals a count of the invoices.
+#[sqlx::test]
+async fn an_entrys_invoice_count_stays_exact_through_concurrent_writes_and_folds(pool: PgPool) {
+    let app = TestApp::builder(pool).start().await;
+    let tenant = system_tenant(&app);
+    let mut buyers = Vec::new();
+    for name in ["Ade Ventures", "Bola Stores", "Chika Foods", "Dapo Motors"] {
+        let b: BuyerView = app.create("/si/buyers", json!({ "name": name })).await;
+        buyers.push(b.id);
+    }
+    let env: Uuid = app.env_id("sandbox").parse().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let folder = {
+        let (pool, stop) = (app.pool.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut folds = 0u64;
+            while !stop.is_cancelled() {
+                db::buyers::fold_invoice_counts(&pool).await.expect("fold");
+                folds += 1;
+            }
+            folds
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..4u64 {
+        let (pool, buyers, org) = (app.pool.clone(), buyers.clone(), app.tenant.org_id);
+        writers.push(tokio::spawn(async move {
+            let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ (w + 1));
+            // Each writer changes its own invoices: the buyers are what they share.
+            let mut mine: Vec<Uuid> = Vec::new();
+            for _ in 0..40 {
+                let mut tx = pool.begin().await.unwrap();
+                for _ in 0..1 + dice.below(4) {
+                    let buyer = match dice.below(5) {
+                        4 => None,
+                        i => Some(buyers[i as usize]),
+                    };
+                    match dice.below(4) {
+                        0 | 1 => {
+                            let id = Uuid::now_v7();
+                            sqlx::query(
+                                "INSERT INTO invoices (id, org_id, env_id, source, kind, amount, currency, buyer_id)
+                                 VALUES ($1, $2, $3, 'manual', 'invoice', 1000, 'NGN', $4)",
+                            )
+                            .bind(id)
+                            .bind(org)
+                            .bind(env)
+                            .bind(buyer)
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                            mine.push(id);
+                        }
+                        2 if !mine.is_empty() => {
+                            let id = mine[dice.below(mine.len() as u64) as usize];
+                            sqlx::query("UPDATE invoices SET buyer_id = $2 WHERE id = $1")
+                                .bind(id)
+                                .bind(buyer)
+                                .execute(&mut *tx)
+                                .await
+                                .unwrap();
+                        }
+                        3 if !mine.is_empty() => {
+                            let id = mine.swap_remove(dice.below(mine.len() as u64) as usize);
+                            sqlx::query("DELETE FROM invoices WHERE id = $1")
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await
+                                .unwrap();
+                        }
+                        _ => {}
+                    }
+                }
+                if dice.below(6) == 0 {
+                    // What a rolled-back transaction appended goes with it. (`mine` may now
+                    // name invoices that do not exist: changing those changes nothing.)
+                    tx.rollback().await.unwrap();
+                } else {
+                    tx.commit().await.unwrap();
+                }
+            }
+        }));
+    }
+    // Checked until the writers are done, and once after; an entry is deleted after the first.
+    let deleted = buyers[3];
+    let mut checks = 0;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        for (id, answered, counted) in counts_in_one_snapshot(&app, &tenant).await {
+            assert_eq!(answered, counted, "entry {id}, check {checks}");
+        }
+        checks += 1;
+        if checks == 1 {
+            let _: Value = app.delete(&format!("/si/buyers/{deleted}")).await;
+        }
+        if done {
+            break;
+        }
+    }
+    for w in writers {
+        w.await.expect("writer");
+    }
+    stop.cancel();
+    let folds = folder.await.expect("folder");
+    assert!(folds > 0);
+    db::buyers::fold_invoice_counts(&app.pool).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM buyer_invoice_deltas")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "every delta folded, those of the deleted entry dropped");
+    let mut total = 0;
+    for id in buyers.iter().filter(|id| **id != deleted) {
+        let entry: BuyerView = app.get(&format!("/si/buyers/{id}")).await;
+        let counted: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices WHERE buyer_id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(entry.invoices, counted, "entry {id}");
+        total += counted;
+    }
+    assert!(total > 0, "the writers named the entries");
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM buyer_invoice_counts WHERE buyer_id = $1")
+        .bind(deleted)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "a deleted entry's count goes with it");
+}
