@@ -137,48 +137,6 @@ pub async fn get(
     Ok(row.map(BuyerEntry::from))
 }
 
-/// The entry a transaction's counterparty names: by its account number when an entry holds
-/// it, else by its normalised name. The keys are already normalised.
-pub async fn find_match(
-    db: impl PgExecutor<'_>,
-    tenant: &Tenant,
-    account_number: Option<&str>,
-    name: Option<&str>,
-) -> Result<Option<BuyerEntry>, sqlx::Error> {
-    if account_number.is_none() && name.is_none() {
-        return Ok(None);
-    }
-    let row = sqlx::query_as!(
-        EntryRow,
-        r#"
-        WITH hit AS (
-            SELECT buyer_id FROM buyer_match_keys
-            WHERE org_id = $1
-              AND ((kind = 'account' AND match_key = $2) OR (kind = 'name' AND match_key = $3))
-            ORDER BY kind = 'account' DESC
-            LIMIT 1
-        )
-        SELECT b.id, b.name, b.tin, b.email, b.telephone, b.address AS "address: Json<Address>",
-               coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
-                         WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'account'), '{}') AS "account_numbers!",
-               coalesce((SELECT array_agg(k.match_key ORDER BY k.match_key) FROM buyer_match_keys k
-                         WHERE k.org_id = b.org_id AND k.buyer_id = b.id AND k.kind = 'name'), '{}') AS "names!",
-               coalesce((SELECT c.invoices FROM buyer_invoice_counts c WHERE c.org_id = b.org_id AND c.buyer_id = b.id), 0)
-                 + coalesce((SELECT sum(d.delta) FROM buyer_invoice_deltas d WHERE d.org_id = b.org_id AND d.buyer_id = b.id), 0)
-                 AS "invoices!",
-               b.updated_at, lower(b.name) AS "sort_key!"
-        FROM buyers b JOIN hit ON hit.buyer_id = b.id
-        WHERE b.org_id = $1
-        "#,
-        tenant.org_id,
-        account_number,
-        name
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(BuyerEntry::from))
-}
-
 /// The id of the entry the keys name (account number first), without its details.
 pub async fn match_id(
     db: impl PgExecutor<'_>,

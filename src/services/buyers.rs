@@ -4,15 +4,17 @@
 //! holds, else by normalised name (`normalise_name`). One directory per organization: both
 //! environments invoice the same buyers, as they share the organization profile.
 //!
-//! Invoice code calls [`find_match`] when drafting, [`learn`] inside `confirm`'s transaction,
-//! and converts a [`BuyerEntry`] into the invoice's `party::Buyer` with `Buyer::from`.
+//! Drafting names a draft's entry in the statement that stores the drafts
+//! (`db::buyers::prefill_drafts`, the same keys); [`find_match`] answers the entry one
+//! counterparty names. Invoice code calls [`learn`] inside `confirm`'s transaction, and
+//! converts a [`BuyerEntry`] into the invoice's `party::Buyer` with `Buyer::from`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::db::buyers::{self as db, BuyerChange, BuyerDetails, KeyKind};
@@ -57,14 +59,20 @@ pub fn normalise_account(number: &str) -> Option<String> {
 /// The entry the counterparty of a transaction names: its account number when it carries
 /// one an entry holds, else its normalised name. Raw values: they are normalised here.
 pub async fn find_match(
-    db: impl PgExecutor<'_>,
+    db: &PgPool,
     tenant: &Tenant,
     account_number: Option<&str>,
     name: Option<&str>,
 ) -> Result<Option<BuyerEntry>, sqlx::Error> {
     let account = account_number.and_then(normalise_account);
     let name = name.map(normalise_name).filter(|n| !n.is_empty());
-    db::find_match(db, tenant, account.as_deref(), name.as_deref()).await
+    if account.is_none() && name.is_none() {
+        return Ok(None);
+    }
+    match db::match_id(db, tenant, account.as_deref(), name.as_deref()).await? {
+        Some(id) => db::get(db, tenant, id).await,
+        None => Ok(None),
+    }
 }
 
 /// What `confirm` calls inside its transaction with the buyer an invoice ends with and its
