@@ -7,10 +7,10 @@ use std::cell::RefCell;
 use regex::Regex;
 
 use super::compiled::{CompiledPolicy, MatchScratch};
-use super::keywords::{BUSINESS, PERSONAL, REFUND};
+use super::keywords::{SenderStarts, BUSINESS, PERSONAL, REFUND};
 use super::literals::RegexLiterals;
 use super::model::{currency_matches, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType};
-use super::text::{narration_sender, reference_tokens_holding, trim};
+use super::text::{is_ascii, narration_sender, reference_tokens, reference_tokens_holding, sender_at, trim};
 
 /// Buffers reused from one decision to the next on the same thread.
 struct Scratch {
@@ -23,6 +23,8 @@ struct Scratch {
     rules: MatchScratch,
     /// Spelling indexes of the keywords that fired.
     found: Vec<u32>,
+    /// Where the narration's sender may be named.
+    senders: SenderStarts,
 }
 
 /// Past this, a buffer grown by one huge narration is given back rather than kept.
@@ -35,6 +37,11 @@ impl Scratch {
             normalized: String::new(),
             rules: MatchScratch::new(),
             found: Vec::new(),
+            senders: SenderStarts {
+                limit: 0,
+                starts: Vec::new(),
+                complete: false,
+            },
         }
     }
 
@@ -47,6 +54,9 @@ impl Scratch {
         }
         if self.found.capacity() > SCRATCH_KEEP_BYTES {
             self.found = Vec::new();
+        }
+        if self.senders.starts.capacity() > SCRATCH_KEEP_BYTES {
+            self.senders.starts = Vec::new();
         }
     }
 }
@@ -78,11 +88,17 @@ fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch,
         normalized,
         rules,
         found,
+        senders,
     } = scratch;
 
     let text = joined_text(tx, joined);
     found.clear();
-    let fired = policy.keywords.scan(text, normalized, found).lists;
+    senders.limit = tx.narration.len();
+    let ascii = is_ascii(text);
+    let fired = policy
+        .keywords
+        .scan_marking(text, ascii, normalized, found, senders)
+        .lists;
     decision.keywords = policy.keywords.spellings_of(found);
 
     // Step 1.
@@ -104,7 +120,18 @@ fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch,
         .and_then(|c| c.name.as_deref())
         .map(trim)
         .filter(|name| !name.is_empty())
-        .or_else(|| narration_sender(&tx.narration));
+        .or_else(|| {
+            if senders.complete {
+                // The narration's word starts, as `narration_sender` would walk them.
+                let narration = tx.narration.as_str();
+                senders
+                    .starts
+                    .iter()
+                    .find_map(|&at| sender_at(narration, at as usize))
+            } else {
+                narration_sender(&tx.narration)
+            }
+        });
     let account_number = tx
         .counterparty
         .as_ref()
@@ -176,19 +203,31 @@ fn find_reference<'a>(
     regex: &Regex,
     literals: &'a RegexLiterals,
 ) -> Option<&'a str> {
+    let tries = |candidate: &str, holds: bool| {
+        let may_match = if holds {
+            literals.anchors_hold(candidate.as_bytes())
+        } else {
+            literals.may_match(candidate)
+        };
+        may_match && regex.is_match(candidate)
+    };
+    if let Some(reference) = own_reference.filter(|reference| tries(reference, false)) {
+        return Some(reference);
+    }
     // Every match holds the longest literal, so on ASCII text only the tokens holding it
-    // are candidates worth trying; they come in the same order.
+    // are candidates worth trying; they come in the same order, and of their literals only
+    // the anchored ones are left to check.
     let literal = literals.longest.as_bytes();
-    own_reference
-        .into_iter()
-        .chain(reference_tokens_holding(&tx.narration, literal))
-        .chain(
-            tx.description
-                .as_deref()
-                .into_iter()
-                .flat_map(|description| reference_tokens_holding(description, literal)),
-        )
-        .find(|candidate| literals.may_match(candidate) && regex.is_match(candidate))
+    for text in std::iter::once(tx.narration.as_str()).chain(tx.description.as_deref()) {
+        let found = match reference_tokens_holding(text, literal) {
+            Some(mut holding) => holding.find(|candidate| tries(candidate, true)),
+            None => reference_tokens(text).find(|candidate| tries(candidate, false)),
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }
 
 /// Narration, description and tags joined by single spaces; borrowed when there is only

@@ -22,7 +22,7 @@ use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{dfa, nfa::contiguous, Anchored, MatchKind, StartKind};
 
 use super::policy::EligibilitySettings;
-use super::text::{ascii_word_starts, is_ascii, normalize_phrase, push_normalized};
+use super::text::{ascii_word_starts, normalize_phrase, push_normalized};
 
 /// Bits of [`KeywordHits::lists`].
 pub(crate) const BUSINESS: u8 = 1;
@@ -40,6 +40,19 @@ const DFA_MAX_PATTERN_BYTES: usize = 4096;
 pub(crate) struct KeywordHits {
     /// Which lists fired ([`BUSINESS`], [`PERSONAL`], [`REFUND`] bits).
     pub lists: u8,
+}
+
+/// The word starts of the narration that may open a sender form (`NIP/`, `TRF`,
+/// `TRANSFER`, `FRM`: a word starting with `n`, `t` or `f`), in order, gathered by the
+/// keyword scan's walk over ASCII text, so the sender is found without walking the
+/// narration again ([`crate::text::sender_at`]).
+#[derive(Debug, Default)]
+pub(crate) struct SenderStarts {
+    /// Starts at or past this byte (the narration's length) are not gathered.
+    pub limit: usize,
+    pub starts: Vec<u32>,
+    /// Whether `starts` holds every such start: the text was ASCII and walked.
+    pub complete: bool,
 }
 
 #[derive(Debug)]
@@ -123,8 +136,26 @@ impl KeywordMatcher {
     /// Scans `text` (narration, description and tags joined by single spaces). Spelling
     /// indexes of the keywords that fired are appended to `found`; `buf` receives the word
     /// normal form when the text is not ASCII.
+    #[cfg(test)]
     pub(crate) fn scan(&self, text: &str, buf: &mut String, found: &mut Vec<u32>) -> KeywordHits {
+        let ascii = super::text::is_ascii(text);
+        self.scan_marking(text, ascii, buf, found, &mut SenderStarts::default())
+    }
+
+    /// [`Self::scan`] of a text known to be ASCII or not (`ascii`), also gathering into
+    /// `senders` the word starts before `senders.limit` that may open a sender form, when
+    /// the walk sees them all.
+    pub(crate) fn scan_marking(
+        &self,
+        text: &str,
+        ascii: bool,
+        buf: &mut String,
+        found: &mut Vec<u32>,
+        senders: &mut SenderStarts,
+    ) -> KeywordHits {
         let mut hits = KeywordHits::default();
+        senders.starts.clear();
+        senders.complete = false;
         let mut on_match = |pattern: usize| {
             if let Some(keyword) = self.keywords.get(pattern) {
                 hits.lists |= keyword.lists;
@@ -134,12 +165,13 @@ impl KeywordMatcher {
         let Some(automaton) = &self.automaton else {
             return hits;
         };
-        if is_ascii(text) {
-            automaton.scan(text.as_bytes(), Form::Ascii, &mut on_match);
+        if ascii {
+            automaton.scan(text.as_bytes(), Form::Ascii, &mut on_match, senders);
+            senders.complete = true;
         } else {
             buf.clear();
             push_normalized(text, buf);
-            automaton.scan(buf.as_bytes(), Form::Normal, &mut on_match);
+            automaton.scan(buf.as_bytes(), Form::Normal, &mut on_match, senders);
         }
         hits
     }
@@ -337,14 +369,23 @@ impl Openings {
 }
 
 impl KeywordAutomaton {
-    fn scan(&self, text: &[u8], form: Form, on_match: &mut impl FnMut(usize)) {
+    fn scan(&self, text: &[u8], form: Form, on_match: &mut impl FnMut(usize), senders: &mut SenderStarts) {
         match &self.kind {
-            AutomatonKind::Dfa(aut) => self.scan_with(aut, text, form, on_match),
-            AutomatonKind::Nfa(aut) => self.scan_with(aut, text, form, on_match),
+            AutomatonKind::Dfa(aut) => self.scan_with(aut, text, form, on_match, senders),
+            AutomatonKind::Nfa(aut) => self.scan_with(aut, text, form, on_match, senders),
         }
     }
 
-    fn scan_with<A: Automaton>(&self, aut: &A, text: &[u8], form: Form, on_match: &mut impl FnMut(usize)) {
+    /// Walks the word starts of `text`; on ASCII text as it stands, also gathers the sender
+    /// starts.
+    fn scan_with<A: Automaton>(
+        &self,
+        aut: &A,
+        text: &[u8],
+        form: Form,
+        on_match: &mut impl FnMut(usize),
+        senders: &mut SenderStarts,
+    ) {
         let Ok(start) = aut.start_state(Anchored::Yes) else {
             return;
         };
@@ -355,7 +396,12 @@ impl KeywordAutomaton {
         let mut word_at = |at: usize| self.word_at(aut, start, map, text, at, on_match);
         match form {
             Form::Ascii => {
+                let SenderStarts { limit, starts, .. } = senders;
                 ascii_word_starts(text, |at| {
+                    // `| 0x20` lowercases a letter; no other byte becomes `n`, `t` or `f`.
+                    if at < *limit && matches!(text.get(at).map(|b| b | 0x20), Some(b'n' | b't' | b'f')) {
+                        starts.push(at as u32);
+                    }
                     word_at(at);
                     ControlFlow::<()>::Continue(())
                 });

@@ -15,7 +15,8 @@ pub fn is_word_char(c: char) -> bool {
 /// they usually are.
 #[inline]
 pub(crate) fn trim(text: &str) -> &str {
-    let plain = |b: u8| b.is_ascii() && !(b as char).is_whitespace();
+    // ASCII and not `char::is_whitespace` (`\t` to `\r`, space), printable ones first.
+    let plain = |b: u8| (b'!'..=0x7f).contains(&b) || (b < b' ' && !(b'\t'..=b'\r').contains(&b));
     match text.as_bytes() {
         [first, .., last] if plain(*first) && plain(*last) => text,
         [only] if plain(*only) => text,
@@ -168,18 +169,21 @@ pub fn reference_tokens(text: &str) -> impl Iterator<Item = &str> {
         .chain(general.into_iter().flatten())
 }
 
-/// The [`reference_tokens`] of `text` that may hold `literal` (ASCII, lowercase), in order:
-/// when `text` is ASCII and `literal` is not empty, only the tokens holding it
-/// ASCII-case-insensitively, found by searching for the literal rather than cutting every
-/// token; otherwise every token.
-pub(crate) fn reference_tokens_holding<'t>(
-    text: &'t str,
-    literal: &'t [u8],
-) -> impl Iterator<Item = &'t str> {
-    let search = !literal.is_empty() && is_ascii(text);
-    let holding = search.then_some(TokensHolding { text, literal, at: 0 });
-    let every = (!search).then(|| reference_tokens(text));
-    holding.into_iter().flatten().chain(every.into_iter().flatten())
+/// The [`reference_tokens`] of `text` that hold `literal` (ASCII, lowercase)
+/// ASCII-case-insensitively, in order, found by searching for the literal rather than
+/// cutting every token; `None` when `text` is not ASCII or `literal` is empty (then any
+/// token may be a candidate).
+pub(crate) fn reference_tokens_holding<'t>(text: &'t str, literal: &'t [u8]) -> Option<TokensHolding<'t>> {
+    if literal.is_empty() || !is_ascii(text) {
+        return None;
+    }
+    // A literal holding a separator is in no token: the search starts at the end.
+    let at = if literal.iter().any(|&b| separates(b)) {
+        text.len()
+    } else {
+        0
+    };
+    Some(TokensHolding { text, literal, at })
 }
 
 /// A reference candidate separator (`char::is_whitespace` on ASCII, and `/ , ; |`).
@@ -192,7 +196,7 @@ fn separates(b: u8) -> bool {
 }
 
 /// [`reference_tokens_holding`] of an ASCII text.
-struct TokensHolding<'t> {
+pub(crate) struct TokensHolding<'t> {
     text: &'t str,
     literal: &'t [u8],
     /// Where the search goes on: the end of the last token given.
@@ -205,17 +209,16 @@ impl<'t> Iterator for TokensHolding<'t> {
     fn next(&mut self) -> Option<&'t str> {
         let bytes = self.text.as_bytes();
         let (&first, rest) = self.literal.split_first()?;
-        // A literal holding a separator is in no token.
-        if self.literal.iter().any(|&b| separates(b)) {
-            return None;
-        }
         let last_start = bytes.len().checked_sub(self.literal.len())?;
         let mut i = self.at;
         while i <= last_start {
-            if bytes[i].to_ascii_lowercase() == first
-                && bytes
-                    .get(i + 1..i + self.literal.len())
-                    .is_some_and(|tail| tail.eq_ignore_ascii_case(rest))
+            let Some(found) = find_folded(bytes.get(i..=last_start)?, first) else {
+                break;
+            };
+            i += found;
+            if bytes
+                .get(i + 1..i + self.literal.len())
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(rest))
             {
                 let start = bytes
                     .get(self.at..i)?
@@ -235,6 +238,41 @@ impl<'t> Iterator for TokensHolding<'t> {
         self.at = bytes.len();
         None
     }
+}
+
+/// The first index of `haystack` (ASCII) whose byte, ASCII-lowercased, is `needle` (ASCII
+/// lowercase): 8 bytes at a time, with word arithmetic.
+#[inline]
+fn find_folded(haystack: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // `| 0x20` lowercases a letter and makes no other byte equal a lowercase letter.
+    let fold = if needle.is_ascii_lowercase() {
+        0x20 * ONES
+    } else {
+        0
+    };
+    let target = u64::from(needle) * ONES;
+    let mut chunks = haystack.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let diff = (u64::from_le_bytes(word) | fold) ^ target;
+        // High bit set in a byte that is zero, and possibly in bytes after one that is:
+        // the first set bit is the first zero byte.
+        let zero = diff.wrapping_sub(ONES) & !diff & HIGH;
+        if zero != 0 {
+            return Some(at + zero.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let fold = fold as u8;
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b | fold == needle)
+        .map(|i| at + i)
 }
 
 /// [`reference_tokens`] of an ASCII text, byte by byte.
@@ -301,7 +339,7 @@ pub fn narration_sender(narration: &str) -> Option<&str> {
 
 /// The sender named by a marker at byte `start` of `narration`, a word start.
 #[inline]
-fn sender_at(narration: &str, start: usize) -> Option<&str> {
+pub(crate) fn sender_at(narration: &str, start: usize) -> Option<&str> {
     let marker = narration.as_bytes().get(start)?.to_ascii_lowercase();
     if !matches!(marker, b'n' | b't' | b'f') {
         return None;
@@ -521,6 +559,42 @@ mod tests {
             "\x0Bx\x0B",
         ] {
             assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn trimming_agrees_with_str_trim_at_every_ascii_byte() {
+        for byte in 0..0x80u8 {
+            let c = char::from(byte);
+            for text in [
+                format!("{c}"),
+                format!("{c}a{c}"),
+                format!("a{c}"),
+                format!("{c}a"),
+            ] {
+                assert_eq!(trim(&text), text.trim(), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn folded_byte_search_agrees_with_a_byte_by_byte_one() {
+        let texts = [
+            "",
+            "i",
+            "I",
+            "xI",
+            "abcdefgh",
+            "abcdefgI",
+            "abcdefghI",
+            "NIP/GTB/ACME/INV-1",
+            "--------/-",
+        ];
+        for text in texts {
+            for needle in [b'i', b'/', b'-', b'a', b'z'] {
+                let naive = text.bytes().position(|b| b.to_ascii_lowercase() == needle);
+                assert_eq!(find_folded(text.as_bytes(), needle), naive, "{text:?} {needle}");
+            }
         }
     }
 
