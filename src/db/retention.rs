@@ -125,16 +125,32 @@ pub async fn count(db: &PgPool, kind: Kind, env_id: Uuid, cutoff: DateTime<Utc>)
     Ok(n.unwrap_or(0))
 }
 
-/// Deletes (or, for bodies, clears) at most `batch` rows of `kind` older than `cutoff`;
-/// answers how many. Callers repeat until a batch comes back short.
+/// What one batch did: the rows it deleted (or cleared), and the newest `created_at` among
+/// them (`received_at` for webhook bodies), where the next batch starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    pub rows: u64,
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// Deletes (or, for bodies, clears) at most `batch` rows of `kind` older than `cutoff` and not
+/// older than `from` (the previous batch's `last`; None: from the oldest), oldest first; says
+/// how many and where the next batch starts. Callers repeat until a batch comes back short.
+///
+/// Each batch is a range read of the kind's retention index (`migrations/20261210200000_retention_indexes.sql`)
+/// from `from`: the rows earlier batches deleted are not walked again (until VACUUM takes
+/// them out of the index, a scan from the environment's start would pass over every one,
+/// a cost growing with each batch). `from` is inclusive: rows sharing the previous batch's
+/// last timestamp are still found, and the ones already done no longer match.
 pub async fn delete_batch(
     db: &PgPool,
     kind: Kind,
     env_id: Uuid,
     cutoff: DateTime<Utc>,
+    from: Option<DateTime<Utc>>,
     batch: i64,
-) -> Result<u64, sqlx::Error> {
-    let done = match kind {
+) -> Result<Batch, sqlx::Error> {
+    let (rows, last) = match kind {
         Kind::Invoices => {
             // The predicate is said twice: in the sub-select, which picks the batch from the
             // statement's snapshot, and on `i`, the row deleted. Under READ COMMITTED a row
@@ -143,82 +159,127 @@ pub async fn delete_batch(
             // answer is kept, so without the second `status <> 'SIGNED'` a batch picked before a
             // sign would delete the invoice just signed. (The `invoices_signed_never_deleted`
             // trigger would then fail the whole batch.)
-            sqlx::query!(
-                "DELETE FROM invoices i
-                 WHERE i.id IN (
-                     SELECT id FROM invoices
-                     WHERE env_id = $1 AND source = 'mono' AND status <> 'SIGNED' AND created_at < $2 LIMIT $3)
-                   AND i.env_id = $1 AND i.source = 'mono' AND i.status <> 'SIGNED' AND i.created_at < $2",
+            let r = sqlx::query!(
+                r#"WITH gone AS (
+                     DELETE FROM invoices i
+                     WHERE i.id IN (
+                         SELECT id FROM invoices
+                         WHERE env_id = $1 AND source = 'mono' AND status <> 'SIGNED' AND created_at < $2
+                           AND created_at >= coalesce($3::timestamptz, '-infinity')
+                         ORDER BY created_at LIMIT $4)
+                       AND i.env_id = $1 AND i.source = 'mono' AND i.status <> 'SIGNED' AND i.created_at < $2
+                     RETURNING i.created_at)
+                   SELECT count(*) AS "rows!", max(created_at) AS last FROM gone"#,
                 env_id,
                 cutoff,
+                from,
                 batch
             )
-            .execute(db)
-            .await?
+            .fetch_one(db)
+            .await?;
+            (r.rows, r.last)
         }
         Kind::DlqRecords => {
-            sqlx::query!(
-                "DELETE FROM dlq_records WHERE id IN (
-                     SELECT id FROM dlq_records WHERE env_id = $1 AND created_at < $2 LIMIT $3)",
+            let r = sqlx::query!(
+                r#"WITH gone AS (
+                     DELETE FROM dlq_records WHERE id IN (
+                         SELECT id FROM dlq_records
+                         WHERE env_id = $1 AND created_at < $2 AND created_at >= coalesce($3::timestamptz, '-infinity')
+                         ORDER BY created_at LIMIT $4)
+                     RETURNING created_at)
+                   SELECT count(*) AS "rows!", max(created_at) AS last FROM gone"#,
                 env_id,
                 cutoff,
+                from,
                 batch
             )
-            .execute(db)
-            .await?
+            .fetch_one(db)
+            .await?;
+            (r.rows, r.last)
         }
         Kind::EligibilityEvents => {
-            sqlx::query!(
-                "DELETE FROM eligibility_events WHERE id IN (
-                     SELECT id FROM eligibility_events WHERE env_id = $1 AND created_at < $2 LIMIT $3)",
+            let r = sqlx::query!(
+                r#"WITH gone AS (
+                     DELETE FROM eligibility_events WHERE id IN (
+                         SELECT id FROM eligibility_events
+                         WHERE env_id = $1 AND created_at < $2 AND created_at >= coalesce($3::timestamptz, '-infinity')
+                         ORDER BY created_at LIMIT $4)
+                     RETURNING created_at)
+                   SELECT count(*) AS "rows!", max(created_at) AS last FROM gone"#,
                 env_id,
                 cutoff,
+                from,
                 batch
             )
-            .execute(db)
-            .await?
+            .fetch_one(db)
+            .await?;
+            (r.rows, r.last)
         }
         Kind::MonitoringEvents => {
-            sqlx::query!(
-                "DELETE FROM monitoring_events WHERE id IN (
-                     SELECT id FROM monitoring_events WHERE env_id = $1 AND created_at < $2 LIMIT $3)",
+            let r = sqlx::query!(
+                r#"WITH gone AS (
+                     DELETE FROM monitoring_events WHERE id IN (
+                         SELECT id FROM monitoring_events
+                         WHERE env_id = $1 AND created_at < $2 AND created_at >= coalesce($3::timestamptz, '-infinity')
+                         ORDER BY created_at LIMIT $4)
+                     RETURNING created_at)
+                   SELECT count(*) AS "rows!", max(created_at) AS last FROM gone"#,
                 env_id,
                 cutoff,
+                from,
                 batch
             )
-            .execute(db)
-            .await?
+            .fetch_one(db)
+            .await?;
+            (r.rows, r.last)
         }
         Kind::TransactionBodies => {
-            sqlx::query!(
-            "UPDATE mono_transactions SET transaction = NULL, credit = NULL, amount = NULL, currency = NULL,
-                     narration = NULL, description = NULL, reference = NULL, counterparty_name = NULL,
-                     counterparty_account = NULL, counterparty_bank = NULL
-                 WHERE (env_id, account_id, transaction_id) IN (
-                     SELECT env_id, account_id, transaction_id FROM mono_transactions
-                     WHERE env_id = $1 AND created_at < $2 AND transaction IS NOT NULL LIMIT $3)",
-            env_id,
-            cutoff,
-            batch
-        )
-            .execute(db)
-            .await?
-        }
-        Kind::WebhookBodies => {
-            sqlx::query!(
-                "UPDATE webhook_deliveries SET body = ''
-                 WHERE id IN (
-                     SELECT id FROM webhook_deliveries
-                     WHERE env_id = $1 AND received_at < $2 AND body <> '' AND status <> 'queued' LIMIT $3)",
+            let r = sqlx::query!(
+                r#"WITH cleared AS (
+                     UPDATE mono_transactions SET transaction = NULL, credit = NULL, amount = NULL, currency = NULL,
+                            narration = NULL, description = NULL, reference = NULL, counterparty_name = NULL,
+                            counterparty_account = NULL, counterparty_bank = NULL
+                     WHERE (env_id, account_id, transaction_id) IN (
+                         SELECT env_id, account_id, transaction_id FROM mono_transactions
+                         WHERE env_id = $1 AND created_at < $2 AND created_at >= coalesce($3::timestamptz, '-infinity')
+                           AND transaction IS NOT NULL
+                         ORDER BY created_at LIMIT $4)
+                     RETURNING created_at)
+                   SELECT count(*) AS "rows!", max(created_at) AS last FROM cleared"#,
                 env_id,
                 cutoff,
+                from,
                 batch
             )
-            .execute(db)
-            .await?
+            .fetch_one(db)
+            .await?;
+            (r.rows, r.last)
+        }
+        Kind::WebhookBodies => {
+            let r = sqlx::query!(
+                r#"WITH cleared AS (
+                     UPDATE webhook_deliveries SET body = ''
+                     WHERE id IN (
+                         SELECT id FROM webhook_deliveries
+                         WHERE env_id = $1 AND received_at < $2 AND received_at >= coalesce($3::timestamptz, '-infinity')
+                           AND body <> '' AND status <> 'queued'
+                         ORDER BY received_at LIMIT $4)
+                     RETURNING received_at)
+                   SELECT count(*) AS "rows!", max(received_at) AS last FROM cleared"#,
+                env_id,
+                cutoff,
+                from,
+                batch
+            )
+            .fetch_one(db)
+            .await?;
+            (r.rows, r.last)
         }
     };
-    Ok(done.rows_affected())
+    Ok(Batch {
+        rows: rows as u64,
+        last,
+    })
 }
 
 /// What retention removes that no environment owns.

@@ -227,6 +227,42 @@ async fn a_retention_purge_racing_a_sign_keeps_the_signed_invoice(pool: PgPool) 
 }
 
 #[sqlx::test]
+async fn a_purge_in_small_batches_walks_past_signed_invoices_and_equal_timestamps(pool: PgPool) {
+    let tenant = sandbox_tenant(&pool, "Retention Batches Org").await;
+    // Twelve old drafts on two days, four of them signed; one young draft.
+    let mut old = Vec::new();
+    for i in 0..12 {
+        old.push(draft(&pool, &tenant, "acc_batches", &format!("tx_old_{i}"), 40 + i % 2).await);
+    }
+    let young = draft(&pool, &tenant, "acc_batches", "tx_young", 1).await;
+    // Six rows share each timestamp, so batches of four end between rows of equal `created_at`
+    // (set before the signing: a signed invoice is final).
+    sqlx::query(
+        "UPDATE invoices SET created_at = date_trunc('day', created_at) WHERE env_id = $1 AND id <> $2",
+    )
+    .bind(tenant.env_id)
+    .bind(young)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let signed: Vec<Uuid> = old.iter().copied().step_by(3).collect();
+    for &id in &signed {
+        validated(&pool, id).await;
+        sign(&pool, &tenant, id).await;
+    }
+
+    let pace = retention::Pace { batch: 4, rest: 0.5 };
+    let report = retention::purge_paced(&pool, Some(30), &CancellationToken::new(), false, pace)
+        .await
+        .unwrap();
+    let env = report.iter().find(|e| e.env_id == tenant.env_id).unwrap();
+    assert_eq!(env.rows["invoices"], 8, "every old draft, over several batches");
+    let mut kept: Vec<(Uuid, String)> = signed.iter().map(|&id| (id, "SIGNED".to_string())).collect();
+    kept.push((young, "DRAFT".into()));
+    assert_eq!(statuses(&pool, &tenant).await, sorted(kept));
+}
+
+#[sqlx::test]
 async fn an_unlink_purge_racing_a_sign_keeps_the_signed_invoice(pool: PgPool) {
     let tenant = sandbox_tenant(&pool, "Unlink Race Org").await;
     let signing = draft(&pool, &tenant, "acc_unlinked", "tx_signing", 0).await;
