@@ -59,3 +59,8 @@ INSERT INTO buyer_invoice_counts (org_id, buyer_id, invoices)
 SELECT i.org_id, i.buyer_id, count(*)
 FROM invoices i JOIN buyers b ON b.org_id = i.org_id AND b.id = i.buyer_id
 GROUP BY i.org_id, i.buyer_id;
+
+-- Every fold leaves its deltas dead until VACUUM, and a read of an entry's deltas walks their
+-- index entries: autovacuum takes the table after a thousand of them, not after a fifth of
+-- its size (a large fold is vacuumed at once by the fold, `db::buyers::settle_invoice_counts`).
+ALTER TABLE buyer_invoice_deltas SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);

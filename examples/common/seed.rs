@@ -226,7 +226,7 @@ pub async fn seed(state: &AppState, tenant: &Tenant, opts: &SeedOptions) -> anyh
         .execute(pool)
         .await?;
     // The invoice counts of the buyer directory, as the worker folds them every second.
-    taxpoynt_mono::db::buyers::fold_invoice_counts(pool).await?;
+    taxpoynt_mono::db::buyers::settle_invoice_counts(pool).await?;
     // A bulk write leaves the planner's statistics of these tables behind by millions of
     // rows; what a sync of this size does too (`db::stats`).
     taxpoynt_mono::db::stats::analyze_written(pool).await?;

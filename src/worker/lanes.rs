@@ -9,7 +9,7 @@
 //! processing, bulk DLQ replay), so a full sync lane never keeps a webhook waiting. A lane
 //! wakes on its notification (`AppState::jobs_notify`, `AppState::sync_notify`) and otherwise
 //! polls every second; the sync lane also requeues the jobs of workers that died and folds the
-//! buyer directory's invoice counts (`db::buyers::fold_invoice_counts`).
+//! buyer directory's invoice counts (`db::buyers::settle_invoice_counts`).
 //!
 //! A run of a part of a bulk job (claimed with its `parent_id`) that finishes or fails ends
 //! the part, counted in the parent in the transaction that records the end
@@ -78,7 +78,7 @@ async fn run_lane(state: &AppState, lane: Lane, slots: usize, lease: Duration) {
             if let Err(e) = requeue_expired(state).await {
                 tracing::warn!(error = %e, "could not requeue expired jobs");
             }
-            if let Err(e) = crate::db::buyers::fold_invoice_counts(&state.db).await {
+            if let Err(e) = crate::db::buyers::settle_invoice_counts(&state.db).await {
                 tracing::warn!(error = %e, "could not fold the buyers' invoice counts");
             }
         }
