@@ -2,12 +2,16 @@
 //! 5,000) are synced into the ledger through the service, then copied inside the database
 //! (new ids, everything else as the sync wrote it) until the ledger holds N (default
 //! 100,000); then `POST /si/mono/allow-deny/preview` (a deny rule, then a floor change) over
-//! loopback, five times each. The anchor, measured in the same run, is a bare streamed
-//! `SELECT` of the same ledger rows and the same columns the preview reads, the floor under
-//! any preview; the ratio is printed, and beside it a bare `SELECT` of the rows' JSON text
-//! (what previews read before the ledger kept the engine's fields).
+//! loopback, five times each. Two anchors, measured in the same run, each a bare streamed
+//! `SELECT` of the same ledger rows and the same columns the preview reads: on one connection
+//! (the floor under a preview that reads on one), and split as the preview splits it
+//! (`PREVIEW_SCAN_CONNECTIONS` connections, default 2, each a range of the table's pages,
+//! under one exported snapshot: the floor under the split preview); the ratio to each is
+//! printed, and beside them a bare `SELECT` of the rows' JSON text (what previews read before
+//! the ledger kept the engine's fields).
 //!
-//! `bash scripts/bench-preview.sh [N]` (a release build; DATABASE_URL as scripts/pg.sh finds it).
+//! `bash scripts/bench-preview.sh [N]` (a release build; DATABASE_URL as scripts/pg.sh finds it;
+//! `PREVIEW_SCAN_CONNECTIONS` from the environment).
 
 mod common;
 
@@ -27,24 +31,99 @@ const SYNCED_MAX: usize = 5_000;
 const ANCHOR: &str = "SELECT account_id, transaction_id, transaction IS NOT NULL, credit, amount, currency, \
      narration, description, reference, counterparty_name, counterparty_account, counterparty_bank, \
      CASE WHEN credit IS NULL THEN transaction::text END FROM mono_transactions WHERE env_id = $1";
+/// [`ANCHOR`] over the table's pages `[$2, $3)`, as the preview reads a range
+/// (`db::ledger::stored_transactions_in_pages`).
+const SPLIT_ANCHOR: &str = "SELECT account_id, transaction_id, transaction IS NOT NULL, credit, amount, currency, \
+     narration, description, reference, counterparty_name, counterparty_account, counterparty_bank, \
+     CASE WHEN credit IS NULL THEN transaction::text END FROM mono_transactions \
+     WHERE ctid >= format('(%s,0)', $2::int8)::tid AND ctid < format('(%s,0)', $3::int8)::tid AND env_id = $1";
 /// Mono's JSON of every row, as previews read it before the ledger kept the engine's fields.
 const JSON_SCAN: &str = "SELECT account_id, transaction::text FROM mono_transactions WHERE env_id = $1";
 
-/// Streams every row of `query` five times, reading each column; the time of each pass.
-async fn bare_scans(pool: &sqlx::PgPool, env_id: uuid::Uuid, query: &str) -> anyhow::Result<Vec<Duration>> {
+/// Reads every column of every row `rows` streams; how many values were not NULL.
+async fn read_all<'a>(
+    mut rows: futures::stream::BoxStream<'a, Result<sqlx::postgres::PgRow, sqlx::Error>>,
+) -> anyhow::Result<usize> {
     use sqlx::Row;
+    let mut seen = 0usize;
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        for i in 0..row.len() {
+            let raw = row.try_get_raw(i)?;
+            seen += usize::from(!sqlx::ValueRef::is_null(&raw));
+        }
+    }
+    Ok(seen)
+}
+
+/// Streams every row of `query` on one connection five times, reading each column; the time
+/// of each pass.
+async fn bare_scans(pool: &sqlx::PgPool, env_id: uuid::Uuid, query: &str) -> anyhow::Result<Vec<Duration>> {
     let mut times = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let mut rows = sqlx::query(query).bind(env_id).fetch(pool);
-        let mut seen = 0usize;
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            for i in 0..row.len() {
-                let raw = row.try_get_raw(i)?;
-                seen += usize::from(!sqlx::ValueRef::is_null(&raw));
+        let seen = read_all(sqlx::query(query).bind(env_id).fetch(pool)).await?;
+        anyhow::ensure!(seen > 0);
+        times.push(started.elapsed());
+    }
+    Ok(times)
+}
+
+/// [`ANCHOR`] split as the preview splits its scan: the table's pages in `connections` equal
+/// ranges (the last open to the end), each read on a connection of its own in a task of its
+/// own, all under the snapshot the first exports; five times, the time of each pass.
+async fn bare_split_scans(
+    pool: &sqlx::PgPool,
+    env_id: uuid::Uuid,
+    connections: u32,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut first = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ").await?;
+        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .fetch_one(&mut *first)
+            .await?;
+        let pages: i64 = sqlx::query_scalar(
+            "SELECT pg_relation_size('mono_transactions') / current_setting('block_size')::int8",
+        )
+        .fetch_one(&mut *first)
+        .await?;
+        let n = i64::from(connections);
+        let bound = move |i: i64| {
+            if i == n {
+                i64::from(u32::MAX)
+            } else {
+                pages * i / n
             }
+        };
+        let mut others = tokio::task::JoinSet::new();
+        for i in 1..n {
+            let (pool, snapshot) = (pool.clone(), snapshot.clone());
+            others.spawn(async move {
+                let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ").await?;
+                let set = format!("SET TRANSACTION SNAPSHOT '{snapshot}'");
+                sqlx::Executor::execute(&mut *tx, set.as_str()).await?;
+                let rows = sqlx::query(SPLIT_ANCHOR)
+                    .bind(env_id)
+                    .bind(bound(i))
+                    .bind(bound(i + 1))
+                    .fetch(&mut *tx);
+                let seen = read_all(rows).await?;
+                tx.rollback().await?;
+                anyhow::Ok(seen)
+            });
         }
+        let rows = sqlx::query(SPLIT_ANCHOR)
+            .bind(env_id)
+            .bind(bound(0))
+            .bind(bound(1))
+            .fetch(&mut *first);
+        let mut seen = read_all(rows).await?;
+        while let Some(other) = others.join_next().await {
+            seen += other??;
+        }
+        first.rollback().await?;
         anyhow::ensure!(seen > 0);
         times.push(started.elapsed());
     }
@@ -109,6 +188,10 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
+    let connections: u32 = std::env::var("PREVIEW_SCAN_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let master = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL must be set"))?;
     let sandbox = Sandbox::start(
         SandboxConfig {
@@ -132,6 +215,9 @@ async fn main() -> anyhow::Result<()> {
         "MONO_MAX_RPS" => Some("0".into()),
         // serve refuses to start verifying webhooks without a secret; none arrive here.
         "MONO_WEBHOOK_SECRET" => Some("bench-webhook-secret".into()),
+        "PREVIEW_SCAN_CONNECTIONS" => Some(connections.to_string()),
+        // Room for the split scan's connections whatever their number.
+        "PREVIEW_CONCURRENCY" => Some(connections.max(4).to_string()),
         _ => None,
     })?;
     let app = Application::build(settings).await?;
@@ -184,11 +270,15 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let scan = median(bare_scans(&pool, env_id, ANCHOR).await?);
+    let split = median(bare_split_scans(&pool, env_id, connections).await?);
     let json_scan = median(bare_scans(&pool, env_id, JSON_SCAN).await?);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "bare SELECT of the columns the preview reads (anchor): median {:.0} ms; of the JSON text: median {:.0} ms",
-        scan.as_secs_f64() * 1000.0,
-        json_scan.as_secs_f64() * 1000.0
+        "bare SELECT of the columns the preview reads (anchors): one connection median {:.0} ms; \
+         split over {connections} connections median {:.0} ms; of the JSON text (one connection): median {:.0} ms",
+        ms(scan),
+        ms(split),
+        ms(json_scan)
     );
 
     for (name, body) in [
@@ -212,12 +302,15 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(answer["data"]["decided"].as_i64() == Some(stored), "{answer}");
         let m = median(times.clone());
         println!(
-            "preview ({name}) over {stored} transactions: median {:.0} ms, best {:.0} ms, {:.2}x the bare \
-             SELECT ({:.0} ms); {} deciders; changed {}",
-            m.as_secs_f64() * 1000.0,
-            times.iter().min().unwrap().as_secs_f64() * 1000.0,
+            "preview ({name}) over {stored} transactions: median {:.0} ms, best {:.0} ms; {:.2}x the bare \
+             SELECT on one connection ({:.0} ms), {:.2}x the bare SELECT split over {connections} ({:.0} ms); \
+             {} deciders; changed {}",
+            ms(m),
+            ms(*times.iter().min().unwrap()),
             m.as_secs_f64() / scan.as_secs_f64(),
-            scan.as_secs_f64() * 1000.0,
+            ms(scan),
+            m.as_secs_f64() / split.as_secs_f64(),
+            ms(split),
             std::thread::available_parallelism().map_or(1, |n| n.get()),
             answer["data"]["changed"]
         );

@@ -89,17 +89,22 @@ pub struct Settings {
     pub preview: PreviewLimits,
 }
 
-/// Rule previews (`POST /si/mono/allow-deny/preview`) each hold a main-pool connection for
-/// their whole scan of the ledger: how many may run at once in one replica, and how long a
-/// scan may take.
+/// Rule previews (`POST /si/mono/allow-deny/preview`) hold main-pool connections for their
+/// whole scan of the ledger (one each, and more to split a large scan while they are free):
+/// how many may run at once in one replica, how many connections they hold together, and how
+/// long a scan may take.
 #[derive(Debug, Clone, Copy)]
 pub struct PreviewLimits {
     /// `PREVIEW_CONCURRENCY_PER_ENV`: previews of one environment at once (default 2, 1 to
     /// 64); past it 429 `rate_limited`.
     pub per_env: u32,
-    /// `PREVIEW_CONCURRENCY`: previews of every environment together at once (default 4, 1
-    /// to 256); past it 429 `rate_limited`.
+    /// `PREVIEW_CONCURRENCY`: main-pool connections the previews of every environment hold
+    /// together (default 4, 1 to 256): a preview needs one to start, past it 429
+    /// `rate_limited`, and splits its scan only over connections this leaves free.
     pub total: u32,
+    /// `PREVIEW_SCAN_CONNECTIONS`: the most connections one preview splits its scan over
+    /// (default 2, 1 to 16), each reading a range of the ledger's pages under one snapshot.
+    pub scan_connections: u32,
     /// `PREVIEW_STATEMENT_TIMEOUT_MS`: the scan's `statement_timeout` (default 30000, 100 to
     /// 600000); a scan cut by it answers 422 `preview_too_large`.
     pub statement_timeout: Duration,
@@ -115,6 +120,10 @@ impl PreviewLimits {
         if !(1..=256).contains(&total) {
             return Err(err("PREVIEW_CONCURRENCY", "must be between 1 and 256"));
         }
+        let scan_connections = parse_num(get, "PREVIEW_SCAN_CONNECTIONS", 2u32)?;
+        if !(1..=16).contains(&scan_connections) {
+            return Err(err("PREVIEW_SCAN_CONNECTIONS", "must be between 1 and 16"));
+        }
         let timeout_ms = parse_num(get, "PREVIEW_STATEMENT_TIMEOUT_MS", 30_000u64)?;
         if !(100..=600_000).contains(&timeout_ms) {
             return Err(err(
@@ -125,6 +134,7 @@ impl PreviewLimits {
         Ok(PreviewLimits {
             per_env,
             total,
+            scan_connections,
             statement_timeout: Duration::from_millis(timeout_ms),
         })
     }
@@ -719,13 +729,15 @@ mod tests {
     #[test]
     fn preview_limits_default_small_and_each_bad_value_names_its_variable() {
         let p = load(&[]).unwrap().preview;
-        assert_eq!((p.per_env, p.total), (2, 4));
+        assert_eq!((p.per_env, p.total, p.scan_connections), (2, 4, 2));
         assert_eq!(p.statement_timeout, Duration::from_secs(30));
         for (var, value) in [
             ("PREVIEW_CONCURRENCY_PER_ENV", "0"),
             ("PREVIEW_CONCURRENCY_PER_ENV", "65"),
             ("PREVIEW_CONCURRENCY", "0"),
             ("PREVIEW_CONCURRENCY", "many"),
+            ("PREVIEW_SCAN_CONNECTIONS", "0"),
+            ("PREVIEW_SCAN_CONNECTIONS", "17"),
             ("PREVIEW_STATEMENT_TIMEOUT_MS", "99"),
             ("PREVIEW_STATEMENT_TIMEOUT_MS", "600001"),
         ] {

@@ -41,7 +41,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::runtime::key_limiter::KeyLimiter>,
     /// Refused webhooks: per source address buckets, and the tallies not flushed yet.
     pub refusals: Arc<crate::runtime::webhook_refusals::Refusals>,
-    /// Rule previews running at once (`PREVIEW_CONCURRENCY_PER_ENV`, `PREVIEW_CONCURRENCY`).
+    /// Rule previews running at once (`PREVIEW_CONCURRENCY_PER_ENV`) and the connections they
+    /// hold (`PREVIEW_CONCURRENCY`).
     pub previews: Arc<crate::runtime::preview_limiter::PreviewLimiter>,
     /// Webhook processing's own connections (`db::hot_statement_pool`): the same few
     /// statements for every delivery, planned once per connection.

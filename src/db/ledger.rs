@@ -361,6 +361,84 @@ pub fn is_statement_timeout(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
 }
 
+/// Opens the preview's view of the ledger on `conn`, a transaction begun `REPEATABLE READ`
+/// ([`REPEATABLE_READ`]) with its statement timeout set: exports its snapshot, which every
+/// connection that imports it ([`import_snapshot`]) sees exactly, for as long as this
+/// transaction stays open.
+pub async fn export_snapshot(conn: &mut sqlx::PgConnection) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT pg_export_snapshot() AS "id!""#)
+        .fetch_one(conn)
+        .await
+}
+
+/// How a transaction that exports or imports a snapshot begins.
+pub const REPEATABLE_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+
+/// Makes `conn`, a transaction just begun with [`REPEATABLE_READ`] that has run nothing yet,
+/// see the snapshot `id` exported by [`export_snapshot`].
+pub async fn import_snapshot(conn: &mut sqlx::PgConnection, id: &str) -> Result<(), sqlx::Error> {
+    // SET takes no parameters: the id goes into the statement, so only what PostgreSQL's ids
+    // are made of (hex digits and dashes) is let in.
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(sqlx::Error::Protocol(format!("not a snapshot id: {id:?}")));
+    }
+    let statement = format!("SET TRANSACTION SNAPSHOT '{id}'");
+    // A statement without arguments goes as a simple query (SET takes no parameters).
+    sqlx::Executor::execute(conn, statement.as_str()).await?;
+    Ok(())
+}
+
+/// The ledger table's size in pages now: every row a snapshot taken before sees lies below it.
+/// (Waits, like a scan, while the table is locked against readers.)
+pub async fn ledger_pages(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT pg_relation_size('mono_transactions') / current_setting('block_size')::int8 AS "pages!""#
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// [`stored_transactions`] within the ledger's pages `[pages.start, pages.end)` only (a TID
+/// range scan), in page order; `pages.end` past the table's last page reads to its end.
+pub fn stored_transactions_in_pages<'a>(
+    db: &'a mut sqlx::PgConnection,
+    tenant: &'a crate::tenancy::Tenant,
+    account_id: Option<&'a str>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    pages: std::ops::Range<u32>,
+) -> futures::stream::BoxStream<'a, Result<StoredTransaction, sqlx::Error>> {
+    sqlx::query_as!(
+        StoredTransaction,
+        r#"
+        SELECT account_id, transaction_id, kept AS "kept!",
+               credit, amount, currency, narration, description, reference,
+               counterparty_name, counterparty_account, counterparty_bank,
+               CASE WHEN credit IS NULL THEN raw END AS raw
+        FROM (
+            SELECT account_id, transaction_id, transaction IS NOT NULL AS kept,
+                   credit, amount, currency, narration, description, reference,
+                   counterparty_name, counterparty_account, counterparty_bank,
+                   transaction::text AS raw
+            FROM mono_transactions
+            WHERE ctid >= format('(%s,0)', $5::int8)::tid
+              AND ctid < format('(%s,0)', $6::int8)::tid
+              AND env_id = $1
+              AND ($2::text IS NULL OR account_id = $2)
+              AND ($3::timestamptz IS NULL OR tx_date >= $3)
+              AND ($4::timestamptz IS NULL OR tx_date < $4)
+        ) AS stored
+        "#,
+        tenant.env_id,
+        account_id,
+        from,
+        to,
+        i64::from(pages.start),
+        i64::from(pages.end)
+    )
+    .fetch(db)
+}
+
 /// The environment's stored transactions as a stream (never all in memory), optionally of one
 /// account and within transaction dates `[from, to)`, read on `conn` (the preview's
 /// transaction, under its statement timeout).

@@ -100,7 +100,7 @@ pub async fn resolve(
     responses(
         (status = 200, description = "Preview what a rule change would do to recent transactions", body = crate::http::openapi::EnvelopeOf<Preview>),
         (status = 422, description = "`preview_too_large`: the scan of the stored transactions ran past `PREVIEW_STATEMENT_TIMEOUT_MS`; narrow it with `accountId`, `from` or `to`", body = crate::http::openapi::Failure),
-        (status = 429, description = "`rate_limited`: the API key's rate, or as many previews already running as the environment (`PREVIEW_CONCURRENCY_PER_ENV`) or the server (`PREVIEW_CONCURRENCY`) runs at once; retry after `Retry-After` seconds (also `error.retryAfter`)", body = crate::http::openapi::Failure),
+        (status = 429, description = "`rate_limited`: the API key's rate, or as many previews already running as the environment runs at once (`PREVIEW_CONCURRENCY_PER_ENV`), or the server's previews holding every connection they may (`PREVIEW_CONCURRENCY`); retry after `Retry-After` seconds (also `error.retryAfter`)", body = crate::http::openapi::Failure),
     ),
 )]
 pub async fn preview(

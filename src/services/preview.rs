@@ -3,15 +3,19 @@
 //! Nothing is written. Transactions stream from the ledger, the fields the engine reads rather
 //! than Mono's JSON where the ledger keeps them (rows it stored before that are decoded from
 //! the JSON), in batches to one decider per core, each deciding every transaction twice with
-//! the compiled policies; the answer is the one a single pass in scan order gives.
+//! the compiled policies; the answer is the one a single pass in scan order gives. A large
+//! ledger is read over several connections at once, each a range of the table's pages, all
+//! under one exported snapshot: the same rows one scan would read, in page order.
 //!
-//! The scan holds a main-pool connection from its first row to its last, so previews are
-//! bounded: a few at once per environment and per replica (`runtime::preview_limiter`; past
-//! them 429 with `Retry-After`), each scan under a statement timeout (past it 422
-//! `preview_too_large`: narrow it with `accountId`, `from`, `to`).
+//! The scan holds main-pool connections from its first row to its last, so previews are
+//! bounded: a few at once per environment, and the connections they hold per replica
+//! (`runtime::preview_limiter`; past them 429 with `Retry-After`), each scan under a statement
+//! timeout (past it 422 `preview_too_large`: narrow it with `accountId`, `from`, `to`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -120,7 +124,7 @@ pub async fn preview(state: &AppState, tenant: &Tenant, body: PreviewBody) -> Re
         .as_deref()
         .map(str::trim)
         .filter(|a| !a.is_empty());
-    let _room = admit(state, tenant)?;
+    let mut room = admit(state, tenant)?;
 
     let stored = environments::settings(&state.db, tenant).await?;
     let current_rules = rules::all_for_env(&state.db, tenant)
@@ -173,40 +177,173 @@ pub async fn preview(state: &AppState, tenant: &Tenant, body: PreviewBody) -> Re
     let after_policy = compile(&proposed_settings, &proposed_rules)?;
     let currencies = accounts::currencies(&state.db, tenant).await?;
 
-    let timeout = state.settings.preview.statement_timeout;
-    let mut tx = state.db.begin().await?;
-    ledger::set_local_statement_timeout(&mut tx, timeout).await?;
-    let mut deciders = Deciders::start(Arc::new(Policies {
+    let policies = Arc::new(Policies {
         before: before_policy,
         after: after_policy,
         currencies,
-    }));
-    let mut rows = ledger::stored_transactions(&mut tx, tenant, account_id, from, to);
-    let mut batch = Vec::with_capacity(BATCH_ROWS);
-    let mut scan = Ok(());
-    while let Some(row) = rows.next().await {
-        match row {
-            Ok(row) => batch.push(row),
-            Err(e) => {
-                scan = Err(scan_failed(e, timeout));
-                break;
-            }
-        }
-        if batch.len() == BATCH_ROWS {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-            deciders.send(full).await;
-        }
-    }
-    drop(rows);
-    if !batch.is_empty() {
-        deciders.send(batch).await;
-    }
+    });
+    let scope = Arc::new(Scope {
+        tenant: tenant.clone(),
+        account_id: account_id.map(str::to_owned),
+        from,
+        to,
+    });
+    scan_and_decide(state, &mut room, scope, policies).await
+}
+
+/// Which stored transactions a preview decides.
+struct Scope {
+    tenant: Tenant,
+    account_id: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+/// A range of the ledger's pages smaller than this is not worth a connection of its own.
+const MIN_PAGES_PER_RANGE: i64 = 128;
+
+/// Streams the scope's stored transactions to the deciders and adds up their answer. A scan
+/// of the whole environment over a ledger large enough is split into ranges of the table's
+/// pages, one per connection the permit can widen to, each read under the snapshot the first
+/// exports, so the rows are exactly those one scan would read, in page order. A scan of one
+/// account reads that account's index on one connection.
+async fn scan_and_decide(
+    state: &AppState,
+    room: &mut PreviewPermit,
+    scope: Arc<Scope>,
+    policies: Arc<Policies>,
+) -> Result<Preview, ApiError> {
+    let timeout = state.settings.preview.statement_timeout;
+    let mut tx = state.db.begin_with(ledger::REPEATABLE_READ).await?;
+    ledger::set_local_statement_timeout(&mut tx, timeout).await?;
+    let pages = ledger::ledger_pages(&mut tx)
+        .await
+        .map_err(|e| scan_failed(e, timeout))?;
+    let wanted = if scope.account_id.is_some() {
+        1
+    } else {
+        let ranges =
+            (pages / MIN_PAGES_PER_RANGE).clamp(1, i64::from(state.settings.preview.scan_connections));
+        // The permit holds one connection already.
+        1 + room.widen(u32::try_from(ranges - 1).unwrap_or(0))
+    };
+    let ranges = page_ranges(u32::try_from(pages).unwrap_or(u32::MAX), wanted);
+    metrics::counter!("preview_scan_ranges_total").increment(ranges.len() as u64);
+
+    let deciders = Deciders::start(policies);
+    let scanned = if ranges.len() == 1 {
+        let rows = ledger::stored_transactions(
+            &mut tx,
+            &scope.tenant,
+            scope.account_id.as_deref(),
+            scope.from,
+            scope.to,
+        );
+        feed(rows, 0, deciders.queue(), timeout).await
+    } else {
+        scan_ranges(state, &mut tx, &scope, ranges, &deciders, timeout).await
+    };
     let out = deciders.finish().await;
-    scan?;
+    scanned?;
     let out = out?;
-    // Nothing was written: the transaction only carried the statement timeout.
+    // Nothing was written: the transaction only carried the snapshot and the timeout.
     tx.rollback().await?;
     Ok(out)
+}
+
+/// `count` ranges of about equal size over pages `[0, pages)`, the last one open to the end:
+/// rows a snapshot sees never lie past the pages there were when it was taken, but the
+/// table may have grown since.
+fn page_ranges(pages: u32, count: u32) -> Vec<std::ops::Range<u32>> {
+    let count = count.max(1);
+    let bound = |i: u32| {
+        if i == count {
+            u32::MAX
+        } else {
+            u32::try_from(u64::from(pages) * u64::from(i) / u64::from(count)).unwrap_or(u32::MAX)
+        }
+    };
+    (0..count).map(|i| bound(i)..bound(i + 1)).collect()
+}
+
+/// Reads the first range on `tx` (the snapshot's own transaction, kept open until every other
+/// range is read, so the snapshot stays importable) and every other range on a connection of
+/// its own that imports the snapshot, all at once; the first failure ends the others (their
+/// tasks are aborted, their transactions rolled back).
+async fn scan_ranges(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    scope: &Arc<Scope>,
+    ranges: Vec<std::ops::Range<u32>>,
+    deciders: &Deciders,
+    timeout: std::time::Duration,
+) -> Result<(), ApiError> {
+    let snapshot: Arc<str> = ledger::export_snapshot(tx).await?.into();
+    let mut others = tokio::task::JoinSet::new();
+    for (number, pages) in ranges.iter().cloned().enumerate().skip(1) {
+        let pool = state.db.clone();
+        let snapshot = Arc::clone(&snapshot);
+        let scope = Arc::clone(scope);
+        let queue = deciders.queue();
+        others.spawn(async move {
+            let mut tx = pool.begin_with(ledger::REPEATABLE_READ).await?;
+            ledger::import_snapshot(&mut tx, &snapshot).await?;
+            ledger::set_local_statement_timeout(&mut tx, timeout).await?;
+            let rows = ledger::stored_transactions_in_pages(
+                &mut tx,
+                &scope.tenant,
+                scope.account_id.as_deref(),
+                scope.from,
+                scope.to,
+                pages,
+            );
+            feed(rows, number, queue, timeout).await?;
+            tx.rollback().await?;
+            Ok::<(), ApiError>(())
+        });
+    }
+    let first = async {
+        let rows = ledger::stored_transactions_in_pages(
+            tx,
+            &scope.tenant,
+            scope.account_id.as_deref(),
+            scope.from,
+            scope.to,
+            ranges[0].clone(),
+        );
+        feed(rows, 0, deciders.queue(), timeout).await
+    };
+    let rest = async move {
+        while let Some(done) = others.join_next().await {
+            done.map_err(|e| ApiError::internal(anyhow::anyhow!("a preview scan failed: {e}")))??;
+        }
+        Ok(())
+    };
+    tokio::try_join!(first, rest).map(|_| ())
+}
+
+/// Hands `rows`, range `range` of the scan, to the deciders in batches numbered in scan order.
+async fn feed(
+    mut rows: futures::stream::BoxStream<'_, Result<StoredTransaction, sqlx::Error>>,
+    range: usize,
+    queue: mpsc::Sender<Batch>,
+    timeout: std::time::Duration,
+) -> Result<(), ApiError> {
+    let mut number = 0;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    while let Some(row) = rows.next().await {
+        batch.push(row.map_err(|e| scan_failed(e, timeout))?);
+        if batch.len() == BATCH_ROWS {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            // The deciders gone means one panicked: `Deciders::finish` reports it.
+            let _ = queue.send(((range, number), full)).await;
+            number += 1;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = queue.send(((range, number), batch)).await;
+    }
+    Ok(())
 }
 
 /// Rows per batch handed to a decider: large enough that handing over costs nothing beside
@@ -220,55 +357,54 @@ struct Policies {
     currencies: HashMap<String, Option<String>>,
 }
 
-/// One decider per core, each on a blocking thread, fed batches in turn while the scan
-/// streams; each keeps its counts and, per batch, the first samples. Batches are numbered in
-/// scan order, so the samples kept are those a single pass would have kept.
+/// A batch's place in scan order (the range of the scan, then the batch within it) and its rows.
+type Batch = ((usize, usize), Vec<StoredTransaction>);
+
+/// One decider per core, each on a blocking thread, taking the next batch from one queue
+/// while the scans stream; each keeps its counts and, per batch, the first samples. Batches
+/// are numbered in scan order, so the samples kept are those a single pass would have kept.
 struct Deciders {
-    senders: Vec<mpsc::Sender<(usize, Vec<StoredTransaction>)>>,
+    queue: mpsc::Sender<Batch>,
     workers: Vec<tokio::task::JoinHandle<Partial>>,
-    sent: usize,
 }
 
 impl Deciders {
     fn start(policies: Arc<Policies>) -> Deciders {
         let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (senders, workers) = (0..count)
+        // Two batches queued per decider keep them busy without holding the scan's rows in
+        // memory.
+        let (queue, receive) = mpsc::channel::<Batch>(2 * count);
+        let receive = Arc::new(std::sync::Mutex::new(receive));
+        let workers = (0..count)
             .map(|_| {
-                // Two batches queued per decider keep it busy without holding the scan's
-                // rows in memory.
-                let (send, mut receive) = mpsc::channel::<(usize, Vec<StoredTransaction>)>(2);
                 let policies = Arc::clone(&policies);
-                let worker = tokio::task::spawn_blocking(move || {
+                let receive = Arc::clone(&receive);
+                tokio::task::spawn_blocking(move || {
                     let mut partial = Partial::default();
-                    while let Some((number, rows)) = receive.blocking_recv() {
+                    loop {
+                        // One decider waits for the next batch at a time; the others wait
+                        // their turn behind it.
+                        let next = receive.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+                        let Some((number, rows)) = next else { break };
                         partial.decide_batch(&policies, number, rows);
                     }
                     partial
-                });
-                (send, worker)
+                })
             })
-            .unzip();
-        Deciders {
-            senders,
-            workers,
-            sent: 0,
-        }
+            .collect();
+        Deciders { queue, workers }
     }
 
-    async fn send(&mut self, rows: Vec<StoredTransaction>) {
-        let number = self.sent;
-        self.sent += 1;
-        if let Some(sender) = self.senders.get(number % self.senders.len()) {
-            // A decider gone means it panicked: `finish` reports it.
-            let _ = sender.send((number, rows)).await;
-        }
+    /// Where a scan sends its batches.
+    fn queue(&self) -> mpsc::Sender<Batch> {
+        self.queue.clone()
     }
 
     /// Waits for every decider and adds up their counts; the first samples in scan order.
     async fn finish(self) -> Result<Preview, ApiError> {
-        drop(self.senders);
+        drop(self.queue);
         let mut out = Preview::default();
-        let mut samples: Vec<(usize, Vec<Sample>)> = Vec::new();
+        let mut samples: Vec<((usize, usize), Vec<Sample>)> = Vec::new();
         for worker in self.workers {
             let partial = worker
                 .await
@@ -298,11 +434,11 @@ struct Partial {
     changed: Changed,
     /// The first samples of each batch, by batch number; only as many batches as needed for
     /// [`MAX_SAMPLES`] are kept.
-    samples: Vec<(usize, Vec<Sample>)>,
+    samples: Vec<((usize, usize), Vec<Sample>)>,
 }
 
 impl Partial {
-    fn decide_batch(&mut self, policies: &Policies, number: usize, rows: Vec<StoredTransaction>) {
+    fn decide_batch(&mut self, policies: &Policies, number: (usize, usize), rows: Vec<StoredTransaction>) {
         let mut samples = Vec::new();
         for row in rows {
             let Some(tx) = self.engine_input(policies, row) else {
@@ -420,7 +556,8 @@ fn from_columns(
     }
 }
 
-/// Room for one more preview of the tenant's environment in this replica, or 429.
+/// Room for one more preview of the tenant's environment, and its first connection, in this
+/// replica, or 429.
 fn admit(state: &AppState, tenant: &Tenant) -> Result<PreviewPermit, ApiError> {
     state.previews.try_acquire(tenant.env_id).map_err(|full| {
         metrics::counter!("preview_refused_total", "bound" => full.as_str()).increment(1);
@@ -431,7 +568,7 @@ fn admit(state: &AppState, tenant: &Tenant) -> Result<PreviewPermit, ApiError> {
                 limits.per_env
             ),
             crate::runtime::preview_limiter::PreviewRefused::Replica => format!(
-                "{} previews are running on this server, the most at once; retry after the time in Retry-After",
+                "the previews running on this server hold {} database connections, the most at once; retry after the time in Retry-After",
                 limits.total
             ),
         };

@@ -1,11 +1,16 @@
 //! DLQ review (list, replay, resolve), rule preview and retention, over HTTP with a real
 //! database and the sandbox.
 
+use std::time::Duration;
+
 use crate::helpers::*;
 use eligibility::{self, CompiledPolicy, EligibilitySettings, Outcome, Rule};
 use mono::MonoTransaction;
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
+
+const PREVIEW: &str = "/si/mono/allow-deny/preview";
 
 /// An app with one synced account of `n` generated transactions; answers the account id.
 async fn synced(s: &SandboxApp, n: usize) -> String {
@@ -422,6 +427,151 @@ async fn preview_decides_the_kept_engine_fields_and_older_rows_json_alike(pool: 
         from_fields[0]["changed"]["toDlq"], 0,
         "the deny rule changes something"
     );
+}
+
+/// The value of an unlabelled sample in Prometheus text; 0 when absent.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn scan_ranges_read(app: &TestApp) -> f64 {
+    let text = app.raw(Method::GET, "/metrics", &[], "").await.text();
+    metric(&text, "preview_scan_ranges_total")
+}
+
+/// A ledger large enough to split: the preview over four connections, each a range of the
+/// table's pages, answers exactly what one scan answers (counts, and the samples in order),
+/// with rows stored before the ledger kept the engine's fields (decoded from the JSON) in
+/// every range; and rows changed while it waits to start reading are seen by none of its
+/// connections: they all read the snapshot it took first.
+#[sqlx::test]
+async fn a_split_preview_answers_as_one_scan_under_one_snapshot(pool: PgPool) {
+    let s = TestApp::builder(pool.clone())
+        .with_sandbox()
+        .setting("PREVIEW_SCAN_CONNECTIONS", 4)
+        .setting("PREVIEW_CONCURRENCY", 8)
+        .start()
+        .await;
+    synced(&s, 400).await;
+    // Copies of the synced rows under new ids, the JSON's id too, then every third row as
+    // the ledger held it before it kept the fields.
+    sqlx::query(
+        "INSERT INTO mono_transactions (env_id, account_id, transaction_id, outcome, reason, created_at,
+             transaction, tx_date, credit, amount, currency, narration, description, reference,
+             counterparty_name, counterparty_account, counterparty_bank)
+         SELECT env_id, account_id, copy_id, outcome, reason, created_at,
+                CASE WHEN transaction ? '_id' THEN jsonb_set(transaction, '{_id}', to_jsonb(copy_id))
+                     ELSE jsonb_set(transaction, '{id}', to_jsonb(copy_id)) END,
+                tx_date, credit, amount, currency, narration, description, reference,
+                counterparty_name, counterparty_account, counterparty_bank
+         FROM (SELECT o.*, o.transaction_id || '-copy' || g AS copy_id
+               FROM mono_transactions AS o, generate_series(1, 24) AS g) AS copied",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE mono_transactions SET credit = NULL, amount = NULL, currency = NULL, narration = NULL,
+             description = NULL, reference = NULL, counterparty_name = NULL, counterparty_account = NULL,
+             counterparty_bank = NULL
+         WHERE abs(hashtext(transaction_id)::int8) % 3 = 0",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (pages, without_fields): (i64, i64) = sqlx::query_as(
+        "SELECT pg_relation_size('mono_transactions') / current_setting('block_size')::int8,
+                (SELECT count(*) FROM mono_transactions WHERE credit IS NULL)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        pages >= 4 * 128,
+        "the ledger is large enough for four ranges: {pages} pages"
+    );
+    assert!(without_fields > 1000, "{without_fields}");
+
+    let previews = [
+        json!({"list": "deny", "pattern": "payment"}),
+        json!({"settings": {"floor": 50}}),
+        json!({"list": "allow", "pattern": "(?i)^trf", "match": "regex"}),
+    ];
+    let mut split = Vec::new();
+    for body in &previews {
+        let (status, answer) = s.app.post_raw(PREVIEW, body.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+        split.push(answer["data"].clone());
+    }
+    assert_eq!(
+        scan_ranges_read(&s.app).await,
+        12.0,
+        "each preview read four ranges"
+    );
+    let single = s.replica().setting("PREVIEW_SCAN_CONNECTIONS", 1).start().await;
+    for (body, split) in previews.iter().zip(&split) {
+        let (status, answer) = single.post_raw(PREVIEW, body.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(&answer["data"], split, "{body}");
+    }
+    assert_eq!(
+        scan_ranges_read(&s.app).await,
+        15.0,
+        "one range each on one connection"
+    );
+    assert_eq!(split[0]["samples"].as_array().map(Vec::len), Some(20));
+    assert_ne!(split[0]["changed"]["toDlq"], 0, "the deny rule changes something");
+
+    // Rows changed once the preview has its snapshot, before it reads: it waits behind a
+    // lock on the ledger that the writer holds until it has changed them.
+    let mut writer = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE mono_transactions IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let preview = {
+        let (url, key, body) = (s.app.url(PREVIEW), s.app.key().to_owned(), previews[0].clone());
+        tokio::spawn(async move { call(Method::POST, &url, Some(&key), Some(&body)).await })
+    };
+    wait_for(
+        "the preview waiting behind the lock",
+        Duration::from_secs(20),
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'
+               AND query LIKE '%pg_relation_size(''mono_transactions'')%'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (waiting == 1).then_some(())
+        },
+    )
+    .await;
+    for change in [
+        "UPDATE mono_transactions SET narration = 'payment ' || narration WHERE credit IS NOT NULL",
+        "DELETE FROM mono_transactions WHERE abs(hashtext(transaction_id)::int8) % 4 = 1",
+    ] {
+        sqlx::query(change).execute(&mut *writer).await.unwrap();
+    }
+    writer.commit().await.unwrap();
+    let (status, answer) = preview.await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["data"], split[0],
+        "the rows as they were when the preview began"
+    );
+    assert_eq!(scan_ranges_read(&s.app).await, 19.0, "four ranges again");
+    let (_, now) = s.app.post_raw(PREVIEW, previews[0].clone()).await;
+    assert_ne!(
+        now["data"]["decided"], split[0]["decided"],
+        "the changes are seen by the next preview"
+    );
+    assert_ne!(now["data"]["changed"], split[0]["changed"]);
 }
 
 #[sqlx::test]

@@ -130,12 +130,14 @@ async fn preview_now(app: &TestApp, env: &str) -> RawResponse {
     .expect("the preview was admitted and waits on the held lock")
 }
 
-/// Previews of this database whose ledger scan waits on a lock.
+/// Previews of this database waiting on a lock before their scan: at the size of the ledger
+/// the scan is split by, the first thing a preview reads of the table, on the one connection
+/// it holds until then.
 async fn scans_waiting(pool: &PgPool) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity
          WHERE datname = current_database() AND wait_event_type = 'Lock'
-           AND query LIKE '%transaction::text AS raw%'",
+           AND query LIKE '%pg_relation_size(''mono_transactions'')%'",
     )
     .fetch_one(pool)
     .await
