@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use common::seed::{self, SeedOptions};
+use common::statements::statement_of;
 use mono::signature;
 use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
@@ -552,62 +553,35 @@ async fn sync_lane(
     Ok(())
 }
 
-/// Each kind's batch as `db::retention::delete_batch` issues it ($1 env, $2 cutoff, $3 where
-/// the previous batch ended, $4 rows), and as it was before the retention indexes (no
-/// order, no lower bound) with the indexes of then (the DDL, run in the rolled-back
-/// transaction).
+/// Each kind's batch as `db::retention::delete_batch` issues it (read from its source, the
+/// query of the kind's arm: $1 env, $2 cutoff, $3 where the previous batch ended, $4 rows),
+/// and as it was before the retention indexes (no order, no lower bound) with the indexes of
+/// then (the DDL, run in the rolled-back transaction).
 const BATCHES: [(&str, &str, &str, &str); 5] = [
     (
         "eligibility_events",
-        "WITH gone AS (
-             DELETE FROM eligibility_events WHERE id IN (
-                 SELECT id FROM eligibility_events
-                 WHERE env_id = $1 AND created_at < $2 AND created_at >= coalesce($3::timestamptz, '-infinity')
-                 ORDER BY created_at LIMIT $4)
-             RETURNING created_at)
-         SELECT count(*), max(created_at) FROM gone",
+        "db::retention::delete_batch#2",
         "DELETE FROM eligibility_events WHERE id IN (
              SELECT id FROM eligibility_events WHERE env_id = $1 AND created_at < $2 LIMIT $3)",
         "DROP INDEX eligibility_events_env_created_idx",
     ),
     (
         "dlq_records",
-        "WITH gone AS (
-             DELETE FROM dlq_records WHERE id IN (
-                 SELECT id FROM dlq_records
-                 WHERE env_id = $1 AND created_at < $2 AND created_at >= coalesce($3::timestamptz, '-infinity')
-                 ORDER BY created_at LIMIT $4)
-             RETURNING created_at)
-         SELECT count(*), max(created_at) FROM gone",
+        "db::retention::delete_batch#1",
         "DELETE FROM dlq_records WHERE id IN (
              SELECT id FROM dlq_records WHERE env_id = $1 AND created_at < $2 LIMIT $3)",
         "DROP INDEX dlq_records_env_created_idx",
     ),
     (
         "monitoring_events",
-        "WITH gone AS (
-             DELETE FROM monitoring_events WHERE id IN (
-                 SELECT id FROM monitoring_events
-                 WHERE env_id = $1 AND created_at < $2 AND created_at >= coalesce($3::timestamptz, '-infinity')
-                 ORDER BY created_at LIMIT $4)
-             RETURNING created_at)
-         SELECT count(*), max(created_at) FROM gone",
+        "db::retention::delete_batch#3",
         "DELETE FROM monitoring_events WHERE id IN (
              SELECT id FROM monitoring_events WHERE env_id = $1 AND created_at < $2 LIMIT $3)",
         "DROP INDEX monitoring_events_env_created_idx",
     ),
     (
         "invoices",
-        "WITH gone AS (
-             DELETE FROM invoices i
-             WHERE i.id IN (
-                 SELECT id FROM invoices
-                 WHERE env_id = $1 AND source = 'mono' AND status <> 'SIGNED' AND created_at < $2
-                   AND created_at >= coalesce($3::timestamptz, '-infinity')
-                 ORDER BY created_at LIMIT $4)
-               AND i.env_id = $1 AND i.source = 'mono' AND i.status <> 'SIGNED' AND i.created_at < $2
-             RETURNING i.created_at)
-         SELECT count(*), max(created_at) FROM gone",
+        "db::retention::delete_batch#0",
         "DELETE FROM invoices i
          WHERE i.id IN (
              SELECT id FROM invoices
@@ -617,17 +591,7 @@ const BATCHES: [(&str, &str, &str, &str); 5] = [
     ),
     (
         "mono_transactions",
-        "WITH cleared AS (
-             UPDATE mono_transactions SET transaction = NULL, credit = NULL, amount = NULL, currency = NULL,
-                    narration = NULL, description = NULL, reference = NULL, counterparty_name = NULL,
-                    counterparty_account = NULL, counterparty_bank = NULL
-             WHERE (env_id, account_id, transaction_id) IN (
-                 SELECT env_id, account_id, transaction_id FROM mono_transactions
-                 WHERE env_id = $1 AND created_at < $2 AND created_at >= coalesce($3::timestamptz, '-infinity')
-                   AND transaction IS NOT NULL
-                 ORDER BY created_at LIMIT $4)
-             RETURNING created_at)
-         SELECT count(*), max(created_at) FROM cleared",
+        "db::retention::delete_batch#4",
         "UPDATE mono_transactions SET transaction = NULL, credit = NULL, amount = NULL, currency = NULL,
                 narration = NULL, description = NULL, reference = NULL, counterparty_name = NULL,
                 counterparty_account = NULL, counterparty_bank = NULL
@@ -652,7 +616,8 @@ async fn explain(
     std::fs::create_dir_all(dir)?;
     let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
     let batch = retention::BATCH;
-    for (table, now_sql, before_sql, before_ddl) in BATCHES {
+    for (table, source, before_sql, before_ddl) in BATCHES {
+        let now_sql = statement_of(source);
         let mut tx = pool.begin().await?;
         let mut from: Option<chrono::DateTime<chrono::Utc>> = None;
         for _ in 0..after {
@@ -701,4 +666,31 @@ async fn explain(
         println!("explained a batch of {table} (docs: {})", dir.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::statements::highest_parameter;
+
+    /// Each kind's batch is read from its arm of `delete_batch`: the right table, whole.
+    #[test]
+    fn each_batch_is_read_from_its_arm_of_delete_batch() {
+        for (table, source, _, _) in BATCHES {
+            let sql = statement_of(source);
+            assert!(sql.trim_start().starts_with("WITH "), "{source}: {sql}");
+            let verb = if table == "mono_transactions" {
+                "UPDATE"
+            } else {
+                "DELETE FROM"
+            };
+            assert!(sql.contains(&format!("{verb} {table} ")), "{source}: {sql}");
+            assert!(
+                sql.trim_end().ends_with("AS last FROM gone")
+                    || sql.trim_end().ends_with("AS last FROM cleared"),
+                "{source}: {sql}"
+            );
+            assert_eq!(highest_parameter(sql), 4, "{source}");
+        }
+    }
 }

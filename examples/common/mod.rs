@@ -80,3 +80,4 @@ pub async fn link_sandbox_account(
 }
 
 pub mod seed;
+pub mod statements;

@@ -1,5 +1,5 @@
 //! The lists' statements as the service issues them (read from the `src/db` function each
-//! names, [`statement_of`]), bound to the values of a case's first request, for
+//! names, `common::statements`), bound to the values of a case's first request, for
 //! `EXPLAIN (ANALYZE, BUFFERS)`.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -8,6 +8,7 @@ use sqlx::query::QueryScalar;
 use sqlx::Postgres;
 use uuid::Uuid;
 
+use super::common::statements::{highest_parameter, statement_of};
 use super::Case;
 
 pub enum Param {
@@ -67,65 +68,6 @@ impl Plan {
         }
         q
     }
-}
-
-/// The `src/db` files whose statements are explained, as the service is built from them.
-const SOURCES: [(&str, &str); 6] = [
-    ("invoices", include_str!("../../src/db/invoices.rs")),
-    ("dlq", include_str!("../../src/db/dlq.rs")),
-    ("events", include_str!("../../src/db/events.rs")),
-    ("buyers", include_str!("../../src/db/buyers.rs")),
-    ("accounts", include_str!("../../src/db/accounts.rs")),
-    ("queue", include_str!("../../src/db/queue.rs")),
-];
-
-/// The statement of `db::<file>::<fn>`: the string literal of the first `sqlx::query*!` in
-/// the function, which is the text the service sends (sqlx's column annotations, `AS
-/// "name!"`, are quoted names to PostgreSQL), so the plans are those of the service's own
-/// statements, not of copies.
-pub fn statement_of(source: &str) -> &'static str {
-    let mut path = source.split("::");
-    let (Some("db"), Some(file), Some(function), None) = (path.next(), path.next(), path.next(), path.next())
-    else {
-        panic!("{source}: not db::<file>::<fn>");
-    };
-    let text = SOURCES
-        .iter()
-        .find(|(f, _)| *f == file)
-        .unwrap_or_else(|| panic!("{source}: src/db/{file}.rs is not in SOURCES"))
-        .1;
-    let body = &text[text
-        .find(&format!("pub async fn {function}("))
-        .unwrap_or_else(|| panic!("{source}: no such function"))..];
-    let call = &body[body
-        .find("sqlx::query")
-        .unwrap_or_else(|| panic!("{source}: no query"))..];
-    let literal = &call[call.find('"').unwrap_or_else(|| panic!("{source}: no statement"))..];
-    if call[..call.len() - literal.len()].ends_with("r#") {
-        let sql = &literal[1..];
-        &sql[..sql
-            .find("\"#")
-            .unwrap_or_else(|| panic!("{source}: unterminated statement"))]
-    } else {
-        let sql = &literal[1..];
-        let end = sql
-            .find('"')
-            .unwrap_or_else(|| panic!("{source}: unterminated statement"));
-        assert!(!sql[..end].contains('\\'), "{source}: an escaped statement");
-        &sql[..end]
-    }
-}
-
-/// The highest `$n` of a statement.
-fn highest_parameter(sql: &str) -> usize {
-    sql.split('$')
-        .skip(1)
-        .filter_map(|rest| {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            rest[..digits].parse().ok()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 fn query_of(url: &str) -> (String, Vec<(String, String)>) {
