@@ -33,7 +33,6 @@ use anyhow::Context;
 use clap::Parser;
 use common::seed::{self, SeedOptions};
 use common::statements::statement_of;
-use mono::signature;
 use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -474,16 +473,7 @@ async fn webhooks(
         }))?;
         let (http, endpoint, samples) = (http.clone(), endpoint.clone(), samples.clone());
         inflight.spawn(async move {
-            let ts = chrono::Utc::now().timestamp();
-            let sig = signature::sign(SECRET.as_bytes(), ts, &body);
-            let result = http
-                .post(&endpoint)
-                .header("content-type", "application/json")
-                .header(signature::HEADER_TIMESTAMP, ts.to_string())
-                .header(signature::HEADER_SIGNATURE, sig)
-                .body(body)
-                .send()
-                .await;
+            let result = common::post_signed(&http, &endpoint, SECRET, body).await;
             let ok = match result {
                 Ok(resp) => {
                     let ok = resp.status().is_success();

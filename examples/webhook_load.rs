@@ -24,11 +24,12 @@
 //! `JOB_CONCURRENCY=0`, whose intake then runs without a worker beside it on the machine.
 //! `MONO_WEBHOOK_SECRET` (or `--secret`) signs the deliveries.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use mono::signature;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 
@@ -186,16 +187,7 @@ async fn post_all(
                     }
                     None => Instant::now(),
                 };
-                let ts = chrono::Utc::now().timestamp();
-                let sig = signature::sign(secret.as_bytes(), ts, &body);
-                let result = http
-                    .post(&endpoint)
-                    .header("content-type", "application/json")
-                    .header(signature::HEADER_TIMESTAMP, ts.to_string())
-                    .header(signature::HEADER_SIGNATURE, sig)
-                    .body(body)
-                    .send()
-                    .await;
+                let result = common::post_signed(&http, &endpoint, &secret, body).await;
                 match result {
                     Ok(resp) if resp.status().is_success() => {
                         let _ = resp.bytes().await;

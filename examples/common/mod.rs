@@ -81,3 +81,22 @@ pub async fn link_sandbox_account(
 
 pub mod seed;
 pub mod statements;
+
+/// Posts `body` to `endpoint` as Mono does: signed with `secret` at the current second.
+pub async fn post_signed(
+    http: &reqwest::Client,
+    endpoint: &str,
+    secret: &str,
+    body: Vec<u8>,
+) -> reqwest::Result<reqwest::Response> {
+    use mono::signature;
+    let ts = chrono::Utc::now().timestamp();
+    let sig = signature::sign(secret.as_bytes(), ts, &body);
+    http.post(endpoint)
+        .header("content-type", "application/json")
+        .header(signature::HEADER_TIMESTAMP, ts.to_string())
+        .header(signature::HEADER_SIGNATURE, sig)
+        .body(body)
+        .send()
+        .await
+}
