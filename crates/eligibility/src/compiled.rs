@@ -13,13 +13,13 @@
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
-use super::keywords::KeywordMatcher;
+use super::keywords::{KeywordMatcher, SenderStarts};
 use super::literals::{required_literals, LiteralSet, RegexLiterals};
 use super::policy::{
     build_regex, validate_rule, EligibilitySettings, MatchKind, PolicyError, Rule, RuleField, RuleList,
     REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT,
 };
-use super::text::{is_ascii, lowercase_into, trim};
+use super::text::{is_ascii, lowercase_into, trim, SENDER_MARKERS};
 
 /// Rule position in id order; `NONE` when no rule of a list matched.
 type Ordinal = u32;
@@ -76,6 +76,15 @@ impl CompiledPolicy {
                 .collect()
         };
 
+        // The narration's literal search also finds where keywords and sender markers may
+        // start, so ASCII text is searched once for all three (`scan_ascii_narration`).
+        let keywords = KeywordMatcher::build(settings);
+        let narration_extras: Vec<&[u8]> = keywords
+            .first_words()
+            .chain(SENDER_MARKERS.iter().map(|m| m.as_bytes()))
+            .collect();
+        let keyword_count = narration_extras.len() - SENDER_MARKERS.len();
+
         Ok(CompiledPolicy {
             floor_minor: settings.floor_minor,
             invoice_currency: super::normalize_currency(&settings.invoice_currency),
@@ -85,11 +94,14 @@ impl CompiledPolicy {
                 .and_then(required_literals)
                 .unwrap_or_default(),
             reference_regex,
-            keywords: KeywordMatcher::build(settings),
+            narration: FieldRules {
+                keyword_count,
+                ..FieldRules::build(&of_field(RuleField::Narration), &narration_extras)?
+            },
+            keywords,
             settings: settings.clone(),
-            narration: FieldRules::build(&of_field(RuleField::Narration))?,
-            counterparty: FieldRules::build(&of_field(RuleField::Counterparty))?,
-            reference: FieldRules::build(&of_field(RuleField::Reference))?,
+            counterparty: FieldRules::build(&of_field(RuleField::Counterparty), &[])?,
+            reference: FieldRules::build(&of_field(RuleField::Reference), &[])?,
             rule_ids: ordered.iter().map(|rule| rule.id.clone()).collect(),
         })
     }
@@ -106,6 +118,47 @@ impl CompiledPolicy {
 
     pub(crate) fn rule_id(&self, ordinal: Ordinal) -> Option<&str> {
         self.rule_ids.get(ordinal as usize).map(String::as_str)
+    }
+
+    /// One search of the searched text, known to be ASCII, for three things at once: the
+    /// keywords (spelling indexes appended to `found`, list bits returned), the word starts
+    /// of the narration (`senders.limit` bytes) where a sender marker begins, and the
+    /// literals of the narration rules, kept in `scratch` for
+    /// [`FieldRules::matches_searched`]. Only where the literal search finds a keyword's
+    /// first word or a marker is a keyword or a sender looked for.
+    pub(crate) fn scan_ascii_narration(
+        &self,
+        text: &str,
+        found: &mut Vec<u32>,
+        senders: &mut SenderStarts,
+        scratch: &mut MatchScratch,
+    ) -> u8 {
+        let bytes = text.as_bytes();
+        let narration = &self.narration;
+        let rule_literals = narration.literal_uses.len();
+        let keywords = rule_literals + narration.keyword_count;
+        let mut lists = 0;
+        senders.starts.clear();
+        scratch.found.clear();
+        if let Some(literals) = &narration.literals {
+            let SenderStarts { limit, starts, .. } = senders;
+            literals.for_each_match(bytes, |number, at| {
+                if number < rule_literals {
+                    scratch.found.push(number as u32);
+                } else if number < keywords {
+                    lists |= self.keywords.keyword_at(bytes, at, number - rule_literals, found);
+                } else if at < *limit
+                    && (at == 0 || bytes.get(at - 1).is_some_and(|b| !b.is_ascii_alphanumeric()))
+                {
+                    starts.push(at as u32);
+                }
+            });
+        }
+        // Found in no particular order: `decide` tries them from the first.
+        senders.starts.sort_unstable();
+        senders.starts.dedup();
+        senders.complete = true;
+        lists
     }
 }
 
@@ -210,10 +263,14 @@ pub(crate) struct FieldRules {
     /// The lowercased `contains` patterns and the literals the regexes require, in one
     /// search (`literals`): ASCII text is searched as it stands, other text lowercased
     /// first.
+    /// After the rules' literals come the extra patterns the field was built with (the
+    /// narration's: keywords' first words, then sender markers), which no rule uses.
     literals: Option<LiteralSet>,
     /// Per literal: the `contains` rules it is the pattern of, and the regexes
     /// (`filtered`) it is the required literal of.
     literal_uses: Vec<LiteralUse>,
+    /// How many of the extra patterns are keywords' first words.
+    keyword_count: usize,
     /// Lowercased, trimmed patterns with their rules, sorted by length: a text whose
     /// length no pattern has is turned away after comparing lengths alone, and the few
     /// patterns of its length are compared ASCII-case-insensitively.
@@ -253,7 +310,9 @@ enum RegexRules {
 }
 
 impl FieldRules {
-    fn build(rules: &[(Ordinal, &Rule)]) -> Result<FieldRules, PolicyError> {
+    /// The rules of one field; `extras` are searched with the rules' literals (the
+    /// narration's: keywords' first words, then the sender markers).
+    fn build(rules: &[(Ordinal, &Rule)], extras: &[&[u8]]) -> Result<FieldRules, PolicyError> {
         let mut literals: Vec<(String, LiteralUse)> = Vec::new();
         let mut exact: Vec<(String, Vec<RuleRef>)> = Vec::new();
         let mut filtered: Vec<(&str, RegexLiterals, Vec<RuleRef>)> = Vec::new();
@@ -324,8 +383,15 @@ impl FieldRules {
         };
 
         Ok(FieldRules {
-            literals: (!literals.is_empty())
-                .then(|| LiteralSet::new(literals.iter().map(|(p, _)| p.as_bytes()))),
+            literals: (!literals.is_empty() || !extras.is_empty()).then(|| {
+                LiteralSet::new(
+                    literals
+                        .iter()
+                        .map(|(p, _)| p.as_bytes())
+                        .chain(extras.iter().copied()),
+                )
+            }),
+            keyword_count: 0,
             literal_uses: literals.into_iter().map(|(_, uses)| uses).collect(),
             exact,
             exact_starts,
@@ -344,7 +410,7 @@ impl FieldRules {
     }
 
     fn is_empty(&self) -> bool {
-        self.literals.is_none()
+        self.literal_uses.is_empty()
             && self.exact.is_empty()
             && self.filtered.is_empty()
             && matches!(self.always, RegexRules::Empty)
@@ -367,38 +433,73 @@ impl FieldRules {
         hits
     }
 
+    /// [`Self::matches_any`] of the narration's searched text, ASCII, once
+    /// [`CompiledPolicy::scan_ascii_narration`] has found its rule literals.
+    pub fn matches_searched(
+        &self,
+        text: &str,
+        account: Option<&str>,
+        scratch: &mut MatchScratch,
+    ) -> RuleHits {
+        let mut hits = RuleHits::NONE;
+        if !self.is_empty() {
+            self.matches_found(text, text, true, account, &mut scratch.found, &mut hits);
+        }
+        hits
+    }
+
     fn matches(&self, text: &str, account: Option<&str>, scratch: &mut MatchScratch, hits: &mut RuleHits) {
         let MatchScratch { folded, found } = scratch;
+        let ascii = is_ascii(text);
+        found.clear();
+        // ASCII text as it stands: the comparisons are ASCII-case-insensitive.
+        let folded = if ascii || (self.literals.is_none() && self.exact.is_empty()) {
+            text
+        } else {
+            lowercase_into(text, folded)
+        };
+        if let Some(literals) = &self.literals {
+            let rules = self.literal_uses.len();
+            literals.for_each_match(folded.as_bytes(), |number, _| {
+                if number < rules {
+                    found.push(number as u32);
+                }
+            });
+        }
+        self.matches_found(text, folded, ascii, account, found, hits);
+    }
+
+    /// The rest of a match once the rules' literals in `folded` (`text` lowercased unless
+    /// ASCII) are in `found`: contains rules, exact rules, regexes.
+    fn matches_found(
+        &self,
+        text: &str,
+        folded: &str,
+        ascii: bool,
+        account: Option<&str>,
+        found: &mut Vec<u32>,
+        hits: &mut RuleHits,
+    ) {
         let add = |rules: &[RuleRef], hits: &mut RuleHits| {
             for rule in rules.iter().filter(|r| r.applies_to(account)) {
                 hits.add_one(rule.list, rule.ordinal);
             }
         };
-        let ascii = is_ascii(text);
-        found.clear();
-        if self.literals.is_some() || !self.exact.is_empty() {
-            // ASCII text as it stands: the comparisons below are ASCII-case-insensitive.
-            let folded = if ascii { text } else { lowercase_into(text, folded) };
-            if let Some(literals) = &self.literals {
-                literals.for_each_match(folded.as_bytes(), |number| found.push(number as u32));
-                for &number in found.iter() {
-                    if let Some(uses) = self.literal_uses.get(number as usize) {
-                        add(&uses.contains, hits);
-                    }
-                }
+        for &number in found.iter() {
+            if let Some(uses) = self.literal_uses.get(number as usize) {
+                add(&uses.contains, hits);
             }
-            if !self.exact.is_empty() {
-                let trimmed = trim(folded);
-                let len = trimmed.len();
-                // Longer than every pattern: no range.
-                if let (Some(&from), Some(&to)) = (self.exact_starts.get(len), self.exact_starts.get(len + 1))
-                {
-                    for (pattern, rules) in self.exact.get(from as usize..to as usize).unwrap_or_default() {
-                        // A lowercased pattern equals an ASCII text, or a lowercased one,
-                        // exactly when they are equal ASCII-case-insensitively.
-                        if pattern.eq_ignore_ascii_case(trimmed) {
-                            add(rules, hits);
-                        }
+        }
+        if !self.exact.is_empty() {
+            let trimmed = trim(folded);
+            let len = trimmed.len();
+            // Longer than every pattern: no range.
+            if let (Some(&from), Some(&to)) = (self.exact_starts.get(len), self.exact_starts.get(len + 1)) {
+                for (pattern, rules) in self.exact.get(from as usize..to as usize).unwrap_or_default() {
+                    // A lowercased pattern equals an ASCII text, or a lowercased one,
+                    // exactly when they are equal ASCII-case-insensitively.
+                    if pattern.eq_ignore_ascii_case(trimmed) {
+                        add(rules, hits);
                     }
                 }
             }

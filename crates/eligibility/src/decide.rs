@@ -95,10 +95,15 @@ fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch,
     found.clear();
     senders.limit = tx.narration.len();
     let ascii = is_ascii(text);
-    let fired = policy
-        .keywords
-        .scan_marking(text, ascii, normalized, found, senders)
-        .lists;
+    // ASCII text (the usual) is searched once for keywords, senders and rule literals.
+    let fired = if ascii {
+        policy.scan_ascii_narration(text, found, senders, rules)
+    } else {
+        policy
+            .keywords
+            .scan_marking(text, false, normalized, found, senders)
+            .lists
+    };
     decision.keywords = policy.keywords.spellings_of(found);
 
     // Step 1.
@@ -140,7 +145,11 @@ fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch,
         .filter(|number| !number.is_empty());
 
     let account = tx.account_id.as_deref();
-    let mut hits = policy.narration.matches_any([text], account, rules);
+    let mut hits = if ascii {
+        policy.narration.matches_searched(text, account, rules)
+    } else {
+        policy.narration.matches_any([text], account, rules)
+    };
     let counterparty = counterparty_name.into_iter().chain(account_number);
     hits.add(policy.counterparty.matches_any(counterparty, account, rules));
     // The reference field and, when the regex found one elsewhere, that reference too.

@@ -59,6 +59,8 @@ pub(crate) struct SenderStarts {
 pub(crate) struct KeywordMatcher {
     /// Pattern `i` is `keywords[i]` in word normal form; `None` when every list is empty.
     automaton: Option<KeywordAutomaton>,
+    /// Keyword `i` in word normal form.
+    phrases: Vec<Box<[u8]>>,
     keywords: Vec<Keyword>,
     /// Reported spellings in report order: business, personal, refund, configured order.
     spellings: Vec<String>,
@@ -128,6 +130,7 @@ impl KeywordMatcher {
         }
         KeywordMatcher {
             automaton: build_automaton(&phrases),
+            phrases: phrases.iter().map(|p| p.as_bytes().into()).collect(),
             keywords,
             spellings,
         }
@@ -174,6 +177,34 @@ impl KeywordMatcher {
             automaton.scan(buf.as_bytes(), Form::Normal, &mut on_match, senders);
         }
         hits
+    }
+
+    /// The first word of every keyword in normal form, by keyword number: in ASCII text a
+    /// keyword can only start where its first word occurs (see [`Self::keyword_at`]).
+    pub(crate) fn first_words(&self) -> impl Iterator<Item = &[u8]> {
+        self.phrases
+            .iter()
+            .map(|phrase| phrase.split(|&b| b == b' ').next().unwrap_or_default())
+    }
+
+    /// When keyword `number` matches ASCII `text` at `at` (a word start there, the keyword
+    /// a prefix of the text's normal form from it), appends its spelling indexes to
+    /// `found` and returns its list bits; else 0.
+    #[inline]
+    pub(crate) fn keyword_at(&self, text: &[u8], at: usize, number: usize, found: &mut Vec<u32>) -> u8 {
+        let word_start = at == 0 || text.get(at - 1).is_some_and(|b| !b.is_ascii_alphanumeric());
+        let (Some(phrase), Some(keyword), Some(automaton)) = (
+            self.phrases.get(number),
+            self.keywords.get(number),
+            &self.automaton,
+        ) else {
+            return 0;
+        };
+        if !word_start || !phrase_at(&automaton.ascii_map, text, at, phrase) {
+            return 0;
+        }
+        found.extend(keyword.spelling.iter().copied().filter(|&s| s != NO_SPELLING));
+        keyword.lists
     }
 
     /// The spellings of `found`, in report order, without repeats. Sorts `found`.

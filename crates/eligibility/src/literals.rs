@@ -22,6 +22,9 @@ static FOLD: [u8; 256] = {
 const TRIGRAM_BITS: u32 = 15;
 const TRIGRAM_WORDS: usize = (1 << TRIGRAM_BITS) / 64;
 
+/// The widest stride between looked-up positions.
+const MAX_STRIDE: usize = 4;
+
 /// The trigram index of three bytes: the low five bits of each. ASCII letters keep their
 /// identity and lose their case; other bytes share indexes with some letters, which only
 /// makes a few more candidates.
@@ -33,20 +36,23 @@ fn trigram(a: u8, b: u8, c: u8) -> usize {
 /// Several byte strings searched at once, ASCII-case-insensitively (a pattern byte that is
 /// an ASCII letter matches either case; every other byte matches itself).
 ///
-/// Every other text position (0, 2, 4, ...) is looked up in a bit table by the trigram
-/// index of the three bytes there (past the end, zero bytes). An occurrence of a pattern
-/// starts at an even or an odd position, so each pattern sets bits for both cases: one
-/// of four bytes or more sets the trigrams at two adjacent offsets of it (chosen to be
-/// rare in bank narrations), one of which always falls on a looked-up position; a shorter
-/// one sets its trigram at offset 0 and, with any byte before it, at offset -1 (a
-/// one-byte pattern is instead compared with every byte). Only where a bit is set are the
+/// Only every `stride`-th text position (0, s, 2s, ...) is looked up, in a bit table, by
+/// the trigram index of the three bytes there (past the end, zero bytes). The stride is
+/// the shortest pattern's length, from 2 up to 4 (one-byte patterns are instead compared
+/// with every byte). An occurrence of a pattern may start at any position, so each
+/// pattern sets the trigrams of `stride` adjacent offsets of it, one of which always falls
+/// on a looked-up position: offsets inside the pattern, chosen to be rare in bank
+/// narrations, and for a pattern shorter than `stride + 2` also the offset one byte before
+/// it or the one ending one byte after it (that byte any). Only where a bit is set are the
 /// patterns of that index compared. So no occurrence is missed, and with one table lookup
-/// per two bytes and trigrams that are rare, most texts are answered without a single
-/// comparison.
+/// per `stride` bytes and trigrams that are rare, most texts are answered without a
+/// single comparison.
 #[derive(Debug)]
 pub(crate) struct LiteralSet {
     /// ASCII-lowercased patterns, by pattern number.
     patterns: Vec<Box<[u8]>>,
+    /// Distance between looked-up positions.
+    stride: usize,
     /// Bit `trigram(a, b, c)`: some pattern has that trigram index at a chosen offset.
     table: Box<[u64; TRIGRAM_WORDS]>,
     /// Per word of `table`, how many bits the words before it have set: the rank of a set
@@ -107,36 +113,54 @@ impl LiteralSet {
             .into_iter()
             .map(|p| p.as_ref().iter().map(|&b| FOLD[usize::from(b)]).collect())
             .collect();
+        let stride = patterns
+            .iter()
+            .map(|p| p.len())
+            .filter(|&len| len >= 2)
+            .min()
+            .map_or(2, |len| len.clamp(2, MAX_STRIDE));
         // (trigram index, pattern, shift)
         let mut keyed: Vec<(usize, u32, u32)> = Vec::new();
         let mut singles = Vec::new();
-        let any = 0..32u8;
         for (number, pattern) in (0u32..).zip(&patterns) {
-            let mut set = |index: usize, shift: u32| keyed.push((index, number, shift));
-            match **pattern {
-                [] => {}
-                [a] => singles.push((a, number)),
-                [a, b] => {
-                    for x in any.clone() {
-                        set(trigram(a, b, x), 1);
-                        set(trigram(x, a, b), 0);
-                    }
+            let len = pattern.len();
+            match len {
+                0 => continue,
+                1 => {
+                    singles.push((pattern[0], number));
+                    continue;
                 }
-                [a, b, c] => {
-                    set(trigram(a, b, c), 1);
-                    for x in any.clone() {
-                        set(trigram(x, a, b), 0);
+                _ => {}
+            }
+            // The first of `stride` adjacent offsets, from one byte before the pattern to
+            // the one ending one byte after it (`stride <= len`): the rarest bytes, with as
+            // few offsets reaching outside the pattern as its length allows.
+            let last_first = len as isize - 1 - stride as isize;
+            let first = (-1..=last_first)
+                .min_by_key(|&first| {
+                    let outside = (first..first + stride as isize)
+                        .filter(|&o| o == -1 || o == len as isize - 2)
+                        .count() as u32;
+                    let from = first.max(0) as usize;
+                    let to = ((first + stride as isize + 2) as usize).min(len);
+                    (outside, commonness(&pattern[from..to]), first)
+                })
+                .unwrap_or(-1);
+            for offset in first..first + stride as isize {
+                let shift = (offset + 1) as u32;
+                let mut set = |index: usize| keyed.push((index, number, shift));
+                if offset == -1 {
+                    for any in 0..32u8 {
+                        set(trigram(any, pattern[0], pattern[1]));
                     }
-                }
-                _ => {
-                    let chosen = pattern
-                        .windows(4)
-                        .enumerate()
-                        .min_by_key(|&(offset, w)| (quadgram_commonness(w), offset));
-                    if let Some((offset, w)) = chosen {
-                        set(trigram(w[0], w[1], w[2]), offset as u32 + 1);
-                        set(trigram(w[1], w[2], w[3]), offset as u32 + 2);
+                } else if offset as usize + 2 == len {
+                    let at = offset as usize;
+                    for any in 0..32u8 {
+                        set(trigram(pattern[at], pattern[at + 1], any));
                     }
+                } else {
+                    let at = offset as usize;
+                    set(trigram(pattern[at], pattern[at + 1], pattern[at + 2]));
                 }
             }
         }
@@ -168,6 +192,7 @@ impl LiteralSet {
             .collect();
         LiteralSet {
             patterns,
+            stride,
             table,
             ranks,
             groups,
@@ -176,63 +201,76 @@ impl LiteralSet {
         }
     }
 
-    /// Calls `found` with the number of every pattern occurring in `text`, once per
-    /// occurrence or more, in no particular order.
+    /// Calls `found` with the number and the start of every occurrence of a pattern in
+    /// `text`, once or more each, in no particular order.
     #[inline]
-    pub(crate) fn for_each_match(&self, text: &[u8], mut found: impl FnMut(usize)) {
+    pub(crate) fn for_each_match(&self, text: &[u8], mut found: impl FnMut(usize, usize)) {
         for &(single, number) in &self.singles {
-            for &byte in text {
+            for (at, &byte) in text.iter().enumerate() {
                 if FOLD[usize::from(byte)] == single {
-                    found(number as usize);
+                    found(number as usize, at);
                 }
             }
         }
-        // Even positions with two more bytes after them, in blocks of 64: the table is
-        // looked up with no call and no branch, the hits gathered as bits, and only then
-        // verified.
-        let table = &*self.table;
-        let len = text.len();
-        let mut at = 0;
-        while at + 2 < len {
-            let end = (at + 128).min(len - 2);
-            let mut hits = 0u64;
-            let block = text.get(at..end + 2).unwrap_or_default();
-            for (k, window) in block.windows(3).step_by(2).enumerate() {
-                let index = trigram(window[0], window[1], window[2]);
-                hits |= (table[index >> 6] >> (index & 63) & 1) << k;
-            }
-            while hits != 0 {
-                let pos = at + 2 * hits.trailing_zeros() as usize;
-                hits &= hits - 1;
-                let index = trigram(text[pos], text[pos + 1], text[pos + 2]);
-                self.verify(text, pos, index, &mut found);
-            }
-            at = end + (end - at) % 2;
-        }
-        // The last even positions, padded with zero bytes past the end.
+        let mut at = match self.stride {
+            2 => self.scan_blocks::<2>(text, &mut found),
+            3 => self.scan_blocks::<3>(text, &mut found),
+            _ => self.scan_blocks::<4>(text, &mut found),
+        };
+        // The last looked-up positions, padded with zero bytes past the end.
         let byte = |i: usize| text.get(i).copied().unwrap_or(0);
-        while at < len {
-            self.check(
-                text,
-                at,
-                trigram(byte(at), byte(at + 1), byte(at + 2)),
-                &mut found,
-            );
-            at += 2;
+        while at < text.len() {
+            let index = trigram(byte(at), byte(at + 1), byte(at + 2));
+            if self.table[index >> 6] & (1 << (index & 63)) != 0 {
+                self.verify(text, at, index, &mut found);
+            }
+            at += self.stride;
         }
     }
 
+    /// Looks up positions 0, S, 2S, ... while S bytes and at least three are left there,
+    /// in blocks of 64: the table is looked up with no call and no branch, the hits
+    /// gathered as bits, and only then verified. Returns the first position not looked up.
     #[inline(always)]
-    fn check(&self, text: &[u8], at: usize, index: usize, found: &mut impl FnMut(usize)) {
-        if self.table[index >> 6] & (1 << (index & 63)) != 0 {
-            self.verify(text, at, index, found);
+    fn scan_blocks<const S: usize>(&self, text: &[u8], found: &mut impl FnMut(usize, usize)) -> usize {
+        let table = &*self.table;
+        let bit = |index: usize| table[index >> 6] >> (index & 63) & 1;
+        let mut at = 0;
+        loop {
+            let rest = text.get(at..).unwrap_or_default();
+            let mut hits = 0u64;
+            let looked = if S == 2 {
+                // A position's three bytes overlap the next one's.
+                let block = rest.get(..rest.len().min(2 * 64 + 1)).unwrap_or_default();
+                for (k, w) in block.windows(3).step_by(2).enumerate() {
+                    hits |= bit(trigram(w[0], w[1], w[2])) << k;
+                }
+                block.len().saturating_sub(1) / 2
+            } else {
+                let block = rest.get(..rest.len().min(S * 64)).unwrap_or_default();
+                for (k, c) in block.chunks_exact(S).enumerate() {
+                    hits |= bit(trigram(c[0], c[1], c[2])) << k;
+                }
+                block.len() / S
+            };
+            while hits != 0 {
+                let pos = at + S * hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                if let Some(w) = text.get(pos..pos + 3) {
+                    self.verify(text, pos, trigram(w[0], w[1], w[2]), found);
+                }
+            }
+            at += S * looked;
+            if looked < 64 {
+                return at;
+            }
         }
     }
 
     /// The patterns that set trigram index `index` and that, aligned on the trigram
     /// starting at byte `at`, occur in `text`.
     #[inline(never)]
-    fn verify(&self, text: &[u8], at: usize, index: usize, found: &mut impl FnMut(usize)) {
+    fn verify(&self, text: &[u8], at: usize, index: usize, found: &mut impl FnMut(usize, usize)) {
         let word = self.table[index >> 6];
         let below = (word & ((1 << (index & 63)) - 1)).count_ones() as usize;
         let group = self.ranks[index >> 6] as usize + below;
@@ -264,19 +302,19 @@ impl LiteralSet {
                     .is_some_and(|window| window.eq_ignore_ascii_case(pattern)),
             };
             if matched {
-                found(anchor.pattern as usize);
+                found(anchor.pattern as usize, begin);
             }
         }
     }
 }
 
-/// How often a folded four-byte string is expected in bank narrations, roughly: the
-/// frequency ranks of its bytes, and a penalty for pairs in it that are frequent in
-/// English or in narrations ("inv", "app", "pos", "trf", amounts and dates).
-fn quadgram_commonness(quadgram: &[u8]) -> u32 {
-    let bytes: u32 = quadgram.iter().map(|&b| byte_commonness(b)).sum();
-    let pairs: u32 = quadgram.windows(2).map(|w| pair_penalty(w[0], w[1])).sum();
-    bytes + pairs
+/// How often a folded string is expected in bank narrations, roughly: the frequency ranks
+/// of its bytes, and a penalty for pairs in it that are frequent in English or in
+/// narrations ("inv", "app", "pos", "trf", amounts and dates).
+fn commonness(bytes: &[u8]) -> u32 {
+    let singles: u32 = bytes.iter().map(|&b| byte_commonness(b)).sum();
+    let pairs: u32 = bytes.windows(2).map(|w| pair_penalty(w[0], w[1])).sum();
+    singles + pairs
 }
 
 /// A penalty for a pair of folded bytes frequent in English or in narrations.
@@ -515,7 +553,7 @@ mod tests {
 
     fn matches(set: &LiteralSet, text: &str) -> Vec<usize> {
         let mut out = Vec::new();
-        set.for_each_match(text.as_bytes(), |n| out.push(n));
+        set.for_each_match(text.as_bytes(), |n, _| out.push(n));
         out.sort_unstable();
         out.dedup();
         out
@@ -535,7 +573,7 @@ mod tests {
         // At both ends, overlapping, repeated.
         let set = LiteralSet::new(["aa", "aaa", "ab"]);
         let mut all = Vec::new();
-        set.for_each_match(b"aaaab", |n| all.push(n));
+        set.for_each_match(b"aaaab", |n, _| all.push(n));
         all.sort_unstable();
         assert_eq!(all, [0, 0, 0, 1, 1, 2]);
     }
@@ -764,6 +802,34 @@ mod tests {
             let set = LiteralSet::new(patterns.iter().map(|p| p.as_bytes()));
             let lowered: Vec<String> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
             prop_assert_eq!(matches(&set, &text), naive(&lowered, &text));
+        }
+
+        #[test]
+        fn literal_set_reports_every_occurrence_at_every_stride(
+            shortest in 1..6usize,
+            patterns in proptest::collection::vec("[abAB1 /é-]{1,11}", 1..12),
+            text in "[abAB1 /é-]{0,40}|[abAB1 /-]{100,600}",
+        ) {
+            let patterns: Vec<String> =
+                patterns.into_iter().filter(|p| p.len() >= shortest).collect();
+            let set = LiteralSet::new(patterns.iter().map(|p| p.as_bytes()));
+            let stride = patterns.iter().map(String::len).filter(|&l| l >= 2).min().map_or(2, |l| l.min(4));
+            prop_assert_eq!(set.stride, stride);
+            let mut found = Vec::new();
+            set.for_each_match(text.as_bytes(), |n, at| found.push((n, at)));
+            found.sort_unstable();
+            found.dedup();
+            let text = text.as_bytes();
+            let mut expected = Vec::new();
+            for (n, pattern) in patterns.iter().enumerate() {
+                let pattern = pattern.as_bytes();
+                for at in 0..(text.len() + 1).saturating_sub(pattern.len()) {
+                    if text[at..at + pattern.len()].eq_ignore_ascii_case(pattern) {
+                        expected.push((n, at));
+                    }
+                }
+            }
+            prop_assert_eq!(found, expected);
         }
 
         #[test]

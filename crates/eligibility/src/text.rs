@@ -337,6 +337,10 @@ pub fn narration_sender(narration: &str) -> Option<&str> {
     None
 }
 
+/// What a narration holds where [`sender_at`] can find a sender: one of these, ASCII-case-
+/// insensitively, at the word start it is given.
+pub(crate) const SENDER_MARKERS: [&str; 4] = ["nip/", "trf", "transfer", "frm"];
+
 /// The sender named by a marker at byte `start` of `narration`, a word start.
 #[inline]
 pub(crate) fn sender_at(narration: &str, start: usize) -> Option<&str> {
