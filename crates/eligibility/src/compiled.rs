@@ -1,5 +1,7 @@
 //! [`CompiledPolicy`]: settings and rules turned once into matchers that every transaction
-//! of a sync reuses. All keywords share one automaton (`keywords`). Each rule field has one
+//! of a sync reuses. All keywords share one automaton (`keywords`); on ASCII text they are
+//! found instead by the narration's literal search, which also holds the keywords' first
+//! words and the sender markers, so that text is searched once for all three. Each rule field has one
 //! literal search (`literals`) for all its `contains` patterns and for the literals its
 //! regexes require, one sorted table for its `exact` rules, and its regexes: those with a
 //! required literal run only on text where that literal occurs, the others together in one

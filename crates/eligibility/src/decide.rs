@@ -310,6 +310,29 @@ mod tests {
     }
 
     #[test]
+    fn a_sender_marker_counts_only_at_a_word_start() {
+        let p = policy(EligibilitySettings::default(), &[]);
+        for (narration, sender) in [
+            ("NIP/GTB/ACME LTD/invoice", Some("ACME LTD")),
+            ("XNIP/GTB/ACME LTD/invoice", None),
+            ("invoice TRF FROM ACME LTD", Some("ACME LTD")),
+            ("invoice XTRF FROM ACME LTD", None),
+            ("invoice 2FRM ACME", None),
+            ("invoice/FRM ACME", Some("ACME")),
+            ("invoiceTRANSFER FROM ACME", None),
+            ("pay nip/gtb/ada obi/x FRM OLU", Some("ada obi")),
+        ] {
+            let d = decide(&tx(TxType::Credit, 50_000, narration), &p);
+            assert_eq!(d.counterparty.as_deref(), sender, "{narration}");
+            assert_eq!(
+                d.counterparty.as_deref(),
+                narration_sender(narration),
+                "{narration}"
+            );
+        }
+    }
+
+    #[test]
     fn refund_debit_drafts_a_credit_note() {
         let p = policy(EligibilitySettings::default(), &[]);
         let d = decide(&tx(TxType::Debit, 500_000, "REFUND of invoice overpayment"), &p);

@@ -2,6 +2,10 @@
 //! with it, case-insensitively; a keyword of several words matches those words in a row, the
 //! last by prefix.
 //!
+//! ASCII text, the usual, is not walked here: the narration's literal search finds where
+//! each keyword's first word occurs, and [`KeywordMatcher::keyword_at`] checks the keyword
+//! there (`CompiledPolicy::scan_ascii_narration`). The walk below serves other text.
+//!
 //! Matching can only start at a word start, so the text is never passed over byte by byte
 //! with an automaton: a pattern is found exactly when it is a prefix of the text's word
 //! normal form from a word on, which is the spec's rule (whole earlier words, last word by
@@ -43,8 +47,9 @@ pub(crate) struct KeywordHits {
 }
 
 /// The word starts of the narration that may open a sender form (`NIP/`, `TRF`,
-/// `TRANSFER`, `FRM`: a word starting with `n`, `t` or `f`), in order, gathered by the
-/// keyword scan's walk over ASCII text, so the sender is found without walking the
+/// `TRANSFER`, `FRM`), in order, gathered by the one search of ASCII text
+/// (`CompiledPolicy::scan_ascii_narration`: where a marker begins) or by the keyword walk
+/// (a word starting with `n`, `t` or `f`), so the sender is found without walking the
 /// narration again ([`crate::text::sender_at`]).
 #[derive(Debug, Default)]
 pub(crate) struct SenderStarts {
@@ -200,7 +205,8 @@ impl KeywordMatcher {
         ) else {
             return 0;
         };
-        if !word_start || !phrase_at(&automaton.ascii_map, text, at, phrase) {
+        // The first word is there: a one-word keyword is all there.
+        if !word_start || (phrase.contains(&b' ') && !phrase_at(&automaton.ascii_map, text, at, phrase)) {
             return 0;
         }
         found.extend(keyword.spelling.iter().copied().filter(|&s| s != NO_SPELLING));
