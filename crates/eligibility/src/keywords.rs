@@ -89,6 +89,8 @@ enum AutomatonKind {
 #[derive(Debug)]
 struct Keyword {
     lists: u8,
+    /// Whether the keyword has several words.
+    several_words: bool,
     /// Per list, the index of its configured spelling in `spellings`.
     spelling: [u32; 3],
 }
@@ -113,11 +115,12 @@ impl KeywordMatcher {
                 let at = match phrases.iter().position(|p| *p == phrase) {
                     Some(at) => at,
                     None => {
-                        phrases.push(phrase);
                         keywords.push(Keyword {
                             lists: 0,
+                            several_words: phrase.contains(' '),
                             spelling: [NO_SPELLING; 3],
                         });
+                        phrases.push(phrase);
                         keywords.len() - 1
                     }
                 };
@@ -197,17 +200,18 @@ impl KeywordMatcher {
     /// `found` and returns its list bits; else 0.
     #[inline]
     pub(crate) fn keyword_at(&self, text: &[u8], at: usize, number: usize, found: &mut Vec<u32>) -> u8 {
-        let word_start = at == 0 || text.get(at - 1).is_some_and(|b| !b.is_ascii_alphanumeric());
-        let (Some(phrase), Some(keyword), Some(automaton)) = (
-            self.phrases.get(number),
-            self.keywords.get(number),
-            &self.automaton,
-        ) else {
+        let within_word = at > 0 && text.get(at - 1).is_some_and(u8::is_ascii_alphanumeric);
+        let Some(keyword) = self.keywords.get(number).filter(|_| !within_word) else {
             return 0;
         };
         // The first word is there: a one-word keyword is all there.
-        if !word_start || (phrase.contains(&b' ') && !phrase_at(&automaton.ascii_map, text, at, phrase)) {
-            return 0;
+        if keyword.several_words {
+            let (Some(phrase), Some(automaton)) = (self.phrases.get(number), &self.automaton) else {
+                return 0;
+            };
+            if !phrase_at(&automaton.ascii_map, text, at, phrase) {
+                return 0;
+            }
         }
         found.extend(keyword.spelling.iter().copied().filter(|&s| s != NO_SPELLING));
         keyword.lists

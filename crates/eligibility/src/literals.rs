@@ -75,6 +75,8 @@ struct Anchor {
     /// Where the trigram starts in the pattern, plus one (a trigram may start one byte
     /// before a short pattern).
     shift: u32,
+    /// Whether the pattern is longer than its head.
+    long: bool,
     /// The pattern's first bytes, little-endian, zero past `head_mask`.
     head: u64,
     /// `0xff` per byte of `head`.
@@ -99,6 +101,7 @@ impl Anchor {
         Anchor {
             pattern,
             shift,
+            long: bytes.len() > 8,
             head: u64::from_le_bytes(head),
             head_mask: u64::from_le_bytes(mask),
             head_case: u64::from_le_bytes(case),
@@ -281,8 +284,11 @@ impl LiteralSet {
             let Some(begin) = (at + 1).checked_sub(anchor.shift as usize) else {
                 continue;
             };
-            let Some(pattern) = self.patterns.get(anchor.pattern as usize) else {
-                continue;
+            // The pattern's bytes only for what its head cannot answer.
+            let pattern = || {
+                self.patterns
+                    .get(anchor.pattern as usize)
+                    .map_or(&[][..], |p| &p[..])
             };
             let matched = match text.get(begin..begin + 8) {
                 Some(window) => {
@@ -291,15 +297,18 @@ impl LiteralSet {
                     let word = u64::from_le_bytes(bytes);
                     // The head is the whole of a pattern of up to 8 bytes.
                     (word | anchor.head_case) & anchor.head_mask == anchor.head
-                        && (pattern.len() <= 8
-                            || text
-                                .get(begin + 8..begin + pattern.len())
-                                .is_some_and(|rest| rest.eq_ignore_ascii_case(&pattern[8..])))
+                        && (!anchor.long || {
+                            let pattern = pattern();
+                            text.get(begin + 8..begin + pattern.len())
+                                .is_some_and(|rest| rest.eq_ignore_ascii_case(&pattern[8..]))
+                        })
                 }
                 // Near the end of the text.
-                None => text
-                    .get(begin..begin + pattern.len())
-                    .is_some_and(|window| window.eq_ignore_ascii_case(pattern)),
+                None => {
+                    let pattern = pattern();
+                    text.get(begin..begin + pattern.len())
+                        .is_some_and(|window| window.eq_ignore_ascii_case(pattern))
+                }
             };
             if matched {
                 found(anchor.pattern as usize, begin);
