@@ -21,7 +21,7 @@ use super::policy::{
     build_regex, validate_rule, EligibilitySettings, MatchKind, PolicyError, Rule, RuleField, RuleList,
     REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT,
 };
-use super::text::{is_ascii, lowercase_into, trim, SENDER_MARKERS};
+use super::text::{is_ascii, lowercase_into, separates, trim, SENDER_MARKERS};
 
 /// Rule position in id order; `NONE` when no rule of a list matched.
 type Ordinal = u32;
@@ -36,6 +36,9 @@ pub struct CompiledPolicy {
     pub(crate) reference_regex: Option<Regex>,
     /// What a candidate must hold for `reference_regex` to match it, when known.
     pub(crate) reference_literals: RegexLiterals,
+    /// Whether the narration's literal search finds the longest of `reference_literals`
+    /// ([`Self::scan_ascii_narration`]).
+    pub(crate) reference_searched: bool,
     pub(crate) keywords: KeywordMatcher,
     /// Rule ids by ordinal.
     rule_ids: Vec<String>,
@@ -80,21 +83,31 @@ impl CompiledPolicy {
 
         // The narration's literal search also finds where keywords and sender markers may
         // start, so ASCII text is searched once for all three (`scan_ascii_narration`).
+        // So does the longest literal of the reference regex, when it can be in a
+        // candidate and is long enough not to shorten the search's stride.
+        let reference_literals = settings
+            .reference_regex
+            .as_deref()
+            .and_then(required_literals)
+            .unwrap_or_default();
+        let reference_literal = reference_literals.longest.as_bytes();
+        let reference_searched = reference_regex.is_some()
+            && reference_literal.len() >= 3
+            && !reference_literal.iter().any(|&b| separates(b));
         let keywords = KeywordMatcher::build(settings);
-        let narration_extras: Vec<&[u8]> = keywords
+        let mut narration_extras: Vec<&[u8]> = keywords
             .first_words()
             .chain(SENDER_MARKERS.iter().map(|m| m.as_bytes()))
             .collect();
         let keyword_count = narration_extras.len() - SENDER_MARKERS.len();
+        if reference_searched {
+            narration_extras.push(reference_literal);
+        }
 
         Ok(CompiledPolicy {
             floor_minor: settings.floor_minor,
             invoice_currency: super::normalize_currency(&settings.invoice_currency),
-            reference_literals: settings
-                .reference_regex
-                .as_deref()
-                .and_then(required_literals)
-                .unwrap_or_default(),
+            reference_searched,
             reference_regex,
             narration: FieldRules {
                 keyword_count,
@@ -105,6 +118,7 @@ impl CompiledPolicy {
             counterparty: FieldRules::build(&of_field(RuleField::Counterparty), &[])?,
             reference: FieldRules::build(&of_field(RuleField::Reference), &[])?,
             rule_ids: ordered.iter().map(|rule| rule.id.clone()).collect(),
+            reference_literals,
         })
     }
 
@@ -122,25 +136,29 @@ impl CompiledPolicy {
         self.rule_ids.get(ordinal as usize).map(String::as_str)
     }
 
-    /// One search of the searched text, known to be ASCII, for three things at once: the
+    /// One search of the searched text, known to be ASCII, for four things at once: the
     /// keywords (spelling indexes appended to `found`, list bits returned), the word starts
-    /// of the narration (`senders.limit` bytes) where a sender marker begins, and the
-    /// literals of the narration rules, kept in `scratch` for
-    /// [`FieldRules::matches_searched`]. Only where the literal search finds a keyword's
-    /// first word or a marker is a keyword or a sender looked for.
+    /// of the narration (`senders.limit` bytes) where a sender marker begins, where the
+    /// reference regex's longest literal starts (into `references`, in order, when
+    /// `reference_searched`), and the literals of the narration rules, kept in `scratch`
+    /// for [`FieldRules::matches_searched`]. Only where the literal search finds a
+    /// keyword's first word or a marker is a keyword or a sender looked for.
     pub(crate) fn scan_ascii_narration(
         &self,
         text: &str,
         found: &mut Vec<u32>,
         senders: &mut SenderStarts,
+        references: &mut Vec<u32>,
         scratch: &mut MatchScratch,
     ) -> u8 {
         let bytes = text.as_bytes();
         let narration = &self.narration;
         let rule_literals = narration.literal_uses.len();
         let keywords = rule_literals + narration.keyword_count;
+        let markers = keywords + SENDER_MARKERS.len();
         let mut lists = 0;
         senders.starts.clear();
+        references.clear();
         scratch.found.clear();
         if let Some(literals) = &narration.literals {
             let SenderStarts { limit, starts, .. } = senders;
@@ -149,6 +167,8 @@ impl CompiledPolicy {
                     scratch.found.push(number as u32);
                 } else if number < keywords {
                     lists |= self.keywords.keyword_at(bytes, at, number - rule_literals, found);
+                } else if number >= markers {
+                    references.push(at as u32);
                 } else if at < *limit
                     && (at == 0 || bytes.get(at - 1).is_some_and(|b| !b.is_ascii_alphanumeric()))
                 {
@@ -156,6 +176,7 @@ impl CompiledPolicy {
                 }
             });
         }
+        references.sort_unstable();
         // Found in no particular order: `decide` tries them from the first.
         senders.starts.sort_unstable();
         senders.starts.dedup();

@@ -10,7 +10,9 @@ use super::compiled::{CompiledPolicy, MatchScratch};
 use super::keywords::{SenderStarts, BUSINESS, PERSONAL, REFUND};
 use super::literals::RegexLiterals;
 use super::model::{currency_matches, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType};
-use super::text::{is_ascii, narration_sender, reference_tokens, reference_tokens_holding, sender_at, trim};
+use super::text::{
+    is_ascii, narration_sender, reference_tokens, reference_tokens_holding, sender_at, tokens_around, trim,
+};
 
 /// Buffers reused from one decision to the next on the same thread.
 struct Scratch {
@@ -25,6 +27,8 @@ struct Scratch {
     found: Vec<u32>,
     /// Where the narration's sender may be named.
     senders: SenderStarts,
+    /// Where the reference regex's longest literal starts in the searched text.
+    references: Vec<u32>,
 }
 
 /// Past this, a buffer grown by one huge narration is given back rather than kept.
@@ -42,6 +46,7 @@ impl Scratch {
                 starts: Vec::new(),
                 complete: false,
             },
+            references: Vec::new(),
         }
     }
 
@@ -57,6 +62,9 @@ impl Scratch {
         }
         if self.senders.starts.capacity() > SCRATCH_KEEP_BYTES {
             self.senders.starts = Vec::new();
+        }
+        if self.references.capacity() > SCRATCH_KEEP_BYTES {
+            self.references = Vec::new();
         }
     }
 }
@@ -89,6 +97,7 @@ fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch,
         rules,
         found,
         senders,
+        references,
     } = scratch;
 
     let text = joined_text(tx, joined);
@@ -97,7 +106,7 @@ fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch,
     let ascii = is_ascii(text);
     // ASCII text (the usual) is searched once for keywords, senders and rule literals.
     let fired = if ascii {
-        policy.scan_ascii_narration(text, found, senders, rules)
+        policy.scan_ascii_narration(text, found, senders, references, rules)
     } else {
         policy
             .keywords
@@ -115,10 +124,11 @@ fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch,
     }
 
     let own_reference = tx.reference.as_deref().map(trim).filter(|r| !r.is_empty());
-    let matched_reference = policy
-        .reference_regex
-        .as_ref()
-        .and_then(|regex| find_reference(own_reference, tx, regex, &policy.reference_literals));
+    let matched_reference = policy.reference_regex.as_ref().and_then(|regex| {
+        // Where the narration's search found the literal every candidate holds.
+        let searched = (ascii && policy.reference_searched).then_some(&references[..]);
+        find_reference(own_reference, tx, regex, &policy.reference_literals, searched)
+    });
     let counterparty_name = tx
         .counterparty
         .as_ref()
@@ -206,11 +216,13 @@ fn low_confidence(detail: Detail) -> (Outcome, Reason, Option<Detail>, Option<u3
 /// The first reference candidate the regex matches: the reference field, then the tokens
 /// of narration, then of description.
 /// Candidates without the regex's required literals are passed over without running it.
+/// `searched`: where the searched text (ASCII) holds the longest literal, in order.
 fn find_reference<'a>(
     own_reference: Option<&'a str>,
     tx: &'a Transaction,
     regex: &Regex,
     literals: &'a RegexLiterals,
+    searched: Option<&[u32]>,
 ) -> Option<&'a str> {
     let tries = |candidate: &str, holds: bool| {
         let may_match = if holds {
@@ -226,6 +238,22 @@ fn find_reference<'a>(
     // Every match holds the longest literal, so on ASCII text only the tokens holding it
     // are candidates worth trying; they come in the same order, and of their literals only
     // the anchored ones are left to check.
+    if let Some(starts) = searched {
+        // The searched text is the narration, then a space and the description.
+        let narration = tx.narration.as_str();
+        let starts = || starts.iter().map(|&at| at as usize);
+        let found = tokens_around(narration, starts().take_while(|&at| at < narration.len()))
+            .find(|candidate| tries(candidate, true));
+        if found.is_some() {
+            return found;
+        }
+        let description = tx.description.as_deref()?;
+        let from = narration.len() + 1;
+        let within = starts()
+            .filter(|&at| at >= from && at < from + description.len())
+            .map(|at| at - from);
+        return tokens_around(description, within).find(|candidate| tries(candidate, true));
+    }
     let literal = literals.longest.as_bytes();
     for text in std::iter::once(tx.narration.as_str()).chain(tx.description.as_deref()) {
         let found = match reference_tokens_holding(text, literal) {

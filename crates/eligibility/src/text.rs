@@ -186,9 +186,34 @@ pub(crate) fn reference_tokens_holding<'t>(text: &'t str, literal: &'t [u8]) -> 
     Some(TokensHolding { text, literal, at })
 }
 
+/// The [`reference_tokens`] of ASCII `text` around the byte positions `starts` (in order),
+/// each once: the candidates holding a literal that starts there.
+pub(crate) fn tokens_around(text: &str, starts: impl Iterator<Item = usize>) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    // The end of the last token given.
+    let mut given = None;
+    starts.filter_map(move |at| {
+        if given.is_some_and(|end| at < end) {
+            return None;
+        }
+        let start = bytes
+            .get(..at)?
+            .iter()
+            .rposition(|&b| separates(b))
+            .map_or(0, |j| j + 1);
+        let end = bytes
+            .get(at..)?
+            .iter()
+            .position(|&b| separates(b))
+            .map_or(bytes.len(), |j| at + j);
+        given = Some(end);
+        text.get(start..end)
+    })
+}
+
 /// A reference candidate separator (`char::is_whitespace` on ASCII, and `/ , ; |`).
 #[inline]
-fn separates(b: u8) -> bool {
+pub(crate) fn separates(b: u8) -> bool {
     matches!(
         b,
         b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ' | b'/' | b',' | b';' | b'|'
