@@ -115,7 +115,7 @@ async fn bare_scans(
         let started = Instant::now();
         let mut first = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ").await?;
         if connections == 1 {
-            let seen = read(&mut *first, how, env_id, None).await?;
+            let seen = read(&mut first, how, env_id, None).await?;
             anyhow::ensure!(seen > 0);
             first.rollback().await?;
             times.push(started.elapsed());
@@ -144,12 +144,12 @@ async fn bare_scans(
                 let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ").await?;
                 let set = format!("SET TRANSACTION SNAPSHOT '{snapshot}'");
                 sqlx::Executor::execute(&mut *tx, set.as_str()).await?;
-                let seen = read(&mut *tx, how, env_id, Some((bound(i), bound(i + 1)))).await?;
+                let seen = read(&mut tx, how, env_id, Some((bound(i), bound(i + 1)))).await?;
                 tx.rollback().await?;
                 anyhow::Ok(seen)
             });
         }
-        let mut seen = read(&mut *first, how, env_id, Some((bound(0), bound(1)))).await?;
+        let mut seen = read(&mut first, how, env_id, Some((bound(0), bound(1)))).await?;
         while let Some(other) = others.join_next().await {
             seen += other??;
         }

@@ -478,7 +478,7 @@ impl Default for Partial {
 /// Where a row's engine transaction is: [`Partial::reused`], or decoded from the JSON.
 enum Input {
     Reused,
-    Decoded(eligibility::Transaction),
+    Decoded(Box<eligibility::Transaction>),
 }
 
 impl Partial {
@@ -498,7 +498,7 @@ impl Partial {
                 Some(Input::Reused) => &self.reused,
                 Some(Input::Decoded(tx)) => {
                     decoded = tx;
-                    &decoded
+                    &*decoded
                 }
             };
             let before = eligibility::decide(tx, &policies.before);
@@ -566,7 +566,7 @@ impl Partial {
                 let decoded = RawTransaction::decode(raw).decoded;
                 self.decided += 1;
                 let tx = into_engine(row.account_id, currency(), decoded.ok()?);
-                (tx.amount != 0).then_some(Input::Decoded(tx))
+                (tx.amount != 0).then(|| Input::Decoded(Box::new(tx)))
             }
         }
     }
