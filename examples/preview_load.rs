@@ -2,16 +2,17 @@
 //! 5,000) are synced into the ledger through the service, then copied inside the database
 //! (new ids, everything else as the sync wrote it) until the ledger holds N (default
 //! 100,000); then `POST /si/mono/allow-deny/preview` (a deny rule, then a floor change) over
-//! loopback, five times each. Two anchors, measured in the same run, each a bare streamed
-//! `SELECT` of the same ledger rows and the same columns the preview reads: on one connection
-//! (the floor under a preview that reads on one), and split as the preview splits it
-//! (`PREVIEW_SCAN_CONNECTIONS` connections, default 2, each a range of the table's pages,
-//! under one exported snapshot: the floor under the split preview); the ratio to each is
-//! printed, and beside them a bare `SELECT` of the rows' JSON text (what previews read before
-//! the ledger kept the engine's fields).
+//! loopback, five times each. The anchors, measured in the same run, each read the same
+//! ledger rows and the same columns the preview reads, without deciding: a bare streamed
+//! `SELECT` (the `SELECT` inside the preview's COPY statement, `db::ledger::engine_rows`, its
+//! rows decoded as sqlx decodes any query's), and the preview's bare `COPY ... TO STDOUT
+//! (FORMAT binary)` (its bytes received, not parsed); each on one connection, and split as
+//! the preview splits it (`PREVIEW_SCAN_CONNECTIONS` connections, default 2, each a range of
+//! the table's pages, under one exported snapshot). The preview's ratio to each is printed.
 //!
 //! `bash scripts/bench-preview.sh [N]` (a release build; DATABASE_URL as scripts/pg.sh finds it;
-//! `PREVIEW_SCAN_CONNECTIONS` from the environment).
+//! `PREVIEW_SCAN_CONNECTIONS` from the environment; `PREVIEW_LOAD_DB` names the database made,
+//! default `taxpoynt_preview_<pid>`).
 
 mod common;
 
@@ -21,24 +22,67 @@ use futures::StreamExt;
 use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 use taxpoynt_mono::config::Settings;
+use taxpoynt_mono::db::ledger::engine_rows;
 use taxpoynt_mono::services::tenants;
 use taxpoynt_mono::startup::Application;
 
 /// At most this many transactions go through a real sync; the rest are copies of them.
 const SYNCED_MAX: usize = 5_000;
 
-/// The preview's own read (`db::ledger::stored_transactions`), without deciding.
-const ANCHOR: &str = "SELECT account_id, transaction_id, transaction IS NOT NULL, credit, amount, currency, \
-     narration, description, reference, counterparty_name, counterparty_account, counterparty_bank, \
-     CASE WHEN credit IS NULL THEN transaction::text END FROM mono_transactions WHERE env_id = $1";
-/// [`ANCHOR`] over the table's pages `[$2, $3)`, as the preview reads a range
-/// (`db::ledger::stored_transactions_in_pages`).
-const SPLIT_ANCHOR: &str = "SELECT account_id, transaction_id, transaction IS NOT NULL, credit, amount, currency, \
-     narration, description, reference, counterparty_name, counterparty_account, counterparty_bank, \
-     CASE WHEN credit IS NULL THEN transaction::text END FROM mono_transactions \
-     WHERE ctid >= format('(%s,0)', $2::int8)::tid AND ctid < format('(%s,0)', $3::int8)::tid AND env_id = $1";
-/// Mono's JSON of every row, as previews read it before the ledger kept the engine's fields.
-const JSON_SCAN: &str = "SELECT account_id, transaction::text FROM mono_transactions WHERE env_id = $1";
+/// The preview's read of the environment, or of the table's pages `[start, end)`: its COPY
+/// statement, and the bare `SELECT` inside it.
+fn statements(env_id: uuid::Uuid, pages: Option<(i64, i64)>) -> (String, String) {
+    let pages = pages.map(|(start, end)| {
+        let page = |p: i64| u32::try_from(p).unwrap_or(u32::MAX);
+        page(start)..page(end)
+    });
+    let copy = engine_rows::Scan {
+        env_id,
+        account_id: None,
+        from: None,
+        to: None,
+        pages,
+    }
+    .copy_statement()
+    .expect("no account id");
+    let select = copy
+        .strip_prefix("COPY (")
+        .and_then(|s| s.strip_suffix(") TO STDOUT (FORMAT binary)"))
+        .expect("a COPY of a SELECT")
+        .to_owned();
+    (copy, select)
+}
+
+/// How an anchor reads the rows.
+#[derive(Clone, Copy)]
+enum Read {
+    /// The bare `SELECT`, every column of every row decoded by sqlx.
+    Select,
+    /// The bare COPY: every byte received.
+    Copy,
+}
+
+/// Reads the preview's rows of `pages` (None: the whole environment) on `conn` as `how` says;
+/// how many values were not NULL (`Select`) or bytes arrived (`Copy`).
+async fn read(
+    conn: &mut sqlx::PgConnection,
+    how: Read,
+    env_id: uuid::Uuid,
+    pages: Option<(i64, i64)>,
+) -> anyhow::Result<usize> {
+    let (copy, select) = statements(env_id, pages);
+    match how {
+        Read::Select => read_all(sqlx::query(&select).fetch(conn)).await,
+        Read::Copy => {
+            let mut data = conn.copy_out_raw(&copy).await?;
+            let mut bytes = 0;
+            while let Some(chunk) = data.next().await {
+                bytes += chunk?.len();
+            }
+            Ok(bytes)
+        }
+    }
+}
 
 /// Reads every column of every row `rows` streams; how many values were not NULL.
 async fn read_all<'a>(
@@ -56,31 +100,27 @@ async fn read_all<'a>(
     Ok(seen)
 }
 
-/// Streams every row of `query` on one connection five times, reading each column; the time
-/// of each pass.
-async fn bare_scans(pool: &sqlx::PgPool, env_id: uuid::Uuid, query: &str) -> anyhow::Result<Vec<Duration>> {
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        let seen = read_all(sqlx::query(query).bind(env_id).fetch(pool)).await?;
-        anyhow::ensure!(seen > 0);
-        times.push(started.elapsed());
-    }
-    Ok(times)
-}
-
-/// [`ANCHOR`] split as the preview splits its scan: the table's pages in `connections` equal
-/// ranges (the last open to the end), each read on a connection of its own in a task of its
-/// own, all under the snapshot the first exports; five times, the time of each pass.
-async fn bare_split_scans(
+/// Reads the preview's rows as `how` says, split as the preview splits its scan: the table's
+/// pages in `connections` equal ranges (the last open to the end), each read on a connection
+/// of its own in a task of its own, all under the snapshot the first exports; one connection
+/// reads the whole environment. Five times; the time of each pass.
+async fn bare_scans(
     pool: &sqlx::PgPool,
     env_id: uuid::Uuid,
     connections: u32,
+    how: Read,
 ) -> anyhow::Result<Vec<Duration>> {
     let mut times = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
         let mut first = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ").await?;
+        if connections == 1 {
+            let seen = read(&mut first, how, env_id, None).await?;
+            anyhow::ensure!(seen > 0);
+            first.rollback().await?;
+            times.push(started.elapsed());
+            continue;
+        }
         let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
             .fetch_one(&mut *first)
             .await?;
@@ -104,22 +144,12 @@ async fn bare_split_scans(
                 let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ").await?;
                 let set = format!("SET TRANSACTION SNAPSHOT '{snapshot}'");
                 sqlx::Executor::execute(&mut *tx, set.as_str()).await?;
-                let rows = sqlx::query(SPLIT_ANCHOR)
-                    .bind(env_id)
-                    .bind(bound(i))
-                    .bind(bound(i + 1))
-                    .fetch(&mut *tx);
-                let seen = read_all(rows).await?;
+                let seen = read(&mut tx, how, env_id, Some((bound(i), bound(i + 1)))).await?;
                 tx.rollback().await?;
                 anyhow::Ok(seen)
             });
         }
-        let rows = sqlx::query(SPLIT_ANCHOR)
-            .bind(env_id)
-            .bind(bound(0))
-            .bind(bound(1))
-            .fetch(&mut *first);
-        let mut seen = read_all(rows).await?;
+        let mut seen = read(&mut first, how, env_id, Some((bound(0), bound(1)))).await?;
         while let Some(other) = others.join_next().await {
             seen += other??;
         }
@@ -204,7 +234,8 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let http = reqwest::Client::new();
-    let db = format!("taxpoynt_preview_{}", std::process::id());
+    let db = std::env::var("PREVIEW_LOAD_DB")
+        .unwrap_or_else(|_| format!("taxpoynt_preview_{}", std::process::id()));
     let (url, mut admin) = common::fresh_database(&master, &db).await?;
     let settings = Settings::from_lookup(|k| match k {
         "DATABASE_URL" => Some(url.to_string()),
@@ -269,16 +300,18 @@ async fn main() -> anyhow::Result<()> {
         bytes / 1_000_000
     );
 
-    let scan = median(bare_scans(&pool, env_id, ANCHOR).await?);
-    let split = median(bare_split_scans(&pool, env_id, connections).await?);
-    let json_scan = median(bare_scans(&pool, env_id, JSON_SCAN).await?);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let select_one = median(bare_scans(&pool, env_id, 1, Read::Select).await?);
+    let select_split = median(bare_scans(&pool, env_id, connections, Read::Select).await?);
+    let copy_one = median(bare_scans(&pool, env_id, 1, Read::Copy).await?);
+    let copy_split = median(bare_scans(&pool, env_id, connections, Read::Copy).await?);
     println!(
-        "bare SELECT of the columns the preview reads (anchors): one connection median {:.0} ms; \
-         split over {connections} connections median {:.0} ms; of the JSON text (one connection): median {:.0} ms",
-        ms(scan),
-        ms(split),
-        ms(json_scan)
+        "anchors, the same rows and columns as the preview, median of 5: bare SELECT on one connection {:.0} ms, \
+         split over {connections} {:.0} ms; bare COPY (binary) on one connection {:.0} ms, split over {connections} {:.0} ms",
+        ms(select_one),
+        ms(select_split),
+        ms(copy_one),
+        ms(copy_split)
     );
 
     for (name, body) in [
@@ -301,16 +334,17 @@ async fn main() -> anyhow::Result<()> {
         }
         anyhow::ensure!(answer["data"]["decided"].as_i64() == Some(stored), "{answer}");
         let m = median(times.clone());
+        let ratio = |anchor: Duration| m.as_secs_f64() / anchor.as_secs_f64();
         println!(
             "preview ({name}) over {stored} transactions: median {:.0} ms, best {:.0} ms; {:.2}x the bare \
-             SELECT on one connection ({:.0} ms), {:.2}x the bare SELECT split over {connections} ({:.0} ms); \
+             SELECT on one connection, {:.2}x split; {:.2}x the bare COPY on one connection, {:.2}x split; \
              {} deciders; changed {}",
             ms(m),
             ms(*times.iter().min().unwrap()),
-            m.as_secs_f64() / scan.as_secs_f64(),
-            ms(scan),
-            m.as_secs_f64() / split.as_secs_f64(),
-            ms(split),
+            ratio(select_one),
+            ratio(select_split),
+            ratio(copy_one),
+            ratio(copy_split),
             std::thread::available_parallelism().map_or(1, |n| n.get()),
             answer["data"]["changed"]
         );

@@ -8,6 +8,8 @@ use uuid::Uuid;
 use crate::domain::RecordReason;
 use eligibility::{DraftKind, Outcome};
 
+pub mod engine_rows;
+
 /// A page of decided transactions in column form, as the statement binds them: each
 /// transaction is moved into these columns once, straight from its decision.
 #[derive(Debug, Default)]
@@ -320,28 +322,6 @@ pub async fn record_redecision(
     Ok(invoice_id)
 }
 
-/// One stored transaction for the rule preview: its account, and either the fields the
-/// engine reads (`credit` set) or Mono's JSON (`raw`; None for rows written before the ledger
-/// kept it, or whose JSON retention removed).
-pub struct StoredTransaction {
-    pub account_id: String,
-    pub transaction_id: String,
-    /// False when the ledger holds no JSON for the row: nothing to decide.
-    pub kept: bool,
-    /// Set when the fields below are: the transaction decoded when it was stored.
-    pub credit: Option<bool>,
-    pub amount: Option<i64>,
-    pub currency: Option<String>,
-    pub narration: Option<String>,
-    pub description: Option<String>,
-    pub reference: Option<String>,
-    pub counterparty_name: Option<String>,
-    pub counterparty_account: Option<String>,
-    pub counterparty_bank: Option<String>,
-    /// Mono's JSON, only for a kept row without the fields.
-    pub raw: Option<String>,
-}
-
 /// Cuts every later statement of the caller's transaction that runs longer than `timeout`
 /// (`statement_timeout`, for this transaction only); a statement cut so fails with SQLSTATE
 /// 57014 ([`is_statement_timeout`]).
@@ -398,82 +378,62 @@ pub async fn ledger_pages(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Er
     .await
 }
 
-/// [`stored_transactions`] within the ledger's pages `[pages.start, pages.end)` only (a TID
-/// range scan), in page order; `pages.end` past the table's last page reads to its end.
-pub fn stored_transactions_in_pages<'a>(
-    db: &'a mut sqlx::PgConnection,
-    tenant: &'a crate::tenancy::Tenant,
-    account_id: Option<&'a str>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    pages: std::ops::Range<u32>,
-) -> futures::stream::BoxStream<'a, Result<StoredTransaction, sqlx::Error>> {
-    sqlx::query_as!(
-        StoredTransaction,
-        r#"
-        SELECT account_id, transaction_id, kept AS "kept!",
-               credit, amount, currency, narration, description, reference,
-               counterparty_name, counterparty_account, counterparty_bank,
-               CASE WHEN credit IS NULL THEN raw END AS raw
-        FROM (
-            SELECT account_id, transaction_id, transaction IS NOT NULL AS kept,
-                   credit, amount, currency, narration, description, reference,
-                   counterparty_name, counterparty_account, counterparty_bank,
-                   transaction::text AS raw
-            FROM mono_transactions
-            WHERE ctid >= format('(%s,0)', $5::int8)::tid
-              AND ctid < format('(%s,0)', $6::int8)::tid
-              AND env_id = $1
-              AND ($2::text IS NULL OR account_id = $2)
-              AND ($3::timestamptz IS NULL OR tx_date >= $3)
-              AND ($4::timestamptz IS NULL OR tx_date < $4)
-        ) AS stored
-        "#,
-        tenant.env_id,
-        account_id,
-        from,
-        to,
-        i64::from(pages.start),
-        i64::from(pages.end)
-    )
-    .fetch(db)
+/// A pooled connection holding one of the preview's scans, in a transaction of its own begun
+/// with [`REPEATABLE_READ`]. Dropped before [`ScanConnection::finish`] (a scan stopped midway,
+/// its COPY perhaps still streaming rows), the connection is closed rather than given back:
+/// the pool could not tell it is still inside a COPY.
+pub struct ScanConnection {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
 }
 
-/// The environment's stored transactions as a stream (never all in memory), optionally of one
-/// account and within transaction dates `[from, to)`, read on `conn` (the preview's
-/// transaction, under its statement timeout).
-pub fn stored_transactions<'a>(
-    db: &'a mut sqlx::PgConnection,
-    tenant: &'a crate::tenancy::Tenant,
-    account_id: Option<&'a str>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-) -> futures::stream::BoxStream<'a, Result<StoredTransaction, sqlx::Error>> {
-    sqlx::query_as!(
-        StoredTransaction,
-        r#"
-        SELECT account_id, transaction_id, kept AS "kept!",
-               credit, amount, currency, narration, description, reference,
-               counterparty_name, counterparty_account, counterparty_bank,
-               -- The subquery is pulled up: the JSON is made text only for rows without the
-               -- engine's fields.
-               CASE WHEN credit IS NULL THEN raw END AS raw
-        FROM (
-            SELECT account_id, transaction_id, transaction IS NOT NULL AS kept,
-                   credit, amount, currency, narration, description, reference,
-                   counterparty_name, counterparty_account, counterparty_bank,
-                   transaction::text AS raw
-            FROM mono_transactions
-            WHERE env_id = $1
-              AND ($2::text IS NULL OR account_id = $2)
-              AND ($3::timestamptz IS NULL OR tx_date >= $3)
-              AND ($4::timestamptz IS NULL OR tx_date < $4)
-        ) AS stored
-        "#,
-        tenant.env_id,
-        account_id,
-        from,
-        to
-    )
-    .fetch(db)
+impl ScanConnection {
+    /// A connection of `pool`, its transaction begun and nothing else run yet (so it may still
+    /// import a snapshot).
+    pub async fn begin(pool: &sqlx::PgPool) -> Result<ScanConnection, sqlx::Error> {
+        let mut conn = pool.acquire().await?;
+        sqlx::Executor::execute(&mut *conn, REPEATABLE_READ).await?;
+        Ok(ScanConnection { conn: Some(conn) })
+    }
+
+    pub fn conn(&mut self) -> &mut sqlx::PgConnection {
+        self.conn
+            .as_mut()
+            .expect("a scan's connection is held until it finishes")
+    }
+
+    /// Ends the transaction (it wrote nothing) and gives the connection back to the pool.
+    pub async fn finish(mut self) -> Result<(), sqlx::Error> {
+        let mut conn = self
+            .conn
+            .take()
+            .expect("a scan's connection is held until it finishes");
+        match sqlx::Executor::execute(&mut *conn, "ROLLBACK").await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                drop(conn.detach());
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for ScanConnection {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Closed: the server ends the transaction and any COPY with the session.
+            drop(conn.detach());
+        }
+    }
+}
+
+/// Streams the rows of `scan` on `conn` as binary COPY data, in the chunks PostgreSQL sends
+/// (read them with [`engine_rows::Framer`]); under `conn`'s transaction and statement timeout.
+pub async fn copy_engine_rows<'c>(
+    conn: &'c mut sqlx::PgConnection,
+    scan: &engine_rows::Scan<'_>,
+) -> Result<futures::stream::BoxStream<'c, Result<bytes::Bytes, sqlx::Error>>, sqlx::Error> {
+    let statement = scan
+        .copy_statement()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    conn.copy_out_raw(&statement).await
 }

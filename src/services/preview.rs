@@ -1,11 +1,13 @@
 //! Rule preview: decides every stored transaction of the environment under today's policy and
 //! under a proposed one (a rule added, or a settings change), and reports what would change.
-//! Nothing is written. Transactions stream from the ledger, the fields the engine reads rather
-//! than Mono's JSON where the ledger keeps them (rows it stored before that are decoded from
-//! the JSON), in batches to one decider per core, each deciding every transaction twice with
-//! the compiled policies; the answer is the one a single pass in scan order gives. A large
-//! ledger is read over several connections at once, each a range of the table's pages, all
-//! under one exported snapshot: the same rows one scan would read, in page order.
+//! Nothing is written. Transactions stream from the ledger as binary COPY data
+//! (`db::ledger::engine_rows`), the fields the engine reads rather than Mono's JSON where the
+//! ledger keeps them (rows it stored before that are decoded from the JSON), in batches of
+//! whole rows to one decider per core, each parsing its batch in place and deciding every
+//! transaction twice with the compiled policies into one reused transaction; the answer is the
+//! one a single pass in scan order gives. A large ledger is read over several connections at
+//! once, each a range of the table's pages, all under one exported snapshot: the same rows one
+//! scan would read, in page order.
 //!
 //! The scan holds main-pool connections from its first row to its last, so previews are
 //! bounded: a few at once per environment, and the connections they hold per replica
@@ -22,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::db::ledger::StoredTransaction;
+use crate::db::ledger::engine_rows::{self, EngineRow, Framer, Malformed, Scan};
+use crate::db::ledger::ScanConnection;
 use crate::db::{accounts, environments, ledger, rules};
 use crate::error::ApiError;
 use crate::runtime::preview_limiter::PreviewPermit;
@@ -199,6 +202,19 @@ struct Scope {
     to: Option<DateTime<Utc>>,
 }
 
+impl Scope {
+    /// The ledger's read of the scope, or of its rows within `pages`.
+    fn scan(&self, pages: Option<std::ops::Range<u32>>) -> Scan<'_> {
+        Scan {
+            env_id: self.tenant.env_id,
+            account_id: self.account_id.as_deref(),
+            from: self.from,
+            to: self.to,
+            pages,
+        }
+    }
+}
+
 /// A range of the ledger's pages smaller than this is not worth a connection of its own.
 const MIN_PAGES_PER_RANGE: i64 = 128;
 
@@ -214,9 +230,9 @@ async fn scan_and_decide(
     policies: Arc<Policies>,
 ) -> Result<Preview, ApiError> {
     let timeout = state.settings.preview.statement_timeout;
-    let mut tx = state.db.begin_with(ledger::REPEATABLE_READ).await?;
-    ledger::set_local_statement_timeout(&mut tx, timeout).await?;
-    let pages = ledger::ledger_pages(&mut tx)
+    let mut first = ScanConnection::begin(&state.db).await?;
+    ledger::set_local_statement_timeout(first.conn(), timeout).await?;
+    let pages = ledger::ledger_pages(first.conn())
         .await
         .map_err(|e| scan_failed(e, timeout))?;
     let wanted = if scope.account_id.is_some() {
@@ -232,22 +248,15 @@ async fn scan_and_decide(
 
     let deciders = Deciders::start(policies);
     let scanned = if ranges.len() == 1 {
-        let rows = ledger::stored_transactions(
-            &mut tx,
-            &scope.tenant,
-            scope.account_id.as_deref(),
-            scope.from,
-            scope.to,
-        );
-        feed(rows, 0, deciders.queue(), timeout).await
+        feed(first.conn(), &scope.scan(None), 0, deciders.queue(), timeout).await
     } else {
-        scan_ranges(state, &mut tx, &scope, ranges, &deciders, timeout).await
+        scan_ranges(state, first.conn(), &scope, ranges, &deciders, timeout).await
     };
     let out = deciders.finish().await;
     scanned?;
     let out = out?;
     // Nothing was written: the transaction only carried the snapshot and the timeout.
-    tx.rollback().await?;
+    first.finish().await?;
     Ok(out)
 }
 
@@ -269,7 +278,7 @@ fn page_ranges(pages: u32, count: u32) -> Vec<std::ops::Range<u32>> {
 /// Reads the first range on `tx` (the snapshot's own transaction, kept open until every other
 /// range is read, so the snapshot stays importable) and every other range on a connection of
 /// its own that imports the snapshot, all at once; the first failure ends the others (their
-/// tasks are aborted, their transactions rolled back).
+/// tasks are aborted, their connections closed).
 async fn scan_ranges(
     state: &AppState,
     tx: &mut sqlx::PgConnection,
@@ -286,33 +295,16 @@ async fn scan_ranges(
         let scope = Arc::clone(scope);
         let queue = deciders.queue();
         others.spawn(async move {
-            let mut tx = pool.begin_with(ledger::REPEATABLE_READ).await?;
-            ledger::import_snapshot(&mut tx, &snapshot).await?;
-            ledger::set_local_statement_timeout(&mut tx, timeout).await?;
-            let rows = ledger::stored_transactions_in_pages(
-                &mut tx,
-                &scope.tenant,
-                scope.account_id.as_deref(),
-                scope.from,
-                scope.to,
-                pages,
-            );
-            feed(rows, number, queue, timeout).await?;
-            tx.rollback().await?;
+            let mut scan = ScanConnection::begin(&pool).await?;
+            ledger::import_snapshot(scan.conn(), &snapshot).await?;
+            ledger::set_local_statement_timeout(scan.conn(), timeout).await?;
+            feed(scan.conn(), &scope.scan(Some(pages)), number, queue, timeout).await?;
+            scan.finish().await?;
             Ok::<(), ApiError>(())
         });
     }
-    let first = async {
-        let rows = ledger::stored_transactions_in_pages(
-            tx,
-            &scope.tenant,
-            scope.account_id.as_deref(),
-            scope.from,
-            scope.to,
-            ranges[0].clone(),
-        );
-        feed(rows, 0, deciders.queue(), timeout).await
-    };
+    let first_range = scope.scan(Some(ranges[0].clone()));
+    let first = feed(tx, &first_range, 0, deciders.queue(), timeout);
     let rest = async move {
         while let Some(done) = others.join_next().await {
             done.map_err(|e| ApiError::internal(anyhow::anyhow!("a preview scan failed: {e}")))??;
@@ -322,33 +314,45 @@ async fn scan_ranges(
     tokio::try_join!(first, rest).map(|_| ())
 }
 
-/// Hands `rows`, range `range` of the scan, to the deciders in batches numbered in scan order.
+/// Streams `scan`, range `range` of the preview's scan, on `conn` and hands its rows to the
+/// deciders in batches of whole rows, numbered in scan order.
 async fn feed(
-    mut rows: futures::stream::BoxStream<'_, Result<StoredTransaction, sqlx::Error>>,
+    conn: &mut sqlx::PgConnection,
+    scan: &Scan<'_>,
     range: usize,
     queue: mpsc::Sender<Batch>,
     timeout: std::time::Duration,
 ) -> Result<(), ApiError> {
+    let mut data = ledger::copy_engine_rows(conn, scan)
+        .await
+        .map_err(|e| scan_failed(e, timeout))?;
+    let mut framer = Framer::default();
     let mut number = 0;
-    let mut batch = Vec::with_capacity(BATCH_ROWS);
-    while let Some(row) = rows.next().await {
-        batch.push(row.map_err(|e| scan_failed(e, timeout))?);
-        if batch.len() == BATCH_ROWS {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+    while let Some(chunk) = data.next().await {
+        framer
+            .push(&chunk.map_err(|e| scan_failed(e, timeout))?)
+            .map_err(malformed)?;
+        if framer.ready() >= BATCH_BYTES {
             // The deciders gone means one panicked: `Deciders::finish` reports it.
-            let _ = queue.send(((range, number), full)).await;
+            let _ = queue.send(((range, number), framer.take())).await;
             number += 1;
         }
     }
-    if !batch.is_empty() {
-        let _ = queue.send(((range, number), batch)).await;
+    framer.finish().map_err(malformed)?;
+    if framer.ready() > 0 {
+        let _ = queue.send(((range, number), framer.take())).await;
     }
     Ok(())
 }
 
-/// Rows per batch handed to a decider: large enough that handing over costs nothing beside
-/// deciding, small enough that every decider has work until the scan ends.
-const BATCH_ROWS: usize = 1024;
+/// Bytes of rows per batch handed to a decider (about a thousand rows): large enough that
+/// handing over costs nothing beside deciding, small enough that every decider has work until
+/// the scan ends.
+const BATCH_BYTES: usize = 192 * 1024;
+
+fn malformed(e: Malformed) -> ApiError {
+    ApiError::internal(anyhow::anyhow!(e))
+}
 
 /// What every decider reads: the two policies and the accounts' currencies.
 struct Policies {
@@ -357,8 +361,9 @@ struct Policies {
     currencies: HashMap<String, Option<String>>,
 }
 
-/// A batch's place in scan order (the range of the scan, then the batch within it) and its rows.
-type Batch = ((usize, usize), Vec<StoredTransaction>);
+/// A batch's place in scan order (the range of the scan, then the batch within it) and its
+/// rows, as COPY data ([`engine_rows::rows`]).
+type Batch = ((usize, usize), Vec<u8>);
 
 /// One decider per core, each on a blocking thread, taking the next batch from one queue
 /// while the scans stream; each keeps its counts and, per batch, the first samples. Batches
@@ -409,6 +414,9 @@ impl Deciders {
             let partial = worker
                 .await
                 .map_err(|e| ApiError::internal(anyhow::anyhow!("a preview decider failed: {e}")))?;
+            if let Some(e) = partial.malformed {
+                return Err(malformed(e));
+            }
             out.decided += partial.decided;
             out.skipped_without_transaction += partial.skipped_without_transaction;
             out.changed.to_draft += partial.changed.to_draft;
@@ -427,7 +435,6 @@ impl Deciders {
 }
 
 /// One decider's share of the answer.
-#[derive(Default)]
 struct Partial {
     decided: u64,
     skipped_without_transaction: u64,
@@ -435,17 +442,67 @@ struct Partial {
     /// The first samples of each batch, by batch number; only as many batches as needed for
     /// [`MAX_SAMPLES`] are kept.
     samples: Vec<((usize, usize), Vec<Sample>)>,
+    /// The engine's transaction, refilled for each row that keeps the engine's fields: its
+    /// strings keep their room from row to row.
+    reused: eligibility::Transaction,
+    /// A batch that did not parse: the preview fails.
+    malformed: Option<Malformed>,
+}
+
+impl Default for Partial {
+    fn default() -> Self {
+        Partial {
+            decided: 0,
+            skipped_without_transaction: 0,
+            changed: Changed::default(),
+            samples: Vec::new(),
+            reused: eligibility::Transaction {
+                id: String::new(),
+                account_id: None,
+                kind: TxType::Credit,
+                amount: 0,
+                currency: String::new(),
+                narration: String::new(),
+                description: None,
+                tags: Vec::new(),
+                reference: None,
+                category: None,
+                counterparty: None,
+                date: None,
+            },
+            malformed: None,
+        }
+    }
+}
+
+/// Where a row's engine transaction is: [`Partial::reused`], or decoded from the JSON.
+enum Input {
+    Reused,
+    Decoded(Box<eligibility::Transaction>),
 }
 
 impl Partial {
-    fn decide_batch(&mut self, policies: &Policies, number: (usize, usize), rows: Vec<StoredTransaction>) {
+    fn decide_batch(&mut self, policies: &Policies, number: (usize, usize), batch: Vec<u8>) {
         let mut samples = Vec::new();
-        for row in rows {
-            let Some(tx) = self.engine_input(policies, row) else {
-                continue;
+        for row in engine_rows::rows(&batch) {
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    self.malformed.get_or_insert(e);
+                    return;
+                }
             };
-            let before = eligibility::decide(&tx, &policies.before);
-            let after = eligibility::decide(&tx, &policies.after);
+            let decoded;
+            let tx = match self.engine_input(policies, &row) {
+                None => continue,
+                Some(Input::Reused) => &self.reused,
+                Some(Input::Decoded(tx)) => {
+                    decoded = tx;
+                    &*decoded
+                }
+            };
+            let before = eligibility::decide(tx, &policies.before);
+            let after = eligibility::decide(tx, &policies.after);
             if before.outcome == after.outcome {
                 continue;
             }
@@ -457,8 +514,8 @@ impl Partial {
             }
             if samples.len() < MAX_SAMPLES {
                 samples.push(Sample {
-                    transaction_id: tx.id,
-                    narration: tx.narration,
+                    transaction_id: tx.id.clone(),
+                    narration: tx.narration.clone(),
                     amount: tx.amount,
                     before: Verdict {
                         outcome: before.outcome,
@@ -491,68 +548,75 @@ impl Partial {
 
     /// The engine's transaction for a stored row, counting it as decided; None when there is
     /// nothing to compare (no JSON kept, malformed as stored, a zero amount).
-    fn engine_input(
-        &mut self,
-        policies: &Policies,
-        row: StoredTransaction,
-    ) -> Option<eligibility::Transaction> {
+    fn engine_input(&mut self, policies: &Policies, row: &EngineRow<'_>) -> Option<Input> {
         if !row.kept {
             self.skipped_without_transaction += 1;
             return None;
         }
-        let currency = policies
-            .currencies
-            .get(&row.account_id)
-            .and_then(|c| c.as_deref());
-        let tx = match row.credit {
+        let currency = || policies.currencies.get(row.account_id).and_then(|c| c.as_deref());
+        match row.credit {
             Some(credit) => {
                 self.decided += 1;
-                from_columns(row, credit, currency)
+                fill_from_columns(&mut self.reused, row, credit, currency);
+                (self.reused.amount != 0).then_some(Input::Reused)
             }
             None => {
-                let raw = RawValue::from_string(row.raw?).ok()?;
+                let raw = RawValue::from_string(row.raw?.to_owned()).ok()?;
                 // Malformed as stored: it stays in the DLQ under any policy.
                 let decoded = RawTransaction::decode(raw).decoded;
                 self.decided += 1;
-                into_engine(&row.account_id, currency, decoded.ok()?)
+                let tx = into_engine(row.account_id, currency(), decoded.ok()?);
+                (tx.amount != 0).then(|| Input::Decoded(Box::new(tx)))
             }
-        };
-        (tx.amount != 0).then_some(tx)
+        }
     }
 }
 
-/// The engine's transaction from the fields the ledger keeps beside the JSON: what
-/// `into_engine` makes of the decoded JSON (the account's currency when the transaction has
-/// none, the amount's magnitude).
-fn from_columns(
-    row: StoredTransaction,
+/// Writes into `tx` the engine's transaction from the fields the ledger keeps beside the JSON:
+/// what `into_engine` makes of the decoded JSON (the account's currency when the transaction
+/// has none, the amount's magnitude). Only strings the row holds and `tx` had no room for are
+/// allocated.
+fn fill_from_columns<'a>(
+    tx: &mut eligibility::Transaction,
+    row: &EngineRow<'a>,
     credit: bool,
-    account_currency: Option<&str>,
-) -> eligibility::Transaction {
+    account_currency: impl FnOnce() -> Option<&'a str>,
+) {
+    fn set(slot: &mut String, value: &str) {
+        slot.clear();
+        slot.push_str(value);
+    }
+    fn set_some(slot: &mut Option<String>, value: Option<&str>) {
+        match (slot.as_mut(), value) {
+            (Some(held), Some(value)) => set(held, value),
+            (None, Some(value)) => *slot = Some(value.to_owned()),
+            (_, None) => *slot = None,
+        }
+    }
+    set(&mut tx.id, row.transaction_id);
+    set_some(&mut tx.account_id, Some(row.account_id));
+    tx.kind = if credit { TxType::Credit } else { TxType::Debit };
+    tx.amount = row.amount.unwrap_or_default().saturating_abs();
+    set(
+        &mut tx.currency,
+        row.currency.or_else(account_currency).unwrap_or_default(),
+    );
+    set(&mut tx.narration, row.narration.unwrap_or_default());
+    set_some(&mut tx.description, row.description);
+    tx.tags.clear();
+    set_some(&mut tx.reference, row.reference);
+    tx.category = None;
+    tx.date = None;
     let any = row.counterparty_name.is_some()
         || row.counterparty_account.is_some()
         || row.counterparty_bank.is_some();
-    let counterparty = any.then_some(eligibility::Counterparty {
-        name: row.counterparty_name,
-        account_number: row.counterparty_account,
-        bank: row.counterparty_bank,
-    });
-    eligibility::Transaction {
-        id: row.transaction_id,
-        account_id: Some(row.account_id),
-        kind: if credit { TxType::Credit } else { TxType::Debit },
-        amount: row.amount.unwrap_or_default().saturating_abs(),
-        currency: row
-            .currency
-            .or_else(|| account_currency.map(str::to_owned))
-            .unwrap_or_default(),
-        narration: row.narration.unwrap_or_default(),
-        description: row.description,
-        tags: Vec::new(),
-        reference: row.reference,
-        category: None,
-        counterparty,
-        date: None,
+    if any {
+        let counterparty = tx.counterparty.get_or_insert_with(Default::default);
+        set_some(&mut counterparty.name, row.counterparty_name);
+        set_some(&mut counterparty.account_number, row.counterparty_account);
+        set_some(&mut counterparty.bank, row.counterparty_bank);
+    } else {
+        tx.counterparty = None;
     }
 }
 

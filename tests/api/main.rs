@@ -30,6 +30,7 @@ mod mono_types;
 mod openapi;
 mod outage;
 mod policy_cache;
+mod preview_copy;
 mod profile;
 mod rate_limits;
 mod replicas;
