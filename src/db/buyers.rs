@@ -162,7 +162,7 @@ pub async fn match_id(
 
 /// A page of the directory by name (case-insensitive), after `after` (the last entry's
 /// `(lower(name), id)`), up to `limit + 1` entries so the caller knows whether more follow.
-/// `pattern` is an `ILIKE` pattern matched against names and TINs.
+/// `pattern` is a `LIKE` pattern matched against names, case-insensitively, and TINs.
 pub async fn list(
     db: impl PgExecutor<'_>,
     tenant: &Tenant,
@@ -184,7 +184,7 @@ pub async fn list(
                b.updated_at, lower(b.name) AS "sort_key!"
         FROM buyers b
         WHERE b.org_id = $1
-          AND ($2::text IS NULL OR b.name ILIKE $2 OR b.tin ILIKE $2)
+          AND ($2::text IS NULL OR b.name_folded LIKE lower($2) OR b.tin LIKE $2)
           AND ($3::text IS NULL OR (lower(b.name), b.id) > ($3, $4::uuid))
         ORDER BY lower(b.name), b.id
         LIMIT $5
@@ -265,7 +265,7 @@ pub async fn count(
     pattern: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
     let n = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM buyers WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR tin ILIKE $2)"#,
+        r#"SELECT count(*) AS "n!" FROM buyers WHERE org_id = $1 AND ($2::text IS NULL OR name_folded LIKE lower($2) OR tin LIKE $2)"#,
         tenant.org_id,
         pattern
     )

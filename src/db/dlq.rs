@@ -1,6 +1,8 @@
 //! DLQ records: review (list, one by id), replay and resolution.
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::types::Json;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -18,7 +20,9 @@ pub struct DlqRow {
     pub currency: Option<String>,
     pub narration: Option<String>,
     pub reference: Option<String>,
-    pub transaction: serde_json::Value,
+    /// As Mono sent it, as stored: read as text, never parsed into a tree (a page of the
+    /// review writes it out as is; a replay decodes it into the transaction).
+    pub transaction: Json<Box<RawValue>>,
     pub source: String,
     pub rule_id: Option<String>,
     pub keywords: Vec<String>,
@@ -53,7 +57,7 @@ pub async fn list(
         DlqRow,
         r#"
         SELECT id, seq, account_id, transaction_id, reason, detail, amount, currency, narration, reference,
-               transaction, source, rule_id, keywords, policy_version, trace_id, status, resolution, note,
+               transaction AS "transaction: Json<Box<RawValue>>", source, rule_id, keywords, policy_version, trace_id, status, resolution, note,
                invoice_id, created_at, resolved_at
         FROM dlq_records
         WHERE env_id = $1 AND org_id = $2 AND status = $3
@@ -89,7 +93,7 @@ pub async fn get_for_update(
         DlqRow,
         r#"
         SELECT id, seq, account_id, transaction_id, reason, detail, amount, currency, narration, reference,
-               transaction, source, rule_id, keywords, policy_version, trace_id, status, resolution, note,
+               transaction AS "transaction: Json<Box<RawValue>>", source, rule_id, keywords, policy_version, trace_id, status, resolution, note,
                invoice_id, created_at, resolved_at
         FROM dlq_records WHERE id = $1 AND env_id = $2 AND org_id = $3
         FOR UPDATE

@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::db::accounts;
@@ -37,7 +36,7 @@ pub struct DlqRecord {
     reference: Option<String>,
     /// As Mono sent it.
     #[schema(value_type = Object)]
-    transaction: serde_json::Value,
+    transaction: Box<serde_json::value::RawValue>,
     #[schema(value_type = crate::vocab::DecisionSource)]
     source: String,
     decision: DecisionView,
@@ -76,7 +75,7 @@ impl From<DlqRow> for DlqRecord {
             currency: r.currency,
             narration: r.narration,
             reference: r.reference,
-            transaction: r.transaction,
+            transaction: r.transaction.0,
             source: r.source,
             decision: DecisionView {
                 rule_id: r.rule_id,
@@ -244,7 +243,7 @@ pub async fn replay_with(
     let currency = accounts::get(&mut *tx, tenant, &record.account_id)
         .await?
         .and_then(|a| a.currency);
-    let raw = RawValue::from_string(record.transaction.to_string()).map_err(ApiError::internal)?;
+    let raw = record.transaction.0.clone();
     let mut row = decide_item(
         &policy.compiled,
         &record.account_id,

@@ -30,14 +30,6 @@ async fn db_now(pool: &PgPool) -> DateTime<Utc> {
         .unwrap()
 }
 
-/// The value of an unlabelled sample in Prometheus text; 0 when absent.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .find_map(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 fn ms(base: DateTime<Utc>, millis: i64) -> Option<DateTime<Utc>> {
     Some(base + chrono::Duration::milliseconds(millis))
 }
@@ -155,11 +147,11 @@ async fn budget_is_shared_by_two_replicas_and_never_exceeded_in_any_second(pool:
     // Every call waited for its token (both replicas record in this one process).
     let metrics = s.app.raw(Method::GET, "/metrics", &[], "").await.text();
     assert!(
-        metric(&metrics, "mono_budget_wait_seconds_count") >= requests as f64,
+        metric(&metrics, "mono_budget_wait_seconds_count", &[]) >= requests as f64,
         "{metrics}"
     );
     assert!(
-        metric(&metrics, "mono_budget_wait_seconds_sum") > 0.0,
+        metric(&metrics, "mono_budget_wait_seconds_sum", &[]) > 0.0,
         "{metrics}"
     );
 }
@@ -222,7 +214,10 @@ async fn budget_pause_after_a_429_holds_back_the_other_replica(pool: PgPool) {
         .collect();
     assert!(quiet.is_empty(), "calls within the pause: {quiet:?}");
     let metrics = s.app.raw(Method::GET, "/metrics", &[], "").await.text();
-    assert!(metric(&metrics, "mono_rate_limited_total") >= 1.0, "{metrics}");
+    assert!(
+        metric(&metrics, "mono_rate_limited_total", &[]) >= 1.0,
+        "{metrics}"
+    );
 }
 
 /// The sandbox refuses calls past `max_rps` in a second with 429, `Retry-After` and Mono's

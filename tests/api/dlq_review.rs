@@ -429,17 +429,9 @@ async fn preview_decides_the_kept_engine_fields_and_older_rows_json_alike(pool: 
     );
 }
 
-/// The value of an unlabelled sample in Prometheus text; 0 when absent.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .find_map(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
+/// The ranges previews have read so far (`preview_scan_ranges_total`).
 async fn scan_ranges_read(app: &TestApp) -> f64 {
-    let text = app.raw(Method::GET, "/metrics", &[], "").await.text();
-    metric(&text, "preview_scan_ranges_total")
+    metric_of(app, "preview_scan_ranges_total", &[]).await
 }
 
 /// A ledger large enough to split: the preview over four connections, each a range of the

@@ -59,18 +59,6 @@ async fn status_with(app: &TestApp, key: &str) -> Value {
     data(&body)
 }
 
-/// The sum of the samples of `name` whose labels include every one of `labels`.
-async fn metric(app: &TestApp, name: &str, labels: &[&str]) -> f64 {
-    let resp = raw(Method::GET, &app.url("/metrics"), &[], "").await;
-    assert_eq!(resp.status, 200);
-    let prefix = format!("{name}{{");
-    resp.text()
-        .lines()
-        .filter(|l| l.starts_with(&prefix) && labels.iter().all(|label| l.contains(label)))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
-}
-
 /// The refusals flushed to the database: (reason, count, sample).
 async fn flushed(pool: &PgPool) -> Vec<(String, i32, Value)> {
     sqlx::query_as(
@@ -94,8 +82,8 @@ async fn refused_deliveries_write_nothing_yet_are_reported_and_counted(pool: PgP
     let other = app.replica().start().await;
     let admin = admin_key(&app).await;
     let rows_before = count(&pool, "webhook_receipts").await;
-    let counted_before = metric(&app, "webhook_refusals_total", &[r#"reason="secret_mismatch""#]).await;
-    let rejected_before = metric(&app, "webhook_deliveries_total", &[r#"outcome="rejected""#]).await;
+    let counted_before = metric_of(&app, "webhook_refusals_total", &[r#"reason="secret_mismatch""#]).await;
+    let rejected_before = metric_of(&app, "webhook_deliveries_total", &[r#"outcome="rejected""#]).await;
 
     let mut answered = std::collections::BTreeMap::new();
     for n in 0..200 {
@@ -123,16 +111,16 @@ async fn refused_deliveries_write_nothing_yet_are_reported_and_counted(pool: PgP
     let tenant = status_with(&app, app.key()).await;
     assert_eq!(tenant["last24h"]["rejected"], 0, "{tenant}");
     assert!(tenant["lastFailure"].is_null(), "{tenant}");
-    let counted = metric(&app, "webhook_refusals_total", &[r#"reason="secret_mismatch""#]).await;
+    let counted = metric_of(&app, "webhook_refusals_total", &[r#"reason="secret_mismatch""#]).await;
     assert_eq!(counted - counted_before, 200.0);
-    let throttled = metric(
+    let throttled = metric_of(
         &app,
         "webhook_refusals_total",
         &[r#"reason="secret_mismatch""#, r#"status="429""#],
     )
     .await;
     assert_eq!(throttled, f64::from(answered.get(&429).copied().unwrap_or(0)));
-    let rejected = metric(&app, "webhook_deliveries_total", &[r#"outcome="rejected""#]).await;
+    let rejected = metric_of(&app, "webhook_deliveries_total", &[r#"outcome="rejected""#]).await;
     assert_eq!(rejected - rejected_before, 200.0);
     // Another replica learns of them from the database, so not before a flush.
     assert_eq!(status_with(&other, &admin).await["last24h"]["rejected"], 0);
@@ -224,7 +212,7 @@ async fn a_burst_of_refusals_is_throttled_per_address_while_signed_deliveries_pa
     assert_eq!(st["last24h"]["rejected"], 8, "{st}");
     assert_eq!(st["last24h"]["received"], 1, "{st}");
     assert_eq!(
-        metric(&app, "webhook_refusals_total", &[r#"status="429""#]).await,
+        metric_of(&app, "webhook_refusals_total", &[r#"status="429""#]).await,
         2.0
     );
 }
