@@ -3,8 +3,9 @@
 //! the service started in-process over loopback HTTP, and a steady load of what the purge must
 //! not starve: signed webhook deliveries (`POST /si/mono/webhook`, open loop at a fixed rate,
 //! processed by the job worker) and syncs of sandbox accounts given new transactions before
-//! each call (`POST /si/mono/sync`, one lane per account at a fixed period). Each request's
-//! latency counts from when it was due, so a stall is not hidden by the requests it delays.
+//! each call (`POST /si/mono/sync`, lanes at a fixed period, each over accounts of its own in
+//! turn). Each request's latency counts from when it was due, so a stall is not hidden by the
+//! requests it delays.
 //!
 //! The load runs `--baseline` seconds with no purge, then on through the purge:
 //! `services::retention::purge_paced` at the service's default pace unless `--rest`/`--batch`
@@ -71,6 +72,11 @@ struct Args {
     /// Sandbox accounts synced, one lane each.
     #[arg(long, default_value_t = 2)]
     sync_lanes: usize,
+    /// Accounts each sync lane syncs in turn. A sync pass re-reads its account's last two days,
+    /// so the more accounts share a lane's new transactions, the slower a sync's work grows
+    /// over the run.
+    #[arg(long, default_value_t = 5)]
+    sync_accounts: usize,
     /// Seconds between one lane's syncs.
     #[arg(long, default_value_t = 2.0)]
     sync_every: f64,
@@ -139,7 +145,9 @@ async fn main() -> anyhow::Result<()> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
         "--database: letters, digits and _ only"
     );
-    anyhow::ensure!(args.webhooks > 0.0 && args.sync_every > 0.0 && args.sync_lanes > 0);
+    anyhow::ensure!(
+        args.webhooks > 0.0 && args.sync_every > 0.0 && args.sync_lanes > 0 && args.sync_accounts > 0
+    );
     let master = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL must be set"))?;
     let (url, mut admin) = common::fresh_database(&master, &args.database).await?;
     let sandbox = Sandbox::start(SandboxConfig::default(), "127.0.0.1:0".parse()?).await?;
@@ -195,21 +203,22 @@ async fn main() -> anyhow::Result<()> {
     // processing of a delivery of the same account take turns (one account's writes are
     // serialized), so a shared account would measure that wait, not the purge.
     let mut accounts = Vec::new();
-    for lane in 0..args.sync_lanes + 2 {
+    let synced_accounts = args.sync_lanes * args.sync_accounts;
+    for n in 0..synced_accounts + 2 {
         let id = common::link_sandbox_account(
             &http,
             &sandbox.base_url,
             &base,
             &created.api_key,
             200,
-            lane as u64 + 1,
+            n as u64 + 1,
         )
         .await?;
         let synced: Value = sync(&http, &base, &created.api_key, &id).await?;
         anyhow::ensure!(synced["data"].is_object(), "first sync of {id}: {synced}");
         accounts.push(id);
     }
-    let hooked = accounts.split_off(args.sync_lanes);
+    let hooked = accounts.split_off(synced_accounts);
     let linked_env: uuid::Uuid = sqlx::query_scalar("SELECT env_id FROM mono_accounts WHERE id = $1")
         .bind(&accounts[0])
         .fetch_one(&pool)
@@ -250,13 +259,13 @@ async fn main() -> anyhow::Result<()> {
         samples.clone(),
         load_stop.clone(),
     )));
-    for (lane, account) in accounts.iter().enumerate() {
+    for (lane, accounts) in accounts.chunks(args.sync_accounts).enumerate() {
         load.push(tokio::spawn(sync_lane(
             http.clone(),
             base.clone(),
             sandbox.base_url.to_string(),
             created.api_key.clone(),
-            account.clone(),
+            accounts.to_vec(),
             args.sync_new,
             Duration::from_secs_f64(args.sync_every),
             // Lanes spread over the period.
@@ -267,8 +276,9 @@ async fn main() -> anyhow::Result<()> {
         )));
     }
     println!(
-        "load: {:.0} webhook deliveries/s, {} sync lanes every {:.1} s ({} new transactions a sync); {} s of baseline",
-        args.webhooks, args.sync_lanes, args.sync_every, args.sync_new, args.baseline
+        "load: {:.0} webhook deliveries/s, {} sync lanes every {:.1} s over {} accounts each ({} new transactions a sync); \
+         {} s of baseline",
+        args.webhooks, args.sync_lanes, args.sync_every, args.sync_accounts, args.sync_new, args.baseline
     );
     tokio::time::sleep(Duration::from_secs(args.baseline)).await;
 
@@ -561,15 +571,16 @@ async fn webhooks(
     Ok(())
 }
 
-/// One account's syncs: every `every`, `new` transactions added at the sandbox (not timed),
-/// then `POST /si/mono/sync`, timed from when it was due.
+/// One lane's syncs, of its accounts in turn: every `every`, `new` transactions added to the
+/// next account at the sandbox (not timed), then `POST /si/mono/sync` of it, timed from when
+/// it was due.
 #[allow(clippy::too_many_arguments)]
 async fn sync_lane(
     http: reqwest::Client,
     base: String,
     sandbox: String,
     key: String,
-    account: String,
+    accounts: Vec<String>,
     new: usize,
     every: Duration,
     first: Instant,
@@ -578,7 +589,10 @@ async fn sync_lane(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut due = first;
-    while !stop.is_cancelled() {
+    for account in accounts.iter().cycle() {
+        if stop.is_cancelled() {
+            break;
+        }
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep_until(due.into()) => {}
@@ -596,7 +610,7 @@ async fn sync_lane(
             added.status()
         );
         let added_in = adding.elapsed();
-        let synced = sync(&http, &base, &key, &account).await;
+        let synced = sync(&http, &base, &key, account).await;
         let ok = matches!(&synced, Ok(v) if v["data"]["fetched"].as_u64().is_some_and(|n| n > 0));
         samples.lock().unwrap().push(Sample {
             kind: "sync",
