@@ -3,15 +3,20 @@
 //! the service started in-process over loopback HTTP, and a steady load of what the purge must
 //! not starve: signed webhook deliveries (`POST /si/mono/webhook`, open loop at a fixed rate,
 //! processed by the job worker) and syncs of sandbox accounts given new transactions before
-//! each call (`POST /si/mono/sync`, one lane per account at a fixed period). Each request's
-//! latency counts from when it was due, so a stall is not hidden by the requests it delays.
+//! each call (`POST /si/mono/sync`, lanes at a fixed period, each over accounts of its own in
+//! turn). Each request's latency counts from when it was due, so a stall is not hidden by the
+//! requests it delays.
 //!
-//! The load runs `--baseline` seconds with no purge (the anchor), then on through the purge:
+//! The load runs `--baseline` seconds with no purge, then on through the purge:
 //! `services::retention::purge_paced` at the service's default pace unless `--rest`/`--batch`
-//! say otherwise, the path the hourly job and the `purge` command take. Printed: the rows that
-//! expire per kind (a dry run) and what the purge did, its wall time and rows a second, each
-//! request kind's p50/p95/p99 before and during the purge with the added p99 (target at most
-//! 50 ms), and each table's size (`pg_total_relation_size`) before, after, and after a plain
+//! say otherwise, the path the hourly job and the `purge` command take, in windows of
+//! `--window` seconds each followed by a pause as long. The pauses are the anchor: a sync
+//! lane's work grows as the run goes on (each pass re-reads the account's last two days, and
+//! the lane adds to them), so syncs before the purge are cheaper than syncs during it whatever
+//! the purge does. Printed: the rows that expire per kind (a dry run) and what the purge did,
+//! its time and rows a second, each request kind's p50/p95/p99 in the baseline, the pauses and
+//! the purge's windows, with the added p99 against the pauses (target at most 50 ms) and
+//! against the baseline, each window's median in order, and each table's size (`pg_total_relation_size`) before, after, and after a plain
 //! VACUUM (which makes the space reusable; it does not give it back to the file system).
 //!
 //! ```text
@@ -67,12 +72,21 @@ struct Args {
     /// Sandbox accounts synced, one lane each.
     #[arg(long, default_value_t = 2)]
     sync_lanes: usize,
+    /// Accounts each sync lane syncs in turn. A sync pass re-reads its account's last two days,
+    /// so the more accounts share a lane's new transactions, the slower a sync's work grows
+    /// over the run.
+    #[arg(long, default_value_t = 5)]
+    sync_accounts: usize,
     /// Seconds between one lane's syncs.
     #[arg(long, default_value_t = 2.0)]
     sync_every: f64,
     /// New transactions each sync fetches.
     #[arg(long, default_value_t = 20)]
     sync_new: usize,
+    /// Seconds the purge runs before it pauses as long again; the pauses are the anchor the
+    /// added p99 is taken against (0: one continuous purge against the baseline).
+    #[arg(long, default_value_t = 10.0)]
+    window: f64,
     /// Rows a purge batch (default: the service's).
     #[arg(long)]
     batch: Option<i64>,
@@ -131,7 +145,9 @@ async fn main() -> anyhow::Result<()> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
         "--database: letters, digits and _ only"
     );
-    anyhow::ensure!(args.webhooks > 0.0 && args.sync_every > 0.0 && args.sync_lanes > 0);
+    anyhow::ensure!(
+        args.webhooks > 0.0 && args.sync_every > 0.0 && args.sync_lanes > 0 && args.sync_accounts > 0
+    );
     let master = std::env::var("DATABASE_URL").map_err(|_| anyhow::anyhow!("DATABASE_URL must be set"))?;
     let (url, mut admin) = common::fresh_database(&master, &args.database).await?;
     let sandbox = Sandbox::start(SandboxConfig::default(), "127.0.0.1:0".parse()?).await?;
@@ -187,21 +203,22 @@ async fn main() -> anyhow::Result<()> {
     // processing of a delivery of the same account take turns (one account's writes are
     // serialized), so a shared account would measure that wait, not the purge.
     let mut accounts = Vec::new();
-    for lane in 0..args.sync_lanes + 2 {
+    let synced_accounts = args.sync_lanes * args.sync_accounts;
+    for n in 0..synced_accounts + 2 {
         let id = common::link_sandbox_account(
             &http,
             &sandbox.base_url,
             &base,
             &created.api_key,
             200,
-            lane as u64 + 1,
+            n as u64 + 1,
         )
         .await?;
         let synced: Value = sync(&http, &base, &created.api_key, &id).await?;
         anyhow::ensure!(synced["data"].is_object(), "first sync of {id}: {synced}");
         accounts.push(id);
     }
-    let hooked = accounts.split_off(args.sync_lanes);
+    let hooked = accounts.split_off(synced_accounts);
     let linked_env: uuid::Uuid = sqlx::query_scalar("SELECT env_id FROM mono_accounts WHERE id = $1")
         .bind(&accounts[0])
         .fetch_one(&pool)
@@ -242,13 +259,13 @@ async fn main() -> anyhow::Result<()> {
         samples.clone(),
         load_stop.clone(),
     )));
-    for (lane, account) in accounts.iter().enumerate() {
+    for (lane, accounts) in accounts.chunks(args.sync_accounts).enumerate() {
         load.push(tokio::spawn(sync_lane(
             http.clone(),
             base.clone(),
             sandbox.base_url.to_string(),
             created.api_key.clone(),
-            account.clone(),
+            accounts.to_vec(),
             args.sync_new,
             Duration::from_secs_f64(args.sync_every),
             // Lanes spread over the period.
@@ -259,8 +276,9 @@ async fn main() -> anyhow::Result<()> {
         )));
     }
     println!(
-        "load: {:.0} webhook deliveries/s, {} sync lanes every {:.1} s ({} new transactions a sync); {} s of baseline",
-        args.webhooks, args.sync_lanes, args.sync_every, args.sync_new, args.baseline
+        "load: {:.0} webhook deliveries/s, {} sync lanes every {:.1} s over {} accounts each ({} new transactions a sync); \
+         {} s of baseline",
+        args.webhooks, args.sync_lanes, args.sync_every, args.sync_accounts, args.sync_new, args.baseline
     );
     tokio::time::sleep(Duration::from_secs(args.baseline)).await;
 
@@ -268,24 +286,56 @@ async fn main() -> anyhow::Result<()> {
         batch: args.batch.unwrap_or(retention::BATCH),
         rest: args.rest.unwrap_or(retention::REST),
     };
+    // The purge runs in windows of `--window` seconds, each followed by a pause as long: the
+    // pauses are the anchor. A sync lane's work grows with the run (each pass re-reads the
+    // account's last two days, which the lane fills with 10 transactions a second), so a
+    // baseline taken before the purge compares early syncs with later ones; windows
+    // interleaved with the purge's compare like with like. A purge stopped at a window's end
+    // starts again from each kind's oldest row (a range read of the retention indexes).
+    let window = Duration::from_secs_f64(args.window.max(0.0));
     let purge_from = started.elapsed();
-    let purge_started = Instant::now();
-    let done = retention::purge_paced(&pool, Some(days), &CancellationToken::new(), false, pace)
-        .await
-        .map_err(|e| anyhow::anyhow!("purge: {e}"))?;
-    let purge_secs = purge_started.elapsed().as_secs_f64();
+    let mut purged: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut purged_all = 0u64;
+    let mut on: Vec<(Duration, Duration)> = Vec::new();
+    loop {
+        let pause = CancellationToken::new();
+        if !window.is_zero() {
+            let pause = pause.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(window).await;
+                pause.cancel();
+            });
+        }
+        let from = started.elapsed();
+        let done = retention::purge_paced(&pool, Some(days), &pause, false, pace)
+            .await
+            .map_err(|e| anyhow::anyhow!("purge: {e}"))?;
+        on.push((from, started.elapsed()));
+        for (kind, n) in rows_of(&done, env_id) {
+            *purged.entry(kind).or_default() += n;
+        }
+        purged_all += done.iter().flat_map(|e| e.rows.values()).sum::<u64>();
+        if !pause.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep(window).await;
+    }
     let purge_to = started.elapsed();
+    let purge_secs: f64 = on.iter().map(|(a, b)| (*b - *a).as_secs_f64()).sum();
+    // As long again after the last window: the last pause.
+    tokio::time::sleep(window.min(purge_to - on.last().map_or(purge_to, |w| w.0))).await;
+    let load_to = started.elapsed();
     load_stop.cancel();
     for l in load {
         l.await??;
     }
-    let purged = rows_of(&done, env_id);
-    let purged_all: u64 = done.iter().flat_map(|e| e.rows.values()).sum();
     println!(
-        "purge (batch {}, rest {:.2}x the batch's time): {purged_all} rows in {purge_secs:.1} s, {:.0} rows/s \
-         ({} deleted, {} bodies cleared): {}",
+        "purge (batch {}, rest {:.2}x the batch's time, {} window(s) of {:.0} s): {purged_all} rows in {purge_secs:.1} s, \
+         {:.0} rows/s ({} deleted, {} bodies cleared): {}",
         pace.batch,
         pace.rest,
+        on.len(),
+        window.as_secs_f64(),
         purged_all as f64 / purge_secs,
         deleted_of(&purged),
         purged.values().sum::<u64>() - deleted_of(&purged),
@@ -294,15 +344,21 @@ async fn main() -> anyhow::Result<()> {
 
     let samples = std::mem::take(&mut *samples.lock().unwrap());
     let failed = samples.iter().filter(|s| !s.ok).count();
+    let in_window = |due: Duration| on.iter().any(|(a, b)| due >= *a && due < *b);
     println!(
-        "{:<10} {:>28} {:>28} {:>14}",
-        "requests", "baseline p50/p95/p99 ms (n)", "during p50/p95/p99 ms (n)", "added p99 ms"
+        "{:<8} {:>26} {:>26} {:>26} {:>9} {:>9}",
+        "requests",
+        "baseline p50/p95/p99 (n)",
+        "pauses p50/p95/p99 (n)",
+        "purging p50/p95/p99 (n)",
+        "added p99",
+        "vs base"
     );
     for kind in ["webhook", "sync"] {
-        let of = |from: Duration, to: Duration| {
+        let of = |keep: &dyn Fn(Duration) -> bool| {
             let mut v: Vec<Duration> = samples
                 .iter()
-                .filter(|s| s.ok && s.kind == kind && s.due >= from && s.due < to)
+                .filter(|s| s.ok && s.kind == kind && keep(s.due))
                 .map(|s| s.latency)
                 .collect();
             v.sort();
@@ -310,32 +366,52 @@ async fn main() -> anyhow::Result<()> {
         };
         // The first seconds open connections and warm caches: left out of the baseline.
         let warm = Duration::from_secs(args.baseline.min(10) / 5);
-        let b = of(warm, purge_from);
-        let d = of(purge_from, purge_to);
-        let (bp99, dp99) = (percentile(&b, 0.99), percentile(&d, 0.99));
+        let b = of(&|due| due >= warm && due < purge_from);
+        let d = of(&|due| in_window(due));
+        // With no pauses (`--window 0`) the baseline is the anchor.
+        let p = if window.is_zero() {
+            b.clone()
+        } else {
+            of(&|due| due >= purge_from && due < load_to && !in_window(due))
+        };
+        let (bp99, pp99, dp99) = (percentile(&b, 0.99), percentile(&p, 0.99), percentile(&d, 0.99));
+        let fig = |v: &[Duration]| {
+            format!(
+                "{:.1} / {:.1} / {:.1} ({})",
+                percentile(v, 0.5),
+                percentile(v, 0.95),
+                percentile(v, 0.99),
+                v.len()
+            )
+        };
         println!(
-            "{kind:<10} {:>28} {:>28} {:>14.1}{}",
-            format!(
-                "{:.1} / {:.1} / {:.1} ({})",
-                percentile(&b, 0.5),
-                percentile(&b, 0.95),
-                bp99,
-                b.len()
-            ),
-            format!(
-                "{:.1} / {:.1} / {:.1} ({})",
-                percentile(&d, 0.5),
-                percentile(&d, 0.95),
-                dp99,
-                d.len()
-            ),
+            "{kind:<8} {:>26} {:>26} {:>26} {:>9.1} {:>9.1}{}",
+            fig(&b),
+            fig(&p),
+            fig(&d),
+            dp99 - pp99,
             dp99 - bp99,
-            if dp99 - bp99 <= 50.0 {
+            if dp99 - pp99 <= 50.0 {
                 "  (target <= 50 ms: met)"
             } else {
                 "  (target <= 50 ms: NOT met)"
             }
         );
+        // The trend the pauses take out: each window's median, in order.
+        if on.len() > 1 {
+            let mut trend = Vec::new();
+            let mut edges: Vec<Duration> = on.iter().flat_map(|(a, b)| [*a, *b]).collect();
+            edges.push(load_to);
+            for (i, w) in edges.windows(2).enumerate() {
+                let v = of(&|due| due >= w[0] && due < w[1]);
+                trend.push(format!(
+                    "{}{:.0}",
+                    if i % 2 == 0 { "on " } else { "off " },
+                    percentile(&v, 0.5)
+                ));
+            }
+            println!("{:<8} p50 ms by window: {}", "", trend.join(", "));
+        }
     }
     if failed > 0 {
         println!("{failed} requests failed (left out of the figures above)");
@@ -495,15 +571,16 @@ async fn webhooks(
     Ok(())
 }
 
-/// One account's syncs: every `every`, `new` transactions added at the sandbox (not timed),
-/// then `POST /si/mono/sync`, timed from when it was due.
+/// One lane's syncs, of its accounts in turn: every `every`, `new` transactions added to the
+/// next account at the sandbox (not timed), then `POST /si/mono/sync` of it, timed from when
+/// it was due.
 #[allow(clippy::too_many_arguments)]
 async fn sync_lane(
     http: reqwest::Client,
     base: String,
     sandbox: String,
     key: String,
-    account: String,
+    accounts: Vec<String>,
     new: usize,
     every: Duration,
     first: Instant,
@@ -512,7 +589,10 @@ async fn sync_lane(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut due = first;
-    while !stop.is_cancelled() {
+    for account in accounts.iter().cycle() {
+        if stop.is_cancelled() {
+            break;
+        }
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep_until(due.into()) => {}
@@ -530,7 +610,7 @@ async fn sync_lane(
             added.status()
         );
         let added_in = adding.elapsed();
-        let synced = sync(&http, &base, &key, &account).await;
+        let synced = sync(&http, &base, &key, account).await;
         let ok = matches!(&synced, Ok(v) if v["data"]["fetched"].as_u64().is_some_and(|n| n > 0));
         samples.lock().unwrap().push(Sample {
             kind: "sync",
