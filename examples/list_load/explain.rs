@@ -239,7 +239,7 @@ mod tests {
             ("db::dlq::list", "SELECT id, seq", "LIMIT $9", 9),
             ("db::events::eligibility", "SELECT id, account_id", "LIMIT $7", 7),
             ("db::buyers::list", "SELECT b.id", "LIMIT $5", 5),
-            ("db::buyers::count", "SELECT count(*)", "tin ILIKE $2)", 2),
+            ("db::buyers::count", "SELECT count(*)", "tin LIKE $2)", 2),
             (
                 "db::accounts::list_linked",
                 "SELECT a.id",
