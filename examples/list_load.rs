@@ -28,7 +28,6 @@ use common::seed::{self, SeedOptions};
 use serde_json::Value;
 use taxpoynt_mono::config::Settings;
 use taxpoynt_mono::services::tenants;
-use taxpoynt_mono::startup::Application;
 use taxpoynt_mono::tenancy::Role;
 use uuid::Uuid;
 
@@ -94,23 +93,15 @@ async fn main() -> anyhow::Result<()> {
         "API_RATE_LIMIT" => Some("0".into()),
         _ => None,
     })?;
-    let app = Application::build(settings).await?;
-    let state = app.state().clone();
-    let pool = state.db.clone();
-    let base = format!("http://{}", app.addr());
-    let stop = app.shutdown_token();
-    let server = tokio::spawn(app.run_until_stopped());
+    let served = common::Served::start(settings).await?;
+    let state = served.state.clone();
+    let pool = served.pool();
+    let base = served.base.clone();
 
     let (org_id, env_id) = match args.fresh {
         Some(_) => {
             let t = tenants::create_tenant(&pool, "Lists Org").await?;
-            let env = t
-                .environments
-                .iter()
-                .find(|e| e.name == "sandbox")
-                .map(|e| e.id)
-                .unwrap();
-            (t.org_id, env)
+            (t.org_id, common::sandbox_env(&t)?)
         }
         None => seed::seeded_environment(&pool)
             .await?
@@ -208,8 +199,7 @@ async fn main() -> anyhow::Result<()> {
         explain(&pool, &tenant, dir, &cases).await?;
     }
 
-    stop.cancel();
-    let _ = server.await;
+    served.stop().await;
     pool.close().await;
     if let (Some(mut admin), false) = (admin, args.keep) {
         common::drop_database(&mut admin, &db).await?;

@@ -24,7 +24,6 @@ use serde_json::{json, Value};
 use taxpoynt_mono::config::Settings;
 use taxpoynt_mono::db::ledger::engine_rows;
 use taxpoynt_mono::services::tenants;
-use taxpoynt_mono::startup::Application;
 
 /// At most this many transactions go through a real sync; the rest are copies of them.
 const SYNCED_MAX: usize = 5_000;
@@ -251,18 +250,11 @@ async fn main() -> anyhow::Result<()> {
         "PREVIEW_CONCURRENCY" => Some(connections.max(4).to_string()),
         _ => None,
     })?;
-    let app = Application::build(settings).await?;
-    let pool = app.state().db.clone();
-    let base = format!("http://{}", app.addr());
-    let stop = app.shutdown_token();
-    let server = tokio::spawn(app.run_until_stopped());
+    let served = common::Served::start(settings).await?;
+    let pool = served.pool();
+    let base = served.base.clone();
     let tenant = tenants::create_tenant(&pool, "Bench Org").await?;
-    let env_id = tenant
-        .environments
-        .iter()
-        .find(|e| e.name == "sandbox")
-        .map(|e| e.id)
-        .unwrap();
+    let env_id = common::sandbox_env(&tenant)?;
 
     let synced = size.min(SYNCED_MAX);
     let account_id =
@@ -349,8 +341,7 @@ async fn main() -> anyhow::Result<()> {
             answer["data"]["changed"]
         );
     }
-    stop.cancel();
-    let _ = server.await;
+    served.stop().await;
     pool.close().await;
     common::drop_database(&mut admin, &db).await?;
     Ok(())

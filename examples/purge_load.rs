@@ -34,7 +34,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Parser;
 use common::seed::{self, SeedOptions};
 use common::statements::statement_of;
@@ -44,7 +43,6 @@ use sqlx::PgPool;
 use taxpoynt_mono::config::Settings;
 use taxpoynt_mono::services::retention::{self, Pace};
 use taxpoynt_mono::services::tenants;
-use taxpoynt_mono::startup::Application;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -164,20 +162,13 @@ async fn main() -> anyhow::Result<()> {
         "MONO_SYNC_ON_LINK" => Some("false".into()),
         _ => None,
     })?;
-    let app = Application::build(settings).await?;
-    let state = app.state().clone();
-    let pool = state.db.clone();
-    let base = format!("http://{}", app.addr());
-    let stop = app.shutdown_token();
-    let server = tokio::spawn(app.run_until_stopped());
+    let served = common::Served::start(settings).await?;
+    let state = served.state.clone();
+    let pool = served.pool();
+    let base = served.base.clone();
 
     let created = tenants::create_tenant(&pool, "Purge Load Org").await?;
-    let env_id = created
-        .environments
-        .iter()
-        .find(|e| e.name == "sandbox")
-        .map(|e| e.id)
-        .context("a sandbox environment")?;
+    let env_id = common::sandbox_env(&created)?;
     let tenant = seed::tenant_of(&pool, created.org_id, env_id).await?;
     let opts = SeedOptions {
         rows: args.rows,
@@ -448,8 +439,7 @@ async fn main() -> anyhow::Result<()> {
         load_avg.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
 
-    stop.cancel();
-    let _ = server.await;
+    served.stop().await;
     pool.close().await;
     if !args.keep {
         common::drop_database(&mut admin, &args.database).await?;

@@ -14,7 +14,6 @@ use sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
 use taxpoynt_mono::config::Settings;
 use taxpoynt_mono::services::tenants;
-use taxpoynt_mono::startup::Application;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -54,11 +53,9 @@ async fn main() -> anyhow::Result<()> {
             "RUST_LOG" => None,
             _ => None,
         })?;
-        let app = Application::build(settings).await?;
-        let pool = app.state().db.clone();
-        let base = format!("http://{}", app.addr());
-        let stop = app.shutdown_token();
-        let server = tokio::spawn(app.run_until_stopped());
+        let served = common::Served::start(settings).await?;
+        let pool = served.pool();
+        let base = served.base.clone();
         let tenant = tenants::create_tenant(&pool, "Bench Org").await?;
 
         let account_id =
@@ -100,8 +97,7 @@ async fn main() -> anyhow::Result<()> {
             peak as f64 / 1024.0,
             rss_before as f64 / 1024.0
         );
-        stop.cancel();
-        let _ = server.await;
+        served.stop().await;
         pool.close().await;
         common::drop_database(&mut admin, &db).await?;
     }

@@ -106,3 +106,50 @@ pub async fn post_signed(
         .send()
         .await
 }
+
+/// The service built from `settings` and serving on its own port inside this process, as
+/// the load examples measure it.
+pub struct Served {
+    pub state: taxpoynt_mono::state::AppState,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    stop: tokio_util::sync::CancellationToken,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Served {
+    /// Builds the application (migrations included) and spawns its server.
+    pub async fn start(settings: taxpoynt_mono::config::Settings) -> anyhow::Result<Served> {
+        let app = taxpoynt_mono::startup::Application::build(settings).await?;
+        let state = app.state().clone();
+        let base = format!("http://{}", app.addr());
+        let stop = app.shutdown_token();
+        let server = tokio::spawn(app.run_until_stopped());
+        Ok(Served {
+            state,
+            base,
+            stop,
+            server,
+        })
+    }
+
+    pub fn pool(&self) -> sqlx::PgPool {
+        self.state.db.clone()
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.server.await;
+    }
+}
+
+/// The id of a created organization's `sandbox` environment.
+pub fn sandbox_env(created: &taxpoynt_mono::services::tenants::CreatedTenant) -> anyhow::Result<uuid::Uuid> {
+    created
+        .environments
+        .iter()
+        .find(|e| e.name == "sandbox")
+        .map(|e| e.id)
+        .ok_or_else(|| anyhow::anyhow!("the organization has no sandbox environment"))
+}
