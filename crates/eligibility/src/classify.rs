@@ -94,7 +94,7 @@ fn classify_line(
     base: &EligibilitySettings,
     cache: &mut Option<Cached>,
     stats: &mut ClassifyStats,
-) -> Result<super::Decision, String> {
+) -> Result<super::OwnedDecision, String> {
     let mut line: Value = serde_json::from_slice(raw).map_err(|err| format!("not a JSON object: {err}"))?;
     let Some(object) = line.as_object_mut() else {
         return Err("not a JSON object".to_owned());
@@ -126,7 +126,7 @@ fn classify_line(
         });
     }
     match cache.as_ref().map(|c| &c.policy) {
-        Some(Ok(policy)) => Ok(decide(&transaction, policy)),
+        Some(Ok(policy)) => Ok(decide(&transaction, policy).into_owned()),
         Some(Err(error)) => Err(error.clone()),
         None => Err("no policy".to_owned()),
     }

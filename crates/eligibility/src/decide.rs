@@ -1,6 +1,8 @@
 //! [`decide`]: the decision table of `spec/ELIGIBILITY.md`, steps 1 to 10, over a
 //! [`CompiledPolicy`]. The first step that applies decides. Working text lives in a
-//! per-thread scratch, so a decision allocates only the evidence it returns.
+//! per-thread scratch, and the evidence a decision returns is borrowed from the transaction
+//! and the policy, so a decision allocates nothing (unless more keywords fire than
+//! [`Keywords`](crate::model::Keywords) holds inline).
 
 use std::cell::RefCell;
 
@@ -74,7 +76,7 @@ thread_local! {
 }
 
 /// Decides what becomes of `tx` under `policy`. Pure and deterministic.
-pub fn decide(tx: &Transaction, policy: &CompiledPolicy) -> Decision {
+pub fn decide<'a>(tx: &'a Transaction, policy: &'a CompiledPolicy) -> Decision<'a> {
     // Filled in place: a decision is large, and moving it out of the closure below would
     // copy it twice.
     let mut decision = Decision::new(Outcome::Skipped, Reason::NotIncome);
@@ -90,7 +92,12 @@ pub fn decide(tx: &Transaction, policy: &CompiledPolicy) -> Decision {
 }
 
 /// Writes the decision into `decision`, which holds `Decision::new` (no evidence).
-fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch, decision: &mut Decision) {
+fn decide_into<'a>(
+    tx: &'a Transaction,
+    policy: &'a CompiledPolicy,
+    scratch: &mut Scratch,
+    decision: &mut Decision<'a>,
+) {
     let Scratch {
         joined,
         normalized,
@@ -172,8 +179,8 @@ fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch,
     } else {
         own_reference
     };
-    decision.reference = reported_reference.map(str::to_owned);
-    decision.counterparty = counterparty_name.map(str::to_owned);
+    decision.reference = reported_reference;
+    decision.counterparty = counterparty_name;
 
     let (outcome, reason, detail, rule) = if let Some(ordinal) = hits.deny() {
         // Step 2: the denylist beats everything after it, the allowlist included.
@@ -202,7 +209,7 @@ fn decide_into(tx: &Transaction, policy: &CompiledPolicy, scratch: &mut Scratch,
     decision.outcome = outcome;
     decision.reason = reason;
     decision.detail = detail;
-    decision.rule_id = rule.and_then(|ordinal| policy.rule_id(ordinal).map(str::to_owned));
+    decision.rule_id = rule.and_then(|ordinal| policy.rule_id(ordinal));
     decision.kind = (outcome == Outcome::Draft).then_some(match tx.kind {
         TxType::Credit => DraftKind::Invoice,
         TxType::Debit => DraftKind::CreditNote,
@@ -322,19 +329,56 @@ mod tests {
     #[test]
     fn evidence_is_reported() {
         let p = policy(EligibilitySettings::default(), &[]);
-        let d = decide(&tx(TxType::Credit, 50_000, "NIP/FCMB/ACME LTD/invoice 88"), &p);
+        let t = tx(TxType::Credit, 50_000, "NIP/FCMB/ACME LTD/invoice 88");
+        let d = decide(&t, &p);
         assert_eq!((d.outcome, d.reason), (Outcome::Draft, Reason::BusinessSignal));
         assert_eq!(d.kind, Some(DraftKind::Invoice));
         assert_eq!(d.keywords, ["invoice"]);
-        assert_eq!(d.counterparty.as_deref(), Some("ACME LTD"));
+        assert_eq!(d.counterparty, Some("ACME LTD"));
         assert_eq!(d.detail, None);
 
-        let d = decide(&tx(TxType::Debit, 50_000, "POS payment SHOPRITE"), &p);
+        let t = tx(TxType::Debit, 50_000, "POS payment SHOPRITE");
+        let d = decide(&t, &p);
         assert_eq!(
             (d.outcome, d.reason, d.kind),
             (Outcome::Skipped, Reason::NotIncome, None)
         );
         assert_eq!(d.keywords, ["payment"]);
+    }
+
+    #[test]
+    fn many_keywords_are_reported_in_order_past_those_held_inline() {
+        let settings = EligibilitySettings {
+            business_keywords: ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
+                .map(str::to_owned)
+                .to_vec(),
+            personal_keywords: vec!["Gift".into(), " alpha ".into()],
+            refund_keywords: vec!["refund".into()],
+            ..EligibilitySettings::default()
+        };
+        let p = policy(settings, &[]);
+        for (narration, want) in [
+            ("theta eta zeta gift", &["zeta", "eta", "theta", "Gift"][..]),
+            (
+                "refund gift theta eta zeta epsilon delta gamma beta alpha",
+                &[
+                    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "Gift", "refund",
+                ][..],
+            ),
+            ("nothing here", &[][..]),
+        ] {
+            let t = tx(TxType::Credit, 50_000, narration);
+            let d = decide(&t, &p);
+            assert_eq!(d.keywords, *want, "{narration}");
+            assert_eq!(d.keywords.len(), want.len());
+            assert_eq!(d.keywords.iter().rev().collect::<Vec<_>>(), want.iter().rev().copied().collect::<Vec<_>>());
+            assert_eq!(d.keywords.get(want.len()), None);
+            assert_eq!(
+                serde_json::to_value(&d).expect("serialisable")["keywords"],
+                serde_json::json!(want)
+            );
+            assert_eq!(d.clone().into_owned().keywords, want);
+        }
     }
 
     #[test]
@@ -350,20 +394,18 @@ mod tests {
             ("invoiceTRANSFER FROM ACME", None),
             ("pay nip/gtb/ada obi/x FRM OLU", Some("ada obi")),
         ] {
-            let d = decide(&tx(TxType::Credit, 50_000, narration), &p);
-            assert_eq!(d.counterparty.as_deref(), sender, "{narration}");
-            assert_eq!(
-                d.counterparty.as_deref(),
-                narration_sender(narration),
-                "{narration}"
-            );
+            let t = tx(TxType::Credit, 50_000, narration);
+            let d = decide(&t, &p);
+            assert_eq!(d.counterparty, sender, "{narration}");
+            assert_eq!(d.counterparty, narration_sender(narration), "{narration}");
         }
     }
 
     #[test]
     fn refund_debit_drafts_a_credit_note() {
         let p = policy(EligibilitySettings::default(), &[]);
-        let d = decide(&tx(TxType::Debit, 500_000, "REFUND of invoice overpayment"), &p);
+        let t = tx(TxType::Debit, 500_000, "REFUND of invoice overpayment");
+        let d = decide(&t, &p);
         assert_eq!((d.outcome, d.kind), (Outcome::Draft, Some(DraftKind::CreditNote)));
         assert_eq!(d.keywords, ["invoice", "refund"]);
     }
@@ -418,15 +460,14 @@ mod tests {
         ];
         let p = policy(settings, &rules);
         // Counterparty from the narration form, reference from a narration token.
-        let d = decide(&tx(TxType::Credit, 10, "NIP/GTB/Acme Ltd/INV-3 gift"), &p);
-        assert_eq!(
-            (d.reason, d.rule_id.as_deref()),
-            (Reason::Allowlisted, Some("c1"))
-        );
-        assert_eq!(d.reference.as_deref(), Some("INV-3"));
+        let t = tx(TxType::Credit, 10, "NIP/GTB/Acme Ltd/INV-3 gift");
+        let d = decide(&t, &p);
+        assert_eq!((d.reason, d.rule_id), (Reason::Allowlisted, Some("c1")));
+        assert_eq!(d.reference, Some("INV-3"));
         // An extracted reference counts for reference rules.
-        let d = decide(&tx(TxType::Credit, 10, "NIP/GTB/Acme Ltd/INV-666"), &p);
-        assert_eq!((d.reason, d.rule_id.as_deref()), (Reason::Denylisted, Some("x1")));
+        let t = tx(TxType::Credit, 10, "NIP/GTB/Acme Ltd/INV-666");
+        let d = decide(&t, &p);
+        assert_eq!((d.reason, d.rule_id), (Reason::Denylisted, Some("x1")));
         // Account numbers count for counterparty rules.
         let mut t = tx(TxType::Credit, 10, "invoice INV-1");
         t.counterparty = Some(Counterparty {
@@ -434,7 +475,7 @@ mod tests {
             ..Counterparty::default()
         });
         let d = decide(&t, &p);
-        assert_eq!((d.reason, d.rule_id.as_deref()), (Reason::Denylisted, Some("n1")));
+        assert_eq!((d.reason, d.rule_id), (Reason::Denylisted, Some("n1")));
     }
 
     #[test]
@@ -460,9 +501,9 @@ mod tests {
         t.description = Some("LTD".into());
         t.tags = vec!["vip".into()];
         // "ACME LTD vip": the exact deny rule fires before the allow rule.
-        assert_eq!(decide(&t, &p).rule_id.as_deref(), Some("e"));
+        assert_eq!(decide(&t, &p).rule_id, Some("e"));
         t.narration = "From ACME".into();
-        assert_eq!(decide(&t, &p).rule_id.as_deref(), Some("j"));
+        assert_eq!(decide(&t, &p).rule_id, Some("j"));
     }
 
     #[test]
@@ -471,7 +512,7 @@ mod tests {
         let mut t = tx(TxType::Credit, 5_000_000, "ACME LTD");
         t.reference = Some(" INV-9 ".into());
         let d = decide(&t, &p);
-        assert_eq!(d.reference.as_deref(), Some("INV-9"));
+        assert_eq!(d.reference, Some("INV-9"));
         assert_eq!(d.detail, Some(Detail::NoBusinessSignal));
     }
 

@@ -25,6 +25,7 @@ use std::ops::ControlFlow;
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{dfa, nfa::contiguous, Anchored, MatchKind, StartKind};
 
+use super::model::Keywords;
 use super::policy::EligibilitySettings;
 use super::text::{ascii_word_starts, normalize_phrase, push_normalized};
 
@@ -217,23 +218,16 @@ impl KeywordMatcher {
         keyword.lists
     }
 
-    /// The spellings of `found`, in report order, without repeats. Sorts `found`.
-    pub(crate) fn spellings_of(&self, found: &mut [u32]) -> Vec<String> {
+    /// The spellings of `found`, in report order, without repeats. Sorts and dedups
+    /// `found`.
+    pub(crate) fn spellings_of(&self, found: &mut Vec<u32>) -> Keywords<'_> {
         if found.is_empty() {
-            return Vec::new();
+            return Keywords::EMPTY;
         }
         found.sort_unstable();
-        let mut out: Vec<String> = Vec::with_capacity(found.len());
-        let mut last = NO_SPELLING;
-        for &index in found.iter() {
-            if index != last {
-                last = index;
-                if let Some(spelling) = self.spellings.get(index as usize) {
-                    out.push(spelling.clone());
-                }
-            }
-        }
-        out
+        found.dedup();
+        let known = found.partition_point(|&index| (index as usize) < self.spellings.len());
+        Keywords::from_indexes(&self.spellings, found.iter().take(known).copied())
     }
 }
 
@@ -627,7 +621,7 @@ mod tests {
     fn scan(matcher: &KeywordMatcher, text: &str) -> (u8, Vec<String>) {
         let mut found = Vec::new();
         let hits = matcher.scan(text, &mut String::new(), &mut found);
-        (hits.lists, matcher.spellings_of(&mut found))
+        (hits.lists, matcher.spellings_of(&mut found).to_vec())
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub use classify::{classify, ClassifyStats};
 pub use compiled::CompiledPolicy;
 pub use decide::decide;
 pub use model::{
-    normalize_currency, Counterparty, Decision, Detail, DraftKind, Outcome, Reason, Transaction, TxType,
+    normalize_currency, Counterparty, Decision, Detail, DraftKind, Keywords, KeywordsIter, Outcome,
+    OwnedDecision, Reason, Transaction, TxType,
 };
 pub use policy::{
     floor_minor_from_major, validate_keywords, validate_pattern, validate_rule, EligibilitySettings,

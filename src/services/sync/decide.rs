@@ -66,17 +66,23 @@ pub fn decide_item(
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(str::to_owned);
-    let reference = d.reference.or(tx.reference.clone());
+    // The decision's evidence is borrowed from `tx`: stored, it is copied out here.
+    let reference = d.reference.map(str::to_owned).or_else(|| tx.reference.clone());
     let names = own.or_else(|| reference.clone());
+    let (rule_id, counterparty, keywords) = (
+        d.rule_id.map(str::to_owned),
+        d.counterparty.map(str::to_owned),
+        d.keywords.to_vec(),
+    );
     Some(DecidedRow {
         outcome: d.outcome,
         reason: d.reason.into(),
         detail: d.detail.map(|d| d.as_str().to_owned()),
         kind: d.kind,
-        rule_id: d.rule_id,
-        counterparty: d.counterparty,
+        rule_id,
+        counterparty,
         counterparty_account,
-        keywords: d.keywords,
+        keywords,
         reference,
         names,
         ..row_of(tx, date, raw)

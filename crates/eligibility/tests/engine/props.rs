@@ -5,9 +5,9 @@
 use proptest::prelude::*;
 
 use eligibility::{
-    decide, validate_pattern, validate_rule, CompiledPolicy, Counterparty, Decision, Detail, DraftKind,
-    EligibilitySettings, MatchKind, Outcome, Reason, Rule, RuleField, RuleList, Transaction, TxType,
-    DEFAULT_REFUND_KEYWORDS,
+    decide, validate_pattern, validate_rule, CompiledPolicy, Counterparty, Detail, DraftKind,
+    EligibilitySettings, MatchKind, Outcome, OwnedDecision, Reason, Rule, RuleField, RuleList, Transaction,
+    TxType, DEFAULT_REFUND_KEYWORDS,
 };
 
 const WORDS: &[&str] = &[
@@ -165,9 +165,9 @@ fn settings() -> impl Strategy<Value = EligibilitySettings> {
     })
 }
 
-fn run(settings: &EligibilitySettings, rules: &[Rule], tx: &Transaction) -> Decision {
+fn run(settings: &EligibilitySettings, rules: &[Rule], tx: &Transaction) -> OwnedDecision {
     let policy = CompiledPolicy::compile(settings, rules).expect("generated policies are valid");
-    decide(tx, &policy)
+    decide(tx, &policy).into_owned()
 }
 
 fn is_refund_debit(tx: &Transaction) -> bool {
@@ -519,7 +519,7 @@ fn naive_first_rule(
     rules: &[Rule],
     list: RuleList,
     tx: &Transaction,
-    decision: &Decision,
+    decision: &OwnedDecision,
     settings: &EligibilitySettings,
 ) -> Option<String> {
     let joined = [Some(tx.narration.clone()), tx.description.clone()]
@@ -715,7 +715,7 @@ fn naive_currency(code: &str) -> String {
 }
 
 /// The decision of `spec/ELIGIBILITY.md`, step by step, with nothing compiled.
-fn oracle(settings: &EligibilitySettings, rules: &[Rule], tx: &Transaction) -> Decision {
+fn oracle(settings: &EligibilitySettings, rules: &[Rule], tx: &Transaction) -> OwnedDecision {
     let words = words_of(tx);
     // Keywords: business, personal, refund, each in configured order; a spelling once, and
     // a keyword repeated in one list (the same words) once, in its first spelling.
@@ -744,7 +744,7 @@ fn oracle(settings: &EligibilitySettings, rules: &[Rule], tx: &Transaction) -> D
         }
     }
     let [business, personal, refund] = fired;
-    let mut decision = Decision {
+    let mut decision = OwnedDecision {
         outcome: Outcome::Skipped,
         reason: Reason::NotIncome,
         detail: None,
@@ -893,5 +893,60 @@ proptest! {
         prop_assume!(settings.validate().is_ok());
         let policy = CompiledPolicy::compile(&settings, &rules).expect("generated policies are valid");
         prop_assert_eq!(decide(&tx, &policy), oracle(&settings, &rules, &tx));
+    }
+}
+
+/// Whether `part` lies inside `whole`'s bytes (not merely equal to some of them).
+fn borrowed_from(part: &str, whole: &str) -> bool {
+    let (start, end) = (whole.as_ptr() as usize, whole.as_ptr() as usize + whole.len());
+    let at = part.as_ptr() as usize;
+    at >= start && at + part.len() <= end
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The borrowed evidence is the owned evidence, field by field and byte for byte in the
+    /// contract's JSON; the counterparty and the reference are slices of the transaction's
+    /// own strings and the rule id is the deciding rule's.
+    #[test]
+    fn borrowed_evidence_is_the_owned_evidence(
+        mut tx in transaction(),
+        narration in bank_narration(),
+        rules in proptest::collection::vec(rich_rule(), 0..40),
+        settings in oracle_settings(),
+    ) {
+        tx.narration = narration;
+        prop_assume!(settings.validate().is_ok());
+        let policy = CompiledPolicy::compile(&settings, &rules).expect("generated policies are valid");
+        let decision = decide(&tx, &policy);
+        let owned = decision.clone().into_owned();
+        prop_assert_eq!(&decision, &owned);
+        prop_assert_eq!(&owned, &oracle(&settings, &rules, &tx));
+        let json = serde_json::to_string(&decision).expect("serialisable");
+        prop_assert_eq!(&json, &serde_json::to_string(&owned).expect("serialisable"));
+        let read: OwnedDecision = serde_json::from_str(&json).expect("the contract shape reads back");
+        prop_assert_eq!(&read, &owned);
+
+        prop_assert_eq!(decision.keywords.len(), owned.keywords.len());
+        prop_assert_eq!(decision.keywords.is_empty(), owned.keywords.is_empty());
+        prop_assert_eq!(decision.keywords.iter().collect::<Vec<_>>(), owned.keywords.iter().map(String::as_str).collect::<Vec<_>>());
+        prop_assert_eq!(decision.keywords.iter().rev().collect::<Vec<_>>(), owned.keywords.iter().rev().map(String::as_str).collect::<Vec<_>>());
+        for (n, keyword) in owned.keywords.iter().enumerate() {
+            prop_assert_eq!(decision.keywords.get(n), Some(keyword.as_str()));
+        }
+        prop_assert_eq!(decision.keywords.get(owned.keywords.len()), None);
+
+        if let Some(counterparty) = decision.counterparty {
+            let named = tx.counterparty.as_ref().and_then(|c| c.name.as_deref()).unwrap_or_default();
+            prop_assert!(borrowed_from(counterparty, named) || borrowed_from(counterparty, &tx.narration));
+        }
+        if let Some(reference) = decision.reference {
+            let within = [tx.reference.as_deref(), Some(tx.narration.as_str()), tx.description.as_deref()];
+            prop_assert!(within.into_iter().flatten().any(|field| borrowed_from(reference, field)));
+        }
+        if let Some(id) = decision.rule_id {
+            prop_assert!(rules.iter().any(|rule| rule.id == id));
+        }
     }
 }
