@@ -39,6 +39,10 @@ pub struct CompiledPolicy {
     /// Whether the narration's literal search finds the longest of `reference_literals`
     /// ([`Self::scan_ascii_narration`]).
     pub(crate) reference_searched: bool,
+    /// Whether the narration's literal search also finds the counterparty rules'
+    /// literals, so that a counterparty named by the narration is matched from it
+    /// ([`FieldRules::matches_named`]).
+    pub(crate) counterparty_searched: bool,
     pub(crate) keywords: KeywordMatcher,
     /// Rule ids by ordinal.
     rule_ids: Vec<String>,
@@ -103,6 +107,17 @@ impl CompiledPolicy {
         if reference_searched {
             narration_extras.push(reference_literal);
         }
+        // The counterparty's literals too, when none is short enough to narrow the
+        // narration search's stride: a sender the narration names is then matched from
+        // that search instead of searching the name again.
+        let counterparty = FieldRules::build(&of_field(RuleField::Counterparty), &[], true)?;
+        let counterparty_literals: Vec<&[u8]> = counterparty.rule_literals().collect();
+        let counterparty_searched = counterparty_literals
+            .iter()
+            .all(|literal| literal.len() >= LiteralSet::MAX_STRIDE);
+        if counterparty_searched {
+            narration_extras.extend(counterparty_literals);
+        }
 
         Ok(CompiledPolicy {
             floor_minor: settings.floor_minor,
@@ -111,12 +126,13 @@ impl CompiledPolicy {
             reference_regex,
             narration: FieldRules {
                 keyword_count,
-                ..FieldRules::build(&of_field(RuleField::Narration), &narration_extras)?
+                ..FieldRules::build(&of_field(RuleField::Narration), &narration_extras, false)?
             },
             keywords,
             settings: settings.clone(),
-            counterparty: FieldRules::build(&of_field(RuleField::Counterparty), &[])?,
-            reference: FieldRules::build(&of_field(RuleField::Reference), &[])?,
+            counterparty_searched,
+            counterparty,
+            reference: FieldRules::build(&of_field(RuleField::Reference), &[], true)?,
             rule_ids: ordered.iter().map(|rule| rule.id.clone()).collect(),
             reference_literals,
         })
@@ -156,17 +172,25 @@ impl CompiledPolicy {
         let rule_literals = narration.literal_uses.len();
         let keywords = rule_literals + narration.keyword_count;
         let markers = keywords + SENDER_MARKERS.len();
+        let counterparty = markers + usize::from(self.reference_searched);
         let mut lists = 0;
         senders.starts.clear();
         references.clear();
         scratch.found.clear();
+        scratch.named.clear();
         if let Some(literals) = &narration.literals {
             let SenderStarts { limit, starts, .. } = senders;
+            let MatchScratch { found: rules, named, .. } = scratch;
             literals.for_each_match(bytes, |number, at| {
                 if number < rule_literals {
-                    scratch.found.push(number as u32);
+                    rules.push(number as u32);
                 } else if number < keywords {
                     lists |= self.keywords.keyword_at(bytes, at, number - rule_literals, found);
+                } else if number >= counterparty {
+                    // A name the narration gives lies inside the narration.
+                    if at < *limit {
+                        named.push(((number - counterparty) as u32, at as u32));
+                    }
                 } else if number >= markers {
                     references.push(at as u32);
                 } else if at < *limit
@@ -259,6 +283,9 @@ pub(crate) struct MatchScratch {
     folded: String,
     /// Literal numbers found in the current text.
     found: Vec<u32>,
+    /// The counterparty rules' literals the narration's search found: (literal number,
+    /// where it starts).
+    named: Vec<(u32, u32)>,
 }
 
 impl MatchScratch {
@@ -266,6 +293,7 @@ impl MatchScratch {
         MatchScratch {
             folded: String::new(),
             found: Vec::new(),
+            named: Vec::new(),
         }
     }
 
@@ -276,6 +304,9 @@ impl MatchScratch {
         }
         if self.found.capacity() > keep {
             self.found = Vec::new();
+        }
+        if self.named.capacity() > keep {
+            self.named = Vec::new();
         }
     }
 }
@@ -308,6 +339,31 @@ pub(crate) struct FieldRules {
     filtered: Vec<Filtered>,
     /// Regexes without literals: they run on every text.
     always: RegexRules,
+    /// Indexes into `filtered` of the regexes whose longest literal is what the text must
+    /// start or end with, when the field was built to check those at the text's ends
+    /// instead of searching for them (short texts: counterparty and reference). On ASCII
+    /// text they run when their anchors hold.
+    anchored: Vec<AnchoredRegex>,
+    /// Per rule literal, its length in bytes.
+    literal_lens: Vec<u32>,
+}
+
+/// A regex checked at the text's ends: its index in `filtered`, with the first byte its
+/// prefix and the last byte its suffix require (lowercased), compared before anything else.
+#[derive(Debug)]
+struct AnchoredRegex {
+    index: u32,
+    first: Option<u8>,
+    last: Option<u8>,
+}
+
+impl AnchoredRegex {
+    /// Whether the ends of `text` (ASCII) may hold the anchors: the first test of many.
+    #[inline]
+    fn may_hold(&self, text: &[u8]) -> bool {
+        let same = |byte: Option<&u8>, want: u8| byte.is_some_and(|b| b.to_ascii_lowercase() == want);
+        self.first.is_none_or(|want| same(text.first(), want)) && self.last.is_none_or(|want| same(text.last(), want))
+    }
 }
 
 #[derive(Debug)]
@@ -335,11 +391,14 @@ enum RegexRules {
 impl FieldRules {
     /// The rules of one field; `extras` are searched with the rules' literals (the
     /// narration's: keywords' first words, then the sender markers).
-    fn build(rules: &[(Ordinal, &Rule)], extras: &[&[u8]]) -> Result<FieldRules, PolicyError> {
+    /// `anchored_apart`: a regex whose longest literal is anchored (`^99`, `plc$`) is not
+    /// searched for but checked at the text's ends, which keeps the search's stride wide.
+    fn build(rules: &[(Ordinal, &Rule)], extras: &[&[u8]], anchored_apart: bool) -> Result<FieldRules, PolicyError> {
         let mut literals: Vec<(String, LiteralUse)> = Vec::new();
         let mut exact: Vec<(String, Vec<RuleRef>)> = Vec::new();
         let mut filtered: Vec<(&str, RegexLiterals, Vec<RuleRef>)> = Vec::new();
         let mut always: Vec<(&str, RuleRef)> = Vec::new();
+        let mut anchored: Vec<AnchoredRegex> = Vec::new();
         let mut buf = String::new();
         for &(ordinal, rule) in rules {
             let rule_ref = RuleRef::new(ordinal, rule);
@@ -362,7 +421,16 @@ impl FieldRules {
                             Some(at) => at,
                             None => {
                                 let at = filtered.len();
-                                literal_use(&mut literals, &found.longest).regexes.push(at as u32);
+                                let ends = found.longest == found.prefix || found.longest == found.suffix;
+                                if anchored_apart && ends {
+                                    anchored.push(AnchoredRegex {
+                                        index: at as u32,
+                                        first: found.prefix.bytes().next(),
+                                        last: found.suffix.bytes().last(),
+                                    });
+                                } else {
+                                    literal_use(&mut literals, &found.longest).regexes.push(at as u32);
+                                }
                                 filtered.push((&rule.pattern, found, Vec::new()));
                                 at
                             }
@@ -415,7 +483,9 @@ impl FieldRules {
                 )
             }),
             keyword_count: 0,
+            literal_lens: literals.iter().map(|(p, _)| p.len() as u32).collect(),
             literal_uses: literals.into_iter().map(|(_, uses)| uses).collect(),
+            anchored,
             exact,
             exact_starts,
             filtered: filtered
@@ -471,8 +541,43 @@ impl FieldRules {
         hits
     }
 
+    /// [`Self::matches_any`] of `name`, the slice of the narration from byte `at`, once
+    /// [`CompiledPolicy::scan_ascii_narration`] has searched the narration (ASCII) for
+    /// this field's literals too (`counterparty_searched`): the literals inside the name
+    /// are those the search found within its bytes. Adds to `hits`.
+    pub fn matches_named(
+        &self,
+        name: &str,
+        at: usize,
+        account: Option<&str>,
+        scratch: &mut MatchScratch,
+        hits: &mut RuleHits,
+    ) {
+        if self.is_empty() {
+            return;
+        }
+        let MatchScratch { found, named, .. } = scratch;
+        found.clear();
+        let end = at + name.len();
+        for &(number, start) in named.iter() {
+            let len = self.literal_lens.get(number as usize).map_or(usize::MAX, |&len| len as usize);
+            let start = start as usize;
+            if start >= at && start.saturating_add(len) <= end {
+                found.push(number);
+            }
+        }
+        self.matches_found(name, name, true, account, found, hits);
+    }
+
+    /// The rules' literals of this field, lowercased, by literal number.
+    fn rule_literals(&self) -> impl Iterator<Item = &[u8]> {
+        self.literals
+            .iter()
+            .flat_map(|literals| literals.patterns().take(self.literal_uses.len()))
+    }
+
     fn matches(&self, text: &str, account: Option<&str>, scratch: &mut MatchScratch, hits: &mut RuleHits) {
-        let MatchScratch { folded, found } = scratch;
+        let MatchScratch { folded, found, .. } = scratch;
         let ascii = is_ascii(text);
         found.clear();
         // ASCII text as it stands: the comparisons are ASCII-case-insensitive.
@@ -537,6 +642,12 @@ impl FieldRules {
             }
         };
         if ascii {
+            let bytes = text.as_bytes();
+            for anchored in self.anchored.iter().filter(|a| a.may_hold(bytes)) {
+                if let Some(filtered) = self.filtered.get(anchored.index as usize) {
+                    run(filtered, hits, true);
+                }
+            }
             // A regex whose required literals are not there cannot match ASCII text.
             if !found.is_empty() {
                 found.sort_unstable();

@@ -136,24 +136,30 @@ fn decide_into<'a>(
         let searched = (ascii && policy.reference_searched).then_some(&references[..]);
         find_reference(own_reference, tx, regex, &policy.reference_literals, searched)
     });
-    let counterparty_name = tx
+    let named = tx
         .counterparty
         .as_ref()
         .and_then(|c| c.name.as_deref())
         .map(trim)
-        .filter(|name| !name.is_empty())
-        .or_else(|| {
-            if senders.complete {
-                // The narration's word starts, as `narration_sender` would walk them.
-                let narration = tx.narration.as_str();
-                senders
-                    .starts
-                    .iter()
-                    .find_map(|&at| sender_at(narration, at as usize))
-            } else {
-                narration_sender(&tx.narration)
-            }
-        });
+        .filter(|name| !name.is_empty());
+    // The sender the narration names, and where it starts when the narration's search
+    // found it.
+    let mut searched_sender = None;
+    let counterparty_name = named.or_else(|| {
+        let narration = tx.narration.as_str();
+        if senders.complete {
+            // The narration's word starts, as `narration_sender` would walk them.
+            let name = senders
+                .starts
+                .iter()
+                .find_map(|&at| sender_at(narration, at as usize))?;
+            // A slice of the narration: its offset is the distance between the two.
+            searched_sender = Some(name.as_ptr() as usize - narration.as_ptr() as usize);
+            Some(name)
+        } else {
+            narration_sender(narration)
+        }
+    });
     let account_number = tx
         .counterparty
         .as_ref()
@@ -167,8 +173,17 @@ fn decide_into<'a>(
     } else {
         policy.narration.matches_any([text], account, rules)
     };
-    let counterparty = counterparty_name.into_iter().chain(account_number);
-    hits.add(policy.counterparty.matches_any(counterparty, account, rules));
+    match (counterparty_name, searched_sender) {
+        (Some(name), Some(at)) if ascii && policy.counterparty_searched => {
+            // The narration's search found this field's literals inside the name.
+            policy.counterparty.matches_named(name, at, account, rules, &mut hits);
+            hits.add(policy.counterparty.matches_any(account_number, account, rules));
+        }
+        _ => {
+            let counterparty = counterparty_name.into_iter().chain(account_number);
+            hits.add(policy.counterparty.matches_any(counterparty, account, rules));
+        }
+    }
     // The reference field and, when the regex found one elsewhere, that reference too.
     let extracted = matched_reference.filter(|r| Some(*r) != own_reference);
     let references = own_reference.into_iter().chain(extracted);

@@ -110,6 +110,15 @@ impl Anchor {
 }
 
 impl LiteralSet {
+    /// The widest stride a search can have: a pattern at least this long never narrows
+    /// the stride of the search it joins.
+    pub(crate) const MAX_STRIDE: usize = MAX_STRIDE;
+
+    /// The patterns, ASCII-lowercased, by number.
+    pub(crate) fn patterns(&self) -> impl Iterator<Item = &[u8]> {
+        self.patterns.iter().map(|pattern| &pattern[..])
+    }
+
     /// Patterns are numbered in the order given. Empty patterns never match.
     pub(crate) fn new<P: AsRef<[u8]>>(patterns: impl IntoIterator<Item = P>) -> LiteralSet {
         let patterns: Vec<Box<[u8]>> = patterns

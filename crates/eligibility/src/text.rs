@@ -442,31 +442,56 @@ fn name_end(text: &str) -> usize {
     end
 }
 
-/// [`name_end`] for ASCII text, byte by byte.
-fn ascii_name_end(bytes: &[u8]) -> usize {
+/// What [`ascii_name_end`] sees in a byte.
+const NAME_PLAIN: u8 = 0;
+const NAME_DELIMITER: u8 = 1;
+const NAME_SPACE: u8 = 2;
+/// `t` or `T`: may start the word `to`.
+const NAME_T: u8 = 3;
+
+static NAME_BYTES: [u8; 256] = {
+    let mut table = [NAME_PLAIN; 256];
+    table[b'/' as usize] = NAME_DELIMITER;
+    table[b',' as usize] = NAME_DELIMITER;
+    table[b';' as usize] = NAME_DELIMITER;
+    table[b'|' as usize] = NAME_DELIMITER;
     // `char::is_whitespace` on ASCII.
-    let space = |b: u8| matches!(b, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ');
-    let end = bytes
-        .iter()
-        .position(|b| matches!(b, b'/' | b',' | b';' | b'|'))
-        .unwrap_or(bytes.len());
-    let mut at = 0;
-    let mut first = true;
-    while at < end {
-        if bytes.get(at).copied().is_some_and(space) {
-            at += 1;
-            continue;
+    table[b'\t' as usize] = NAME_SPACE;
+    table[b'\n' as usize] = NAME_SPACE;
+    table[0x0B] = NAME_SPACE;
+    table[0x0C] = NAME_SPACE;
+    table[b'\r' as usize] = NAME_SPACE;
+    table[b' ' as usize] = NAME_SPACE;
+    table[b't' as usize] = NAME_T;
+    table[b'T' as usize] = NAME_T;
+    table
+};
+
+/// [`name_end`] for ASCII text, in one pass: the first delimiter, or the word `to` after
+/// the first word, whichever comes first.
+fn ascii_name_end(bytes: &[u8]) -> usize {
+    let class = |at: usize| bytes.get(at).map_or(NAME_SPACE, |&b| NAME_BYTES[usize::from(b)]);
+    // Whether a word has been seen before `at`.
+    let mut seen_word = false;
+    for (at, &byte) in bytes.iter().enumerate() {
+        match NAME_BYTES[usize::from(byte)] {
+            NAME_PLAIN => seen_word = true,
+            NAME_SPACE => {}
+            NAME_DELIMITER => return at,
+            _ => {
+                // `to` as a whole word (the end, a space or a delimiter after it) after
+                // the first word; a delimiter right after it ends the name there too.
+                let word_start = at == 0 || class(at - 1) == NAME_SPACE;
+                let o = bytes.get(at + 1).is_some_and(|b| b.eq_ignore_ascii_case(&b'o'));
+                let after = class(at + 2);
+                if seen_word && word_start && o && matches!(after, NAME_SPACE | NAME_DELIMITER) {
+                    return at;
+                }
+                seen_word = true;
+            }
         }
-        let word = at;
-        while at < end && !bytes.get(at).copied().is_some_and(space) {
-            at += 1;
-        }
-        if !first && bytes.get(word..at).is_some_and(|w| w.eq_ignore_ascii_case(b"to")) {
-            return word;
-        }
-        first = false;
     }
-    end
+    bytes.len()
 }
 
 /// Writes the Unicode lowercase form of `text` into `buf` and returns it. Case-insensitive
@@ -555,6 +580,44 @@ mod tests {
         );
         assert_eq!(narration_sender("FRM OLU ADE payment"), Some("OLU ADE payment"));
         assert_eq!(narration_sender("frm tolu"), Some("tolu"));
+    }
+
+    #[test]
+    fn the_ascii_name_end_is_the_general_one() {
+        // Every string of up to five bytes over the bytes that matter, and longer ones.
+        let alphabet = [b't', b'T', b'o', b'O', b' ', b'\t', b'/', b',', b'|', b';', b'x', b'a'];
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..5 {
+            let longer: Vec<Vec<u8>> = texts
+                .iter()
+                .filter(|t| t.len() == texts.last().map_or(0, Vec::len))
+                .flat_map(|t| {
+                    alphabet.iter().map(move |&b| {
+                        let mut t = t.clone();
+                        t.push(b);
+                        t
+                    })
+                })
+                .collect();
+            texts.extend(longer);
+        }
+        for text in [
+            "JOHN DOE TO ACME",
+            "JOHN to",
+            "to JOHN to",
+            "JOHN tom to/x",
+            "JOHN\x0bTO\x0cx",
+            "JOHN  To, x",
+            "JOHN DOE",
+            " to x",
+            "x toto to",
+        ] {
+            texts.push(text.as_bytes().to_vec());
+        }
+        for text in &texts {
+            let text = std::str::from_utf8(text).expect("ASCII");
+            assert_eq!(ascii_name_end(text.as_bytes()), name_end(text), "{text:?}");
+        }
     }
 
     #[test]
