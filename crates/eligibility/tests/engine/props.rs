@@ -950,3 +950,81 @@ proptest! {
         }
     }
 }
+
+/// Counterparty rules whose literals are all long enough for the narration's search to
+/// find them too (`contains` patterns of four bytes or more, regexes whose literal is
+/// long or anchored), so a sender the narration names is matched from that search.
+fn long_literal_counterparty_rule() -> impl Strategy<Value = Rule> {
+    (
+        0u8..20,
+        prop_oneof![Just(RuleList::Allow), Just(RuleList::Deny)],
+        prop_oneof![Just(None), Just(Some("acc_1")), Just(Some("acc_2"))],
+        prop_oneof![
+            3 => (Just(MatchKind::Contains), prop_oneof![word(), text(2), fragment()]),
+            1 => (Just(MatchKind::Exact), prop_oneof![word(), text(2)]),
+            1 => (
+                Just(MatchKind::Regex),
+                proptest::sample::select(&[r"(?i)acme", r"(?i)ltd$", r"^\d{2,}$", r"(?i)^ada", r"[a-z]+ment\b"][..])
+                    .prop_map(str::to_owned)
+            ),
+        ],
+    )
+        .prop_map(|(id, list, account, (match_kind, pattern))| Rule {
+            id: format!("c{id:02}"),
+            list,
+            account_id: account.map(str::to_owned),
+            field: RuleField::Counterparty,
+            match_kind,
+            pattern,
+        })
+        .prop_filter("valid pattern", |rule| validate_rule(rule).is_ok())
+        .prop_filter("long literal", |rule| {
+            rule.match_kind != MatchKind::Contains || rule.pattern.len() >= 4
+        })
+}
+
+/// Narrations that name a sender, with words the counterparty rules look for.
+fn sender_narration() -> impl Strategy<Value = String> {
+    let name = proptest::collection::vec(
+        proptest::sample::select(&["ACME", "Ltd", "ADA", "OBI", "payment", "Payments", "x", "1042", "École", "acmeltd"][..]),
+        1..4,
+    )
+    .prop_map(|words| words.join(" "));
+    (
+        proptest::sample::select(&["NIP/GTB/", "TRF FROM ", "transfer from ", "FRM ", "pay NIP/FCMB/"][..]),
+        name,
+        proptest::sample::select(&["", "/invoice 7", " TO ACME LTD", ", ref", " school fees"][..]),
+    )
+        .prop_map(|(marker, name, rest)| format!("{marker}{name}{rest}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Senders the narration names, matched by counterparty rules from the narration's
+    /// search, decide exactly as the oracle does.
+    #[test]
+    fn senders_named_by_the_narration_match_counterparty_rules_as_the_oracle(
+        mut tx in transaction(),
+        narration in sender_narration(),
+        counterparty_rules in proptest::collection::vec(long_literal_counterparty_rule(), 1..8),
+        other_rules in proptest::collection::vec(rich_rule(), 0..10),
+        settings in oracle_settings(),
+        name_field in any::<bool>(),
+    ) {
+        tx.narration = narration;
+        tx.kind = TxType::Credit;
+        if !name_field {
+            if let Some(counterparty) = tx.counterparty.as_mut() {
+                counterparty.name = None;
+            }
+        }
+        prop_assume!(settings.validate().is_ok());
+        let rules: Vec<Rule> = counterparty_rules
+            .into_iter()
+            .chain(other_rules.into_iter().filter(|r| r.field != RuleField::Counterparty))
+            .collect();
+        let policy = CompiledPolicy::compile(&settings, &rules).expect("generated policies are valid");
+        prop_assert_eq!(decide(&tx, &policy), oracle(&settings, &rules, &tx));
+    }
+}
