@@ -180,7 +180,9 @@ impl CompiledPolicy {
         scratch.named.clear();
         if let Some(literals) = &narration.literals {
             let SenderStarts { limit, starts, .. } = senders;
-            let MatchScratch { found: rules, named, .. } = scratch;
+            let MatchScratch {
+                found: rules, named, ..
+            } = scratch;
             literals.for_each_match(bytes, |number, at| {
                 if number < rule_literals {
                     rules.push(number as u32);
@@ -362,7 +364,8 @@ impl AnchoredRegex {
     #[inline]
     fn may_hold(&self, text: &[u8]) -> bool {
         let same = |byte: Option<&u8>, want: u8| byte.is_some_and(|b| b.to_ascii_lowercase() == want);
-        self.first.is_none_or(|want| same(text.first(), want)) && self.last.is_none_or(|want| same(text.last(), want))
+        self.first.is_none_or(|want| same(text.first(), want))
+            && self.last.is_none_or(|want| same(text.last(), want))
     }
 }
 
@@ -393,7 +396,11 @@ impl FieldRules {
     /// narration's: keywords' first words, then the sender markers).
     /// `anchored_apart`: a regex whose longest literal is anchored (`^99`, `plc$`) is not
     /// searched for but checked at the text's ends, which keeps the search's stride wide.
-    fn build(rules: &[(Ordinal, &Rule)], extras: &[&[u8]], anchored_apart: bool) -> Result<FieldRules, PolicyError> {
+    fn build(
+        rules: &[(Ordinal, &Rule)],
+        extras: &[&[u8]],
+        anchored_apart: bool,
+    ) -> Result<FieldRules, PolicyError> {
         let mut literals: Vec<(String, LiteralUse)> = Vec::new();
         let mut exact: Vec<(String, Vec<RuleRef>)> = Vec::new();
         let mut filtered: Vec<(&str, RegexLiterals, Vec<RuleRef>)> = Vec::new();
@@ -560,7 +567,10 @@ impl FieldRules {
         found.clear();
         let end = at + name.len();
         for &(number, start) in named.iter() {
-            let len = self.literal_lens.get(number as usize).map_or(usize::MAX, |&len| len as usize);
+            let len = self
+                .literal_lens
+                .get(number as usize)
+                .map_or(usize::MAX, |&len| len as usize);
             let start = start as usize;
             if start >= at && start.saturating_add(len) <= end {
                 found.push(number);

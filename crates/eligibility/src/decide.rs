@@ -176,7 +176,9 @@ fn decide_into<'a>(
     match (counterparty_name, searched_sender) {
         (Some(name), Some(at)) if ascii && policy.counterparty_searched => {
             // The narration's search found this field's literals inside the name.
-            policy.counterparty.matches_named(name, at, account, rules, &mut hits);
+            policy
+                .counterparty
+                .matches_named(name, at, account, rules, &mut hits);
             hits.add(policy.counterparty.matches_any(account_number, account, rules));
         }
         _ => {
@@ -364,9 +366,11 @@ mod tests {
     #[test]
     fn many_keywords_are_reported_in_order_past_those_held_inline() {
         let settings = EligibilitySettings {
-            business_keywords: ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
-                .map(str::to_owned)
-                .to_vec(),
+            business_keywords: [
+                "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             personal_keywords: vec!["Gift".into(), " alpha ".into()],
             refund_keywords: vec!["refund".into()],
             ..EligibilitySettings::default()
@@ -386,7 +390,10 @@ mod tests {
             let d = decide(&t, &p);
             assert_eq!(d.keywords, *want, "{narration}");
             assert_eq!(d.keywords.len(), want.len());
-            assert_eq!(d.keywords.iter().rev().collect::<Vec<_>>(), want.iter().rev().copied().collect::<Vec<_>>());
+            assert_eq!(
+                d.keywords.iter().rev().collect::<Vec<_>>(),
+                want.iter().rev().copied().collect::<Vec<_>>()
+            );
             assert_eq!(d.keywords.get(want.len()), None);
             assert_eq!(
                 serde_json::to_value(&d).expect("serialisable")["keywords"],

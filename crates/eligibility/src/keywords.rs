@@ -214,15 +214,25 @@ impl KeywordMatcher {
                 return 0;
             }
         }
-        found.extend(keyword.spelling.iter().copied().filter(|&s| s != NO_SPELLING));
+        // Pushed one by one: a call to `extend` costs more than the one to three pushes.
+        for &spelling in &keyword.spelling {
+            if spelling != NO_SPELLING {
+                found.push(spelling);
+            }
+        }
         keyword.lists
     }
 
     /// The spellings of `found`, in report order, without repeats. Sorts and dedups
     /// `found`.
     pub(crate) fn spellings_of(&self, found: &mut Vec<u32>) -> Keywords<'_> {
-        if found.is_empty() {
-            return Keywords::EMPTY;
+        match found[..] {
+            [] => return Keywords::EMPTY,
+            // One keyword in one list, the usual.
+            [index] if (index as usize) < self.spellings.len() => {
+                return Keywords::from_indexes(&self.spellings, std::iter::once(index));
+            }
+            _ => {}
         }
         found.sort_unstable();
         found.dedup();

@@ -585,7 +585,9 @@ mod tests {
     #[test]
     fn the_ascii_name_end_is_the_general_one() {
         // Every string of up to five bytes over the bytes that matter, and longer ones.
-        let alphabet = [b't', b'T', b'o', b'O', b' ', b'\t', b'/', b',', b'|', b';', b'x', b'a'];
+        let alphabet = [
+            b't', b'T', b'o', b'O', b' ', b'\t', b'/', b',', b'|', b';', b'x', b'a',
+        ];
         let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
         for _ in 0..5 {
             let longer: Vec<Vec<u8>> = texts

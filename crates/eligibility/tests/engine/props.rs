@@ -986,7 +986,11 @@ fn long_literal_counterparty_rule() -> impl Strategy<Value = Rule> {
 /// Narrations that name a sender, with words the counterparty rules look for.
 fn sender_narration() -> impl Strategy<Value = String> {
     let name = proptest::collection::vec(
-        proptest::sample::select(&["ACME", "Ltd", "ADA", "OBI", "payment", "Payments", "x", "1042", "École", "acmeltd"][..]),
+        proptest::sample::select(
+            &[
+                "ACME", "Ltd", "ADA", "OBI", "payment", "Payments", "x", "1042", "École", "acmeltd",
+            ][..],
+        ),
         1..4,
     )
     .prop_map(|words| words.join(" "));
