@@ -60,6 +60,9 @@ struct Args {
     /// Write EXPLAIN (ANALYZE, BUFFERS) of each list's query here.
     #[arg(long)]
     explain: Option<std::path::PathBuf>,
+    /// Measure only these lists (names as printed, comma-separated), e.g. to profile one.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 /// One list under load: the requests it cycles through (path and query).
@@ -152,7 +155,10 @@ async fn main() -> anyhow::Result<()> {
         mean_ms(&first) / mean_ms(&again)
     );
 
-    let cases = cases(&pool, &http, &base, &key, env_id).await?;
+    let mut cases = cases(&pool, &http, &base, &key, env_id).await?;
+    if !args.only.is_empty() {
+        cases.retain(|c| args.only.iter().any(|o| o == c.name));
+    }
     let anchor: BTreeMap<String, f64> = match &args.anchor {
         Some(p) => serde_json::from_str(&std::fs::read_to_string(p)?)?,
         None => BTreeMap::new(),

@@ -45,15 +45,38 @@ pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     Ok(pool_with(options, max_connections))
 }
 
+///
+/// A connection that sat idle for [`PING_IDLE_AFTER`] or longer is pinged before it is handed
+/// out, so one that died meanwhile (a database restart, a dropped socket) is replaced rather
+/// than failing a request. One back in the pool for less than that is handed out as it is:
+/// sqlx pings every connection as it returns to the pool, so it was alive a moment ago, and a
+/// ping per query would be a round trip (and a wakeup of the server's backend) per statement.
 pub fn pool_with(options: PgConnectOptions, max_connections: u32) -> PgPool {
+    pool_pinging_after(options, max_connections, PING_IDLE_AFTER)
+}
+
+/// [`pool_with`] with connections idle for `ping_after` or longer pinged before use.
+pub fn pool_pinging_after(options: PgConnectOptions, max_connections: u32, ping_after: Duration) -> PgPool {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(3))
         .idle_timeout(Duration::from_secs(300))
-        .test_before_acquire(true)
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ping_after {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options)
 }
+
+/// How long a pooled connection may sit idle before it is pinged on its way out (see
+/// [`pool_with`]).
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A small pool of its own for one hot statement run over and over with new values (webhook
 /// intake): its sessions use generic plans (`plan_cache_mode`, set after the base pool's, so

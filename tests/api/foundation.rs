@@ -288,3 +288,62 @@ fn an_invalid_variable_stops_start_up_naming_it() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("MONO_BUSINESS_FLOOR"), "{stderr}");
 }
+
+/// The backend serving the pool's next connection, and whether the query got through.
+async fn backend(pool: &PgPool) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+}
+
+/// Waits until `pool`'s connection is back in it (sqlx returns it, with a ping, in a task of
+/// its own), then ends its backend and waits until the server no longer lists it.
+async fn terminate(admin: &PgPool, pool: &PgPool, pid: i32) {
+    wait_for(
+        "the connection to be back in its pool",
+        Duration::from_secs(10),
+        || async { pool.num_idle() == 1 },
+    )
+    .await;
+    let _: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(admin)
+        .await
+        .unwrap();
+    wait_for("the backend to end", Duration::from_secs(10), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
+            .bind(pid)
+            .fetch_one(admin)
+            .await
+            .unwrap();
+        n == 0
+    })
+    .await;
+}
+
+#[sqlx::test]
+async fn a_pooled_connection_idle_long_enough_is_pinged_and_replaced_when_dead(pool: PgPool) {
+    let options = (*pool.connect_options()).clone();
+
+    // Pinged after any idle time: the dead connection is replaced before the query.
+    let pinging = taxpoynt_mono::db::pool_pinging_after(options.clone(), 1, Duration::ZERO);
+    let first = backend(&pinging).await.unwrap();
+    terminate(&pool, &pinging, first).await;
+    let second = backend(&pinging).await.expect("the dead connection is replaced");
+    assert_ne!(first, second);
+
+    // Not pinged after a short idle time (sqlx pinged it on its return to the pool): a
+    // connection that died within that time fails the one query that finds it dead, and the
+    // pool then replaces it.
+    let trusting = taxpoynt_mono::db::pool_pinging_after(options, 1, Duration::from_secs(3600));
+    let first = backend(&trusting).await.unwrap();
+    terminate(&pool, &trusting, first).await;
+    assert!(
+        backend(&trusting).await.is_err(),
+        "the connection was handed out unpinged"
+    );
+    let second = backend(&trusting)
+        .await
+        .expect("the pool opened a new connection");
+    assert_ne!(first, second);
+}
