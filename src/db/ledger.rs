@@ -264,6 +264,43 @@ pub async fn held(
     .await
 }
 
+/// Which of these transactions of the account a write of them as settled (a sync page) would
+/// leave as they are: the ledger holds each already with the same JSON (compared as `jsonb`)
+/// and the same direction, and no payment it made is short of `settled`, on its record or on
+/// its invoice. Such a transaction needs no write at all: the ledger keeps its first decision
+/// and its payment has nowhere further to move (ELIGIBILITY.md: a transaction held already
+/// creates nothing new and only moves its payment forward). `raws` and `credits` run beside
+/// `transaction_ids`. A read only: it takes no lock.
+pub async fn unchanged_settled(
+    db: impl sqlx::PgExecutor<'_>,
+    env_id: Uuid,
+    account_id: &str,
+    transaction_ids: &[String],
+    raws: &[&str],
+    credits: &[Option<bool>],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT m.transaction_id
+           FROM UNNEST($3::text[], $4::text[], $5::bool[]) AS u(transaction_id, raw, credit)
+           JOIN mono_transactions m
+             ON m.env_id = $1 AND m.account_id = $2 AND m.transaction_id = u.transaction_id
+           WHERE m.transaction = u.raw::jsonb
+             AND m.credit IS NOT DISTINCT FROM u.credit
+             AND NOT EXISTS (
+                 SELECT 1 FROM invoice_payments p
+                 LEFT JOIN invoices i ON i.id = p.invoice_id
+                 WHERE p.env_id = $1 AND p.account_id = $2 AND p.transaction_id = u.transaction_id
+                   AND (p.status <> 'settled' OR i.payment_status IS DISTINCT FROM 'settled'))"#,
+        env_id,
+        account_id,
+        transaction_ids,
+        raws as &[&str],
+        credits as &[Option<bool>]
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// A transaction decided again (DLQ replay): the ledger row takes the new decision, an
 /// eligibility event records it, and a draft is created when it now passes (idempotent on the
 /// transaction). Answers the draft's id (new or existing) when the outcome is `draft`.

@@ -181,6 +181,55 @@ async fn a_transaction_held_already_still_moves_its_payment_forward(pool: PgPool
     assert_eq!(invoices_for(&pool, "INV-7171").await, 1);
 }
 
+/// A sync skips the transactions the ledger holds with the same JSON, but not one whose
+/// payment is still pending: the sync is the word that it settled.
+#[sqlx::test]
+async fn a_held_transaction_whose_payment_is_pending_is_settled_by_a_sync(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let app = &s.app;
+    let account = s.link_new_account(0).await;
+    let invoice = manual_invoice(app, "INV-8181", 320_000, "NGN").await;
+    let made = s
+        .control_post(
+            &format!("/_sandbox/accounts/{account}/transactions"),
+            json!({"transactions": [{"amount": 320_000, "type": "credit",
+                "narration": "NIP/GTB/ACME LTD/Payment for invoice INV-8181", "reference": "INV-8181"}]}),
+        )
+        .await;
+    // Mono says "updated" first, with the transaction exactly as its listing carries it.
+    let tx = made["data"]["added"][0].clone();
+    let result = deliver_processed(app, &tx_event("transaction.updated", &account, tx)).await;
+    assert_eq!(result["outcome"], "reconciled", "{result}");
+    assert_eq!(payment_status(&pool, invoice).await, "pending");
+    let pages = || async {
+        (
+            metric_of(app, "sync_pages_total", &[r#"outcome="written""#]).await,
+            metric_of(app, "sync_pages_total", &[r#"outcome="held""#]).await,
+        )
+    };
+
+    sync_to_end(app, &account, 100, WhenBusy::Fail).await;
+    assert_eq!(payment_status(&pool, invoice).await, "settled");
+    assert_eq!(
+        pages().await,
+        (1.0, 0.0),
+        "the page with a pending payment is written"
+    );
+    // Settled, the same transaction needs nothing more: the next pass only reads it (so the
+    // ledger held it with the JSON Mono lists, and only its payment made the page a write).
+    let again: SyncOutcome = app
+        .post(
+            "/si/mono/sync",
+            json!({"accountId": account, "cursor": "v2.-.0.-"}),
+        )
+        .await;
+    assert_eq!((again.fetched, again.drafted), (1, 0), "{again:?}");
+    assert_eq!(pages().await, (1.0, 1.0));
+    assert_eq!(payment_status(&pool, invoice).await, "settled");
+    assert_eq!(ledger_rows(&pool, &account).await, 1);
+    assert_eq!(invoices_for(&pool, "INV-8181").await, 1);
+}
+
 #[sqlx::test]
 async fn a_discarded_invoice_is_never_matched(pool: PgPool) {
     let s = TestApp::builder(pool.clone()).with_sandbox().start().await;

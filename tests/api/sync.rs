@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::helpers::{
-    assert_failure, count, create_account, data, eligibility_cases, fault_applied, install_fault,
+    assert_failure, count, create_account, data, eligibility_cases, fault_applied, install_fault, metric_of,
     stored_state, wait_for, AccountView, CursorView, EligibilityEvent, MonitoringEvent, SandboxApp,
     SyncOutcome, TestApp,
 };
@@ -477,4 +477,156 @@ async fn a_sync_that_outgrows_the_statistics_leaves_them_current(pool: PgPool) {
             .unwrap();
         assert_eq!(known, 12_000.0, "{table}");
     }
+}
+
+/// A cursor at the start of the whole history: the next sync re-reads every transaction.
+const FROM_THE_START: &str = "v2.-.0.-";
+
+/// The account's ledger rows with their row versions (`xmin`): a write of a row, even one
+/// that changes none of its values, shows as a new version.
+async fn ledger_versions(pool: &PgPool, account_id: &str) -> BTreeMap<String, String> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT transaction_id, xmin::text FROM mono_transactions WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    rows.into_iter().collect()
+}
+
+/// The rows a sync page may add: eligibility events, invoices, DLQ records, monitoring events
+/// and payments.
+async fn rows_a_sync_adds(pool: &PgPool) -> [i64; 5] {
+    [
+        count(pool, "eligibility_events").await,
+        count(pool, "invoices").await,
+        count(pool, "dlq_records").await,
+        count(pool, "monitoring_events").await,
+        count(pool, "invoice_payments").await,
+    ]
+}
+
+/// Sync pages written and held (every transaction held unchanged, nothing written) so far.
+async fn pages(app: &TestApp) -> (f64, f64) {
+    (
+        metric_of(app, "sync_pages_total", &[r#"outcome="written""#]).await,
+        metric_of(app, "sync_pages_total", &[r#"outcome="held""#]).await,
+    )
+}
+
+#[sqlx::test]
+async fn a_resync_of_an_unchanged_window_writes_nothing(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let account_id = s.link_new_account(230).await;
+    let first: SyncOutcome = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 50}))
+        .await;
+    assert_eq!((first.fetched, first.has_more), (230, false), "{first:?}");
+    assert!(first.drafted > 0 && first.dlq > 0, "{first:?}");
+    let versions = ledger_versions(&pool, &account_id).await;
+    let added = rows_a_sync_adds(&pool).await;
+    let cursor_path = format!("/si/mono/cursor?accountId={account_id}");
+    let stored: CursorView = s.app.get(&cursor_path).await;
+    let (written, held) = pages(&s.app).await;
+    assert_eq!((written, held), (5.0, 0.0), "every page of the first sync is new");
+
+    let again: SyncOutcome = s
+        .app
+        .post(
+            "/si/mono/sync",
+            json!({"accountId": account_id, "pageSize": 50, "cursor": FROM_THE_START}),
+        )
+        .await;
+    assert_eq!(
+        (again.fetched, again.drafted, again.dlq, again.skipped),
+        (230, 0, 0, 230),
+        "{again:?}"
+    );
+    assert_eq!(
+        again.skipped_by_reason,
+        BTreeMap::from([("duplicate".to_owned(), 230)])
+    );
+    assert!(!again.has_more);
+    assert_eq!(
+        again.cursor, first.cursor,
+        "the same window walked to the same end"
+    );
+    assert_eq!(
+        ledger_versions(&pool, &account_id).await,
+        versions,
+        "no ledger row written"
+    );
+    assert_eq!(
+        rows_a_sync_adds(&pool).await,
+        added,
+        "no event, invoice, DLQ record or payment"
+    );
+    assert_eq!(pages(&s.app).await, (5.0, 5.0), "five pages read, none written");
+    // The cursor the walk reached is committed at its end.
+    let after: CursorView = s.app.get(&cursor_path).await;
+    assert_eq!(after.cursor, again.cursor);
+    assert!(after.updated_at > stored.updated_at, "{stored:?} {after:?}");
+}
+
+#[sqlx::test]
+async fn a_changed_transaction_among_held_ones_goes_through_the_write_path(pool: PgPool) {
+    let s = TestApp::builder(pool.clone()).with_sandbox().start().await;
+    let account_id = s.link_new_account(120).await;
+    let first: SyncOutcome = s
+        .app
+        .post("/si/mono/sync", json!({"accountId": account_id, "pageSize": 50}))
+        .await;
+    assert_eq!(first.fetched, 120);
+    // The stored copy of one transaction no longer matches Mono's, as when Mono amends one.
+    let (changed, decision): (String, (String, String)) = {
+        let (id, outcome, reason): (String, String, String) = sqlx::query_as(
+            "UPDATE mono_transactions SET transaction = jsonb_set(transaction, '{narration}', '\"AMENDED\"')
+             WHERE (account_id, transaction_id) =
+                   (SELECT account_id, transaction_id FROM mono_transactions WHERE account_id = $1
+                    ORDER BY tx_date DESC, transaction_id LIMIT 1 OFFSET 60)
+             RETURNING transaction_id, outcome, reason",
+        )
+        .bind(&account_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (id, (outcome, reason))
+    };
+    let versions = ledger_versions(&pool, &account_id).await;
+    let added = rows_a_sync_adds(&pool).await;
+    let (written, held) = pages(&s.app).await;
+
+    let again: SyncOutcome = s
+        .app
+        .post(
+            "/si/mono/sync",
+            json!({"accountId": account_id, "pageSize": 50, "cursor": FROM_THE_START}),
+        )
+        .await;
+    // The page holding it goes through the write path; the other two are only read.
+    assert_eq!(pages(&s.app).await, (written + 1.0, held + 2.0));
+    // The write path decides it again and, as for any transaction held already, creates
+    // nothing new: the ledger keeps its first decision (ELIGIBILITY.md, reconciliation).
+    assert_eq!(
+        (again.fetched, again.drafted, again.dlq, again.skipped),
+        (120, 0, 0, 120),
+        "{again:?}"
+    );
+    assert_eq!(
+        again.skipped_by_reason,
+        BTreeMap::from([("duplicate".to_owned(), 120)])
+    );
+    assert_eq!(again.cursor, first.cursor);
+    assert_eq!(rows_a_sync_adds(&pool).await, added);
+    assert_eq!(ledger_versions(&pool, &account_id).await, versions);
+    let kept: (String, String) = sqlx::query_as(
+        "SELECT outcome, reason FROM mono_transactions WHERE account_id = $1 AND transaction_id = $2",
+    )
+    .bind(&account_id)
+    .bind(&changed)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, decision);
 }

@@ -124,6 +124,9 @@ async fn sync_stored_queues_every_linked_account_and_counts_each_once(pool: PgPo
     );
 
     // Done: another is accepted (the body may be left out); nothing new to fetch.
+    let fetched_metric = || metric_of(&s.app, "sync_transactions_total", &[r#"outcome="fetched""#]);
+    let held_metric = || metric_of(&s.app, "sync_pages_total", &[r#"outcome="held""#]);
+    let (fetched_before, held_before) = (fetched_metric().await, held_metric().await);
     let (status, body) = s
         .app
         .call(
@@ -144,6 +147,11 @@ async fn sync_stored_queues_every_linked_account_and_counts_each_once(pool: PgPo
         "{p}"
     );
     assert_eq!(count(&pool, "mono_transactions").await, 135);
+    // Pages of transactions held unchanged are not written, yet every one re-read is counted.
+    let fetched = fetched_metric().await - fetched_before;
+    assert!(fetched > 0.0, "{p}");
+    assert_eq!(p["skipped"].as_f64(), Some(fetched), "{p}");
+    assert!(held_metric().await > held_before, "the re-read pages were held");
     // The contract's body is `{}` plus the environment: no page size any more.
     let (status, body) = s
         .app

@@ -3,6 +3,12 @@
 //! transaction, so a sync killed at any moment resumes with nothing lost and nothing drafted
 //! twice, whatever page size the next call uses (see `services::cursor`).
 //!
+//! A pass re-reads the window from a little before the newest transaction seen, so most pages
+//! of a sync hold only transactions the ledger has already. Those are left out with one read
+//! (the same JSON stored, the payment settled: writing them would change nothing); only new or
+//! changed transactions are written, and a page with none writes nothing at all. Its cursor
+//! is committed with the next page written or at the end of the walk (`Walked`).
+//!
 //! One sync per account at a time across every replica: a PostgreSQL advisory lock held by a
 //! connection of the sync's own, outside the pool (`db::locks`), which also writes the pages.
 //! So a sync holds no pooled connection while it waits on Mono, and its lock dies with it.
@@ -16,7 +22,7 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
 use crate::db::accounts::{self, AccountRow};
-use crate::db::ledger::{DecidedRow, PageContext, PageRows};
+use crate::db::ledger::{self, DecidedRow, PageContext, PageRows};
 use crate::db::locks;
 use crate::domain::{MonoAccountId, RecordReason};
 use crate::error::ApiError;
@@ -219,7 +225,7 @@ async fn run_locked(
 ) -> Result<SyncOutcome, ApiError> {
     let policy = crate::services::settings::load_policy(state, tenant).await?;
     let trace_id = crate::telemetry::current_trace_id();
-    let mut cursor = match req.cursor {
+    let cursor = match req.cursor {
         Some(c) => c,
         None => account
             .sync_cursor
@@ -235,32 +241,92 @@ async fn run_locked(
         trace_id: &trace_id,
         policy_version: &policy.version,
     };
-    let account_currency = account.currency.as_deref();
-    let mut out = SyncOutcome {
-        account_id: account.id.clone(),
-        ..SyncOutcome::default()
+    let mut walked = Walked {
+        out: SyncOutcome {
+            account_id: account.id.clone(),
+            ..SyncOutcome::default()
+        },
+        cursor,
+        unsaved: false,
+        untallied: 0,
     };
+    let result = walk(
+        state,
+        tenant,
+        account,
+        &req,
+        conn,
+        &ctx,
+        &policy.compiled,
+        &mut walked,
+    )
+    .await;
+    // Pages passed without a write are committed even when the walk then failed, so the next
+    // sync resumes after them; when that fails too, the walk's own failure is the answer.
+    let saved = if walked.unsaved {
+        let part = req.tally_of.map(|job| (job, walked.untallied));
+        save_progress(conn, tenant, &account.id, &walked.cursor, part).await
+    } else {
+        Ok(())
+    };
+    result?;
+    saved?;
+    let mut out = walked.out;
+    out.skipped = out.fetched - out.drafted;
+    out.cursor = Some(walked.cursor.encode());
+    metrics::counter!("sync_transactions_total", "outcome" => "fetched").increment(out.fetched);
+    metrics::counter!("sync_transactions_total", "outcome" => "drafted").increment(out.drafted);
+    metrics::counter!("sync_transactions_total", "outcome" => "dlq").increment(out.dlq);
+    Ok(out)
+}
+
+/// Where a walk stands: its counts, the cursor it reached, and what of that is not committed
+/// yet. A page whose every transaction the ledger holds unchanged is not written (no
+/// transaction, no lock): its cursor, and its count in a bulk job's tally, go with the next
+/// page written or with the walk's end ([`save_progress`]). A sync that dies before reads such
+/// pages again, and they cost it as little again.
+struct Walked {
+    out: SyncOutcome,
+    cursor: Cursor,
+    /// The cursor moved past pages not written since the last commit.
+    unsaved: bool,
+    /// Items fetched on those pages.
+    untallied: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn walk(
+    state: &AppState,
+    tenant: &Tenant,
+    account: &AccountRow,
+    req: &SyncRequest,
+    conn: &mut PgConnection,
+    ctx: &PageContext<'_>,
+    policy: &eligibility::CompiledPolicy,
+    w: &mut Walked,
+) -> Result<(), ApiError> {
+    let account_currency = account.currency.as_deref();
     let started = Instant::now();
     let out_of_time =
         || started.elapsed() >= state.settings.sync_time_budget || state.shutdown.is_cancelled();
     let mut empty_retries = 0;
     // The next page is fetched while the current one is written: at most two pages in memory.
-    let mut pending = Some(fetch(state, &account.id, &cursor, req.page_size).await?);
+    let mut pending = Some(fetch(state, &account.id, &w.cursor, req.page_size).await?);
     while let Some(Fetched { at, page }) = pending.take() {
         let walked_to = at.page_start + page.items.len() as u64;
         // Mono's `next`, or a total above what the walk has reached: the window holds more.
         let more = page.paging.next.is_some() || page.paging.total > walked_to;
         if page.items.len() <= at.skip {
             if !more {
-                cursor = cursor.pass_done(None, today());
-                save_cursor_only(conn, tenant, &account.id, &cursor).await?;
+                w.cursor = w.cursor.pass_done(None, today());
+                w.unsaved = true;
                 break;
             }
             // Mono says there is more but sent nothing new: ask again, then report it.
             if empty_retries < EMPTY_PAGE_RETRIES && !out_of_time() {
                 empty_retries += 1;
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(empty_retries))).await;
-                pending = Some(fetch(state, &account.id, &cursor, req.page_size).await?);
+                pending = Some(fetch(state, &account.id, &w.cursor, req.page_size).await?);
                 continue;
             }
             metrics::counter!("sync_empty_pages_total").increment(1);
@@ -270,10 +336,11 @@ async fn run_locked(
                 total = page.paging.total,
                 "Mono answered an empty page while it reports more transactions; the sync stops here and resumes next time"
             );
-            out.has_more = true;
+            w.out.has_more = true;
             break;
         }
         empty_retries = 0;
+        let out = &mut w.out;
         let fetched_before = out.fetched;
         let mut newest: Option<NaiveDate> = None;
         let mut rows = Vec::with_capacity(page.items.len() - at.skip);
@@ -284,25 +351,26 @@ async fn run_locked(
                 let day = t.date.date_naive();
                 newest = Some(newest.map_or(day, |n| n.max(day)));
             }
-            match decide_item(&policy.compiled, &account.id, account_currency, item) {
+            match decide_item(policy, &account.id, account_currency, item) {
                 Some(row) if seen.insert(row.transaction_id.clone()) => rows.push(row),
-                Some(_) => count(&mut out, RecordReason::Duplicate),
-                None => count(&mut out, RecordReason::MalformedTransaction),
+                Some(_) => count(out, RecordReason::Duplicate),
+                None => count(out, RecordReason::MalformedTransaction),
             }
         }
         let next_cursor = if more {
-            cursor.advance(walked_to, newest, today())
+            w.cursor.advance(walked_to, newest, today())
         } else {
-            cursor.pass_done(newest, today())
+            w.cursor.pass_done(newest, today())
         };
         let page_fetched = out.fetched - fetched_before;
-        let part = req.tally_of.map(|job| (job, page_fetched));
-        let write = write_page(conn, tenant, &ctx, rows, &next_cursor, part);
-        let fresh = if more && !out_of_time() {
-            let (written, fetched) =
-                tokio::join!(write, fetch(state, &account.id, &next_cursor, req.page_size));
-            let fresh = written?;
-            if fresh.is_some() {
+        // A page written carries the count of the pages passed before it without a write.
+        let part = req.tally_of.map(|job| (job, w.untallied + page_fetched));
+        let store = store_page(conn, tenant, ctx, rows, &next_cursor, part);
+        let stored = if more && !out_of_time() {
+            let (stored, fetched) =
+                tokio::join!(store, fetch(state, &account.id, &next_cursor, req.page_size));
+            let stored = stored?;
+            if stored.is_some() {
                 match fetched {
                     Ok(next) => pending = Some(next),
                     // Shutdown ended the next page's wait (for the request budget, or between
@@ -311,33 +379,106 @@ async fn run_locked(
                     Err(e) => return Err(e),
                 }
             }
-            fresh
+            stored
         } else {
-            write.await?
+            store.await?
         };
-        let Some((rows, fresh)) = fresh else {
+        let Some(stored) = stored else {
             // Unlinked while the sync ran: the page was not written and nothing more will be.
             return Err(unlinked());
         };
-        count_written(&rows, &fresh, &mut out);
-        cursor = next_cursor;
-        out.has_more = more && pending.is_none();
+        for _ in 0..stored.held {
+            count(&mut w.out, RecordReason::Duplicate);
+        }
+        match &stored.written {
+            Some((rows, fresh)) => {
+                count_written(rows, fresh, &mut w.out);
+                w.unsaved = false;
+                w.untallied = 0;
+            }
+            None => {
+                w.unsaved = true;
+                w.untallied += page_fetched;
+            }
+        }
+        w.cursor = next_cursor;
+        w.out.has_more = more && pending.is_none();
     }
-    out.skipped = out.fetched - out.drafted;
-    out.cursor = Some(cursor.encode());
-    metrics::counter!("sync_transactions_total", "outcome" => "fetched").increment(out.fetched);
-    metrics::counter!("sync_transactions_total", "outcome" => "drafted").increment(out.drafted);
-    metrics::counter!("sync_transactions_total", "outcome" => "dlq").increment(out.dlq);
-    Ok(out)
+    Ok(())
 }
 
 fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
-/// One page's rows and the cursor after it, committed together, with the page's counts in
-/// the tally of the job whose run this is, when it is a part of a bulk job (`part`: that job
-/// and the items the page fetched); None (nothing written) when the account was unlinked
+/// A page as stored: how many of its transactions the ledger held unchanged (not written),
+/// and the rest as written with the ones new to the ledger; `written` is None when there was
+/// no rest, so nothing was written.
+struct Stored {
+    held: u64,
+    written: Option<(PageRows, HashSet<String>)>,
+}
+
+/// Stores one page: the transactions the ledger holds unchanged are left out with one read
+/// (`ledger::unchanged_settled`); the rest, when there is any, are written with the cursor
+/// after the page ([`write_page`]). None (nothing written) when the account was unlinked
+/// meanwhile.
+async fn store_page(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    ctx: &PageContext<'_>,
+    rows: Vec<DecidedRow>,
+    next: &Cursor,
+    part: Option<(uuid::Uuid, u64)>,
+) -> Result<Option<Stored>, ApiError> {
+    let (rows, held) = without_held(conn, tenant, ctx.account_id, rows).await?;
+    if rows.is_empty() {
+        metrics::counter!("sync_pages_total", "outcome" => "held").increment(1);
+        return Ok(Some(Stored { held, written: None }));
+    }
+    metrics::counter!("sync_pages_total", "outcome" => "written").increment(1);
+    let written = write_page(conn, tenant, ctx, rows, next, part).await?;
+    Ok(written.map(|written| Stored {
+        held,
+        written: Some(written),
+    }))
+}
+
+/// `rows` without the ones a write would leave as they are (held with the same JSON, their
+/// payment settled), and how many those were. Writing such a row stores nothing, drafts
+/// nothing and moves no payment, but it takes the locks of its amount and reference, so a
+/// page of them would hold up the other syncs of the organization for nothing.
+async fn without_held(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    account_id: &str,
+    rows: Vec<DecidedRow>,
+) -> Result<(Vec<DecidedRow>, u64), ApiError> {
+    if rows.is_empty() {
+        return Ok((rows, 0));
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.transaction_id.clone()).collect();
+    let raws: Vec<&str> = rows.iter().map(|r| r.raw.get()).collect();
+    let credits: Vec<Option<bool>> = rows.iter().map(|r| r.credit).collect();
+    let held: HashSet<String> =
+        ledger::unchanged_settled(&mut *conn, tenant.env_id, account_id, &ids, &raws, &credits)
+            .await?
+            .into_iter()
+            .collect();
+    drop(raws);
+    if held.is_empty() {
+        return Ok((rows, 0));
+    }
+    let rest: Vec<DecidedRow> = rows
+        .into_iter()
+        .filter(|r| !held.contains(&r.transaction_id))
+        .collect();
+    Ok((rest, held.len() as u64))
+}
+
+/// Rows and the cursor after their page, committed together, with the counts in the tally of
+/// the job whose run this is, when it is a part of a bulk job (`part`: that job and the items
+/// fetched since the last commit); None (nothing written) when the account was unlinked
 /// meanwhile.
 async fn write_page(
     conn: &mut PgConnection,
@@ -357,15 +498,26 @@ async fn write_page(
     let written = reconcile::write(&mut tx, tenant, ctx, rows, true).await?;
     if let Some((job, fetched)) = part {
         let drafted = drafted(&written.rows, &written.fresh);
-        let counts = Tally {
-            drafted,
-            skipped: fetched - drafted,
-        };
-        let counts = serde_json::to_value(counts).map_err(ApiError::internal)?;
-        crate::db::queue::add_to_tally(&mut *tx, job, &counts).await?;
+        add_to_tally(&mut tx, job, fetched, drafted).await?;
     }
     tx.commit().await?;
     Ok(Some((written.rows, written.fresh)))
+}
+
+/// Adds `fetched` items, `drafted` of them drafted, to the tally of the bulk job's part `job`.
+async fn add_to_tally(
+    conn: &mut PgConnection,
+    job: uuid::Uuid,
+    fetched: u64,
+    drafted: u64,
+) -> Result<(), ApiError> {
+    let counts = Tally {
+        drafted,
+        skipped: fetched - drafted,
+    };
+    let counts = serde_json::to_value(counts).map_err(ApiError::internal)?;
+    crate::db::queue::add_to_tally(&mut *conn, job, &counts).await?;
+    Ok(())
 }
 
 /// The page's new drafts, as [`count_written`] counts them.
@@ -375,16 +527,29 @@ fn drafted(rows: &PageRows, fresh: &HashSet<String>) -> u64 {
         .count() as u64
 }
 
-/// The end of a pass with nothing left to write: only the cursor moves.
-async fn save_cursor_only(
+/// Commits the cursor a walk reached past pages it did not write (the end of a pass with
+/// nothing left to write, pages the ledger held unchanged), with the items those pages
+/// fetched in the tally of the bulk job whose part this is (`part`).
+async fn save_progress(
     conn: &mut PgConnection,
     tenant: &Tenant,
     account_id: &str,
     cursor: &Cursor,
+    part: Option<(uuid::Uuid, u64)>,
 ) -> Result<(), ApiError> {
-    if !accounts::save_cursor(&mut *conn, tenant, account_id, &cursor.encode()).await? {
+    let Some((job, fetched)) = part.filter(|&(_, fetched)| fetched > 0) else {
+        if !accounts::save_cursor(&mut *conn, tenant, account_id, &cursor.encode()).await? {
+            return Err(unlinked());
+        }
+        return Ok(());
+    };
+    let mut tx = conn.begin().await?;
+    if !accounts::save_cursor(&mut *tx, tenant, account_id, &cursor.encode()).await? {
+        tx.rollback().await?;
         return Err(unlinked());
     }
+    add_to_tally(&mut tx, job, fetched, 0).await?;
+    tx.commit().await?;
     Ok(())
 }
 
